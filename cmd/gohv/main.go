@@ -1,0 +1,61 @@
+// Command gohv is the bare-metal hypervisor image. metal boots the machine
+// and hosts the Go runtime; main reports what metal found and runs either the
+// self-checks (kernel command line word "selftest"), the benchmarks ("bench")
+// or the default configuration.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+
+	"gohv/metal"
+)
+
+func main() {
+	info := metal.GetInfo()
+	fmt.Printf("gohv: banner gohv hypervisor (%s, %s/%s)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Printf("gohv: cpu %s %q, tsc %d MHz, nx=%v 1g-pages=%v rdrand=%v\n",
+		info.CPUVendor, info.CPUBrand, info.TSCHz/1e6, info.HasNX, info.Has1GPages, info.HasRDRAND)
+	fmt.Printf("gohv: memory %d MiB usable in %d ranges, %d MiB free\n",
+		info.MemoryBytes>>20, info.MemoryRanges, info.FreeBytes>>20)
+	if t, err := metal.SetWallClockFromRTC(); err != nil {
+		fmt.Printf("gohv: warning: %v; wall clock starts at the epoch\n", err)
+	} else {
+		fmt.Printf("gohv: wall clock %s (CMOS RTC)\n", t.UTC().Format("2006-01-02 15:04:05 MST"))
+	}
+	if metal.InjectSyscallUnknown() {
+		const nr = 999
+		r := metal.UnknownSyscall(nr)
+		metal.Verdict(false, fmt.Sprintf("unsupported system call %d returned %d (injected)", nr, r))
+	}
+	if err := setupACPI(); err != nil {
+		metal.Verdict(false, err.Error())
+	}
+
+	args := os.Args[1:]
+	switch {
+	case hasArg(args, "selftest"):
+		ok := runSelftest()
+		if ok {
+			metal.Verdict(true, "")
+		}
+		metal.Verdict(false, "self-checks failed")
+	case hasArg(args, "bench"):
+		runBench()
+		metal.Verdict(true, "")
+	default:
+		fmt.Println("gohv: default configuration: no child partitions are defined yet (see issue 3); reporting the machine and stopping")
+		metal.Verdict(true, "")
+	}
+}
+
+func hasArg(args []string, name string) bool {
+	for _, a := range args {
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
+}

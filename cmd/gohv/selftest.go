@@ -1,0 +1,337 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"gohv/metal"
+)
+
+// A check returns a detail line on success or an error on failure.
+type check struct {
+	name string
+	run  func() (string, error)
+}
+
+var checks = []check{
+	{"goroutines-threads", checkThreads},
+	{"channel-pingpong", checkPingPong},
+	{"gc-pressure", checkGC},
+	{"timers", checkTimers},
+	{"panic-recover", checkPanicRecover},
+	{"maps-defer-closures", checkMapsDeferClosures},
+	{"mutex-contention", checkMutex},
+	{"nil-deref-panic", checkNilDeref},
+}
+
+func runSelftest() bool {
+	ok := true
+	for _, c := range checks {
+		detail, err := runCheck(c)
+		if err != nil {
+			ok = false
+			fmt.Printf("gohv: check %s FAIL %v\n", c.name, err)
+			continue
+		}
+		fmt.Printf("gohv: check %s PASS %s\n", c.name, detail)
+	}
+	s := metal.GetStats()
+	fmt.Printf("gohv: stats syscalls=%d context-switches=%d page-faults=%d pages-backed=%d pages-freed=%d signals=%d threads=%d free=%dMiB\n",
+		s.Syscalls, s.ContextSwitches, s.PageFaults, s.PagesBacked, s.PagesFreed, s.Signals, s.Threads, s.FreeBytes>>20)
+	return ok
+}
+
+// runCheck turns a panic inside a check into its failure.
+func runCheck(c check) (detail string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return c.run()
+}
+
+// checkThreads runs goroutines locked to distinct OS threads (one kernel
+// thread each) plus many unlocked goroutines, and requires them all to make
+// progress under the preemptive scheduler.
+func checkThreads() (string, error) {
+	const locked = 6
+	tids := make(chan int, locked)
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < locked; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			tids <- syscall.Gettid()
+			// Spin without blocking until released: only preemption of
+			// kernel threads lets the others run.
+			for {
+				select {
+				case <-release:
+					return
+				default:
+				}
+				for i := 0; i < 1000; i++ {
+				}
+			}
+		}()
+	}
+	seen := map[int]bool{}
+	deadline := time.After(30 * time.Second)
+	for len(seen) < locked {
+		select {
+		case t := <-tids:
+			seen[t] = true
+		case <-deadline:
+			close(release)
+			return "", fmt.Errorf("only %d of %d locked goroutines started", len(seen), locked)
+		}
+	}
+	close(release)
+	wg.Wait()
+	var sum int64
+	var wg2 sync.WaitGroup
+	var mu sync.Mutex
+	for i := 0; i < 1000; i++ {
+		wg2.Add(1)
+		go func(i int) {
+			defer wg2.Done()
+			mu.Lock()
+			sum += int64(i)
+			mu.Unlock()
+		}(i)
+	}
+	wg2.Wait()
+	if sum != 999*1000/2 {
+		return "", fmt.Errorf("1000 goroutines summed to %d", sum)
+	}
+	ids := make([]int, 0, len(seen))
+	for t := range seen {
+		ids = append(ids, t)
+	}
+	sort.Ints(ids)
+	return fmt.Sprintf("%d locked goroutines on distinct kernel threads %v, 1000 goroutines joined", locked, ids), nil
+}
+
+func checkPingPong() (string, error) {
+	const n = 20000
+	ping, pong := make(chan int), make(chan int)
+	go func() {
+		for v := range ping {
+			pong <- v + 1
+		}
+		close(pong)
+	}()
+	start := metal.Nanotime()
+	for i := 0; i < n; i++ {
+		ping <- i
+		if v := <-pong; v != i+1 {
+			return "", fmt.Errorf("round %d: got %d", i, v)
+		}
+	}
+	close(ping)
+	el := metal.Nanotime() - start
+	return fmt.Sprintf("%d round trips, %d ns each", n, el/n), nil
+}
+
+// checkGC allocates 2 GiB in total while keeping at most 32 MiB live, then
+// requires the heap to come back to its starting size.
+func checkGC() (string, error) {
+	runtime.GC()
+	var before, peak, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const chunk = 256 << 10
+	const liveChunks = 128 // 32 MiB live
+	const total = 2 << 30
+	ring := make([][]byte, liveChunks)
+	var maxHeap uint64
+	for i := 0; i < total/chunk; i++ {
+		b := make([]byte, chunk)
+		b[0], b[len(b)-1] = byte(i), byte(i>>8)
+		ring[i%liveChunks] = b
+		if i%512 == 0 {
+			runtime.ReadMemStats(&peak)
+			maxHeap = max(maxHeap, peak.HeapAlloc)
+		}
+	}
+	for i, b := range ring {
+		if b == nil || len(b) != chunk {
+			return "", fmt.Errorf("live chunk %d lost", i)
+		}
+	}
+	ring = nil
+	runtime.GC()
+	debug.FreeOSMemory()
+	runtime.ReadMemStats(&after)
+	gcs := after.NumGC - before.NumGC
+	if gcs < 10 {
+		return "", fmt.Errorf("only %d collections for 2 GiB of garbage", gcs)
+	}
+	if maxHeap > 96<<20 {
+		return "", fmt.Errorf("heap peaked at %d MiB with 32 MiB live", maxHeap>>20)
+	}
+	if after.HeapAlloc > before.HeapAlloc+4<<20 {
+		return "", fmt.Errorf("heap did not return to steady state: %d KiB before, %d KiB after", before.HeapAlloc>>10, after.HeapAlloc>>10)
+	}
+	s := metal.GetStats()
+	return fmt.Sprintf("2048 MiB allocated, 32 MiB live, %d GCs, heap peak %d MiB, heap %d KiB before / %d KiB after, released to kernel %d pages",
+		gcs, maxHeap>>20, before.HeapAlloc>>10, after.HeapAlloc>>10, s.PagesFreed), nil
+}
+
+// checkTimers compares time.Sleep and time.Timer against the calibrated
+// TSC clock.
+func checkTimers() (string, error) {
+	var worst time.Duration
+	var total time.Duration
+	durations := []time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond}
+	for _, d := range durations {
+		start := metal.Nanotime()
+		time.Sleep(d)
+		got := time.Duration(metal.Nanotime() - start)
+		off := got - d
+		if off < 0 {
+			return "", fmt.Errorf("time.Sleep(%v) returned after %v", d, got)
+		}
+		total += off
+		worst = max(worst, off)
+	}
+	start := metal.Nanotime()
+	t := time.NewTimer(30 * time.Millisecond)
+	<-t.C
+	tgot := time.Duration(metal.Nanotime() - start)
+	if tgot < 30*time.Millisecond {
+		return "", fmt.Errorf("30ms timer fired after %v", tgot)
+	}
+	worst = max(worst, tgot-30*time.Millisecond)
+	if worst > 50*time.Millisecond {
+		return "", fmt.Errorf("sleep overshoot up to %v", worst)
+	}
+	wall := time.Since(time.Unix(0, 0)) > 0
+	return fmt.Sprintf("time.Sleep late by %v on average, %v at worst (1 ms timer tick); wall clock set=%v",
+		total/time.Duration(len(durations)), worst, wall), nil
+}
+
+func checkPanicRecover() (string, error) {
+	var got any
+	func() {
+		defer func() { got = recover() }()
+		panic("deliberate")
+	}()
+	if got != "deliberate" {
+		return "", fmt.Errorf("recovered %v", got)
+	}
+	var err error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err, _ = r.(error)
+			}
+		}()
+		var a []int
+		_ = a[len(a)+3]
+	}()
+	if err == nil || !strings.Contains(err.Error(), "index out of range") {
+		return "", fmt.Errorf("bounds check recovered %v", err)
+	}
+	return "panic(string) and a bounds-check runtime error both recovered", nil
+}
+
+func checkMapsDeferClosures() (string, error) {
+	m := map[string]int{}
+	for i := 0; i < 10000; i++ {
+		m[fmt.Sprint("k", i)] = i
+	}
+	for i := 0; i < 10000; i += 2 {
+		delete(m, fmt.Sprint("k", i))
+	}
+	if len(m) != 5000 || m["k9999"] != 9999 {
+		return "", fmt.Errorf("map has %d entries", len(m))
+	}
+	var order []int
+	func() {
+		for i := 0; i < 3; i++ {
+			defer func() { order = append(order, i) }()
+		}
+	}()
+	if fmt.Sprint(order) != "[2 1 0]" {
+		return "", fmt.Errorf("defer order %v", order)
+	}
+	counter := func() func() int {
+		c := 0
+		return func() int { c++; return c }
+	}()
+	counter()
+	if counter() != 2 {
+		return "", errors.New("closure lost its state")
+	}
+	return "map of 10000 keys, LIFO defers, stateful closure", nil
+}
+
+func checkMutex() (string, error) {
+	const workers, iters = 4, 20000
+	var mu sync.Mutex
+	n := 0
+	var wg sync.WaitGroup
+	tids := make([]int, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			tids[w] = syscall.Gettid()
+			for i := 0; i < iters; i++ {
+				mu.Lock()
+				v := n
+				if i%100 == 0 {
+					runtime.Gosched()
+				}
+				n = v + 1
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	if n != workers*iters {
+		return "", fmt.Errorf("counter %d, want %d", n, workers*iters)
+	}
+	return fmt.Sprintf("%d threads %v × %d locked increments", workers, tids, iters), nil
+}
+
+type node struct {
+	next *node
+	v    int
+}
+
+// checkNilDeref faults on page 0 inside a goroutine; metal turns the page
+// fault into SIGSEGV and the runtime into a recoverable runtime error.
+func checkNilDeref() (string, error) {
+	res := make(chan error, 1)
+	go func() {
+		defer func() {
+			r := recover()
+			err, _ := r.(error)
+			res <- err
+		}()
+		var p *node
+		fmt.Sprint(p.next.v)
+	}()
+	err := <-res
+	if err == nil {
+		return "", errors.New("nil dereference did not panic")
+	}
+	if !strings.Contains(err.Error(), "nil pointer dereference") {
+		return "", fmt.Errorf("recovered %q", err)
+	}
+	return fmt.Sprintf("recovered %q", err.Error()), nil
+}

@@ -1,0 +1,5 @@
+module gohv
+
+go 1.26.8
+
+require github.com/usbarmory/tamago v1.26.5 // indirect

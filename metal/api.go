@@ -1,0 +1,147 @@
+package metal
+
+import (
+	"fmt"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/usbarmory/tamago/soc/intel/rtc"
+)
+
+// The Go side of metal: what the hypervisor's ordinary Go code (running on
+// the runtime that metal hosts) may ask of it. These run on Go threads with
+// interrupts enabled; they only read kernel state that is fixed after boot,
+// or single aligned words.
+
+// Info describes the machine as metal found it.
+type Info struct {
+	CPUVendor, CPUBrand string
+	TSCHz, LAPICTimerHz uint64
+	MemoryBytes         uint64 // usable RAM from the boot loader's map
+	MemoryRanges        int
+	FreeBytes           uint64 // physical pages not yet used
+	Cmdline             string
+	BootLoader          string
+	EntryPoint          uintptr
+	HasNX, Has1GPages   bool
+	HasRDRAND           bool
+}
+
+func GetInfo() Info {
+	b32, _ := bootSymbols()
+	return Info{
+		CPUVendor:    string(cpuVendor[:]),
+		CPUBrand:     string(trimNUL(cpuBrand[:])),
+		TSCHz:        tscHz,
+		LAPICTimerHz: lapicHz,
+		MemoryBytes:  boot.ram.Total(),
+		MemoryRanges: boot.ram.Len(),
+		FreeBytes:    pages.FreePages() * pageSize,
+		Cmdline:      string(boot.cmdlineBytes()),
+		BootLoader:   string(boot.loader[:boot.loaderLen]),
+		EntryPoint:   b32,
+		HasNX:        hasNX,
+		Has1GPages:   has1GPages,
+		HasRDRAND:    hasRDRAND,
+	}
+}
+
+// Stats are kernel counters, for reports and benchmarks.
+type Stats struct {
+	PagesBacked, PagesFreed uint64 // demand paging
+	FreeBytes               uint64
+	ContextSwitches         uint64
+	PageFaults              uint64
+	Signals                 uint64
+	Threads                 int
+	Ticks                   uint64
+	Syscalls                uint64
+}
+
+func GetStats() Stats {
+	var n uint64
+	for _, c := range syscallCounts {
+		n += c
+	}
+	return Stats{
+		PagesBacked:     pagesBacked,
+		PagesFreed:      pagesFreed,
+		FreeBytes:       pages.FreePages() * pageSize,
+		ContextSwitches: contextSwitches,
+		PageFaults:      pageFaults,
+		Signals:         signalsDelivered,
+		Threads:         threadCount,
+		Ticks:           ticks,
+		Syscalls:        n,
+	}
+}
+
+// TSC reads the time-stamp counter.
+func TSC() uint64 { return rdtsc() }
+
+// BootTSC is the TSC when the Go runtime's entry point was entered.
+func BootTSC() uint64 { return bootTSC }
+
+// Nanotime is the kernel's monotonic clock.
+func Nanotime() int64 { return nanotime() }
+
+// Physical memory access for firmware tables.
+type PhysMemory struct{}
+
+// ReadAt copies physical memory at pa into p.
+func (PhysMemory) ReadAt(p []byte, pa uint64) error {
+	top := max(boot.ram.Highest(), identityEnd)
+	if pa+uint64(len(p)) < pa || pa+uint64(len(p)) > top {
+		return fmt.Errorf("metal: physical range %#x+%d outside the physical map", pa, len(p))
+	}
+	copy(p, unsafe.Slice((*byte)(unsafe.Pointer(uintptr(physmapBase+pa))), len(p)))
+	return nil
+}
+
+// SetACPIPowerOff records how to enter S5, found in the FADT and DSDT.
+func SetACPIPowerOff(pm1a, pm1b uint16, slpTypA, slpTypB uint8) {
+	f := cli()
+	acpiPM1aCnt, acpiPM1bCnt = pm1a, pm1b
+	acpiSLPTypA, acpiSLPTypB = uint16(slpTypA), uint16(slpTypB)
+	acpiS5Known = pm1a != 0
+	restoreFlags(f)
+}
+
+// SetWallClockFromRTC reads the CMOS real-time clock and sets CLOCK_REALTIME.
+func SetWallClockFromRTC() (time.Time, error) {
+	var r rtc.RTC
+	t, err := r.Now()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("metal: rtc: %w", err)
+	}
+	f := cli()
+	wallOffset = t.UnixNano() - nanotime()
+	restoreFlags(f)
+	return t, nil
+}
+
+// Verdict prints the final verdict line and powers off: status 0 after PASS,
+// 1 after FAIL.
+func Verdict(pass bool, reason string) {
+	f := cli()
+	already := verdictGiven
+	verdictGiven = true
+	restoreFlags(f)
+	if already {
+		return
+	}
+	if pass {
+		fmt.Fprintln(os.Stdout, "gohv: verdict PASS")
+		powerOff(0)
+	}
+	fmt.Fprintf(os.Stdout, "gohv: verdict FAIL %s\n", reason)
+	powerOff(1)
+}
+
+// UnknownSyscall issues a system call number no kernel implements and
+// returns the raw result (for the bad-input test).
+func UnknownSyscall(nr uintptr) int64 { return int64(rawSyscall6(nr, 0, 0, 0, 0, 0, 0)) }
+
+// InjectSyscallUnknown reports whether inject=syscall-unknown was given.
+func InjectSyscallUnknown() bool { return inject&injectSyscallUnknown != 0 }

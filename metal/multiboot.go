@@ -1,0 +1,160 @@
+package metal
+
+import (
+	"encoding/binary"
+
+	"gohv/metal/physmem"
+)
+
+// Multiboot (v1) boot information, Multiboot Specification 0.6.96 §3.3.
+const (
+	multiboot1Magic = 0x2badb002
+	multiboot2Magic = 0x36d76289
+
+	mbFlagMem     = 1 << 0
+	mbFlagCmdline = 1 << 2
+	mbFlagMmap    = 1 << 6
+	mbFlagLoader  = 1 << 9
+
+	mbMmapUsable = 1
+)
+
+// bootInfo is what the kernel keeps from the boot loader, copied out of the
+// loader's structures before their memory is reused. Pointer-free.
+type bootInfo struct {
+	loader     [48]byte
+	loaderLen  int
+	cmdline    [1024]byte
+	cmdlineLen int
+	mmapCount  int
+	ram        physmem.Map
+	reserved   physmem.Map // firmware-reserved ranges, for the console report
+}
+
+func (b *bootInfo) cmdlineBytes() []byte { return b.cmdline[:b.cmdlineLen] }
+
+// physWindow reads boot structures through a byte window onto physical
+// memory: mem[i] is physical address base+i. All reads are bounds-checked, so
+// a corrupt pointer from the loader yields an error, not a fault.
+type physWindow struct {
+	mem  []byte
+	base uint64
+}
+
+func (w physWindow) slice(pa, n uint64) ([]byte, bool) {
+	if pa < w.base || n > uint64(len(w.mem)) || pa-w.base > uint64(len(w.mem))-n {
+		return nil, false
+	}
+	off := pa - w.base
+	return w.mem[off : off+n], true
+}
+
+func (w physWindow) u32(pa uint64) (uint32, bool) {
+	b, ok := w.slice(pa, 4)
+	if !ok {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint32(b), true
+}
+
+// cstring copies the NUL-terminated string at pa into dst (truncating).
+func (w physWindow) cstring(pa uint64, dst []byte) (int, bool) {
+	n := 0
+	for n < len(dst) {
+		b, ok := w.slice(pa+uint64(n), 1)
+		if !ok {
+			return n, false
+		}
+		if b[0] == 0 {
+			break
+		}
+		dst[n] = b[0]
+		n++
+	}
+	return n, true
+}
+
+// parseMultiboot1Cmdline copies the command line and loader name. Returns a
+// reason on failure, "" on success.
+func parseMultiboot1Cmdline(w physWindow, info uint64, bi *bootInfo) string {
+	flags, ok := w.u32(info)
+	if !ok {
+		return "boot information structure outside memory"
+	}
+	if flags&mbFlagCmdline != 0 {
+		p, _ := w.u32(info + 16)
+		n, ok := w.cstring(uint64(p), bi.cmdline[:])
+		if !ok {
+			return "command line outside memory"
+		}
+		bi.cmdlineLen = n
+	}
+	if flags&mbFlagLoader != 0 {
+		p, _ := w.u32(info + 64)
+		bi.loaderLen, _ = w.cstring(uint64(p), bi.loader[:])
+	}
+	return ""
+}
+
+// parseMultiboot1Mmap reads the memory map (flags bit 6). A missing map, or a
+// map whose length does not hold whole entries, is an error: the kernel must
+// know where RAM and firmware reservations are before it allocates a page.
+// Runs before the Go runtime; must not allocate.
+func parseMultiboot1Mmap(w physWindow, info uint64, bi *bootInfo, inject injectFlags) string {
+	flags, ok := w.u32(info)
+	if !ok {
+		return "memory map: boot information structure outside memory"
+	}
+	if inject&injectMmapMissing != 0 {
+		flags &^= mbFlagMmap
+	}
+	if flags&mbFlagMmap == 0 {
+		return "memory map: the boot loader passed none (Multiboot flags bit 6 clear)"
+	}
+	length, _ := w.u32(info + 44)
+	addr, _ := w.u32(info + 48)
+	if inject&injectMmapTruncated != 0 && length > 10 {
+		length -= 10
+	}
+	if length == 0 {
+		return "memory map: empty"
+	}
+	if _, ok := w.slice(uint64(addr), uint64(length)); !ok {
+		return "memory map: buffer outside memory"
+	}
+	// Each entry: size u32 (not counting itself), base u64, length u64, type u32.
+	off := uint64(0)
+	for off < uint64(length) {
+		if uint64(length)-off < 4 {
+			return "memory map: truncated (trailing bytes after the last entry)"
+		}
+		size, _ := w.u32(uint64(addr) + off)
+		if size < 20 || uint64(size) > uint64(length)-off-4 {
+			return "memory map: truncated (an entry runs past the map's length)"
+		}
+		e, _ := w.slice(uint64(addr)+off+4, 20)
+		base := binary.LittleEndian.Uint64(e[0:])
+		n := binary.LittleEndian.Uint64(e[8:])
+		typ := binary.LittleEndian.Uint32(e[16:])
+		if n != 0 && base+n > base {
+			if typ == mbMmapUsable {
+				if !bi.ram.AddUsable(base, base+n) {
+					return "memory map: too many ranges"
+				}
+			} else {
+				bi.reserved.AddUsable(base, base+n)
+			}
+		}
+		bi.mmapCount++
+		off += uint64(size) + 4
+	}
+	// Reserved wins where the loader reported overlapping entries.
+	for i := 0; i < bi.reserved.Len(); i++ {
+		r := bi.reserved.At(i)
+		bi.ram.Reserve(r.Start, r.End)
+	}
+	if bi.ram.Total() == 0 {
+		return "memory map: no usable RAM"
+	}
+	return ""
+}

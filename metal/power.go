@@ -1,0 +1,83 @@
+package metal
+
+// Ending the run: a verdict line, then power off — QEMU's isa-debug-exit
+// when present, ACPI S5 when the Go side found how, otherwise halt.
+
+const debugExitPort = 0xf4
+
+var (
+	// Set by the Go side once ACPI is parsed (SetACPIPowerOff).
+	acpiPM1aCnt, acpiPM1bCnt uint16
+	acpiSLPTypA, acpiSLPTypB uint16
+	acpiS5Known              bool
+
+	verdictGiven bool
+)
+
+// powerOff never returns. status 0 means success.
+func powerOff(status uint8) {
+	cli()
+	outb(debugExitPort, status)
+	if acpiS5Known {
+		const slpEn = 1 << 13
+		outw(acpiPM1aCnt, acpiSLPTypA<<10|slpEn)
+		if acpiPM1bCnt != 0 {
+			outw(acpiPM1bCnt, acpiSLPTypB<<10|slpEn)
+		}
+	}
+	kputs("gohv: halted (no power-off device answered)\n")
+	halt()
+}
+
+// fatal ends the run from kernel context with a FAIL verdict.
+func fatal(reason string) {
+	if !verdictGiven {
+		verdictGiven = true
+		kputs("gohv: verdict FAIL ")
+		kputs(reason)
+		kputs("\n")
+	}
+	powerOff(1)
+}
+
+// exitGroup is the Go program ending (exit_group). A program that ends
+// without a verdict failed.
+func exitGroup(status int64) {
+	if !verdictGiven {
+		verdictGiven = true
+		kputs("gohv: verdict FAIL Go program exited with status ")
+		kputint(status)
+		kputs(" before reporting a verdict\n")
+		powerOff(1)
+	}
+	if status == 0 {
+		powerOff(0)
+	}
+	powerOff(1)
+}
+
+func consoleWrite(b []byte) { kputbytes(b) }
+
+// fillRandom uses RDRAND where the CPU has it, else a TSC-seeded xorshift
+// (good enough for map seeds; the boot log says which).
+func fillRandom(b []byte) {
+	for i := 0; i < len(b); i += 8 {
+		var v uint64
+		ok := false
+		if hasRDRAND {
+			v, ok = rdrand()
+		}
+		if !ok {
+			rngState ^= rdtsc()
+			rngState ^= rngState << 13
+			rngState ^= rngState >> 7
+			rngState ^= rngState << 17
+			v = rngState
+		}
+		for j := 0; j < 8 && i+j < len(b); j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+}
+
+var rngState uint64 = 0x9e3779b97f4a7c15

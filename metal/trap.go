@@ -1,0 +1,192 @@
+package metal
+
+import "unsafe"
+
+// Trap dispatch: every exception, interrupt and system call from a thread
+// arrives here (trap_amd64.s) on the kernel stack, interrupts off, with the
+// thread's registers in f. Must not allocate.
+
+const (
+	vecDE  = 0
+	vecDB  = 1
+	vecNMI = 2
+	vecBP  = 3
+	vecUD  = 6
+	vecNM  = 7
+	vecDF  = 8
+	vecGP  = 13
+	vecPF  = 14
+	vecMF  = 16
+	vecAC  = 17
+	vecMC  = 18
+	vecXM  = 19
+
+	vecTimer    = 0x20
+	vecPICBase  = 0x30 // legacy 8259 remapped here and masked
+	vecSpurious = 0xff
+)
+
+var exceptionNames = [32]string{
+	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
+	"#BR bound range", "#UD invalid opcode", "#NM device not available",
+	"#DF double fault", "coprocessor overrun", "#TS invalid TSS",
+	"#NP segment not present", "#SS stack fault", "#GP general protection",
+	"#PF page fault", "reserved 15", "#MF x87 error", "#AC alignment check",
+	"#MC machine check", "#XM SIMD exception", "#VE virtualization",
+	"#CP control protection", "reserved 22", "reserved 23", "reserved 24",
+	"reserved 25", "reserved 26", "reserved 27", "#HV hypervisor injection",
+	"#VC VMM communication", "#SX security", "reserved 31",
+}
+
+var (
+	trapCount  [256]uint64
+	pageFaults uint64
+)
+
+func trap(f *TrapFrame) {
+	if inKernel || (f.Vector < 32 && uintptr(unsafe.Pointer(f)) != kframe) {
+		kernelFault(f)
+	}
+	inKernel = true
+	v := f.Vector
+	switch {
+	case v == vectorSyscall:
+		doSyscall(f)
+	case v == vecTimer:
+		trapCount[v]++
+		timerInterrupt()
+		lapicEOI()
+	case v < 32:
+		trapCount[v]++
+		exception(f)
+	case v >= vecPICBase && v < vecPICBase+16, v == vecSpurious:
+		trapCount[v&0xff]++ // spurious: no EOI
+	default:
+		trapCount[v&0xff]++
+		lapicEOI()
+	}
+	schedule()
+	inKernel = false
+}
+
+// exception handles a fault raised by a thread's code.
+func exception(f *TrapFrame) {
+	switch f.Vector {
+	case vecPF:
+		addr := readCR2()
+		write := f.ErrorCode&2 != 0
+		present := f.ErrorCode&1 != 0
+		if !present {
+			switch handleUserFault(addr, write) {
+			case faultFixed:
+				pageFaults++
+				return
+			case faultNoMem:
+				kputs("gohv: out of memory backing page ")
+				kputhex(addr)
+				kputs("\n")
+				dumpFrame(f, addr)
+				fatal("out of physical memory")
+			}
+		}
+		code := segvMapErr
+		if present {
+			code = segvAccErr
+		}
+		if addr >= nullGuard {
+			// A wild access, not a nil dereference: show the machine state
+			// before the runtime prints the goroutine's trace.
+			kputs("gohv: page fault in Go code\n")
+			dumpFrame(f, addr)
+		}
+		signalOrDie(f, SIGSEGV, code, addr)
+	case vecGP:
+		kputs("gohv: general protection fault in Go code\n")
+		dumpFrame(f, 0)
+		signalOrDie(f, SIGSEGV, 0x80, 0) // SI_KERNEL, as Linux reports #GP
+	case vecUD:
+		kputs("gohv: invalid opcode in Go code\n")
+		dumpFrame(f, 0)
+		signalOrDie(f, SIGILL, ill_ILLOPN, f.RIP)
+	case vecDE:
+		signalOrDie(f, SIGFPE, fpe_INTDIV, f.RIP)
+	case vecBP:
+		kputs("gohv: breakpoint (INT3) in Go code\n")
+		dumpFrame(f, 0)
+		signalOrDie(f, SIGTRAP, 0x80, f.RIP)
+	default:
+		kputs("gohv: unexpected exception in Go code\n")
+		dumpFrame(f, 0)
+		fatal("unexpected exception")
+	}
+}
+
+func signalOrDie(f *TrapFrame, sig, code int, addr uint64) {
+	if deliverSignal(f, sig, code, addr) {
+		return
+	}
+	dumpFrame(f, addr)
+	fatal("fault with no signal handler to report it")
+}
+
+// kernelFault reports a fault in the kernel itself and stops the machine.
+func kernelFault(f *TrapFrame) {
+	inKernel = true
+	kputs("\ngohv: KERNEL FAULT (bug in metal)\n")
+	dumpFrame(f, readCR2())
+	fatal("kernel fault")
+}
+
+func dumpFrame(f *TrapFrame, cr2 uint64) {
+	v := f.Vector
+	kputs("gohv:   vector ")
+	kputdec(v)
+	if v < 32 {
+		kputs(" (")
+		kputs(exceptionNames[v])
+		kputs(")")
+	}
+	kputs(" error ")
+	kputhex(f.ErrorCode)
+	kputs(" thread ")
+	kputdec(uint64(threads[current].tid))
+	kputs("\ngohv:   rip ")
+	kputhex(f.RIP)
+	kputs(" rsp ")
+	kputhex(f.RSP)
+	kputs(" rflags ")
+	kputhex(f.RFLAGS)
+	kputs(" cr2 ")
+	kputhex(cr2)
+	kputs("\ngohv:   rax ")
+	kputhex(f.RAX)
+	kputs(" rbx ")
+	kputhex(f.RBX)
+	kputs(" rcx ")
+	kputhex(f.RCX)
+	kputs(" rdx ")
+	kputhex(f.RDX)
+	kputs("\ngohv:   rsi ")
+	kputhex(f.RSI)
+	kputs(" rdi ")
+	kputhex(f.RDI)
+	kputs(" rbp ")
+	kputhex(f.RBP)
+	kputs(" r8 ")
+	kputhex(f.R8)
+	kputs("\ngohv:   r9 ")
+	kputhex(f.R9)
+	kputs(" r10 ")
+	kputhex(f.R10)
+	kputs(" r11 ")
+	kputhex(f.R11)
+	kputs(" r12 ")
+	kputhex(f.R12)
+	kputs("\ngohv:   r13 ")
+	kputhex(f.R13)
+	kputs(" r14 ")
+	kputhex(f.R14)
+	kputs(" r15 ")
+	kputhex(f.R15)
+	kputs("\n")
+}
