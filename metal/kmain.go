@@ -129,6 +129,15 @@ func fields(b []byte) [32][]byte {
 	return out
 }
 
+func hasByte(w []byte, c byte) bool {
+	for _, b := range w {
+		if b == c {
+			return true
+		}
+	}
+	return false
+}
+
 func hasWord(w []byte, s string) bool {
 	if len(w) != len(s) {
 		return false
@@ -339,9 +348,13 @@ func setupMainThread() {
 	}
 	var argv [34]uint64
 	argc := 0
-	argv[argc] = push([]byte("gohv"))
-	argc++
-	for _, w := range fields(boot.cmdlineBytes()) {
+	// Multiboot loaders put the kernel's path first; it becomes argv[0].
+	words := fields(boot.cmdlineBytes())
+	if len(words[0]) == 0 || hasByte(words[0], '=') {
+		argv[argc] = push([]byte("gohv"))
+		argc++
+	}
+	for _, w := range words {
 		if len(w) == 0 || argc == len(argv)-1 {
 			break
 		}
@@ -357,11 +370,11 @@ func setupMainThread() {
 	fillRandom(userBytes(random, 16))
 	sp &^= 15
 	// Words from the bottom: argc, argv..., 0, envp..., 0, auxv pairs, AT_NULL.
-	words := 1 + argc + 1 + len(envp) + 1 + 4 + 2
-	if words%2 != 0 {
+	nwords := 1 + argc + 1 + len(envp) + 1 + 4 + 2
+	if nwords%2 != 0 {
 		sp -= 8
 	}
-	sp -= uint64(words) * 8
+	sp -= uint64(nwords) * 8
 	p := sp
 	put := func(v uint64) { *userU64(p) = v; p += 8 }
 	put(uint64(argc))

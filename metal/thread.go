@@ -88,7 +88,7 @@ func newThread() int32 {
 	for i := int32(1); i < maxThreads; i++ {
 		t := &threads[i]
 		if t.state == tsFree {
-			*t = thread{}
+			*t = thread{state: tsBlocked} // not yet runnable, but taken
 			t.tid = nextTID
 			nextTID++
 			threadCount++

@@ -201,7 +201,9 @@ func releaseFrames(lo, hi uint64) {
 			continue
 		}
 		kpt.Unmap(kernelMem{}, va, pageSize)
-		invlpg(uintptr(va))
+		if !hostTest {
+			invlpg(uintptr(va))
+		}
 		pages.Free(pa &^ (pageSize - 1))
 		pagesFreed++
 	}
