@@ -336,7 +336,7 @@ func TestEpollReportsEventfdWrites(t *testing.T) {
 func TestSignalDeliveryAndReturn(t *testing.T) {
 	setupKernel(t)
 	act := userAddr(0)
-	*userU64(act) = 0xaaaa     // handler
+	*userU64(act) = 0xaaaa // handler
 	*userU64(act + 8) = saOnStack
 	*userU64(act + 16) = 0xbbbb // restorer
 	if r := sys(sysRtSigaction, SIGSEGV, act, 0, 8); r != 0 {
@@ -359,7 +359,7 @@ func TestSignalDeliveryAndReturn(t *testing.T) {
 	if f.RSP < userAddr(4096) || f.RSP >= userAddr(4096)+32<<10 {
 		t.Errorf("handler stack %#x not on the alternate stack", f.RSP)
 	}
-	if *userU32(f.RSI) != SIGSEGV || *userU32(f.RSI+8) != segvMapErr || *userU64(f.RSI+16) != 0x8 {
+	if *userU32(f.RSI) != SIGSEGV || *userU32(f.RSI + 8) != segvMapErr || *userU64(f.RSI + 16) != 0x8 {
 		t.Error("siginfo fields wrong")
 	}
 	// The runtime redirects the context to sigpanic; rt_sigreturn applies it.
