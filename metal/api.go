@@ -24,6 +24,7 @@ type Info struct {
 	Cmdline             string
 	BootLoader          string
 	EntryPoint          uintptr
+	ImageBytes          uint64 // loaded size, text through bss
 	HasNX, Has1GPages   bool
 	HasRDRAND           bool
 }
@@ -41,6 +42,7 @@ func GetInfo() Info {
 		Cmdline:      string(boot.cmdlineBytes()),
 		BootLoader:   string(boot.loader[:boot.loaderLen]),
 		EntryPoint:   b32,
+		ImageBytes:   imageEnd - imageStart,
 		HasNX:        hasNX,
 		Has1GPages:   has1GPages,
 		HasRDRAND:    hasRDRAND,
@@ -79,6 +81,9 @@ func GetStats() Stats {
 
 // TSC reads the time-stamp counter.
 func TSC() uint64 { return rdtsc() }
+
+// EntryTSC is the TSC when kmain started (first Go code after the boot stub).
+func EntryTSC() uint64 { return entryTSC }
 
 // BootTSC is the TSC when the Go runtime's entry point was entered.
 func BootTSC() uint64 { return bootTSC }

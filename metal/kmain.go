@@ -12,6 +12,7 @@ import (
 // allocate, may not rely on package initialisers (they have not run), and
 // hands the CPU to the runtime's entry point at the end.
 func kmain(magic, info uint64) {
+	entryTSC = rdtsc()
 	initKernelStack()
 	consoleInit()
 	kputs("\ngohv: metal: long mode, kernel stack ready\n")
@@ -58,9 +59,10 @@ func kmain(magic, info uint64) {
 const lowWindowBase = 0x1000
 
 var (
-	boot    bootInfo
-	inject  injectFlags
-	bootTSC uint64 // TSC when the runtime's entry point was entered
+	boot     bootInfo
+	inject   injectFlags
+	bootTSC  uint64 // TSC when the runtime's entry point was entered
+	entryTSC uint64 // TSC when kmain started
 )
 
 // Multiboot header fields written by tools/mkimage at a fixed address (see
