@@ -150,3 +150,7 @@ func UnknownSyscall(nr uintptr) int64 { return int64(rawSyscall6(nr, 0, 0, 0, 0,
 
 // InjectSyscallUnknown reports whether inject=syscall-unknown was given.
 func InjectSyscallUnknown() bool { return inject&injectSyscallUnknown != 0 }
+
+// InjectException reports whether inject=exception was given: the image then
+// faults on purpose (a non-canonical access, #GP) in a goroutine.
+func InjectException() bool { return inject&injectException != 0 }

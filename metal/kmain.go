@@ -93,6 +93,7 @@ const (
 	injectMmapMissing injectFlags = 1 << iota
 	injectMmapTruncated
 	injectSyscallUnknown
+	injectException
 )
 
 func parseInject(cmd []byte) injectFlags {
@@ -105,6 +106,8 @@ func parseInject(cmd []byte) injectFlags {
 			f |= injectMmapTruncated
 		case hasWord(word, "inject=syscall-unknown"):
 			f |= injectSyscallUnknown
+		case hasWord(word, "inject=exception"):
+			f |= injectException
 		}
 	}
 	return f
@@ -129,15 +132,6 @@ func fields(b []byte) [32][]byte {
 		i = j
 	}
 	return out
-}
-
-func hasByte(w []byte, c byte) bool {
-	for _, b := range w {
-		if b == c {
-			return true
-		}
-	}
-	return false
 }
 
 func hasWord(w []byte, s string) bool {
@@ -350,13 +344,12 @@ func setupMainThread() {
 	}
 	var argv [34]uint64
 	argc := 0
-	// Multiboot loaders put the kernel's path first; it becomes argv[0].
-	words := fields(boot.cmdlineBytes())
-	if len(words[0]) == 0 || hasByte(words[0], '=') {
-		argv[argc] = push([]byte("gohv"))
-		argc++
-	}
-	for _, w := range words {
+	// Every command-line word becomes an argument. QEMU's -kernel puts the
+	// image's path first and GRUB does not, so the path (if any) is simply
+	// an argument nobody asks for.
+	argv[argc] = push([]byte("gohv"))
+	argc++
+	for _, w := range fields(boot.cmdlineBytes()) {
 		if len(w) == 0 || argc == len(argv)-1 {
 			break
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"unsafe"
 
 	"gohv/metal"
 )
@@ -30,6 +31,9 @@ func main() {
 		r := metal.UnknownSyscall(nr)
 		metal.Verdict(false, fmt.Sprintf("unsupported system call %d returned %d (injected)", nr, r))
 	}
+	if metal.InjectException() {
+		injectGP()
+	}
 	if err := setupACPI(); err != nil {
 		metal.Verdict(false, err.Error())
 	}
@@ -49,6 +53,18 @@ func main() {
 		fmt.Println("gohv: default configuration: no child partitions are defined yet (see issue 3); reporting the machine and stopping")
 		metal.Verdict(true, "")
 	}
+}
+
+// injectGP dereferences a non-canonical address in a goroutine: the CPU
+// raises #GP, metal prints the machine state and delivers SIGSEGV, and the Go
+// runtime prints the goroutine trace and exits — a FAIL verdict.
+func injectGP() {
+	done := make(chan int)
+	go func() {
+		p := (*int)(unsafe.Pointer(uintptr(0x8000_0000_0000_0000)))
+		done <- *p
+	}()
+	<-done
 }
 
 func hasArg(args []string, name string) bool {
