@@ -30,7 +30,7 @@ func halt()
 func interruptsEnabled() bool
 func cli() uint64
 func restoreFlags(f uint64)
-func rawSyscall6(num, a1, a2, a3, a4, a5, a6 uintptr) uintptr
+func rawSyscall6(num, a1, a2, a3, a4, a5, a6 uintptr) (ret uintptr)
 
 func boot32()
 func entry64()

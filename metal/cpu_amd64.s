@@ -41,7 +41,7 @@ TEXT ·rdtsc(SB),NOSPLIT,$0-8
 	RET
 
 // func rdrand() (v uint64, ok bool)
-TEXT ·rdrand(SB),NOSPLIT,$0-16
+TEXT ·rdrand(SB),NOSPLIT,$0-9
 	MOVL $10, CX
 retry:
 	BYTE $0x48; BYTE $0x0f; BYTE $0xc7; BYTE $0xf0 // rdrand rax
@@ -201,7 +201,7 @@ TEXT ·restoreFlags(SB),NOSPLIT,$0-8
 done:
 	RET
 
-// func rawSyscall6(num, a1, a2, a3, a4, a5, a6 uintptr) (r1 uintptr)
+// func rawSyscall6(num, a1, a2, a3, a4, a5, a6 uintptr) (ret uintptr)
 // Issues SYSCALL from ring 0 with Linux register conventions (used by the
 // self-checks to reach numbers the syscall package has no wrapper for).
 TEXT ·rawSyscall6(SB),NOSPLIT,$0-64
@@ -213,5 +213,5 @@ TEXT ·rawSyscall6(SB),NOSPLIT,$0-64
 	MOVQ a5+40(FP), R8
 	MOVQ a6+48(FP), R9
 	SYSCALL
-	MOVQ AX, r1+56(FP)
+	MOVQ AX, ret+56(FP)
 	RET

@@ -15,8 +15,6 @@ const (
 	mbFlagCmdline = 1 << 2
 	mbFlagMmap    = 1 << 6
 	mbFlagLoader  = 1 << 9
-
-	mbMmapUsable = 1
 )
 
 // bootInfo is what the kernel keeps from the boot loader, copied out of the
@@ -123,6 +121,7 @@ func parseMultiboot1Mmap(w physWindow, info uint64, bi *bootInfo, inject injectF
 		return "memory map: buffer outside memory"
 	}
 	// Each entry: size u32 (not counting itself), base u64, length u64, type u32.
+	var mm physmem.MemoryMap
 	off := uint64(0)
 	for off < uint64(length) {
 		if uint64(length)-off < 4 {
@@ -133,26 +132,15 @@ func parseMultiboot1Mmap(w physWindow, info uint64, bi *bootInfo, inject injectF
 			return "memory map: truncated (an entry runs past the map's length)"
 		}
 		e, _ := w.slice(uint64(addr)+off+4, 20)
-		base := binary.LittleEndian.Uint64(e[0:])
-		n := binary.LittleEndian.Uint64(e[8:])
-		typ := binary.LittleEndian.Uint32(e[16:])
-		if n != 0 && base+n > base {
-			if typ == mbMmapUsable {
-				if !bi.ram.AddUsable(base, base+n) {
-					return "memory map: too many ranges"
-				}
-			} else {
-				bi.reserved.AddUsable(base, base+n)
-			}
-		}
+		mm.Add(binary.LittleEndian.Uint64(e[0:]), binary.LittleEndian.Uint64(e[8:]), binary.LittleEndian.Uint32(e[16:]))
 		bi.mmapCount++
 		off += uint64(size) + 4
 	}
-	// Reserved wins where the loader reported overlapping entries.
-	for i := 0; i < bi.reserved.Len(); i++ {
-		r := bi.reserved.At(i)
-		bi.ram.Reserve(r.Start, r.End)
+	// Reserved wins wherever entries overlap; partial pages are reserved.
+	if !mm.Build(&bi.ram) {
+		kputs("gohv: metal: memory map has more ranges than the kernel tracks; some RAM is left unused\n")
 	}
+	mm.Reserved(&bi.reserved)
 	if bi.ram.Total() == 0 {
 		return "memory map: no usable RAM"
 	}

@@ -313,6 +313,9 @@ type node struct {
 	v    int
 }
 
+// sink keeps the deliberate nil dereference from being optimised away.
+var sink int
+
 // checkNilDeref faults on page 0 inside a goroutine; metal turns the page
 // fault into SIGSEGV and the runtime into a recoverable runtime error.
 func checkNilDeref() (string, error) {
@@ -324,7 +327,7 @@ func checkNilDeref() (string, error) {
 			res <- err
 		}()
 		var p *node
-		fmt.Sprint(p.next.v)
+		sink = p.next.v
 	}()
 	err := <-res
 	if err == nil {
