@@ -23,6 +23,9 @@ $(IMAGE): FORCE
 
 FORCE:
 
+# Boot media (ISO, PXE, disk image) and their tests.
+-include mk/*.mk
+
 # Boot the image under QEMU with its default configuration; serial on stdout.
 run: image
 	$(GO) run ./cmd/gohvctl run -kernel $(IMAGE)

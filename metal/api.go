@@ -154,3 +154,15 @@ func InjectSyscallUnknown() bool { return inject&injectSyscallUnknown != 0 }
 // InjectException reports whether inject=exception was given: the image then
 // faults on purpose (a non-canonical access, #GP) in a goroutine.
 func InjectException() bool { return inject&injectException != 0 }
+
+// BootRSDP returns the ACPI RSDP the boot loader handed over (Multiboot2
+// tags 14/15, the only way to find ACPI under UEFI), or nil.
+func BootRSDP() []byte {
+	if boot.rsdpLen == 0 {
+		return nil
+	}
+	return append([]byte(nil), boot.rsdp[:boot.rsdpLen]...)
+}
+
+// MemoryMapSource names the boot structure the memory map came from.
+func MemoryMapSource() string { return boot.mmapSource.String() }

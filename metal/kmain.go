@@ -16,26 +16,36 @@ func kmain(magic, info uint64) {
 	initKernelStack()
 	consoleInit()
 	kputs("\ngohv: metal: long mode, kernel stack ready\n")
-	if magic != multiboot1Magic {
-		kputs("gohv: boot magic ")
-		kputhex(magic)
-		kputs(" is not Multiboot v1\n")
-		fatal("boot: not started by a Multiboot v1 loader")
-	}
-	readImageBounds()
-	detectCPU()
-
 	w := physWindow{
 		mem:  unsafe.Slice((*byte)(unsafe.Pointer(uintptr(lowWindowBase))), identityEnd-lowWindowBase),
 		base: lowWindowBase,
 	}
-	if r := parseMultiboot1Cmdline(w, info, &boot); r != "" {
-		fatal(r)
+	switch magic {
+	case multiboot1Magic:
+		if r := parseMultiboot1Cmdline(w, info, &boot); r != "" {
+			fatal(r)
+		}
+		inject = parseInject(boot.cmdlineBytes())
+		if r := parseMultiboot1Mmap(w, info, &boot, inject); r != "" {
+			fatal(r)
+		}
+	case multiboot2Magic:
+		// The command line comes from the same tags; parse twice so that
+		// inject= words apply to the memory map.
+		var probe bootInfo
+		parseMultiboot2(w, info, &probe, 0)
+		inject = parseInject(probe.cmdlineBytes())
+		if r := parseMultiboot2(w, info, &boot, inject); r != "" {
+			fatal(r)
+		}
+	default:
+		kputs("gohv: boot magic ")
+		kputhex(magic)
+		kputs(" is neither Multiboot nor Multiboot2\n")
+		fatal("boot: not started by a Multiboot or Multiboot2 loader")
 	}
-	inject = parseInject(boot.cmdlineBytes())
-	if r := parseMultiboot1Mmap(w, info, &boot, inject); r != "" {
-		fatal(r)
-	}
+	readImageBounds()
+	detectCPU()
 	initMemory()
 	initCPUTables()
 	initInterruptControllers()
@@ -418,7 +428,9 @@ func reportBoot() {
 	kputdec(uint64(boot.ram.Len()))
 	kputs(" ranges from ")
 	kputdec(uint64(boot.mmapCount))
-	kputs(" map entries; ")
+	kputs(" entries of the ")
+	kputs(boot.mmapSource.String())
+	kputs("; ")
 	kputdec(pages.FreePages() * pageSize >> 20)
 	kputs(" MiB free for the kernel\n")
 	kputs("gohv: metal: tsc ")

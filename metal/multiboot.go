@@ -25,6 +25,9 @@ type bootInfo struct {
 	cmdline    [1024]byte
 	cmdlineLen int
 	mmapCount  int
+	mmapSource mmapSource // which structure the memory map came from
+	rsdp       [36]byte   // ACPI RSDP copied from a Multiboot2 tag
+	rsdpLen    int
 	ram        physmem.Map
 	reserved   physmem.Map // firmware-reserved ranges, for the console report
 }
@@ -136,6 +139,7 @@ func parseMultiboot1Mmap(w physWindow, info uint64, bi *bootInfo, inject injectF
 		bi.mmapCount++
 		off += uint64(size) + 4
 	}
+	bi.mmapSource = mmapMultiboot1
 	// Reserved wins wherever entries overlap; partial pages are reserved.
 	if !mm.Build(&bi.ram) {
 		kputs("gohv: metal: memory map has more ranges than the kernel tracks; some RAM is left unused\n")
@@ -145,4 +149,26 @@ func parseMultiboot1Mmap(w physWindow, info uint64, bi *bootInfo, inject injectF
 		return "memory map: no usable RAM"
 	}
 	return ""
+}
+
+// mmapSource names the boot structure a memory map was read from.
+type mmapSource uint8
+
+const (
+	mmapNone mmapSource = iota
+	mmapMultiboot1
+	mmapMultiboot2
+	mmapMultiboot2EFI
+)
+
+func (m mmapSource) String() string {
+	switch m {
+	case mmapMultiboot1:
+		return "Multiboot memory map"
+	case mmapMultiboot2:
+		return "Multiboot2 memory map"
+	case mmapMultiboot2EFI:
+		return "Multiboot2 EFI memory map"
+	}
+	return "no memory map"
 }

@@ -12,9 +12,21 @@ import (
 // (ACPI S5). Without an RSDP the image cannot know the machine: it stops.
 func setupACPI() error {
 	mem := metal.PhysMemory{}
-	rsdp, err := acpi.FindRSDP(mem)
-	if err != nil {
-		return fmt.Errorf("ACPI: no RSDP in the EBDA or BIOS area (%w); is ACPI disabled in the firmware or the emulator?", err)
+	var rsdp acpi.RSDP
+	if b := metal.BootRSDP(); b != nil {
+		r, err := acpi.ParseRSDP(b)
+		if err != nil {
+			return fmt.Errorf("ACPI: RSDP from the boot loader: %w", err)
+		}
+		rsdp = r
+		fmt.Println("gohv: acpi RSDP handed over by the boot loader (Multiboot2 tag)")
+	} else {
+		r, err := acpi.FindRSDP(mem)
+		if err != nil {
+			return fmt.Errorf("ACPI: no RSDP from the boot loader or in the EBDA/BIOS area (%w); is ACPI disabled in the firmware or the emulator?", err)
+		}
+		rsdp = r
+		fmt.Println("gohv: acpi RSDP found in the BIOS area")
 	}
 	t, err := acpi.Load(mem, rsdp)
 	if err != nil {

@@ -28,6 +28,8 @@ import (
 const (
 	headerOffset   = 0x800      // file offset of the Multiboot header
 	headerAddr     = 0x1ff800   // where it lands; hard-coded in boot_amd64.s
+	header2Offset  = 0x880      // file offset of the Multiboot2 header (8-byte aligned, < 32 KiB)
+	mb2Magic       = 0xe85250d6 // Multiboot2 header magic (Multiboot2 Specification §3.1.1)
 	mbMagic        = 0x1badb002 // Multiboot v1 header magic
 	mbFlagMemInfo  = 1 << 1
 	mbFlagAddrs    = 1 << 16
@@ -163,17 +165,57 @@ func Header(l Layout) []byte {
 	return h
 }
 
-func patch(data []byte, l Layout) error {
-	h := Header(l)
-	end := uint64(headerOffset + len(h))
-	if end > l.FirstSectionOffset || end > uint64(len(data)) {
-		return fmt.Errorf("no room for the header at %#x (first section at %#x)", headerOffset, l.FirstSectionOffset)
-	}
-	for _, b := range data[headerOffset:end] {
-		if b != 0 {
-			return fmt.Errorf("header area at %#x is not padding", headerOffset)
+// Header2 builds the Multiboot2 header: the address tag (load like the v1
+// header), the entry-address tag (the same 32-bit stub: it passes EAX/EBX
+// through and metal tells the two protocols apart by magic), an
+// information request for the command line and memory map, and the end tag.
+func Header2(l Layout) []byte {
+	le := binary.LittleEndian
+	var h []byte
+	tag := func(typ, flags uint16, payload ...uint32) {
+		t := make([]byte, 8+4*len(payload))
+		le.PutUint16(t[0:], typ)
+		le.PutUint16(t[2:], flags)
+		le.PutUint32(t[4:], uint32(len(t)))
+		for i, v := range payload {
+			le.PutUint32(t[8+4*i:], v)
 		}
+		for len(t)%8 != 0 {
+			t = append(t, 0)
+		}
+		h = append(h, t...)
 	}
-	copy(data[headerOffset:], h)
+	h = make([]byte, 16)
+	tag(1, 0, 1, 6)                                                                                           // information request: cmdline, mmap
+	tag(2, 0, headerAddr-headerOffset+header2Offset, uint32(l.LoadAddr), uint32(l.LoadEnd), uint32(l.BSSEnd)) // address
+	tag(3, 0, uint32(l.Boot32))                                                                               // entry address (i386)
+	tag(0, 0)                                                                                                 // end
+	le.PutUint32(h[0:], mb2Magic)
+	le.PutUint32(h[4:], 0) // architecture: i386 protected mode
+	le.PutUint32(h[8:], uint32(len(h)))
+	le.PutUint32(h[12:], -(mb2Magic + uint32(len(h))))
+	return h
+}
+
+func patch(data []byte, l Layout) error {
+	h1, h2 := Header(l), Header2(l)
+	if headerOffset+len(h1) > header2Offset {
+		return fmt.Errorf("Multiboot header overlaps the Multiboot2 header")
+	}
+	for _, p := range []struct {
+		off int
+		h   []byte
+	}{{headerOffset, h1}, {header2Offset, h2}} {
+		end := uint64(p.off + len(p.h))
+		if end > l.FirstSectionOffset || end > uint64(len(data)) {
+			return fmt.Errorf("no room for a header at %#x (first section at %#x)", p.off, l.FirstSectionOffset)
+		}
+		for _, b := range data[p.off:end] {
+			if b != 0 {
+				return fmt.Errorf("header area at %#x is not padding", p.off)
+			}
+		}
+		copy(data[p.off:], p.h)
+	}
 	return nil
 }
