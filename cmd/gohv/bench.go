@@ -18,7 +18,7 @@ import (
 // guest instructions, so the figures repeat exactly from run to run.
 func runBench() {
 	info := metal.GetInfo()
-	fmt.Printf("gohv: measure image-bytes-loaded %d bytes\n", info.ImageBytes)
+	fmt.Printf("gohv: measure image-in-memory %d bytes text through bss, as loaded\n", info.ImageBytes)
 	fmt.Printf("gohv: measure boot-kernel %d tsc-cycles kmain entry to the Go runtime's entry point\n", metal.BootTSC()-metal.EntryTSC())
 	fmt.Printf("gohv: measure boot-runtime %d tsc-cycles Go runtime entry point to main.main\n", mainTSC-metal.BootTSC())
 	fmt.Printf("gohv: measure boot-total %d tsc-cycles kmain entry to main.main\n", mainTSC-metal.EntryTSC())

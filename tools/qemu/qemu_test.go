@@ -1,0 +1,92 @@
+package qemu
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestArgsDefaults(t *testing.T) {
+	a := Config{Kernel: "k", Append: []string{"selftest", "x=1"}}.Args()
+	s := strings.Join(a, " ")
+	for _, want := range []string{"-accel tcg", "-M q35", "-cpu EPYC", "-m 512", "-serial stdio",
+		"isa-debug-exit,iobase=0xf4,iosize=0x04", "-kernel k", "-append selftest x=1", "-no-reboot"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("args %q lack %q", s, want)
+		}
+	}
+	if slices.Contains(a, "-icount") {
+		t.Error("icount without asking")
+	}
+	b := Config{Machine: "pc", CPU: "max", MemMiB: 2048, Icount: true, NoDebugExit: true, Extra: []string{"-cdrom", "x.iso"}}.Args()
+	s = strings.Join(b, " ")
+	for _, want := range []string{"-M pc", "-cpu max", "-m 2048", "-icount shift=0", "-cdrom x.iso"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("args %q lack %q", s, want)
+		}
+	}
+	if strings.Contains(s, "debug-exit") || strings.Contains(s, "-kernel") {
+		t.Errorf("unexpected args %q", s)
+	}
+}
+
+// fakeQEMU installs a shell script as the emulator so Run's capture, exit
+// status and timeout handling are tested without booting anything.
+func fakeQEMU(t *testing.T, script string) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "qemu")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := Binary
+	Binary = p
+	t.Cleanup(func() { Binary = old })
+}
+
+func TestRunStatuses(t *testing.T) {
+	for _, tc := range []struct {
+		name, script string
+		code         int
+		passed       bool
+		describe     string
+	}{
+		{"pass", "echo 'gohv: verdict PASS'; exit 1", ExitPass, true, "debug-exit PASS"},
+		{"fail", "echo 'gohv: verdict FAIL broken'; exit 3", ExitFail, false, "FAIL broken"},
+		{"poweroff", "echo 'gohv: verdict PASS'; exit 0", ExitPowerOff, true, "powered off"},
+		{"lying", "echo 'gohv: verdict FAIL x'; exit 1", ExitPass, false, "FAIL x"},
+		{"noverdict", "echo 'gohv: banner'; exit 1", ExitPass, false, "no verdict"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fakeQEMU(t, tc.script)
+			r, err := Run(context.Background(), Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.ExitCode != tc.code || r.Passed() != tc.passed || !strings.Contains(r.Describe(), tc.describe) {
+				t.Fatalf("code %d passed %v describe %q", r.ExitCode, r.Passed(), r.Describe())
+			}
+		})
+	}
+}
+
+func TestRunTimeout(t *testing.T) {
+	fakeQEMU(t, "echo 'gohv: banner'; exec sleep 30")
+	r, err := Run(context.Background(), Config{Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.TimedOut || r.Passed() || !strings.Contains(string(r.Log), "gohv: banner") {
+		t.Fatalf("%+v %s", r, r.Describe())
+	}
+}
+
+func TestRunMissingKernel(t *testing.T) {
+	fakeQEMU(t, "exit 0")
+	if _, err := Run(context.Background(), Config{Kernel: "/nonexistent/gohv"}); err == nil {
+		t.Fatal("no error for a missing kernel")
+	}
+}
