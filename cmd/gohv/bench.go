@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"runtime"
@@ -8,8 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
+	"gohv/guests"
+	"gohv/hv"
 	"gohv/metal"
 )
 
@@ -30,6 +34,52 @@ func runBench() {
 	clock := medianPerOp(10000, 100, func() { metal.Nanotime() })
 	fmt.Printf("gohv: measure tsc-clock-read %d tsc-cycles median per read, no trap (baseline)\n", clock)
 	fmt.Printf("gohv: measure futex-handoff %d tsc-cycles median wake-to-run between two threads\n", futexHandoff(2000))
+	if err := benchExits(); err != nil {
+		fmt.Fprintf(os.Stderr, "gohv: exit benchmarks: %v\n", err)
+		metal.Verdict(false, "exit benchmarks: "+err.Error())
+	}
+}
+
+// benchExits runs the guest loop of each exit kind for 10,000 iterations
+// and reports the median round trip as the guest's TSC sees it.
+func benchExits() error {
+	h, err := startHypervisor()
+	if err != nil {
+		return err
+	}
+	const n = 10000
+	for _, k := range []struct {
+		mode int
+		name string
+	}{{0, "guest-loop-native"}, {1, "exit-cpuid"}, {2, "exit-vmmcall"}, {3, "exit-out-port"}} {
+		p, r, err := runGuest(h, "bench", 4<<20, guests.Loop, guests.Options{}, func(p *hv.Partition) error {
+			g := &p.VP(0).Regs().GPR
+			g[hv.RCX], g[hv.R11], g[hv.RDI] = n, uint64(k.mode), guests.DataBase
+			return nil
+		}, time.Minute)
+		if err != nil {
+			return err
+		}
+		if !stoppedWith(r, 0) {
+			p.Destroy()
+			return fmt.Errorf("%s: %v", k.name, r)
+		}
+		buf := make([]byte, 8*n)
+		err = p.Mem.ReadRAM(guests.DataBase, buf)
+		exits := p.VP(0).Exits
+		p.Destroy()
+		if err != nil {
+			return err
+		}
+		d := make([]uint64, n)
+		for i := range d {
+			d[i] = binary.LittleEndian.Uint64(buf[8*i:])
+		}
+		sort.Slice(d, func(a, b int) bool { return d[a] < d[b] })
+		fmt.Printf("gohv: measure %s %d tsc-cycles median round trip over %d iterations (p10 %d, p90 %d; %d cpuid, %d hypercall, %d io exits)\n",
+			k.name, d[n/2], n, d[n/10], d[n*9/10], exits[hv.ExitCPUID], exits[hv.ExitHypercall], exits[hv.ExitIO])
+	}
+	return nil
 }
 
 // mainTSC is read first thing in main.

@@ -46,11 +46,19 @@ func main() {
 			metal.Verdict(true, "")
 		}
 		metal.Verdict(false, "self-checks failed")
+	case hasArg(args, "hvtest"):
+		if runHVTest() {
+			metal.Verdict(true, "")
+		}
+		metal.Verdict(false, "child-partition checks failed")
 	case hasArg(args, "bench"):
 		runBench()
 		metal.Verdict(true, "")
 	default:
-		fmt.Println("gohv: default configuration: no child partitions are defined yet (see issue 3); reporting the machine and stopping")
+		fmt.Println("gohv: default configuration: two child partitions")
+		if err := runDefault(); err != nil {
+			metal.Verdict(false, err.Error())
+		}
 		metal.Verdict(true, "")
 	}
 }

@@ -89,10 +89,43 @@ func TestDefaultConfiguration(t *testing.T) {
 	if !r.Passed() {
 		t.Fatalf("default configuration: %s", r.Describe())
 	}
-	for _, want := range []string{"gohv: banner ", "gohv: cpu ", "gohv: memory "} {
+	for _, want := range []string{"gohv: banner ", "gohv: cpu ", "gohv: memory ",
+		"mb0: hello from a Multiboot kernel", "hello1: hello from a 64-bit child partition",
+		"gohv: partition mb0 stopped: debug-exit", "gohv: partition hello1 stopped: debug-exit, status 0x0"} {
 		if !strings.Contains(string(r.Log), want) {
 			t.Errorf("log lacks %q", want)
 		}
+	}
+}
+
+// TestHypervisor runs the child-partition checks under AMD-V (QEMU's EPYC
+// model has svm and npt under TCG).
+func TestHypervisor(t *testing.T) {
+	img := needImage(t)
+	t.Parallel()
+	r := boot(t, qemu.Config{Kernel: img, Append: []string{"hvtest"}, CPU: "EPYC", Machine: "q35", MemMiB: 512, Timeout: 3 * time.Minute})
+	if !r.Passed() {
+		t.Fatalf("hvtest: %s", r.Describe())
+	}
+	for _, name := range []string{"exits-roundtrip", "isolation", "triple-fault", "stop-spin-halt",
+		"multiboot-kernel", "hostile-state", "hostile-cr4", "hostile-cr3", "pages-returned"} {
+		c, ok := r.Verdict.Check(name)
+		if !ok {
+			t.Errorf("check %s not reported", name)
+			continue
+		}
+		t.Logf("%s: %s", name, c.Detail)
+	}
+}
+
+// TestNoSVM: on a CPU without AMD-V the default configuration says so and
+// fails cleanly.
+func TestNoSVM(t *testing.T) {
+	img := needImage(t)
+	t.Parallel()
+	r := boot(t, qemu.Config{Kernel: img, CPU: "EPYC,-svm", Machine: "pc", MemMiB: 256, Timeout: time.Minute})
+	if r.TimedOut || r.ExitCode != qemu.ExitFail || !strings.Contains(r.Verdict.Reason, "no AMD-V") {
+		t.Fatalf("want a FAIL verdict naming the missing AMD-V: %s", r.Describe())
 	}
 }
 

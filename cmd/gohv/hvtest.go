@@ -1,0 +1,239 @@
+package main
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gohv/guests"
+	"gohv/hv"
+	"gohv/metal"
+)
+
+// runHVTest runs the child-partition checks (kernel command line word
+// "hvtest"): each prints one check line; the result is true when all pass.
+func runHVTest() bool {
+	h, err := startHypervisor()
+	if err != nil {
+		fmt.Printf("gohv: check svm-enable FAIL %v\n", err)
+		return false
+	}
+	ok := true
+	check := func(name string, pass bool, format string, args ...any) {
+		st := "PASS"
+		if !pass {
+			st, ok = "FAIL", false
+		}
+		fmt.Printf("gohv: check %s %s %s\n", name, st, fmt.Sprintf(format, args...))
+	}
+	pagesBefore := metal.HypervisorPages()
+
+	// 1. CPUID, MSR, port I/O and hypercall exits.
+	p, r, err := runGuest(h, "exits", 4<<20, guests.Exits, guests.Options{}, nil, 10*time.Second)
+	check("exits-roundtrip", err == nil && stoppedWith(r, 0), "%v (err %v)", r, err)
+	destroy(p)
+
+	// 3. Isolation.
+	ierr := isolation(h)
+	check("isolation", ierr == nil, "%v", errOr(ierr, "two partitions kept their patterns; probes outside RAM and at the root's canary page ended their partitions"))
+
+	// 4. A triple fault stops only its partition.
+	{
+		tf, err1 := startGuest(h, "triple", 4<<20, guests.TripleFault, guests.Options{NoIDT: true}, nil)
+		ex, err2 := startGuest(h, "bystander", 4<<20, guests.Exits, guests.Options{}, nil)
+		var rt, rb hv.Result
+		if err1 == nil && err2 == nil {
+			rt, rb = waitFor(tf, 10*time.Second), waitFor(ex, 10*time.Second)
+		}
+		check("triple-fault", err1 == nil && err2 == nil && rt.State == hv.StateCrashed &&
+			strings.Contains(rt.Reason, "triple fault") && stoppedWith(rb, 0),
+			"faulting partition %v; bystander %v (errors %v, %v)", rt, rb, err1, err2)
+		destroy(tf)
+		destroy(ex)
+	}
+
+	// 5. A spinning guest and a halted one are stopped by the root.
+	{
+		sp, err1 := startGuest(h, "spin", 4<<20, guests.Spin, guests.Options{}, nil)
+		ht, err2 := startGuest(h, "halt", 4<<20, guests.Halt, guests.Options{}, nil)
+		pass := err1 == nil && err2 == nil
+		var detail string
+		if pass {
+			time.Sleep(200 * time.Millisecond)
+			t0 := time.Now()
+			sp.Stop("stopped by the root")
+			ht.Stop("stopped by the root")
+			released := true
+			for _, q := range []*hv.Partition{sp, ht} {
+				select {
+				case <-q.Done():
+				case <-time.After(5 * time.Second):
+					released = false
+				}
+			}
+			d := time.Since(t0)
+			hvp := ht.VP(0)
+			pass = released && sp.Result().State == hv.StateStopped && ht.Result().State == hv.StateStopped &&
+				hvp.HLTSleeps > 0 && hvp.Exits[hv.ExitHLT] == 1
+			detail = fmt.Sprintf("both VP threads released %v after Stop; spinning VP took %d host-interrupt exits, halted VP %d HLT exit(s) and slept %d time(s)",
+				d.Round(time.Microsecond), sp.VP(0).Exits[hv.ExitInterrupt], hvp.Exits[hv.ExitHLT], hvp.HLTSleeps)
+		}
+		check("stop-spin-halt", pass, "%s (errors %v, %v)", detail, err1, err2)
+		destroy(sp)
+		destroy(ht)
+	}
+
+	// 6. A Multiboot kernel.
+	{
+		const ram = 16 << 20
+		p, err := h.NewPartition(hv.Config{Name: "multiboot", RAMBytes: ram, Console: partitionConsole})
+		var r hv.Result
+		if err == nil {
+			if err = hv.LoadMultiboot(p, guests.MultibootKernel(), "mbtest"); err == nil {
+				p.Start()
+				r = waitFor(p, 10*time.Second)
+			}
+		}
+		check("multiboot-kernel", err == nil && stoppedWith(r, ram>>20-1),
+			"%v, want status %#x (its mem_upper in MiB) (err %v)", r, ram>>20-1, err)
+		destroy(p)
+	}
+
+	// 7. Hostile state.
+	{
+		p, r, err := runGuest(h, "hostile", 4<<20, guests.Hostile, guests.Options{}, nil, 10*time.Second)
+		check("hostile-state", err == nil && stoppedWith(r, 0), "reserved EFER bits, EFER.SVME, LME under paging, VMRUN, XSETBV: %v (err %v)", r, err)
+		destroy(p)
+		p, r, err = runGuest(h, "badcr4", 4<<20, guests.BadCR4, guests.Options{}, nil, 10*time.Second)
+		check("hostile-cr4", err == nil && (stoppedWith(r, 13) || r.State == hv.StateCrashed && strings.Contains(r.Reason, "refused")),
+			"reserved CR4 bit: %v (err %v)", r, err)
+		destroy(p)
+		p, r, err = runGuest(h, "badcr3", 4<<20, guests.BadCR3, guests.Options{}, nil, 10*time.Second)
+		check("hostile-cr3", err == nil && (stoppedWith(r, 13) || r.State == hv.StateCrashed && strings.Contains(r.Reason, "outside")),
+			"CR3 outside the partition's RAM: %v (err %v)", r, err)
+		destroy(p)
+	}
+
+	leaked := int64(metal.HypervisorPages()) - int64(pagesBefore)
+	check("pages-returned", leaked == 0, "%d hypervisor pages still held after every partition was destroyed", leaked)
+	return ok
+}
+
+func stoppedWith(r hv.Result, status uint32) bool {
+	return r.State == hv.StateStopped && r.HasStatus && r.Status == status
+}
+
+func errOr(err error, s string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return s
+}
+
+func destroy(p *hv.Partition) {
+	if p != nil {
+		p.Destroy()
+	}
+}
+
+func startGuest(h *hv.Hypervisor, name string, ram uint64, prog guests.Program, o guests.Options,
+	setup func(p *hv.Partition) error) (*hv.Partition, error) {
+	p, err := h.NewPartition(hv.Config{Name: name, RAMBytes: ram, Console: partitionConsole})
+	if err != nil {
+		return nil, err
+	}
+	if err := guests.Load(p, prog, o); err == nil && setup != nil {
+		err = setup(p)
+	}
+	if err != nil {
+		p.Start()
+		p.Stop("setup failed")
+		p.Destroy()
+		return nil, err
+	}
+	p.Start()
+	return p, nil
+}
+
+func waitFor(p *hv.Partition, timeout time.Duration) hv.Result {
+	select {
+	case <-p.Done():
+	case <-time.After(timeout):
+		p.Stop(fmt.Sprintf("timed out after %v", timeout))
+		p.Wait()
+	}
+	return p.Result()
+}
+
+// isolation runs two partitions that fill their RAM with different patterns
+// at the same time, then two that probe outside their RAM: one at a
+// guest-physical address beyond it, one at the host-physical address of a
+// root page holding a canary. The probes must end their partitions; the
+// patterns and the canary must be intact.
+func isolation(h *hv.Hypervisor) error {
+	const ram = 8 << 20
+	pat := [2]uint64{0xa5a5_0001_5a5a_0001, 0xa5a5_0002_5a5a_0002}
+	var ps [2]*hv.Partition
+	for i := range ps {
+		var err error
+		ps[i], err = startGuest(h, fmt.Sprintf("fill%d", i), ram, guests.Pattern, guests.Options{}, func(p *hv.Partition) error {
+			r := p.VP(0).Regs()
+			r.GPR[hv.RBX], r.GPR[hv.RSI], r.GPR[hv.RDI] = pat[i], guests.DataBase, ram
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		defer ps[i].Destroy()
+	}
+	for i, p := range ps {
+		if r := waitFor(p, 20*time.Second); !stoppedWith(r, 0) {
+			return fmt.Errorf("fill%d: %v", i, r)
+		}
+		buf := make([]byte, ram-guests.DataBase)
+		if err := p.Mem.ReadRAM(guests.DataBase, buf); err != nil {
+			return err
+		}
+		for off := 0; off < len(buf); off += 8 {
+			if v := binary.LittleEndian.Uint64(buf[off:]); v != pat[i] {
+				return fmt.Errorf("fill%d: RAM at %#x holds %#x, want %#x", i, guests.DataBase+off, v, pat[i])
+			}
+		}
+	}
+	canary, err := metal.AllocPage()
+	if err != nil {
+		return err
+	}
+	defer metal.FreePage(canary)
+	cp := metal.PhysPage(canary)
+	for i := range cp {
+		cp[i] = 0xc3
+	}
+	for _, probe := range []uint64{ram + 16<<20, canary} {
+		if probe < ram {
+			continue // the canary's address is inside the guest's own RAM: nothing to show
+		}
+		p, err := startGuest(h, "probe", ram, guests.Pattern, guests.Options{}, func(p *hv.Partition) error {
+			r := p.VP(0).Regs()
+			r.GPR[hv.RBX], r.GPR[hv.RSI], r.GPR[hv.RDI], r.GPR[hv.R8] = 1, guests.DataBase, guests.DataBase+4096, probe
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		r := waitFor(p, 10*time.Second)
+		p.Destroy()
+		if r.State != hv.StateCrashed || !strings.Contains(r.Reason, hv.ErrOutsideMemory.Error()) {
+			return fmt.Errorf("probe of %#x: %v, want the partition ended for an access outside its memory map", probe, r)
+		}
+		fmt.Printf("gohv: isolation probe of gpa %#x ended its partition: %s\n", probe, r.Reason)
+	}
+	for i := range cp {
+		if cp[i] != 0xc3 {
+			return errors.New("the root's canary page changed")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+// Package guests holds the test guests built into the image: small 64-bit
+// programs (blobs_amd64.s) that run in child partitions and check the
+// hypervisor from the inside, the long-mode environment they start in, and
+// a Multiboot test kernel.
+package guests
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+
+	"gohv/hv"
+)
+
+func blobAddrs(p *[12]uintptr)
+
+// Declarations for vet: these are guest code, never called in the host.
+func handlerGP()
+func handlerUD()
+func guestExits()
+func guestPattern()
+func guestTripleFault()
+func guestSpin()
+func guestHalt()
+func guestHostile()
+func guestBadCR3()
+func guestHello()
+func guestLoop()
+func guestBadCR4()
+
+// Program names a test guest.
+type Program int
+
+const (
+	blobHandlerGP Program = iota
+	blobHandlerUD
+	Exits       // CPUID, MSR, port I/O and hypercall round trips
+	Pattern     // fill RAM with a pattern, optionally probe an address
+	TripleFault // #UD without an IDT
+	Spin        // an endless loop
+	Halt        // CLI; HLT forever
+	Hostile     // reserved bits, bad EFER, VMRUN, XSETBV
+	BadCR3      // CR3 outside its RAM
+	Hello       // print a string through COM1
+	Loop        // benchmark loop
+	BadCR4      // a reserved CR4 bit
+	numBlobs
+)
+
+var endMarker = []byte{0x0f, 0x0b, 'G', 'o', 'H', 'v', 'E', 'n', 'D'}
+
+// code returns the machine code of a blob, up to and including the end
+// marker.
+func code(b Program) ([]byte, error) {
+	var addrs [12]uintptr
+	blobAddrs(&addrs)
+	const limit = 16 << 10
+	text := unsafe.Slice((*byte)(unsafe.Pointer(addrs[b])), limit)
+	i := bytes.Index(text, endMarker)
+	if i < 0 {
+		return nil, fmt.Errorf("guests: blob %d has no end marker in %d bytes", b, limit)
+	}
+	return append([]byte(nil), text[:i+len(endMarker)]...), nil
+}
+
+// Guest-physical layout of the long-mode environment.
+const (
+	GDTBase   = 0x1000
+	IDTBase   = 0x2000
+	HandlerGP = 0x3000
+	HandlerUD = 0x3800
+	PML4Base  = 0x4000 // PML4, PDPT at +0x1000, four PDs after it
+	StackTop  = 0x80000
+	CodeBase  = 0x100000
+	DataBase  = 0x200000 // first byte a guest may use freely
+	SelCode   = 0x08
+	SelData   = 0x10
+)
+
+// Options for Load.
+type Options struct {
+	NoIDT bool // IDTR limit 0: any exception ends in a triple fault
+}
+
+// Load copies program into p's RAM with a long-mode environment (identity
+// map of the first 4 GiB with 2 MiB pages, a flat GDT, an IDT whose #GP and
+// #UD gates point at the in-line fault handlers) and sets VP 0 to start at
+// CodeBase in 64-bit mode with RSP = StackTop.
+func Load(p *hv.Partition, prog Program, o Options) error {
+	m := p.Mem
+	if m.RAMSize() < DataBase {
+		return fmt.Errorf("guests: partition %s needs at least %d MiB of RAM", p.Name, DataBase>>20)
+	}
+	gdt := []uint64{0, 0x00af_9a00_0000_ffff, 0x00cf_9200_0000_ffff}
+	if err := writeU64s(m, GDTBase, gdt); err != nil {
+		return err
+	}
+	// Page tables: PML4[0] -> PDPT, PDPT[0..3] -> PDs, 2 MiB identity pages.
+	const rw, ps = 0x3, 0x80
+	pdpt := uint64(PML4Base + 0x1000)
+	if err := writeU64s(m, PML4Base, []uint64{pdpt | rw}); err != nil {
+		return err
+	}
+	for i := uint64(0); i < 4; i++ {
+		pd := pdpt + 0x1000*(i+1)
+		if err := writeU64s(m, pdpt+8*i, []uint64{pd | rw}); err != nil {
+			return err
+		}
+		ents := make([]uint64, 512)
+		for j := range ents {
+			ents[j] = (i<<30 | uint64(j)<<21) | rw | ps
+		}
+		if err := writeU64s(m, pd, ents); err != nil {
+			return err
+		}
+	}
+	for _, h := range []struct {
+		prog   Program
+		at     uint64
+		vector int
+	}{{blobHandlerGP, HandlerGP, hv.VectorGP}, {blobHandlerUD, HandlerUD, hv.VectorUD}} {
+		c, err := code(h.prog)
+		if err != nil {
+			return err
+		}
+		if err := m.WriteRAM(h.at, c); err != nil {
+			return err
+		}
+		// 64-bit interrupt gate: offset 15:0, selector, type 0xE present, offset 63:16.
+		lo := h.at&0xffff | SelCode<<16 | 0x8e00<<32 | (h.at>>16&0xffff)<<48
+		if err := writeU64s(m, IDTBase+16*uint64(h.vector), []uint64{lo, h.at >> 32}); err != nil {
+			return err
+		}
+	}
+	c, err := code(prog)
+	if err != nil {
+		return err
+	}
+	if err := m.WriteRAM(CodeBase, c); err != nil {
+		return err
+	}
+	idtLimit := uint32(256*16 - 1)
+	if o.NoIDT {
+		idtLimit = 0
+	}
+	code64 := hv.Segment{Selector: SelCode, Attrib: 0xb | hv.SegS | hv.SegP | hv.SegL | hv.SegG, Limit: 0xffff_ffff}
+	data := hv.Segment{Selector: SelData, Attrib: 0x3 | hv.SegS | hv.SegP | hv.SegDB | hv.SegG, Limit: 0xffff_ffff}
+	r := hv.Regs{
+		RIP: CodeBase, RFLAGS: hv.RFLAGS1,
+		CR0:  hv.CR0PE | hv.CR0ET | hv.CR0NE | hv.CR0WP | hv.CR0PG,
+		CR3:  PML4Base,
+		CR4:  hv.CR4PAE | 1<<9 | 1<<10, // PAE, OSFXSR, OSXMMEXCPT
+		EFER: hv.EFERLME | hv.EFERLMA,
+		CS:   code64, DS: data, ES: data, SS: data, FS: data, GS: data,
+		TR:   hv.Segment{Attrib: 0xb | hv.SegP, Limit: 0x67},
+		GDTR: hv.DescTable{Base: GDTBase, Limit: uint32(8*len(gdt) - 1)},
+		IDTR: hv.DescTable{Base: IDTBase, Limit: idtLimit},
+	}
+	r.GPR[hv.RSP] = StackTop
+	p.VP(0).SetState(r)
+	return nil
+}
+
+func writeU64s(m *hv.GuestMemory, gpa uint64, v []uint64) error {
+	b := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(b[8*i:], x)
+	}
+	return m.WriteRAM(gpa, b)
+}

@@ -1,0 +1,210 @@
+package hv
+
+import (
+	"io"
+	"sort"
+	"sync"
+)
+
+// PortDevice is an emulated device on the I/O port bus. size is 1, 2 or 4;
+// port is absolute. Called on the VP's thread; must not allocate.
+type PortDevice interface {
+	In(port uint16, size int) uint32
+	Out(port uint16, size int, v uint32)
+}
+
+// MMIODevice is an emulated device in guest-physical space. off is relative
+// to the range; len(data) is the access width (1, 2, 4 or 8), never split.
+type MMIODevice interface {
+	ReadMMIO(off uint64, data []byte)
+	WriteMMIO(off uint64, data []byte)
+}
+
+type portRange struct {
+	base, n uint16
+	dev     PortDevice
+}
+
+type mmioRange struct {
+	gpa, size uint64
+	dev       MMIODevice
+}
+
+// AddPort routes ports [base, base+n) to dev. Call before Start.
+func (p *Partition) AddPort(base, n uint16, dev PortDevice) {
+	p.ports = append(p.ports, portRange{base, n, dev})
+	sort.Slice(p.ports, func(a, b int) bool { return p.ports[a].base < p.ports[b].base })
+}
+
+// AddMMIO routes guest-physical [gpa, gpa+size) to dev. The range stays
+// unmapped in the nested tables. Call before Start.
+func (p *Partition) AddMMIO(gpa, size uint64, dev MMIODevice) error {
+	if p.Mem.overlaps(gpa, size) {
+		return errOverlap(gpa, size)
+	}
+	p.Mem.mmio = append(p.Mem.mmio, mmioRange{gpa, size, dev})
+	return nil
+}
+
+func (p *Partition) portDevice(port uint16) PortDevice {
+	for i := range p.ports {
+		r := &p.ports[i]
+		if port >= r.base && port-r.base < r.n {
+			return r.dev
+		}
+	}
+	return nil
+}
+
+// DebugExitPort is where QEMU's isa-debug-exit sits on the PC; a write there
+// stops the partition with the value as its status.
+const DebugExitPort = 0xf4
+
+type debugExit struct{ p *Partition }
+
+func (d debugExit) In(port uint16, size int) uint32 { return 0xffff_ffff >> (32 - 8*size) }
+func (d debugExit) Out(port uint16, size int, v uint32) {
+	d.p.end(StateStopped, "debug-exit", v, true)
+}
+
+// UART is a 16550 as far as a polled transmitter needs it: the divisor
+// latch, LCR/MCR/SCR storage, a transmitter that is always empty (LSR THRE
+// and TEMT), no receiver. Bytes written to THR are collected into lines that
+// go to the console prefixed with the partition's name.
+type UART struct {
+	mu      sync.Mutex
+	out     io.Writer
+	line    [256]byte
+	n       int
+	prefix  int
+	ier     uint8
+	lcr     uint8
+	mcr     uint8
+	scr     uint8
+	dll     uint8
+	dlm     uint8
+	written uint64
+}
+
+// NewUART makes a COM port whose lines go to out as "name: text".
+func NewUART(name string, out io.Writer) *UART {
+	u := &UART{out: out}
+	u.prefix = copy(u.line[:], name)
+	u.prefix += copy(u.line[u.prefix:], ": ")
+	u.n = u.prefix
+	return u
+}
+
+// 16550 register offsets and bits.
+const (
+	uartTHR    = 0
+	uartIER    = 1
+	uartIIR    = 2
+	uartLCR    = 3
+	uartMCR    = 4
+	uartLSR    = 5
+	uartMSR    = 6
+	uartSCR    = 7
+	lcrDLAB    = 0x80
+	lsrTHRE    = 0x20
+	lsrTEMT    = 0x40
+	iirNoIntr  = 0x01
+	iirFIFOsOn = 0xc0
+)
+
+func (u *UART) In(port uint16, size int) uint32 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch port & 7 {
+	case uartTHR:
+		if u.lcr&lcrDLAB != 0 {
+			return uint32(u.dll)
+		}
+		return 0
+	case uartIER:
+		if u.lcr&lcrDLAB != 0 {
+			return uint32(u.dlm)
+		}
+		return uint32(u.ier)
+	case uartIIR:
+		return iirNoIntr | iirFIFOsOn
+	case uartLCR:
+		return uint32(u.lcr)
+	case uartMCR:
+		return uint32(u.mcr)
+	case uartLSR:
+		return lsrTHRE | lsrTEMT
+	case uartMSR:
+		return 0xb0 // CTS, DSR, DCD
+	default:
+		return uint32(u.scr)
+	}
+}
+
+func (u *UART) Out(port uint16, size int, v uint32) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	b := uint8(v)
+	switch port & 7 {
+	case uartTHR:
+		if u.lcr&lcrDLAB != 0 {
+			u.dll = b
+			return
+		}
+		u.put(b)
+	case uartIER:
+		if u.lcr&lcrDLAB != 0 {
+			u.dlm = b
+			return
+		}
+		u.ier = b & 0x0f
+	case uartLCR:
+		u.lcr = b
+	case uartMCR:
+		u.mcr = b & 0x1f
+	case uartSCR:
+		u.scr = b
+	}
+}
+
+func (u *UART) put(b byte) {
+	u.written++
+	switch {
+	case b == '\n':
+		u.flush()
+	case b == '\r':
+	case b < 0x20 || b >= 0x7f:
+		u.line[u.n] = '.'
+		u.n++
+	default:
+		u.line[u.n] = b
+		u.n++
+	}
+	if u.n == len(u.line)-1 {
+		u.flush()
+	}
+}
+
+func (u *UART) flush() {
+	u.line[u.n] = '\n'
+	if u.out != nil {
+		u.out.Write(u.line[:u.n+1])
+	}
+	u.n = u.prefix
+}
+
+// Flush writes a partial last line.
+func (u *UART) Flush() {
+	u.mu.Lock()
+	if u.n > u.prefix {
+		u.flush()
+	}
+	u.mu.Unlock()
+}
+
+// BytesWritten counts bytes the guest sent.
+func (u *UART) BytesWritten() uint64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.written
+}

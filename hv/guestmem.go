@@ -1,0 +1,182 @@
+package hv
+
+import (
+	"fmt"
+	"sort"
+	"unsafe"
+
+	"gohv/ept"
+)
+
+// GuestMemory is a partition's guest-physical address space: RAM ranges
+// backed by host pages the partition owns, mapped in its nested tables, and
+// MMIO ranges left unmapped so every access exits to an emulated device.
+type GuestMemory struct {
+	host  HostMemory
+	table *ept.Table
+	ram   []ramRange // sorted by gpa, non-overlapping
+	mmio  []mmioRange
+}
+
+type ramRange struct {
+	gpa, size uint64
+	hpa       []uint64 // host page of each guest page
+}
+
+type eptAlloc struct{ h HostMemory }
+
+func (a eptAlloc) AllocPage() (uint64, error) { return a.h.AllocPage() }
+func (a eptAlloc) FreePage(hpa uint64)        { a.h.FreePage(hpa) }
+func (a eptAlloc) Page(hpa uint64) *[512]uint64 {
+	return (*[512]uint64)(unsafe.Pointer(a.h.Page(hpa)))
+}
+
+func newGuestMemory(h HostMemory, f ept.Format) (*GuestMemory, error) {
+	t, err := ept.New(f, eptAlloc{h})
+	if err != nil {
+		return nil, err
+	}
+	return &GuestMemory{host: h, table: t}, nil
+}
+
+// NestedRoot is the value the backend loads as nCR3 (NPT) or the EPTP.
+func (m *GuestMemory) NestedRoot() (uint64, error) {
+	if m.table.Format() == ept.EPT {
+		return m.table.EPTP()
+	}
+	return m.table.Root(), nil
+}
+
+// AddRAM backs [gpa, gpa+size) with fresh zeroed host pages.
+func (m *GuestMemory) AddRAM(gpa, size uint64) error {
+	if gpa%PageSize != 0 || size%PageSize != 0 || size == 0 || gpa+size < gpa {
+		return fmt.Errorf("guest memory: RAM %#x+%#x is not page aligned", gpa, size)
+	}
+	if m.overlaps(gpa, size) {
+		return fmt.Errorf("guest memory: RAM %#x+%#x overlaps an existing range", gpa, size)
+	}
+	r := ramRange{gpa: gpa, size: size, hpa: make([]uint64, 0, size/PageSize)}
+	undo := func() {
+		for _, pa := range r.hpa {
+			m.host.FreePage(pa)
+		}
+	}
+	for i := uint64(0); i < size/PageSize; i++ {
+		pa, err := m.host.AllocPage()
+		if err != nil {
+			undo()
+			return fmt.Errorf("guest memory: RAM page %d of %d: %w", i, size/PageSize, err)
+		}
+		r.hpa = append(r.hpa, pa)
+	}
+	// Map runs of host-contiguous pages with one call each, so the tables
+	// use large pages where the allocator happened to give them.
+	for i := 0; i < len(r.hpa); {
+		j := i + 1
+		for j < len(r.hpa) && r.hpa[j] == r.hpa[j-1]+PageSize {
+			j++
+		}
+		g := gpa + uint64(i)*PageSize
+		if err := m.table.Map(g, r.hpa[i], uint64(j-i)*PageSize, ept.RWX, ept.WB); err != nil {
+			m.table.Unmap(gpa, uint64(i)*PageSize)
+			undo()
+			return fmt.Errorf("guest memory: map %#x: %w", g, err)
+		}
+		i = j
+	}
+	m.ram = append(m.ram, r)
+	sort.Slice(m.ram, func(a, b int) bool { return m.ram[a].gpa < m.ram[b].gpa })
+	return nil
+}
+
+func (m *GuestMemory) overlaps(gpa, size uint64) bool {
+	for _, r := range m.ram {
+		if gpa < r.gpa+r.size && r.gpa < gpa+size {
+			return true
+		}
+	}
+	for _, r := range m.mmio {
+		if gpa < r.gpa+r.size && r.gpa < gpa+size {
+			return true
+		}
+	}
+	return false
+}
+
+// RAMSize is the total RAM.
+func (m *GuestMemory) RAMSize() uint64 {
+	var n uint64
+	for _, r := range m.ram {
+		n += r.size
+	}
+	return n
+}
+
+// RAMRanges calls fn for each RAM range in address order.
+func (m *GuestMemory) RAMRanges(fn func(gpa, size uint64)) {
+	for _, r := range m.ram {
+		fn(r.gpa, r.size)
+	}
+}
+
+// page returns the host page behind guest page gpa (any offset), or nil
+// when gpa is not RAM. Guest-controlled gpa: bounds are checked here.
+func (m *GuestMemory) page(gpa uint64) *[4096]byte {
+	for i := range m.ram {
+		r := &m.ram[i]
+		if gpa >= r.gpa && gpa-r.gpa < r.size {
+			return m.host.Page(r.hpa[(gpa-r.gpa)/PageSize])
+		}
+	}
+	return nil
+}
+
+// IsRAM reports whether gpa is backed by RAM.
+func (m *GuestMemory) IsRAM(gpa uint64) bool { return m.page(gpa) != nil }
+
+// ReadRAM copies guest RAM at gpa into b. Every byte must be RAM.
+func (m *GuestMemory) ReadRAM(gpa uint64, b []byte) error {
+	for len(b) > 0 {
+		pg := m.page(gpa)
+		if pg == nil {
+			return fmt.Errorf("guest memory: read %#x: %w", gpa, ErrOutsideMemory)
+		}
+		n := copy(b, pg[gpa%PageSize:])
+		b, gpa = b[n:], gpa+uint64(n)
+	}
+	return nil
+}
+
+// WriteRAM copies b into guest RAM at gpa. Every byte must be RAM.
+func (m *GuestMemory) WriteRAM(gpa uint64, b []byte) error {
+	for len(b) > 0 {
+		pg := m.page(gpa)
+		if pg == nil {
+			return fmt.Errorf("guest memory: write %#x: %w", gpa, ErrOutsideMemory)
+		}
+		n := copy(pg[gpa%PageSize:], b)
+		b, gpa = b[n:], gpa+uint64(n)
+	}
+	return nil
+}
+
+// ReadU64 reads an aligned or unaligned little-endian word of RAM.
+func (m *GuestMemory) ReadU64(gpa uint64) (uint64, error) {
+	var b [8]byte
+	if err := m.ReadRAM(gpa, b[:]); err != nil {
+		return 0, err
+	}
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56, nil
+}
+
+// Destroy unmaps and frees everything. The partition must not run.
+func (m *GuestMemory) Destroy() {
+	for _, r := range m.ram {
+		for _, pa := range r.hpa {
+			m.host.FreePage(pa)
+		}
+	}
+	m.ram = nil
+	m.table.Destroy()
+}

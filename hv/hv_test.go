@@ -1,0 +1,265 @@
+package hv
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCPUIDModelHidesVirtualization(t *testing.T) {
+	m := NewCPUModel()
+	_, _, c, _ := m.CPUID(1, 0)
+	if c&hypervisorPresent == 0 {
+		t.Error("hypervisor-present bit clear")
+	}
+	if c&(1<<5|1<<26|1<<27|1<<21|1<<3) != 0 {
+		t.Errorf("leaf 1 ECX %#x exposes VMX/XSAVE/OSXSAVE/x2APIC/MONITOR", c)
+	}
+	if _, _, c, _ := m.CPUID(0x8000_0001, 0); c&(1<<2) != 0 {
+		t.Error("SVM visible")
+	}
+	if a, b, c, d := m.CPUID(0x8000_000a, 0); a|b|c|d != 0 {
+		t.Error("SVM leaf visible")
+	}
+	if a, b, c, d := m.CPUID(0xd, 0); a|b|c|d != 0 {
+		t.Error("XSAVE leaf visible")
+	}
+	a, b, c, d := m.CPUID(HypervisorLeaf, 0)
+	var name [12]byte
+	binary.LittleEndian.PutUint32(name[0:], b)
+	binary.LittleEndian.PutUint32(name[4:], c)
+	binary.LittleEndian.PutUint32(name[8:], d)
+	if string(name[:]) != "gohv gohv go" || a < HypervisorLeaf+1 {
+		t.Errorf("hypervisor leaf %#x %q", a, name)
+	}
+	if a, _, _, _ := m.CPUID(0x8000_0000, 0); a > maxExt {
+		t.Errorf("max extended leaf %#x", a)
+	}
+}
+
+func TestMSRModel(t *testing.T) {
+	m := NewCPUModel()
+	r := &Regs{CR0: CR0PG | CR0PE, EFER: EFERLME | EFERLMA}
+	if v, err := m.ReadMSR(r, MSREFER); err != nil || v != EFERLME|EFERLMA {
+		t.Fatalf("EFER read %#x %v", v, err)
+	}
+	for _, bad := range []uint64{EFERLME | 1<<20, EFERLME | EFERSVME, 0 /* LME off under paging */} {
+		if _, err := m.WriteMSR(r, MSREFER, bad); !errors.Is(err, errGP) {
+			t.Errorf("EFER write %#x: %v, want #GP", bad, err)
+		}
+	}
+	if dirty, err := m.WriteMSR(r, MSREFER, EFERLME|EFERNXE|EFERSCE); err != nil || !dirty || r.EFER != EFERLME|EFERLMA|EFERNXE|EFERSCE {
+		t.Fatalf("EFER write: %v %v %#x", dirty, err, r.EFER)
+	}
+	if _, err := m.WriteMSR(r, MSRPAT, 0x0007_0406_0007_0402); !errors.Is(err, errGP) {
+		t.Error("PAT with memory type 2 accepted")
+	}
+	if _, err := m.WriteMSR(r, MSRPAT, 0x0006_0606_0006_0606); err != nil || r.PAT != 0x0006_0606_0006_0606 {
+		t.Error("valid PAT refused")
+	}
+	if _, err := m.ReadMSR(r, 0x1b); !errors.Is(err, errGP) {
+		t.Error("APIC base readable without an APIC")
+	}
+	if !m.PassThroughMSR(MSRLSTAR, true) || m.PassThroughMSR(MSREFER, false) || m.PassThroughMSR(MSRTSC, true) {
+		t.Error("pass-through list wrong")
+	}
+}
+
+func TestExitHandling(t *testing.T) {
+	p, v, _, rec := newTestPartition(t, 1<<20)
+	vp := p.VP(0)
+	v.regs.RIP = 0x1000
+	v.regs.CS.Attrib = SegL
+
+	// CPUID with a hardware-reported length.
+	v.regs.GPR[RAX] = HypervisorLeaf
+	vp.handle(&Exit{Kind: ExitCPUID, InstrLen: 2})
+	if v.regs.RIP != 0x1002 || v.regs.GPR[RBX] != 0x76686f67 {
+		t.Fatalf("cpuid: rip %#x rbx %#x", v.regs.RIP, v.regs.GPR[RBX])
+	}
+	// Unknown MSR: #GP, RIP unchanged.
+	v.regs.GPR[RCX] = 0x12345
+	vp.handle(&Exit{Kind: ExitMSRRead, InstrLen: 2})
+	if len(v.injected) != 1 || v.injected[0].Vector != VectorGP || !v.injected[0].HasError || v.regs.RIP != 0x1002 {
+		t.Fatalf("rdmsr unknown: %+v rip %#x", v.injected, v.regs.RIP)
+	}
+	// UART output, line-buffered and prefixed.
+	for _, c := range []byte("hi\n") {
+		v.regs.GPR[RAX] = uint64(c)
+		vp.handle(&Exit{Kind: ExitIO, Port: 0x3f8, Size: 1, InstrLen: 1})
+	}
+	if len(rec.lines) != 1 || rec.lines[0] != "t: hi\n" {
+		t.Fatalf("console %q", rec.lines)
+	}
+	// IN from an unclaimed port: all ones, upper RAX bits kept for 8/16-bit.
+	v.regs.GPR[RAX] = 0x1234_5678_0000_0000
+	vp.handle(&Exit{Kind: ExitIO, Port: 0x2f0, Size: 2, In: true, InstrLen: 1})
+	if v.regs.GPR[RAX] != 0x1234_5678_0000_ffff {
+		t.Fatalf("in: rax %#x", v.regs.GPR[RAX])
+	}
+	// Hypercalls.
+	v.regs.GPR[RCX] = HvCallNotifyLongSpinWait
+	vp.handle(&Exit{Kind: ExitHypercall, InstrLen: 3})
+	if v.regs.GPR[RAX] != HvStatusSuccess {
+		t.Fatal("spin-wait hypercall failed")
+	}
+	v.regs.GPR[RCX] = 0x7777
+	vp.handle(&Exit{Kind: ExitHypercall, InstrLen: 3})
+	if v.regs.GPR[RAX] != HvStatusInvalidHypercallCode {
+		t.Fatal("unknown hypercall succeeded")
+	}
+	v.regs.SS.Attrib = 3 << 5 // CPL 3
+	vp.handle(&Exit{Kind: ExitHypercall, InstrLen: 3})
+	if last := v.injected[len(v.injected)-1]; last.Vector != VectorUD {
+		t.Fatalf("CPL3 hypercall: %+v", last)
+	}
+	v.regs.SS.Attrib = 0
+	// An access outside RAM ends the partition.
+	vp.handle(&Exit{Kind: ExitNestedFault, GPA: 0x4000_0000, Write: true})
+	if !p.stopping.Load() {
+		t.Fatal("partition still running after an access outside its memory")
+	}
+	r := p.Result()
+	if r.State != StateCrashed || !strings.Contains(r.Reason, "write of gpa 0x40000000") {
+		t.Fatalf("result %v", r)
+	}
+}
+
+func TestDebugExitStopsWithStatus(t *testing.T) {
+	p, v, _, _ := newTestPartition(t, 1<<20)
+	v.regs.GPR[RAX] = 0x42
+	p.VP(0).handle(&Exit{Kind: ExitIO, Port: DebugExitPort, Size: 4, InstrLen: 1})
+	if r := p.Result(); r.State != StateStopped || !r.HasStatus || r.Status != 0x42 {
+		t.Fatalf("%v", r)
+	}
+}
+
+func TestShutdownAndInvalidStateCrash(t *testing.T) {
+	for _, k := range []ExitKind{ExitShutdown, ExitInvalidState, ExitUnexpected} {
+		p, _, _, _ := newTestPartition(t, 1<<20)
+		p.VP(0).handle(&Exit{Kind: k})
+		if r := p.Result(); r.State != StateCrashed {
+			t.Errorf("%v: %v", k, r)
+		}
+	}
+}
+
+// TestExitPathDoesNotAllocate: the exits a running guest takes over and
+// over are handled without a heap allocation.
+func TestExitPathDoesNotAllocate(t *testing.T) {
+	p, v, _, _ := newTestPartition(t, 1<<20)
+	p.console = nil
+	vp := p.VP(0)
+	v.injected = make([]Event, 0, 1)
+	for _, e := range []Exit{
+		{Kind: ExitCPUID, InstrLen: 2},
+		{Kind: ExitMSRRead, InstrLen: 2},
+		{Kind: ExitHypercall, InstrLen: 3},
+		{Kind: ExitIO, Port: 0x3ff, Size: 1, InstrLen: 1},
+		{Kind: ExitIO, Port: 0x3f8, Size: 1, InstrLen: 1},
+		{Kind: ExitIO, Port: 0x2f0, Size: 4, In: true, InstrLen: 1},
+		{Kind: ExitInterrupt},
+	} {
+		v.regs.GPR[RCX] = MSREFER
+		v.regs.GPR[RAX] = 'x'
+		n := testing.AllocsPerRun(1000, func() {
+			v.injected = v.injected[:0]
+			vp.handle(&e)
+			vp.deliver()
+		})
+		if n != 0 {
+			t.Errorf("%v exit: %v allocations per exit", e.Kind, n)
+		}
+	}
+}
+
+func TestInterruptDelivery(t *testing.T) {
+	p, v, _, _ := newTestPartition(t, 1<<20)
+	vp := p.VP(0)
+	vp.Interrupt(0x30)
+	vp.Interrupt(0x40)
+	vp.deliver() // IF clear: ask for a window
+	if !v.window || len(v.injected) != 0 {
+		t.Fatalf("IF=0: window %v injected %v", v.window, v.injected)
+	}
+	v.regs.RFLAGS = RFLAGSIF
+	v.shadow = true
+	vp.deliver()
+	if len(v.injected) != 0 {
+		t.Fatal("injected in an interrupt shadow")
+	}
+	v.shadow = false
+	vp.deliver()
+	vp.deliver()
+	vp.deliver()
+	if len(v.injected) != 2 || v.injected[0].Vector != 0x40 || v.injected[1].Vector != 0x30 || v.window {
+		t.Fatalf("injected %+v window %v", v.injected, v.window)
+	}
+}
+
+func TestGuestMemoryBounds(t *testing.T) {
+	p, _, host, _ := newTestPartition(t, 64<<10)
+	m := p.Mem
+	if err := m.WriteRAM(0xfffc, []byte{1, 2, 3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WriteRAM(0xfffe, []byte{1, 2, 3, 4}); !errors.Is(err, ErrOutsideMemory) {
+		t.Fatalf("write across the end: %v", err)
+	}
+	if err := m.ReadRAM(^uint64(0)-1, make([]byte, 4)); !errors.Is(err, ErrOutsideMemory) {
+		t.Fatalf("read at the top of the address space: %v", err)
+	}
+	if err := p.AddMMIO(0x8000, 0x1000, nil); err == nil {
+		t.Fatal("MMIO over RAM accepted")
+	}
+	pages := len(host.pages)
+	p.Start()
+	p.Stop("test")
+	p.Destroy()
+	if len(host.pages) != 0 {
+		t.Fatalf("%d of %d pages left after Destroy", len(host.pages), pages)
+	}
+}
+
+func TestNewPartitionOutOfMemoryReleasesPages(t *testing.T) {
+	host := newFakeHost()
+	host.limit = 20
+	h := New(&fakeBackend{}, host)
+	if _, err := h.NewPartition(Config{Name: "big", RAMBytes: 1 << 20}); err == nil {
+		t.Fatal("no error with 20 pages for 256")
+	}
+	if len(host.pages) != 0 {
+		t.Fatalf("%d pages leaked", len(host.pages))
+	}
+}
+
+func TestUARTRegisters(t *testing.T) {
+	rec := &recorder{}
+	u := NewUART("p", rec)
+	u.Out(0x3fb, 1, 0x80) // DLAB
+	u.Out(0x3f8, 1, 1)
+	u.Out(0x3f9, 1, 0)
+	if u.In(0x3f8, 1) != 1 {
+		t.Error("divisor latch low not kept")
+	}
+	u.Out(0x3fb, 1, 0x03)
+	if u.In(0x3fd, 1)&0x60 != 0x60 {
+		t.Error("transmitter not empty")
+	}
+	for _, c := range []byte("a\x01b") {
+		u.Out(0x3f8, 1, uint32(c))
+	}
+	u.Flush()
+	if len(rec.lines) != 1 || rec.lines[0] != "p: a.b\n" {
+		t.Fatalf("%q", rec.lines)
+	}
+	long := bytes.Repeat([]byte("z"), 600)
+	for _, c := range long {
+		u.Out(0x3f8, 1, uint32(c))
+	}
+	if len(rec.lines) < 3 {
+		t.Fatalf("long line not split: %d lines", len(rec.lines))
+	}
+}

@@ -1,0 +1,261 @@
+package hv
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+)
+
+// VP is a virtual processor: a backend VCPU driven by a run loop on a
+// goroutine locked to its own thread.
+type VP struct {
+	p     *Partition
+	index int
+	cpu   VCPU
+	exit  Exit
+
+	wake chan struct{} // an interrupt was queued while the VP sleeps in HLT
+
+	mu      sync.Mutex
+	pending [4]uint64 // external interrupt vectors waiting for delivery
+
+	// Counters, read by reports and benchmarks.
+	Exits     [ExitUnexpected + 1]uint64
+	Injected  uint64
+	HLTSleeps uint64
+}
+
+func newVP(p *Partition, i int, cpu VCPU) *VP {
+	return &VP{p: p, index: i, cpu: cpu, wake: make(chan struct{}, 1)}
+}
+
+// Regs is the VP's register file; set the initial state before Start.
+func (vp *VP) Regs() *Regs { return vp.cpu.Regs() }
+
+// SetState loads a whole register state before Start.
+func (vp *VP) SetState(r Regs) {
+	*vp.cpu.Regs() = r
+	vp.cpu.MarkStateDirty()
+}
+
+// Interrupt queues external interrupt vector for delivery when the guest's
+// IF allows, waking the VP from HLT. Safe from any goroutine.
+func (vp *VP) Interrupt(vector uint8) {
+	vp.mu.Lock()
+	vp.pending[vector/64] |= 1 << (vector % 64)
+	vp.mu.Unlock()
+	select {
+	case vp.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (vp *VP) hasPending() bool {
+	vp.mu.Lock()
+	defer vp.mu.Unlock()
+	return vp.pending[0]|vp.pending[1]|vp.pending[2]|vp.pending[3] != 0
+}
+
+// takePending removes and returns the highest pending vector.
+func (vp *VP) takePending() (uint8, bool) {
+	vp.mu.Lock()
+	defer vp.mu.Unlock()
+	for i := 3; i >= 0; i-- {
+		if w := vp.pending[i]; w != 0 {
+			b := 63
+			for w&(1<<b) == 0 {
+				b--
+			}
+			vp.pending[i] &^= 1 << b
+			return uint8(i*64 + b), true
+		}
+	}
+	return 0, false
+}
+
+func (vp *VP) run() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer vp.p.wg.Done()
+	for !vp.p.stopping.Load() {
+		vp.deliver()
+		if err := vp.cpu.Run(&vp.exit); err != nil {
+			vp.p.crash(fmt.Sprintf("vp %d: backend: %v", vp.index, err))
+			return
+		}
+		vp.Exits[vp.exit.Kind]++
+		vp.handle(&vp.exit)
+	}
+}
+
+// deliver injects the highest pending external interrupt if the guest can
+// take it now, else asks for an interrupt-window exit.
+func (vp *VP) deliver() {
+	if !vp.hasPending() {
+		vp.cpu.RequestInterruptWindow(false)
+		return
+	}
+	r := vp.cpu.Regs()
+	if r.RFLAGS&RFLAGSIF == 0 || vp.cpu.InterruptShadow() {
+		vp.cpu.RequestInterruptWindow(true)
+		return
+	}
+	if v, ok := vp.takePending(); ok {
+		vp.cpu.Inject(Event{Vector: v, Type: EventExternal})
+		vp.Injected++
+	}
+}
+
+// handle acts on one exit. Must not allocate on the paths a running guest
+// takes (CPUID, MSR, port I/O, hypercall, HLT, host interrupt); stopping the
+// partition may.
+func (vp *VP) handle(e *Exit) {
+	r := vp.cpu.Regs()
+	p := vp.p
+	switch e.Kind {
+	case ExitInterrupt, ExitInterruptWindow, ExitNone:
+		// The host took its interrupt at STGI; deliver() runs before the next entry.
+	case ExitCPUID:
+		a, b, c, d := p.hv.Model.CPUID(uint32(r.GPR[RAX]), uint32(r.GPR[RCX]))
+		if vp.index != 0 && uint32(r.GPR[RAX]) == 1 {
+			b |= uint32(vp.index) << 24
+		}
+		r.GPR[RAX], r.GPR[RBX], r.GPR[RCX], r.GPR[RDX] = uint64(a), uint64(b), uint64(c), uint64(d)
+		vp.skip(e, 2)
+	case ExitMSRRead:
+		v, err := p.hv.Model.ReadMSR(r, uint32(r.GPR[RCX]))
+		if err != nil {
+			vp.raiseGP()
+			return
+		}
+		r.GPR[RAX], r.GPR[RDX] = v&0xffff_ffff, v>>32
+		vp.skip(e, 2)
+	case ExitMSRWrite:
+		v := r.GPR[RAX]&0xffff_ffff | r.GPR[RDX]<<32
+		dirty, err := p.hv.Model.WriteMSR(r, uint32(r.GPR[RCX]), v)
+		if err != nil {
+			vp.raiseGP()
+			return
+		}
+		if dirty {
+			vp.cpu.MarkStateDirty()
+		}
+		vp.skip(e, 2)
+	case ExitIO:
+		vp.portIO(e)
+	case ExitHypercall:
+		vp.hypercall(e)
+	case ExitHLT:
+		vp.skip(e, 1)
+		vp.halt()
+	case ExitNestedFault:
+		vp.nestedFault(e)
+	case ExitInstruction:
+		vp.cpu.Inject(Event{Vector: VectorUD, Type: EventException})
+	case ExitShutdown:
+		p.crash(fmt.Sprintf("triple fault (shutdown) at rip %#x", r.RIP))
+	case ExitInvalidState:
+		p.crash(fmt.Sprintf("the hardware refused the guest state (cr0 %#x cr4 %#x efer %#x)", r.CR0, r.CR4, r.EFER))
+	default:
+		p.crash(fmt.Sprintf("unexpected exit %#x (info %#x, %#x) at rip %#x", e.Code, e.Info1, e.Info2, r.RIP))
+	}
+}
+
+func (vp *VP) raiseGP() {
+	vp.cpu.Inject(Event{Vector: VectorGP, Type: EventException, HasError: true})
+}
+
+// skip advances RIP past the exiting instruction: by the length the
+// hardware reported, else by decoding it, else by the instruction's
+// architectural length without prefixes.
+func (vp *VP) skip(e *Exit, plain int) {
+	r := vp.cpu.Regs()
+	n := int(e.InstrLen)
+	if n == 0 {
+		n = vp.decodeLength(plain)
+	}
+	r.RIP += uint64(n)
+	if r.CS.Attrib&SegL == 0 {
+		r.RIP &= 0xffff_ffff
+	}
+}
+
+// halt sleeps the VP's thread until an interrupt it can take is queued or
+// the partition stops. With IF clear and nothing pending this is a sleep
+// until Stop.
+func (vp *VP) halt() {
+	r := vp.cpu.Regs()
+	for !vp.p.stopping.Load() {
+		if r.RFLAGS&RFLAGSIF != 0 && vp.hasPending() {
+			return
+		}
+		vp.HLTSleeps++
+		select {
+		case <-vp.wake:
+		case <-vp.p.stopCh:
+		}
+	}
+}
+
+// portIO handles IN/OUT. String and REP forms go through the instruction
+// emulator (they touch guest memory).
+func (vp *VP) portIO(e *Exit) {
+	r := vp.cpu.Regs()
+	if e.String {
+		if err := vp.stringIO(e); err != nil {
+			vp.p.crash(fmt.Sprintf("port %#x string I/O at rip %#x: %v", e.Port, r.RIP, err))
+		}
+		return
+	}
+	size := int(e.Size)
+	dev := vp.p.portDevice(e.Port)
+	if e.In {
+		v := uint32(0xffff_ffff) >> (32 - 8*size)
+		if dev != nil {
+			v = dev.In(e.Port, size) & (0xffff_ffff >> (32 - 8*size))
+		}
+		switch size {
+		case 4:
+			r.GPR[RAX] = uint64(v) // a 32-bit destination zero-extends
+		case 2:
+			r.GPR[RAX] = r.GPR[RAX]&^0xffff | uint64(v)
+		default:
+			r.GPR[RAX] = r.GPR[RAX]&^0xff | uint64(v)
+		}
+	} else if dev != nil {
+		dev.Out(e.Port, size, uint32(r.GPR[RAX])&(0xffff_ffff>>(32-8*size)))
+	}
+	vp.skip(e, 1)
+}
+
+// Hyper-V hypercall status codes (TLFS 3.8, HV_STATUS).
+const (
+	HvStatusSuccess              = 0x0000
+	HvStatusInvalidHypercallCode = 0x0002
+	HvCallNotifyLongSpinWait     = 0x0008
+)
+
+// hypercall implements the TLFS calling convention for 64-bit callers:
+// RCX holds the hypercall input value (call code in bits 15:0), the status
+// comes back in RAX. CPL > 0 gets #UD, as on Hyper-V.
+func (vp *VP) hypercall(e *Exit) {
+	r := vp.cpu.Regs()
+	if r.SS.Attrib&SegDPL != 0 {
+		vp.cpu.Inject(Event{Vector: VectorUD, Type: EventException})
+		return
+	}
+	switch uint16(r.GPR[RCX]) {
+	case HvCallNotifyLongSpinWait:
+		r.GPR[RAX] = HvStatusSuccess
+	default:
+		r.GPR[RAX] = HvStatusInvalidHypercallCode
+	}
+	vp.skip(e, 3)
+}
+
+var errNotMMIO = errors.New("not an MMIO range")
+
+func errOverlap(gpa, size uint64) error {
+	return fmt.Errorf("hv: range %#x+%#x overlaps guest RAM or another device", gpa, size)
+}
