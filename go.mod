@@ -2,4 +2,7 @@ module gohv
 
 go 1.26.8
 
-require github.com/usbarmory/tamago v1.26.5 // indirect
+require (
+	github.com/usbarmory/tamago v1.26.5
+	golang.org/x/arch v0.33.0
+)

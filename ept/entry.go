@@ -13,8 +13,9 @@ const (
 	// combination is an EPT misconfiguration), so Write needs Read.
 	Write
 	// Exec allows instruction fetches (in EPT with mode-based execute
-	// control: supervisor-mode fetches). NPT marks a leaf without it NX,
-	// which takes effect once the host runs with EFER.NXE set. EPT
+	// control: supervisor-mode fetches). NPT sets NX (bit 63) in a leaf
+	// without it; that bit is reserved unless no-execute is enabled
+	// (EFER.NXE), so the hypervisor runs with EFER.NXE set. EPT
 	// execute-only (Exec without Read) needs IA32_VMX_EPT_VPID_CAP bit 0.
 	Exec
 	// ExecUser allows user-mode instruction fetches under EPT's mode-based
@@ -87,10 +88,11 @@ const (
 	pageSize uint64 = 1 << 7
 )
 
-// AMD NPT entries: long-mode page-table entries, APM Vol. 2 5.3.3 and
-// 5.4.1 (PAT index = PAT:PCD:PWT; with the power-on PAT, index 0 is WB,
-// 1 WT and 3 UC). APM Vol. 2 15.25.5: nested walks are user accesses, so
-// every level has US set.
+// AMD NPT entries: long-mode page-table entries (APM Vol. 2, "Long-Mode
+// Page Translation"). The memory type is a PAT index, PAT:PCD:PWT; with the
+// host PAT at its power-on value, index 0 is WB, 1 WT and 3 UC (APM Vol. 2,
+// "Page-Attribute Table Mechanism"). Nested walks are user accesses (APM
+// Vol. 2, "Nested Paging"), so every level has US set.
 const (
 	nptP   uint64 = 1 << 0
 	nptRW  uint64 = 1 << 1

@@ -39,7 +39,10 @@
 // A Table is not safe for concurrent use; its owner serialises calls. The
 // processor may walk the tables while they change: entries of live tables
 // are written with single 64-bit atomic stores, a split fills the new table
-// before publishing it, and a table is unlinked before it is freed.
+// before publishing it, and a table is unlinked before it is freed. An
+// accessed or dirty bit the processor sets in an entry while Protect, a
+// split or Coalesce rewrites that entry can be lost, so dirty tracking must
+// stop guest access to a range (and invalidate) before it relies on them.
 //
 // Nothing here invalidates TLBs or paging-structure caches. After Unmap,
 // Protect or Coalesce the caller invalidates the guest's cached
@@ -49,8 +52,9 @@
 // the Allocator, so it must not hand them out again before that
 // invalidation if a processor might still walk them.
 //
-// Map, Translate and, given an fn that does not allocate, Mappings allocate
-// no Go heap memory; errors are the exception (they carry their context).
+// No operation allocates Go heap memory (table pages come from the
+// Allocator) except to build the error it returns; Mappings and Ranges
+// allocate nothing beyond what their fn does.
 package ept
 
 import (
@@ -86,7 +90,9 @@ type Allocator interface {
 	// FreePage returns a page AllocPage gave out.
 	FreePage(hpa uint64)
 	// Page is the page at hpa as a table of 512 entries (in the image, a
-	// pointer into the physical map).
+	// pointer into the physical map). It must be non-nil for every page
+	// AllocPage gave out and FreePage has not taken back; New and Map
+	// check that when they get a page.
 	Page(hpa uint64) *[512]uint64
 }
 

@@ -711,7 +711,8 @@ func TestDestroy(t *testing.T) {
 }
 
 // TestNoAllocs checks that Translate, Lookup, Mappings and Map (and Unmap)
-// in a region whose tables exist do not allocate Go heap memory.
+// in a region whose tables exist do not allocate Go heap memory, nor do
+// splits and merges beyond the Allocator's pages.
 func TestNoAllocs(t *testing.T) {
 	for _, f := range formats {
 		tbl, _ := newTable(t, f, Options{})
@@ -744,9 +745,33 @@ func TestNoAllocs(t *testing.T) {
 		}
 		if n := testing.AllocsPerRun(100, func() {
 			tbl.Mappings(func(m Mapping) bool { sink += m.HPA; return true })
+			tbl.Ranges(func(m Mapping) bool { sink += m.Size; return true })
 		}); n != 0 {
-			t.Errorf("%v: Mappings allocates %v times", f, n)
+			t.Errorf("%v: Mappings and Ranges allocate %v times", f, n)
 		}
+		// Splits and merges: the table pages come from the Allocator
+		// (whose free list the first run fills), nothing from the heap.
+		if n := testing.AllocsPerRun(100, func() {
+			const hole = Size1G + Size2M + 5*Size4K
+			if err := tbl.Protect(hole-Size4K, Size4K, Read); err != nil {
+				panic(err)
+			}
+			if err := tbl.Unmap(hole, Size4K); err != nil {
+				panic(err)
+			}
+			if err := tbl.Map(hole, 0x4000_0000+Size2M+5*Size4K, Size4K, RWX, WB); err != nil {
+				panic(err)
+			}
+			if err := tbl.Protect(hole-Size4K, Size4K, RWX); err != nil {
+				panic(err)
+			}
+			if err := tbl.Coalesce(Size1G, Size1G); err != nil {
+				panic(err)
+			}
+		}); n != 0 {
+			t.Errorf("%v: split and merge cycle allocates %v times", f, n)
+		}
+		translate(t, tbl, Size1G+Size2M, 0x4000_0000+Size2M, RWX, Size1G)
 		_ = sink
 	}
 }

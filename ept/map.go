@@ -15,8 +15,6 @@ import "fmt"
 // If the Allocator runs out, Map removes what it added, frees the table
 // pages it obtained and returns the Allocator's error wrapped: the mappings
 // are as before.
-//
-// Map does not allocate Go heap memory unless it fails.
 func (t *Table) Map(gpa, hpa, size uint64, perm Perm, mt MemType) error {
 	if err := t.checkMap(gpa, hpa, size, perm, mt); err != nil {
 		return fmt.Errorf("ept: map gpa %#x size %#x to hpa %#x: %w", gpa, size, hpa, err)

@@ -319,6 +319,85 @@ lmeasure:
 	EXIT(0)
 	END
 
+// guestMMIO exercises the instruction emulator on an MMIO range at RBX
+// whose bytes start as (offset*7+3) & 0xff. Exit status: the failed step.
+TEXT ·guestMMIO(SB), NOSPLIT|NOFRAME, $0
+	// 1: byte load.
+	MOVB 0x10(BX), AL
+	CMPB AL, $0x73
+	JNE mfail1
+	// 2: 32-bit immediate store, 32-bit load.
+	MOVL $0x11223344, 0x20(BX)
+	MOVL 0x20(BX), CX
+	CMPL CX, $0x11223344
+	JNE mfail2
+	// 3: 64-bit register store, 16-bit load from its middle.
+	MOVQ $0x0102030405060708, R8
+	MOVQ R8, 0x28(BX)
+	MOVW 0x2a(BX), DX
+	CMPW DX, $0x0506
+	JNE mfail3
+	// 4: MOVZX byte to 32 bits (upper half cleared).
+	MOVQ $-1, AX
+	MOVBLZX 0x28(BX), AX
+	CMPQ AX, $0x08
+	JNE mfail4
+	// 5: MOVSX byte to 64 bits: (0x13*7+3) & 0xff = 0x88.
+	MOVBQSX 0x13(BX), AX
+	CMPQ AX, $-0x78
+	JNE mfail5
+	// 6: REP STOSQ into the device, REP MOVSQ from it into RAM.
+	LEAQ 0x100(BX), DI
+	MOVQ $4, CX
+	MOVQ $0x0dd0feca0df0adde, AX
+	CLD
+	REP; STOSQ
+	LEAQ 0x100(BX), SI
+	MOVQ $0x200000, DI
+	MOVQ $4, CX
+	REP; MOVSQ
+	MOVQ $0x200000, DI
+	CMPQ 24(DI), AX
+	JNE mfail6
+	CMPQ CX, $0
+	JNE mfail6
+	// 7: LODSB from the device.
+	LEAQ 0x11(BX), SI
+	LODSB
+	CMPB AL, $0x7a
+	JNE mfail7
+	// 8: 16-bit immediate store, byte load of its high half.
+	MOVW $0xbeef, 0x40(BX)
+	MOVB 0x41(BX), AL
+	CMPB AL, $0xbe
+	JNE mfail8
+	// 9: read-modify-write ADD on the device.
+	ADDL $1, 0x20(BX)
+	MOVL 0x20(BX), CX
+	CMPL CX, $0x11223345
+	JNE mfail9
+	PUTC('m'); PUTC('m'); PUTC('i'); PUTC('o'); PUTC(' '); PUTC('o'); PUTC('k'); PUTC('\n')
+	EXIT(0)
+mfail1:
+	EXIT(1)
+mfail2:
+	EXIT(2)
+mfail3:
+	EXIT(3)
+mfail4:
+	EXIT(4)
+mfail5:
+	EXIT(5)
+mfail6:
+	EXIT(6)
+mfail7:
+	EXIT(7)
+mfail8:
+	EXIT(8)
+mfail9:
+	EXIT(9)
+	END
+
 // Addresses of the blobs (their ABI0 entry points).
 TEXT ·blobAddrs(SB), NOSPLIT, $0-8
 	MOVQ p+0(FP), DI
@@ -346,4 +425,6 @@ TEXT ·blobAddrs(SB), NOSPLIT, $0-8
 	MOVQ AX, 80(DI)
 	MOVQ $·guestBadCR4(SB), AX
 	MOVQ AX, 88(DI)
+	MOVQ $·guestMMIO(SB), AX
+	MOVQ AX, 96(DI)
 	RET

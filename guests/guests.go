@@ -13,7 +13,7 @@ import (
 	"gohv/hv"
 )
 
-func blobAddrs(p *[12]uintptr)
+func blobAddrs(p *[13]uintptr)
 
 // Declarations for vet: these are guest code, never called in the host.
 func handlerGP()
@@ -28,6 +28,7 @@ func guestBadCR3()
 func guestHello()
 func guestLoop()
 func guestBadCR4()
+func guestMMIO()
 
 // Program names a test guest.
 type Program int
@@ -45,6 +46,7 @@ const (
 	Hello       // print a string through COM1
 	Loop        // benchmark loop
 	BadCR4      // a reserved CR4 bit
+	MMIO        // loads, stores and string ops on an MMIO range
 	numBlobs
 )
 
@@ -53,7 +55,7 @@ var endMarker = []byte{0x0f, 0x0b, 'G', 'o', 'H', 'v', 'E', 'n', 'D'}
 // code returns the machine code of a blob, up to and including the end
 // marker.
 func code(b Program) ([]byte, error) {
-	var addrs [12]uintptr
+	var addrs [13]uintptr
 	blobAddrs(&addrs)
 	const limit = 16 << 10
 	text := unsafe.Slice((*byte)(unsafe.Pointer(addrs[b])), limit)

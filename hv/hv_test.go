@@ -263,3 +263,76 @@ func TestUARTRegisters(t *testing.T) {
 		t.Fatalf("long line not split: %d lines", len(rec.lines))
 	}
 }
+
+// TestDecodedLengthWithoutNRIP: with no length from the hardware the core
+// decodes the guest's instruction, prefixes included, without allocating.
+func TestDecodedLengthWithoutNRIP(t *testing.T) {
+	p, v, _, _ := newTestPartition(t, 1<<20)
+	vp := p.VP(0)
+	v.regs.CR0 = CR0PE
+	v.regs.CS.Attrib = SegDB // 32-bit protected mode, paging off
+	p.Mem.WriteRAM(0x1000, []byte{0x0f, 0xa2, 0x66, 0x0f, 0xa2})
+	v.regs.RIP = 0x1000
+	vp.handle(&Exit{Kind: ExitCPUID})
+	if v.regs.RIP != 0x1002 {
+		t.Fatalf("after CPUID rip %#x", v.regs.RIP)
+	}
+	vp.handle(&Exit{Kind: ExitCPUID})
+	if v.regs.RIP != 0x1005 {
+		t.Fatalf("after 66 CPUID rip %#x", v.regs.RIP)
+	}
+	n := testing.AllocsPerRun(1000, func() {
+		v.regs.RIP = 0x1000
+		vp.handle(&Exit{Kind: ExitCPUID})
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per decoded exit", n)
+	}
+}
+
+// scratchDevice is MMIO memory that records each access.
+type scratchDevice struct {
+	mem      [256]byte
+	accesses []int
+}
+
+func (d *scratchDevice) ReadMMIO(off uint64, b []byte) {
+	d.accesses = append(d.accesses, len(b))
+	copy(b, d.mem[off:])
+}
+func (d *scratchDevice) WriteMMIO(off uint64, b []byte) {
+	d.accesses = append(d.accesses, len(b))
+	copy(d.mem[off:], b)
+}
+
+func TestMMIOEmulation(t *testing.T) {
+	p, v, _, _ := newTestPartition(t, 1<<20)
+	dev := &scratchDevice{}
+	for i := range dev.mem {
+		dev.mem[i] = byte(i)
+	}
+	if err := p.AddMMIO(0xc000_0000, 256, dev); err != nil {
+		t.Fatal(err)
+	}
+	vp := p.VP(0)
+	v.regs.CR0 = CR0PE
+	v.regs.CS.Attrib = SegDB
+	// mov eax, [ebx+0x10]; mov byte [ebx+0x20], 0x7f
+	p.Mem.WriteRAM(0x1000, []byte{0x8b, 0x43, 0x10, 0xc6, 0x43, 0x20, 0x7f})
+	v.regs.RIP = 0x1000
+	v.regs.GPR[RBX] = 0xc000_0000
+	vp.handle(&Exit{Kind: ExitNestedFault, GPA: 0xc000_0010})
+	if v.regs.GPR[RAX] != 0x13121110 || v.regs.RIP != 0x1003 {
+		t.Fatalf("load: rax %#x rip %#x", v.regs.GPR[RAX], v.regs.RIP)
+	}
+	vp.handle(&Exit{Kind: ExitNestedFault, GPA: 0xc000_0020, Write: true})
+	if dev.mem[0x20] != 0x7f || v.regs.RIP != 0x1007 || len(dev.accesses) != 2 || dev.accesses[0] != 4 || dev.accesses[1] != 1 {
+		t.Fatalf("store: %#x rip %#x accesses %v", dev.mem[0x20], v.regs.RIP, dev.accesses)
+	}
+	// An instruction the emulator does not know ends the partition with its name.
+	p.Mem.WriteRAM(0x1007, []byte{0x0f, 0x01, 0xf8}) // swapgs
+	vp.handle(&Exit{Kind: ExitNestedFault, GPA: 0xc000_0000})
+	if r := p.Result(); r.State != StateCrashed || !strings.Contains(r.Reason, "mmio") {
+		t.Fatalf("%v", r)
+	}
+}

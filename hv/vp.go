@@ -1,10 +1,11 @@
 package hv
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
+
+	"gohv/hv/emul"
 )
 
 // VP is a virtual processor: a backend VCPU driven by a run loop on a
@@ -16,6 +17,10 @@ type VP struct {
 	exit  Exit
 
 	wake chan struct{} // an interrupt was queued while the VP sleeps in HLT
+
+	emuState emul.State // instruction emulation scratch, reused: no allocation per exit
+	view     guestView
+	fetch    [15]byte
 
 	mu      sync.Mutex
 	pending [4]uint64 // external interrupt vectors waiting for delivery
@@ -253,8 +258,6 @@ func (vp *VP) hypercall(e *Exit) {
 	}
 	vp.skip(e, 3)
 }
-
-var errNotMMIO = errors.New("not an MMIO range")
 
 func errOverlap(gpa, size uint64) error {
 	return fmt.Errorf("hv: range %#x+%#x overlaps guest RAM or another device", gpa, size)

@@ -35,6 +35,21 @@ func runHVTest() bool {
 	check("exits-roundtrip", err == nil && stoppedWith(r, 0), "%v (err %v)", r, err)
 	destroy(p)
 
+	// 2. MMIO through the instruction emulator.
+	{
+		dev := &testDevice{}
+		for i := range dev.mem {
+			dev.mem[i] = byte(i*7 + 3)
+		}
+		p, r, err := runGuest(h, "mmio", 4<<20, guests.MMIO, guests.Options{}, func(p *hv.Partition) error {
+			p.VP(0).Regs().GPR[hv.RBX] = mmioBase
+			return p.AddMMIO(mmioBase, 4096, dev)
+		}, 10*time.Second)
+		check("mmio-emulation", err == nil && stoppedWith(r, 0) && dev.accesses >= 20,
+			"%v; %d device accesses for mov (8/16/32/64-bit, immediate and register), movzx, movsx, rep stos, rep movs, lods, add (err %v)", r, dev.accesses, err)
+		destroy(p)
+	}
+
 	// 3. Isolation.
 	ierr := isolation(h)
 	check("isolation", ierr == nil, "%v", errOr(ierr, "two partitions kept their patterns; probes outside RAM and at the root's canary page ended their partitions"))
@@ -236,4 +251,22 @@ func isolation(h *hv.Hypervisor) error {
 		}
 	}
 	return nil
+}
+
+const mmioBase = 0xc000_0000
+
+// testDevice is 4 KiB of device memory behind MMIO.
+type testDevice struct {
+	mem      [4096]byte
+	accesses int
+}
+
+func (d *testDevice) ReadMMIO(off uint64, b []byte) {
+	d.accesses++
+	copy(b, d.mem[off:])
+}
+
+func (d *testDevice) WriteMMIO(off uint64, b []byte) {
+	d.accesses++
+	copy(d.mem[off:], b)
 }

@@ -1,0 +1,381 @@
+package emul
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Access describes one memory access for address translation. Its bits are
+// chosen to coincide with the #PF error-code bits (PFWrite, PFUser,
+// PFFetch), plus AccessAC, which sits where RFLAGS.AC does.
+type Access uint32
+
+const (
+	// AccessRead is a data read (the zero value).
+	AccessRead Access = 0
+	// AccessWrite is a data write, or the read half of a read-modify-write.
+	AccessWrite Access = Access(PFWrite)
+	// AccessUser marks an access made at CPL 3.
+	AccessUser Access = Access(PFUser)
+	// AccessFetch is an instruction fetch. Do not combine with AccessWrite.
+	AccessFetch Access = Access(PFFetch)
+	// AccessAC marks an explicit supervisor data access made with
+	// RFLAGS.AC=1: under CR4.SMAP it may touch user pages.
+	AccessAC Access = 1 << 18
+)
+
+// Control-register and EFER bits the walker looks at.
+const (
+	cr0WP = 1 << 16
+	cr0PG = 1 << 31
+
+	cr4PSE  = 1 << 4
+	cr4PAE  = 1 << 5
+	cr4LA57 = 1 << 12
+	cr4SMEP = 1 << 20
+	cr4SMAP = 1 << 21
+
+	eferLMA = 1 << 10
+	eferNXE = 1 << 11
+)
+
+// Paging-structure entry bits.
+const (
+	pteP  = 1 << 0
+	pteRW = 1 << 1
+	pteUS = 1 << 2
+	ptePS = 1 << 7
+	pteXD = 1 << 63
+)
+
+// Paging is a guest's paging configuration: the control registers as the
+// guest sees them (from the VMCB/VMCS guest-state area) and the MAXPHYADDR
+// the guest is told in CPUID 0x80000008 EAX[7:0].
+//
+// EFER.LMA (not LME) selects long-mode paging; CR4.LA57 selects 5-level
+// paging within it.
+type Paging struct {
+	CR0, CR3, CR4, EFER uint64
+	// MaxPhysAddr is MAXPHYADDR in bits. 0 means 52; other values are
+	// clamped to [32, 52].
+	MaxPhysAddr uint
+}
+
+// PhysReader reads the naturally aligned 8 bytes of guest-physical memory at
+// gpa (always 8-byte aligned when called by Walk), little-endian. An error
+// (GPA not backed by RAM, say) aborts the walk and is returned wrapped.
+type PhysReader func(gpa uint64) (uint64, error)
+
+var errWalk = errors.New("emul: internal error in page walk")
+
+// ErrBadPagingMode is returned for control-register combinations no CPU
+// accepts (EFER.LMA=1 with CR4.PAE=0).
+var ErrBadPagingMode = errors.New("emul: invalid paging mode (EFER.LMA=1 with CR4.PAE=0)")
+
+func (p *Paging) maxPhys() uint {
+	m := p.MaxPhysAddr
+	switch {
+	case m == 0 || m > 52:
+		return 52
+	case m < 32:
+		return 32
+	}
+	return m
+}
+
+// bitRange returns a mask with bits lo..hi (inclusive) set; empty if hi < lo.
+func bitRange(lo, hi uint) uint64 {
+	if hi < lo {
+		return 0
+	}
+	return (^uint64(0) >> (63 - hi)) &^ (1<<lo - 1)
+}
+
+// Walk translates the linear address la for an access of kind acc through
+// the guest's page tables and returns the guest-physical address.
+//
+// It supports no paging (CR0.PG=0: physical = linear, truncated to 32 bits
+// unless EFER.LMA), 32-bit paging (4 KiB pages, 4 MiB pages under CR4.PSE
+// with PSE-36 high bits up to min(MAXPHYADDR, 40)), PAE paging (PDPTEs are
+// read from memory at each walk, as AMD does, rather than from a cache
+// loaded at MOV CR3) and 4- or 5-level long-mode paging with 2 MiB and
+// 1 GiB pages (1 GiB pages are always accepted). It checks present bits,
+// reserved bits (address bits at or above MAXPHYADDR, XD when EFER.NXE=0,
+// PS in PML4E/PML5E, the PAT-to-page gaps of large pages, PAE PDPTE
+// reserved bits), and access rights: R/W and U/S ANDed over all levels, XD
+// ORed, CR0.WP for supervisor writes, CR4.SMEP and CR4.SMAP (with
+// AccessAC). Protection keys (CR4.PKE), shadow stacks and the AMD-only
+// reserved bit 8 of non-leaf entries are not modelled.
+//
+// A denial is returned as *PageFault carrying la and the architectural
+// error code; a non-canonical la in long mode as *Exception (#GP(0)).
+//
+// Walk never sets accessed or dirty bits: it is meant for emulating
+// accesses the guest just attempted (the CPU has already set A on the way
+// to the nested fault in all usual cases) and for read-mostly inspection.
+// Guests that rely on D being set by an emulated MMIO write are not a
+// concern because MMIO pages are not swapped to disk.
+func (p *Paging) Walk(la uint64, acc Access, read PhysReader) (uint64, error) {
+	if acc&AccessFetch != 0 {
+		acc &^= AccessWrite
+	}
+	if p.CR0&cr0PG == 0 {
+		if p.EFER&eferLMA == 0 {
+			la &= 0xffffffff
+		}
+		return la, nil
+	}
+	w := walker{p: p, la: la, acc: acc, read: read, m: p.maxPhys(), user: true, writable: true}
+	switch {
+	case p.EFER&eferLMA != 0:
+		if p.CR4&cr4PAE == 0 {
+			return 0, ErrBadPagingMode
+		}
+		return w.long()
+	case p.CR4&cr4PAE != 0:
+		w.la &= 0xffffffff
+		return w.pae()
+	default:
+		w.la &= 0xffffffff
+		return w.legacy()
+	}
+}
+
+type walker struct {
+	p    *Paging
+	la   uint64
+	acc  Access
+	read PhysReader
+	m    uint // MAXPHYADDR
+
+	// Access rights accumulated over the levels walked so far.
+	user, writable, xd bool
+}
+
+// addrMask is the mask of physical-address bits 12..MAXPHYADDR-1.
+func (w *walker) addrMask() uint64 { return bitRange(12, w.m-1) }
+
+func (w *walker) nxe() bool { return w.p.EFER&eferNXE != 0 }
+
+func (w *walker) read64(gpa uint64) (uint64, error) {
+	v, err := w.read(gpa)
+	if err != nil {
+		return 0, fmt.Errorf("emul: page walk of %#x: reading entry at gpa %#x: %w", w.la, gpa, err)
+	}
+	return v, nil
+}
+
+// read32 reads the 4-byte entry at gpa (4-byte aligned) through the
+// 8-byte-aligned reader, so the read never leaves the table's page.
+func (w *walker) read32(gpa uint64) (uint64, error) {
+	v, err := w.read64(gpa &^ 7)
+	if err != nil {
+		return 0, err
+	}
+	return (v >> ((gpa & 4) * 8)) & 0xffffffff, nil
+}
+
+// fault builds the #PF for this walk. present is false for a not-present
+// entry; rsvd is true for a reserved-bit violation.
+func (w *walker) fault(present, rsvd bool) error {
+	code := uint32(w.acc) & (PFWrite | PFUser)
+	if present {
+		code |= PFPresent
+	}
+	if rsvd {
+		code |= PFReserved
+	}
+	if w.acc&AccessFetch != 0 {
+		// I/D is reported when SMEP is on, or when PAE/long-mode paging
+		// runs with EFER.NXE=1.
+		if w.p.CR4&cr4SMEP != 0 || (w.p.CR4&cr4PAE != 0 && w.nxe()) {
+			code |= PFFetch
+		}
+	}
+	return &PageFault{Addr: w.la, Code: code}
+}
+
+// accumulate folds one present entry's rights into the walk.
+func (w *walker) accumulate(e uint64, hasRights, hasXD bool) {
+	if hasRights {
+		w.user = w.user && e&pteUS != 0
+		w.writable = w.writable && e&pteRW != 0
+	}
+	if hasXD && w.nxe() && e&pteXD != 0 {
+		w.xd = true
+	}
+}
+
+// finish checks access rights against the accumulated rights and returns gpa.
+func (w *walker) finish(gpa uint64) (uint64, error) {
+	cr0, cr4 := w.p.CR0, w.p.CR4
+	userAcc := w.acc&AccessUser != 0
+	switch {
+	case w.acc&AccessFetch != 0:
+		if w.xd {
+			return 0, w.fault(true, false)
+		}
+		if userAcc && !w.user {
+			return 0, w.fault(true, false)
+		}
+		if !userAcc && w.user && cr4&cr4SMEP != 0 {
+			return 0, w.fault(true, false)
+		}
+	case userAcc:
+		if !w.user || (w.acc&AccessWrite != 0 && !w.writable) {
+			return 0, w.fault(true, false)
+		}
+	default: // supervisor data access
+		if w.user && cr4&cr4SMAP != 0 && w.acc&AccessAC == 0 {
+			return 0, w.fault(true, false)
+		}
+		if w.acc&AccessWrite != 0 && !w.writable && cr0&cr0WP != 0 {
+			return 0, w.fault(true, false)
+		}
+	}
+	return gpa, nil
+}
+
+// long walks 4- or 5-level paging.
+func (w *walker) long() (uint64, error) {
+	levels, vbits := uint(4), uint(48)
+	if w.p.CR4&cr4LA57 != 0 {
+		levels, vbits = 5, 57
+	}
+	if !canonical(w.la, vbits) {
+		return 0, &Exception{Vector: VectorGP, HasErrorCode: true}
+	}
+	amask := w.addrMask()
+	// Bits 51:MAXPHYADDR are reserved everywhere; bit 63 unless NXE.
+	rsvdBase := bitRange(w.m, 51)
+	if !w.nxe() {
+		rsvdBase |= pteXD
+	}
+	table := w.p.CR3 & amask
+	for level := int(levels); level >= 1; level-- {
+		shift := 12 + 9*(level-1)
+		e, err := w.read64(table + ((w.la>>shift)&0x1ff)*8)
+		if err != nil {
+			return 0, err
+		}
+		if e&pteP == 0 {
+			return 0, w.fault(false, false)
+		}
+		rsvd := rsvdBase
+		leaf := level == 1
+		if level > 1 && e&ptePS != 0 {
+			switch level {
+			case 2: // 2 MiB page: bits 20:13 sit between PAT (12) and the address
+				rsvd |= bitRange(13, 20)
+				leaf = true
+			case 3: // 1 GiB page
+				rsvd |= bitRange(13, 29)
+				leaf = true
+			default: // PS is reserved in PML4E and PML5E
+				rsvd |= ptePS
+			}
+		}
+		if e&rsvd != 0 {
+			return 0, w.fault(true, true)
+		}
+		w.accumulate(e, true, true)
+		if leaf {
+			off := uint64(1)<<shift - 1
+			return w.finish(e&amask&^off | w.la&off)
+		}
+		table = e & amask
+	}
+	return 0, errWalk // not reached: the level-1 entry is always a leaf
+}
+
+// pae walks PAE paging: a 4-entry PDPT, then PD and PT.
+func (w *walker) pae() (uint64, error) {
+	amask := w.addrMask()
+	pdpte, err := w.read64(w.p.CR3&0xffffffe0 + ((w.la>>30)&3)*8)
+	if err != nil {
+		return 0, err
+	}
+	if pdpte&pteP == 0 {
+		return 0, w.fault(false, false)
+	}
+	// PDPTEs carry no R/W, U/S or XD; bits 2:1, 8:5 and 63:MAXPHYADDR are
+	// reserved.
+	if pdpte&(bitRange(w.m, 63)|bitRange(5, 8)|bitRange(1, 2)) != 0 {
+		return 0, w.fault(true, true)
+	}
+	rsvdBase := bitRange(w.m, 62)
+	if !w.nxe() {
+		rsvdBase |= pteXD
+	}
+	table := pdpte & amask
+	for level := 2; level >= 1; level-- {
+		shift := 12 + 9*(level-1)
+		e, err := w.read64(table + ((w.la>>shift)&0x1ff)*8)
+		if err != nil {
+			return 0, err
+		}
+		if e&pteP == 0 {
+			return 0, w.fault(false, false)
+		}
+		rsvd := rsvdBase
+		leaf := level == 1
+		if level == 2 && e&ptePS != 0 {
+			rsvd |= bitRange(13, 20)
+			leaf = true
+		}
+		if e&rsvd != 0 {
+			return 0, w.fault(true, true)
+		}
+		w.accumulate(e, true, true)
+		if leaf {
+			off := uint64(1)<<shift - 1
+			return w.finish(e&amask&^off | w.la&off)
+		}
+		table = e & amask
+	}
+	return 0, errWalk // not reached
+}
+
+// legacy walks 32-bit paging with 4-byte entries.
+func (w *walker) legacy() (uint64, error) {
+	pde, err := w.read32(w.p.CR3&0xfffff000 + (w.la>>22)*4)
+	if err != nil {
+		return 0, err
+	}
+	if pde&pteP == 0 {
+		return 0, w.fault(false, false)
+	}
+	if w.p.CR4&cr4PSE != 0 && pde&ptePS != 0 {
+		// 4 MiB page. Bits 20:13 hold physical-address bits 39:32
+		// (PSE-36); those at or above min(MAXPHYADDR, 40) are reserved,
+		// and so is bit 21.
+		m := w.m
+		if m > 40 {
+			m = 40
+		}
+		rsvd := uint64(1)<<21 | bitRange(13+(m-32), 20)
+		if pde&rsvd != 0 {
+			return 0, w.fault(true, true)
+		}
+		w.accumulate(pde, true, false)
+		gpa := pde&0xffc00000 | (pde>>13&0xff)<<32 | w.la&0x3fffff
+		return w.finish(gpa)
+	}
+	w.accumulate(pde, true, false)
+	pte, err := w.read32(pde&0xfffff000 + (w.la>>12&0x3ff)*4)
+	if err != nil {
+		return 0, err
+	}
+	if pte&pteP == 0 {
+		return 0, w.fault(false, false)
+	}
+	w.accumulate(pte, true, false)
+	return w.finish(pte&0xfffff000 | w.la&0xfff)
+}
+
+// canonical reports whether la is canonical for a vbits-wide linear
+// address space (bits 63:vbits-1 all equal).
+func canonical(la uint64, vbits uint) bool {
+	s := 64 - vbits
+	return uint64(int64(la<<s)>>s) == la
+}
