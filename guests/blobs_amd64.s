@@ -94,8 +94,32 @@ TEXT ·guestExits(SB), NOSPLIT|NOFRAME, $0
 	RDMSR
 	CMPL AX, $0x00070406
 	JNE fail10
+	// 11: REP OUTSB of "rep\n" from the stack to COM1.
+	MOVQ $0x0a706572, AX
+	PUSHQ AX
+	MOVQ SP, SI
+	MOVQ $4, CX
+	MOVW $0x3f8, DX
+	CLD
+	REP; OUTSB
+	POPQ AX
+	CMPQ CX, $0
+	JNE fail11
+	// 12: REP INSB of the UART scratch register (0xA5 from step 8).
+	PUSHQ CX
+	MOVQ SP, DI
+	MOVQ $2, CX
+	MOVW $0x3ff, DX
+	REP; INSB
+	POPQ AX
+	CMPW AX, $0xa5a5
+	JNE fail12
 	PUTC('e'); PUTC('x'); PUTC('i'); PUTC('t'); PUTC('s'); PUTC(' '); PUTC('o'); PUTC('k'); PUTC('\n')
 	EXIT(0)
+fail11:
+	EXIT(11)
+fail12:
+	EXIT(12)
 fail1:
 	EXIT(1)
 fail2:

@@ -336,3 +336,35 @@ func TestMMIOEmulation(t *testing.T) {
 		t.Fatalf("%v", r)
 	}
 }
+
+func TestStringPortIO(t *testing.T) {
+	p, v, _, rec := newTestPartition(t, 1<<20)
+	vp := p.VP(0)
+	v.regs.CR0 = CR0PE
+	v.regs.CS.Attrib = SegDB
+	p.Mem.WriteRAM(0x2000, []byte("ok\n"))
+	v.regs.RIP, v.regs.GPR[RSI], v.regs.GPR[RCX] = 0x1000, 0x2000, 3
+	vp.handle(&Exit{Kind: ExitIO, Port: 0x3f8, Size: 1, String: true, Rep: true, InstrLen: 2})
+	if len(rec.lines) != 1 || rec.lines[0] != "t: ok\n" || v.regs.GPR[RSI] != 0x2003 || v.regs.GPR[RCX] != 0 || v.regs.RIP != 0x1002 {
+		t.Fatalf("rep outsb: %q rsi %#x rcx %d rip %#x", rec.lines, v.regs.GPR[RSI], v.regs.GPR[RCX], v.regs.RIP)
+	}
+	// INSW from the UART scratch register (two bytes: low from the port, the
+	// 16-bit read of an 8-bit register), backwards with DF set.
+	vp.handle(&Exit{Kind: ExitIO, Port: 0x3ff, Size: 1, InstrLen: 1}) // OUT AL (='\n' left in RAX? set it)
+	v.regs.GPR[RAX] = 0x5a
+	vp.handle(&Exit{Kind: ExitIO, Port: 0x3ff, Size: 1, InstrLen: 1})
+	v.regs.RFLAGS = RFLAGSDF
+	v.regs.GPR[RDI], v.regs.GPR[RCX] = 0x3001, 2
+	vp.handle(&Exit{Kind: ExitIO, Port: 0x3ff, Size: 1, In: true, String: true, Rep: true, InstrLen: 2})
+	var got [2]byte
+	p.Mem.ReadRAM(0x3000, got[:])
+	if got != [2]byte{0x5a, 0x5a} || v.regs.GPR[RDI] != 0x2fff {
+		t.Fatalf("rep insb: % x rdi %#x", got, v.regs.GPR[RDI])
+	}
+	// An address outside RAM ends the partition.
+	v.regs.GPR[RSI], v.regs.GPR[RCX] = 0xf000_0000, 1
+	vp.handle(&Exit{Kind: ExitIO, Port: 0x3f8, Size: 1, String: true, InstrLen: 1})
+	if r := p.Result(); r.State != StateCrashed {
+		t.Fatalf("%v", r)
+	}
+}

@@ -113,9 +113,121 @@ func (vp *VP) emulate() error {
 	return err
 }
 
-// stringIO is INS/OUTS, which no device needs yet.
+// maxStringIO bounds the REP INS/OUTS iterations done per exit; a longer
+// count resumes by re-entering the guest at the same instruction.
+const maxStringIO = 4096
+
+// stringIO emulates INS and OUTS, with or without REP: OUTS reads DS:RSI,
+// INS writes ES:RDI, both through the guest's page tables; DF sets the
+// direction, the exit's address size masks RSI/RDI/RCX.
 func (vp *VP) stringIO(e *Exit) error {
-	return fmt.Errorf("string port I/O (INS/OUTS) is not emulated")
+	vp.prepare()
+	r := vp.cpu.Regs()
+	size := int(e.Size)
+	// The address size comes from the instruction itself (mode and 0x67
+	// prefix): emulators do not all fill the exit's address-size bits.
+	inst, err := vp.decodeAt()
+	if err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	mask := ^uint64(0)
+	if inst.AddrSize < 64 {
+		mask = 1<<uint64(inst.AddrSize) - 1
+	}
+	count := uint64(1)
+	if e.Rep {
+		count = r.GPR[RCX] & mask
+	}
+	step := uint64(size)
+	if r.RFLAGS&RFLAGSDF != 0 {
+		step = -step
+	}
+	dev := vp.p.portDevice(e.Port)
+	acc := emul.Access(0)
+	if vp.emuState.CPL == 3 {
+		acc |= emul.AccessUser
+	}
+	var buf [4]byte
+	n := min(count, maxStringIO)
+	for i := uint64(0); i < n; i++ {
+		var la uint64
+		if e.In {
+			la = r.ES.Base + r.GPR[RDI]&mask
+		} else {
+			la = r.DS.Base + r.GPR[RSI]&mask
+		}
+		if vp.emuState.Mode != emul.Mode64 {
+			la &= 0xffff_ffff
+		}
+		for b := 0; b < size; b++ { // per byte: the operand may straddle a page
+			a := acc
+			if e.In {
+				a |= emul.AccessWrite
+			}
+			gpa, err := vp.view.Translate(la+uint64(b), a)
+			if err != nil {
+				var pf *emul.PageFault
+				if errors.As(err, &pf) {
+					r.CR2 = pf.Addr
+					vp.cpu.MarkStateDirty()
+					vp.cpu.Inject(Event{Vector: VectorPF, Type: EventException, HasError: true, ErrorCode: pf.Code})
+					return nil
+				}
+				return err
+			}
+			if e.In {
+				if b == 0 {
+					v := uint32(0xffff_ffff)
+					if dev != nil {
+						v = dev.In(e.Port, size)
+					}
+					buf = [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
+				}
+				if err := vp.view.Write(gpa, buf[b:b+1]); err != nil {
+					return err
+				}
+			} else if err := vp.view.Read(gpa, buf[b:b+1]); err != nil {
+				return err
+			}
+		}
+		if e.In {
+			r.GPR[RDI] = r.GPR[RDI]&^mask | (r.GPR[RDI]+step)&mask
+		} else {
+			if dev != nil {
+				v := uint32(buf[0]) | uint32(buf[1])<<8 | uint32(buf[2])<<16 | uint32(buf[3])<<24
+				dev.Out(e.Port, size, v&(0xffff_ffff>>(32-8*size)))
+			}
+			r.GPR[RSI] = r.GPR[RSI]&^mask | (r.GPR[RSI]+step)&mask
+		}
+		if e.Rep {
+			r.GPR[RCX] = r.GPR[RCX]&^mask | (r.GPR[RCX]-1)&mask
+		}
+	}
+	if n == count {
+		vp.skip(e, 1)
+	}
+	return nil
+}
+
+// decodeAt fetches and decodes the instruction at RIP through the guest's
+// page tables; vp.prepare must have run. An instruction that crosses a page
+// is cut at the boundary (and then usually fails to decode).
+func (vp *VP) decodeAt() (x86asm.Inst, error) {
+	s := &vp.emuState
+	la := s.RIP + s.SegBase[emul.SegCS]
+	if s.Mode != emul.Mode64 {
+		la &= 0xffff_ffff
+	}
+	n := min(15, 4096-int(la%4096))
+	gpa, err := vp.view.Translate(la, emul.AccessFetch)
+	if err != nil {
+		return x86asm.Inst{}, err
+	}
+	b := vp.fetch[:n]
+	if err := vp.p.Mem.ReadRAM(gpa, b); err != nil {
+		return x86asm.Inst{}, err
+	}
+	return x86asm.Decode(b, int(s.Mode))
 }
 
 // decodeLength finds the length of the instruction at RIP when the hardware
@@ -125,24 +237,7 @@ func (vp *VP) stringIO(e *Exit) error {
 // inconsistency, the hypervisor is not affected.
 func (vp *VP) decodeLength(plain int) int {
 	vp.prepare()
-	s := &vp.emuState
-	la := s.RIP + s.SegBase[emul.SegCS]
-	if s.Mode != emul.Mode64 {
-		la &= 0xffff_ffff
-	}
-	n := 15
-	if rest := 4096 - int(la%4096); rest < n {
-		n = rest // an instruction crossing a page: the plain length is used
-	}
-	gpa, err := vp.view.Translate(la, emul.AccessFetch)
-	if err != nil {
-		return plain
-	}
-	b := vp.fetch[:n]
-	if vp.p.Mem.ReadRAM(gpa, b) != nil {
-		return plain
-	}
-	inst, err := x86asm.Decode(b, int(s.Mode))
+	inst, err := vp.decodeAt()
 	if err != nil || inst.Len == 0 {
 		return plain
 	}

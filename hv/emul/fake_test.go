@@ -40,6 +40,9 @@ type fakeMem struct {
 	mmioSize uint64
 	mmioVal  map[uint64]uint64 // gpa -> value returned by an MMIO read there
 	mmioDef  uint64            // value for other MMIO reads (masked to width)
+	// xlate, if set, maps la pages absent from pages; a non-zero fault
+	// (bit 8 is a marker) means #PF with error code fault&^0x100.
+	xlate func(page uint64) (gpage uint64, fault uint32)
 
 	log     []mmioAccess
 	xlates  []xlateCall
@@ -73,6 +76,13 @@ func (m *fakeMem) Translate(la uint64, acc Access) (uint64, error) {
 	gpage, ok := m.pages[page]
 	if !ok {
 		gpage = page
+		if m.xlate != nil {
+			var f uint32
+			gpage, f = m.xlate(page)
+			if f != 0 {
+				return 0, &PageFault{Addr: la, Code: f &^ 0x100}
+			}
+		}
 	}
 	m.granted[gpage] |= acc | 1<<30 // bit 30: translated at all
 	return gpage | la&0xfff, nil
@@ -93,13 +103,12 @@ func (m *fakeMem) check(gpa uint64, n int, write bool) {
 	if write && g&AccessWrite == 0 {
 		m.errs = append(m.errs, fmt.Sprintf("write at %#x to a page not translated for writing", gpa))
 	}
-	if !write && n != 1 && n != 2 && n != 4 && n != 8 && g&AccessFetch == 0 {
-		m.errs = append(m.errs, fmt.Sprintf("odd-sized read %d at %#x not on a fetch page", n, gpa))
-	}
-	if m.isMMIO(gpa) {
-		split := gpa&0xfff == 0 || gpa&0xfff+uint64(n) == 4096
-		if n != 1 && n != 2 && n != 4 && n != 8 && !split {
-			m.errs = append(m.errs, fmt.Sprintf("MMIO access of %d bytes at %#x", n, gpa))
+	// A data access has the operand's width unless it is one half of an
+	// operand split at a page boundary; only fetches read other sizes.
+	split := gpa&0xfff == 0 || gpa&0xfff+uint64(n) == 4096
+	if n != 1 && n != 2 && n != 4 && n != 8 && !split {
+		if write || g&AccessFetch == 0 || m.isMMIO(gpa) {
+			m.errs = append(m.errs, fmt.Sprintf("access of %d bytes at %#x (mmio %v)", n, gpa, m.isMMIO(gpa)))
 		}
 	}
 }

@@ -1,0 +1,234 @@
+package emul
+
+import (
+	"errors"
+	"testing"
+)
+
+// splitmix64 step, for deriving many values from one fuzz seed.
+func mix(x *uint64) uint64 {
+	*x += 0x9e3779b97f4a7c15
+	z := *x
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+// fuzzReg picks register values that often land on interesting addresses.
+func fuzzReg(x *uint64) uint64 {
+	v := mix(x)
+	switch v >> 61 {
+	case 0, 1:
+		return v
+	case 2:
+		return mm + v&0x1fff
+	case 3:
+		return v & 0xffff
+	case 4:
+		return v&^0xfff | 0xff8 | v&7 // near a page end
+	case 5:
+		return mm + 0xff8 + v&7
+	default:
+		return v & 0xff
+	}
+}
+
+func FuzzEmulate(f *testing.F) {
+	for i, c := range emuCases {
+		mode := uint8(2)
+		switch c.mode {
+		case Mode16:
+			mode = 0
+		case Mode32:
+			mode = 1
+		}
+		f.Add(c.code, uint64(i), mode, c.flags, false)
+	}
+	f.Add([]byte{0xf3, 0x48, 0xa5}, uint64(7), uint8(2), uint64(0), true)
+	f.Fuzz(func(t *testing.T, code []byte, seed uint64, mode uint8, flags uint64, user bool) {
+		if len(code) > 32 {
+			code = code[:32]
+		}
+		x := seed
+		s := &State{RFLAGS: flags, RepLimit: 16}
+		s.Mode = [3]Mode{Mode16, Mode32, Mode64}[mode%3]
+		for i := range s.GPR {
+			s.GPR[i] = fuzzReg(&x)
+		}
+		s.RIP = mix(&x) & 0x7fffffffffff
+		if s.Mode != Mode64 {
+			s.RIP &= 0xffffffff
+			for i := range s.SegBase {
+				if mix(&x)&1 == 0 {
+					s.SegBase[i] = mix(&x) & 0xfffff000
+				}
+			}
+		} else {
+			s.SegBase[SegFS] = fuzzReg(&x)
+			s.SegBase[SegGS] = fuzzReg(&x)
+		}
+		if user {
+			s.CPL = 3
+		}
+		s.LA57 = mix(&x)&7 == 0
+
+		m := newFakeMem()
+		salt := mix(&x)
+		m.xlate = func(page uint64) (uint64, uint32) {
+			h := page ^ salt
+			h = (h ^ h>>29) * 0xbf58476d1ce4e5b9
+			h ^= h >> 32
+			switch h & 15 {
+			case 0:
+				return 0, uint32(h>>8)&0x1f | 0x100
+			case 1, 2, 3, 4:
+				return mm + (h>>8)&0xf000, 0
+			}
+			return (h >> 8) & 0xfffff000, 0
+		}
+		// Code lives in RAM pages of its own.
+		codeLA := s.RIP
+		switch s.Mode {
+		case Mode32:
+			codeLA = (s.SegBase[SegCS] + s.RIP) & 0xffffffff
+		case Mode16:
+			codeLA = (s.SegBase[SegCS] + s.RIP&0xffff) & 0xffffffff
+		}
+		for la := codeLA &^ 0xfff; la < codeLA+16; la += 0x1000 {
+			m.pages[la] = 0x100000000 + la&0xffffffff
+		}
+		m.put(codeLA, code)
+		before := *s
+
+		res, err := Emulate(s, m)
+
+		for _, e := range m.errs {
+			t.Errorf("memory rule violated: %s", e)
+		}
+		if err != nil || res.Incomplete {
+			if s.RIP != before.RIP {
+				t.Errorf("RIP moved from %#x to %#x on error/incomplete (%v)", before.RIP, s.RIP, err)
+			}
+			if err != nil {
+				_ = err.Error()
+				var u *UnsupportedError
+				if errors.As(err, &u) && (u.N < 1 || u.N > 15) {
+					t.Errorf("UnsupportedError.N = %d", u.N)
+				}
+			}
+		} else {
+			if res.Len < 1 || res.Len > 15 {
+				t.Errorf("Len = %d", res.Len)
+			}
+			want := before.RIP + uint64(res.Len)
+			switch s.Mode {
+			case Mode16:
+				want &= 0xffff
+			case Mode32:
+				want &= 0xffffffff
+			}
+			if s.RIP != want {
+				t.Errorf("RIP = %#x, want %#x", s.RIP, want)
+			}
+		}
+		if res.Iterations > s.RepLimit {
+			t.Errorf("Iterations = %d > limit %d", res.Iterations, s.RepLimit)
+		}
+		if res.Accesses > 4*s.RepLimit+4 || len(m.xlates) > 4*s.RepLimit+6 {
+			t.Errorf("too much traffic: %d accesses, %d translations", res.Accesses, len(m.xlates))
+		}
+		if s.Mode != before.Mode || s.SegBase != before.SegBase || s.CPL != before.CPL {
+			t.Errorf("Emulate changed mode, segment bases or CPL")
+		}
+	})
+}
+
+func FuzzWalk(f *testing.F) {
+	long := Paging{CR0: tCR0, CR3: 0x1000, CR4: cr4PAE, EFER: tEFER64}
+	f.Add(long.CR0, long.CR3, long.CR4, long.EFER, uint64(la64), uint8(0), uint8(48), []byte{0x07, 0x20, 0, 0, 0, 0, 0, 0})
+	f.Add(uint64(tCR0), uint64(0x1000), uint64(cr4PSE), uint64(0), uint64(0x80403abc), uint8(6), uint8(36), []byte{0x87, 0, 0x40, 0, 0, 0, 0, 0})
+	f.Add(uint64(tCR0), uint64(0x1020), uint64(cr4PAE|cr4SMEP), uint64(eferNXE), uint64(0xc0801234), uint8(16), uint8(40), []byte{0x01, 0x20, 0, 0, 0, 0, 0, 0x80})
+	f.Add(uint64(tCR0), uint64(0x1000), uint64(cr4PAE|cr4LA57|cr4SMAP), uint64(tEFER64), uint64(0x0080123456789abc), uint8(4), uint8(52), []byte{0x83, 0x20, 0, 0, 0, 0, 0, 0})
+	f.Add(uint64(0), uint64(0), uint64(0), uint64(0), uint64(0x123456789), uint8(2), uint8(0), []byte{})
+	f.Fuzz(func(t *testing.T, cr0, cr3, cr4, efer, la uint64, acc uint8, maxPhys uint8, mem []byte) {
+		p := Paging{CR0: cr0, CR3: cr3, CR4: cr4, EFER: efer, MaxPhysAddr: uint(maxPhys)}
+		a := Access(acc)&(AccessWrite|AccessUser|AccessFetch) | Access(acc>>5&1)*AccessAC
+		reads := 0
+		read := func(gpa uint64) (uint64, error) {
+			reads++
+			if gpa&7 != 0 {
+				t.Fatalf("unaligned entry read at %#x", gpa)
+			}
+			if len(mem) < 8 {
+				z := gpa
+				return mix(&z), nil
+			}
+			off := int((gpa >> 3) % uint64(len(mem)/8) * 8)
+			return le(mem[off : off+8]), nil
+		}
+		gpa, err := p.Walk(la, a, read)
+		if reads > 5 {
+			t.Fatalf("%d entry reads", reads)
+		}
+		lma := efer&eferLMA != 0
+		wantLA := la
+		if !lma {
+			wantLA &= 0xffffffff
+		}
+		m := uint(maxPhys)
+		switch {
+		case m == 0 || m > 52:
+			m = 52
+		case m < 32:
+			m = 32
+		}
+		var pf *PageFault
+		var ex *Exception
+		switch {
+		case err == nil:
+			if gpa&0xfff != la&0xfff {
+				t.Fatalf("gpa %#x does not keep la %#x's page offset", gpa, la)
+			}
+			if cr0&cr0PG != 0 {
+				limit := uint64(1) << m
+				if cr4&cr4PAE == 0 && m > 40 {
+					limit = 1 << 40
+				}
+				if gpa >= limit {
+					t.Fatalf("gpa %#x beyond MAXPHYADDR %d", gpa, m)
+				}
+			} else if gpa != wantLA {
+				t.Fatalf("paging off: gpa %#x, want %#x", gpa, wantLA)
+			}
+		case errors.As(err, &pf):
+			if pf.Addr != wantLA {
+				t.Fatalf("#PF addr %#x, want %#x", pf.Addr, wantLA)
+			}
+			c := pf.Code
+			if c&^0x1f != 0 || (c&PFReserved != 0 && c&PFPresent == 0) {
+				t.Fatalf("bad #PF code %#x", c)
+			}
+			fetch := a&AccessFetch != 0
+			if (c&PFWrite != 0) != (a&AccessWrite != 0 && !fetch) || (c&PFUser != 0) != (a&AccessUser != 0) {
+				t.Fatalf("#PF code %#x does not match access %#x", c, a)
+			}
+			if c&PFFetch != 0 && !fetch {
+				t.Fatalf("#PF code %#x has I/D for a data access", c)
+			}
+		case errors.As(err, &ex):
+			if !lma || ex.Vector != VectorGP {
+				t.Fatalf("unexpected exception %v", err)
+			}
+		case errors.Is(err, ErrBadPagingMode):
+			if !lma || cr4&cr4PAE != 0 {
+				t.Fatalf("ErrBadPagingMode for lma=%v cr4=%#x", lma, cr4)
+			}
+		default:
+			t.Fatalf("unexpected error %v", err)
+		}
+		gpa2, err2 := p.Walk(la, a, read)
+		if gpa2 != gpa || (err == nil) != (err2 == nil) {
+			t.Fatalf("Walk not deterministic")
+		}
+	})
+}
