@@ -204,9 +204,24 @@ func (vp *VP) stringIO(e *Exit) error {
 		}
 	}
 	if n == count {
-		vp.skip(e, 1)
+		vp.skip(e, opIO)
 	}
 	return nil
+}
+
+// fetchAt reads n bytes at RIP into vp.fetch; false if they cannot be read
+// (or cross a page).
+func (vp *VP) fetchAt(n int) bool {
+	s := &vp.emuState
+	la := s.RIP + s.SegBase[emul.SegCS]
+	if s.Mode != emul.Mode64 {
+		la &= 0xffff_ffff
+	}
+	if int(la%4096)+n > 4096 {
+		return false
+	}
+	gpa, err := vp.view.Translate(la, emul.AccessFetch)
+	return err == nil && vp.p.Mem.ReadRAM(gpa, vp.fetch[:n]) == nil
 }
 
 // decodeAt fetches and decodes the instruction at RIP through the guest's
@@ -235,8 +250,12 @@ func (vp *VP) decodeAt() (x86asm.Inst, error) {
 // fetched or decoded gets the plain length, which is exact for the
 // unprefixed forms compilers emit; the guest then lives with its own
 // inconsistency, the hypervisor is not affected.
-func (vp *VP) decodeLength(plain int) int {
+func (vp *VP) decodeLength(op opcode) int {
+	plain := op.n
 	vp.prepare()
+	if vp.fetchAt(op.n) && string(vp.fetch[:op.n]) == string(op.b[:op.n]) {
+		return op.n
+	}
 	inst, err := vp.decodeAt()
 	if err != nil || inst.Len == 0 {
 		return plain

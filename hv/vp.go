@@ -127,7 +127,7 @@ func (vp *VP) handle(e *Exit) {
 			b |= uint32(vp.index) << 24
 		}
 		r.GPR[RAX], r.GPR[RBX], r.GPR[RCX], r.GPR[RDX] = uint64(a), uint64(b), uint64(c), uint64(d)
-		vp.skip(e, 2)
+		vp.skip(e, opCPUID)
 	case ExitMSRRead:
 		v, err := p.hv.Model.ReadMSR(r, uint32(r.GPR[RCX]))
 		if err != nil {
@@ -135,7 +135,7 @@ func (vp *VP) handle(e *Exit) {
 			return
 		}
 		r.GPR[RAX], r.GPR[RDX] = v&0xffff_ffff, v>>32
-		vp.skip(e, 2)
+		vp.skip(e, opRDMSR)
 	case ExitMSRWrite:
 		v := r.GPR[RAX]&0xffff_ffff | r.GPR[RDX]<<32
 		dirty, err := p.hv.Model.WriteMSR(r, uint32(r.GPR[RCX]), v)
@@ -146,13 +146,13 @@ func (vp *VP) handle(e *Exit) {
 		if dirty {
 			vp.cpu.MarkStateDirty()
 		}
-		vp.skip(e, 2)
+		vp.skip(e, opWRMSR)
 	case ExitIO:
 		vp.portIO(e)
 	case ExitHypercall:
 		vp.hypercall(e)
 	case ExitHLT:
-		vp.skip(e, 1)
+		vp.skip(e, opHLT)
 		vp.halt()
 	case ExitNestedFault:
 		vp.nestedFault(e)
@@ -171,14 +171,29 @@ func (vp *VP) raiseGP() {
 	vp.cpu.Inject(Event{Vector: VectorGP, Type: EventException, HasError: true})
 }
 
+// opcode is an exiting instruction's unprefixed encoding.
+type opcode struct {
+	n int
+	b [3]byte
+}
+
+var (
+	opCPUID   = opcode{2, [3]byte{0x0f, 0xa2}}
+	opRDMSR   = opcode{2, [3]byte{0x0f, 0x32}}
+	opWRMSR   = opcode{2, [3]byte{0x0f, 0x30}}
+	opHLT     = opcode{1, [3]byte{0xf4}}
+	opVMMCALL = opcode{3, [3]byte{0x0f, 0x01, 0xd9}}
+	opIO      = opcode{1, [3]byte{}} // IOIO exits always carry the length
+)
+
 // skip advances RIP past the exiting instruction: by the length the
-// hardware reported, else by decoding it, else by the instruction's
-// architectural length without prefixes.
-func (vp *VP) skip(e *Exit, plain int) {
+// hardware reported, else by the opcode's length when the bytes at RIP are
+// exactly that opcode, else by decoding it.
+func (vp *VP) skip(e *Exit, op opcode) {
 	r := vp.cpu.Regs()
 	n := int(e.InstrLen)
 	if n == 0 {
-		n = vp.decodeLength(plain)
+		n = vp.decodeLength(op)
 	}
 	r.RIP += uint64(n)
 	if r.CS.Attrib&SegL == 0 {
@@ -231,7 +246,7 @@ func (vp *VP) portIO(e *Exit) {
 	} else if dev != nil {
 		dev.Out(e.Port, size, uint32(r.GPR[RAX])&(0xffff_ffff>>(32-8*size)))
 	}
-	vp.skip(e, 1)
+	vp.skip(e, opIO)
 }
 
 // Hyper-V hypercall status codes (TLFS 3.8, HV_STATUS).
@@ -256,7 +271,7 @@ func (vp *VP) hypercall(e *Exit) {
 	default:
 		r.GPR[RAX] = HvStatusInvalidHypercallCode
 	}
-	vp.skip(e, 3)
+	vp.skip(e, opVMMCALL)
 }
 
 func errOverlap(gpa, size uint64) error {

@@ -71,6 +71,18 @@ func isUnsupported(text string) func(*testing.T, error) {
 	}
 }
 
+var errDevice = errors.New("device error")
+
+// isErr wants err to wrap target, or any non-nil error when target is nil.
+func isErr(target error) func(*testing.T, error) {
+	return func(t *testing.T, err error) {
+		t.Helper()
+		if err == nil || (target != nil && !errors.Is(err, target)) {
+			t.Fatalf("err = %v, want %v", err, target)
+		}
+	}
+}
+
 func runCase(t *testing.T, tc emuCase) {
 	t.Helper()
 	m := newFakeMem()
@@ -472,6 +484,61 @@ var emuCases = []emuCase{
 		regs: map[int]uint64{RAX: 0x1234, RBX: mm}, mmio: map[uint64]uint64{mm: 0x99},
 		wantLog:  []mmioAccess{rd(1, mm, 0x99), wr(1, mm, 0x34)},
 		wantRegs: map[int]uint64{RAX: 0x1299}},
+
+	{name: "xchg ecx,eax", code: []byte{0x91}, // xchg ecx, eax
+		regs:     map[int]uint64{RAX: 0xffffffff00000001, RCX: 0xffffffff00000002},
+		wantRegs: map[int]uint64{RAX: 2, RCX: 1}},
+	{name: "xchg device write error keeps register", code: []byte{0x87, 0x08}, // xchg dword [rax], ecx
+		regs:    map[int]uint64{RAX: mm, RCX: 5},
+		setup:   func(s *State, m *fakeMem) { m.failWrite = errDevice },
+		wantLog: []mmioAccess{rd(4, mm, 0x44332211)}, wantErr: isErr(errDevice)},
+	{name: "mov load device error", code: []byte{0x8b, 0x03}, // mov eax, [rbx]
+		regs:    map[int]uint64{RBX: mm},
+		setup:   func(s *State, m *fakeMem) { m.failRead = errDevice },
+		wantErr: isErr(errDevice)},
+	{name: "add device read error leaves flags", code: []byte{0x01, 0x08}, // add dword [rax], ecx
+		regs:    map[int]uint64{RAX: mm},
+		setup:   func(s *State, m *fakeMem) { m.failRead = errDevice },
+		wantErr: isErr(errDevice)},
+	{name: "add device write error leaves flags", code: []byte{0x01, 0x08}, // add dword [rax], ecx
+		regs: map[int]uint64{RAX: mm}, mmio: map[uint64]uint64{mm: 0},
+		setup:   func(s *State, m *fakeMem) { m.failWrite = errDevice },
+		wantLog: []mmioAccess{rd(4, mm, 0)}, wantErr: isErr(errDevice)},
+	{name: "inc device write error", code: []byte{0xff, 0x00}, // inc dword [rax]
+		regs: map[int]uint64{RAX: mm}, mmio: map[uint64]uint64{mm: 0},
+		setup:   func(s *State, m *fakeMem) { m.failWrite = errDevice },
+		wantLog: []mmioAccess{rd(4, mm, 0)}, wantErr: isErr(errDevice)},
+	{name: "movzx device error", code: []byte{0x0f, 0xb6, 0x03}, // movzx eax, byte [rbx]
+		regs:    map[int]uint64{RBX: mm},
+		setup:   func(s *State, m *fakeMem) { m.failRead = errDevice },
+		wantErr: isErr(errDevice)},
+	{name: "rep movsb device error mid-way", code: []byte{0xf3, 0xa4}, // rep movsb
+		regs:     map[int]uint64{RSI: mm, RDI: 0x6000, RCX: 3},
+		setup:    func(s *State, m *fakeMem) { m.failRead = errDevice },
+		wantErr:  isErr(errDevice),
+		wantRegs: map[int]uint64{}},
+	{name: "lodsb device error", code: []byte{0xac}, // lodsb
+		regs:    map[int]uint64{RSI: mm},
+		setup:   func(s *State, m *fakeMem) { m.failRead = errDevice },
+		wantErr: isErr(errDevice)},
+	{name: "stosb device error", code: []byte{0xaa}, // stosb
+		regs:    map[int]uint64{RDI: mm},
+		setup:   func(s *State, m *fakeMem) { m.failWrite = errDevice },
+		wantErr: isErr(errDevice)},
+	{name: "split mmio read second half error", code: []byte{0x8b, 0x03}, // mov eax, [rbx]
+		regs: map[int]uint64{RBX: 0x9ffe},
+		setup: func(s *State, m *fakeMem) {
+			m.pages[0xa000] = mm
+			m.failRead = errDevice
+		},
+		wantErr: isErr(errDevice)},
+	{name: "split mmio write second half error", code: []byte{0x89, 0x03}, // mov [rbx], eax
+		regs: map[int]uint64{RBX: 0x9ffe},
+		setup: func(s *State, m *fakeMem) {
+			m.pages[0xa000] = mm
+			m.failWrite = errDevice
+		},
+		wantErr: isErr(errDevice)},
 
 	// ---- string instructions ----
 	{name: "movsb ram->mmio", code: []byte{0xa4}, // movsb

@@ -44,6 +44,9 @@ type fakeMem struct {
 	// (bit 8 is a marker) means #PF with error code fault&^0x100.
 	xlate func(page uint64) (gpage uint64, fault uint32)
 
+	failRead  error // if set, MMIO reads fail with it
+	failWrite error // if set, MMIO writes fail with it
+
 	log     []mmioAccess
 	xlates  []xlateCall
 	granted map[uint64]Access // gpa page -> union of access kinds translated
@@ -121,6 +124,9 @@ func le(b []byte) uint64 {
 
 func (m *fakeMem) Read(gpa uint64, b []byte) error {
 	m.check(gpa, len(b), false)
+	if m.isMMIO(gpa) && m.failRead != nil {
+		return m.failRead
+	}
 	if m.isMMIO(gpa) {
 		v, ok := m.mmioVal[gpa]
 		if !ok {
@@ -143,6 +149,9 @@ func (m *fakeMem) Read(gpa uint64, b []byte) error {
 
 func (m *fakeMem) Write(gpa uint64, b []byte) error {
 	m.check(gpa, len(b), true)
+	if m.isMMIO(gpa) && m.failWrite != nil {
+		return m.failWrite
+	}
 	if m.isMMIO(gpa) {
 		m.log = append(m.log, mmioAccess{true, gpa, len(b), le(b)})
 		return nil
