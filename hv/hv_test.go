@@ -368,3 +368,31 @@ func TestStringPortIO(t *testing.T) {
 		t.Fatalf("%v", r)
 	}
 }
+
+// FuzzExitDispatch feeds exits with guest-chosen register values and memory
+// to the core: whatever the guest does, the root must not panic, and the
+// partition either runs on or ends with a reason.
+func FuzzExitDispatch(f *testing.F) {
+	f.Add(uint8(ExitCPUID), uint64(0x4000_0000), uint64(0), uint64(0x1000), uint16(0), []byte{0x0f, 0xa2})
+	f.Add(uint8(ExitIO), uint64(0x41), uint64(3), uint64(0x1000), uint16(0x3f8), []byte{0xf3, 0x6e})
+	f.Add(uint8(ExitNestedFault), uint64(0), uint64(0xc000_0000), uint64(0x1000), uint16(0), []byte{0x8b, 0x03})
+	f.Fuzz(func(t *testing.T, kind uint8, rax, rbx, rip uint64, port uint16, code []byte) {
+		p, v, _, _ := newTestPartition(t, 64<<10)
+		dev := &scratchDevice{}
+		p.AddMMIO(0xc000_0000, 256, dev)
+		p.Mem.WriteRAM(0x1000, code[:min(len(code), 64)])
+		v.regs.CR0 = CR0PE
+		v.regs.CS.Attrib = SegDB
+		v.regs.RIP = rip
+		v.regs.GPR[RAX], v.regs.GPR[RBX], v.regs.GPR[RCX], v.regs.GPR[RSI] = rax, rbx, rax>>8, rbx
+		e := Exit{Kind: ExitKind(kind % uint8(ExitUnexpected+1)), Port: port, Size: []uint8{1, 2, 4}[port%3],
+			In: rax&1 != 0, String: rax&2 != 0, Rep: rax&4 != 0, GPA: rbx, Write: rax&8 != 0}
+		if e.Kind == ExitHLT {
+			p.Stop("fuzz") // HLT with nothing pending would sleep until Stop
+		}
+		p.VP(0).handle(&e)
+		if r := p.Result(); p.stopping.Load() && r.Reason == "" {
+			t.Fatalf("stopped without a reason: %v", r)
+		}
+	})
+}
