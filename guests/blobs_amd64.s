@@ -29,6 +29,57 @@ TEXT ·handlerUD(SB), NOSPLIT|NOFRAME, $0
 	IRETQ
 	END
 
+// External-interrupt handler (vectors 0x30, 0x31): count in R15.
+TEXT ·handlerIRQ(SB), NOSPLIT|NOFRAME, $0
+	INCQ R15
+	IRETQ
+	END
+
+// guestInterrupts checks external-interrupt injection. Port 0xe1 makes the
+// root queue vector 0x30 at once; port 0xe2 makes it queue 0x31 after a
+// delay. Exit status: the failed step.
+TEXT ·guestInterrupts(SB), NOSPLIT|NOFRAME, $0
+	XORQ R15, R15
+	// 1: with IF clear a queued interrupt waits.
+	CLI
+	MOVW $0xe1, DX
+	OUTB
+	MOVQ $20000, CX
+iwait:
+	PAUSE
+	DECQ CX
+	JNE iwait
+	CMPQ R15, $0
+	JNE ifail1
+	// 2: STI lets it in (an emulator may take a few instructions to notice:
+	// QEMU checks at translation-block ends).
+	STI
+	MOVQ $100, CX
+iopen:
+	PAUSE
+	DECQ CX
+	JNE iopen
+	CMPQ R15, $1
+	JNE ifail2
+	// 3: HLT sleeps until the delayed interrupt arrives.
+	CLI
+	MOVW $0xe2, DX
+	OUTB
+	STI
+	HLT
+	CMPQ R15, $2
+	JNE ifail3
+	CLI
+	PUTC('i'); PUTC('r'); PUTC('q'); PUTC(' '); PUTC('o'); PUTC('k'); PUTC('\n')
+	EXIT(0)
+ifail1:
+	EXIT(1)
+ifail2:
+	EXIT(2)
+ifail3:
+	EXIT(3)
+	END
+
 // guestExits: CPUID, MSR, port I/O and VMMCALL round trips.
 TEXT ·guestExits(SB), NOSPLIT|NOFRAME, $0
 	// 1: the hypervisor leaf names gohv.
@@ -451,4 +502,8 @@ TEXT ·blobAddrs(SB), NOSPLIT, $0-8
 	MOVQ AX, 88(DI)
 	MOVQ $·guestMMIO(SB), AX
 	MOVQ AX, 96(DI)
+	MOVQ $·handlerIRQ(SB), AX
+	MOVQ AX, 104(DI)
+	MOVQ $·guestInterrupts(SB), AX
+	MOVQ AX, 112(DI)
 	RET

@@ -13,7 +13,7 @@ import (
 	"gohv/hv"
 )
 
-func blobAddrs(p *[13]uintptr)
+func blobAddrs(p *[15]uintptr)
 
 // Declarations for vet: these are guest code, never called in the host.
 func handlerGP()
@@ -29,6 +29,8 @@ func guestHello()
 func guestLoop()
 func guestBadCR4()
 func guestMMIO()
+func handlerIRQ()
+func guestInterrupts()
 
 // Program names a test guest.
 type Program int
@@ -47,6 +49,8 @@ const (
 	Loop        // benchmark loop
 	BadCR4      // a reserved CR4 bit
 	MMIO        // loads, stores and string ops on an MMIO range
+	blobHandlerIRQ
+	Interrupts // external interrupts: IF, the STI shadow, waking from HLT
 	numBlobs
 )
 
@@ -55,7 +59,7 @@ var endMarker = []byte{0x0f, 0x0b, 'G', 'o', 'H', 'v', 'E', 'n', 'D'}
 // code returns the machine code of a blob, up to and including the end
 // marker.
 func code(b Program) ([]byte, error) {
-	var addrs [13]uintptr
+	var addrs [15]uintptr
 	blobAddrs(&addrs)
 	const limit = 16 << 10
 	text := unsafe.Slice((*byte)(unsafe.Pointer(addrs[b])), limit)
@@ -68,16 +72,17 @@ func code(b Program) ([]byte, error) {
 
 // Guest-physical layout of the long-mode environment.
 const (
-	GDTBase   = 0x1000
-	IDTBase   = 0x2000
-	HandlerGP = 0x3000
-	HandlerUD = 0x3800
-	PML4Base  = 0x4000 // PML4, PDPT at +0x1000, four PDs after it
-	StackTop  = 0x80000
-	CodeBase  = 0x100000
-	DataBase  = 0x200000 // first byte a guest may use freely
-	SelCode   = 0x08
-	SelData   = 0x10
+	GDTBase    = 0x1000
+	IDTBase    = 0x2000
+	HandlerGP  = 0x3000
+	HandlerUD  = 0x3800
+	HandlerIRQ = 0x3c00
+	PML4Base   = 0x4000 // PML4, PDPT at +0x1000, four PDs after it
+	StackTop   = 0x80000
+	CodeBase   = 0x100000
+	DataBase   = 0x200000 // first byte a guest may use freely
+	SelCode    = 0x08
+	SelData    = 0x10
 )
 
 // Options for Load.
@@ -121,7 +126,8 @@ func Load(p *hv.Partition, prog Program, o Options) error {
 		prog   Program
 		at     uint64
 		vector int
-	}{{blobHandlerGP, HandlerGP, hv.VectorGP}, {blobHandlerUD, HandlerUD, hv.VectorUD}} {
+	}{{blobHandlerGP, HandlerGP, hv.VectorGP}, {blobHandlerUD, HandlerUD, hv.VectorUD},
+		{blobHandlerIRQ, HandlerIRQ, 0x30}, {blobHandlerIRQ, HandlerIRQ, 0x31}} {
 		c, err := code(h.prog)
 		if err != nil {
 			return err

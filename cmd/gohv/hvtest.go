@@ -50,6 +50,22 @@ func runHVTest() bool {
 		destroy(p)
 	}
 
+	// Event injection: external interrupts honour IF, the STI shadow and
+	// wake a halted VP.
+	{
+		p, r, err := runGuest(h, "irq", 4<<20, guests.Interrupts, guests.Options{}, func(p *hv.Partition) error {
+			p.AddPort(0xe1, 2, irqDevice{p.VP(0)})
+			return nil
+		}, 10*time.Second)
+		var detail string
+		if p != nil {
+			vp := p.VP(0)
+			detail = fmt.Sprintf("%d injected, %d interrupt-window exits, %d HLT sleeps", vp.Injected, vp.Exits[hv.ExitInterruptWindow], vp.HLTSleeps)
+		}
+		check("interrupt-injection", err == nil && stoppedWith(r, 0), "%v; %s (err %v)", r, detail, err)
+		destroy(p)
+	}
+
 	// 3. Isolation.
 	ierr := isolation(h)
 	check("isolation", ierr == nil, "%v", errOr(ierr, "two partitions kept their patterns; probes outside RAM and at the root's canary page ended their partitions"))
@@ -269,4 +285,20 @@ func (d *testDevice) ReadMMIO(off uint64, b []byte) {
 func (d *testDevice) WriteMMIO(off uint64, b []byte) {
 	d.accesses++
 	copy(d.mem[off:], b)
+}
+
+// irqDevice lets the interrupt test guest ask for interrupts: a write to
+// port 0xe1 queues vector 0x30 now, to 0xe2 vector 0x31 after 20 ms.
+type irqDevice struct{ vp *hv.VP }
+
+func (d irqDevice) In(port uint16, size int) uint32 { return 0 }
+func (d irqDevice) Out(port uint16, size int, v uint32) {
+	if port == 0xe1 {
+		d.vp.Interrupt(0x30)
+		return
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		d.vp.Interrupt(0x31)
+	}()
 }

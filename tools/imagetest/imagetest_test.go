@@ -107,7 +107,7 @@ func TestHypervisor(t *testing.T) {
 	if !r.Passed() {
 		t.Fatalf("hvtest: %s", r.Describe())
 	}
-	for _, name := range []string{"exits-roundtrip", "mmio-emulation", "isolation", "triple-fault", "stop-spin-halt",
+	for _, name := range []string{"exits-roundtrip", "mmio-emulation", "interrupt-injection", "isolation", "triple-fault", "stop-spin-halt",
 		"multiboot-kernel", "hostile-state", "hostile-cr4", "hostile-cr3", "pages-returned"} {
 		c, ok := r.Verdict.Check(name)
 		if !ok {
