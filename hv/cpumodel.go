@@ -83,6 +83,15 @@ func (m *CPUModel) add(leaf, sub, a, b, c, d uint32) {
 	m.n++
 }
 
+// PhysAddrBits is MAXPHYADDR as the model reports it (CPUID 8000_0008h
+// EAX 7:0), 36 when the leaf is absent.
+func (m *CPUModel) PhysAddrBits() uint {
+	if a, _, _, _ := m.CPUID(0x8000_0008, 0); a&0xff != 0 {
+		return uint(a & 0xff)
+	}
+	return 36
+}
+
 // CPUID answers a guest CPUID. Leaves the model does not list read as zero,
 // as on a CPU whose maximum leaf is below them. Must not allocate.
 func (m *CPUModel) CPUID(leaf, sub uint32) (eax, ebx, ecx, edx uint32) {

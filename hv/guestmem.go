@@ -180,3 +180,19 @@ func (m *GuestMemory) Destroy() {
 	m.ram = nil
 	m.table.Destroy()
 }
+
+// casU64 compares and swaps an aligned qword of RAM (the walker setting
+// accessed/dirty bits in the guest's page tables). One CPU runs the guest's
+// VPs, and a VP's thread is the only writer while it handles its exit.
+func (m *GuestMemory) casU64(gpa, old, new uint64) (bool, error) {
+	pg := m.page(gpa)
+	if pg == nil || gpa%8 != 0 {
+		return false, fmt.Errorf("guest memory: page-table entry at %#x: %w", gpa, ErrOutsideMemory)
+	}
+	p := (*uint64)(unsafe.Pointer(&pg[gpa%PageSize]))
+	if *p != old {
+		return false, nil
+	}
+	*p = new
+	return true, nil
+}

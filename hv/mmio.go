@@ -49,7 +49,11 @@ type guestView struct {
 }
 
 func (g *guestView) Translate(la uint64, acc emul.Access) (uint64, error) {
-	return g.paging.Walk(la, acc, g.vp.p.Mem.ReadU64)
+	gpa, err := g.paging.WalkAD(la, acc, g.vp.p.Mem.ReadU64, g.vp.p.Mem.casU64)
+	if err == nil && acc&emul.AccessFetch != 0 && g.vp.p.Mem.mmioAt(gpa) != nil {
+		return 0, fmt.Errorf("instruction fetch from MMIO at gpa %#x", gpa)
+	}
+	return gpa, err
 }
 
 func (g *guestView) Read(gpa uint64, b []byte) error {
@@ -85,7 +89,8 @@ func (vp *VP) prepare() {
 	s.CPL = uint8(r.SS.Attrib >> 5 & 3)
 	s.SegBase = [6]uint64{r.ES.Base, r.CS.Base, r.SS.Base, r.DS.Base, r.FS.Base, r.GS.Base}
 	vp.view.vp = vp
-	vp.view.paging = emul.Paging{CR0: r.CR0, CR3: r.CR3, CR4: r.CR4, EFER: r.EFER}
+	s.LA57 = r.CR4&(1<<12) != 0
+	vp.view.paging = emul.Paging{CR0: r.CR0, CR3: r.CR3, CR4: r.CR4, EFER: r.EFER, MaxPhysAddr: vp.p.hv.Model.PhysAddrBits()}
 }
 
 // emulate runs the instruction at RIP through the emulator (an MMIO
@@ -102,11 +107,14 @@ func (vp *VP) emulate() error {
 		r.GPR, r.RIP, r.RFLAGS = vp.emuState.GPR, vp.emuState.RIP, vp.emuState.RFLAGS
 		return nil
 	case errors.As(err, &pf):
+		// A REP string instruction keeps the iterations it completed.
+		r.GPR = vp.emuState.GPR
 		r.CR2 = pf.Addr
 		vp.cpu.MarkStateDirty()
 		vp.cpu.Inject(Event{Vector: VectorPF, Type: EventException, HasError: true, ErrorCode: pf.Code})
 		return nil
 	case errors.As(err, &ex):
+		r.GPR = vp.emuState.GPR
 		vp.cpu.Inject(Event{Vector: ex.Vector, Type: EventException, HasError: ex.HasErrorCode, ErrorCode: ex.ErrorCode})
 		return nil
 	}

@@ -230,5 +230,29 @@ func FuzzWalk(f *testing.F) {
 		if gpa2 != gpa || (err == nil) != (err2 == nil) {
 			t.Fatalf("Walk not deterministic")
 		}
+		// WalkAD agrees with Walk and only ever sets A/D bits, and only
+		// when the walk succeeds.
+		writes := 0
+		cas := func(g, old, new uint64) (bool, error) {
+			writes++
+			if g&7 != 0 {
+				t.Fatalf("unaligned cas at %#x", g)
+			}
+			if d := new ^ old; d&^(pteA|pteD|(pteA|pteD)<<32) != 0 || new&old != old {
+				t.Fatalf("cas %#x -> %#x changes more than A/D", old, new)
+			}
+			return true, nil
+		}
+		reads = 0
+		gpa3, err3 := p.WalkAD(la, a, read, cas)
+		if gpa3 != gpa || (err == nil) != (err3 == nil) {
+			t.Fatalf("WalkAD (%#x, %v) disagrees with Walk (%#x, %v)", gpa3, err3, gpa, err)
+		}
+		if err != nil && writes != 0 {
+			t.Fatalf("WalkAD wrote %d entries on a failed walk", writes)
+		}
+		if writes > 5 {
+			t.Fatalf("WalkAD wrote %d entries", writes)
+		}
 	})
 }

@@ -96,10 +96,12 @@ func bitRange(lo, hi uint) uint64 {
 //
 // It supports no paging (CR0.PG=0: physical = linear, truncated to 32 bits
 // unless EFER.LMA), 32-bit paging (4 KiB pages, 4 MiB pages under CR4.PSE
-// with PSE-36 high bits up to min(MAXPHYADDR, 40)), PAE paging (PDPTEs are
-// read from memory at each walk, as AMD does, rather than from a cache
-// loaded at MOV CR3) and 4- or 5-level long-mode paging with 2 MiB and
-// 1 GiB pages (1 GiB pages are always accepted). It checks present bits,
+// with PSE-36 high bits up to min(MAXPHYADDR, 40)), PAE paging (PDPTEs
+// are read from memory on every walk, not from a copy taken at MOV CR3 as
+// Intel CPUs keep; a reserved PDPTE bit is reported as #PF with RSVD
+// rather than the #GP a MOV CR3 would raise) and 4- or 5-level long-mode
+// paging with 2 MiB and 1 GiB pages (1 GiB pages are always accepted).
+// It checks present bits,
 // reserved bits (address bits at or above MAXPHYADDR, XD when EFER.NXE=0,
 // PS in PML4E/PML5E, the PAT-to-page gaps of large pages, PAE PDPTE
 // reserved bits), and access rights: R/W and U/S ANDed over all levels, XD
@@ -110,12 +112,38 @@ func bitRange(lo, hi uint) uint64 {
 // A denial is returned as *PageFault carrying la and the architectural
 // error code; a non-canonical la in long mode as *Exception (#GP(0)).
 //
-// Walk never sets accessed or dirty bits: it is meant for emulating
-// accesses the guest just attempted (the CPU has already set A on the way
-// to the nested fault in all usual cases) and for read-mostly inspection.
-// Guests that rely on D being set by an emulated MMIO write are not a
-// concern because MMIO pages are not swapped to disk.
+// Walk never writes guest memory: it sets no accessed or dirty flags. That
+// suits inspection and accesses whose pages the guest itself has just
+// touched; use WalkAD where the flags matter (an emulated REP MOVS from
+// MMIO into a clean RAM page must leave that page's D flag set, or the
+// guest may drop the data when it reclaims the page).
 func (p *Paging) Walk(la uint64, acc Access, read PhysReader) (uint64, error) {
+	return p.walk(la, acc, read, nil)
+}
+
+// PhysCAS atomically replaces the 8-byte word at gpa (8-byte aligned) with
+// new if it still equals old, as a locked CMPXCHG does, and reports whether
+// it did.
+type PhysCAS func(gpa, old, new uint64) (swapped bool, err error)
+
+// WalkAD is Walk that, when the translation succeeds, also sets the
+// accessed flag in every paging-structure entry it used (PAE PDPTEs have
+// none) and, for a write, the dirty flag in the leaf entry, as the CPU
+// does. Flags already set cost no write. If an entry changed under it (cas
+// reports no swap) the walk starts again, up to 8 times.
+func (p *Paging) WalkAD(la uint64, acc Access, read PhysReader, cas PhysCAS) (uint64, error) {
+	for range 8 {
+		gpa, err := p.walk(la, acc, read, cas)
+		if err != errRetry {
+			return gpa, err
+		}
+	}
+	return 0, fmt.Errorf("emul: page walk of %#x: entries keep changing", la)
+}
+
+var errRetry = errors.New("emul: retry walk")
+
+func (p *Paging) walk(la uint64, acc Access, read PhysReader, cas PhysCAS) (uint64, error) {
 	if acc&AccessFetch != 0 {
 		acc &^= AccessWrite
 	}
@@ -125,7 +153,7 @@ func (p *Paging) Walk(la uint64, acc Access, read PhysReader) (uint64, error) {
 		}
 		return la, nil
 	}
-	w := walker{p: p, la: la, acc: acc, read: read, m: p.maxPhys(), user: true, writable: true}
+	w := walker{p: p, la: la, acc: acc, read: read, cas: cas, m: p.maxPhys(), user: true, writable: true}
 	switch {
 	case p.EFER&eferLMA != 0:
 		if p.CR4&cr4PAE == 0 {
@@ -146,7 +174,13 @@ type walker struct {
 	la   uint64
 	acc  Access
 	read PhysReader
-	m    uint // MAXPHYADDR
+	cas  PhysCAS // nil: leave A/D alone
+	m    uint    // MAXPHYADDR
+
+	// Entries used, for setting accessed/dirty flags: the 8-byte word
+	// holding each, its value, and the entry's bit offset in it.
+	ents [5]usedEntry
+	n    int
 
 	// Access rights accumulated over the levels walked so far.
 	user, writable, xd bool
@@ -157,7 +191,12 @@ func (w *walker) addrMask() uint64 { return bitRange(12, w.m-1) }
 
 func (w *walker) nxe() bool { return w.p.EFER&eferNXE != 0 }
 
-func (w *walker) read64(gpa uint64) (uint64, error) {
+type usedEntry struct {
+	gpa, word uint64
+	shift     uint
+}
+
+func (w *walker) readWord(gpa uint64) (uint64, error) {
 	v, err := w.read(gpa)
 	if err != nil {
 		return 0, fmt.Errorf("emul: page walk of %#x: reading entry at gpa %#x: %w", w.la, gpa, err)
@@ -165,14 +204,61 @@ func (w *walker) read64(gpa uint64) (uint64, error) {
 	return v, nil
 }
 
+// read64 reads an 8-byte entry and remembers it for A/D updates.
+func (w *walker) read64(gpa uint64) (uint64, error) {
+	v, err := w.readWord(gpa)
+	if err == nil && w.n < len(w.ents) {
+		w.ents[w.n] = usedEntry{gpa: gpa, word: v}
+		w.n++
+	}
+	return v, err
+}
+
 // read32 reads the 4-byte entry at gpa (4-byte aligned) through the
 // 8-byte-aligned reader, so the read never leaves the table's page.
 func (w *walker) read32(gpa uint64) (uint64, error) {
-	v, err := w.read64(gpa &^ 7)
+	v, err := w.readWord(gpa &^ 7)
 	if err != nil {
 		return 0, err
 	}
-	return (v >> ((gpa & 4) * 8)) & 0xffffffff, nil
+	sh := uint(gpa&4) * 8
+	if w.n < len(w.ents) {
+		w.ents[w.n] = usedEntry{gpa: gpa &^ 7, word: v, shift: sh}
+		w.n++
+	}
+	return (v >> sh) & 0xffffffff, nil
+}
+
+const (
+	pteA = 1 << 5
+	pteD = 1 << 6
+)
+
+// setAD sets A in every remembered entry and D in the last (the leaf) for
+// a write. It returns errRetry if an entry changed since it was read.
+func (w *walker) setAD() error {
+	if w.cas == nil {
+		return nil
+	}
+	for i := 0; i < w.n; i++ {
+		u := w.ents[i]
+		bits := uint64(pteA)
+		if i == w.n-1 && w.acc&AccessWrite != 0 {
+			bits |= pteD
+		}
+		bits <<= u.shift
+		if u.word&bits == bits {
+			continue
+		}
+		ok, err := w.cas(u.gpa, u.word, u.word|bits)
+		if err != nil {
+			return fmt.Errorf("emul: page walk of %#x: setting A/D at gpa %#x: %w", w.la, u.gpa, err)
+		}
+		if !ok {
+			return errRetry
+		}
+	}
+	return nil
 }
 
 // fault builds the #PF for this walk. present is false for a not-present
@@ -233,6 +319,9 @@ func (w *walker) finish(gpa uint64) (uint64, error) {
 			return 0, w.fault(true, false)
 		}
 	}
+	if err := w.setAD(); err != nil {
+		return 0, err
+	}
 	return gpa, nil
 }
 
@@ -291,7 +380,7 @@ func (w *walker) long() (uint64, error) {
 // pae walks PAE paging: a 4-entry PDPT, then PD and PT.
 func (w *walker) pae() (uint64, error) {
 	amask := w.addrMask()
-	pdpte, err := w.read64(w.p.CR3&0xffffffe0 + ((w.la>>30)&3)*8)
+	pdpte, err := w.readWord(w.p.CR3&0xffffffe0 + ((w.la>>30)&3)*8) // no A flag in PDPTEs
 	if err != nil {
 		return 0, err
 	}

@@ -295,6 +295,16 @@ func TestWalkAllocs(t *testing.T) {
 	if n != 0 {
 		t.Errorf("Walk allocates %.0f times on success", n)
 	}
+	c := &casMem{pm: pm}
+	cas := c.cas
+	n = testing.AllocsPerRun(100, func() {
+		if _, err := pg.WalkAD(la64, AccessWrite, read, cas); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 {
+		t.Errorf("WalkAD allocates %.0f times on success", n)
+	}
 }
 
 // Walk wired as Emulate's Translate, end to end.
@@ -351,4 +361,119 @@ func TestEmulateWithWalk(t *testing.T) {
 	if !errors.As(err, &pf) || pf.Code != PFPresent|PFWrite|PFUser || pf.Addr != codeLA+0x100 {
 		t.Fatalf("err = %v, want #PF(W|U|P) at %#x", err, codeLA+0x100)
 	}
+}
+
+// casMem applies PhysCAS to a physMem, optionally failing the first few.
+type casMem struct {
+	pm    physMem
+	fails int
+	calls int
+}
+
+func (c *casMem) cas(gpa, old, new uint64) (bool, error) {
+	c.calls++
+	if c.fails > 0 {
+		c.fails--
+		return false, nil
+	}
+	if c.pm[gpa] != old {
+		return false, nil
+	}
+	c.pm[gpa] = new
+	return true, nil
+}
+
+func TestWalkAD(t *testing.T) {
+	long := Paging{CR0: tCR0, CR3: 0x1000, CR4: cr4PAE, EFER: tEFER64}
+	idx := func(lvl int) uint64 { return (la64 >> (12 + 9*uint(lvl-1))) & 0x1ff }
+	entryAddr := func(lvl int) uint64 { return uint64(0x1000*(4-lvl+1)) + idx(lvl)*8 }
+
+	t.Run("read sets A everywhere, no D", func(t *testing.T) {
+		pm := tables(4, la64, 1, 0x5000|entAll, nil)
+		c := &casMem{pm: pm}
+		if _, err := long.WalkAD(la64, AccessRead, pm.read, c.cas); err != nil {
+			t.Fatal(err)
+		}
+		for lvl := 4; lvl >= 1; lvl-- {
+			if e := pm[entryAddr(lvl)]; e&pteA == 0 || e&pteD != 0 {
+				t.Errorf("level %d entry %#x: want A set, D clear", lvl, e)
+			}
+		}
+	})
+	t.Run("write sets D in leaf only", func(t *testing.T) {
+		pm := tables(4, la64, 2, 0x40000000|entPS|entAll, nil)
+		c := &casMem{pm: pm}
+		if _, err := long.WalkAD(la64, AccessWrite, pm.read, c.cas); err != nil {
+			t.Fatal(err)
+		}
+		if e := pm[entryAddr(2)]; e&(pteA|pteD) != pteA|pteD {
+			t.Errorf("leaf %#x: want A and D", e)
+		}
+		if e := pm[entryAddr(3)]; e&pteD != 0 || e&pteA == 0 {
+			t.Errorf("PDPTE %#x: want A only", e)
+		}
+		// Everything set now: a second walk writes nothing.
+		c.calls = 0
+		if _, err := long.WalkAD(la64, AccessWrite, pm.read, c.cas); err != nil || c.calls != 0 {
+			t.Errorf("second walk: err %v, %d cas calls", err, c.calls)
+		}
+	})
+	t.Run("fault writes nothing", func(t *testing.T) {
+		pm := tables(4, la64, 1, 0x5000|entP, nil)
+		c := &casMem{pm: pm}
+		if _, err := long.WalkAD(la64, AccessWrite|AccessUser, pm.read, c.cas); err == nil || c.calls != 0 {
+			t.Errorf("err %v, %d cas calls", err, c.calls)
+		}
+	})
+	t.Run("lost race retries", func(t *testing.T) {
+		pm := tables(4, la64, 1, 0x5000|entAll, nil)
+		c := &casMem{pm: pm, fails: 2}
+		if gpa, err := long.WalkAD(la64, AccessRead, pm.read, c.cas); err != nil || gpa != 0x5abc {
+			t.Fatalf("gpa %#x err %v", gpa, err)
+		}
+		c = &casMem{pm: tables(4, la64, 1, 0x5000|entAll, nil), fails: 100}
+		if _, err := long.WalkAD(la64, AccessRead, c.pm.read, c.cas); err == nil {
+			t.Fatal("endless race not reported")
+		}
+	})
+	t.Run("cas error", func(t *testing.T) {
+		pm := tables(4, la64, 1, 0x5000|entAll, nil)
+		_, err := long.WalkAD(la64, AccessRead, pm.read, func(gpa, old, new uint64) (bool, error) { return false, errNoRAM })
+		if !errors.Is(err, errNoRAM) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("32-bit high-half entries", func(t *testing.T) {
+		pg := Paging{CR0: tCR0, CR3: 0x1000, CR4: cr4PSE}
+		const la = 0x80403abc // PDE 0x201: high half of word 0x1800
+		pm := physMem{}
+		pm.set32(0x1000+(la>>22)*4, 0x2000|entAll)
+		pm.set32(0x1000+(la>>22)*4-4, 0x12345007) // neighbour in the low half
+		pm.set32(0x2000+((la>>12)&0x3ff)*4, 0x345000|entAll)
+		c := &casMem{pm: pm}
+		if _, err := pg.WalkAD(la, AccessWrite, pm.read, c.cas); err != nil {
+			t.Fatal(err)
+		}
+		if w := pm[0x1800]; w != (0x2000|entAll|pteA)<<32|0x12345007 {
+			t.Errorf("PDE word = %#x", w)
+		}
+		pte := pm[(0x2000+((la>>12)&0x3ff)*4)&^7] >> (((la >> 12) & 1) * 32) & 0xffffffff
+		if pte != 0x345000|entAll|pteA|pteD {
+			t.Errorf("PTE = %#x", pte)
+		}
+	})
+	t.Run("PAE PDPTE untouched", func(t *testing.T) {
+		pg := Paging{CR0: tCR0, CR3: 0x1020, CR4: cr4PAE, EFER: eferNXE}
+		const la = 0xc0801234
+		pm := physMem{0x1038: 0x2000 | entP}
+		pm[0x2000+((la>>21)&0x1ff)*8] = 0x3000 | entAll
+		pm[0x3000+((la>>12)&0x1ff)*8] = 0xfed000 | entAll
+		c := &casMem{pm: pm}
+		if _, err := pg.WalkAD(la, AccessRead, pm.read, c.cas); err != nil {
+			t.Fatal(err)
+		}
+		if pm[0x1038] != 0x2000|entP || c.calls != 2 {
+			t.Errorf("PDPTE %#x, %d cas calls (want 2)", pm[0x1038], c.calls)
+		}
+	})
 }
