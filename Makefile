@@ -23,9 +23,6 @@ $(IMAGE): FORCE
 
 FORCE:
 
-# Boot media (ISO, PXE, disk image) and their tests.
--include mk/*.mk
-
 # Boot the image under QEMU with its default configuration; serial on stdout.
 run: image
 	$(GO) run ./cmd/gohvctl run -kernel $(IMAGE)
@@ -47,3 +44,7 @@ bench: image
 
 clean:
 	rm -rf $(BUILD)
+
+# Boot media (ISO, PXE, disk image), Bochs, and their tests: each adds its
+# targets and appends itself to `test` (after the targets above).
+-include mk/*.mk
