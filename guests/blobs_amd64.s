@@ -227,9 +227,11 @@ TEXT ·guestTripleFault(SB), NOSPLIT|NOFRAME, $0
 	UD2
 	END
 
-// guestSpin never exits.
+// guestSpin never exits. (Not a jump to itself: Bochs treats that as an
+// idle loop.)
 TEXT ·guestSpin(SB), NOSPLIT|NOFRAME, $0
 spin:
+	INCQ AX
 	JMP spin
 	END
 
@@ -353,11 +355,19 @@ hdone:
 	END
 
 // guestLoop runs RCX iterations of one exit kind for the benchmark; R11
-// selects it (0 none: the native baseline, 1 CPUID, 2 VMMCALL, 3 OUT to the
-// UART scratch port). Each iteration's TSC delta goes to the qword array at
-// RDI. Exits 0.
+// selects it (0 none: the native baseline, 1 CPUID, 2 the hypercall
+// instruction of the CPU's vendor — VMCALL on Intel, VMMCALL elsewhere — as
+// a guest picks it, 3 OUT to the UART scratch port). Each iteration's TSC
+// delta goes to the qword array at RDI. Exits 0.
 TEXT ·guestLoop(SB), NOSPLIT|NOFRAME, $0
 	MOVQ CX, R12
+	XORL AX, AX
+	XORL CX, CX
+	CPUID
+	XORQ R10, R10
+	CMPL BX, $0x756e6547 // "Genu"
+	JNE lnext
+	MOVQ $1, R10
 lnext:
 	RDTSC
 	SHLQ $32, DX
@@ -377,7 +387,12 @@ lcpuid:
 	JMP lmeasure
 lcall:
 	MOVQ $8, CX
+	TESTQ R10, R10
+	JNE lvmcall
 	VMMCALL
+	JMP lmeasure
+lvmcall:
+	BYTE $0x0F; BYTE $0x01; BYTE $0xC1 // VMCALL
 	JMP lmeasure
 lout:
 	MOVW $0x3ff, DX

@@ -49,6 +49,7 @@ func (v *fakeVCPU) Regs() *Regs                   { return &v.regs }
 func (v *fakeVCPU) MarkStateDirty()               { v.dirty = true }
 func (v *fakeVCPU) Inject(ev Event)               { v.injected = append(v.injected, ev) }
 func (v *fakeVCPU) InterruptShadow() bool         { return v.shadow }
+func (v *fakeVCPU) ClearInterruptShadow()         { v.shadow = false }
 func (v *fakeVCPU) RequestInterruptWindow(b bool) { v.window = b }
 func (v *fakeVCPU) Close() error                  { return nil }
 

@@ -105,6 +105,7 @@ func (vp *VP) emulate() error {
 	switch {
 	case err == nil:
 		r.GPR, r.RIP, r.RFLAGS = vp.emuState.GPR, vp.emuState.RIP, vp.emuState.RFLAGS
+		vp.cpu.ClearInterruptShadow()
 		return nil
 	case errors.As(err, &pf):
 		// A REP string instruction keeps the iterations it completed.

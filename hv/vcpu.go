@@ -132,11 +132,12 @@ const (
 	ExitShutdown                 // triple fault
 	ExitInvalidState             // the hardware refused to enter the guest
 	ExitInstruction              // an instruction the guest may not execute (VMRUN, VMLOAD, ...): inject #UD
+	ExitException                // an intercepted exception: Exit.Vector (and ErrorCode)
 	ExitUnexpected               // anything else: Exit.Code, Info1, Info2 say what
 )
 
 var exitNames = [...]string{"none", "interrupt", "cpuid", "msr-read", "msr-write", "io", "nested-fault",
-	"hlt", "hypercall", "interrupt-window", "shutdown", "invalid-state", "instruction", "unexpected"}
+	"hlt", "hypercall", "interrupt-window", "shutdown", "invalid-state", "instruction", "exception", "unexpected"}
 
 func (k ExitKind) String() string {
 	if int(k) < len(exitNames) {
@@ -163,8 +164,16 @@ type Exit struct {
 	GPA                   uint64
 	Write, Fetch, Present bool
 
+	// Intercepted exception.
+	Vector    uint8
+	ErrorCode uint32
+
 	// Raw vendor exit, for reports.
 	Code, Info1, Info2 uint64
+	// Detail explains an invalid-state or unexpected exit in the vendor's
+	// terms (for VMX, the VMCS field that failed the entry checks). Only
+	// set on exits that end the partition.
+	Detail string
 }
 
 // VCPU is one virtual processor on a vendor's hardware extension. All methods
@@ -184,11 +193,22 @@ type VCPU interface {
 	Inject(ev Event)
 	// InterruptShadow reports whether the guest is in an STI/MOV SS shadow.
 	InterruptShadow() bool
+	// ClearInterruptShadow ends the shadow: the core emulated (skipped) the
+	// instruction after STI or MOV SS.
+	ClearInterruptShadow()
 	// RequestInterruptWindow asks for ExitInterruptWindow as soon as the
 	// guest can take an external interrupt.
 	RequestInterruptWindow(on bool)
 	// Close releases the backend's pages.
 	Close() error
+}
+
+// StateBreaker is implemented by backends that can deliberately corrupt
+// one field of a VP's hardware guest state, to prove that an entry failure
+// is reported by name and stops only that partition. It returns the name
+// the failure report must contain.
+type StateBreaker interface {
+	BreakGuestState() string
 }
 
 // Backend is a vendor's hardware extension, enabled on this CPU.

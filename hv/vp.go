@@ -35,6 +35,16 @@ func newVP(p *Partition, i int, cpu VCPU) *VP {
 	return &VP{p: p, index: i, cpu: cpu, wake: make(chan struct{}, 1)}
 }
 
+// BreakGuestState corrupts one hardware guest-state field (for the entry
+// failure test); it returns the name the failure report must contain, or
+// "" when the backend cannot.
+func (vp *VP) BreakGuestState() string {
+	if b, ok := vp.cpu.(StateBreaker); ok {
+		return b.BreakGuestState()
+	}
+	return ""
+}
+
 // Regs is the VP's register file; set the initial state before Start.
 func (vp *VP) Regs() *Regs { return vp.cpu.Regs() }
 
@@ -158,12 +168,23 @@ func (vp *VP) handle(e *Exit) {
 		vp.nestedFault(e)
 	case ExitInstruction:
 		vp.cpu.Inject(Event{Vector: VectorUD, Type: EventException})
+	case ExitException:
+		// Only #UD is intercepted: VMMCALL (AMD's hypercall instruction)
+		// raises it on Intel and is served as a hypercall; anything else
+		// goes back to the guest.
+		vp.prepare()
+		if e.Vector == VectorUD && vp.fetchAt(3) && vp.fetch[0] == 0x0f && vp.fetch[1] == 0x01 && vp.fetch[2] == 0xd9 {
+			e.InstrLen = 3
+			vp.hypercall(e)
+			return
+		}
+		vp.cpu.Inject(Event{Vector: e.Vector, Type: EventException, HasError: e.Vector == VectorGP || e.Vector == VectorPF, ErrorCode: e.ErrorCode})
 	case ExitShutdown:
 		p.crash(fmt.Sprintf("triple fault (shutdown) at rip %#x", r.RIP))
 	case ExitInvalidState:
-		p.crash(fmt.Sprintf("the hardware refused the guest state (cr0 %#x cr4 %#x efer %#x)", r.CR0, r.CR4, r.EFER))
+		p.crash(fmt.Sprintf("the hardware refused the guest state: %s (cr0 %#x cr4 %#x efer %#x)", e.Detail, r.CR0, r.CR4, r.EFER))
 	default:
-		p.crash(fmt.Sprintf("unexpected exit %#x (info %#x, %#x) at rip %#x", e.Code, e.Info1, e.Info2, r.RIP))
+		p.crash(fmt.Sprintf("unexpected exit %#x (info %#x, %#x) at rip %#x %s", e.Code, e.Info1, e.Info2, r.RIP, e.Detail))
 	}
 }
 
@@ -199,6 +220,7 @@ func (vp *VP) skip(e *Exit, op opcode) {
 	if r.CS.Attrib&SegL == 0 {
 		r.RIP &= 0xffff_ffff
 	}
+	vp.cpu.ClearInterruptShadow()
 }
 
 // halt sleeps the VP's thread until an interrupt it can take is queued or

@@ -17,6 +17,7 @@ var (
 // powerOff never returns. status 0 means success.
 func powerOff(status uint8) {
 	cli()
+	drainConsole()
 	outb(debugExitPort, status)
 	if acpiS5Known {
 		const slpEn = 1 << 13
@@ -81,3 +82,14 @@ func fillRandom(b []byte) {
 }
 
 var rngState uint64 = 0x9e3779b97f4a7c15
+
+// drainConsole waits, boundedly, until COM1 has sent everything (LSR bit 6,
+// transmitter empty), so the verdict line is not cut off by the power-off.
+func drainConsole() {
+	if hostTest {
+		return
+	}
+	const lsrTEMT = 1 << 6
+	for i := 0; i < 1_000_000 && inb(com1Base+5)&lsrTEMT == 0; i++ {
+	}
+}

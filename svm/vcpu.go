@@ -53,6 +53,7 @@ type VCPU struct {
 	pending uint64 // EVENTINJ for the next entry
 	window  bool
 	closed  bool
+	broken  bool // BreakGuestState: enter with EFER.SVME clear
 }
 
 // NewVCPU allocates a VMCB and run context and sets up the intercepts,
@@ -100,6 +101,11 @@ func (b *Backend) NewVCPU(nestedRoot uint64, _ hv.IOPolicy, _ hv.MSRPolicy) (hv.
 func (v *VCPU) Regs() *hv.Regs        { return &v.regs }
 func (v *VCPU) MarkStateDirty()       { v.dirty = true }
 func (v *VCPU) InterruptShadow() bool { return v.vmcb.U64(CtlInterruptShadow)&1 != 0 }
+
+// ClearInterruptShadow clears INTERRUPT_SHADOW (VMCB offset 0x68, bit 0).
+func (v *VCPU) ClearInterruptShadow() {
+	v.vmcb.SetU64(CtlInterruptShadow, v.vmcb.U64(CtlInterruptShadow)&^1)
+}
 
 // Inject queues ev for the next VMRUN through EVENTINJ (APM 15.20).
 func (v *VCPU) Inject(ev hv.Event) {
@@ -156,6 +162,9 @@ func (v *VCPU) Run(e *hv.Exit) error {
 		c.SetU64(SaveCR3, r.CR3)
 		c.SetU64(SaveCR4, r.CR4)
 		c.SetU64(SaveEFER, r.EFER|eferSVME) // the guest sees EFER without SVME (hv's MSR model)
+		if v.broken {
+			c.SetU64(SaveEFER, r.EFER&^eferSVME)
+		}
 		loadSeg(c, SaveCS, &r.CS)
 		loadSeg(c, SaveDS, &r.DS)
 		loadSeg(c, SaveES, &r.ES)
@@ -292,10 +301,50 @@ func (v *VCPU) decode(e *hv.Exit) {
 		e.Kind = hv.ExitShutdown
 	case ExitInvalid, ExitInvalid & 0xffff_ffff: // -1, as a 64-bit or (QEMU) 32-bit value
 		e.Kind = hv.ExitInvalidState
+		e.Detail = explainInvalid(c)
 	case ExitVMRUN, ExitVMLOAD, ExitVMSAVE, ExitSTGI, ExitCLGI, ExitSKINIT, ExitINVLPGA,
 		ExitMONITOR, ExitMWAIT, ExitXSETBV, ExitRDTSCP, ExitICEBP:
 		e.Kind = hv.ExitInstruction
 	default:
 		e.Kind = hv.ExitUnexpected
 	}
+}
+
+// BreakGuestState makes the next VMRUN fail its consistency checks by
+// clearing EFER.SVME in the guest state (APM Vol. 2, 15.5.1).
+func (v *VCPU) BreakGuestState() string {
+	v.broken = true
+	v.dirty = true
+	return "EFER.SVME"
+}
+
+// explainInvalid repeats VMRUN's guest-state consistency checks (APM
+// Vol. 2, 15.5.1) to name what made it fail with VMEXIT_INVALID.
+func explainInvalid(c *VMCB) string {
+	efer, cr0, cr4 := c.U64(SaveEFER), c.U64(SaveCR0), c.U64(SaveCR4)
+	cs := c.Segment(SaveCS)
+	const eferKnown = 1 | 1<<8 | 1<<10 | 1<<11 | 1<<12 | 1<<13 | 1<<14 | 1<<15
+	switch {
+	case efer&eferSVME == 0:
+		return "EFER.SVME clear in the guest state"
+	case efer&^eferKnown != 0:
+		return "EFER: reserved bits set"
+	case cr0&(1<<29) != 0 && cr0&(1<<30) == 0:
+		return "CR0: NW set with CD clear"
+	case cr0>>32 != 0:
+		return "CR0: bits 63:32 set"
+	case cr4>>23 != 0 || cr4&(1<<15|1<<19) != 0:
+		return "CR4: reserved bits set"
+	case efer&(1<<8) != 0 && cr0&(1<<31) != 0 && cr4&(1<<5) == 0:
+		return "CR4.PAE clear with EFER.LME and CR0.PG set"
+	case efer&(1<<8) != 0 && cr0&(1<<31) != 0 && cr0&1 == 0:
+		return "CR0.PE clear with EFER.LME and CR0.PG set"
+	case efer&(1<<8) != 0 && cr0&(1<<31) != 0 && cs.Attrib&(1<<9) != 0 && cs.Attrib&(1<<10) != 0:
+		return "CS: L and D both set in long mode"
+	case c.U32(CtlGuestASID) == 0:
+		return "guest ASID 0 (the host's)"
+	case c.U32(CtlInterceptMisc2)&InterceptVMRUN == 0:
+		return "VMRUN intercept clear"
+	}
+	return "VMRUN refused the guest state for a reason gohv's checks do not cover"
 }

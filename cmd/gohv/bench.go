@@ -47,11 +47,12 @@ func benchExits() error {
 	if err != nil {
 		return err
 	}
+	fmt.Printf("gohv: bench exits measured on %s\n", h.Backend.Name())
 	const n = 10000
 	for _, k := range []struct {
 		mode int
 		name string
-	}{{0, "guest-loop-native"}, {1, "exit-cpuid"}, {2, "exit-vmmcall"}, {3, "exit-out-port"}} {
+	}{{0, "guest-loop-native"}, {1, "exit-cpuid"}, {2, "exit-hypercall"}, {3, "exit-out-port"}} {
 		p, r, err := runGuest(h, "bench", 4<<20, guests.Loop, guests.Options{}, func(p *hv.Partition) error {
 			g := &p.VP(0).Regs().GPR
 			g[hv.RCX], g[hv.R11], g[hv.RDI] = n, uint64(k.mode), guests.DataBase

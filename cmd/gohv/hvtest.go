@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,14 +31,17 @@ func runHVTest() bool {
 		fmt.Printf("gohv: check %s %s %s\n", name, st, fmt.Sprintf(format, args...))
 	}
 	pagesBefore := metal.HypervisorPages()
+	want := selectedChecks()
 
 	// 1. CPUID, MSR, port I/O and hypercall exits.
-	p, r, err := runGuest(h, "exits", 4<<20, guests.Exits, guests.Options{}, nil, 10*time.Second)
-	check("exits-roundtrip", err == nil && stoppedWith(r, 0), "%v (err %v)", r, err)
-	destroy(p)
+	if want("exits-roundtrip") {
+		p, r, err := runGuest(h, "exits", 4<<20, guests.Exits, guests.Options{}, nil, 10*time.Second)
+		check("exits-roundtrip", err == nil && stoppedWith(r, 0), "%v (err %v)", r, err)
+		destroy(p)
+	}
 
 	// 2. MMIO through the instruction emulator.
-	{
+	if want("mmio-emulation") {
 		dev := &testDevice{}
 		for i := range dev.mem {
 			dev.mem[i] = byte(i*7 + 3)
@@ -52,7 +57,7 @@ func runHVTest() bool {
 
 	// Event injection: external interrupts honour IF, the STI shadow and
 	// wake a halted VP.
-	{
+	if want("interrupt-injection") {
 		p, r, err := runGuest(h, "irq", 4<<20, guests.Interrupts, guests.Options{}, func(p *hv.Partition) error {
 			p.AddPort(0xe1, 2, irqDevice{p.VP(0)})
 			return nil
@@ -67,11 +72,13 @@ func runHVTest() bool {
 	}
 
 	// 3. Isolation.
-	ierr := isolation(h)
-	check("isolation", ierr == nil, "%v", errOr(ierr, "two partitions kept their patterns; probes outside RAM and at the root's canary page ended their partitions"))
+	if want("isolation") {
+		ierr := isolation(h)
+		check("isolation", ierr == nil, "%v", errOr(ierr, "two partitions kept their patterns; probes outside RAM and at the root's canary page ended their partitions"))
+	}
 
 	// 4. A triple fault stops only its partition.
-	{
+	if want("triple-fault") {
 		tf, err1 := startGuest(h, "triple", 4<<20, guests.TripleFault, guests.Options{NoIDT: true}, nil)
 		ex, err2 := startGuest(h, "bystander", 4<<20, guests.Exits, guests.Options{}, nil)
 		var rt, rb hv.Result
@@ -86,7 +93,7 @@ func runHVTest() bool {
 	}
 
 	// 5. A spinning guest and a halted one are stopped by the root.
-	{
+	if want("stop-spin-halt") {
 		sp, err1 := startGuest(h, "spin", 4<<20, guests.Spin, guests.Options{}, nil)
 		ht, err2 := startGuest(h, "halt", 4<<20, guests.Halt, guests.Options{}, nil)
 		pass := err1 == nil && err2 == nil
@@ -117,7 +124,7 @@ func runHVTest() bool {
 	}
 
 	// 6. A Multiboot kernel.
-	{
+	if want("multiboot-kernel") {
 		const ram = 16 << 20
 		p, err := h.NewPartition(hv.Config{Name: "multiboot", RAMBytes: ram, Console: partitionConsole})
 		var r hv.Result
@@ -133,7 +140,7 @@ func runHVTest() bool {
 	}
 
 	// 7. Hostile state.
-	{
+	if want("hostile") {
 		p, r, err := runGuest(h, "hostile", 4<<20, guests.Hostile, guests.Options{}, nil, 10*time.Second)
 		check("hostile-state", err == nil && stoppedWith(r, 0), "reserved EFER bits, EFER.SVME, LME under paging, VMRUN, XSETBV: %v (err %v)", r, err)
 		destroy(p)
@@ -147,9 +154,35 @@ func runHVTest() bool {
 		destroy(p)
 	}
 
+	// An entry failure names the field and stops only its partition.
+	if want("entry-failure") {
+		var field string
+		p, r, err := runGuest(h, "badstate", 4<<20, guests.Exits, guests.Options{}, func(p *hv.Partition) error {
+			if field = p.VP(0).BreakGuestState(); field == "" {
+				return fmt.Errorf("the backend cannot break its guest state")
+			}
+			return nil
+		}, 10*time.Second)
+		check("entry-failure", err == nil && r.State == hv.StateCrashed && strings.Contains(r.Reason, field),
+			"corrupted %s: %v (err %v)", field, r, err)
+		destroy(p)
+	}
+
 	leaked := int64(metal.HypervisorPages()) - int64(pagesBefore)
 	check("pages-returned", leaked == 0, "%d hypervisor pages still held after every partition was destroyed", leaked)
 	return ok
+}
+
+// selectedChecks reads "hvtest=name,name" from the command line: only
+// those checks run (all of them for a plain "hvtest").
+func selectedChecks() func(string) bool {
+	for _, a := range os.Args[1:] {
+		if list, ok := strings.CutPrefix(a, "hvtest="); ok {
+			names := strings.Split(list, ",")
+			return func(n string) bool { return slices.Contains(names, n) }
+		}
+	}
+	return func(string) bool { return true }
 }
 
 func stoppedWith(r hv.Result, status uint32) bool {

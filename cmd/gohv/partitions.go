@@ -3,13 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"gohv/guests"
 	"gohv/hv"
+	"gohv/hv/vendor"
 	"gohv/metal"
-	"gohv/svm"
 )
 
 // metalMemory gives the hypervisor core metal's physical pages.
@@ -32,16 +33,16 @@ var partitionConsole = &console{}
 
 // startHypervisor enables the CPU's virtualization extension.
 func startHypervisor() (*hv.Hypervisor, error) {
-	model := hv.NewCPUModel()
-	b, err := svm.Enable(metalMemory{}, nil, model)
+	h, desc, err := vendor.Open(metalMemory{})
 	if err != nil {
 		return nil, err
 	}
-	f := b.Features()
-	fmt.Printf("gohv: svm enabled: revision %d, %d ASIDs, nested paging, nrip-save=%v, decode-assists=%v\n",
-		f.Revision, f.NASID, f.NRIPSave, f.Decode)
-	h := hv.New(b, metalMemory{})
-	h.Model = model
+	fmt.Printf("gohv: %s\n", desc)
+	for _, l := range strings.Split(vendor.ControlReport(h), "\n") {
+		if l != "" {
+			fmt.Printf("gohv: vmx controls %s\n", l)
+		}
+	}
 	return h, nil
 }
 

@@ -1,0 +1,286 @@
+#include "textflag.h"
+
+// VMX instructions the Go assembler does not know, as bytes (Intel SDM
+// Vol. 2, "VMX Instruction Reference"), with their operands in fixed
+// registers:
+//   VMXON [RAX]     F3 0F C7 30      VMPTRLD [RAX]  0F C7 30
+//   VMCLEAR [RAX]   66 0F C7 30      VMXOFF         0F 01 C4
+//   VMREAD RAX,RDX  0F 78 D0 (RAX <- field RDX)
+//   VMWRITE RDX,RAX 0F 79 D0 (field RDX <- RAX)
+//   VMLAUNCH        0F 01 C2         VMRESUME       0F 01 C3
+//   INVEPT RAX,[RDX]  66 0F 38 80 02 INVVPID RAX,[RDX] 66 0F 38 81 02
+// Each VMX instruction reports failure in RFLAGS: CF=1 VMfailInvalid,
+// ZF=1 VMfailValid (the VM-instruction error field says why). The helpers
+// return 0 for success, 1 for VMfailInvalid, 2 for VMfailValid.
+
+#define VMSTATUS(ret) \
+	MOVQ $0, ret; \
+	JCS 3(PC); \
+	JEQ 4(PC); \
+	JMP 4(PC); \
+	MOVQ $1, ret; \
+	JMP 2(PC); \
+	MOVQ $2, ret
+
+// func vmxon(pa *uint64) uint64
+TEXT ·vmxon(SB), NOSPLIT, $0-16
+	MOVQ pa+0(FP), AX
+	BYTE $0xF3; BYTE $0x0F; BYTE $0xC7; BYTE $0x30
+	VMSTATUS(ret+8(FP))
+	RET
+
+// func vmxoff()
+TEXT ·vmxoff(SB), NOSPLIT, $0-0
+	BYTE $0x0F; BYTE $0x01; BYTE $0xC4
+	RET
+
+// func vmclear(pa *uint64) uint64
+TEXT ·vmclear(SB), NOSPLIT, $0-16
+	MOVQ pa+0(FP), AX
+	BYTE $0x66; BYTE $0x0F; BYTE $0xC7; BYTE $0x30
+	VMSTATUS(ret+8(FP))
+	RET
+
+// func vmptrld(pa *uint64) uint64
+TEXT ·vmptrld(SB), NOSPLIT, $0-16
+	MOVQ pa+0(FP), AX
+	BYTE $0x0F; BYTE $0xC7; BYTE $0x30
+	VMSTATUS(ret+8(FP))
+	RET
+
+// func vmread(field uint32) (v uint64, status uint64)
+TEXT ·vmread(SB), NOSPLIT, $0-24
+	MOVL field+0(FP), DX
+	XORQ AX, AX
+	BYTE $0x0F; BYTE $0x78; BYTE $0xD0
+	MOVQ AX, v+8(FP)
+	VMSTATUS(status+16(FP))
+	RET
+
+// func vmwrite(field uint32, v uint64) uint64
+TEXT ·vmwrite(SB), NOSPLIT, $0-24
+	MOVL field+0(FP), DX
+	MOVQ v+8(FP), AX
+	BYTE $0x0F; BYTE $0x79; BYTE $0xD0
+	VMSTATUS(ret+16(FP))
+	RET
+
+// func invept(typ uint64, desc *[2]uint64) uint64
+TEXT ·invept(SB), NOSPLIT, $0-24
+	MOVQ typ+0(FP), AX
+	MOVQ desc+8(FP), DX
+	BYTE $0x66; BYTE $0x0F; BYTE $0x38; BYTE $0x80; BYTE $0x02
+	VMSTATUS(ret+16(FP))
+	RET
+
+// func invvpid(typ uint64, desc *[2]uint64) uint64
+TEXT ·invvpid(SB), NOSPLIT, $0-24
+	MOVQ typ+0(FP), AX
+	MOVQ desc+8(FP), DX
+	BYTE $0x66; BYTE $0x0F; BYTE $0x38; BYTE $0x81; BYTE $0x02
+	VMSTATUS(ret+16(FP))
+	RET
+
+// func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+TEXT ·cpuid(SB), NOSPLIT, $0-24
+	MOVL leaf+0(FP), AX
+	MOVL sub+4(FP), CX
+	CPUID
+	MOVL AX, eax+8(FP)
+	MOVL BX, ebx+12(FP)
+	MOVL CX, ecx+16(FP)
+	MOVL DX, edx+20(FP)
+	RET
+
+// func rdmsr(msr uint32) uint64
+TEXT ·rdmsr(SB), NOSPLIT, $0-16
+	MOVL msr+0(FP), CX
+	RDMSR
+	SHLQ $32, DX
+	ORQ DX, AX
+	MOVQ AX, ret+8(FP)
+	RET
+
+// func wrmsr(msr uint32, v uint64)
+TEXT ·wrmsr(SB), NOSPLIT, $0-16
+	MOVL msr+0(FP), CX
+	MOVQ v+8(FP), AX
+	MOVQ AX, DX
+	SHRQ $32, DX
+	WRMSR
+	RET
+
+// func readCR0() uint64
+TEXT ·readCR0(SB), NOSPLIT, $0-8
+	MOVQ CR0, AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+// func writeCR0(v uint64)
+TEXT ·writeCR0(SB), NOSPLIT, $0-8
+	MOVQ v+0(FP), AX
+	MOVQ AX, CR0
+	RET
+
+// func readCR3() uint64
+TEXT ·readCR3(SB), NOSPLIT, $0-8
+	MOVQ CR3, AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+// func readCR4() uint64
+TEXT ·readCR4(SB), NOSPLIT, $0-8
+	MOVQ CR4, AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+// func writeCR4(v uint64)
+TEXT ·writeCR4(SB), NOSPLIT, $0-8
+	MOVQ v+0(FP), AX
+	MOVQ AX, CR4
+	RET
+
+// func selectors() (cs, ss, ds, es, fs, gs, tr uint16)
+TEXT ·selectors(SB), NOSPLIT, $0-14
+	MOVW CS, AX
+	MOVW AX, cs+0(FP)
+	MOVW SS, AX
+	MOVW AX, ss+2(FP)
+	MOVW DS, AX
+	MOVW AX, ds+4(FP)
+	MOVW ES, AX
+	MOVW AX, es+6(FP)
+	MOVW FS, AX
+	MOVW AX, fs+8(FP)
+	MOVW GS, AX
+	MOVW AX, gs+10(FP)
+	BYTE $0x0F; BYTE $0x00; BYTE $0xC8 // STR EAX
+	MOVW AX, tr+12(FP)
+	RET
+
+// func descTables(gdt, idt *[10]byte)
+TEXT ·descTables(SB), NOSPLIT, $0-16
+	MOVQ gdt+0(FP), AX
+	SGDT (AX)
+	MOVQ idt+8(FP), AX
+	SIDT (AX)
+	RET
+
+// func cli() uint64 (the previous RFLAGS)
+TEXT ·cli(SB), NOSPLIT, $0-8
+	PUSHFQ
+	POPQ AX
+	MOVQ AX, ret+0(FP)
+	CLI
+	RET
+
+// func restoreFlags(f uint64)
+TEXT ·restoreFlags(SB), NOSPLIT, $0-8
+	MOVQ f+0(FP), AX
+	PUSHQ AX
+	POPFQ
+	RET
+
+// Offsets in runContext (vcpu.go).
+#define CTX_GPR(i) (i*8)
+#define CTX_LAUNCHED 128
+#define CTX_GFX 136
+#define CTX_HFX 144
+#define CTX_FAIL 152
+
+// func vmenter(ctx *runContext)
+//
+// One VM entry and exit, called with interrupts disabled (the
+// current VMCS must stay current until the exit is read). Saves the
+// host's BP, R14 (g), R15 and ctx on the stack, writes HOST_RSP and
+// HOST_RIP, swaps FPU/SSE state, loads the guest GPRs and launches or
+// resumes. The exit lands in vmexitPoint with RSP as written here. A failed
+// VMLAUNCH/VMRESUME falls through with the guest's GPRs loaded; ctx.fail
+// gets RFLAGS so the caller can tell VMfailInvalid from VMfailValid.
+TEXT ·vmenter(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ ctx+0(FP), DI
+	PUSHQ BP
+	PUSHQ R14
+	PUSHQ R15
+	PUSHQ DI
+
+	MOVQ $0x6C14, DX                    // HOST_RSP
+	MOVQ SP, AX
+	BYTE $0x0F; BYTE $0x79; BYTE $0xD0
+	MOVQ $0x6C16, DX                    // HOST_RIP
+	MOVQ $·vmexitPoint(SB), AX
+	BYTE $0x0F; BYTE $0x79; BYTE $0xD0
+
+	MOVQ CTX_HFX(DI), AX
+	FXSAVE64 (AX)
+	MOVQ CTX_GFX(DI), AX
+	FXRSTOR64 (AX)
+
+	CMPQ CTX_LAUNCHED(DI), $0
+	MOVQ CTX_GPR(0)(DI), AX
+	MOVQ CTX_GPR(1)(DI), CX
+	MOVQ CTX_GPR(2)(DI), DX
+	MOVQ CTX_GPR(3)(DI), BX
+	MOVQ CTX_GPR(5)(DI), BP
+	MOVQ CTX_GPR(6)(DI), SI
+	MOVQ CTX_GPR(8)(DI), R8
+	MOVQ CTX_GPR(9)(DI), R9
+	MOVQ CTX_GPR(10)(DI), R10
+	MOVQ CTX_GPR(11)(DI), R11
+	MOVQ CTX_GPR(12)(DI), R12
+	MOVQ CTX_GPR(13)(DI), R13
+	MOVQ CTX_GPR(14)(DI), R14
+	MOVQ CTX_GPR(15)(DI), R15
+	MOVQ CTX_GPR(7)(DI), DI
+	JNE resume
+	BYTE $0x0F; BYTE $0x01; BYTE $0xC2  // VMLAUNCH
+	JMP failed
+resume:
+	BYTE $0x0F; BYTE $0x01; BYTE $0xC3  // VMRESUME
+failed:
+	PUSHFQ
+	POPQ AX
+	MOVQ 0(SP), DI                      // ctx
+	MOVQ AX, CTX_FAIL(DI)
+	MOVQ CTX_HFX(DI), AX
+	FXRSTOR64 (AX)
+	POPQ DI
+	POPQ R15
+	POPQ R14
+	POPQ BP
+	RET
+
+// vmexitPoint is HOST_RIP: the CPU arrives here on every VM exit with the
+// host's RSP from vmenter, RFLAGS = 2 (interrupts off) and the guest's GPRs.
+TEXT ·vmexitPoint(SB), NOSPLIT|NOFRAME, $0
+	PUSHQ DI
+	MOVQ 8(SP), DI                      // ctx
+	MOVQ AX, CTX_GPR(0)(DI)
+	MOVQ CX, CTX_GPR(1)(DI)
+	MOVQ DX, CTX_GPR(2)(DI)
+	MOVQ BX, CTX_GPR(3)(DI)
+	MOVQ BP, CTX_GPR(5)(DI)
+	MOVQ SI, CTX_GPR(6)(DI)
+	MOVQ R8, CTX_GPR(8)(DI)
+	MOVQ R9, CTX_GPR(9)(DI)
+	MOVQ R10, CTX_GPR(10)(DI)
+	MOVQ R11, CTX_GPR(11)(DI)
+	MOVQ R12, CTX_GPR(12)(DI)
+	MOVQ R13, CTX_GPR(13)(DI)
+	MOVQ R14, CTX_GPR(14)(DI)
+	MOVQ R15, CTX_GPR(15)(DI)
+	POPQ AX
+	MOVQ AX, CTX_GPR(7)(DI)
+	MOVQ CTX_GFX(DI), AX
+	FXSAVE64 (AX)
+	MOVQ CTX_HFX(DI), AX
+	FXRSTOR64 (AX)
+	MOVQ $1, CTX_LAUNCHED(DI)
+	MOVQ $0, CTX_FAIL(DI)
+	// The pops that undo vmenter's pushes, as bytes: the assembler checks
+	// that each function balances its own pushes, and these are vmenter's.
+	BYTE $0x5F                          // POPQ DI
+	BYTE $0x41; BYTE $0x5F              // POPQ R15
+	BYTE $0x41; BYTE $0x5E              // POPQ R14
+	BYTE $0x5D                          // POPQ BP
+	RET
