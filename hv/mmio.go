@@ -49,7 +49,14 @@ type guestView struct {
 }
 
 func (g *guestView) Translate(la uint64, acc emul.Access) (uint64, error) {
-	gpa, err := g.paging.WalkAD(la, acc, g.vp.p.Mem.ReadU64, g.vp.p.Mem.casU64)
+	var gpa uint64
+	var err error
+	if acc&emul.AccessFetch != 0 {
+		// The CPU set the accessed bits when it fetched the instruction.
+		gpa, err = g.paging.Walk(la, acc, g.vp.p.Mem.ReadU64)
+	} else {
+		gpa, err = g.paging.WalkAD(la, acc, g.vp.p.Mem.ReadU64, g.vp.p.Mem.casU64)
+	}
 	if err == nil && acc&emul.AccessFetch != 0 && g.vp.p.Mem.mmioAt(gpa) != nil {
 		return 0, fmt.Errorf("instruction fetch from MMIO at gpa %#x", gpa)
 	}

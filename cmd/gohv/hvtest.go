@@ -139,6 +139,20 @@ func runHVTest() bool {
 		destroy(p)
 	}
 
+	// Real mode (CR0.PE clear).
+	if want("real-mode") {
+		p, err := h.NewPartition(hv.Config{Name: "real", RAMBytes: 1 << 20, Console: partitionConsole})
+		var r hv.Result
+		if err == nil {
+			if err = guests.LoadRealMode(p); err == nil {
+				p.Start()
+				r = waitFor(p, 10*time.Second)
+			}
+		}
+		check("real-mode", err == nil && stoppedWith(r, guests.RealModeStatus), "16-bit code at 0000:7C00: %v (err %v)", r, err)
+		destroy(p)
+	}
+
 	// 7. Hostile state.
 	if want("hostile") {
 		p, r, err := runGuest(h, "hostile", 4<<20, guests.Hostile, guests.Options{}, nil, 10*time.Second)

@@ -108,7 +108,7 @@ func TestHypervisor(t *testing.T) {
 		t.Fatalf("hvtest: %s", r.Describe())
 	}
 	for _, name := range []string{"exits-roundtrip", "mmio-emulation", "interrupt-injection", "isolation", "triple-fault", "stop-spin-halt",
-		"multiboot-kernel", "hostile-state", "hostile-cr4", "hostile-cr3", "entry-failure", "pages-returned"} {
+		"multiboot-kernel", "real-mode", "hostile-state", "hostile-cr4", "hostile-cr3", "entry-failure", "pages-returned"} {
 		c, ok := r.Verdict.Check(name)
 		if !ok {
 			t.Errorf("check %s not reported", name)
