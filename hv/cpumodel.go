@@ -1,8 +1,13 @@
 package hv
 
-import "fmt"
+import (
+	"fmt"
 
-func hostCPUID(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+	"gohv/x86"
+)
+
+// hostCPUID is the CPU the hypervisor runs on.
+var hostCPUID = x86.CPUID
 
 // CPUModel is the virtual CPU a child partition sees: the host's CPUID
 // filtered to what gohv virtualizes, and the MSRs it handles.

@@ -5,35 +5,6 @@
 //   STGI   0F 01 DC    CLGI   0F 01 DD    INVLPGA 0F 01 DF
 // All take the physical address of a VMCB in RAX.
 
-// func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
-TEXT ·cpuid(SB), NOSPLIT, $0-24
-	MOVL leaf+0(FP), AX
-	MOVL sub+4(FP), CX
-	CPUID
-	MOVL AX, eax+8(FP)
-	MOVL BX, ebx+12(FP)
-	MOVL CX, ecx+16(FP)
-	MOVL DX, edx+20(FP)
-	RET
-
-// func rdmsr(msr uint32) uint64
-TEXT ·rdmsr(SB), NOSPLIT, $0-16
-	MOVL msr+0(FP), CX
-	RDMSR
-	SHLQ $32, DX
-	ORQ DX, AX
-	MOVQ AX, ret+8(FP)
-	RET
-
-// func wrmsr(msr uint32, v uint64)
-TEXT ·wrmsr(SB), NOSPLIT, $0-16
-	MOVL msr+0(FP), CX
-	MOVQ v+8(FP), AX
-	MOVQ AX, DX
-	SHRQ $32, DX
-	WRMSR
-	RET
-
 // Offsets in runContext (vcpu.go): gprs[16] at 0, then the VMCB and host
 // save-area physical addresses and the two FXSAVE areas.
 #define CTX_GPR(i) (i*8)

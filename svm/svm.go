@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"gohv/hv"
+	"gohv/x86"
 )
 
 // MSRs (APM Vol. 2 15.30).
@@ -35,18 +36,18 @@ var ErrNoSVM = errors.New("svm: the CPU has no AMD-V (CPUID 8000_0001h ECX.SVM c
 // Detect reports the CPU's SVM features, or why SVM cannot be used.
 func Detect() (Features, error) {
 	var f Features
-	maxExt, _, _, _ := cpuid(0x8000_0000, 0)
+	maxExt, _, _, _ := x86.CPUID(0x8000_0000, 0)
 	if maxExt < 0x8000_000a {
 		return f, ErrNoSVM
 	}
-	if _, _, ecx, _ := cpuid(0x8000_0001, 0); ecx&cpuidSVMBit == 0 {
+	if _, _, ecx, _ := x86.CPUID(0x8000_0001, 0); ecx&cpuidSVMBit == 0 {
 		return f, ErrNoSVM
 	}
-	if rdmsr(msrVMCR)&vmcrSVMDIS != 0 {
+	if x86.RDMSR(msrVMCR)&vmcrSVMDIS != 0 {
 		return f, errors.New("svm: AMD-V is disabled by the firmware (VM_CR.SVMDIS set" +
 			lockNote() + "); enable SVM/virtualization in the BIOS setup")
 	}
-	eax, ebx, _, edx := cpuid(0x8000_000a, 0)
+	eax, ebx, _, edx := x86.CPUID(0x8000_000a, 0)
 	f = Features{Revision: eax & 0xff, NASID: ebx, NestedPage: edx&1 != 0,
 		NRIPSave: edx&(1<<3) != 0, VMCBClean: edx&(1<<5) != 0, Decode: edx&(1<<7) != 0}
 	if !f.NestedPage {
@@ -59,7 +60,7 @@ func Detect() (Features, error) {
 }
 
 func lockNote() string {
-	if rdmsr(msrVMCR)&vmcrLock != 0 {
+	if x86.RDMSR(msrVMCR)&vmcrLock != 0 {
 		return " and locked"
 	}
 	return ""
@@ -116,8 +117,8 @@ func Enable(mem hv.HostMemory, io hv.IOPolicy, msr hv.MSRPolicy) (*Backend, erro
 	fillMSRPM(func(off int) *byte {
 		return &mem.Page(b.msrpm + uint64(off/hv.PageSize)*hv.PageSize)[off%hv.PageSize]
 	}, msr)
-	wrmsr(msrEFER, rdmsr(msrEFER)|eferSVME)
-	wrmsr(msrHSAVEPA, b.hsave)
+	x86.WRMSR(msrEFER, x86.RDMSR(msrEFER)|eferSVME)
+	x86.WRMSR(msrHSAVEPA, b.hsave)
 	return b, nil
 }
 
@@ -187,7 +188,3 @@ func (b *Backend) releaseASID(a uint32) {
 	b.freeASID = append(b.freeASID, a)
 	b.mu.Unlock()
 }
-
-func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
-func rdmsr(msr uint32) uint64
-func wrmsr(msr uint32, v uint64)

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"gohv/hv"
+	"gohv/x86"
 )
 
 // runContext is what vmenter/vmexitPoint (insn_amd64.s) read and write;
@@ -123,7 +124,7 @@ func (b *Backend) NewVCPU(nestedRoot uint64, _ hv.IOPolicy, _ hv.MSRPolicy) (hv.
 		g := (*[2]uint64)(unsafe.Pointer(&v.page[ctxGuestMSRs+16*i]))
 		h := (*[2]uint64)(unsafe.Pointer(&v.page[ctxHostMSRs+16*i]))
 		g[0], g[1] = uint64(m), 0
-		h[0], h[1] = uint64(m), rdmsr(m)
+		h[0], h[1] = uint64(m), x86.RDMSR(m)
 	}
 	v.eptp = nestedRoot
 	if b.eptCap&capWB == 0 {
@@ -134,9 +135,9 @@ func (b *Backend) NewVCPU(nestedRoot uint64, _ hv.IOPolicy, _ hv.MSRPolicy) (hv.
 	v.cr0Mask = (b.cr0Fixed0 &^ (hv.CR0PE | hv.CR0PG)) | ^b.cr0Fixed1&0xffff_ffff
 	v.cr4Mask = b.cr4Fixed0 | ^b.cr4Fixed1&0xffff_ffff
 
-	f := cli()
+	f := x86.CLI()
 	err = v.setup()
-	restoreFlags(f)
+	x86.RestoreFlags(f)
 	if err != nil {
 		v.Close()
 		return nil, err
@@ -279,13 +280,13 @@ func (v *VCPU) Close() error {
 		return nil
 	}
 	v.closed = true
-	f := cli()
+	f := x86.CLI()
 	pa := v.vmcsPA
 	vmclear(&pa)
 	if current == v.vmcsPA {
 		current = 0
 	}
-	restoreFlags(f)
+	x86.RestoreFlags(f)
 	v.b.releaseVPID(v.vpid)
 	err1 := v.b.mem.FreePage(v.vmcsPA)
 	err2 := v.b.mem.FreePage(v.ctxPA)
@@ -384,9 +385,9 @@ func (v *VCPU) hwCR4(c uint64) uint64 { return c | v.b.cr4Fixed0 }
 // own business: CR0/CR4 writes, INVLPG, INVD). Interrupts are off from
 // VMPTRLD to the last VMREAD, so the VMCS stays current.
 func (v *VCPU) Run(e *hv.Exit) error {
-	f := cli()
+	f := x86.CLI()
 	err := v.run(e)
-	restoreFlags(f)
+	x86.RestoreFlags(f)
 	return err
 }
 
@@ -404,7 +405,7 @@ func (v *VCPU) run(e *hv.Exit) error {
 		w.set(GuestRIP, r.RIP)
 		w.set(GuestRSP, r.GPR[hv.RSP])
 		w.set(GuestRFLAGS, r.RFLAGS)
-		w.set(HostFSBase, rdmsr(0xc000_0100))
+		w.set(HostFSBase, x86.RDMSR(0xc000_0100))
 		w.set(GuestInterruptibility, v.intr)
 		if v.b.preemptTicks != 0 {
 			w.set(PreemptionTimer, v.b.preemptTicks)

@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"gohv/hv"
+	"gohv/x86"
 )
 
 // MSRs (Intel SDM Vol. 4; Vol. 3 Appendix A).
@@ -117,7 +118,7 @@ var ErrNoVMX = errors.New("vmx: the CPU has no Intel VT-x (CPUID.1:ECX.VMX clear
 // adjust fits wanted control bits to a capability MSR: the low half holds
 // the bits that must be 1, the high half those that may be 1.
 func adjust(name string, msr uint32, want, optional uint32, rep *[]string) (uint32, error) {
-	c := rdmsr(msr)
+	c := x86.RDMSR(msr)
 	must, may := uint32(c), uint32(c>>32)
 	v := (want|optional)&may | must
 	*rep = append(*rep, fmt.Sprintf("%s: asked %#x (+%#x optional), CPU requires %#x and allows %#x, using %#x", name, want, optional, must, may, v))
@@ -131,17 +132,17 @@ func adjust(name string, msr uint32, want, optional uint32, rep *[]string) (uint
 // unlocked, sets CR4.VMXE and the CR0/CR4 fixed bits, executes VMXON and
 // builds the I/O and MSR bitmaps shared by every VP.
 func Enable(mem hv.HostMemory, msr hv.MSRPolicy) (*Backend, error) {
-	if _, _, ecx, _ := cpuid(1, 0); ecx&(1<<5) == 0 {
+	if _, _, ecx, _ := x86.CPUID(1, 0); ecx&(1<<5) == 0 {
 		return nil, ErrNoVMX
 	}
-	fc := rdmsr(msrFeatureControl)
+	fc := x86.RDMSR(msrFeatureControl)
 	if fc&featureLock == 0 {
-		wrmsr(msrFeatureControl, fc|featureLock|featureVMXOutSMX)
+		x86.WRMSR(msrFeatureControl, fc|featureLock|featureVMXOutSMX)
 	} else if fc&featureVMXOutSMX == 0 {
 		return nil, errors.New("vmx: VT-x is disabled and locked by the firmware (IA32_FEATURE_CONTROL lock set, VMX outside SMX clear); enable Intel Virtualization Technology in the BIOS setup")
 	}
 	b := &Backend{mem: mem, nextVPID: 1}
-	basic := rdmsr(msrVMXBasic)
+	basic := x86.RDMSR(msrVMXBasic)
 	b.revision = uint32(basic) & 0x7fff_ffff
 	if basic>>53&0xf != 6 {
 		return nil, fmt.Errorf("vmx: VMCS memory type %d is not write-back", basic>>53&0xf)
@@ -159,13 +160,13 @@ func Enable(mem hv.HostMemory, msr hv.MSRPolicy) (*Backend, error) {
 		// A VM exit at least every ~2 million TSC cycles whatever the guest
 		// does with IF: the root keeps the CPU even where an emulator holds
 		// host interrupts back from a guest that runs with IF=0 (Bochs).
-		b.preemptTicks = 2_000_000 >> (rdmsr(msrMisc) & 0x1f)
+		b.preemptTicks = 2_000_000 >> (x86.RDMSR(msrMisc) & 0x1f)
 	}
 	if b.ctl.Proc, err = adjust("primary processor-based", proc,
 		procHLTExiting|procMWAITExiting|procRDPMCExiting|procUseIOBitmaps|procUseMSRBitmaps|procMONITORExiting|procSecondary, 0, rep); err != nil {
 		return nil, err
 	}
-	if uint32(rdmsr(proc)>>32)&procIntWindowExiting == 0 {
+	if uint32(x86.RDMSR(proc)>>32)&procIntWindowExiting == 0 {
 		return nil, errors.New("vmx: the CPU has no interrupt-window exiting")
 	}
 	if b.ctl.Proc2, err = adjust("secondary processor-based", msrProcCtls2, proc2EPT|proc2Unrestrict, proc2VPID, rep); err != nil {
@@ -177,16 +178,16 @@ func Enable(mem hv.HostMemory, msr hv.MSRPolicy) (*Backend, error) {
 	if b.ctl.Entry, err = adjust("VM-entry", entry, entryLoadPAT|entryLoadEFER, 0, rep); err != nil {
 		return nil, err
 	}
-	if uint32(rdmsr(entry)>>32)&entryIA32e == 0 {
+	if uint32(x86.RDMSR(entry)>>32)&entryIA32e == 0 {
 		return nil, errors.New("vmx: the CPU cannot enter IA-32e mode guests")
 	}
 	b.ctl.Entry &^= entryIA32e // set per entry from the guest's EFER.LMA
-	b.eptCap = rdmsr(msrEPTVPIDCap)
+	b.eptCap = x86.RDMSR(msrEPTVPIDCap)
 	if b.eptCap&capWalk4 == 0 || b.eptCap&(capWB|capUC) == 0 || b.eptCap&capINVEPT == 0 {
 		return nil, fmt.Errorf("vmx: EPT capabilities %#x lack a 4-level walk, a usable memory type or INVEPT", b.eptCap)
 	}
-	b.cr0Fixed0, b.cr0Fixed1 = rdmsr(msrCR0Fixed0), rdmsr(msrCR0Fixed1)
-	b.cr4Fixed0, b.cr4Fixed1 = rdmsr(msrCR4Fixed0), rdmsr(msrCR4Fixed1)
+	b.cr0Fixed0, b.cr0Fixed1 = x86.RDMSR(msrCR0Fixed0), x86.RDMSR(msrCR0Fixed1)
+	b.cr4Fixed0, b.cr4Fixed1 = x86.RDMSR(msrCR4Fixed0), x86.RDMSR(msrCR4Fixed1)
 
 	if b.vmxon, err = mem.AllocPage(); err != nil {
 		return nil, fmt.Errorf("vmx: VMXON region: %w", err)
@@ -206,16 +207,16 @@ func Enable(mem hv.HostMemory, msr hv.MSRPolicy) (*Backend, error) {
 	}
 	fillMSRBitmap(mem.Page(b.msrBitmap), msr)
 
-	f := cli()
-	cr0 := readCR0()
-	writeCR0(cr0 | b.cr0Fixed0&uint64(uint32(b.cr0Fixed1)))
-	writeCR4(readCR4() | cr4VMXE | b.cr4Fixed0)
+	f := x86.CLI()
+	cr0 := x86.ReadCR0()
+	x86.WriteCR0(cr0 | b.cr0Fixed0&uint64(uint32(b.cr0Fixed1)))
+	x86.WriteCR4(x86.ReadCR4() | cr4VMXE | b.cr4Fixed0)
 	pa := b.vmxon
 	st := vmxon(&pa)
 	if st == 0 {
 		b.host = readHostState()
 	}
-	restoreFlags(f)
+	x86.RestoreFlags(f)
 	if st != 0 {
 		return nil, fmt.Errorf("vmx: VMXON failed (status %d: %s)", st, [...]string{"", "VMfailInvalid", "VMfailValid"}[st])
 	}
@@ -257,7 +258,7 @@ func (b *Backend) ControlReport() string { return strings.Join(b.ctl.Report, "\n
 // Features summarises the capabilities in use.
 func (b *Backend) Features() string {
 	return fmt.Sprintf("VMCS revision %#x, EPT (WB=%v), VPID=%v, unrestricted guest, TRUE controls=%v",
-		b.revision, b.eptCap&capWB != 0, b.ctl.Proc2&proc2VPID != 0, rdmsr(msrVMXBasic)&basicTrueControls != 0)
+		b.revision, b.eptCap&capWB != 0, b.ctl.Proc2&proc2VPID != 0, x86.RDMSR(msrVMXBasic)&basicTrueControls != 0)
 }
 
 func (b *Backend) allocVPID() uint16 {
@@ -300,17 +301,17 @@ type hostState struct {
 
 func readHostState() hostState {
 	var h hostState
-	h.cr0, h.cr3, h.cr4 = readCR0(), readCR3(), readCR4()
-	h.cs, h.ss, h.ds, h.es, h.fs, h.gs, h.tr = selectors()
+	h.cr0, h.cr3, h.cr4 = x86.ReadCR0(), x86.ReadCR3(), x86.ReadCR4()
+	h.cs, h.ss, h.ds, h.es, h.fs, h.gs, h.tr = x86.Selectors()
 	var gdt, idt [10]byte
-	descTables(&gdt, &idt)
+	x86.DescTables(&gdt, &idt)
 	h.gdtBase = *(*uint64)(unsafe.Pointer(&gdt[2]))
 	h.idtBase = *(*uint64)(unsafe.Pointer(&idt[2]))
 	// TR base from its 16-byte system descriptor in the GDT.
 	d := (*[2]uint64)(unsafe.Pointer(uintptr(h.gdtBase + uint64(h.tr&^7))))
 	h.trBase = d[0]>>16&0xff_ffff | (d[0]>>56&0xff)<<24 | (d[1]&0xffff_ffff)<<32
-	h.efer, h.pat = rdmsr(0xc000_0080), rdmsr(0x277)
-	h.sysenterCS, h.sysenterESP, h.sysenterEIP = rdmsr(0x174), rdmsr(0x175), rdmsr(0x176)
-	h.gsBase = rdmsr(0xc000_0101)
+	h.efer, h.pat = x86.RDMSR(0xc000_0080), x86.RDMSR(0x277)
+	h.sysenterCS, h.sysenterESP, h.sysenterEIP = x86.RDMSR(0x174), x86.RDMSR(0x175), x86.RDMSR(0x176)
+	h.gsBase = x86.RDMSR(0xc000_0101)
 	return h
 }

@@ -9,15 +9,14 @@ import (
 	"gohv/hv"
 	"gohv/svm"
 	"gohv/vmx"
+	"gohv/x86"
 )
-
-func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 
 // Open enables the CPU's extension and returns the core and a one-line
 // description of what was enabled.
 func Open(host hv.HostMemory) (*hv.Hypervisor, string, error) {
 	model := hv.NewCPUModel()
-	_, b, c, d := cpuid(0, 0)
+	_, b, c, d := x86.CPUID(0, 0)
 	vendor := string([]byte{byte(b), byte(b >> 8), byte(b >> 16), byte(b >> 24),
 		byte(d), byte(d >> 8), byte(d >> 16), byte(d >> 24), byte(c), byte(c >> 8), byte(c >> 16), byte(c >> 24)})
 	switch vendor {
