@@ -111,7 +111,9 @@ func (e Entry) CmdLine() string { return strings.Join(e.Args, " ") }
 func (c Config) Entries() []Entry {
 	base := append([]string{c.ConsoleArg()}, c.Args...)
 	return []Entry{
-		{ID: EntryRun, Title: "gohv: run the default configuration", Args: base},
+		// Unattended media (no menu timeout) end in a verdict from either
+		// entry; a person at a menu gets the menu back from "run" instead.
+		{ID: EntryRun, Title: "gohv: run the default configuration", Args: base, Automated: c.Timeout == 0},
 		{ID: EntrySelftest, Title: "gohv: self-test (selftest)", Args: append(append([]string(nil), base...), EntrySelftest), Automated: true},
 	}
 }

@@ -62,8 +62,12 @@ func TestEntries(t *testing.T) {
 	if got := es[1].CmdLine(); got != "console=com2,9600 x=1 selftest" {
 		t.Errorf("selftest command line %q", got)
 	}
-	if es[0].Automated || !es[1].Automated {
-		t.Errorf("only the selftest entry ends in a verdict: %+v", es)
+	if !es[0].Automated || !es[1].Automated {
+		t.Errorf("unattended (timeout 0): both entries must end in a verdict: %+v", es)
+	}
+	c.Timeout = 5
+	if es := c.Entries(); es[0].Automated || !es[1].Automated {
+		t.Errorf("with a menu: only the selftest entry ends in a verdict: %+v", es)
 	}
 }
 
@@ -118,14 +122,17 @@ func TestGrubConfig(t *testing.T) {
 	if !strings.Contains(self, "halt") || !strings.Contains(self, "gohv: verdict FAIL") {
 		t.Errorf("selftest entry does not end a failed load with a verdict and power-off:\n%s", self)
 	}
-	if strings.Contains(run, "halt") || strings.Contains(run, "verdict") {
-		t.Errorf("run entry powers off or prints a verdict on failure; it should return to the menu:\n%s", run)
+	if !strings.Contains(run, "halt") || !strings.Contains(run, "gohv: verdict FAIL") {
+		t.Errorf("unattended run entry does not end a failed load with a verdict:\n%s", run)
 	}
 
 	c.Default, c.Timeout, c.SerialUnit, c.Baud = EntryRun, 7, 1, 9600
 	b, err = GrubConfig(c, MediumDisk)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if run := menuEntries(t, string(b))[EntryRun]; strings.Contains(run, "halt") || strings.Contains(run, "verdict") {
+		t.Errorf("run entry at a menu powers off or prints a verdict on failure; it should return to the menu:\n%s", run)
 	}
 	for _, want := range []string{"set default=run\n", "set timeout=7\n", "serial --unit=1 --speed=9600 ", "console=com2,9600", "(disk)"} {
 		if !strings.Contains(string(b), want) {
@@ -142,7 +149,7 @@ func TestGrubConfig(t *testing.T) {
 // terminal (which wraps longer lines and would split the verdict), and the
 // verdict parses as exactly one FAIL with the whole reason.
 func TestGrubConfigMessages(t *testing.T) {
-	b, err := GrubConfig(Config{Default: EntrySelftest, Baud: 115200}, MediumISO)
+	b, err := GrubConfig(Config{Default: EntrySelftest, Baud: 115200, Timeout: 5}, MediumISO)
 	if err != nil {
 		t.Fatal(err)
 	}
