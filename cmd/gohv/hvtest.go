@@ -19,7 +19,7 @@ import (
 func runHVTest() bool {
 	h, err := startHypervisor()
 	if err != nil {
-		fmt.Printf("gohv: check svm-enable FAIL %v\n", err)
+		fmt.Printf("gohv: check hypervisor-enable FAIL %v\n", err)
 		return false
 	}
 	ok := true

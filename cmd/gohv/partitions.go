@@ -46,28 +46,14 @@ func startHypervisor() (*hv.Hypervisor, error) {
 	return h, nil
 }
 
-// runGuest creates a partition running a test program and waits for it to
-// end (or stops it after timeout).
+// runGuest runs a test program in a new partition and waits for it to end
+// (stopping it after timeout). A partition that could not be set up is
+// released before the error is returned.
 func runGuest(h *hv.Hypervisor, name string, ram uint64, prog guests.Program, o guests.Options,
 	setup func(p *hv.Partition) error, timeout time.Duration) (*hv.Partition, hv.Result, error) {
-	p, err := h.NewPartition(hv.Config{Name: name, RAMBytes: ram, Console: partitionConsole})
+	p, err := startGuest(h, name, ram, prog, o, setup)
 	if err != nil {
 		return nil, hv.Result{}, err
 	}
-	if err := guests.Load(p, prog, o); err != nil {
-		return nil, hv.Result{}, err
-	}
-	if setup != nil {
-		if err := setup(p); err != nil {
-			return nil, hv.Result{}, err
-		}
-	}
-	p.Start()
-	select {
-	case <-p.Done():
-	case <-time.After(timeout):
-		p.Stop(fmt.Sprintf("timed out after %v", timeout))
-		p.Wait()
-	}
-	return p, p.Result(), nil
+	return p, waitFor(p, timeout), nil
 }
