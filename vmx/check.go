@@ -8,14 +8,14 @@ import "fmt"
 // the field. Runs with the VMCS current.
 func (v *VCPU) explainEntryFailure(reason uint64) string {
 	if reason == reasonMSRLoad {
-		return fmt.Sprintf("VM_ENTRY_MSR_LOAD_ADDR: entry %d of the MSR-load area was refused", rd(ExitQualification))
+		return fmt.Sprintf("VM_ENTRY_MSR_LOAD_ADDR: entry %d of the MSR-load area was refused", v.rd(ExitQualification))
 	}
 	if reason == reasonMachineCheck {
 		return "machine check during VM entry"
 	}
 	g := guestFields{}
 	for _, f := range checkedFields {
-		g[f] = rd(f)
+		g[f] = v.rd(f)
 	}
 	if msg := checkGuestState(g, v.b.cr0Fixed0, v.b.cr0Fixed1, v.b.cr4Fixed0, v.b.cr4Fixed1); msg != "" {
 		return msg

@@ -155,7 +155,7 @@ func (v *VCPU) setup() error {
 		return err
 	}
 	b, h := v.b, &v.b.host
-	w := &writer{}
+	w := &writer{v: v}
 	w.set(PinControls, uint64(b.ctl.Pin))
 	w.set(ProcControls, uint64(b.ctl.Proc))
 	w.set(ProcControls2, uint64(b.ctl.Proc2))
@@ -206,15 +206,30 @@ func (v *VCPU) setup() error {
 }
 
 // writer collects the first VMWRITE failure.
-type writer struct{ err error }
+type writer struct {
+	v   *VCPU
+	err error
+}
 
 func (w *writer) set(f uint32, x uint64) {
 	if w.err != nil {
 		return
 	}
+	w.v.ensure()
 	if st := vmwrite(f, x); st != 0 {
 		e, _ := vmread(VMInstrError)
 		w.err = fmt.Errorf("vmx: VMWRITE %s = %#x: %s", FieldName(f), x, VMInstrErrorName(e))
+	}
+}
+
+// ensure makes this VCPU's VMCS current again if another VP's took its
+// place. Interrupts are off around every VMCS access, but the goroutine can
+// still be parked at a function call (a GC stop-the-world) and another VP
+// thread run meanwhile: every VMREAD/VMWRITE and the VM entry go through
+// ensure, so they always reach this VCPU's VMCS.
+func (v *VCPU) ensure() {
+	if current != v.vmcsPA {
+		v.load()
 	}
 }
 
@@ -231,7 +246,9 @@ func (v *VCPU) load() error {
 	return nil
 }
 
-func rd(f uint32) uint64 {
+// rd reads a field of this VCPU's VMCS.
+func (v *VCPU) rd(f uint32) uint64 {
+	v.ensure()
 	x, _ := vmread(f)
 	return x
 }
@@ -396,7 +413,7 @@ func (v *VCPU) run(e *hv.Exit) error {
 		return err
 	}
 	for {
-		w := writer{}
+		w := writer{v: v}
 		r := &v.regs
 		if v.dirty {
 			v.writeState(&w)
@@ -429,6 +446,7 @@ func (v *VCPU) run(e *hv.Exit) error {
 			v.flush = false
 		}
 		v.ctx.gpr = r.GPR
+		v.ensure() // the last call before the entry: no preemption point follows
 
 		vmenter(v.ctx)
 
@@ -436,7 +454,7 @@ func (v *VCPU) run(e *hv.Exit) error {
 			if fl&1 != 0 {
 				return fmt.Errorf("vmx: VM entry failed: VMfailInvalid (no current VMCS)")
 			}
-			return fmt.Errorf("vmx: VM entry failed: %s", VMInstrErrorName(rd(VMInstrError)))
+			return fmt.Errorf("vmx: VM entry failed: %s", VMInstrErrorName(v.rd(VMInstrError)))
 		}
 		r.GPR = v.ctx.gpr
 		v.readState()
@@ -468,35 +486,35 @@ func (v *VCPU) invalidate() {
 // readState fills Regs from the VMCS after an exit.
 func (v *VCPU) readState() {
 	r := &v.regs
-	r.RIP = rd(GuestRIP)
-	r.GPR[hv.RSP] = rd(GuestRSP)
-	r.RFLAGS = rd(GuestRFLAGS)
-	r.CR0 = rd(GuestCR0)&^v.cr0Mask | v.cr0Shadow&v.cr0Mask
-	r.CR3 = rd(GuestCR3)
-	r.CR4 = rd(GuestCR4)&^v.cr4Mask | v.cr4Shadow&v.cr4Mask
-	r.EFER = rd(GuestEFER)
-	r.PAT = rd(GuestPAT)
+	r.RIP = v.rd(GuestRIP)
+	r.GPR[hv.RSP] = v.rd(GuestRSP)
+	r.RFLAGS = v.rd(GuestRFLAGS)
+	r.CR0 = v.rd(GuestCR0)&^v.cr0Mask | v.cr0Shadow&v.cr0Mask
+	r.CR3 = v.rd(GuestCR3)
+	r.CR4 = v.rd(GuestCR4)&^v.cr4Mask | v.cr4Shadow&v.cr4Mask
+	r.EFER = v.rd(GuestEFER)
+	r.PAT = v.rd(GuestPAT)
 	for i, s := range v.segPtrs() {
 		f := segs[i]
-		*s = hv.Segment{Selector: uint16(rd(f.sel)), Base: rd(f.base), Limit: uint32(rd(f.limit)), Attrib: fromAR(rd(f.ar))}
+		*s = hv.Segment{Selector: uint16(v.rd(f.sel)), Base: v.rd(f.base), Limit: uint32(v.rd(f.limit)), Attrib: fromAR(v.rd(f.ar))}
 	}
-	r.GDTR = hv.DescTable{Base: rd(GuestGDTRBase), Limit: uint32(rd(GuestGDTRLimit))}
-	r.IDTR = hv.DescTable{Base: rd(GuestIDTRBase), Limit: uint32(rd(GuestIDTRLimit))}
-	v.intr = rd(GuestInterruptibility)
+	r.GDTR = hv.DescTable{Base: v.rd(GuestGDTRBase), Limit: uint32(v.rd(GuestGDTRLimit))}
+	r.IDTR = hv.DescTable{Base: v.rd(GuestIDTRBase), Limit: uint32(v.rd(GuestIDTRLimit))}
+	v.intr = v.rd(GuestInterruptibility)
 	v.shadow = v.intr&3 != 0
 }
 
 // decode turns the exit into a vendor-neutral one; false means the backend
 // handled it and the guest re-enters.
 func (v *VCPU) decode(e *hv.Exit) bool {
-	reason := rd(ExitReason)
-	qual := rd(ExitQualification)
+	reason := v.rd(ExitReason)
+	qual := v.rd(ExitQualification)
 	*e = hv.Exit{Code: reason, Info1: qual}
-	length := uint8(rd(ExitInstrLen))
+	length := uint8(v.rd(ExitInstrLen))
 	// An event whose delivery the exit interrupted is delivered again.
-	if idt := uint32(rd(IDTVectInfo)); idt&(1<<31) != 0 {
+	if idt := uint32(v.rd(IDTVectInfo)); idt&(1<<31) != 0 {
 		v.pending = idt &^ (1 << 12)
-		v.pendErr = uint32(rd(IDTVectErrorCode))
+		v.pendErr = uint32(v.rd(IDTVectErrorCode))
 		v.pendLen = uint32(length)
 	}
 	if reason&entryFailureBit != 0 {
@@ -508,14 +526,14 @@ func (v *VCPU) decode(e *hv.Exit) bool {
 	case reasonExtInt, reasonINIT, reasonSIPI, reasonPreemptTimer:
 		e.Kind = hv.ExitInterrupt
 	case reasonException:
-		info := uint32(rd(ExitIntrInfo))
+		info := uint32(v.rd(ExitIntrInfo))
 		if info>>8&7 == 2 { // NMI: the host's; nothing for the guest
 			e.Kind = hv.ExitInterrupt
 			return true
 		}
 		e.Kind = hv.ExitException
 		e.Vector = uint8(info)
-		e.ErrorCode = uint32(rd(ExitIntrErrorCode))
+		e.ErrorCode = uint32(v.rd(ExitIntrErrorCode))
 	case reasonTripleFault:
 		e.Kind = hv.ExitShutdown
 	case reasonIntWindow:
@@ -540,7 +558,7 @@ func (v *VCPU) decode(e *hv.Exit) bool {
 		e.Port = uint16(qual >> 16)
 	case reasonEPTViolation:
 		e.Kind = hv.ExitNestedFault
-		e.GPA = rd(GuestPhysAddr)
+		e.GPA = v.rd(GuestPhysAddr)
 		e.Write = qual&2 != 0
 		e.Fetch = qual&4 != 0
 		e.Present = qual&0x38 != 0
@@ -558,7 +576,7 @@ func (v *VCPU) decode(e *hv.Exit) bool {
 		e.Kind = hv.ExitInstruction
 	case reasonEPTMisconfig:
 		e.Kind = hv.ExitUnexpected
-		e.GPA = rd(GuestPhysAddr)
+		e.GPA = v.rd(GuestPhysAddr)
 		e.Detail = fmt.Sprintf("EPT misconfiguration at gpa %#x (a bug in gohv's tables)", e.GPA)
 	default:
 		e.Kind = hv.ExitUnexpected
@@ -582,6 +600,7 @@ func (v *VCPU) crAccess(qual uint64, length uint8) bool {
 			}
 		case 3:
 			r.CR3 = gpr()
+			v.ensure()
 			vmwrite(GuestCR3, r.CR3)
 		case 4:
 			if !v.setCR4(gpr()) {
