@@ -47,6 +47,7 @@ type fakeVCPU struct {
 func (v *fakeVCPU) Run(e *Exit) error             { *e = v.next; return nil }
 func (v *fakeVCPU) Regs() *Regs                   { return &v.regs }
 func (v *fakeVCPU) MarkStateDirty()               { v.dirty = true }
+func (v *fakeVCPU) SyncState()                    {}
 func (v *fakeVCPU) Inject(ev Event)               { v.injected = append(v.injected, ev) }
 func (v *fakeVCPU) InterruptShadow() bool         { return v.shadow }
 func (v *fakeVCPU) ClearInterruptShadow()         { v.shadow = false }

@@ -89,6 +89,7 @@ func (g *guestView) Write(gpa uint64, b []byte) error {
 
 // prepare fills the emulator state from the VP's registers.
 func (vp *VP) prepare() {
+	vp.cpu.SyncState()
 	r := vp.cpu.Regs()
 	s := &vp.emuState
 	s.GPR, s.RIP, s.RFLAGS = r.GPR, r.RIP, r.RFLAGS

@@ -188,6 +188,11 @@ type VCPU interface {
 	// MarkStateDirty makes the next Run load all of Regs, not only the
 	// general-purpose registers, RIP and RFLAGS.
 	MarkStateDirty()
+	// SyncState makes every field of Regs current. After an exit a backend
+	// may fill only RIP, RSP, RFLAGS, the control registers, EFER, PAT, CS
+	// (attributes and base), SS attributes and the GPRs; callers that read
+	// other segment registers or GDTR/IDTR call SyncState first.
+	SyncState()
 	// Inject delivers ev at the next entry. The caller has checked that the
 	// guest can take it (IF and the interrupt shadow for external ones).
 	Inject(ev Event)

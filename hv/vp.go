@@ -50,6 +50,7 @@ func (vp *VP) Regs() *Regs { return vp.cpu.Regs() }
 
 // SetState loads a whole register state before Start.
 func (vp *VP) SetState(r Regs) {
+	vp.cpu.SyncState()
 	*vp.cpu.Regs() = r
 	vp.cpu.MarkStateDirty()
 }

@@ -107,6 +107,9 @@ func (v *VCPU) ClearInterruptShadow() {
 	v.vmcb.SetU64(CtlInterruptShadow, v.vmcb.U64(CtlInterruptShadow)&^1)
 }
 
+// SyncState: Run already stores every field of Regs from the VMCB.
+func (v *VCPU) SyncState() {}
+
 // Inject queues ev for the next VMRUN through EVENTINJ (APM 15.20).
 func (v *VCPU) Inject(ev hv.Event) {
 	e := uint64(ev.Vector) | EventValid

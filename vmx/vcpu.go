@@ -93,6 +93,7 @@ type VCPU struct {
 	window               bool
 	shadow               bool
 	intr                 uint64 // guest interruptibility state, written back on entry
+	segsStale            bool   // segment registers in regs not read since the last exit
 	cr0Shadow, cr4Shadow uint64
 	cr0Mask, cr4Mask     uint64
 	closed               bool
@@ -416,6 +417,9 @@ func (v *VCPU) run(e *hv.Exit) error {
 		w := writer{v: v}
 		r := &v.regs
 		if v.dirty {
+			if v.segsStale {
+				v.readSegments() // the core changed other state; segments are the CPU's
+			}
 			v.writeState(&w)
 			v.dirty = false
 		}
@@ -483,7 +487,12 @@ func (v *VCPU) invalidate() {
 	}
 }
 
-// readState fills Regs from the VMCS after an exit.
+// readState fills the part of Regs the core uses on every exit: RIP, RSP,
+// RFLAGS, control registers, EFER, PAT, CS attributes and base (the code
+// mode), SS attributes (the CPL) and the interrupt shadow. The other
+// segment registers and the descriptor tables are read on demand
+// (SyncState, or before the state is written back): about 30 VMREADs fewer
+// per exit.
 func (v *VCPU) readState() {
 	r := &v.regs
 	r.RIP = v.rd(GuestRIP)
@@ -494,14 +503,34 @@ func (v *VCPU) readState() {
 	r.CR4 = v.rd(GuestCR4)&^v.cr4Mask | v.cr4Shadow&v.cr4Mask
 	r.EFER = v.rd(GuestEFER)
 	r.PAT = v.rd(GuestPAT)
+	r.CS.Attrib, r.CS.Base = fromAR(v.rd(GuestCSAR)), v.rd(GuestCSBase)
+	r.SS.Attrib = fromAR(v.rd(GuestSSAR))
+	v.intr = v.rd(GuestInterruptibility)
+	v.shadow = v.intr&3 != 0
+	v.segsStale = true
+}
+
+// readSegments fills every segment register and GDTR/IDTR from the VMCS.
+func (v *VCPU) readSegments() {
+	r := &v.regs
 	for i, s := range v.segPtrs() {
 		f := segs[i]
 		*s = hv.Segment{Selector: uint16(v.rd(f.sel)), Base: v.rd(f.base), Limit: uint32(v.rd(f.limit)), Attrib: fromAR(v.rd(f.ar))}
 	}
 	r.GDTR = hv.DescTable{Base: v.rd(GuestGDTRBase), Limit: uint32(v.rd(GuestGDTRLimit))}
 	r.IDTR = hv.DescTable{Base: v.rd(GuestIDTRBase), Limit: uint32(v.rd(GuestIDTRLimit))}
-	v.intr = v.rd(GuestInterruptibility)
-	v.shadow = v.intr&3 != 0
+	v.segsStale = false
+}
+
+// SyncState makes all of Regs current (the segment registers are read
+// lazily after an exit).
+func (v *VCPU) SyncState() {
+	if !v.segsStale {
+		return
+	}
+	f := x86.CLI()
+	v.readSegments()
+	x86.RestoreFlags(f)
 }
 
 // decode turns the exit into a vendor-neutral one; false means the backend
