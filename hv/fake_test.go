@@ -58,7 +58,7 @@ type fakeBackend struct{ vcpus []*fakeVCPU }
 
 func (b *fakeBackend) Name() string               { return "fake" }
 func (b *fakeBackend) NestedFormat() NestedFormat { return FormatNPT }
-func (b *fakeBackend) NewVCPU(uint64, IOPolicy, MSRPolicy) (VCPU, error) {
+func (b *fakeBackend) NewVCPU(uint64) (VCPU, error) {
 	v := &fakeVCPU{}
 	b.vcpus = append(b.vcpus, v)
 	return v, nil

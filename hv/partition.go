@@ -100,7 +100,7 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 		mem.Destroy()
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
 	}
-	cpu, err := h.Backend.NewVCPU(root, nil, h.Model)
+	cpu, err := h.Backend.NewVCPU(root)
 	if err != nil {
 		mem.Destroy()
 		return nil, fmt.Errorf("hv: partition %q: vp 0: %w", c.Name, err)

@@ -222,8 +222,10 @@ type Backend interface {
 	// NestedFormat says which table format the nested page tables use.
 	NestedFormat() NestedFormat
 	// NewVCPU creates a VP whose guest-physical space is translated by the
-	// nested tables at root (an nCR3 or EPTP value prepared by NestedPointer).
-	NewVCPU(nestedRoot uint64, io IOPolicy, msr MSRPolicy) (VCPU, error)
+	// nested tables at nestedRoot (the nCR3 or EPTP value from
+	// GuestMemory.NestedRoot). Which ports and MSRs exit is the backend's
+	// policy, set when it was enabled.
+	NewVCPU(nestedRoot uint64) (VCPU, error)
 }
 
 // NestedFormat is the second-level table format.

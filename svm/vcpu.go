@@ -58,7 +58,7 @@ type VCPU struct {
 
 // NewVCPU allocates a VMCB and run context and sets up the intercepts,
 // nested paging with nCR3 = nestedRoot, and a fresh ASID.
-func (b *Backend) NewVCPU(nestedRoot uint64, _ hv.IOPolicy, _ hv.MSRPolicy) (hv.VCPU, error) {
+func (b *Backend) NewVCPU(nestedRoot uint64) (hv.VCPU, error) {
 	v := &VCPU{b: b, dirty: true, flush: true}
 	var err error
 	if v.asid, err = b.allocASID(); err != nil {

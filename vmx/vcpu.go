@@ -102,7 +102,7 @@ type VCPU struct {
 
 // NewVCPU allocates and initialises a VMCS: controls, host state, bitmaps,
 // EPT pointer, VPID and the MSR areas.
-func (b *Backend) NewVCPU(nestedRoot uint64, _ hv.IOPolicy, _ hv.MSRPolicy) (hv.VCPU, error) {
+func (b *Backend) NewVCPU(nestedRoot uint64) (hv.VCPU, error) {
 	v := &VCPU{b: b, dirty: true, flush: true, vpid: b.allocVPID()}
 	var err error
 	if v.vmcsPA, err = b.mem.AllocPage(); err != nil {
