@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"gohv/hv"
+	"gohv/x86"
 )
 
 func blobAddrs(p *[15]uintptr)
@@ -62,7 +63,7 @@ func code(b Program) ([]byte, error) {
 	var addrs [15]uintptr
 	blobAddrs(&addrs)
 	const limit = 16 << 10
-	text := unsafe.Slice((*byte)(unsafe.Pointer(addrs[b])), limit)
+	text := unsafe.Slice((*byte)(x86.Ptr(addrs[b])), limit)
 	i := bytes.Index(text, endMarker)
 	if i < 0 {
 		return nil, fmt.Errorf("guests: blob %d has no end marker in %d bytes", b, limit)

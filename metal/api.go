@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"github.com/usbarmory/tamago/soc/intel/rtc"
+
+	"gohv/x86"
 )
 
 // The Go side of metal: what the hypervisor's ordinary Go code (running on
@@ -100,7 +102,7 @@ func (PhysMemory) ReadAt(p []byte, pa uint64) error {
 	if pa+uint64(len(p)) < pa || pa+uint64(len(p)) > top {
 		return fmt.Errorf("metal: physical range %#x+%d outside the physical map", pa, len(p))
 	}
-	copy(p, unsafe.Slice((*byte)(unsafe.Pointer(uintptr(physmapBase+pa))), len(p)))
+	copy(p, unsafe.Slice((*byte)(x86.Ptr(uintptr(physmapBase+pa))), len(p)))
 	return nil
 }
 

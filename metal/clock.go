@@ -2,9 +2,10 @@ package metal
 
 import (
 	"math/bits"
-	"unsafe"
 
 	"github.com/usbarmory/tamago/amd64/lapic"
+
+	"gohv/x86"
 )
 
 // Time: the TSC, calibrated against the PIT, is the monotonic clock; the
@@ -33,7 +34,7 @@ var (
 )
 
 func lapicReg(off uint32) *uint32 {
-	return (*uint32)(unsafe.Pointer(uintptr(localAPIC.Base + off)))
+	return (*uint32)(x86.Ptr(uintptr(localAPIC.Base + off)))
 }
 
 func lapicEOI() { localAPIC.ClearInterrupt() }

@@ -1,6 +1,10 @@
 package metal
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"gohv/x86"
+)
 
 // Kernel stack, trap frame and segment layout shared with the assembly.
 const (
@@ -42,9 +46,9 @@ var (
 	inKernel bool
 )
 
-func entryFrame() *TrapFrame { return (*TrapFrame)(unsafe.Pointer(kframe)) }
+func entryFrame() *TrapFrame { return (*TrapFrame)(x86.Ptr(kframe)) }
 
-func entryFX() *[fxAreaSize]byte { return (*[fxAreaSize]byte)(unsafe.Pointer(fxArea)) }
+func entryFX() *[fxAreaSize]byte { return (*[fxAreaSize]byte)(x86.Ptr(fxArea)) }
 
 func initKernelStack() {
 	kstackTop = (uintptr(unsafe.Pointer(&kstack[0])) + kstackSize) &^ 15

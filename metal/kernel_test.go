@@ -9,6 +9,7 @@ import (
 
 	"gohv/metal/pagetable"
 	"gohv/metal/physmem"
+	"gohv/x86"
 )
 
 // The kernel's logic runs here in an ordinary process: "physical memory" is
@@ -364,7 +365,7 @@ func TestSignalDeliveryAndReturn(t *testing.T) {
 	}
 	// The runtime redirects the context to sigpanic; rt_sigreturn applies it.
 	uc := f.RDX
-	g := (*[32]uint64)(unsafe.Pointer(uintptr(uc + ucMcontext)))
+	g := (*[32]uint64)(x86.Ptr(uintptr(uc + ucMcontext)))
 	if g[16] != 0x4242 || g[13] != 5 || g[11] != 6 {
 		t.Fatalf("saved context rip %#x rax %d rbx %d", g[16], g[13], g[11])
 	}

@@ -5,6 +5,7 @@ import (
 
 	"gohv/metal/pagetable"
 	"gohv/metal/physmem"
+	"gohv/x86"
 )
 
 // kmain runs once, from entry64, before the Go runtime exists: on the kernel
@@ -17,7 +18,7 @@ func kmain(magic, info uint64) {
 	consoleInit()
 	kputs("\ngohv: metal: long mode, kernel stack ready\n")
 	w := physWindow{
-		mem:  unsafe.Slice((*byte)(unsafe.Pointer(uintptr(lowWindowBase))), identityEnd-lowWindowBase),
+		mem:  unsafe.Slice((*byte)(x86.Ptr(uintptr(lowWindowBase))), identityEnd-lowWindowBase),
 		base: lowWindowBase,
 	}
 	switch magic {
@@ -84,7 +85,7 @@ const mbHeaderAddr = 0x1ff800
 var bootScratch [8 * pageSize]byte
 
 func readImageBounds() {
-	h := (*[14]uint32)(unsafe.Pointer(uintptr(mbHeaderAddr)))
+	h := (*[14]uint32)(x86.Ptr(uintptr(mbHeaderAddr)))
 	imageStart = uint64(h[4])
 	imageEnd = uint64(h[6])
 	b32, e64 := bootSymbols()

@@ -3,7 +3,8 @@ package metal
 import (
 	"errors"
 	"fmt"
-	"unsafe"
+
+	"gohv/x86"
 )
 
 // Physical pages for the hypervisor: VMCBs/VMCSs, permission maps, nested
@@ -47,7 +48,7 @@ func FreePage(pa uint64) error {
 // PhysPage returns the page at physical address pa (4 KiB aligned) through
 // the physical map. The caller must own the page (AllocPage).
 func PhysPage(pa uint64) *[4096]byte {
-	return (*[4096]byte)(unsafe.Pointer(uintptr(physmapBase + pa&^(pageSize-1))))
+	return (*[4096]byte)(x86.Ptr(uintptr(physmapBase + pa&^(pageSize-1))))
 }
 
 // HypervisorPages is the number of pages handed out by AllocPage and not

@@ -1,6 +1,8 @@
 package metal
 
-import "unsafe"
+import (
+	"gohv/x86"
+)
 
 // Synchronous signals: a fault in Go code becomes a Linux-style signal
 // delivered to the runtime's handler, so a nil dereference is a Go panic and
@@ -46,13 +48,13 @@ func sysRtSigactionImpl(sig, act, old, size uint64) uint64 {
 		if !userAccess(old, 32, true) {
 			return errno(EFAULT)
 		}
-		*(*sigaction)(unsafe.Pointer(uintptr(old))) = sigactions[sig]
+		*(*sigaction)(x86.Ptr(uintptr(old))) = sigactions[sig]
 	}
 	if act != 0 {
 		if !userAccess(act, 32, false) {
 			return errno(EFAULT)
 		}
-		sigactions[sig] = *(*sigaction)(unsafe.Pointer(uintptr(act)))
+		sigactions[sig] = *(*sigaction)(x86.Ptr(uintptr(act)))
 	}
 	return 0
 }
@@ -124,7 +126,7 @@ func deliverSignal(f *TrapFrame, sig int, code int, addr uint64) bool {
 		return false
 	}
 	clear(userBytes(ret, fp+fxAreaSize-ret))
-	*(*[fxAreaSize]byte)(unsafe.Pointer(uintptr(fp))) = *entryFX()
+	*(*[fxAreaSize]byte)(x86.Ptr(uintptr(fp))) = *entryFX()
 
 	*userU32(si) = uint32(sig)
 	*userU32(si + 8) = uint32(code)
@@ -133,7 +135,7 @@ func deliverSignal(f *TrapFrame, sig int, code int, addr uint64) bool {
 	*userU64(uc + 16) = t.altSP
 	*userU64(uc + 32) = t.altSize
 	mc := uc + ucMcontext
-	g := (*[32]uint64)(unsafe.Pointer(uintptr(mc)))
+	g := (*[32]uint64)(x86.Ptr(uintptr(mc)))
 	g[0], g[1], g[2], g[3] = f.R8, f.R9, f.R10, f.R11
 	g[4], g[5], g[6], g[7] = f.R12, f.R13, f.R14, f.R15
 	g[8], g[9], g[10], g[11] = f.RDI, f.RSI, f.RBP, f.RBX
@@ -174,7 +176,7 @@ func sysRtSigreturnImpl(f *TrapFrame) {
 		exitGroup(139)
 		return
 	}
-	g := (*[32]uint64)(unsafe.Pointer(uintptr(uc + ucMcontext)))
+	g := (*[32]uint64)(x86.Ptr(uintptr(uc + ucMcontext)))
 	f.R8, f.R9, f.R10, f.R11 = g[0], g[1], g[2], g[3]
 	f.R12, f.R13, f.R14, f.R15 = g[4], g[5], g[6], g[7]
 	f.RDI, f.RSI, f.RBP, f.RBX = g[8], g[9], g[10], g[11]
@@ -184,7 +186,7 @@ func sysRtSigreturnImpl(f *TrapFrame) {
 	f.RFLAGS = g[17]&^(flagDF|flagTF|3<<12) | flagIF | 2
 	f.CS, f.SS = selKernelCode, selKernelData
 	if fp := g[23]; fp != 0 && userAccess(fp, fxAreaSize, false) {
-		*entryFX() = *(*[fxAreaSize]byte)(unsafe.Pointer(uintptr(fp)))
+		*entryFX() = *(*[fxAreaSize]byte)(x86.Ptr(uintptr(fp)))
 		// MXCSR must keep reserved bits clear or FXRSTOR faults.
 		fx := entryFX()
 		fx[26], fx[27] = 0, 0

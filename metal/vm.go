@@ -5,6 +5,7 @@ import (
 
 	"gohv/metal/pagetable"
 	"gohv/metal/physmem"
+	"gohv/x86"
 )
 
 // Address space. One set of page tables serves the kernel and the Go runtime:
@@ -53,7 +54,7 @@ func (kernelMem) AllocTable() (uint64, bool) {
 func (kernelMem) FreeTable(pa uint64) { pages.Free(pa) }
 
 func (kernelMem) Table(pa uint64) *[512]uint64 {
-	return (*[512]uint64)(unsafe.Pointer(uintptr(physBase + pa)))
+	return (*[512]uint64)(x86.Ptr(uintptr(physBase + pa)))
 }
 
 // allocFrame returns a zeroed physical page.
@@ -68,7 +69,7 @@ func allocFrame() (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	clear((*[pageSize]byte)(unsafe.Pointer(uintptr(physBase + pa)))[:])
+	clear((*[pageSize]byte)(x86.Ptr(uintptr(physBase + pa)))[:])
 	return pa, true
 }
 
@@ -280,8 +281,8 @@ func userAccess(addr, n uint64, write bool) bool {
 }
 
 func userBytes(addr, n uint64) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(uintptr(addr))), n)
+	return unsafe.Slice((*byte)(x86.Ptr(uintptr(addr))), n)
 }
 
-func userU64(addr uint64) *uint64 { return (*uint64)(unsafe.Pointer(uintptr(addr))) }
-func userU32(addr uint64) *uint32 { return (*uint32)(unsafe.Pointer(uintptr(addr))) }
+func userU64(addr uint64) *uint64 { return (*uint64)(x86.Ptr(uintptr(addr))) }
+func userU32(addr uint64) *uint32 { return (*uint32)(x86.Ptr(uintptr(addr))) }

@@ -308,7 +308,7 @@ func readHostState() hostState {
 	h.gdtBase = *(*uint64)(unsafe.Pointer(&gdt[2]))
 	h.idtBase = *(*uint64)(unsafe.Pointer(&idt[2]))
 	// TR base from its 16-byte system descriptor in the GDT.
-	d := (*[2]uint64)(unsafe.Pointer(uintptr(h.gdtBase + uint64(h.tr&^7))))
+	d := (*[2]uint64)(x86.Ptr(uintptr(h.gdtBase + uint64(h.tr&^7))))
 	h.trBase = d[0]>>16&0xff_ffff | (d[0]>>56&0xff)<<24 | (d[1]&0xffff_ffff)<<32
 	h.efer, h.pat = x86.RDMSR(0xc000_0080), x86.RDMSR(0x277)
 	h.sysenterCS, h.sysenterESP, h.sysenterEIP = x86.RDMSR(0x174), x86.RDMSR(0x175), x86.RDMSR(0x176)

@@ -4,6 +4,8 @@
 // in ring 0 (the image runs everything there); CPUID also works on a host.
 package x86
 
+import "unsafe"
+
 // CPUID executes CPUID with EAX = leaf and ECX = sub.
 func CPUID(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 
@@ -30,3 +32,12 @@ func CLI() uint64
 
 // RestoreFlags reloads RFLAGS saved by CLI.
 func RestoreFlags(f uint64)
+
+// Ptr turns a machine address that the Go heap does not manage (the
+// kernel's identity and physical maps, the mmap window, the image's code,
+// firmware tables) into a pointer. It reinterprets the integer's bits
+// instead of converting uintptr to unsafe.Pointer, so go vet's unsafeptr
+// check stays on for everything else: every such address crosses here.
+//
+//go:nosplit
+func Ptr(addr uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&addr)) }

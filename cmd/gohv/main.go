@@ -9,9 +9,9 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"unsafe"
 
 	"gohv/metal"
+	"gohv/x86"
 )
 
 func main() {
@@ -69,7 +69,7 @@ func main() {
 func injectGP() {
 	done := make(chan int)
 	go func() {
-		p := (*int)(unsafe.Pointer(uintptr(0x8000_0000_0000_0000)))
+		p := (*int)(x86.Ptr(uintptr(0x8000_0000_0000_0000)))
 		done <- *p
 	}()
 	<-done
