@@ -108,11 +108,11 @@ func (PhysMemory) ReadAt(p []byte, pa uint64) error {
 
 // SetACPIPowerOff records how to enter S5, found in the FADT and DSDT.
 func SetACPIPowerOff(pm1a, pm1b uint16, slpTypA, slpTypB uint8) {
-	f := cli()
+	f := x86.CLI()
 	acpiPM1aCnt, acpiPM1bCnt = pm1a, pm1b
 	acpiSLPTypA, acpiSLPTypB = uint16(slpTypA), uint16(slpTypB)
 	acpiS5Known = pm1a != 0
-	restoreFlags(f)
+	x86.RestoreFlags(f)
 }
 
 // SetWallClockFromRTC reads the CMOS real-time clock and sets CLOCK_REALTIME.
@@ -122,19 +122,19 @@ func SetWallClockFromRTC() (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("metal: rtc: %w", err)
 	}
-	f := cli()
+	f := x86.CLI()
 	wallOffset = t.UnixNano() - nanotime()
-	restoreFlags(f)
+	x86.RestoreFlags(f)
 	return t, nil
 }
 
 // Verdict prints the final verdict line and powers off: status 0 after PASS,
 // 1 after FAIL.
 func Verdict(pass bool, reason string) {
-	f := cli()
+	f := x86.CLI()
 	already := verdictGiven
 	verdictGiven = true
-	restoreFlags(f)
+	x86.RestoreFlags(f)
 	if already {
 		return
 	}

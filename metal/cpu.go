@@ -3,9 +3,6 @@ package metal
 // Declarations of the privileged-instruction leaves in cpu_amd64.s and the
 // entry points in boot_amd64.s, trap_amd64.s and kdata_amd64.s.
 
-func rdmsr(msr uint32) uint64
-func wrmsr(msr uint32, val uint64)
-func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 func rdtsc() uint64
 func rdrand() (v uint64, ok bool)
 func inb(port uint16) uint8
@@ -16,20 +13,13 @@ func inl(port uint16) uint32
 func lgdt(desc uintptr)
 func lidt(desc uintptr)
 func ltr(sel uint16)
-func readCR0() uint64
-func writeCR0(v uint64)
 func readCR2() uint64
-func readCR3() uint64
 func writeCR3(v uint64)
-func readCR4() uint64
-func writeCR4(v uint64)
 func invlpg(va uintptr)
 func fxsave(area uintptr)
 func ldmxcsr(v uint32)
 func halt()
 func interruptsEnabled() bool
-func cli() uint64
-func restoreFlags(f uint64)
 func rawSyscall6(num, a1, a2, a3, a4, a5, a6 uintptr) (ret uintptr)
 
 func boot32()

@@ -3,35 +3,6 @@
 
 #include "textflag.h"
 
-// func rdmsr(msr uint32) uint64
-TEXT ·rdmsr(SB),NOSPLIT,$0-16
-	MOVL msr+0(FP), CX
-	RDMSR
-	SHLQ $32, DX
-	ORQ DX, AX
-	MOVQ AX, ret+8(FP)
-	RET
-
-// func wrmsr(msr uint32, val uint64)
-TEXT ·wrmsr(SB),NOSPLIT,$0-16
-	MOVL msr+0(FP), CX
-	MOVQ val+8(FP), AX
-	MOVQ AX, DX
-	SHRQ $32, DX
-	WRMSR
-	RET
-
-// func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
-TEXT ·cpuid(SB),NOSPLIT,$0-24
-	MOVL leaf+0(FP), AX
-	MOVL sub+4(FP), CX
-	CPUID
-	MOVL AX, eax+8(FP)
-	MOVL BX, ebx+12(FP)
-	MOVL CX, ecx+16(FP)
-	MOVL DX, edx+20(FP)
-	RET
-
 // func rdtsc() uint64
 TEXT ·rdtsc(SB),NOSPLIT,$0-8
 	RDTSC
@@ -115,40 +86,10 @@ TEXT ·readCR2(SB),NOSPLIT,$0-8
 	MOVQ AX, ret+0(FP)
 	RET
 
-// func readCR3() uint64
-TEXT ·readCR3(SB),NOSPLIT,$0-8
-	MOVQ CR3, AX
-	MOVQ AX, ret+0(FP)
-	RET
-
 // func writeCR3(v uint64)
 TEXT ·writeCR3(SB),NOSPLIT,$0-8
 	MOVQ v+0(FP), AX
 	MOVQ AX, CR3
-	RET
-
-// func readCR4() uint64
-TEXT ·readCR4(SB),NOSPLIT,$0-8
-	MOVQ CR4, AX
-	MOVQ AX, ret+0(FP)
-	RET
-
-// func writeCR4(v uint64)
-TEXT ·writeCR4(SB),NOSPLIT,$0-8
-	MOVQ v+0(FP), AX
-	MOVQ AX, CR4
-	RET
-
-// func readCR0() uint64
-TEXT ·readCR0(SB),NOSPLIT,$0-8
-	MOVQ CR0, AX
-	MOVQ AX, ret+0(FP)
-	RET
-
-// func writeCR0(v uint64)
-TEXT ·writeCR0(SB),NOSPLIT,$0-8
-	MOVQ v+0(FP), AX
-	MOVQ AX, CR0
 	RET
 
 // func invlpg(va uintptr)
@@ -182,23 +123,6 @@ TEXT ·interruptsEnabled(SB),NOSPLIT,$0-1
 	SHRQ $9, AX
 	ANDQ $1, AX
 	MOVB AX, ret+0(FP)
-	RET
-
-// func cli() uint64 — disables interrupts, returns the previous RFLAGS.
-TEXT ·cli(SB),NOSPLIT,$0-8
-	PUSHFQ
-	POPQ AX
-	CLI
-	MOVQ AX, ret+0(FP)
-	RET
-
-// func restoreFlags(f uint64) — re-enables interrupts if f had IF set.
-TEXT ·restoreFlags(SB),NOSPLIT,$0-8
-	MOVQ f+0(FP), AX
-	BTQ $9, AX
-	JCC done
-	STI
-done:
 	RET
 
 // func rawSyscall6(num, a1, a2, a3, a4, a5, a6 uintptr) (ret uintptr)

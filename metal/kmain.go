@@ -166,24 +166,24 @@ var (
 )
 
 func detectCPU() {
-	_, b, c, d := cpuid(0, 0)
+	_, b, c, d := x86.CPUID(0, 0)
 	for i := 0; i < 4; i++ {
 		cpuVendor[i] = byte(b >> (8 * i))
 		cpuVendor[4+i] = byte(d >> (8 * i))
 		cpuVendor[8+i] = byte(c >> (8 * i))
 	}
-	_, _, c1, _ := cpuid(1, 0)
+	_, _, c1, _ := x86.CPUID(1, 0)
 	hasRDRAND = c1&(1<<30) != 0
 	hasX2APIC = c1&(1<<21) != 0
-	maxExtLeaf, _, _, _ = cpuid(0x80000000, 0)
+	maxExtLeaf, _, _, _ = x86.CPUID(0x80000000, 0)
 	if maxExtLeaf >= 0x80000001 {
-		_, _, _, d := cpuid(0x80000001, 0)
+		_, _, _, d := x86.CPUID(0x80000001, 0)
 		hasNX = d&(1<<20) != 0
 		has1GPages = d&(1<<26) != 0
 	}
 	if maxExtLeaf >= 0x80000004 {
 		for l := uint32(0); l < 3; l++ {
-			a, b, c, d := cpuid(0x80000002+l, 0)
+			a, b, c, d := x86.CPUID(0x80000002+l, 0)
 			for i, r := range [4]uint32{a, b, c, d} {
 				for k := 0; k < 4; k++ {
 					cpuBrand[l*16+uint32(i)*4+uint32(k)] = byte(r >> (8 * k))
@@ -207,7 +207,7 @@ func initMemory() {
 		fatal("memory map: page bitmap too small")
 	}
 	if hasNX {
-		wrmsr(msrEFER, rdmsr(msrEFER)|eferNXE)
+		x86.WRMSR(msrEFER, x86.RDMSR(msrEFER)|eferNXE)
 		pageFlagsNX = pagetable.NoExecute
 	}
 	t, ok := pagetable.New(kernelMem{})
@@ -296,10 +296,10 @@ func initCPUTables() {
 	lidt(uintptr(unsafe.Pointer(&idtr[0])))
 
 	// SYSCALL: target, kernel selectors, and the flags cleared on entry.
-	wrmsr(msrEFER, rdmsr(msrEFER)|eferSCE)
-	wrmsr(msrSTAR, uint64(selKernelCode)<<32)
-	wrmsr(msrLSTAR, uint64(syscallEntryAddr()))
-	wrmsr(msrFMASK, flagIF|flagDF|flagTF|flagAC)
+	x86.WRMSR(msrEFER, x86.RDMSR(msrEFER)|eferSCE)
+	x86.WRMSR(msrSTAR, uint64(selKernelCode)<<32)
+	x86.WRMSR(msrLSTAR, uint64(syscallEntryAddr()))
+	x86.WRMSR(msrFMASK, flagIF|flagDF|flagTF|flagAC)
 
 	// A clean FPU/SSE image for new threads.
 	ldmxcsr(0x1f80)
@@ -320,8 +320,8 @@ func initInterruptControllers() {
 	outb(0x21, 0xff)
 	outb(0xa1, 0xff)
 
-	apicBase := rdmsr(msrAPICBase)
-	wrmsr(msrAPICBase, apicBase|1<<11) // global enable
+	apicBase := x86.RDMSR(msrAPICBase)
+	x86.WRMSR(msrAPICBase, apicBase|1<<11) // global enable
 	localAPIC.Base = uint32(apicBase &^ 0xfff)
 	*lapicReg(0xf0) = 0x100 | vecSpurious // SVR: enable, spurious vector
 	*lapicReg(0x80) = 0                   // TPR: accept everything

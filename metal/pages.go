@@ -18,12 +18,12 @@ var ErrNoMemory = errors.New("metal: out of physical memory")
 
 // AllocPage returns the physical address of a zeroed 4 KiB page.
 func AllocPage() (uint64, error) {
-	f := cli()
+	f := x86.CLI()
 	pa, ok := allocFrame()
 	if ok {
 		hvPages++
 	}
-	restoreFlags(f)
+	x86.RestoreFlags(f)
 	if !ok {
 		return 0, ErrNoMemory
 	}
@@ -33,12 +33,12 @@ func AllocPage() (uint64, error) {
 // FreePage returns a page from AllocPage. Freeing a page that is not
 // allocated is a bug in the caller and is reported, not ignored.
 func FreePage(pa uint64) error {
-	f := cli()
+	f := x86.CLI()
 	ok := pa&(pageSize-1) == 0 && pages.Free(pa)
 	if ok {
 		hvPages--
 	}
-	restoreFlags(f)
+	x86.RestoreFlags(f)
 	if !ok {
 		return fmt.Errorf("metal: free of page %#x that is not allocated", pa)
 	}

@@ -1,5 +1,7 @@
 package metal
 
+import "gohv/x86"
+
 // Ending the run: a verdict line, then power off — QEMU's isa-debug-exit
 // when present, ACPI S5 when the Go side found how, otherwise halt.
 
@@ -16,7 +18,7 @@ var (
 
 // powerOff never returns. status 0 means success.
 func powerOff(status uint8) {
-	cli()
+	x86.CLI()
 	drainConsole()
 	outb(debugExitPort, status)
 	if acpiS5Known {

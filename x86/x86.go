@@ -1,7 +1,10 @@
-// Package x86 wraps the privileged x86-64 instructions the hypervisor's Go
-// code executes outside metal: CPUID, MSR access, control registers,
-// segment selectors and descriptor tables, and the interrupt flag. They run
-// in ring 0 (the image runs everything there); CPUID also works on a host.
+// Package x86 wraps the privileged x86-64 instructions gohv's Go code
+// executes — metal's kernel code and the hypervisor packages alike: CPUID,
+// MSR access, control registers, segment selectors and descriptor tables,
+// and the interrupt flag. Each is a NOSPLIT leaf that neither allocates nor
+// touches the goroutine descriptor, so kernel code may call them before the
+// Go runtime runs. They run in ring 0 (the image runs everything there);
+// CPUID also works on a host.
 package x86
 
 import "unsafe"
