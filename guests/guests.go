@@ -14,7 +14,7 @@ import (
 	"gohv/x86"
 )
 
-func blobAddrs(p *[15]uintptr)
+func blobAddrs(p *[numBlobs]uintptr)
 
 // Declarations for vet: these are guest code, never called in the host.
 func handlerGP()
@@ -60,7 +60,7 @@ var endMarker = []byte{0x0f, 0x0b, 'G', 'o', 'H', 'v', 'E', 'n', 'D'}
 // code returns the machine code of a blob, up to and including the end
 // marker.
 func code(b Program) ([]byte, error) {
-	var addrs [15]uintptr
+	var addrs [numBlobs]uintptr
 	blobAddrs(&addrs)
 	const limit = 16 << 10
 	text := unsafe.Slice((*byte)(x86.Ptr(addrs[b])), limit)

@@ -19,8 +19,9 @@ var hostCPUID = x86.CPUID
 // topology extensions. Set: the hypervisor-present bit, and leaves
 // 4000_0000h/4000_0001h naming gohv.
 type CPUModel struct {
-	leaves [32]cpuidLeaf
-	n      int
+	leaves   [32]cpuidLeaf
+	n        int
+	physBits uint // MAXPHYADDR the model reports
 }
 
 type cpuidLeaf struct {
@@ -80,6 +81,10 @@ func NewCPUModel() *CPUModel {
 		a, _, _, _ = hostCPUID(0x8000_0008, 0)
 		m.add(0x8000_0008, 0, a&0xffff, 0, 0, 0) // physical and linear address sizes only
 	}
+	m.physBits = 36
+	if a, _, _, _ := m.CPUID(0x8000_0008, 0); a&0xff != 0 {
+		m.physBits = uint(a & 0xff)
+	}
 	return m
 }
 
@@ -90,12 +95,7 @@ func (m *CPUModel) add(leaf, sub, a, b, c, d uint32) {
 
 // PhysAddrBits is MAXPHYADDR as the model reports it (CPUID 8000_0008h
 // EAX 7:0), 36 when the leaf is absent.
-func (m *CPUModel) PhysAddrBits() uint {
-	if a, _, _, _ := m.CPUID(0x8000_0008, 0); a&0xff != 0 {
-		return uint(a & 0xff)
-	}
-	return 36
-}
+func (m *CPUModel) PhysAddrBits() uint { return m.physBits }
 
 // CPUID answers a guest CPUID. Leaves the model does not list read as zero,
 // as on a CPU whose maximum leaf is below them. Must not allocate.

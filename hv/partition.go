@@ -40,7 +40,6 @@ type Partition struct {
 	hv      *Hypervisor
 	vps     []*VP
 	ports   []portRange
-	mmio    []mmioRange
 	console io.Writer
 
 	stopping atomic.Bool

@@ -5,6 +5,8 @@
 // touches a VMCB or VMCS.
 package hv
 
+import "gohv/hv/emul"
+
 // Segment is a segment register in the AMD state-save form: attributes
 // packed as type 3:0, S 4, DPL 6:5, P 7, AVL 8, L 9, D/B 10, G 11 (APM Vol. 2
 // B-2). The VMX backend converts to and from VMX access rights.
@@ -31,24 +33,13 @@ type DescTable struct {
 	Limit uint32
 }
 
-// GPR indexes, in the order of the x86 instruction encoding.
+// GPR indexes, in the order of the x86 instruction encoding. They are the
+// instruction emulator's, so Regs.GPR and emul.State.GPR copy as a whole.
 const (
-	RAX = iota
-	RCX
-	RDX
-	RBX
-	RSP
-	RBP
-	RSI
-	RDI
-	R8
-	R9
-	R10
-	R11
-	R12
-	R13
-	R14
-	R15
+	RAX, RCX, RDX, RBX = emul.RAX, emul.RCX, emul.RDX, emul.RBX
+	RSP, RBP, RSI, RDI = emul.RSP, emul.RBP, emul.RSI, emul.RDI
+	R8, R9, R10, R11   = emul.R8, emul.R9, emul.R10, emul.R11
+	R12, R13, R14, R15 = emul.R12, emul.R13, emul.R14, emul.R15
 )
 
 // Regs is a VP's architectural state as the core sees it. After every exit
@@ -235,9 +226,6 @@ const (
 	FormatNPT NestedFormat = iota
 	FormatEPT
 )
-
-// IOPolicy says which ports exit. The core intercepts every port today.
-type IOPolicy interface{ PassThroughPort(port uint16) bool }
 
 // MSRPolicy says which MSRs the guest may read or write without an exit.
 type MSRPolicy interface {

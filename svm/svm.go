@@ -82,7 +82,7 @@ type Backend struct {
 
 // Enable turns on EFER.SVME and sets up the host save area and the
 // permission maps shared by every VP.
-func Enable(mem hv.HostMemory, io hv.IOPolicy, msr hv.MSRPolicy) (*Backend, error) {
+func Enable(mem hv.HostMemory, msr hv.MSRPolicy) (*Backend, error) {
 	f, err := Detect()
 	if err != nil {
 		return nil, err
@@ -100,18 +100,12 @@ func Enable(mem hv.HostMemory, io hv.IOPolicy, msr hv.MSRPolicy) (*Backend, erro
 	if b.msrpm, err = hv.AllocContiguous(mem, 2); err != nil {
 		return nil, fmt.Errorf("svm: MSR permission map: %w", err)
 	}
+	// Every port exits: the core emulates the devices it has and reads
+	// all ones from the rest.
 	for i := 0; i < 3; i++ {
 		p := mem.Page(b.iopm + uint64(i)*hv.PageSize)
 		for j := range p {
 			p[j] = 0xff
-		}
-	}
-	if io != nil {
-		for port := 0; port < 0x10000; port++ {
-			if io.PassThroughPort(uint16(port)) {
-				p := mem.Page(b.iopm + uint64(port/8/hv.PageSize)*hv.PageSize)
-				p[(port/8)%hv.PageSize] &^= 1 << (port % 8)
-			}
 		}
 	}
 	fillMSRPM(func(off int) *byte {

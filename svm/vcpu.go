@@ -147,6 +147,15 @@ func (v *VCPU) Close() error {
 	return err2
 }
 
+// segOffsets are the state-save offsets of the registers segs returns, in
+// the same order.
+var segOffsets = [8]int{SaveCS, SaveDS, SaveES, SaveSS, SaveFS, SaveGS, SaveTR, SaveLDTR}
+
+func (v *VCPU) segs() [8]*hv.Segment {
+	r := &v.regs
+	return [8]*hv.Segment{&r.CS, &r.DS, &r.ES, &r.SS, &r.FS, &r.GS, &r.TR, &r.LDTR}
+}
+
 func loadSeg(c *VMCB, off int, s *hv.Segment) {
 	c.SetSegment(off, Segment{s.Selector, s.Attrib, s.Limit, s.Base})
 }
@@ -168,14 +177,9 @@ func (v *VCPU) Run(e *hv.Exit) error {
 		if v.broken {
 			c.SetU64(SaveEFER, r.EFER&^eferSVME)
 		}
-		loadSeg(c, SaveCS, &r.CS)
-		loadSeg(c, SaveDS, &r.DS)
-		loadSeg(c, SaveES, &r.ES)
-		loadSeg(c, SaveSS, &r.SS)
-		loadSeg(c, SaveFS, &r.FS)
-		loadSeg(c, SaveGS, &r.GS)
-		loadSeg(c, SaveTR, &r.TR)
-		loadSeg(c, SaveLDTR, &r.LDTR)
+		for i, s := range v.segs() {
+			loadSeg(c, segOffsets[i], s)
+		}
 		c.SetU16(SaveGDTR+2, 0)
 		c.SetU32(SaveGDTR+4, r.GDTR.Limit)
 		c.SetU64(SaveGDTR+8, r.GDTR.Base)
@@ -224,14 +228,9 @@ func (v *VCPU) Run(e *hv.Exit) error {
 	r.CR3 = c.U64(SaveCR3)
 	r.CR4 = c.U64(SaveCR4)
 	r.EFER = c.U64(SaveEFER) &^ eferSVME
-	storeSeg(c, SaveCS, &r.CS)
-	storeSeg(c, SaveDS, &r.DS)
-	storeSeg(c, SaveES, &r.ES)
-	storeSeg(c, SaveSS, &r.SS)
-	storeSeg(c, SaveFS, &r.FS)
-	storeSeg(c, SaveGS, &r.GS)
-	storeSeg(c, SaveTR, &r.TR)
-	storeSeg(c, SaveLDTR, &r.LDTR)
+	for i, s := range v.segs() {
+		storeSeg(c, segOffsets[i], s)
+	}
 	r.GDTR = hv.DescTable{Base: c.U64(SaveGDTR + 8), Limit: c.U32(SaveGDTR + 4)}
 	r.IDTR = hv.DescTable{Base: c.U64(SaveIDTR + 8), Limit: c.U32(SaveIDTR + 4)}
 

@@ -91,7 +91,6 @@ type VCPU struct {
 	pendErr              uint32
 	pendLen              uint32
 	window               bool
-	shadow               bool
 	intr                 uint64 // guest interruptibility state, written back on entry
 	segsStale            bool   // segment registers in regs not read since the last exit
 	cr0Shadow, cr4Shadow uint64
@@ -256,12 +255,11 @@ func (v *VCPU) rd(f uint32) uint64 {
 
 func (v *VCPU) Regs() *hv.Regs        { return &v.regs }
 func (v *VCPU) MarkStateDirty()       { v.dirty = true }
-func (v *VCPU) InterruptShadow() bool { return v.shadow }
+func (v *VCPU) InterruptShadow() bool { return v.intr&3 != 0 }
 
 // ClearInterruptShadow drops blocking by STI and by MOV SS at the next
 // entry (guest interruptibility state bits 1:0).
 func (v *VCPU) ClearInterruptShadow() {
-	v.shadow = false
 	v.intr &^= 3
 }
 func (v *VCPU) RequestInterruptWindow(on bool) { v.window = on }
@@ -506,7 +504,6 @@ func (v *VCPU) readState() {
 	r.CS.Attrib, r.CS.Base = fromAR(v.rd(GuestCSAR)), v.rd(GuestCSBase)
 	r.SS.Attrib = fromAR(v.rd(GuestSSAR))
 	v.intr = v.rd(GuestInterruptibility)
-	v.shadow = v.intr&3 != 0
 	v.segsStale = true
 }
 

@@ -23,7 +23,13 @@ func TestFieldEncodings(t *testing.T) {
 			}
 		case strings.HasSuffix(name, "_LIMIT"), strings.HasSuffix(name, "_AR_BYTES"), strings.HasSuffix(name, "_CONTROL"),
 			strings.HasSuffix(name, "_CONTROLS"), strings.HasSuffix(name, "_COUNT"), name == "EXCEPTION_BITMAP",
-			name == "VM_INSTRUCTION_ERROR", name == "VM_EXIT_REASON", name == "GUEST_SYSENTER_CS", name == "HOST_IA32_SYSENTER_CS":
+			name == "VM_INSTRUCTION_ERROR", name == "VM_EXIT_REASON", name == "GUEST_SYSENTER_CS", name == "HOST_IA32_SYSENTER_CS",
+			// SDM Appendix B.3: the other 32-bit fields.
+			name == "IDT_VECTORING_INFO_FIELD", name == "IDT_VECTORING_ERROR_CODE", name == "PAGE_FAULT_ERROR_CODE_MASK",
+			name == "PAGE_FAULT_ERROR_CODE_MATCH", name == "VM_EXIT_INTR_INFO", name == "VM_EXIT_INTR_ERROR_CODE",
+			name == "VMX_INSTRUCTION_INFO", name == "VM_EXIT_INSTRUCTION_LEN", name == "GUEST_ACTIVITY_STATE",
+			name == "GUEST_INTERRUPTIBILITY_INFO", name == "VMX_PREEMPTION_TIMER_VALUE", name == "VM_ENTRY_INTR_INFO_FIELD",
+			name == "VM_ENTRY_EXCEPTION_ERROR_CODE", name == "VM_ENTRY_INSTRUCTION_LEN", name == "TPR_THRESHOLD":
 			if w != Width32 {
 				t.Errorf("%s %#x: width %d, want 32-bit", name, f, w)
 			}
@@ -37,10 +43,15 @@ func TestFieldEncodings(t *testing.T) {
 		case strings.HasSuffix(name, "_BASE") || strings.HasPrefix(name, "GUEST_CR") || strings.HasPrefix(name, "HOST_CR") ||
 			strings.HasSuffix(name, "_MASK") && strings.HasPrefix(name, "CR") || strings.HasSuffix(name, "_SHADOW") ||
 			name == "GUEST_RIP" || name == "GUEST_RSP" || name == "GUEST_RFLAGS" || name == "HOST_RIP" || name == "HOST_RSP" ||
-			name == "EXIT_QUALIFICATION" || name == "GUEST_LINEAR_ADDRESS" || name == "GUEST_DR7":
+			name == "EXIT_QUALIFICATION" || name == "GUEST_LINEAR_ADDRESS" || name == "GUEST_DR7" ||
+			// SDM Appendix B.4: the other natural-width fields.
+			strings.HasSuffix(name, "SYSENTER_ESP") || strings.HasSuffix(name, "SYSENTER_EIP") ||
+			name == "GUEST_PENDING_DBG_EXCEPTIONS":
 			if w != WidthNatural {
 				t.Errorf("%s %#x: width %d, want natural", name, f, w)
 			}
+		default:
+			t.Errorf("%s %#x: the test does not know its SDM width", name, f)
 		}
 		switch {
 		case strings.HasPrefix(name, "GUEST_") && name != "GUEST_PHYSICAL_ADDRESS" && name != "GUEST_LINEAR_ADDRESS",

@@ -280,7 +280,22 @@ func isolation(h *hv.Hypervisor) error {
 			}
 		}
 	}
-	canary, err := metal.AllocPage()
+	// The canary must sit above the probing guest's RAM, or the probe would
+	// read the guest's own page at that address and show nothing.
+	var canary uint64
+	var err error
+	var below []uint64
+	for canary < ram && err == nil {
+		var pa uint64
+		if pa, err = metal.AllocPage(); err == nil && pa < ram {
+			below = append(below, pa)
+		} else if err == nil {
+			canary = pa
+		}
+	}
+	for _, pa := range below {
+		metal.FreePage(pa)
+	}
 	if err != nil {
 		return err
 	}
@@ -290,9 +305,6 @@ func isolation(h *hv.Hypervisor) error {
 		cp[i] = 0xc3
 	}
 	for _, probe := range []uint64{ram + 16<<20, canary} {
-		if probe < ram {
-			continue // the canary's address is inside the guest's own RAM: nothing to show
-		}
 		p, err := startGuest(h, "probe", ram, guests.Pattern, guests.Options{}, func(p *hv.Partition) error {
 			r := p.VP(0).Regs()
 			r.GPR[hv.RBX], r.GPR[hv.RSI], r.GPR[hv.RDI], r.GPR[hv.R8] = 1, guests.DataBase, guests.DataBase+4096, probe

@@ -21,7 +21,7 @@ func Open(host hv.HostMemory) (*hv.Hypervisor, string, error) {
 		byte(d), byte(d >> 8), byte(d >> 16), byte(d >> 24), byte(c), byte(c >> 8), byte(c >> 16), byte(c >> 24)})
 	switch vendor {
 	case "AuthenticAMD", "HygonGenuine":
-		be, err := svm.Enable(host, nil, model)
+		be, err := svm.Enable(host, model)
 		if err != nil {
 			return nil, "", err
 		}
