@@ -1,10 +1,17 @@
-// Package x86 wraps the privileged x86-64 instructions gohv's Go code
-// executes — metal's kernel code and the hypervisor packages alike: CPUID,
-// MSR access, control registers, segment selectors and descriptor tables,
-// and the interrupt flag. Each is a NOSPLIT leaf that neither allocates nor
-// touches the goroutine descriptor, so kernel code may call them before the
-// Go runtime runs. They run in ring 0 (the image runs everything there);
-// CPUID also works on a host.
+// Package x86 is the one home of gohv's architectural numbers and of the
+// privileged x86-64 instructions its Go code executes.
+//
+// Numbers: MSR indexes, control-register, EFER and RFLAGS bits, exception
+// vectors, segment-descriptor and page-table formats, CPUID leaves and
+// feature bits, each named as the Intel SDM or AMD APM names it and pinned
+// by a test against the manual's value.
+//
+// Instructions: CPUID, MSR access, control registers, segment selectors and
+// descriptor tables, and the interrupt flag, used by metal's kernel code
+// and the hypervisor packages alike. Each is a NOSPLIT leaf that neither
+// allocates nor touches the goroutine descriptor, so kernel code may call
+// them before the Go runtime runs. They run in ring 0 (the image runs
+// everything there); CPUID also works on a host.
 package x86
 
 import "unsafe"
