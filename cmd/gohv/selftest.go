@@ -177,7 +177,13 @@ func checkGC() (string, error) {
 	if gcs < 10 {
 		return "", fmt.Errorf("only %d collections for 2 GiB of garbage", gcs)
 	}
-	if maxHeap > 96<<20 {
+	// Without a working collector the heap would reach 2 GiB. With one it
+	// stays near GOGC's goal of twice the marked heap, but the marked heap
+	// includes what was allocated during a concurrent mark, and HeapAlloc
+	// counts dead objects not yet swept: under TCG, where the mark runs
+	// slowly next to this loop, peaks of 100 MiB are seen. Four times the
+	// live set separates those from a collector that is not reclaiming.
+	if maxHeap > 4*liveChunks*chunk {
 		return "", fmt.Errorf("heap peaked at %d MiB with 32 MiB live", maxHeap>>20)
 	}
 	if after.HeapAlloc > before.HeapAlloc+4<<20 {
