@@ -1,0 +1,87 @@
+// Package vcpu is the contract between gohv's vendor-neutral hypervisor
+// core (package hv) and the hardware backends (svm for AMD-V, vmx for Intel
+// VT-x): the register file a VP exposes, the exits and events that cross
+// the boundary, the VCPU and Backend interfaces, and the plumbing both
+// backends share (host pages with rollback, ASID/VPID pools, the FXSAVE
+// reset image, the MSR pass-through policy).
+//
+// It is a leaf: it imports only the standard library and package x86, so
+// svm and vmx depend on it and never on the rest of hv.
+//
+// Invariants: the core calls a VCPU only from the VP's own locked thread.
+// Run and everything the core calls between two Runs on a running guest's
+// path must not allocate. An error from a backend means the backend or the
+// hardware failed; nothing a guest does is reported as an error — it is
+// described by the Exit.
+package vcpu
+
+// VCPU is one virtual processor on a vendor's hardware extension. All
+// methods are called from the VP's own thread (the goroutine is locked to
+// it).
+type VCPU interface {
+	// Run enters the guest and returns at the next exit, with e filled and
+	// Regs synchronised. The error is for backend failures, never for
+	// anything the guest did. Must not allocate.
+	Run(e *Exit) error
+	// Regs is the register file Run loads from and stores to.
+	Regs() *Regs
+	// MarkStateDirty makes the next Run load all of Regs, not only the
+	// general-purpose registers, RIP and RFLAGS.
+	MarkStateDirty()
+	// SyncState makes every field of Regs current. After an exit a backend
+	// may fill only RIP, RSP, RFLAGS, the control registers, EFER, PAT, CS
+	// (attributes and base), SS attributes and the GPRs; callers that read
+	// other segment registers or GDTR/IDTR call SyncState first.
+	SyncState()
+	// Inject delivers ev at the next entry. The caller has checked that the
+	// guest can take it (IF and the interrupt shadow for external ones).
+	Inject(ev Event)
+	// InterruptShadow reports whether the guest is in an STI/MOV SS shadow.
+	InterruptShadow() bool
+	// ClearInterruptShadow ends the shadow: the core emulated (skipped) the
+	// instruction after STI or MOV SS.
+	ClearInterruptShadow()
+	// RequestInterruptWindow asks for ExitInterruptWindow as soon as the
+	// guest can take an external interrupt.
+	RequestInterruptWindow(on bool)
+	// Close releases the backend's pages and IDs. Safe to call twice.
+	Close() error
+}
+
+// Backend is a vendor's hardware extension, enabled on this CPU.
+type Backend interface {
+	// Name is the extension's name ("AMD-V", "Intel VT-x").
+	Name() string
+	// Report describes what was enabled, one line per fact, for the
+	// startup report on the console.
+	Report() []string
+	// NestedFormat says which table format the nested page tables use.
+	NestedFormat() NestedFormat
+	// NewVCPU creates a VP whose guest-physical space is translated by the
+	// nested tables at nestedRoot (the nCR3 or EPTP value). Which ports and
+	// MSRs exit is the backend's policy, set when it was enabled. A failure
+	// releases whatever the backend had taken for the VP.
+	NewVCPU(nestedRoot uint64) (VCPU, error)
+}
+
+// NestedFormat is the second-level table format.
+type NestedFormat uint8
+
+const (
+	FormatNPT NestedFormat = iota // AMD nested page tables (long-mode format)
+	FormatEPT                     // Intel extended page tables
+)
+
+// MSRPolicy says which MSRs the guest may read or write without an exit.
+type MSRPolicy interface {
+	PassThroughMSR(msr uint32, write bool) bool
+}
+
+// StateBreaker is the one test seam a backend offers: it deliberately
+// corrupts one field of a VP's hardware guest state so that the image's
+// checks can prove an entry failure is reported by name and stops only
+// that partition. It returns the name the failure report must contain.
+// Production code never calls it.
+type StateBreaker interface {
+	BreakGuestStateForTest() string
+}
