@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"gohv/hv"
+	"gohv/hv/vcpu"
 	"gohv/x86"
 )
 
@@ -100,7 +101,9 @@ func Load(p *hv.Partition, prog Program, o Options) error {
 	if m.RAMSize() < DataBase {
 		return fmt.Errorf("guests: partition %s needs at least %d MiB of RAM", p.Name, DataBase>>20)
 	}
-	gdt := []uint64{0, 0x00af_9a00_0000_ffff, 0x00cf_9200_0000_ffff}
+	gdt := []uint64{0,
+		x86.SegmentDescriptor(0, 0xfffff, x86.SegTypeCodeXR|x86.SegS|x86.SegP|x86.SegL|x86.SegG),
+		x86.SegmentDescriptor(0, 0xfffff, x86.SegTypeDataRW|x86.SegS|x86.SegP|x86.SegDB|x86.SegG)}
 	if err := writeU64s(m, GDTBase, gdt); err != nil {
 		return err
 	}
@@ -127,7 +130,7 @@ func Load(p *hv.Partition, prog Program, o Options) error {
 		prog   Program
 		at     uint64
 		vector int
-	}{{blobHandlerGP, HandlerGP, hv.VectorGP}, {blobHandlerUD, HandlerUD, hv.VectorUD},
+	}{{blobHandlerGP, HandlerGP, x86.VectorGP}, {blobHandlerUD, HandlerUD, x86.VectorUD},
 		{blobHandlerIRQ, HandlerIRQ, 0x30}, {blobHandlerIRQ, HandlerIRQ, 0x31}} {
 		c, err := code(h.prog)
 		if err != nil {
@@ -153,20 +156,19 @@ func Load(p *hv.Partition, prog Program, o Options) error {
 	if o.NoIDT {
 		idtLimit = 0
 	}
-	code64 := hv.Segment{Selector: SelCode, Attrib: 0xb | hv.SegS | hv.SegP | hv.SegL | hv.SegG, Limit: 0xffff_ffff}
-	data := hv.Segment{Selector: SelData, Attrib: 0x3 | hv.SegS | hv.SegP | hv.SegDB | hv.SegG, Limit: 0xffff_ffff}
-	r := hv.Regs{
-		RIP: CodeBase, RFLAGS: hv.RFLAGS1,
-		CR0:  hv.CR0PE | hv.CR0ET | hv.CR0NE | hv.CR0WP | hv.CR0PG,
-		CR3:  PML4Base,
-		CR4:  hv.CR4PAE | 1<<9 | 1<<10, // PAE, OSFXSR, OSXMMEXCPT
-		EFER: hv.EFERLME | hv.EFERLMA,
-		CS:   code64, DS: data, ES: data, SS: data, FS: data, GS: data,
-		TR:   hv.Segment{Attrib: 0xb | hv.SegP, Limit: 0x67},
-		GDTR: hv.DescTable{Base: GDTBase, Limit: uint32(8*len(gdt) - 1)},
-		IDTR: hv.DescTable{Base: IDTBase, Limit: idtLimit},
-	}
-	r.GPR[hv.RSP] = StackTop
+	code64 := vcpu.Segment{Selector: SelCode, Attrib: x86.SegTypeCodeXRA | x86.SegS | x86.SegP | x86.SegL | x86.SegG, Limit: 0xffff_ffff}
+	data := vcpu.Segment{Selector: SelData, Attrib: x86.SegTypeDataRWA | x86.SegS | x86.SegP | x86.SegDB | x86.SegG, Limit: 0xffff_ffff}
+	r := vcpu.ResetRegs()
+	r.RIP = CodeBase
+	r.CR0 = x86.CR0PE | x86.CR0ET | x86.CR0NE | x86.CR0WP | x86.CR0PG
+	r.CR3 = PML4Base
+	r.CR4 = x86.CR4PAE | x86.CR4OSFXSR | x86.CR4OSXMMEXCPT
+	r.EFER = x86.EFERLME | x86.EFERLMA
+	r.CS, r.DS, r.ES, r.SS, r.FS, r.GS = code64, data, data, data, data, data
+	r.TR = vcpu.Segment{Attrib: x86.SegTypeTSSBusy | x86.SegP, Limit: 0x67}
+	r.GDTR = vcpu.DescTable{Base: GDTBase, Limit: uint32(8*len(gdt) - 1)}
+	r.IDTR = vcpu.DescTable{Base: IDTBase, Limit: idtLimit}
+	r.GPR[x86.RSP] = StackTop
 	p.VP(0).SetState(r)
 	return nil
 }

@@ -1,6 +1,10 @@
 package guests
 
-import "gohv/hv"
+import (
+	"gohv/hv"
+	"gohv/hv/vcpu"
+	"gohv/x86"
+)
 
 // RealModeBase is where the real-mode test guest starts (CS:IP 0000:7C00,
 // as a BIOS starts a boot sector).
@@ -31,17 +35,14 @@ func LoadRealMode(p *hv.Partition) error {
 	if err := p.Mem.WriteRAM(RealModeBase, realModeCode); err != nil {
 		return err
 	}
-	code := hv.Segment{Attrib: 0xb | hv.SegS | hv.SegP, Limit: 0xffff}
-	data := hv.Segment{Attrib: 0x3 | hv.SegS | hv.SegP, Limit: 0xffff}
-	r := hv.Regs{
-		RIP: RealModeBase, RFLAGS: hv.RFLAGS1,
-		CR0: hv.CR0ET,
-		CS:  code, DS: data, ES: data, SS: data, FS: data, GS: data,
-		TR:   hv.Segment{Attrib: 0xb | hv.SegP, Limit: 0xffff},
-		GDTR: hv.DescTable{Limit: 0xffff},
-		IDTR: hv.DescTable{Limit: 0x3ff},
-	}
-	r.GPR[hv.RSP] = RealModeBase
+	// The RESET state with CS:IP at 0000:7C00, as a BIOS hands over a boot
+	// sector.
+	r := vcpu.ResetRegs()
+	r.RIP = RealModeBase
+	r.CR0 = x86.CR0ET
+	r.CS = vcpu.Segment{Attrib: x86.SegTypeCodeXRA | x86.SegS | x86.SegP, Limit: 0xffff}
+	r.IDTR = vcpu.DescTable{Limit: 0x3ff}
+	r.GPR[x86.RSP] = RealModeBase
 	p.VP(0).SetState(r)
 	return nil
 }

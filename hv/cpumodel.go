@@ -1,8 +1,9 @@
 package hv
 
 import (
-	"fmt"
+	"errors"
 
+	"gohv/hv/vcpu"
 	"gohv/x86"
 )
 
@@ -10,7 +11,9 @@ import (
 var hostCPUID = x86.CPUID
 
 // CPUModel is the virtual CPU a child partition sees: the host's CPUID
-// filtered to what gohv virtualizes, and the MSRs it handles.
+// filtered to what gohv virtualizes, the MSRs it handles, and the
+// architectural rules for control-register writes the hardware leaves to
+// the hypervisor.
 //
 // Hidden: SVM and VMX (no nested virtualization), the local APIC, x2APIC and
 // the TSC deadline timer (no interrupt controller yet), XSAVE and the
@@ -21,7 +24,8 @@ var hostCPUID = x86.CPUID
 type CPUModel struct {
 	leaves   [32]cpuidLeaf
 	n        int
-	physBits uint // MAXPHYADDR the model reports
+	physBits uint   // MAXPHYADDR the model reports
+	cr4      uint64 // CR4 bits a guest may set
 }
 
 type cpuidLeaf struct {
@@ -29,61 +33,79 @@ type cpuidLeaf struct {
 	eax, ebx, ecx, edx uint32
 }
 
-// Feature masks (Intel SDM Vol. 2A CPUID; AMD APM Vol. 3 Appendix E).
+// Feature masks: what the model passes through of the host's CPUID.
 const (
-	// Leaf 1 EDX: FPU VME DE PSE TSC MSR PAE MCE? CX8 ... kept bits.
-	leaf1EDX = 1<<0 | 1<<1 | 1<<2 | 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<8 | 1<<11 |
-		1<<13 | 1<<15 | 1<<16 | 1<<17 | 1<<19 | 1<<23 | 1<<24 | 1<<25 | 1<<26
-	// Leaf 1 ECX: SSE3 PCLMUL SSSE3 CX16 SSE4.1 SSE4.2 MOVBE POPCNT AES RDRAND.
-	leaf1ECX          = 1<<0 | 1<<1 | 1<<9 | 1<<13 | 1<<19 | 1<<20 | 1<<22 | 1<<23 | 1<<25 | 1<<30
-	hypervisorPresent = 1 << 31
-	// Leaf 7.0 EBX: FSGSBASE BMI1 SMEP BMI2 ERMS RDSEED ADX SMAP CLFLUSHOPT SHA.
-	leaf7EBX = 1<<0 | 1<<3 | 1<<7 | 1<<8 | 1<<9 | 1<<18 | 1<<19 | 1<<20 | 1<<23 | 1<<29
-	// 8000_0001h ECX: LAHF ABM SSE4A MisAlignSSE 3DNowPrefetch.
-	ext1ECX = 1<<0 | 1<<5 | 1<<6 | 1<<7 | 1<<8
-	// 8000_0001h EDX: SYSCALL NX MMXExt FFXSR Page1GB LM and the leaf-1 copies.
-	ext1EDX = 1<<11 | 1<<20 | 1<<22 | 1<<25 | 1<<26 | 1<<29 |
-		(leaf1EDX & (1<<0 | 1<<1 | 1<<2 | 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<8 | 1<<13 | 1<<15 | 1<<16 | 1<<17 | 1<<23 | 1<<24))
+	leaf1EDX = x86.CPUID1EDXFPU | x86.CPUID1EDXVME | x86.CPUID1EDXDE | x86.CPUID1EDXPSE |
+		x86.CPUID1EDXTSC | x86.CPUID1EDXMSR | x86.CPUID1EDXPAE | x86.CPUID1EDXCX8 |
+		x86.CPUID1EDXSEP | x86.CPUID1EDXPGE | x86.CPUID1EDXCMOV | x86.CPUID1EDXPAT |
+		x86.CPUID1EDXPSE36 | x86.CPUID1EDXCLFSH | x86.CPUID1EDXMMX | x86.CPUID1EDXFXSR |
+		x86.CPUID1EDXSSE | x86.CPUID1EDXSSE2
+	leaf1ECX = x86.CPUID1ECXSSE3 | x86.CPUID1ECXPCLMULQDQ | x86.CPUID1ECXSSSE3 | x86.CPUID1ECXCX16 |
+		x86.CPUID1ECXSSE41 | x86.CPUID1ECXSSE42 | x86.CPUID1ECXMOVBE | x86.CPUID1ECXPOPCNT |
+		x86.CPUID1ECXAES | x86.CPUID1ECXRDRAND
+	leaf7EBX = x86.CPUID7EBXFSGSBASE | x86.CPUID7EBXBMI1 | x86.CPUID7EBXSMEP | x86.CPUID7EBXBMI2 |
+		x86.CPUID7EBXERMS | x86.CPUID7EBXRDSEED | x86.CPUID7EBXADX | x86.CPUID7EBXSMAP |
+		x86.CPUID7EBXCLFLUSHOPT | x86.CPUID7EBXSHA
+	ext1ECX = x86.CPUIDExtECXLAHF | x86.CPUIDExtECXABM | x86.CPUIDExtECXSSE4A |
+		x86.CPUIDExtECXMisAlignSSE | x86.CPUIDExtECX3DNowPrefetch
+	// 8000_0001h EDX: the AMD-only bits and the copies of leaf 1's.
+	ext1EDX = x86.CPUIDExtEDXSYSCALL | x86.CPUIDExtEDXNX | x86.CPUIDExtEDXMMXExt |
+		x86.CPUIDExtEDXFFXSR | x86.CPUIDExtEDXPage1GB | x86.CPUIDExtEDXLM |
+		leaf1EDX&^(x86.CPUID1EDXSEP|x86.CPUID1EDXCLFSH|x86.CPUID1EDXSSE|x86.CPUID1EDXSSE2)
 
-	maxBasic = 0x7
-	maxExt   = 0x8000_0008
+	maxBasic = x86.CPUIDExtFeatures
+	maxExt   = x86.CPUIDAddrSizes
 	// HypervisorLeaf is where a guest looks for the hypervisor's name.
-	HypervisorLeaf = 0x4000_0000
+	HypervisorLeaf = x86.CPUIDHypervisorBase
+
+	// cr4Base are the CR4 bits every model allows; FSGSBASE, SMEP and SMAP
+	// follow the model's CPUID.
+	cr4Base = x86.CR4VME | x86.CR4PVI | x86.CR4TSD | x86.CR4DE | x86.CR4PSE | x86.CR4PAE |
+		x86.CR4MCE | x86.CR4PGE | x86.CR4PCE | x86.CR4OSFXSR | x86.CR4OSXMMEXCPT
 )
 
 // NewCPUModel reads the host CPU and builds the filtered leaves.
 func NewCPUModel() *CPUModel {
 	m := &CPUModel{}
-	a, b, c, d := hostCPUID(0, 0)
-	m.add(0, 0, min(a, maxBasic), b, c, d)
-	a, b, c, d = hostCPUID(1, 0)
+	a, b, c, d := hostCPUID(x86.CPUIDVendor, 0)
+	m.add(x86.CPUIDVendor, 0, min(a, maxBasic), b, c, d)
+	a, b, c, d = hostCPUID(x86.CPUIDFeatures, 0)
 	// EBX: brand index and CLFLUSH size kept; one logical processor, APIC ID 0.
-	m.add(1, 0, a, b&0xffff, c&leaf1ECX|hypervisorPresent, d&leaf1EDX)
-	if mb, _, _, _ := hostCPUID(0, 0); mb >= 7 {
-		_, b, _, _ = hostCPUID(7, 0)
-		m.add(7, 0, 0, b&leaf7EBX, 0, 0)
+	m.add(x86.CPUIDFeatures, 0, a, b&0xffff, c&leaf1ECX|x86.CPUID1ECXHypervisor, d&leaf1EDX)
+	if mb, _, _, _ := hostCPUID(x86.CPUIDVendor, 0); mb >= x86.CPUIDExtFeatures {
+		_, b, _, _ = hostCPUID(x86.CPUIDExtFeatures, 0)
+		m.add(x86.CPUIDExtFeatures, 0, 0, b&leaf7EBX, 0, 0)
 	}
 	// "gohv gohv go", little-endian in EBX, ECX, EDX.
 	m.add(HypervisorLeaf, 0, HypervisorLeaf+1, 0x76686f67, 0x686f6720, 0x6f672076)
 	m.add(HypervisorLeaf+1, 0, 0, 0, 0, 0)
-	a, _, _, _ = hostCPUID(0x8000_0000, 0)
+	a, _, _, _ = hostCPUID(x86.CPUIDExtMax, 0)
 	top := min(a, maxExt)
-	m.add(0x8000_0000, 0, top, 0, 0, 0)
-	if top >= 0x8000_0001 {
-		a, b, c, d = hostCPUID(0x8000_0001, 0)
-		m.add(0x8000_0001, 0, a, b, c&ext1ECX, d&ext1EDX)
+	m.add(x86.CPUIDExtMax, 0, top, 0, 0, 0)
+	if top >= x86.CPUIDExtFeaturesAMD {
+		a, b, c, d = hostCPUID(x86.CPUIDExtFeaturesAMD, 0)
+		m.add(x86.CPUIDExtFeaturesAMD, 0, a, b, c&ext1ECX, d&ext1EDX)
 	}
-	for l := uint32(0x8000_0002); l <= min(top, 0x8000_0006); l++ {
+	for l := uint32(x86.CPUIDBrand0); l <= min(top, x86.CPUIDL2Cache); l++ {
 		a, b, c, d = hostCPUID(l, 0)
 		m.add(l, 0, a, b, c, d)
 	}
-	if top >= 0x8000_0008 {
-		a, _, _, _ = hostCPUID(0x8000_0008, 0)
-		m.add(0x8000_0008, 0, a&0xffff, 0, 0, 0) // physical and linear address sizes only
+	if top >= x86.CPUIDAddrSizes {
+		a, _, _, _ = hostCPUID(x86.CPUIDAddrSizes, 0)
+		m.add(x86.CPUIDAddrSizes, 0, a&0xffff, 0, 0, 0) // physical and linear address sizes only
 	}
 	m.physBits = 36
-	if a, _, _, _ := m.CPUID(0x8000_0008, 0); a&0xff != 0 {
+	if a, _, _, _ := m.CPUID(x86.CPUIDAddrSizes, 0); a&0xff != 0 {
 		m.physBits = uint(a & 0xff)
+	}
+	m.cr4 = cr4Base
+	_, b7, _, _ := m.CPUID(x86.CPUIDExtFeatures, 0)
+	for _, f := range []struct{ cpuid, cr4 uint64 }{
+		{x86.CPUID7EBXFSGSBASE, x86.CR4FSGSBASE}, {x86.CPUID7EBXSMEP, x86.CR4SMEP}, {x86.CPUID7EBXSMAP, x86.CR4SMAP},
+	} {
+		if uint64(b7)&f.cpuid != 0 {
+			m.cr4 |= f.cr4
+		}
 	}
 	return m
 }
@@ -102,88 +124,104 @@ func (m *CPUModel) PhysAddrBits() uint { return m.physBits }
 func (m *CPUModel) CPUID(leaf, sub uint32) (eax, ebx, ecx, edx uint32) {
 	for i := 0; i < m.n; i++ {
 		l := &m.leaves[i]
-		if l.leaf == leaf && (l.sub == sub || leaf != 7) {
+		if l.leaf == leaf && (l.sub == sub || leaf != x86.CPUIDExtFeatures) {
 			return l.eax, l.ebx, l.ecx, l.edx
 		}
 	}
 	return 0, 0, 0, 0
 }
 
-// MSRs the model knows (Intel SDM Vol. 4, AMD APM Vol. 2 Appendix A).
-const (
-	MSRTSC          = 0x10
-	MSRSysenterCS   = 0x174
-	MSRSysenterESP  = 0x175
-	MSRSysenterEIP  = 0x176
-	MSRPAT          = 0x277
-	MSREFER         = 0xc000_0080
-	MSRSTAR         = 0xc000_0081
-	MSRLSTAR        = 0xc000_0082
-	MSRCSTAR        = 0xc000_0083
-	MSRSFMASK       = 0xc000_0084
-	MSRFSBase       = 0xc000_0100
-	MSRGSBase       = 0xc000_0101
-	MSRKernelGSBase = 0xc000_0102
-)
-
 // PassThroughMSR is the allow-list of MSRs the guest reaches without an
 // exit: those the hardware switches with the guest's state (VMCB/VMCS
 // fields, VMLOAD/VMSAVE), and reading the TSC.
 func (m *CPUModel) PassThroughMSR(msr uint32, write bool) bool {
 	switch msr {
-	case MSRSysenterCS, MSRSysenterESP, MSRSysenterEIP, MSRSTAR, MSRLSTAR, MSRCSTAR,
-		MSRSFMASK, MSRFSBase, MSRGSBase, MSRKernelGSBase:
+	case x86.MsrSysenterCS, x86.MsrSysenterESP, x86.MsrSysenterEIP, x86.MsrSTAR, x86.MsrLSTAR, x86.MsrCSTAR,
+		x86.MsrFMASK, x86.MsrFSBase, x86.MsrGSBase, x86.MsrKernelGSBase:
 		return true
-	case MSRTSC:
+	case x86.MsrTSC:
 		return !write
 	}
 	return false
 }
 
 // errGP says the access raises #GP(0) in the guest.
-var errGP = fmt.Errorf("#GP")
+var errGP = errors.New("#GP")
 
 // ReadMSR handles an intercepted RDMSR; errGP means inject #GP(0).
-func (m *CPUModel) ReadMSR(r *Regs, msr uint32) (uint64, error) {
+func (m *CPUModel) ReadMSR(r *vcpu.Regs, msr uint32) (uint64, error) {
 	switch msr {
-	case MSREFER:
+	case x86.MsrEFER:
 		return r.EFER, nil
-	case MSRPAT:
-		if r.PAT == 0 {
-			return 0x0007_0406_0007_0406, nil
-		}
+	case x86.MsrPAT:
 		return r.PAT, nil
 	}
 	return 0, errGP
 }
 
 // eferWritable are the EFER bits a guest may set; LMA is read-only.
-const eferWritable = EFERSCE | EFERLME | EFERNXE | EFERFFXSR
+const eferWritable = x86.EFERSCE | x86.EFERLME | x86.EFERNXE | x86.EFERFFXSR
 
 // WriteMSR handles an intercepted WRMSR; errGP means inject #GP(0). A
 // write that changes state the backend loads only on request returns
 // dirty=true.
-func (m *CPUModel) WriteMSR(r *Regs, msr uint32, v uint64) (dirty bool, err error) {
+func (m *CPUModel) WriteMSR(r *vcpu.Regs, msr uint32, v uint64) (dirty bool, err error) {
 	switch msr {
-	case MSREFER:
-		if v&^(eferWritable|EFERLMA) != 0 {
+	case x86.MsrEFER:
+		if v&^(eferWritable|x86.EFERLMA) != 0 {
 			return false, errGP // reserved bits, or SVME which the model hides
 		}
-		if r.CR0&CR0PG != 0 && (v^r.EFER)&EFERLME != 0 {
+		if r.CR0&x86.CR0PG != 0 && (v^r.EFER)&x86.EFERLME != 0 {
 			return false, errGP // LME may not change while paging is on
 		}
-		r.EFER = v&eferWritable | r.EFER&EFERLMA
+		r.EFER = v&eferWritable | r.EFER&x86.EFERLMA
 		return true, nil
-	case MSRPAT:
-		for i := 0; i < 8; i++ {
-			switch (v >> (8 * i)) & 0xff {
-			case 0, 1, 4, 5, 6, 7:
-			default:
-				return false, errGP
-			}
+	case x86.MsrPAT:
+		if !x86.PATValid(v) {
+			return false, errGP
 		}
 		r.PAT = v
 		return true, nil
 	}
 	return false, errGP
+}
+
+// WriteCR applies a guest's write of v to control register cr (0, 3 or 4)
+// under the architecture's rules (SDM Vol. 3A 2.5, Vol. 2B MOV—Move
+// to/from Control Registers): reserved bits, PG without PE, NW without CD,
+// entering long mode (EFER.LMA follows CR0.PG when EFER.LME is set) only
+// with CR4.PAE, CR4.PAE not cleared in long mode, CR4 bits the model does
+// not offer. errGP means inject #GP(0) and leave the registers as they
+// were. Guest-controlled: v is anything.
+func (m *CPUModel) WriteCR(r *vcpu.Regs, cr uint8, v uint64) error {
+	switch cr {
+	case 0:
+		if v>>32 != 0 || v&x86.CR0PG != 0 && v&x86.CR0PE == 0 || v&x86.CR0NW != 0 && v&x86.CR0CD == 0 {
+			return errGP
+		}
+		efer := r.EFER
+		if v&x86.CR0PG != 0 && r.CR0&x86.CR0PG == 0 && efer&x86.EFERLME != 0 {
+			if r.CR4&x86.CR4PAE == 0 {
+				return errGP
+			}
+			efer |= x86.EFERLMA
+		}
+		if v&x86.CR0PG == 0 {
+			efer &^= x86.EFERLMA
+		}
+		r.CR0, r.EFER = v, efer
+	case 3:
+		if r.LongMode() && v>>m.physBits != 0 {
+			return errGP // reserved physical-address bits
+		}
+		r.CR3 = v
+	case 4:
+		if v&^m.cr4 != 0 || r.LongMode() && v&x86.CR4PAE == 0 {
+			return errGP
+		}
+		r.CR4 = v
+	default:
+		return errGP
+	}
+	return nil
 }

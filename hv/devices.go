@@ -1,6 +1,7 @@
 package hv
 
 import (
+	"fmt"
 	"io"
 	"sort"
 	"sync"
@@ -62,9 +63,12 @@ const DebugExitPort = 0xf4
 
 type debugExit struct{ p *Partition }
 
+// errDebugExit is the reason of a stop through the debug-exit port.
+var errDebugExit = fmt.Errorf("%w through the debug-exit port", ErrPowerOff)
+
 func (d debugExit) In(port uint16, size int) uint32 { return 0xffff_ffff >> (32 - 8*size) }
 func (d debugExit) Out(port uint16, size int, v uint32) {
-	d.p.end(StateStopped, "debug-exit", v, true)
+	d.p.end(StateStopped, errDebugExit, v, true)
 }
 
 // UART is a 16550 as far as a polled transmitter needs it: the divisor

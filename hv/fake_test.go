@@ -3,6 +3,9 @@ package hv
 import (
 	"fmt"
 	"testing"
+
+	"gohv/hv/vcpu"
+	"gohv/x86"
 )
 
 // fakeHost is physical memory made of Go arrays.
@@ -19,7 +22,7 @@ func (h *fakeHost) AllocPage() (uint64, error) {
 		return 0, fmt.Errorf("fake host: out of pages")
 	}
 	pa := h.next
-	h.next += PageSize
+	h.next += x86.PageSize
 	h.pages[pa] = new([4096]byte)
 	return pa, nil
 }
@@ -32,23 +35,23 @@ func (h *fakeHost) FreePage(pa uint64) error {
 	return nil
 }
 
-func (h *fakeHost) Page(pa uint64) *[4096]byte { return h.pages[pa&^(PageSize-1)] }
+func (h *fakeHost) Page(pa uint64) *[4096]byte { return h.pages[pa&^(x86.PageSize-1)] }
 
 // fakeVCPU replays exits the test sets and records what the core did.
 type fakeVCPU struct {
-	regs     Regs
-	injected []Event
+	regs     vcpu.Regs
+	injected []vcpu.Event
 	dirty    bool
 	window   bool
 	shadow   bool
-	next     Exit
+	next     vcpu.Exit
 }
 
-func (v *fakeVCPU) Run(e *Exit) error             { *e = v.next; return nil }
-func (v *fakeVCPU) Regs() *Regs                   { return &v.regs }
+func (v *fakeVCPU) Run(e *vcpu.Exit) error        { *e = v.next; return nil }
+func (v *fakeVCPU) Regs() *vcpu.Regs              { return &v.regs }
 func (v *fakeVCPU) MarkStateDirty()               { v.dirty = true }
 func (v *fakeVCPU) SyncState()                    {}
-func (v *fakeVCPU) Inject(ev Event)               { v.injected = append(v.injected, ev) }
+func (v *fakeVCPU) Inject(ev vcpu.Event)          { v.injected = append(v.injected, ev) }
 func (v *fakeVCPU) InterruptShadow() bool         { return v.shadow }
 func (v *fakeVCPU) ClearInterruptShadow()         { v.shadow = false }
 func (v *fakeVCPU) RequestInterruptWindow(b bool) { v.window = b }
@@ -56,9 +59,10 @@ func (v *fakeVCPU) Close() error                  { return nil }
 
 type fakeBackend struct{ vcpus []*fakeVCPU }
 
-func (b *fakeBackend) Name() string               { return "fake" }
-func (b *fakeBackend) NestedFormat() NestedFormat { return FormatNPT }
-func (b *fakeBackend) NewVCPU(uint64) (VCPU, error) {
+func (b *fakeBackend) Name() string                    { return "fake" }
+func (b *fakeBackend) Report() []string                { return nil }
+func (b *fakeBackend) NestedFormat() vcpu.NestedFormat { return vcpu.FormatNPT }
+func (b *fakeBackend) NewVCPU(uint64) (vcpu.VCPU, error) {
 	v := &fakeVCPU{}
 	b.vcpus = append(b.vcpus, v)
 	return v, nil
@@ -76,11 +80,14 @@ func newTestPartition(t testing.TB, ram uint64) (*Partition, *fakeVCPU, *fakeHos
 	t.Helper()
 	host := newFakeHost()
 	b := &fakeBackend{}
-	h := New(b, host)
+	h := New(b, host, NewCPUModel(), nil)
 	rec := &recorder{}
 	p, err := h.NewPartition(Config{Name: "t", RAMBytes: ram, Console: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The tests set the registers they need on top of a blank file with
+	// flat zero-based segments, not the RESET state (CS base FFFF0000h).
+	b.vcpus[0].regs = vcpu.Regs{PAT: x86.PATReset}
 	return p, b.vcpus[0], host, rec
 }

@@ -6,13 +6,15 @@ import (
 	"unsafe"
 
 	"gohv/ept"
+	"gohv/hv/vcpu"
+	"gohv/x86"
 )
 
 // GuestMemory is a partition's guest-physical address space: RAM ranges
 // backed by host pages the partition owns, mapped in its nested tables, and
 // MMIO ranges left unmapped so every access exits to an emulated device.
 type GuestMemory struct {
-	host  HostMemory
+	host  vcpu.HostMemory
 	table *ept.Table
 	ram   []ramRange // sorted by gpa, non-overlapping
 	mmio  []mmioRange
@@ -23,7 +25,7 @@ type ramRange struct {
 	hpa       []uint64 // host page of each guest page
 }
 
-type eptAlloc struct{ h HostMemory }
+type eptAlloc struct{ h vcpu.HostMemory }
 
 func (a eptAlloc) AllocPage() (uint64, error) { return a.h.AllocPage() }
 func (a eptAlloc) FreePage(hpa uint64)        { a.h.FreePage(hpa) }
@@ -31,7 +33,7 @@ func (a eptAlloc) Page(hpa uint64) *[512]uint64 {
 	return (*[512]uint64)(unsafe.Pointer(a.h.Page(hpa)))
 }
 
-func newGuestMemory(h HostMemory, f ept.Format) (*GuestMemory, error) {
+func newGuestMemory(h vcpu.HostMemory, f ept.Format) (*GuestMemory, error) {
 	t, err := ept.New(f, eptAlloc{h})
 	if err != nil {
 		return nil, err
@@ -49,23 +51,23 @@ func (m *GuestMemory) NestedRoot() (uint64, error) {
 
 // AddRAM backs [gpa, gpa+size) with fresh zeroed host pages.
 func (m *GuestMemory) AddRAM(gpa, size uint64) error {
-	if gpa%PageSize != 0 || size%PageSize != 0 || size == 0 || gpa+size < gpa {
+	if gpa%x86.PageSize != 0 || size%x86.PageSize != 0 || size == 0 || gpa+size < gpa {
 		return fmt.Errorf("guest memory: RAM %#x+%#x is not page aligned", gpa, size)
 	}
 	if m.overlaps(gpa, size) {
 		return fmt.Errorf("guest memory: RAM %#x+%#x overlaps an existing range", gpa, size)
 	}
-	r := ramRange{gpa: gpa, size: size, hpa: make([]uint64, 0, size/PageSize)}
+	r := ramRange{gpa: gpa, size: size, hpa: make([]uint64, 0, size/x86.PageSize)}
 	undo := func() {
 		for _, pa := range r.hpa {
 			m.host.FreePage(pa)
 		}
 	}
-	for i := uint64(0); i < size/PageSize; i++ {
+	for i := uint64(0); i < size/x86.PageSize; i++ {
 		pa, err := m.host.AllocPage()
 		if err != nil {
 			undo()
-			return fmt.Errorf("guest memory: RAM page %d of %d: %w", i, size/PageSize, err)
+			return fmt.Errorf("guest memory: RAM page %d of %d: %w", i, size/x86.PageSize, err)
 		}
 		r.hpa = append(r.hpa, pa)
 	}
@@ -73,12 +75,12 @@ func (m *GuestMemory) AddRAM(gpa, size uint64) error {
 	// use large pages where the allocator happened to give them.
 	for i := 0; i < len(r.hpa); {
 		j := i + 1
-		for j < len(r.hpa) && r.hpa[j] == r.hpa[j-1]+PageSize {
+		for j < len(r.hpa) && r.hpa[j] == r.hpa[j-1]+x86.PageSize {
 			j++
 		}
-		g := gpa + uint64(i)*PageSize
-		if err := m.table.Map(g, r.hpa[i], uint64(j-i)*PageSize, ept.RWX, ept.WB); err != nil {
-			m.table.Unmap(gpa, uint64(i)*PageSize)
+		g := gpa + uint64(i)*x86.PageSize
+		if err := m.table.Map(g, r.hpa[i], uint64(j-i)*x86.PageSize, ept.RWX, ept.WB); err != nil {
+			m.table.Unmap(gpa, uint64(i)*x86.PageSize)
 			undo()
 			return fmt.Errorf("guest memory: map %#x: %w", g, err)
 		}
@@ -125,7 +127,7 @@ func (m *GuestMemory) page(gpa uint64) *[4096]byte {
 	for i := range m.ram {
 		r := &m.ram[i]
 		if gpa >= r.gpa && gpa-r.gpa < r.size {
-			return m.host.Page(r.hpa[(gpa-r.gpa)/PageSize])
+			return m.host.Page(r.hpa[(gpa-r.gpa)/x86.PageSize])
 		}
 	}
 	return nil
@@ -141,7 +143,7 @@ func (m *GuestMemory) ReadRAM(gpa uint64, b []byte) error {
 		if pg == nil {
 			return fmt.Errorf("guest memory: read %#x: %w", gpa, ErrOutsideMemory)
 		}
-		n := copy(b, pg[gpa%PageSize:])
+		n := copy(b, pg[gpa%x86.PageSize:])
 		b, gpa = b[n:], gpa+uint64(n)
 	}
 	return nil
@@ -154,7 +156,7 @@ func (m *GuestMemory) WriteRAM(gpa uint64, b []byte) error {
 		if pg == nil {
 			return fmt.Errorf("guest memory: write %#x: %w", gpa, ErrOutsideMemory)
 		}
-		n := copy(pg[gpa%PageSize:], b)
+		n := copy(pg[gpa%x86.PageSize:], b)
 		b, gpa = b[n:], gpa+uint64(n)
 	}
 	return nil
@@ -189,7 +191,7 @@ func (m *GuestMemory) casU64(gpa, old, new uint64) (bool, error) {
 	if pg == nil || gpa%8 != 0 {
 		return false, fmt.Errorf("guest memory: page-table entry at %#x: %w", gpa, ErrOutsideMemory)
 	}
-	p := (*uint64)(unsafe.Pointer(&pg[gpa%PageSize]))
+	p := (*uint64)(unsafe.Pointer(&pg[gpa%x86.PageSize]))
 	if *p != old {
 		return false, nil
 	}

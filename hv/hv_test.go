@@ -6,12 +6,15 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"gohv/hv/vcpu"
+	"gohv/x86"
 )
 
 func TestCPUIDModelHidesVirtualization(t *testing.T) {
 	m := NewCPUModel()
 	_, _, c, _ := m.CPUID(1, 0)
-	if c&hypervisorPresent == 0 {
+	if c&x86.CPUID1ECXHypervisor == 0 {
 		t.Error("hypervisor-present bit clear")
 	}
 	if c&(1<<5|1<<26|1<<27|1<<21|1<<3) != 0 {
@@ -41,28 +44,28 @@ func TestCPUIDModelHidesVirtualization(t *testing.T) {
 
 func TestMSRModel(t *testing.T) {
 	m := NewCPUModel()
-	r := &Regs{CR0: CR0PG | CR0PE, EFER: EFERLME | EFERLMA}
-	if v, err := m.ReadMSR(r, MSREFER); err != nil || v != EFERLME|EFERLMA {
+	r := &vcpu.Regs{CR0: x86.CR0PG | x86.CR0PE, EFER: x86.EFERLME | x86.EFERLMA}
+	if v, err := m.ReadMSR(r, x86.MsrEFER); err != nil || v != x86.EFERLME|x86.EFERLMA {
 		t.Fatalf("EFER read %#x %v", v, err)
 	}
-	for _, bad := range []uint64{EFERLME | 1<<20, EFERLME | EFERSVME, 0 /* LME off under paging */} {
-		if _, err := m.WriteMSR(r, MSREFER, bad); !errors.Is(err, errGP) {
+	for _, bad := range []uint64{x86.EFERLME | 1<<20, x86.EFERLME | x86.EFERSVME, 0 /* LME off under paging */} {
+		if _, err := m.WriteMSR(r, x86.MsrEFER, bad); !errors.Is(err, errGP) {
 			t.Errorf("EFER write %#x: %v, want #GP", bad, err)
 		}
 	}
-	if dirty, err := m.WriteMSR(r, MSREFER, EFERLME|EFERNXE|EFERSCE); err != nil || !dirty || r.EFER != EFERLME|EFERLMA|EFERNXE|EFERSCE {
+	if dirty, err := m.WriteMSR(r, x86.MsrEFER, x86.EFERLME|x86.EFERNXE|x86.EFERSCE); err != nil || !dirty || r.EFER != x86.EFERLME|x86.EFERLMA|x86.EFERNXE|x86.EFERSCE {
 		t.Fatalf("EFER write: %v %v %#x", dirty, err, r.EFER)
 	}
-	if _, err := m.WriteMSR(r, MSRPAT, 0x0007_0406_0007_0402); !errors.Is(err, errGP) {
+	if _, err := m.WriteMSR(r, x86.MsrPAT, 0x0007_0406_0007_0402); !errors.Is(err, errGP) {
 		t.Error("PAT with memory type 2 accepted")
 	}
-	if _, err := m.WriteMSR(r, MSRPAT, 0x0006_0606_0006_0606); err != nil || r.PAT != 0x0006_0606_0006_0606 {
+	if _, err := m.WriteMSR(r, x86.MsrPAT, 0x0006_0606_0006_0606); err != nil || r.PAT != 0x0006_0606_0006_0606 {
 		t.Error("valid PAT refused")
 	}
 	if _, err := m.ReadMSR(r, 0x1b); !errors.Is(err, errGP) {
 		t.Error("APIC base readable without an APIC")
 	}
-	if !m.PassThroughMSR(MSRLSTAR, true) || m.PassThroughMSR(MSREFER, false) || m.PassThroughMSR(MSRTSC, true) {
+	if !m.PassThroughMSR(x86.MsrLSTAR, true) || m.PassThroughMSR(x86.MsrEFER, false) || m.PassThroughMSR(x86.MsrTSC, true) {
 		t.Error("pass-through list wrong")
 	}
 }
@@ -71,78 +74,91 @@ func TestExitHandling(t *testing.T) {
 	p, v, _, rec := newTestPartition(t, 1<<20)
 	vp := p.VP(0)
 	v.regs.RIP = 0x1000
-	v.regs.CS.Attrib = SegL
+	v.regs.CS.Attrib = x86.SegL
 
 	// CPUID with a hardware-reported length.
-	v.regs.GPR[RAX] = HypervisorLeaf
-	vp.handle(&Exit{Kind: ExitCPUID, InstrLen: 2})
-	if v.regs.RIP != 0x1002 || v.regs.GPR[RBX] != 0x76686f67 {
-		t.Fatalf("cpuid: rip %#x rbx %#x", v.regs.RIP, v.regs.GPR[RBX])
+	v.regs.GPR[x86.RAX] = HypervisorLeaf
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitCPUID, InstrLen: 2})
+	if v.regs.RIP != 0x1002 || v.regs.GPR[x86.RBX] != 0x76686f67 {
+		t.Fatalf("cpuid: rip %#x rbx %#x", v.regs.RIP, v.regs.GPR[x86.RBX])
 	}
 	// Unknown MSR: #GP, RIP unchanged.
-	v.regs.GPR[RCX] = 0x12345
-	vp.handle(&Exit{Kind: ExitMSRRead, InstrLen: 2})
-	if len(v.injected) != 1 || v.injected[0].Vector != VectorGP || !v.injected[0].HasError || v.regs.RIP != 0x1002 {
+	v.regs.GPR[x86.RCX] = 0x12345
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitMSRRead, InstrLen: 2})
+	if len(v.injected) != 1 || v.injected[0].Vector != x86.VectorGP || !v.injected[0].HasError || v.regs.RIP != 0x1002 {
 		t.Fatalf("rdmsr unknown: %+v rip %#x", v.injected, v.regs.RIP)
 	}
 	// UART output, line-buffered and prefixed.
 	for _, c := range []byte("hi\n") {
-		v.regs.GPR[RAX] = uint64(c)
-		vp.handle(&Exit{Kind: ExitIO, Port: 0x3f8, Size: 1, InstrLen: 1})
+		v.regs.GPR[x86.RAX] = uint64(c)
+		vp.handle(&vcpu.Exit{Kind: vcpu.ExitIO, Port: 0x3f8, Size: 1, InstrLen: 1})
 	}
 	if len(rec.lines) != 1 || rec.lines[0] != "t: hi\n" {
 		t.Fatalf("console %q", rec.lines)
 	}
-	// IN from an unclaimed port: all ones, upper RAX bits kept for 8/16-bit.
-	v.regs.GPR[RAX] = 0x1234_5678_0000_0000
-	vp.handle(&Exit{Kind: ExitIO, Port: 0x2f0, Size: 2, In: true, InstrLen: 1})
-	if v.regs.GPR[RAX] != 0x1234_5678_0000_ffff {
-		t.Fatalf("in: rax %#x", v.regs.GPR[RAX])
+	// IN from an unclaimed port: all ones, upper x86.RAX bits kept for 8/16-bit.
+	v.regs.GPR[x86.RAX] = 0x1234_5678_0000_0000
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitIO, Port: 0x2f0, Size: 2, In: true, InstrLen: 1})
+	if v.regs.GPR[x86.RAX] != 0x1234_5678_0000_ffff {
+		t.Fatalf("in: rax %#x", v.regs.GPR[x86.RAX])
 	}
 	// Hypercalls.
-	v.regs.GPR[RCX] = HvCallNotifyLongSpinWait
-	vp.handle(&Exit{Kind: ExitHypercall, InstrLen: 3})
-	if v.regs.GPR[RAX] != HvStatusSuccess {
+	v.regs.GPR[x86.RCX] = HvCallNotifyLongSpinWait
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
+	if v.regs.GPR[x86.RAX] != HvStatusSuccess {
 		t.Fatal("spin-wait hypercall failed")
 	}
-	v.regs.GPR[RCX] = 0x7777
-	vp.handle(&Exit{Kind: ExitHypercall, InstrLen: 3})
-	if v.regs.GPR[RAX] != HvStatusInvalidHypercallCode {
+	v.regs.GPR[x86.RCX] = 0x7777
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
+	if v.regs.GPR[x86.RAX] != HvStatusInvalidHypercallCode {
 		t.Fatal("unknown hypercall succeeded")
 	}
 	v.regs.SS.Attrib = 3 << 5 // CPL 3
-	vp.handle(&Exit{Kind: ExitHypercall, InstrLen: 3})
-	if last := v.injected[len(v.injected)-1]; last.Vector != VectorUD {
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
+	if last := v.injected[len(v.injected)-1]; last.Vector != x86.VectorUD {
 		t.Fatalf("CPL3 hypercall: %+v", last)
 	}
 	v.regs.SS.Attrib = 0
 	// An access outside RAM ends the partition.
-	vp.handle(&Exit{Kind: ExitNestedFault, GPA: 0x4000_0000, Write: true})
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitNestedFault, GPA: 0x4000_0000, Write: true})
 	if !p.stopping.Load() {
 		t.Fatal("partition still running after an access outside its memory")
 	}
 	r := p.Result()
-	if r.State != StateCrashed || !strings.Contains(r.Reason, "write of gpa 0x40000000") {
+	if r.State != StateCrashed || !errors.Is(r.Err, ErrOutsideMemory) || !strings.Contains(r.Err.Error(), "write of gpa 0x40000000") {
 		t.Fatalf("result %v", r)
 	}
 }
 
 func TestDebugExitStopsWithStatus(t *testing.T) {
 	p, v, _, _ := newTestPartition(t, 1<<20)
-	v.regs.GPR[RAX] = 0x42
-	p.VP(0).handle(&Exit{Kind: ExitIO, Port: DebugExitPort, Size: 4, InstrLen: 1})
-	if r := p.Result(); r.State != StateStopped || !r.HasStatus || r.Status != 0x42 {
+	v.regs.GPR[x86.RAX] = 0x42
+	p.VP(0).handle(&vcpu.Exit{Kind: vcpu.ExitIO, Port: DebugExitPort, Size: 4, InstrLen: 1})
+	if r := p.Result(); !r.PoweredOffWith(0x42) {
 		t.Fatalf("%v", r)
 	}
 }
 
 func TestShutdownAndInvalidStateCrash(t *testing.T) {
-	for _, k := range []ExitKind{ExitShutdown, ExitInvalidState, ExitUnexpected} {
+	for _, c := range []struct {
+		exit vcpu.Exit
+		want error
+	}{
+		{vcpu.Exit{Kind: vcpu.ExitShutdown}, ErrTripleFault},
+		{vcpu.Exit{Kind: vcpu.ExitInvalidState, Detail: "GUEST_TR_AR_BYTES: reserved bits set"}, ErrInvalidState},
+		{vcpu.Exit{Kind: vcpu.ExitUnexpected}, ErrUnsupported},
+	} {
 		p, _, _, _ := newTestPartition(t, 1<<20)
-		p.VP(0).handle(&Exit{Kind: k})
-		if r := p.Result(); r.State != StateCrashed {
-			t.Errorf("%v: %v", k, r)
+		p.VP(0).handle(&c.exit)
+		if r := p.Result(); r.State != StateCrashed || !errors.Is(r.Err, c.want) {
+			t.Errorf("%v: %v, want crashed with %v", c.exit.Kind, r, c.want)
 		}
+	}
+	p, _, _, _ := newTestPartition(t, 1<<20)
+	p.VP(0).handle(&vcpu.Exit{Kind: vcpu.ExitInvalidState, Detail: "EFER.SVME clear"})
+	var ise *InvalidStateError
+	if r := p.Result(); !errors.As(r.Err, &ise) || ise.Detail != "EFER.SVME clear" || ise.VP != 0 {
+		t.Errorf("invalid state: %v", r)
 	}
 }
 
@@ -152,18 +168,20 @@ func TestExitPathDoesNotAllocate(t *testing.T) {
 	p, v, _, _ := newTestPartition(t, 1<<20)
 	p.console = nil
 	vp := p.VP(0)
-	v.injected = make([]Event, 0, 1)
-	for _, e := range []Exit{
-		{Kind: ExitCPUID, InstrLen: 2},
-		{Kind: ExitMSRRead, InstrLen: 2},
-		{Kind: ExitHypercall, InstrLen: 3},
-		{Kind: ExitIO, Port: 0x3ff, Size: 1, InstrLen: 1},
-		{Kind: ExitIO, Port: 0x3f8, Size: 1, InstrLen: 1},
-		{Kind: ExitIO, Port: 0x2f0, Size: 4, In: true, InstrLen: 1},
-		{Kind: ExitInterrupt},
+	v.injected = make([]vcpu.Event, 0, 1)
+	for _, e := range []vcpu.Exit{
+		{Kind: vcpu.ExitCPUID, InstrLen: 2},
+		{Kind: vcpu.ExitMSRRead, InstrLen: 2},
+		{Kind: vcpu.ExitHypercall, InstrLen: 3},
+		{Kind: vcpu.ExitIO, Port: 0x3ff, Size: 1, InstrLen: 1},
+		{Kind: vcpu.ExitIO, Port: 0x3f8, Size: 1, InstrLen: 1},
+		{Kind: vcpu.ExitIO, Port: 0x2f0, Size: 4, In: true, InstrLen: 1},
+		{Kind: vcpu.ExitInterrupt},
+		{Kind: vcpu.ExitCRWrite, CR: 4, Value: x86.CR4PAE | x86.CR4OSFXSR, InstrLen: 3},
+		{Kind: vcpu.ExitCRWrite, CR: 0, Value: x86.CR0PG, InstrLen: 3}, // refused: #GP
 	} {
-		v.regs.GPR[RCX] = MSREFER
-		v.regs.GPR[RAX] = 'x'
+		v.regs.GPR[x86.RCX] = x86.MsrEFER
+		v.regs.GPR[x86.RAX] = 'x'
 		n := testing.AllocsPerRun(1000, func() {
 			v.injected = v.injected[:0]
 			vp.handle(&e)
@@ -184,7 +202,7 @@ func TestInterruptDelivery(t *testing.T) {
 	if !v.window || len(v.injected) != 0 {
 		t.Fatalf("IF=0: window %v injected %v", v.window, v.injected)
 	}
-	v.regs.RFLAGS = RFLAGSIF
+	v.regs.RFLAGS = x86.RFLAGSIF
 	v.shadow = true
 	vp.deliver()
 	if len(v.injected) != 0 {
@@ -226,7 +244,7 @@ func TestGuestMemoryBounds(t *testing.T) {
 func TestNewPartitionOutOfMemoryReleasesPages(t *testing.T) {
 	host := newFakeHost()
 	host.limit = 20
-	h := New(&fakeBackend{}, host)
+	h := New(&fakeBackend{}, host, NewCPUModel(), nil)
 	if _, err := h.NewPartition(Config{Name: "big", RAMBytes: 1 << 20}); err == nil {
 		t.Fatal("no error with 20 pages for 256")
 	}
@@ -269,21 +287,21 @@ func TestUARTRegisters(t *testing.T) {
 func TestDecodedLengthWithoutNRIP(t *testing.T) {
 	p, v, _, _ := newTestPartition(t, 1<<20)
 	vp := p.VP(0)
-	v.regs.CR0 = CR0PE
-	v.regs.CS.Attrib = SegDB // 32-bit protected mode, paging off
+	v.regs.CR0 = x86.CR0PE
+	v.regs.CS.Attrib = x86.SegDB // 32-bit protected mode, paging off
 	p.Mem.WriteRAM(0x1000, []byte{0x0f, 0xa2, 0x66, 0x0f, 0xa2})
 	v.regs.RIP = 0x1000
-	vp.handle(&Exit{Kind: ExitCPUID})
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitCPUID})
 	if v.regs.RIP != 0x1002 {
 		t.Fatalf("after CPUID rip %#x", v.regs.RIP)
 	}
-	vp.handle(&Exit{Kind: ExitCPUID})
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitCPUID})
 	if v.regs.RIP != 0x1005 {
 		t.Fatalf("after 66 CPUID rip %#x", v.regs.RIP)
 	}
 	n := testing.AllocsPerRun(1000, func() {
 		v.regs.RIP = 0x1000
-		vp.handle(&Exit{Kind: ExitCPUID})
+		vp.handle(&vcpu.Exit{Kind: vcpu.ExitCPUID})
 	})
 	if n != 0 {
 		t.Errorf("%v allocations per decoded exit", n)
@@ -315,24 +333,24 @@ func TestMMIOEmulation(t *testing.T) {
 		t.Fatal(err)
 	}
 	vp := p.VP(0)
-	v.regs.CR0 = CR0PE
-	v.regs.CS.Attrib = SegDB
+	v.regs.CR0 = x86.CR0PE
+	v.regs.CS.Attrib = x86.SegDB
 	// mov eax, [ebx+0x10]; mov byte [ebx+0x20], 0x7f
 	p.Mem.WriteRAM(0x1000, []byte{0x8b, 0x43, 0x10, 0xc6, 0x43, 0x20, 0x7f})
 	v.regs.RIP = 0x1000
-	v.regs.GPR[RBX] = 0xc000_0000
-	vp.handle(&Exit{Kind: ExitNestedFault, GPA: 0xc000_0010})
-	if v.regs.GPR[RAX] != 0x13121110 || v.regs.RIP != 0x1003 {
-		t.Fatalf("load: rax %#x rip %#x", v.regs.GPR[RAX], v.regs.RIP)
+	v.regs.GPR[x86.RBX] = 0xc000_0000
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitNestedFault, GPA: 0xc000_0010})
+	if v.regs.GPR[x86.RAX] != 0x13121110 || v.regs.RIP != 0x1003 {
+		t.Fatalf("load: rax %#x rip %#x", v.regs.GPR[x86.RAX], v.regs.RIP)
 	}
-	vp.handle(&Exit{Kind: ExitNestedFault, GPA: 0xc000_0020, Write: true})
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitNestedFault, GPA: 0xc000_0020, Write: true})
 	if dev.mem[0x20] != 0x7f || v.regs.RIP != 0x1007 || len(dev.accesses) != 2 || dev.accesses[0] != 4 || dev.accesses[1] != 1 {
 		t.Fatalf("store: %#x rip %#x accesses %v", dev.mem[0x20], v.regs.RIP, dev.accesses)
 	}
 	// An instruction the emulator does not know ends the partition with its name.
 	p.Mem.WriteRAM(0x1007, []byte{0x0f, 0x01, 0xf8}) // swapgs
-	vp.handle(&Exit{Kind: ExitNestedFault, GPA: 0xc000_0000})
-	if r := p.Result(); r.State != StateCrashed || !strings.Contains(r.Reason, "mmio") {
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitNestedFault, GPA: 0xc000_0000})
+	if r := p.Result(); r.State != StateCrashed || !errors.Is(r.Err, ErrUnsupported) || !strings.Contains(r.Err.Error(), "mmio") {
 		t.Fatalf("%v", r)
 	}
 }
@@ -340,31 +358,31 @@ func TestMMIOEmulation(t *testing.T) {
 func TestStringPortIO(t *testing.T) {
 	p, v, _, rec := newTestPartition(t, 1<<20)
 	vp := p.VP(0)
-	v.regs.CR0 = CR0PE
-	v.regs.CS.Attrib = SegDB
+	v.regs.CR0 = x86.CR0PE
+	v.regs.CS.Attrib = x86.SegDB
 	p.Mem.WriteRAM(0x2000, []byte("ok\n"))
-	v.regs.RIP, v.regs.GPR[RSI], v.regs.GPR[RCX] = 0x1000, 0x2000, 3
-	vp.handle(&Exit{Kind: ExitIO, Port: 0x3f8, Size: 1, String: true, Rep: true, InstrLen: 2})
-	if len(rec.lines) != 1 || rec.lines[0] != "t: ok\n" || v.regs.GPR[RSI] != 0x2003 || v.regs.GPR[RCX] != 0 || v.regs.RIP != 0x1002 {
-		t.Fatalf("rep outsb: %q rsi %#x rcx %d rip %#x", rec.lines, v.regs.GPR[RSI], v.regs.GPR[RCX], v.regs.RIP)
+	v.regs.RIP, v.regs.GPR[x86.RSI], v.regs.GPR[x86.RCX] = 0x1000, 0x2000, 3
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitIO, Port: 0x3f8, Size: 1, String: true, Rep: true, InstrLen: 2})
+	if len(rec.lines) != 1 || rec.lines[0] != "t: ok\n" || v.regs.GPR[x86.RSI] != 0x2003 || v.regs.GPR[x86.RCX] != 0 || v.regs.RIP != 0x1002 {
+		t.Fatalf("rep outsb: %q rsi %#x rcx %d rip %#x", rec.lines, v.regs.GPR[x86.RSI], v.regs.GPR[x86.RCX], v.regs.RIP)
 	}
 	// INSW from the UART scratch register (two bytes: low from the port, the
 	// 16-bit read of an 8-bit register), backwards with DF set.
-	vp.handle(&Exit{Kind: ExitIO, Port: 0x3ff, Size: 1, InstrLen: 1}) // OUT AL (='\n' left in RAX? set it)
-	v.regs.GPR[RAX] = 0x5a
-	vp.handle(&Exit{Kind: ExitIO, Port: 0x3ff, Size: 1, InstrLen: 1})
-	v.regs.RFLAGS = RFLAGSDF
-	v.regs.GPR[RDI], v.regs.GPR[RCX] = 0x3001, 2
-	vp.handle(&Exit{Kind: ExitIO, Port: 0x3ff, Size: 1, In: true, String: true, Rep: true, InstrLen: 2})
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitIO, Port: 0x3ff, Size: 1, InstrLen: 1}) // OUT AL (='\n' left in x86.RAX? set it)
+	v.regs.GPR[x86.RAX] = 0x5a
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitIO, Port: 0x3ff, Size: 1, InstrLen: 1})
+	v.regs.RFLAGS = x86.RFLAGSDF
+	v.regs.GPR[x86.RDI], v.regs.GPR[x86.RCX] = 0x3001, 2
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitIO, Port: 0x3ff, Size: 1, In: true, String: true, Rep: true, InstrLen: 2})
 	var got [2]byte
 	p.Mem.ReadRAM(0x3000, got[:])
-	if got != [2]byte{0x5a, 0x5a} || v.regs.GPR[RDI] != 0x2fff {
-		t.Fatalf("rep insb: % x rdi %#x", got, v.regs.GPR[RDI])
+	if got != [2]byte{0x5a, 0x5a} || v.regs.GPR[x86.RDI] != 0x2fff {
+		t.Fatalf("rep insb: % x rdi %#x", got, v.regs.GPR[x86.RDI])
 	}
 	// An address outside RAM ends the partition.
-	v.regs.GPR[RSI], v.regs.GPR[RCX] = 0xf000_0000, 1
-	vp.handle(&Exit{Kind: ExitIO, Port: 0x3f8, Size: 1, String: true, InstrLen: 1})
-	if r := p.Result(); r.State != StateCrashed {
+	v.regs.GPR[x86.RSI], v.regs.GPR[x86.RCX] = 0xf000_0000, 1
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitIO, Port: 0x3f8, Size: 1, String: true, InstrLen: 1})
+	if r := p.Result(); r.State != StateCrashed || !errors.Is(r.Err, ErrOutsideMemory) {
 		t.Fatalf("%v", r)
 	}
 }
@@ -373,25 +391,25 @@ func TestStringPortIO(t *testing.T) {
 // to the core: whatever the guest does, the root must not panic, and the
 // partition either runs on or ends with a reason.
 func FuzzExitDispatch(f *testing.F) {
-	f.Add(uint8(ExitCPUID), uint64(0x4000_0000), uint64(0), uint64(0x1000), uint16(0), []byte{0x0f, 0xa2})
-	f.Add(uint8(ExitIO), uint64(0x41), uint64(3), uint64(0x1000), uint16(0x3f8), []byte{0xf3, 0x6e})
-	f.Add(uint8(ExitNestedFault), uint64(0), uint64(0xc000_0000), uint64(0x1000), uint16(0), []byte{0x8b, 0x03})
+	f.Add(uint8(vcpu.ExitCPUID), uint64(0x4000_0000), uint64(0), uint64(0x1000), uint16(0), []byte{0x0f, 0xa2})
+	f.Add(uint8(vcpu.ExitIO), uint64(0x41), uint64(3), uint64(0x1000), uint16(0x3f8), []byte{0xf3, 0x6e})
+	f.Add(uint8(vcpu.ExitNestedFault), uint64(0), uint64(0xc000_0000), uint64(0x1000), uint16(0), []byte{0x8b, 0x03})
 	f.Fuzz(func(t *testing.T, kind uint8, rax, rbx, rip uint64, port uint16, code []byte) {
 		p, v, _, _ := newTestPartition(t, 64<<10)
 		dev := &scratchDevice{}
 		p.AddMMIO(0xc000_0000, 256, dev)
 		p.Mem.WriteRAM(0x1000, code[:min(len(code), 64)])
-		v.regs.CR0 = CR0PE
-		v.regs.CS.Attrib = SegDB
+		v.regs.CR0 = x86.CR0PE
+		v.regs.CS.Attrib = x86.SegDB
 		v.regs.RIP = rip
-		v.regs.GPR[RAX], v.regs.GPR[RBX], v.regs.GPR[RCX], v.regs.GPR[RSI] = rax, rbx, rax>>8, rbx
-		e := Exit{Kind: ExitKind(kind % uint8(ExitUnexpected+1)), Port: port, Size: []uint8{1, 2, 4}[port%3],
+		v.regs.GPR[x86.RAX], v.regs.GPR[x86.RBX], v.regs.GPR[x86.RCX], v.regs.GPR[x86.RSI] = rax, rbx, rax>>8, rbx
+		e := vcpu.Exit{Kind: vcpu.ExitKind(kind % uint8(vcpu.NumExitKinds)), Port: port, Size: []uint8{1, 2, 4}[port%3],
 			In: rax&1 != 0, String: rax&2 != 0, Rep: rax&4 != 0, GPA: rbx, Write: rax&8 != 0}
-		if e.Kind == ExitHLT {
+		if e.Kind == vcpu.ExitHLT {
 			p.Stop("fuzz") // HLT with nothing pending would sleep until Stop
 		}
 		p.VP(0).handle(&e)
-		if r := p.Result(); p.stopping.Load() && r.Reason == "" {
+		if r := p.Result(); p.stopping.Load() && r.Err == nil {
 			t.Fatalf("stopped without a reason: %v", r)
 		}
 	})

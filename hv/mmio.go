@@ -7,16 +7,18 @@ import (
 	"golang.org/x/arch/x86/x86asm"
 
 	"gohv/hv/emul"
+	"gohv/hv/vcpu"
+	"gohv/x86"
 )
 
 // nestedFault handles a guest-physical access the nested tables refused:
 // an MMIO range is emulated; anything else is outside the partition's
 // memory map and ends it.
-func (vp *VP) nestedFault(e *Exit) {
+func (vp *VP) nestedFault(e *vcpu.Exit) {
 	r := vp.cpu.Regs()
 	if vp.p.Mem.mmioAt(e.GPA) != nil {
 		if err := vp.emulate(); err != nil {
-			vp.p.crash(fmt.Sprintf("mmio at gpa %#x, rip %#x: %v", e.GPA, r.RIP, err))
+			vp.p.crash(fmt.Errorf("vp %d: mmio at gpa %#x, rip %#x: %w", vp.index, e.GPA, r.RIP, err))
 		}
 		return
 	}
@@ -27,7 +29,7 @@ func (vp *VP) nestedFault(e *Exit) {
 	case e.Write:
 		kind = "write"
 	}
-	vp.p.crash(fmt.Sprintf("%s of gpa %#x at rip %#x: %v", kind, e.GPA, r.RIP, ErrOutsideMemory))
+	vp.p.crash(fmt.Errorf("vp %d: %s of gpa %#x at rip %#x: %w", vp.index, kind, e.GPA, r.RIP, ErrOutsideMemory))
 }
 
 func (m *GuestMemory) mmioAt(gpa uint64) *mmioRange {
@@ -93,7 +95,7 @@ func (vp *VP) prepare() {
 	r := vp.cpu.Regs()
 	s := &vp.emuState
 	s.GPR, s.RIP, s.RFLAGS = r.GPR, r.RIP, r.RFLAGS
-	s.Mode = emul.ModeFromCS(r.EFER&EFERLMA != 0, r.CS.Attrib&SegL != 0, r.CS.Attrib&SegDB != 0)
+	s.Mode = emul.ModeFromCS(r.EFER&x86.EFERLMA != 0, r.CS.Attrib&x86.SegL != 0, r.CS.Attrib&x86.SegDB != 0)
 	s.CPL = uint8(r.SS.Attrib >> 5 & 3)
 	s.SegBase = [6]uint64{r.ES.Base, r.CS.Base, r.SS.Base, r.DS.Base, r.FS.Base, r.GS.Base}
 	vp.view.vp = vp
@@ -120,11 +122,11 @@ func (vp *VP) emulate() error {
 		r.GPR = vp.emuState.GPR
 		r.CR2 = pf.Addr
 		vp.cpu.MarkStateDirty()
-		vp.cpu.Inject(Event{Vector: VectorPF, Type: EventException, HasError: true, ErrorCode: pf.Code})
+		vp.cpu.Inject(vcpu.Event{Vector: x86.VectorPF, Type: vcpu.EventException, HasError: true, ErrorCode: pf.Code})
 		return nil
 	case errors.As(err, &ex):
 		r.GPR = vp.emuState.GPR
-		vp.cpu.Inject(Event{Vector: ex.Vector, Type: EventException, HasError: ex.HasErrorCode, ErrorCode: ex.ErrorCode})
+		vp.cpu.Inject(vcpu.Event{Vector: ex.Vector, Type: vcpu.EventException, HasError: ex.HasErrorCode, ErrorCode: ex.ErrorCode})
 		return nil
 	}
 	return err
@@ -134,10 +136,10 @@ func (vp *VP) emulate() error {
 // count resumes by re-entering the guest at the same instruction.
 const maxStringIO = 4096
 
-// stringIO emulates INS and OUTS, with or without REP: OUTS reads DS:RSI,
-// INS writes ES:RDI, both through the guest's page tables; DF sets the
-// direction, the exit's address size masks RSI/RDI/RCX.
-func (vp *VP) stringIO(e *Exit) error {
+// stringIO emulates INS and OUTS, with or without REP: OUTS reads DS:x86.RSI,
+// INS writes ES:x86.RDI, both through the guest's page tables; DF sets the
+// direction, the exit's address size masks x86.RSI/x86.RDI/x86.RCX.
+func (vp *VP) stringIO(e *vcpu.Exit) error {
 	vp.prepare()
 	r := vp.cpu.Regs()
 	size := int(e.Size)
@@ -153,10 +155,10 @@ func (vp *VP) stringIO(e *Exit) error {
 	}
 	count := uint64(1)
 	if e.Rep {
-		count = r.GPR[RCX] & mask
+		count = r.GPR[x86.RCX] & mask
 	}
 	step := uint64(size)
-	if r.RFLAGS&RFLAGSDF != 0 {
+	if r.RFLAGS&x86.RFLAGSDF != 0 {
 		step = -step
 	}
 	dev := vp.p.portDevice(e.Port)
@@ -169,9 +171,9 @@ func (vp *VP) stringIO(e *Exit) error {
 	for i := uint64(0); i < n; i++ {
 		var la uint64
 		if e.In {
-			la = r.ES.Base + r.GPR[RDI]&mask
+			la = r.ES.Base + r.GPR[x86.RDI]&mask
 		} else {
-			la = r.DS.Base + r.GPR[RSI]&mask
+			la = r.DS.Base + r.GPR[x86.RSI]&mask
 		}
 		if vp.emuState.Mode != emul.Mode64 {
 			la &= 0xffff_ffff
@@ -187,7 +189,7 @@ func (vp *VP) stringIO(e *Exit) error {
 				if errors.As(err, &pf) {
 					r.CR2 = pf.Addr
 					vp.cpu.MarkStateDirty()
-					vp.cpu.Inject(Event{Vector: VectorPF, Type: EventException, HasError: true, ErrorCode: pf.Code})
+					vp.cpu.Inject(vcpu.Event{Vector: x86.VectorPF, Type: vcpu.EventException, HasError: true, ErrorCode: pf.Code})
 					return nil
 				}
 				return err
@@ -208,16 +210,16 @@ func (vp *VP) stringIO(e *Exit) error {
 			}
 		}
 		if e.In {
-			r.GPR[RDI] = r.GPR[RDI]&^mask | (r.GPR[RDI]+step)&mask
+			r.GPR[x86.RDI] = r.GPR[x86.RDI]&^mask | (r.GPR[x86.RDI]+step)&mask
 		} else {
 			if dev != nil {
 				v := uint32(buf[0]) | uint32(buf[1])<<8 | uint32(buf[2])<<16 | uint32(buf[3])<<24
 				dev.Out(e.Port, size, v&(0xffff_ffff>>(32-8*size)))
 			}
-			r.GPR[RSI] = r.GPR[RSI]&^mask | (r.GPR[RSI]+step)&mask
+			r.GPR[x86.RSI] = r.GPR[x86.RSI]&^mask | (r.GPR[x86.RSI]+step)&mask
 		}
 		if e.Rep {
-			r.GPR[RCX] = r.GPR[RCX]&^mask | (r.GPR[RCX]-1)&mask
+			r.GPR[x86.RCX] = r.GPR[x86.RCX]&^mask | (r.GPR[x86.RCX]-1)&mask
 		}
 	}
 	if n == count {

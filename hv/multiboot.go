@@ -6,6 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"gohv/hv/vcpu"
+	"gohv/x86"
 )
 
 // Multiboot (v1) constants (Multiboot Specification 0.6.96, section 3).
@@ -180,16 +183,17 @@ func LoadMultiboot(p *Partition, file []byte, cmdline string) error {
 	if err := m.WriteRAM(MultibootInfoBase, info); err != nil {
 		return err
 	}
-	code := Segment{Selector: 0x08, Attrib: 0xb | SegS | SegP | SegDB | SegG, Limit: 0xffff_ffff}
-	data := Segment{Selector: 0x10, Attrib: 0x3 | SegS | SegP | SegDB | SegG, Limit: 0xffff_ffff}
-	r := Regs{
-		RIP: uint64(k.Entry), RFLAGS: RFLAGS1,
-		CR0: CR0PE | CR0ET,
-		CS:  code, DS: data, ES: data, SS: data, FS: data, GS: data,
-		TR: Segment{Attrib: 0xb | SegP, Limit: 0x67},
-	}
-	r.GPR[RAX] = MultibootBootMagic
-	r.GPR[RBX] = MultibootInfoBase
+	// Multiboot 1 machine state (spec 3.2): 32-bit protected mode, paging
+	// off, flat 4 GiB code and data segments; the rest as after RESET.
+	code := vcpu.Segment{Selector: 0x08, Attrib: x86.SegTypeCodeXRA | x86.SegS | x86.SegP | x86.SegDB | x86.SegG, Limit: 0xffff_ffff}
+	data := vcpu.Segment{Selector: 0x10, Attrib: x86.SegTypeDataRWA | x86.SegS | x86.SegP | x86.SegDB | x86.SegG, Limit: 0xffff_ffff}
+	r := vcpu.ResetRegs()
+	r.RIP = uint64(k.Entry)
+	r.CR0 = x86.CR0PE | x86.CR0ET
+	r.CS, r.DS, r.ES, r.SS, r.FS, r.GS = code, data, data, data, data, data
+	r.TR = vcpu.Segment{Attrib: x86.SegTypeTSSBusy | x86.SegP, Limit: 0x67}
+	r.GPR[x86.RAX] = MultibootBootMagic
+	r.GPR[x86.RBX] = MultibootInfoBase
 	p.VP(0).SetState(r)
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"testing"
+
+	"gohv/x86"
 )
 
 // mbFile builds an address-field Multiboot kernel: header at 0, loaded at
@@ -32,8 +34,8 @@ func TestLoadMultiboot(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := v.regs
-	if r.RIP != 0x100020 || r.GPR[RAX] != MultibootBootMagic || r.GPR[RBX] != MultibootInfoBase ||
-		r.CR0&CR0PE == 0 || r.CR0&CR0PG != 0 || r.CS.Attrib&SegDB == 0 || r.RFLAGS&RFLAGSIF != 0 {
+	if r.RIP != 0x100020 || r.GPR[x86.RAX] != MultibootBootMagic || r.GPR[x86.RBX] != MultibootInfoBase ||
+		r.CR0&x86.CR0PE == 0 || r.CR0&x86.CR0PG != 0 || r.CS.Attrib&x86.SegDB == 0 || r.RFLAGS&x86.RFLAGSIF != 0 {
 		t.Fatalf("entry state %+v", r)
 	}
 	var info [88]byte

@@ -1,12 +1,16 @@
 package hv
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
 	"gohv/ept"
+	"gohv/hv/vcpu"
+	"gohv/x86"
 )
 
 // State is a partition's life-cycle state.
@@ -15,7 +19,7 @@ type State uint8
 const (
 	StateCreated State = iota
 	StateRunning
-	StateStopped // stopped on request or by its own debug-exit write
+	StateStopped // stopped on request or by the guest's own power-off
 	StateCrashed // stopped because the guest did something the hypervisor cannot continue from
 )
 
@@ -38,6 +42,7 @@ type Partition struct {
 	Mem  *GuestMemory
 
 	hv      *Hypervisor
+	log     *slog.Logger
 	vps     []*VP
 	ports   []portRange
 	console io.Writer
@@ -47,33 +52,37 @@ type Partition struct {
 	done     chan struct{}
 	wg       sync.WaitGroup
 
-	mu        sync.Mutex
-	state     State
-	reason    string
-	status    uint32
-	hasStatus bool
+	mu     sync.Mutex
+	state  State
+	result Result
 }
 
 // Hypervisor is the core bound to one vendor backend.
 type Hypervisor struct {
-	Backend Backend
-	Host    HostMemory
+	Backend vcpu.Backend
+	Host    vcpu.HostMemory
 	Model   *CPUModel
+	// Log receives the core's events (partitions started and ended), with
+	// the attributes "partition" and "vp". Never nil.
+	Log *slog.Logger
 
 	mu     sync.Mutex
 	nextID int
 }
 
-// New makes the core for a backend.
-func New(b Backend, host HostMemory) *Hypervisor {
-	return &Hypervisor{Backend: b, Host: host, Model: NewCPUModel(), nextID: 1}
+// New makes the core for a backend. log may be nil (events are dropped).
+func New(b vcpu.Backend, host vcpu.HostMemory, model *CPUModel, log *slog.Logger) *Hypervisor {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Hypervisor{Backend: b, Host: host, Model: model, Log: log, nextID: 1}
 }
 
 // NewPartition creates a partition with its RAM and one VP. The RAM is
 // zeroed host pages owned by the partition and mapped read/write/execute in
 // its nested tables; nothing else is mapped.
 func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
-	if c.RAMBytes == 0 || c.RAMBytes%PageSize != 0 {
+	if c.RAMBytes == 0 || c.RAMBytes%x86.PageSize != 0 {
 		return nil, fmt.Errorf("hv: partition %q: RAM size %#x is not a positive multiple of 4 KiB", c.Name, c.RAMBytes)
 	}
 	h.mu.Lock()
@@ -81,7 +90,7 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 	h.nextID++
 	h.mu.Unlock()
 	f := ept.NPT
-	if h.Backend.NestedFormat() == FormatEPT {
+	if h.Backend.NestedFormat() == vcpu.FormatEPT {
 		f = ept.EPT
 	}
 	mem, err := newGuestMemory(h.Host, f)
@@ -93,6 +102,7 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
 	}
 	p := &Partition{ID: id, Name: c.Name, Mem: mem, hv: h, console: c.Console,
+		log:    h.Log.With("partition", c.Name),
 		stopCh: make(chan struct{}), done: make(chan struct{})}
 	root, err := mem.NestedRoot()
 	if err != nil {
@@ -122,6 +132,7 @@ func (p *Partition) Start() {
 	}
 	p.state = StateRunning
 	p.mu.Unlock()
+	p.log.Debug("partition started", "vps", len(p.vps))
 	for _, vp := range p.vps {
 		p.wg.Add(1)
 		go vp.run()
@@ -130,28 +141,43 @@ func (p *Partition) Start() {
 		p.wg.Wait()
 		p.mu.Lock()
 		if p.state == StateRunning {
+			// Every VP returned without a stop: cannot happen today (a VP
+			// runs until the partition stops), kept as a defined end.
 			p.state = StateStopped
-			if p.reason == "" {
-				p.reason = "all VPs ended"
-			}
+			p.result = Result{State: StateStopped, Err: fmt.Errorf("all VPs ended: %w", ErrStopRequested)}
 		}
+		r := p.result
 		p.mu.Unlock()
 		for _, vp := range p.vps {
 			vp.cpu.Close()
 		}
+		p.log.Info("partition ended", resultAttrs(r)...)
 		close(p.done)
 	}()
 }
 
 // Stop asks the partition to stop: every VP leaves the guest at its next
 // exit (a host timer tick at the latest) or wakes from HLT, and its thread is
-// released. Safe to call more than once and from any goroutine.
-func (p *Partition) Stop(reason string) { p.end(StateStopped, reason, 0, false) }
+// released. The result wraps ErrStopRequested with the reason. Safe to call
+// more than once and from any goroutine; the first end wins.
+func (p *Partition) Stop(reason string) {
+	p.end(StateStopped, fmt.Errorf("%w: %s", ErrStopRequested, reason), 0, false)
+}
 
-// crash ends the partition because of something its guest did.
-func (p *Partition) crash(reason string) { p.end(StateCrashed, reason, 0, false) }
+// crash ends the partition because of something its guest did (or, for
+// ErrHypervisor, because the backend failed). err wraps one of the Err*
+// reasons; an error that wraps none is classified as ErrUnsupported.
+func (p *Partition) crash(err error) {
+	for _, known := range []error{ErrTripleFault, ErrOutsideMemory, ErrInvalidState, ErrUnsupported, ErrHypervisor} {
+		if errors.Is(err, known) {
+			p.end(StateCrashed, err, 0, false)
+			return
+		}
+	}
+	p.end(StateCrashed, fmt.Errorf("%w: %w", ErrUnsupported, err), 0, false)
+}
 
-func (p *Partition) end(s State, reason string, status uint32, hasStatus bool) {
+func (p *Partition) end(s State, err error, status uint32, hasStatus bool) {
 	p.mu.Lock()
 	first := !p.stopping.Load()
 	if first {
@@ -159,7 +185,7 @@ func (p *Partition) end(s State, reason string, status uint32, hasStatus bool) {
 		if p.state == StateRunning || p.state == StateCreated {
 			p.state = s
 		}
-		p.reason, p.status, p.hasStatus = reason, status, hasStatus
+		p.result = Result{State: p.state, Err: err, Status: status, HasStatus: hasStatus}
 	}
 	p.mu.Unlock()
 	if first {
@@ -182,21 +208,44 @@ func (p *Partition) Wait() { <-p.done }
 
 // Result says how the partition ended.
 type Result struct {
-	State     State
-	Reason    string
+	State State
+	// Err is why it ended: it wraps one of ErrStopRequested, ErrPowerOff,
+	// ErrTripleFault, ErrOutsideMemory, ErrInvalidState, ErrUnsupported,
+	// ErrHypervisor. nil while the partition runs.
+	Err       error
 	Status    uint32 // the value written to the debug-exit port
 	HasStatus bool
 }
 
+// Result is how the partition ended, or a zero Err while it runs.
 func (p *Partition) Result() Result {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Result{p.state, p.reason, p.status, p.hasStatus}
+	r := p.result
+	r.State = p.state
+	return r
+}
+
+// PoweredOffWith reports whether the guest turned itself off with status.
+func (r Result) PoweredOffWith(status uint32) bool {
+	return r.State == StateStopped && errors.Is(r.Err, ErrPowerOff) && r.HasStatus && r.Status == status
 }
 
 func (r Result) String() string {
-	if r.HasStatus {
-		return fmt.Sprintf("%s: %s, status %#x", r.State, r.Reason, r.Status)
+	reason := "running"
+	if r.Err != nil {
+		reason = r.Err.Error()
 	}
-	return fmt.Sprintf("%s: %s", r.State, r.Reason)
+	if r.HasStatus {
+		return fmt.Sprintf("%s: %s, status %#x", r.State, reason, r.Status)
+	}
+	return fmt.Sprintf("%s: %s", r.State, reason)
+}
+
+func resultAttrs(r Result) []any {
+	a := []any{"state", r.State.String(), "reason", r.Err}
+	if r.HasStatus {
+		a = append(a, "status", fmt.Sprintf("%#x", r.Status))
+	}
+	return a
 }

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"gohv/hv/emul"
+	"gohv/hv/vcpu"
+	"gohv/x86"
 )
 
 // VP is a virtual processor: a backend VCPU driven by a run loop on a
@@ -13,8 +15,8 @@ import (
 type VP struct {
 	p     *Partition
 	index int
-	cpu   VCPU
-	exit  Exit
+	cpu   vcpu.VCPU
+	exit  vcpu.Exit
 
 	wake chan struct{} // an interrupt was queued while the VP sleeps in HLT
 
@@ -26,30 +28,35 @@ type VP struct {
 	pending [4]uint64 // external interrupt vectors waiting for delivery
 
 	// Counters, read by reports and benchmarks.
-	Exits     [ExitUnexpected + 1]uint64
+	Exits     [vcpu.NumExitKinds]uint64
 	Injected  uint64
 	HLTSleeps uint64
 }
 
-func newVP(p *Partition, i int, cpu VCPU) *VP {
-	return &VP{p: p, index: i, cpu: cpu, wake: make(chan struct{}, 1)}
+// newVP wraps a backend VCPU; it starts in the architectural RESET state
+// until a loader sets another.
+func newVP(p *Partition, i int, cpu vcpu.VCPU) *VP {
+	vp := &VP{p: p, index: i, cpu: cpu, wake: make(chan struct{}, 1)}
+	vp.SetState(vcpu.ResetRegs())
+	return vp
 }
 
-// BreakGuestState corrupts one hardware guest-state field (for the entry
-// failure test); it returns the name the failure report must contain, or
-// "" when the backend cannot.
-func (vp *VP) BreakGuestState() string {
-	if b, ok := vp.cpu.(StateBreaker); ok {
-		return b.BreakGuestState()
+// BreakGuestStateForTest corrupts one hardware guest-state field through
+// the backend's test seam (vcpu.StateBreaker) so the image's checks can
+// prove an entry failure is named and contained; it returns the name the
+// failure report must contain, or "" when the backend has no such seam.
+func (vp *VP) BreakGuestStateForTest() string {
+	if b, ok := vp.cpu.(vcpu.StateBreaker); ok {
+		return b.BreakGuestStateForTest()
 	}
 	return ""
 }
 
 // Regs is the VP's register file; set the initial state before Start.
-func (vp *VP) Regs() *Regs { return vp.cpu.Regs() }
+func (vp *VP) Regs() *vcpu.Regs { return vp.cpu.Regs() }
 
 // SetState loads a whole register state before Start.
-func (vp *VP) SetState(r Regs) {
+func (vp *VP) SetState(r vcpu.Regs) {
 	vp.cpu.SyncState()
 	*vp.cpu.Regs() = r
 	vp.cpu.MarkStateDirty()
@@ -97,7 +104,7 @@ func (vp *VP) run() {
 	for !vp.p.stopping.Load() {
 		vp.deliver()
 		if err := vp.cpu.Run(&vp.exit); err != nil {
-			vp.p.crash(fmt.Sprintf("vp %d: backend: %v", vp.index, err))
+			vp.p.crash(fmt.Errorf("vp %d: %w: backend: %w", vp.index, ErrHypervisor, err))
 			return
 		}
 		vp.Exits[vp.exit.Kind]++
@@ -106,50 +113,50 @@ func (vp *VP) run() {
 }
 
 // deliver injects the highest pending external interrupt if the guest can
-// take it now, else asks for an interrupt-window exit.
+// take it now, else asks for an interrupt-window exit. Must not allocate.
 func (vp *VP) deliver() {
 	if !vp.hasPending() {
 		vp.cpu.RequestInterruptWindow(false)
 		return
 	}
 	r := vp.cpu.Regs()
-	if r.RFLAGS&RFLAGSIF == 0 || vp.cpu.InterruptShadow() {
+	if r.RFLAGS&x86.RFLAGSIF == 0 || vp.cpu.InterruptShadow() {
 		vp.cpu.RequestInterruptWindow(true)
 		return
 	}
 	if v, ok := vp.takePending(); ok {
-		vp.cpu.Inject(Event{Vector: v, Type: EventExternal})
+		vp.cpu.Inject(vcpu.Event{Vector: v, Type: vcpu.EventExternal})
 		vp.Injected++
 	}
 }
 
 // handle acts on one exit. Must not allocate on the paths a running guest
-// takes (CPUID, MSR, port I/O, hypercall, HLT, host interrupt); stopping the
-// partition may.
-func (vp *VP) handle(e *Exit) {
+// takes (CPUID, MSR, CR, port I/O, hypercall, HLT, host interrupt);
+// ending the partition may. Guest-controlled: e and the registers.
+func (vp *VP) handle(e *vcpu.Exit) {
 	r := vp.cpu.Regs()
 	p := vp.p
 	switch e.Kind {
-	case ExitInterrupt, ExitInterruptWindow, ExitNone:
+	case vcpu.ExitInterrupt, vcpu.ExitInterruptWindow, vcpu.ExitNone:
 		// The host took its interrupt at STGI; deliver() runs before the next entry.
-	case ExitCPUID:
-		a, b, c, d := p.hv.Model.CPUID(uint32(r.GPR[RAX]), uint32(r.GPR[RCX]))
-		if vp.index != 0 && uint32(r.GPR[RAX]) == 1 {
+	case vcpu.ExitCPUID:
+		a, b, c, d := p.hv.Model.CPUID(uint32(r.GPR[x86.RAX]), uint32(r.GPR[x86.RCX]))
+		if vp.index != 0 && uint32(r.GPR[x86.RAX]) == x86.CPUIDFeatures {
 			b |= uint32(vp.index) << 24
 		}
-		r.GPR[RAX], r.GPR[RBX], r.GPR[RCX], r.GPR[RDX] = uint64(a), uint64(b), uint64(c), uint64(d)
+		r.GPR[x86.RAX], r.GPR[x86.RBX], r.GPR[x86.RCX], r.GPR[x86.RDX] = uint64(a), uint64(b), uint64(c), uint64(d)
 		vp.skip(e, opCPUID)
-	case ExitMSRRead:
-		v, err := p.hv.Model.ReadMSR(r, uint32(r.GPR[RCX]))
+	case vcpu.ExitMSRRead:
+		v, err := p.hv.Model.ReadMSR(r, uint32(r.GPR[x86.RCX]))
 		if err != nil {
 			vp.raiseGP()
 			return
 		}
-		r.GPR[RAX], r.GPR[RDX] = v&0xffff_ffff, v>>32
+		r.GPR[x86.RAX], r.GPR[x86.RDX] = v&0xffff_ffff, v>>32
 		vp.skip(e, opRDMSR)
-	case ExitMSRWrite:
-		v := r.GPR[RAX]&0xffff_ffff | r.GPR[RDX]<<32
-		dirty, err := p.hv.Model.WriteMSR(r, uint32(r.GPR[RCX]), v)
+	case vcpu.ExitMSRWrite:
+		v := r.GPR[x86.RAX]&0xffff_ffff | r.GPR[x86.RDX]<<32
+		dirty, err := p.hv.Model.WriteMSR(r, uint32(r.GPR[x86.RCX]), v)
 		if err != nil {
 			vp.raiseGP()
 			return
@@ -158,40 +165,57 @@ func (vp *VP) handle(e *Exit) {
 			vp.cpu.MarkStateDirty()
 		}
 		vp.skip(e, opWRMSR)
-	case ExitIO:
+	case vcpu.ExitCRWrite:
+		v := e.Value
+		if !vp.in64BitMode() {
+			v &= 0xffff_ffff // outside 64-bit mode MOV to CR takes a 32-bit operand
+		}
+		if err := p.hv.Model.WriteCR(r, e.CR, v); err != nil {
+			vp.raiseGP()
+			return
+		}
+		vp.cpu.MarkStateDirty()
+		vp.skip(e, opMOVCR)
+	case vcpu.ExitIO:
 		vp.portIO(e)
-	case ExitHypercall:
+	case vcpu.ExitHypercall:
 		vp.hypercall(e)
-	case ExitHLT:
+	case vcpu.ExitHLT:
 		vp.skip(e, opHLT)
 		vp.halt()
-	case ExitNestedFault:
+	case vcpu.ExitNestedFault:
 		vp.nestedFault(e)
-	case ExitInstruction:
-		vp.cpu.Inject(Event{Vector: VectorUD, Type: EventException})
-	case ExitException:
+	case vcpu.ExitInstruction:
+		vp.cpu.Inject(vcpu.Exception(x86.VectorUD, 0))
+	case vcpu.ExitException:
 		// Only #UD is intercepted: VMMCALL (AMD's hypercall instruction)
 		// raises it on Intel and is served as a hypercall; anything else
 		// goes back to the guest.
 		vp.prepare()
-		if e.Vector == VectorUD && vp.fetchAt(3) && vp.fetch[0] == 0x0f && vp.fetch[1] == 0x01 && vp.fetch[2] == 0xd9 {
+		if e.Vector == x86.VectorUD && vp.fetchAt(3) && vp.fetch[0] == 0x0f && vp.fetch[1] == 0x01 && vp.fetch[2] == 0xd9 {
 			e.InstrLen = 3
 			vp.hypercall(e)
 			return
 		}
-		vp.cpu.Inject(Event{Vector: e.Vector, Type: EventException, HasError: e.Vector == VectorGP || e.Vector == VectorPF, ErrorCode: e.ErrorCode})
-	case ExitShutdown:
-		p.crash(fmt.Sprintf("triple fault (shutdown) at rip %#x", r.RIP))
-	case ExitInvalidState:
-		p.crash(fmt.Sprintf("the hardware refused the guest state: %s (cr0 %#x cr4 %#x efer %#x)", e.Detail, r.CR0, r.CR4, r.EFER))
+		vp.cpu.Inject(vcpu.Exception(e.Vector, e.ErrorCode))
+	case vcpu.ExitShutdown:
+		p.crash(fmt.Errorf("vp %d: %w at rip %#x", vp.index, ErrTripleFault, r.RIP))
+	case vcpu.ExitInvalidState:
+		p.crash(&InvalidStateError{VP: vp.index, Detail: e.Detail, CR0: r.CR0, CR4: r.CR4, EFER: r.EFER})
 	default:
-		p.crash(fmt.Sprintf("unexpected exit %#x (info %#x, %#x) at rip %#x %s", e.Code, e.Info1, e.Info2, r.RIP, e.Detail))
+		p.crash(fmt.Errorf("vp %d: %w: exit %v, code %#x (info %#x, %#x) at rip %#x %s",
+			vp.index, ErrUnsupported, e.Kind, e.Code, e.Info1, e.Info2, r.RIP, e.Detail))
 	}
 }
 
-func (vp *VP) raiseGP() {
-	vp.cpu.Inject(Event{Vector: VectorGP, Type: EventException, HasError: true})
+// in64BitMode reports whether the VP executes 64-bit code (EFER.LMA and
+// CS.L).
+func (vp *VP) in64BitMode() bool {
+	r := vp.cpu.Regs()
+	return r.LongMode() && r.CS.Attrib&x86.SegL != 0
 }
+
+func (vp *VP) raiseGP() { vp.cpu.Inject(vcpu.Exception(x86.VectorGP, 0)) }
 
 // opcode is an exiting instruction's unprefixed encoding.
 type opcode struct {
@@ -205,20 +229,21 @@ var (
 	opWRMSR   = opcode{2, [3]byte{0x0f, 0x30}}
 	opHLT     = opcode{1, [3]byte{0xf4}}
 	opVMMCALL = opcode{3, [3]byte{0x0f, 0x01, 0xd9}}
-	opIO      = opcode{1, [3]byte{}} // IOIO exits always carry the length
+	opMOVCR   = opcode{3, [3]byte{0x0f, 0x22}} // MOV to CRn with its ModRM byte: decoded when no length came
+	opIO      = opcode{1, [3]byte{}}           // IOIO exits always carry the length
 )
 
 // skip advances RIP past the exiting instruction: by the length the
 // hardware reported, else by the opcode's length when the bytes at RIP are
-// exactly that opcode, else by decoding it.
-func (vp *VP) skip(e *Exit, op opcode) {
+// exactly that opcode, else by decoding it. Must not allocate.
+func (vp *VP) skip(e *vcpu.Exit, op opcode) {
 	r := vp.cpu.Regs()
 	n := int(e.InstrLen)
 	if n == 0 {
 		n = vp.decodeLength(op)
 	}
 	r.RIP += uint64(n)
-	if r.CS.Attrib&SegL == 0 {
+	if r.CS.Attrib&x86.SegL == 0 {
 		r.RIP &= 0xffff_ffff
 	}
 	vp.cpu.ClearInterruptShadow()
@@ -230,7 +255,7 @@ func (vp *VP) skip(e *Exit, op opcode) {
 func (vp *VP) halt() {
 	r := vp.cpu.Regs()
 	for !vp.p.stopping.Load() {
-		if r.RFLAGS&RFLAGSIF != 0 && vp.hasPending() {
+		if r.RFLAGS&x86.RFLAGSIF != 0 && vp.hasPending() {
 			return
 		}
 		vp.HLTSleeps++
@@ -242,12 +267,12 @@ func (vp *VP) halt() {
 }
 
 // portIO handles IN/OUT. String and REP forms go through the instruction
-// emulator (they touch guest memory).
-func (vp *VP) portIO(e *Exit) {
+// emulator (they touch guest memory). Must not allocate for IN/OUT.
+func (vp *VP) portIO(e *vcpu.Exit) {
 	r := vp.cpu.Regs()
 	if e.String {
 		if err := vp.stringIO(e); err != nil {
-			vp.p.crash(fmt.Sprintf("port %#x string I/O at rip %#x: %v", e.Port, r.RIP, err))
+			vp.p.crash(fmt.Errorf("vp %d: port %#x string I/O at rip %#x: %w", vp.index, e.Port, r.RIP, err))
 		}
 		return
 	}
@@ -260,14 +285,14 @@ func (vp *VP) portIO(e *Exit) {
 		}
 		switch size {
 		case 4:
-			r.GPR[RAX] = uint64(v) // a 32-bit destination zero-extends
+			r.GPR[x86.RAX] = uint64(v) // a 32-bit destination zero-extends
 		case 2:
-			r.GPR[RAX] = r.GPR[RAX]&^0xffff | uint64(v)
+			r.GPR[x86.RAX] = r.GPR[x86.RAX]&^0xffff | uint64(v)
 		default:
-			r.GPR[RAX] = r.GPR[RAX]&^0xff | uint64(v)
+			r.GPR[x86.RAX] = r.GPR[x86.RAX]&^0xff | uint64(v)
 		}
 	} else if dev != nil {
-		dev.Out(e.Port, size, uint32(r.GPR[RAX])&(0xffff_ffff>>(32-8*size)))
+		dev.Out(e.Port, size, uint32(r.GPR[x86.RAX])&(0xffff_ffff>>(32-8*size)))
 	}
 	vp.skip(e, opIO)
 }
@@ -281,18 +306,18 @@ const (
 
 // hypercall implements the TLFS calling convention for 64-bit callers:
 // RCX holds the hypercall input value (call code in bits 15:0), the status
-// comes back in RAX. CPL > 0 gets #UD, as on Hyper-V.
-func (vp *VP) hypercall(e *Exit) {
+// comes back in RAX. CPL > 0 gets #UD, as on Hyper-V. Must not allocate.
+func (vp *VP) hypercall(e *vcpu.Exit) {
 	r := vp.cpu.Regs()
-	if r.SS.Attrib&SegDPL != 0 {
-		vp.cpu.Inject(Event{Vector: VectorUD, Type: EventException})
+	if r.CPL() != 0 {
+		vp.cpu.Inject(vcpu.Exception(x86.VectorUD, 0))
 		return
 	}
-	switch uint16(r.GPR[RCX]) {
+	switch uint16(r.GPR[x86.RCX]) {
 	case HvCallNotifyLongSpinWait:
-		r.GPR[RAX] = HvStatusSuccess
+		r.GPR[x86.RAX] = HvStatusSuccess
 	default:
-		r.GPR[RAX] = HvStatusInvalidHypercallCode
+		r.GPR[x86.RAX] = HvStatusInvalidHypercallCode
 	}
 	vp.skip(e, opVMMCALL)
 }

@@ -1,23 +1,16 @@
+// Package svm is gohv's AMD-V backend: detection and enabling (EFER.SVME,
+// the host save area), the VMCB layout, the VMRUN loop and exit decoding,
+// behind the vendor contract of package hv/vcpu. Layouts and names follow
+// the AMD64 Architecture Programmer's Manual, Volume 2 (APM), chapter 15
+// and appendix B. It imports only hv/vcpu and x86.
 package svm
 
 import (
 	"errors"
 	"fmt"
-	"sync"
 
-	"gohv/hv"
+	"gohv/hv/vcpu"
 	"gohv/x86"
-)
-
-// MSRs (APM Vol. 2 15.30).
-const (
-	msrEFER     = 0xc000_0080
-	msrVMCR     = 0xc001_0114
-	msrHSAVEPA  = 0xc001_0117
-	eferSVME    = 1 << 12
-	vmcrSVMDIS  = 1 << 4
-	vmcrLock    = 1 << 3
-	cpuidSVMBit = 1 << 2 // CPUID 8000_0001h ECX
 )
 
 // Features are the SVM capabilities of CPUID 8000_000Ah.
@@ -36,20 +29,25 @@ var ErrNoSVM = errors.New("svm: the CPU has no AMD-V (CPUID 8000_0001h ECX.SVM c
 // Detect reports the CPU's SVM features, or why SVM cannot be used.
 func Detect() (Features, error) {
 	var f Features
-	maxExt, _, _, _ := x86.CPUID(0x8000_0000, 0)
-	if maxExt < 0x8000_000a {
+	maxExt, _, _, _ := x86.CPUID(x86.CPUIDExtMax, 0)
+	if maxExt < x86.CPUIDSVM {
 		return f, ErrNoSVM
 	}
-	if _, _, ecx, _ := x86.CPUID(0x8000_0001, 0); ecx&cpuidSVMBit == 0 {
+	if _, _, ecx, _ := x86.CPUID(x86.CPUIDExtFeaturesAMD, 0); ecx&x86.CPUIDExtECXSVM == 0 {
 		return f, ErrNoSVM
 	}
-	if x86.RDMSR(msrVMCR)&vmcrSVMDIS != 0 {
+	if vmcr := x86.RDMSR(x86.MsrAMDVMCR); vmcr&x86.VMCRSVMDis != 0 {
+		lock := ""
+		if vmcr&x86.VMCRLock != 0 {
+			lock = " and locked"
+		}
 		return f, errors.New("svm: AMD-V is disabled by the firmware (VM_CR.SVMDIS set" +
-			lockNote() + "); enable SVM/virtualization in the BIOS setup")
+			lock + "); enable SVM/virtualization in the BIOS setup")
 	}
-	eax, ebx, _, edx := x86.CPUID(0x8000_000a, 0)
-	f = Features{Revision: eax & 0xff, NASID: ebx, NestedPage: edx&1 != 0,
-		NRIPSave: edx&(1<<3) != 0, VMCBClean: edx&(1<<5) != 0, Decode: edx&(1<<7) != 0}
+	eax, ebx, _, edx := x86.CPUID(x86.CPUIDSVM, 0)
+	f = Features{Revision: eax & 0xff, NASID: ebx, NestedPage: edx&x86.CPUIDSVMNP != 0,
+		NRIPSave: edx&x86.CPUIDSVMNRIPSave != 0, VMCBClean: edx&x86.CPUIDSVMVMCBClean != 0,
+		Decode: edx&x86.CPUIDSVMDecode != 0}
 	if !f.NestedPage {
 		return f, errors.New("svm: the CPU has AMD-V without nested paging (CPUID 8000_000Ah EDX.NP clear); gohv needs NPT")
 	}
@@ -59,126 +57,72 @@ func Detect() (Features, error) {
 	return f, nil
 }
 
-func lockNote() string {
-	if x86.RDMSR(msrVMCR)&vmcrLock != 0 {
-		return " and locked"
-	}
-	return ""
+// cpuState is what SVM keeps per host CPU: the host save area VMRUN uses
+// and the area VMSAVE/VMLOAD keep the host's FS/GS/TR/syscall MSRs in.
+// gohv runs VPs on the boot CPU only today; the SMP work adds one per CPU.
+type cpuState struct {
+	hsavePA    uint64 // VM_HSAVE_PA
+	hostSavePA uint64 // VMSAVE/VMLOAD area for the host
 }
 
-// Backend is SVM enabled on this CPU. gohv runs its VPs on the boot CPU
-// only, so there is one host save area.
+// Backend is SVM enabled on this CPU.
 type Backend struct {
-	mem      hv.HostMemory
-	feat     Features
-	hsave    uint64     // VM_HSAVE_PA
-	hostVMCB uint64     // VMSAVE/VMLOAD area for the host's FS/GS/TR/syscall MSRs
-	iopm     uint64     // 3 pages, every port intercepted
-	msrpm    uint64     // 2 pages
-	mu       sync.Mutex // guards the ASID pool
-	nextASID uint32
-	freeASID []uint32
+	mem   vcpu.HostMemory
+	feat  Features
+	pages *vcpu.Pages // the backend's own: save areas and permission maps
+	cpu   cpuState    // the boot CPU's
+	iopm  uint64      // 3 pages, every port intercepted
+	msrpm uint64      // 2 pages
+	asids *vcpu.IDPool
 }
 
 // Enable turns on EFER.SVME and sets up the host save area and the
-// permission maps shared by every VP.
-func Enable(mem hv.HostMemory, msr hv.MSRPolicy) (*Backend, error) {
+// permission maps shared by every VP. On failure nothing stays allocated
+// and SVM stays off.
+func Enable(mem vcpu.HostMemory, msr vcpu.MSRPolicy) (*Backend, error) {
 	f, err := Detect()
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{mem: mem, feat: f, nextASID: 1}
-	if b.hsave, err = mem.AllocPage(); err != nil {
-		return nil, fmt.Errorf("svm: host save area: %w", err)
+	b := &Backend{mem: mem, feat: f, pages: vcpu.NewPages(mem), asids: vcpu.NewIDPool(f.NASID - 1)}
+	if err := b.alloc(msr); err != nil {
+		b.pages.Free()
+		return nil, fmt.Errorf("svm: %w", err)
 	}
-	if b.hostVMCB, err = mem.AllocPage(); err != nil {
-		return nil, fmt.Errorf("svm: host VMSAVE area: %w", err)
-	}
-	if b.iopm, err = hv.AllocContiguous(mem, 3); err != nil {
-		return nil, fmt.Errorf("svm: I/O permission map: %w", err)
-	}
-	if b.msrpm, err = hv.AllocContiguous(mem, 2); err != nil {
-		return nil, fmt.Errorf("svm: MSR permission map: %w", err)
-	}
-	// Every port exits: the core emulates the devices it has and reads
-	// all ones from the rest.
-	for i := 0; i < 3; i++ {
-		p := mem.Page(b.iopm + uint64(i)*hv.PageSize)
-		for j := range p {
-			p[j] = 0xff
-		}
-	}
-	fillMSRPM(func(off int) *byte {
-		return &mem.Page(b.msrpm + uint64(off/hv.PageSize)*hv.PageSize)[off%hv.PageSize]
-	}, msr)
-	x86.WRMSR(msrEFER, x86.RDMSR(msrEFER)|eferSVME)
-	x86.WRMSR(msrHSAVEPA, b.hsave)
+	x86.WRMSR(x86.MsrEFER, x86.RDMSR(x86.MsrEFER)|x86.EFERSVME)
+	x86.WRMSR(x86.MsrAMDVMHsavePA, b.cpu.hsavePA)
 	return b, nil
 }
 
-// MSR permission map ranges (APM Vol. 2 15.11): two bits per MSR, read
-// intercept then write intercept.
-var msrpmRanges = [...]struct{ base, off uint32 }{
-	{0x0000_0000, 0x0000},
-	{0xc000_0000, 0x0800},
-	{0xc001_0000, 0x1000},
+func (b *Backend) alloc(msr vcpu.MSRPolicy) error {
+	var err error
+	if b.cpu.hsavePA, _, err = b.pages.Alloc("host save area"); err != nil {
+		return err
+	}
+	if b.cpu.hostSavePA, _, err = b.pages.Alloc("host VMSAVE area"); err != nil {
+		return err
+	}
+	// Every port exits: the core emulates the devices it has and reads all
+	// ones from the rest.
+	if b.iopm, err = b.pages.AllocContiguous(3, 0xff, "I/O permission map"); err != nil {
+		return err
+	}
+	if b.msrpm, err = b.pages.AllocContiguous(2, 0, "MSR permission map"); err != nil {
+		return err
+	}
+	fillMSRPM(func(off int) *byte {
+		return &b.mem.Page(b.msrpm + uint64(off/x86.PageSize)*x86.PageSize)[off%x86.PageSize]
+	}, msr)
+	return nil
 }
 
-// msrpmBit returns the byte offset and bit of msr's read intercept in the
-// MSR permission map, or ok=false for an MSR outside the three ranges
-// (always intercepted).
-func msrpmBit(msr uint32) (off int, bit uint, ok bool) {
-	for _, r := range msrpmRanges {
-		if msr >= r.base && msr < r.base+0x2000 {
-			n := msr - r.base
-			return int(r.off + n/4), uint(n%4) * 2, true
-		}
-	}
-	return 0, 0, false
-}
+func (b *Backend) Name() string                    { return "AMD-V" }
+func (b *Backend) NestedFormat() vcpu.NestedFormat { return vcpu.FormatNPT }
+func (b *Backend) Features() Features              { return b.feat }
 
-func fillMSRPM(at func(off int) *byte, msr hv.MSRPolicy) {
-	for off := 0; off < 0x2000; off++ {
-		*at(off) = 0xff
-	}
-	if msr == nil {
-		return
-	}
-	for _, r := range msrpmRanges {
-		for n := uint32(0); n < 0x2000; n++ {
-			m := r.base + n
-			off, bit, _ := msrpmBit(m)
-			if msr.PassThroughMSR(m, false) {
-				*at(off) &^= 1 << bit
-			}
-			if msr.PassThroughMSR(m, true) {
-				*at(off) &^= 1 << (bit + 1)
-			}
-		}
-	}
-}
-
-func (b *Backend) Name() string                  { return "AMD-V" }
-func (b *Backend) NestedFormat() hv.NestedFormat { return hv.FormatNPT }
-func (b *Backend) Features() Features            { return b.feat }
-
-func (b *Backend) allocASID() (uint32, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if n := len(b.freeASID); n > 0 {
-		a := b.freeASID[n-1]
-		b.freeASID = b.freeASID[:n-1]
-		return a, nil
-	}
-	if b.nextASID >= b.feat.NASID {
-		return 0, fmt.Errorf("svm: all %d ASIDs in use", b.feat.NASID-1)
-	}
-	b.nextASID++
-	return b.nextASID - 1, nil
-}
-
-func (b *Backend) releaseASID(a uint32) {
-	b.mu.Lock()
-	b.freeASID = append(b.freeASID, a)
-	b.mu.Unlock()
+// Report is the startup report's line.
+func (b *Backend) Report() []string {
+	f := b.feat
+	return []string{fmt.Sprintf("svm enabled: revision %d, %d ASIDs, nested paging, nrip-save=%v, decode-assists=%v",
+		f.Revision, f.NASID, f.NRIPSave, f.Decode)}
 }

@@ -1,10 +1,6 @@
-// Package svm is gohv's AMD-V backend: detection and enabling (EFER.SVME,
-// the host save area), the VMCB layout, the VMRUN loop and exit decoding.
-// Layouts and names follow the AMD64 Architecture Programmer's Manual,
-// Volume 2 (APM), chapter 15 and appendix B.
 package svm
 
-import "unsafe"
+import "encoding/binary"
 
 // VMCB is one 4 KiB Virtual Machine Control Block (APM Vol. 2 App. B):
 // the control area at 0x000 and the state-save area at 0x400. It lives in a
@@ -127,8 +123,22 @@ const (
 // V_INTR fields (offset 0x60).
 const (
 	VIntrIRQ     = 1 << 8
+	VIntrIgnTPR  = 1 << 20
 	VIntrMasking = 1 << 24
 )
+
+// EXITINFO1 of a nested page fault (APM Vol. 2 15.25.6): the #PF-style
+// error code of the access.
+const (
+	NPFPresent = 1 << 0
+	NPFWrite   = 1 << 1
+	NPFUser    = 1 << 2
+	NPFFetch   = 1 << 4
+)
+
+// INTERRUPT_SHADOW (offset 0x68) bit 0: the guest is in an STI or MOV SS
+// shadow.
+const InterruptShadowActive = 1 << 0
 
 // EVENTINJ (offset 0xa8) and EXITINTINFO (0x88) format, APM Vol. 2 15.20.
 const (
@@ -188,20 +198,16 @@ const (
 	IOInfoSz32   = 1 << 6
 )
 
-func (v *VMCB) U8(off int) uint8       { return v[off] }
-func (v *VMCB) SetU8(off int, x uint8) { v[off] = x }
-func (v *VMCB) U16(off int) uint16     { return *(*uint16)(unsafe.Pointer(&v[off])) }
-func (v *VMCB) SetU16(off int, x uint16) {
-	*(*uint16)(unsafe.Pointer(&v[off])) = x
-}
-func (v *VMCB) U32(off int) uint32 { return *(*uint32)(unsafe.Pointer(&v[off])) }
-func (v *VMCB) SetU32(off int, x uint32) {
-	*(*uint32)(unsafe.Pointer(&v[off])) = x
-}
-func (v *VMCB) U64(off int) uint64 { return *(*uint64)(unsafe.Pointer(&v[off])) }
-func (v *VMCB) SetU64(off int, x uint64) {
-	*(*uint64)(unsafe.Pointer(&v[off])) = x
-}
+// Accessors of the VMCB's little-endian fields. Offsets are the constants
+// above; an offset past the page panics (a gohv bug, never guest input).
+func (v *VMCB) U8(off int) uint8         { return v[off] }
+func (v *VMCB) SetU8(off int, x uint8)   { v[off] = x }
+func (v *VMCB) U16(off int) uint16       { return binary.LittleEndian.Uint16(v[off:]) }
+func (v *VMCB) SetU16(off int, x uint16) { binary.LittleEndian.PutUint16(v[off:], x) }
+func (v *VMCB) U32(off int) uint32       { return binary.LittleEndian.Uint32(v[off:]) }
+func (v *VMCB) SetU32(off int, x uint32) { binary.LittleEndian.PutUint32(v[off:], x) }
+func (v *VMCB) U64(off int) uint64       { return binary.LittleEndian.Uint64(v[off:]) }
+func (v *VMCB) SetU64(off int, x uint64) { binary.LittleEndian.PutUint64(v[off:], x) }
 
 // Segment is a state-save segment register.
 type Segment struct {

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"unsafe"
 
-	"gohv/hv"
+	"gohv/x86"
 )
 
 // TestVMCBOffsets pins the layout to AMD APM Vol. 2 Appendix B, Tables B-1
@@ -89,17 +89,24 @@ func TestMSRPermissionMap(t *testing.T) {
 		}
 	}
 	var pm [0x2000]byte
-	fillMSRPM(func(off int) *byte { return &pm[off] }, hv.NewCPUModel())
-	off, bit, _ := msrpmBit(hv.MSRLSTAR)
+	fillMSRPM(func(off int) *byte { return &pm[off] }, policy{x86.MsrLSTAR: "rw", x86.MsrTSC: "r"})
+	off, bit, _ := msrpmBit(x86.MsrLSTAR)
 	if pm[off]>>bit&3 != 0 {
 		t.Error("LSTAR intercepted")
 	}
-	off, bit, _ = msrpmBit(hv.MSREFER)
+	off, bit, _ = msrpmBit(x86.MsrEFER)
 	if pm[off]>>bit&3 != 3 {
 		t.Error("EFER not intercepted")
 	}
-	off, bit, _ = msrpmBit(hv.MSRTSC)
+	off, bit, _ = msrpmBit(x86.MsrTSC)
 	if pm[off]>>bit&3 != 2 {
 		t.Error("TSC: want reads through, writes intercepted")
 	}
+}
+
+// policy passes MSRs through for reading ("r") or both ("rw").
+type policy map[uint32]string
+
+func (p policy) PassThroughMSR(msr uint32, write bool) bool {
+	return p[msr] == "rw" || p[msr] == "r" && !write
 }

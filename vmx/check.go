@@ -1,6 +1,14 @@
 package vmx
 
-import "fmt"
+import (
+	"fmt"
+
+	"gohv/x86"
+)
+
+// rflagsDefined are the RFLAGS bits that may be set at VM entry (SDM Vol.
+// 3C 27.3.1.4): all but 3, 5, 15 and 63:22.
+const rflagsDefined = 0x3f_7fd7
 
 // explainEntryFailure names what made VM entry fail. The CPU only says
 // "invalid guest state" (exit reason 33) or "MSR loading" (34); gohv
@@ -39,39 +47,39 @@ var checkedFields = []uint32{
 func checkGuestState(g guestFields, cr0f0, cr0f1, cr4f0, cr4f1 uint64) string {
 	ia32e := g[EntryControls]&entryIA32e != 0
 	cr0, cr4, efer := g[GuestCR0], g[GuestCR4], g[GuestEFER]
-	if need := cr0f0 &^ (1 | 1<<31); cr0&need != need || cr0&^cr0f1&0xffff_ffff != 0 || cr0>>32 != 0 {
+	if need := cr0f0 &^ (x86.CR0PE | x86.CR0PG); cr0&need != need || cr0&^cr0f1&0xffff_ffff != 0 || cr0>>32 != 0 {
 		return fmt.Sprintf("GUEST_CR0: %#x violates the VMX fixed bits (must set %#x, may set %#x)", cr0, need, cr0f1)
 	}
-	if cr0&(1<<31) != 0 && cr0&1 == 0 {
+	if cr0&x86.CR0PG != 0 && cr0&x86.CR0PE == 0 {
 		return "GUEST_CR0: PG set without PE"
 	}
 	if cr4&cr4f0 != cr4f0 || cr4&^cr4f1 != 0 {
 		return fmt.Sprintf("GUEST_CR4: %#x violates the VMX fixed bits (must set %#x, may set %#x)", cr4, cr4f0, cr4f1)
 	}
-	if ia32e && (cr0&(1<<31) == 0 || cr4&(1<<5) == 0) {
+	if ia32e && (cr0&x86.CR0PG == 0 || cr4&x86.CR4PAE == 0) {
 		return "GUEST_CR0/GUEST_CR4: an IA-32e mode guest needs CR0.PG and CR4.PAE"
 	}
-	if efer&^(1|1<<8|1<<10|1<<11) != 0 {
+	if efer&^(x86.EFERSCE|x86.EFERLME|x86.EFERLMA|x86.EFERNXE) != 0 {
 		return fmt.Sprintf("GUEST_IA32_EFER: reserved bits set in %#x", efer)
 	}
-	if (efer&(1<<10) != 0) != ia32e {
+	if (efer&x86.EFERLMA != 0) != ia32e {
 		return "GUEST_IA32_EFER: LMA disagrees with the IA-32e mode guest entry control"
 	}
-	if cr0&(1<<31) != 0 && (efer&(1<<8) != 0) != (efer&(1<<10) != 0) {
+	if cr0&x86.CR0PG != 0 && (efer&x86.EFERLME != 0) != (efer&x86.EFERLMA != 0) {
 		return "GUEST_IA32_EFER: LME and LMA differ with paging on"
 	}
 	for i := 0; i < 8; i++ {
 		switch g[GuestPAT] >> (8 * i) & 0xff {
-		case 0, 1, 4, 5, 6, 7:
+		case x86.PATUC, x86.PATWC, x86.PATWT, x86.PATWP, x86.PATWB, x86.PATUCMinus:
 		default:
 			return fmt.Sprintf("GUEST_IA32_PAT: entry %d holds an invalid memory type", i)
 		}
 	}
 	rf := g[GuestRFLAGS]
-	if rf&^0x3f_7fd7 != 0 || rf&2 == 0 {
+	if rf&^rflagsDefined != 0 || rf&x86.RFLAGSFixed == 0 {
 		return fmt.Sprintf("GUEST_RFLAGS: %#x has reserved bits wrong (bit 1 must be 1; 3, 5, 15, 63:22 must be 0)", rf)
 	}
-	if ia32e && rf&(1<<17) != 0 {
+	if ia32e && rf&x86.RFLAGSVM != 0 {
 		return "GUEST_RFLAGS: VM set for an IA-32e mode guest"
 	}
 	csar := g[GuestCSAR]
@@ -80,20 +88,20 @@ func checkGuestState(g guestFields, cr0f0, cr0f1, cr4f0, cr4f1 uint64) string {
 	}
 	tr := g[GuestTRAR]
 	switch {
-	case tr&(1<<16) != 0:
+	case tr&arUnusable != 0:
 		return "GUEST_TR_AR_BYTES: TR must be usable"
-	case tr&0xf != 11 && (ia32e || tr&0xf != 3):
+	case tr&x86.SegTypeMask != x86.SegTypeTSSBusy && (ia32e || tr&x86.SegTypeMask != x86.SegTypeTSS16Busy):
 		return fmt.Sprintf("GUEST_TR_AR_BYTES: type %d is not a busy TSS", tr&0xf)
-	case tr&(1<<4) != 0:
+	case tr&x86.SegS != 0:
 		return "GUEST_TR_AR_BYTES: S must be 0 (a system segment)"
-	case g[GuestTRSel]&4 != 0:
+	case g[GuestTRSel]&x86.SelectorTI != 0:
 		return "GUEST_TR_SELECTOR: TI must be 0"
 	}
-	if ldt := g[GuestLDTRAR]; ldt&(1<<16) == 0 {
+	if ldt := g[GuestLDTRAR]; ldt&arUnusable == 0 {
 		if msg := checkSeg("GUEST_LDTR_AR_BYTES", ldt, g[GuestLDTRLimit], false); msg != "" {
 			return msg
 		}
-		if ldt&0xf != 2 || ldt&(1<<4) != 0 {
+		if ldt&x86.SegTypeMask != x86.SegTypeLDT || ldt&x86.SegS != 0 {
 			return "GUEST_LDTR_AR_BYTES: a usable LDTR must be an LDT system segment"
 		}
 	}
@@ -105,7 +113,7 @@ func checkGuestState(g guestFields, cr0f0, cr0f1, cr4f0, cr4f1 uint64) string {
 	default:
 		return fmt.Sprintf("GUEST_CS_AR_BYTES: type %d is not an accessed code segment", csar&0xf)
 	}
-	if ia32e && csar&(1<<13) != 0 && csar&(1<<14) != 0 {
+	if ia32e && csar&arL != 0 && csar&arDB != 0 {
 		return "GUEST_CS_AR_BYTES: L and D/B both set"
 	}
 	for _, s := range []struct {
@@ -115,7 +123,7 @@ func checkGuestState(g guestFields, cr0f0, cr0f1, cr4f0, cr4f1 uint64) string {
 		{"GUEST_ES_AR_BYTES", GuestESAR, GuestESLimit}, {"GUEST_FS_AR_BYTES", GuestFSAR, GuestFSLimit},
 		{"GUEST_GS_AR_BYTES", GuestGSAR, GuestGSLimit}} {
 		ar := g[s.ar]
-		if ar&(1<<16) != 0 {
+		if ar&arUnusable != 0 {
 			continue
 		}
 		if msg := checkSeg(s.name, ar, g[s.limit], true); msg != "" {
@@ -134,13 +142,13 @@ func checkGuestState(g guestFields, cr0f0, cr0f1, cr4f0, cr4f1 uint64) string {
 	if g[GuestIDTRLimit] > 0xffff {
 		return "GUEST_IDTR_LIMIT: above 0xFFFF"
 	}
-	if (!ia32e || csar&(1<<13) == 0) && g[GuestRIP]>>32 != 0 {
+	if (!ia32e || csar&arL == 0) && g[GuestRIP]>>32 != 0 {
 		return "GUEST_RIP: bits 63:32 set outside 64-bit mode"
 	}
 	if g[GuestActivityState] > 3 {
 		return "GUEST_ACTIVITY_STATE: not a defined state"
 	}
-	if g[GuestInterruptibility]&^0x1f != 0 || g[GuestInterruptibility]&3 == 3 {
+	if g[GuestInterruptibility]&^0x1f != 0 || g[GuestInterruptibility]&(intrBlockSTI|intrBlockMOVSS) == intrBlockSTI|intrBlockMOVSS {
 		return "GUEST_INTERRUPTIBILITY_INFO: reserved bits, or blocking by STI and MOV SS together"
 	}
 	if g[VMCSLinkPointer] != ^uint64(0) {
@@ -153,15 +161,15 @@ func checkGuestState(g guestFields, cr0f0, cr0f1, cr4f0, cr4f1 uint64) string {
 // right bits clear, granularity consistent with the limit.
 func checkSeg(name string, ar, limit uint64, needS bool) string {
 	switch {
-	case ar&(1<<7) == 0:
+	case ar&x86.SegP == 0:
 		return name + ": P must be 1 for a usable segment"
 	case ar&0xf00 != 0 || ar>>17 != 0:
 		return fmt.Sprintf("%s: reserved bits set in %#x", name, ar)
-	case needS && ar&(1<<4) == 0:
+	case needS && ar&x86.SegS == 0:
 		return name + ": S must be 1 (code or data)"
-	case limit&0xfff != 0xfff && ar&(1<<15) != 0:
+	case limit&0xfff != 0xfff && ar&arG != 0:
 		return name + ": G set with a limit whose low 12 bits are not all ones"
-	case limit>>20 != 0 && ar&(1<<15) == 0:
+	case limit>>20 != 0 && ar&arG == 0:
 		return name + ": G clear with a limit above 1 MiB"
 	}
 	return ""

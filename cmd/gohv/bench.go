@@ -14,7 +14,9 @@ import (
 
 	"gohv/guests"
 	"gohv/hv"
+	"gohv/hv/vcpu"
 	"gohv/metal"
+	"gohv/x86"
 )
 
 // runBench measures metal's costs in TSC cycles and prints them as
@@ -55,7 +57,7 @@ func benchExits() error {
 	}{{0, "guest-loop-native"}, {1, "exit-cpuid"}, {2, "exit-hypercall"}, {3, "exit-out-port"}} {
 		p, r, err := runGuest(h, "bench", 4<<20, guests.Loop, guests.Options{}, func(p *hv.Partition) error {
 			g := &p.VP(0).Regs().GPR
-			g[hv.RCX], g[hv.R11], g[hv.RDI] = n, uint64(k.mode), guests.DataBase
+			g[x86.RCX], g[x86.R11], g[x86.RDI] = n, uint64(k.mode), guests.DataBase
 			return nil
 		}, time.Minute)
 		if err != nil {
@@ -78,7 +80,7 @@ func benchExits() error {
 		}
 		sort.Slice(d, func(a, b int) bool { return d[a] < d[b] })
 		fmt.Printf("gohv: measure %s %d tsc-cycles median round trip over %d iterations (p10 %d, p90 %d; %d cpuid, %d hypercall, %d io exits)\n",
-			k.name, d[n/2], n, d[n/10], d[n*9/10], exits[hv.ExitCPUID], exits[hv.ExitHypercall], exits[hv.ExitIO])
+			k.name, d[n/2], n, d[n/10], d[n*9/10], exits[vcpu.ExitCPUID], exits[vcpu.ExitHypercall], exits[vcpu.ExitIO])
 	}
 	return nil
 }

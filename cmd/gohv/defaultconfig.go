@@ -6,6 +6,7 @@ import (
 
 	"gohv/guests"
 	"gohv/hv"
+	"gohv/x86"
 )
 
 // runDefault is the embedded default configuration: two child partitions,
@@ -28,7 +29,7 @@ func runDefault() error {
 	}
 	const msg = "hello from a 64-bit child partition\n\x00"
 	hello, err := startGuest(h, "hello1", 8<<20, guests.Hello, guests.Options{}, func(p *hv.Partition) error {
-		p.VP(0).Regs().GPR[hv.RSI] = guests.DataBase
+		p.VP(0).Regs().GPR[x86.RSI] = guests.DataBase
 		return p.Mem.WriteRAM(guests.DataBase, []byte(msg))
 	})
 	if err != nil {
@@ -40,8 +41,7 @@ func runDefault() error {
 		p    *hv.Partition
 		want uint32
 	}{{mb, mbRAM>>20 - 1}, {hello, 0}} {
-		r := waitFor(c.p, 30*time.Second)
-		fmt.Printf("gohv: partition %s %v\n", c.p.Name, r)
+		r := waitFor(c.p, 30*time.Second) // the core logs how it ended
 		if !stoppedWith(r, c.want) {
 			return fmt.Errorf("partition %s: %v, want a debug-exit stop with status %#x", c.p.Name, r, c.want)
 		}

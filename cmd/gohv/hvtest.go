@@ -11,7 +11,9 @@ import (
 
 	"gohv/guests"
 	"gohv/hv"
+	"gohv/hv/vcpu"
 	"gohv/metal"
+	"gohv/x86"
 )
 
 // runHVTest runs the child-partition checks (kernel command line word
@@ -47,7 +49,7 @@ func runHVTest() bool {
 			dev.mem[i] = byte(i*7 + 3)
 		}
 		p, r, err := runGuest(h, "mmio", 4<<20, guests.MMIO, guests.Options{}, func(p *hv.Partition) error {
-			p.VP(0).Regs().GPR[hv.RBX] = mmioBase
+			p.VP(0).Regs().GPR[x86.RBX] = mmioBase
 			return p.AddMMIO(mmioBase, 4096, dev)
 		}, 10*time.Second)
 		check("mmio-emulation", err == nil && stoppedWith(r, 0) && dev.accesses >= 20,
@@ -65,7 +67,7 @@ func runHVTest() bool {
 		var detail string
 		if p != nil {
 			vp := p.VP(0)
-			detail = fmt.Sprintf("%d injected, %d interrupt-window exits, %d HLT sleeps", vp.Injected, vp.Exits[hv.ExitInterruptWindow], vp.HLTSleeps)
+			detail = fmt.Sprintf("%d injected, %d interrupt-window exits, %d HLT sleeps", vp.Injected, vp.Exits[vcpu.ExitInterruptWindow], vp.HLTSleeps)
 		}
 		check("interrupt-injection", err == nil && stoppedWith(r, 0), "%v; %s (err %v)", r, detail, err)
 		destroy(p)
@@ -86,7 +88,7 @@ func runHVTest() bool {
 			rt, rb = waitFor(tf, 10*time.Second), waitFor(ex, 10*time.Second)
 		}
 		check("triple-fault", err1 == nil && err2 == nil && rt.State == hv.StateCrashed &&
-			strings.Contains(rt.Reason, "triple fault") && stoppedWith(rb, 0),
+			errors.Is(rt.Err, hv.ErrTripleFault) && stoppedWith(rb, 0),
 			"faulting partition %v; bystander %v (errors %v, %v)", rt, rb, err1, err2)
 		destroy(tf)
 		destroy(ex)
@@ -101,8 +103,8 @@ func runHVTest() bool {
 		if pass {
 			time.Sleep(200 * time.Millisecond)
 			t0 := time.Now()
-			sp.Stop("stopped by the root")
-			ht.Stop("stopped by the root")
+			sp.Stop("the check is done")
+			ht.Stop("the check is done")
 			released := true
 			for _, q := range []*hv.Partition{sp, ht} {
 				select {
@@ -114,9 +116,9 @@ func runHVTest() bool {
 			d := time.Since(t0)
 			hvp := ht.VP(0)
 			pass = released && sp.Result().State == hv.StateStopped && ht.Result().State == hv.StateStopped &&
-				hvp.HLTSleeps > 0 && hvp.Exits[hv.ExitHLT] == 1
+				hvp.HLTSleeps > 0 && hvp.Exits[vcpu.ExitHLT] == 1
 			detail = fmt.Sprintf("both VP threads released %v after Stop; spinning VP took %d host-interrupt exits, halted VP %d HLT exit(s) and slept %d time(s)",
-				d.Round(time.Microsecond), sp.VP(0).Exits[hv.ExitInterrupt], hvp.Exits[hv.ExitHLT], hvp.HLTSleeps)
+				d.Round(time.Microsecond), sp.VP(0).Exits[vcpu.ExitInterrupt], hvp.Exits[vcpu.ExitHLT], hvp.HLTSleeps)
 		}
 		check("stop-spin-halt", pass, "%s (errors %v, %v)", detail, err1, err2)
 		destroy(sp)
@@ -159,11 +161,11 @@ func runHVTest() bool {
 		check("hostile-state", err == nil && stoppedWith(r, 0), "reserved EFER bits, EFER.SVME, LME under paging, VMRUN, XSETBV: %v (err %v)", r, err)
 		destroy(p)
 		p, r, err = runGuest(h, "badcr4", 4<<20, guests.BadCR4, guests.Options{}, nil, 10*time.Second)
-		check("hostile-cr4", err == nil && (stoppedWith(r, 13) || r.State == hv.StateCrashed && strings.Contains(r.Reason, "refused")),
+		check("hostile-cr4", err == nil && (stoppedWith(r, 13) || r.State == hv.StateCrashed && errors.Is(r.Err, hv.ErrInvalidState)),
 			"reserved CR4 bit: %v (err %v)", r, err)
 		destroy(p)
 		p, r, err = runGuest(h, "badcr3", 4<<20, guests.BadCR3, guests.Options{}, nil, 10*time.Second)
-		check("hostile-cr3", err == nil && (stoppedWith(r, 13) || r.State == hv.StateCrashed && strings.Contains(r.Reason, "outside")),
+		check("hostile-cr3", err == nil && (stoppedWith(r, 13) || r.State == hv.StateCrashed && errors.Is(r.Err, hv.ErrOutsideMemory)),
 			"CR3 outside the partition's RAM: %v (err %v)", r, err)
 		destroy(p)
 	}
@@ -172,12 +174,13 @@ func runHVTest() bool {
 	if want("entry-failure") {
 		var field string
 		p, r, err := runGuest(h, "badstate", 4<<20, guests.Exits, guests.Options{}, func(p *hv.Partition) error {
-			if field = p.VP(0).BreakGuestState(); field == "" {
+			if field = p.VP(0).BreakGuestStateForTest(); field == "" {
 				return fmt.Errorf("the backend cannot break its guest state")
 			}
 			return nil
 		}, 10*time.Second)
-		check("entry-failure", err == nil && r.State == hv.StateCrashed && strings.Contains(r.Reason, field),
+		var ise *hv.InvalidStateError
+		check("entry-failure", err == nil && r.State == hv.StateCrashed && errors.As(r.Err, &ise) && strings.Contains(ise.Detail, field),
 			"corrupted %s: %v (err %v)", field, r, err)
 		destroy(p)
 	}
@@ -199,9 +202,7 @@ func selectedChecks() func(string) bool {
 	return func(string) bool { return true }
 }
 
-func stoppedWith(r hv.Result, status uint32) bool {
-	return r.State == hv.StateStopped && r.HasStatus && r.Status == status
-}
+func stoppedWith(r hv.Result, status uint32) bool { return r.PoweredOffWith(status) }
 
 func errOr(err error, s string) string {
 	if err != nil {
@@ -258,7 +259,7 @@ func isolation(h *hv.Hypervisor) error {
 		var err error
 		ps[i], err = startGuest(h, fmt.Sprintf("fill%d", i), ram, guests.Pattern, guests.Options{}, func(p *hv.Partition) error {
 			r := p.VP(0).Regs()
-			r.GPR[hv.RBX], r.GPR[hv.RSI], r.GPR[hv.RDI] = pat[i], guests.DataBase, ram
+			r.GPR[x86.RBX], r.GPR[x86.RSI], r.GPR[x86.RDI] = pat[i], guests.DataBase, ram
 			return nil
 		})
 		if err != nil {
@@ -307,7 +308,7 @@ func isolation(h *hv.Hypervisor) error {
 	for _, probe := range []uint64{ram + 16<<20, canary} {
 		p, err := startGuest(h, "probe", ram, guests.Pattern, guests.Options{}, func(p *hv.Partition) error {
 			r := p.VP(0).Regs()
-			r.GPR[hv.RBX], r.GPR[hv.RSI], r.GPR[hv.RDI], r.GPR[hv.R8] = 1, guests.DataBase, guests.DataBase+4096, probe
+			r.GPR[x86.RBX], r.GPR[x86.RSI], r.GPR[x86.RDI], r.GPR[x86.R8] = 1, guests.DataBase, guests.DataBase+4096, probe
 			return nil
 		})
 		if err != nil {
@@ -315,10 +316,10 @@ func isolation(h *hv.Hypervisor) error {
 		}
 		r := waitFor(p, 10*time.Second)
 		p.Destroy()
-		if r.State != hv.StateCrashed || !strings.Contains(r.Reason, hv.ErrOutsideMemory.Error()) {
+		if r.State != hv.StateCrashed || !errors.Is(r.Err, hv.ErrOutsideMemory) {
 			return fmt.Errorf("probe of %#x: %v, want the partition ended for an access outside its memory map", probe, r)
 		}
-		fmt.Printf("gohv: isolation probe of gpa %#x ended its partition: %s\n", probe, r.Reason)
+		fmt.Printf("gohv: isolation probe of gpa %#x ended its partition: %v\n", probe, r.Err)
 	}
 	for i := range cp {
 		if cp[i] != 0xc3 {

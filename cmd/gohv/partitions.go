@@ -2,15 +2,15 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
-	"strings"
-	"sync"
 	"time"
 
 	"gohv/guests"
 	"gohv/hv"
 	"gohv/hv/vendor"
 	"gohv/metal"
+	"gohv/root/console"
 )
 
 // metalMemory gives the hypervisor core metal's physical pages.
@@ -20,28 +20,21 @@ func (metalMemory) AllocPage() (uint64, error) { return metal.AllocPage() }
 func (metalMemory) FreePage(pa uint64) error   { return metal.FreePage(pa) }
 func (metalMemory) Page(pa uint64) *[4096]byte { return metal.PhysPage(pa) }
 
-// console serialises partition console lines onto the hypervisor's.
-type console struct{ mu sync.Mutex }
+// partitionConsole carries the root's log lines and every partition's
+// COM1 lines onto the serial console, a line at a time.
+var partitionConsole = console.New(os.Stdout)
 
-func (c *console) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return os.Stdout.Write(b)
-}
-
-var partitionConsole = &console{}
+// rootLog is the root's structured log on the serial console.
+var rootLog = slog.New(console.NewHandler(partitionConsole, slog.LevelInfo))
 
 // startHypervisor enables the CPU's virtualization extension.
 func startHypervisor() (*hv.Hypervisor, error) {
-	h, desc, err := vendor.Open(metalMemory{})
+	h, err := vendor.Open(metalMemory{}, rootLog)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Printf("gohv: %s\n", desc)
-	for _, l := range strings.Split(vendor.ControlReport(h), "\n") {
-		if l != "" {
-			fmt.Printf("gohv: vmx controls %s\n", l)
-		}
+	for _, l := range h.Backend.Report() {
+		fmt.Printf("gohv: %s\n", l)
 	}
 	return h, nil
 }

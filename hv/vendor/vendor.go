@@ -1,51 +1,37 @@
 // Package vendor picks the hardware virtualization backend for this CPU
 // (AMD-V or Intel VT-x, from the CPUID vendor) and returns the hypervisor
-// core bound to it. Nothing above hv needs to know which vendor runs.
+// core bound to it. It is the one package that imports both backends;
+// nothing above it needs to know which vendor runs.
 package vendor
 
 import (
 	"fmt"
+	"log/slog"
 
 	"gohv/hv"
+	"gohv/hv/vcpu"
 	"gohv/svm"
 	"gohv/vmx"
 	"gohv/x86"
 )
 
-// Open enables the CPU's extension and returns the core and a one-line
-// description of what was enabled.
-func Open(host hv.HostMemory) (*hv.Hypervisor, string, error) {
+// Open enables the CPU's extension and returns the core bound to it; the
+// backend's Report says what was enabled. log receives the core's events.
+func Open(host vcpu.HostMemory, log *slog.Logger) (*hv.Hypervisor, error) {
 	model := hv.NewCPUModel()
-	_, b, c, d := x86.CPUID(0, 0)
-	vendor := string([]byte{byte(b), byte(b >> 8), byte(b >> 16), byte(b >> 24),
-		byte(d), byte(d >> 8), byte(d >> 16), byte(d >> 24), byte(c), byte(c >> 8), byte(c >> 16), byte(c >> 24)})
-	switch vendor {
-	case "AuthenticAMD", "HygonGenuine":
-		be, err := svm.Enable(host, model)
-		if err != nil {
-			return nil, "", err
-		}
-		f := be.Features()
-		h := hv.New(be, host)
-		h.Model = model
-		return h, fmt.Sprintf("svm enabled: revision %d, %d ASIDs, nested paging, nrip-save=%v, decode-assists=%v",
-			f.Revision, f.NASID, f.NRIPSave, f.Decode), nil
-	case "GenuineIntel":
-		be, err := vmx.Enable(host, model)
-		if err != nil {
-			return nil, "", err
-		}
-		h := hv.New(be, host)
-		h.Model = model
-		return h, "vmx enabled: " + be.Features(), nil
+	_, b, c, d := x86.CPUID(x86.CPUIDVendor, 0)
+	var be vcpu.Backend
+	var err error
+	switch v := x86.VendorString(b, c, d); v {
+	case x86.VendorAMD, x86.VendorHygon:
+		be, err = svm.Enable(host, model)
+	case x86.VendorIntel:
+		be, err = vmx.Enable(host, model)
+	default:
+		return nil, fmt.Errorf("hv: CPU vendor %q has no supported virtualization extension", v)
 	}
-	return nil, "", fmt.Errorf("hv: CPU vendor %q has no supported virtualization extension", vendor)
-}
-
-// ControlReport is the VMX control report when the backend is VMX.
-func ControlReport(h *hv.Hypervisor) string {
-	if b, ok := h.Backend.(*vmx.Backend); ok {
-		return b.ControlReport()
+	if err != nil {
+		return nil, err
 	}
-	return ""
+	return hv.New(be, host, model, log), nil
 }

@@ -91,7 +91,8 @@ func TestDefaultConfiguration(t *testing.T) {
 	}
 	for _, want := range []string{"gohv: banner ", "gohv: cpu ", "gohv: memory ",
 		"mb0: hello from a Multiboot kernel", "hello1: hello from a 64-bit child partition",
-		"gohv: partition mb0 stopped: debug-exit", "gohv: partition hello1 stopped: debug-exit, status 0x0"} {
+		`gohv: partition ended partition=mb0 state=stopped reason="power-off through the debug-exit port" status=0x1f`,
+		`gohv: partition ended partition=hello1 state=stopped reason="power-off through the debug-exit port" status=0x0`} {
 		if !strings.Contains(string(r.Log), want) {
 			t.Errorf("log lacks %q", want)
 		}

@@ -1,0 +1,72 @@
+package hv
+
+import (
+	"errors"
+	"testing"
+
+	"gohv/hv/vcpu"
+	"gohv/x86"
+)
+
+// TestWriteCR follows the SDM's rules for MOV to CR0/CR3/CR4 (Vol. 2B MOV
+// to CR, Vol. 3A 2.5 and 10.8.5).
+func TestWriteCR(t *testing.T) {
+	m := NewCPUModel()
+	protected := vcpu.Regs{CR0: x86.CR0PE | x86.CR0ET, CR4: x86.CR4PAE, EFER: x86.EFERLME}
+	long := vcpu.Regs{CR0: x86.CR0PE | x86.CR0PG, CR4: x86.CR4PAE, EFER: x86.EFERLME | x86.EFERLMA}
+	for _, c := range []struct {
+		name  string
+		start vcpu.Regs
+		cr    uint8
+		v     uint64
+		gp    bool
+		check func(r *vcpu.Regs) bool
+	}{
+		{"enable paging with LME enters long mode", protected, 0, x86.CR0PE | x86.CR0PG | x86.CR0ET, false,
+			func(r *vcpu.Regs) bool { return r.EFER&x86.EFERLMA != 0 && r.CR0&x86.CR0PG != 0 }},
+		{"disable paging leaves long mode", long, 0, x86.CR0PE, false,
+			func(r *vcpu.Regs) bool { return r.EFER&x86.EFERLMA == 0 }},
+		{"PG without PE", protected, 0, x86.CR0PG, true, nil},
+		{"NW without CD", protected, 0, x86.CR0PE | x86.CR0NW, true, nil},
+		{"CR0 bits 63:32", protected, 0, 1<<32 | x86.CR0PE, true, nil},
+		{"long mode needs PAE", vcpu.Regs{CR0: x86.CR0PE, EFER: x86.EFERLME}, 0, x86.CR0PE | x86.CR0PG, true, nil},
+		{"CR4.PAE may not clear in long mode", long, 4, 0, true, nil},
+		{"CR4.VMXE is not offered", protected, 4, x86.CR4PAE | x86.CR4VMXE, true, nil},
+		{"CR4.OSFXSR is", protected, 4, x86.CR4PAE | x86.CR4OSFXSR, false,
+			func(r *vcpu.Regs) bool { return r.CR4 == x86.CR4PAE|x86.CR4OSFXSR }},
+		{"CR3 above MAXPHYADDR in long mode", long, 3, 1 << 62, true, nil},
+		{"CR3", long, 3, 0x1000, false, func(r *vcpu.Regs) bool { return r.CR3 == 0x1000 }},
+		{"CR8 is not served", long, 8, 0, true, nil},
+	} {
+		r := c.start
+		err := m.WriteCR(&r, c.cr, c.v)
+		if c.gp {
+			if !errors.Is(err, errGP) || r != c.start {
+				t.Errorf("%s: %v, registers %+v; want #GP and no change", c.name, err, r)
+			}
+			continue
+		}
+		if err != nil || !c.check(&r) {
+			t.Errorf("%s: %v, registers %+v", c.name, err, r)
+		}
+	}
+}
+
+// TestCRWriteExit: the core applies a CR write the backend reports,
+// reloads the state, and skips the instruction; a refused one raises #GP
+// without moving RIP. Outside 64-bit mode only the low 32 bits count.
+func TestCRWriteExit(t *testing.T) {
+	p, v, _, _ := newTestPartition(t, 1<<20)
+	vp := p.VP(0)
+	v.regs.CR0 = x86.CR0PE | x86.CR0ET
+	v.regs.CS.Attrib = x86.SegDB
+	v.regs.RIP = 0x1000
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitCRWrite, CR: 4, Value: 0xffff_ffff_0000_0000 | x86.CR4PAE, InstrLen: 3})
+	if v.regs.CR4 != x86.CR4PAE || v.regs.RIP != 0x1003 || !v.dirty {
+		t.Fatalf("CR4 %#x rip %#x dirty %v", v.regs.CR4, v.regs.RIP, v.dirty)
+	}
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitCRWrite, CR: 0, Value: x86.CR0PG, InstrLen: 3})
+	if last := v.injected[len(v.injected)-1]; last.Vector != x86.VectorGP || !last.HasError || v.regs.RIP != 0x1003 {
+		t.Fatalf("PG without PE: %+v rip %#x", last, v.regs.RIP)
+	}
+}

@@ -1,0 +1,216 @@
+package vmx
+
+import (
+	"fmt"
+
+	"gohv/hv/vcpu"
+	"gohv/x86"
+)
+
+type segFields struct{ sel, base, limit, ar uint32 }
+
+var segs = [...]segFields{
+	{GuestESSel, GuestESBase, GuestESLimit, GuestESAR},
+	{GuestCSSel, GuestCSBase, GuestCSLimit, GuestCSAR},
+	{GuestSSSel, GuestSSBase, GuestSSLimit, GuestSSAR},
+	{GuestDSSel, GuestDSBase, GuestDSLimit, GuestDSAR},
+	{GuestFSSel, GuestFSBase, GuestFSLimit, GuestFSAR},
+	{GuestGSSel, GuestGSBase, GuestGSLimit, GuestGSAR},
+	{GuestLDTRSel, GuestLDTRBase, GuestLDTRLimit, GuestLDTRAR},
+	{GuestTRSel, GuestTRBase, GuestTRLimit, GuestTRAR},
+}
+
+// trIndex is TR's place in segs (BreakGuestStateForTest corrupts it).
+const trIndex = 7
+
+func (v *VCPU) segPtrs() [8]*vcpu.Segment {
+	r := &v.regs
+	return [8]*vcpu.Segment{&r.ES, &r.CS, &r.SS, &r.DS, &r.FS, &r.GS, &r.LDTR, &r.TR}
+}
+
+// writeState loads the whole of Regs into the VMCS.
+func (v *VCPU) writeState(w *writer) {
+	r := &v.regs
+	v.cr0Shadow, v.cr4Shadow = r.CR0, r.CR4
+	w.set(CR0ReadShadow, r.CR0)
+	w.set(CR4ReadShadow, r.CR4)
+	w.set(GuestCR0, v.hwCR0(r.CR0))
+	w.set(GuestCR3, r.CR3)
+	w.set(GuestCR4, v.hwCR4(r.CR4))
+	w.set(GuestEFER, r.EFER)
+	w.set(GuestPAT, r.PAT)
+	for i, s := range v.segPtrs() {
+		f := segs[i]
+		w.set(f.sel, uint64(s.Selector))
+		w.set(f.base, s.Base)
+		w.set(f.limit, uint64(s.Limit))
+		ar := toAR(s.Attrib)
+		if i == trIndex && v.broken != "" {
+			ar |= 0x3 << 17 // reserved bits 31:17 must be zero
+		}
+		w.set(f.ar, ar)
+	}
+	w.set(GuestGDTRBase, r.GDTR.Base)
+	w.set(GuestGDTRLimit, uint64(r.GDTR.Limit))
+	w.set(GuestIDTRBase, r.IDTR.Base)
+	w.set(GuestIDTRLimit, uint64(r.IDTR.Limit))
+	w.set(GuestDR7, x86.DR7Reset)
+	w.set(GuestDebugCtl, 0)
+	w.set(GuestActivityState, 0)
+	w.set(GuestPendingDbg, 0)
+	w.set(GuestInterruptibility, 0)
+	entry := uint64(v.b.ctl.Entry)
+	if r.LongMode() {
+		entry |= entryIA32e
+	}
+	w.set(EntryControls, entry)
+}
+
+// hwCR0 and hwCR4 are the values the CPU runs with: the guest's, plus the
+// bits VMX fixes.
+func (v *VCPU) hwCR0(c uint64) uint64 {
+	return (c | v.b.cr0Fixed0&^(x86.CR0PE|x86.CR0PG)) & (v.b.cr0Fixed1 | 0xffff_ffff_0000_0000)
+}
+
+func (v *VCPU) hwCR4(c uint64) uint64 { return c | v.b.cr4Fixed0 }
+
+// Run enters the guest once (more than once when an exit is the backend's
+// own business: INVLPG, INVD, MOV from CR3). Interrupts are off from
+// VMPTRLD to the last VMREAD, so the VMCS stays current. Must not allocate.
+func (v *VCPU) Run(e *vcpu.Exit) error {
+	f := x86.CLI()
+	err := v.run(e)
+	x86.RestoreFlags(f)
+	return err
+}
+
+func (v *VCPU) run(e *vcpu.Exit) error {
+	if err := v.load(); err != nil {
+		return err
+	}
+	for {
+		w := writer{v: v}
+		r := &v.regs
+		if v.dirty {
+			if v.segsStale {
+				v.readSegments() // the core changed other state; segments are the CPU's
+			}
+			v.writeState(&w)
+			v.dirty = false
+		}
+		w.set(GuestRIP, r.RIP)
+		w.set(GuestRSP, r.GPR[x86.RSP])
+		w.set(GuestRFLAGS, r.RFLAGS)
+		w.set(HostFSBase, x86.RDMSR(x86.MsrFSBase))
+		w.set(GuestInterruptibility, v.intr)
+		if v.b.preemptTicks != 0 {
+			w.set(PreemptionTimer, v.b.preemptTicks)
+		}
+		w.set(EntryIntrInfo, uint64(v.pending))
+		if v.pending != 0 {
+			w.set(EntryExcErrorCode, uint64(v.pendErr))
+			w.set(EntryInstrLen, uint64(v.pendLen))
+		}
+		v.pending = 0
+		proc := uint64(v.b.ctl.Proc)
+		if v.window {
+			proc |= procIntWindowExiting
+		}
+		w.set(ProcControls, proc)
+		if w.err != nil {
+			return w.err
+		}
+		if v.flush {
+			v.invalidate()
+			v.flush = false
+		}
+		v.ctx.gpr = r.GPR
+		v.ensure() // the last call before the entry: no preemption point follows
+
+		vmenter(v.ctx)
+
+		if fl := v.ctx.fail; fl != 0 {
+			if fl&x86.RFLAGSCF != 0 {
+				return fmt.Errorf("vmx: VM entry failed: VMfailInvalid (no current VMCS)")
+			}
+			return fmt.Errorf("vmx: VM entry failed: %s", VMInstrErrorName(v.rd(VMInstrError)))
+		}
+		r.GPR = v.ctx.gpr
+		v.readState()
+		if v.decode(e) {
+			return nil
+		}
+	}
+}
+
+// invalidate flushes the VP's cached translations: EPT-derived ones by
+// INVEPT, linear ones by INVVPID (or the entry itself without VPID).
+func (v *VCPU) invalidate() {
+	desc := [2]uint64{v.eptp, 0}
+	if v.b.eptCap&capINVEPTSingle != 0 {
+		invept(inveptSingleContext, &desc)
+	} else {
+		invept(inveptAllContexts, &desc)
+	}
+	if v.vpid != 0 && v.b.eptCap&capINVVPID != 0 {
+		d := [2]uint64{uint64(v.vpid), 0}
+		if v.b.eptCap&capINVVPIDSingle != 0 {
+			invvpid(invvpidSingleContext, &d)
+		} else {
+			invvpid(invvpidAllContexts, &d)
+		}
+	}
+}
+
+// INVEPT and INVVPID types (SDM Vol. 3C 30.3).
+const (
+	inveptSingleContext  = 1
+	inveptAllContexts    = 2
+	invvpidSingleContext = 1
+	invvpidAllContexts   = 2
+)
+
+// readState fills the part of Regs the core uses on every exit: RIP, RSP,
+// RFLAGS, control registers, EFER, PAT, CS attributes and base (the code
+// mode), SS attributes (the CPL) and the interrupt shadow. The other
+// segment registers and the descriptor tables are read on demand
+// (SyncState, or before the state is written back): about 30 VMREADs fewer
+// per exit.
+func (v *VCPU) readState() {
+	r := &v.regs
+	r.RIP = v.rd(GuestRIP)
+	r.GPR[x86.RSP] = v.rd(GuestRSP)
+	r.RFLAGS = v.rd(GuestRFLAGS)
+	r.CR0 = v.rd(GuestCR0)&^v.cr0Mask | v.cr0Shadow&v.cr0Mask
+	r.CR3 = v.rd(GuestCR3)
+	r.CR4 = v.rd(GuestCR4)&^v.cr4Mask | v.cr4Shadow&v.cr4Mask
+	r.EFER = v.rd(GuestEFER)
+	r.PAT = v.rd(GuestPAT)
+	r.CS.Attrib, r.CS.Base = fromAR(v.rd(GuestCSAR)), v.rd(GuestCSBase)
+	r.SS.Attrib = fromAR(v.rd(GuestSSAR))
+	v.intr = v.rd(GuestInterruptibility)
+	v.segsStale = true
+}
+
+// readSegments fills every segment register and GDTR/IDTR from the VMCS.
+func (v *VCPU) readSegments() {
+	r := &v.regs
+	for i, s := range v.segPtrs() {
+		f := segs[i]
+		*s = vcpu.Segment{Selector: uint16(v.rd(f.sel)), Base: v.rd(f.base), Limit: uint32(v.rd(f.limit)), Attrib: fromAR(v.rd(f.ar))}
+	}
+	r.GDTR = vcpu.DescTable{Base: v.rd(GuestGDTRBase), Limit: uint32(v.rd(GuestGDTRLimit))}
+	r.IDTR = vcpu.DescTable{Base: v.rd(GuestIDTRBase), Limit: uint32(v.rd(GuestIDTRLimit))}
+	v.segsStale = false
+}
+
+// SyncState makes all of Regs current (the segment registers are read
+// lazily after an exit).
+func (v *VCPU) SyncState() {
+	if !v.segsStale {
+		return
+	}
+	f := x86.CLI()
+	v.readSegments()
+	x86.RestoreFlags(f)
+}

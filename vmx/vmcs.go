@@ -1,0 +1,70 @@
+package vmx
+
+import "fmt"
+
+// vmcsFields is how the VCPU reads and writes its VMCS. The hardware one
+// (hwVMCS) makes the VCPU's VMCS current and issues VMREAD/VMWRITE; host
+// tests put a map behind it, so exit decoding and state transfer run on
+// the host over a VMCS image. Must not allocate.
+type vmcsFields interface {
+	read(f uint32) uint64
+	// write stores x; a non-zero status is VMX's failure (the error
+	// number is then in VM_INSTRUCTION_ERROR).
+	write(f uint32, x uint64) (status uint64)
+}
+
+// hwVMCS is the VMCS in hardware. Interrupts are off around every access.
+type hwVMCS struct{ v *VCPU }
+
+func (h hwVMCS) read(f uint32) uint64 {
+	h.v.ensure()
+	x, _ := vmread(f)
+	return x
+}
+
+func (h hwVMCS) write(f uint32, x uint64) uint64 {
+	h.v.ensure()
+	return vmwrite(f, x)
+}
+
+// rd reads a field of this VCPU's VMCS.
+func (v *VCPU) rd(f uint32) uint64 { return v.vmcs.read(f) }
+
+// writer collects the first VMWRITE failure of a sequence.
+type writer struct {
+	v   *VCPU
+	err error
+}
+
+func (w *writer) set(f uint32, x uint64) {
+	if w.err != nil {
+		return
+	}
+	if st := w.v.vmcs.write(f, x); st != 0 {
+		w.err = fmt.Errorf("vmx: VMWRITE %s = %#x: %s", FieldName(f), x, VMInstrErrorName(w.v.rd(VMInstrError)))
+	}
+}
+
+// ensure makes this VCPU's VMCS current again if another VP's took its
+// place. Interrupts are off around every VMCS access, but the goroutine can
+// still be parked at a function call (a GC stop-the-world) and another VP
+// thread run meanwhile: every VMREAD/VMWRITE and the VM entry go through
+// ensure, so they always reach this VCPU's VMCS.
+func (v *VCPU) ensure() {
+	if v.b.cpu.current != v.vmcsPA {
+		v.load()
+	}
+}
+
+// load makes this VCPU's VMCS current on this CPU. Interrupts must be off.
+func (v *VCPU) load() error {
+	if v.b.cpu.current == v.vmcsPA {
+		return nil
+	}
+	pa := v.vmcsPA
+	if st := vmptrld(&pa); st != 0 {
+		return fmt.Errorf("vmx: VMPTRLD %#x failed (%s)", pa, vmStatusName(st))
+	}
+	v.b.cpu.current = v.vmcsPA
+	return nil
+}
