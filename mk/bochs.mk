@@ -19,7 +19,7 @@ bench-bochs: image
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./tools/bochstest -image $(CURDIR)/$(IMAGE)
 
 run-bochs: image
-	$(GO) run ./tools/bochs/cmd/bochsrun -kernel $(IMAGE) -append '$(BOCHS_APPEND)'
+	$(GO) run ./cmd/gohvctl bochs -kernel $(IMAGE) -append '$(BOCHS_APPEND)'
 
 test: test-bochs
 

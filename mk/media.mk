@@ -1,13 +1,13 @@
-# Boot media (tools/media): build/gohv.iso (hybrid ISO: CD and USB stick, BIOS
-# and UEFI), build/pxe/ (TFTP root, GRUB netboot), build/gohv.img (raw GPT
-# disk: BIOS boot partition and ESP). Needs grub-common, grub-pc-bin,
-# grub-efi-amd64-bin, xorriso and mtools (Debian).
+# Boot media (`gohvctl media`, package tools/media/bootmedia): build/gohv.iso
+# (hybrid ISO: CD and USB stick, BIOS and UEFI), build/pxe/ (TFTP root, GRUB
+# netboot), build/gohv.img (raw GPT disk: BIOS boot partition and ESP). Needs
+# grub-common, grub-pc-bin, grub-efi-amd64-bin, xorriso and mtools (Debian).
 #
 # test-media builds the same media with the selftest entry as the default and
 # no menu timeout into $(BUILD)/mediatest and boots each under QEMU
 # (tools/mediatest); `make test` runs it.
 
-MEDIA          := $(GO) run ./tools/media
+MEDIA          := $(GO) run ./cmd/gohvctl media
 MEDIA_TEST_DIR := $(BUILD)/mediatest
 
 .PHONY: iso pxe disk media test-media

@@ -1,139 +1,182 @@
-// Command gohvctl is gohv's host-side tool: it boots the image under QEMU and
-// reads the verdict off the serial console.
+// Command gohvctl is gohv's host-side command: it boots the image under QEMU
+// or Bochs, builds its boot media and reads its verdict off a serial log.
 //
-//	gohvctl run [flags]        boot build/gohv, stream the console, exit 0 on PASS
-//	gohvctl verdict [file]     parse a serial log (stdin without a file)
+//	gohvctl run [flags]                          boot build/gohv under QEMU (AMD-V)
+//	gohvctl bochs [flags]                        boot build/gohv under Bochs (VT-x)
+//	gohvctl media iso|pxe|disk|all|grub-cfg ...  build boot media, or print a grub.cfg
+//	gohvctl verdict [log]                        summarise a serial log
+//	gohvctl help [command]                       the commands, or one command's flags
+//
+// Each command lives in a file of its own; the emulators and media builders
+// it drives are packages under tools/ (qemu, bochs, media/bootmedia).
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
-	"time"
 
+	"gohv/tools/bochs"
+	"gohv/tools/media/bootmedia"
 	"gohv/tools/qemu"
-	"gohv/tools/verdict"
 )
 
-const usage = `usage: gohvctl <command> [flags]
-
-commands:
-  run       boot the gohv image under QEMU (TCG) and stream its serial console;
-            exits 0 when the image reports verdict PASS, 1 otherwise
-  verdict   read a serial log from a file (or stdin) and summarise the
-            gohv: protocol lines; exits 0 on a single PASS verdict
-  help      this text
-
-run flags:
-`
-
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		runFlags().PrintDefaults()
-		os.Exit(2)
-	}
-	switch os.Args[1] {
-	case "run":
-		os.Exit(cmdRun(os.Args[2:]))
-	case "verdict":
-		os.Exit(cmdVerdict(os.Args[2:]))
-	case "help", "-h", "-help", "--help":
-		fmt.Print(usage)
-		fs := runFlags()
-		fs.SetOutput(os.Stdout)
-		fs.PrintDefaults()
-	default:
-		fmt.Fprintf(os.Stderr, "gohvctl: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
-	}
-}
-
-type runOpts struct {
-	cfg     qemu.Config
-	appendS string
-	extra   string
-}
-
-var opts runOpts
-
-func runFlags() *flag.FlagSet {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	c := &opts.cfg
-	fs.StringVar(&c.Kernel, "kernel", "build/gohv", "Multiboot kernel image to boot")
-	fs.StringVar(&opts.appendS, "append", "", "kernel command line words, e.g. \"selftest\" or \"bench\"")
-	fs.StringVar(&c.Machine, "M", "q35", "QEMU machine: pc or q35")
-	fs.StringVar(&c.CPU, "cpu", "EPYC", "QEMU CPU model (EPYC has svm and npt)")
-	fs.IntVar(&c.MemMiB, "m", 512, "guest memory in MiB")
-	fs.BoolVar(&c.Icount, "icount", false, "-icount shift=0: deterministic timing, one instruction per TSC tick")
-	fs.DurationVar(&c.Timeout, "timeout", 10*time.Minute, "kill the emulator after this long")
-	fs.StringVar(&opts.extra, "qemu", "", "extra QEMU arguments, space separated")
-	return fs
-}
-
-func cmdRun(args []string) int {
-	fs := runFlags()
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	c := opts.cfg
-	c.Append = strings.Fields(opts.appendS)
-	c.Extra = strings.Fields(opts.extra)
-	c.Console = os.Stdout
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	fmt.Fprintf(os.Stderr, "gohvctl: %s %s\n", qemu.Binary, strings.Join(c.Args(), " "))
-	r, err := qemu.Run(ctx, c)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "gohvctl: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "gohvctl: %s after %v\n", r.Describe(), r.Elapsed.Round(time.Millisecond))
-	if r.Passed() {
-		return 0
-	}
-	return 1
+	code := realHost().main(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
 }
 
-func cmdVerdict(args []string) int {
-	var in io.Reader = os.Stdin
-	if len(args) > 1 {
-		fmt.Fprintln(os.Stderr, "gohvctl verdict: at most one log file")
+// host is the world a command acts on: its standard streams and the
+// emulators and builders it drives. main uses the real ones; tests put
+// recorders in their place and see what a command line turns into without
+// booting anything.
+type host struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	qemu  func(context.Context, qemu.Config) (*qemu.Result, error)
+	bochs func(context.Context, bochs.Config) (*bochs.Result, error)
+	// bochsISO writes a GRUB ISO at out booting kernel with cmdline.
+	bochsISO func(ctx context.Context, kernel, cmdline, out string) error
+	// medium builds one medium (bootmedia.MediumISO, MediumPXE or
+	// MediumDisk) at out; disk applies to MediumDisk only.
+	medium func(ctx context.Context, b *bootmedia.Builder, medium, out string, disk bootmedia.DiskOptions) error
+}
+
+func realHost() *host {
+	return &host{
+		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+		qemu:     qemu.Run,
+		bochs:    bochs.Run,
+		bochsISO: bochs.BuildISOContext,
+		medium:   buildMedium,
+	}
+}
+
+// A command is one word after gohvctl. run gets the arguments after that
+// word and returns the exit status: 0 success, 1 failure (of the boot, the
+// build, the verdict), 2 a bad command line.
+type command struct {
+	name    string
+	summary string // one line for `gohvctl help`
+	run     func(h *host, ctx context.Context, args []string) int
+}
+
+// commands in the order `gohvctl help` lists them. help itself is handled by
+// main, which reads this table.
+var commands = []command{
+	{"run", "boot the image under QEMU (TCG, AMD-V), serial console on stdout", (*host).cmdRun},
+	{"bochs", "boot the image under Bochs (Intel VT-x) from a GRUB ISO", (*host).cmdBochs},
+	{"media", "build boot media (iso, pxe, disk, all) or print a grub.cfg (grub-cfg)", (*host).cmdMedia},
+	{"verdict", "summarise the gohv: lines of a serial log; exit 0 on a single PASS", (*host).cmdVerdict},
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// usage prints the list of commands.
+func usage(w io.Writer) {
+	fmt.Fprint(w, "usage: gohvctl <command> [arguments]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s  %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "  %-8s  %s\n", "help", "this list; `help <command>` is `<command> -h`")
+	fmt.Fprint(w, "\n`gohvctl <command> -h` lists a command's flags.\n")
+}
+
+// main dispatches args (without the program name) and returns the exit
+// status.
+func (h *host) main(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		usage(h.stderr)
 		return 2
 	}
-	if len(args) == 1 {
-		f, err := os.Open(args[0])
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "gohvctl verdict: %v\n", err)
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) == 0 {
+			usage(h.stdout)
+			return 0
+		}
+		c, ok := lookup(rest[0])
+		if !ok || len(rest) > 1 {
+			fmt.Fprintf(h.stderr, "gohvctl help: no command %q\n\n", strings.Join(rest, " "))
+			usage(h.stderr)
 			return 2
 		}
-		defer f.Close()
-		in = f
+		return c.run(h, ctx, []string{"-h"})
 	}
-	b, err := io.ReadAll(in)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "gohvctl verdict: %v\n", err)
+	c, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(h.stderr, "gohvctl: unknown command %q\n\n", name)
+		usage(h.stderr)
 		return 2
 	}
-	r := verdict.Parse(b)
-	for _, c := range r.Checks {
-		st := "PASS"
-		if !c.Pass {
-			st = "FAIL"
-		}
-		fmt.Printf("check   %-22s %s %s\n", c.Name, st, c.Detail)
+	return c.run(h, ctx, rest)
+}
+
+// parse parses a command's flags. The description about (synopsis and a
+// paragraph) and the flags go to stdout for -h, which asked for them, and to
+// stderr after a bad flag. ok is false when the command is to stop with
+// status code.
+func (h *host) parse(fs *flag.FlagSet, about string, args []string) (code int, ok bool) {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, true
+	case errors.Is(err, flag.ErrHelp):
+		printUsage(h.stdout, fs, about)
+		return 0, false
+	default:
+		fmt.Fprintf(h.stderr, "gohvctl %s: %v\n", fs.Name(), err)
+		printUsage(h.stderr, fs, about)
+		return 2, false
 	}
-	for _, m := range r.Measures {
-		fmt.Printf("measure %-22s %g %s %s\n", m.Name, m.Value, m.Unit, m.Detail)
+}
+
+// noArgs refuses arguments left after the flags of a command that takes
+// none.
+func (h *host) noArgs(fs *flag.FlagSet, about string) bool {
+	if fs.NArg() == 0 {
+		return true
 	}
-	if err := r.Err(); err != nil {
-		fmt.Println(err)
-		return 1
+	fmt.Fprintf(h.stderr, "gohvctl %s: unexpected arguments %q\n", fs.Name(), fs.Args())
+	printUsage(h.stderr, fs, about)
+	return false
+}
+
+// words splits a flag's value at blanks; no words is nil, so a flag left
+// empty leaves a configuration as its defaults have it.
+func words(s string) []string {
+	if w := strings.Fields(s); len(w) > 0 {
+		return w
 	}
-	fmt.Println("verdict PASS")
-	return 0
+	return nil
+}
+
+func printUsage(w io.Writer, fs *flag.FlagSet, about string) {
+	fmt.Fprint(w, about)
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		return
+	}
+	fmt.Fprint(w, "\nflags:\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }

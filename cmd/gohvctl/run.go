@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"gohv/tools/qemu"
+)
+
+const runAbout = `usage: gohvctl run [flags]
+
+Boots the gohv image under QEMU (TCG; -cpu EPYC has AMD-V with nested
+paging) and streams its serial console to stdout. Exits 0 when the image
+reports a single "gohv: verdict PASS" and QEMU's exit status agrees, 1
+otherwise. ` + "`make run`" + ` runs it with the defaults.
+`
+
+// runFlags declares run's flags; config gives the QEMU configuration they
+// describe once fs has parsed.
+func runFlags() (fs *flag.FlagSet, config func() qemu.Config) {
+	fs = flag.NewFlagSet("run", flag.ContinueOnError)
+	var (
+		c       qemu.Config
+		appendW string
+		extra   string
+	)
+	fs.StringVar(&c.Kernel, "kernel", "build/gohv", "Multiboot kernel image to boot")
+	fs.StringVar(&appendW, "append", "", "kernel command-line words, e.g. \"selftest\" or \"bench\"")
+	fs.StringVar(&c.Machine, "M", "q35", "QEMU machine: pc or q35")
+	fs.StringVar(&c.CPU, "cpu", "EPYC", "QEMU CPU model (EPYC has svm and npt)")
+	fs.IntVar(&c.MemMiB, "m", 512, "guest memory in MiB")
+	fs.BoolVar(&c.Icount, "icount", false, "-icount shift=0: deterministic timing, one instruction per TSC tick")
+	fs.DurationVar(&c.Timeout, "timeout", 10*time.Minute, "kill the emulator after this long")
+	fs.StringVar(&extra, "qemu", "", "extra QEMU arguments, space separated")
+	return fs, func() qemu.Config {
+		c.Append = words(appendW)
+		c.Extra = words(extra)
+		return c
+	}
+}
+
+func (h *host) cmdRun(ctx context.Context, args []string) int {
+	fs, config := runFlags()
+	if code, ok := h.parse(fs, runAbout, args); !ok {
+		return code
+	}
+	if !h.noArgs(fs, runAbout) {
+		return 2
+	}
+	c := config()
+	c.Console = h.stdout
+	fmt.Fprintf(h.stderr, "gohvctl run: %s %s\n", qemu.Binary, strings.Join(c.Args(), " "))
+	r, err := h.qemu(ctx, c)
+	if err != nil {
+		fmt.Fprintf(h.stderr, "gohvctl run: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(h.stderr, "gohvctl run: %s after %v\n", r.Describe(), r.Elapsed.Round(time.Millisecond))
+	if r.Passed() {
+		return 0
+	}
+	return 1
+}
