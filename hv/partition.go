@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gohv/ept"
 	"gohv/hv/vcpu"
@@ -205,6 +206,21 @@ func (p *Partition) Done() <-chan struct{} { return p.done }
 
 // Wait blocks until Done.
 func (p *Partition) Wait() { <-p.done }
+
+// WaitOrStop waits for the partition to end by itself for at most timeout,
+// then stops it (ErrStopRequested, "timed out after ...") and waits for
+// its VP threads. It returns how the partition ended.
+func (p *Partition) WaitOrStop(timeout time.Duration) Result {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+		p.Stop(fmt.Sprintf("timed out after %v", timeout))
+		p.Wait()
+	}
+	return p.Result()
+}
 
 // Result says how the partition ended.
 type Result struct {

@@ -1,7 +1,9 @@
 // Command gohv is the bare-metal hypervisor image. metal boots the machine
-// and hosts the Go runtime; main reports what metal found and runs either the
-// self-checks (kernel command line word "selftest"), the benchmarks ("bench")
-// or the default configuration.
+// and hosts the Go runtime; main reports what metal found, wires the
+// hypervisor core to metal's memory and the serial console, and runs a
+// suite of in-image checks (package checks: kernel command-line words
+// "selftest", "hvtest"), the benchmark ("bench") or the default
+// configuration.
 package main
 
 import (
@@ -10,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 
+	"gohv/checks"
 	"gohv/metal"
 	"gohv/x86"
 )
@@ -39,29 +42,29 @@ func main() {
 	}
 
 	args := os.Args[1:]
-	switch {
-	case hasArg(args, "selftest"):
-		ok := runSelftest()
-		if ok {
+	env := &checks.Env{Out: serial, Log: rootLog, Host: metalMemory{}, OpenHypervisor: openHypervisor, MainTSC: mainTSC}
+	if suite, only := checks.Find(args); suite != nil {
+		if suite.Run(env, only) {
 			metal.Verdict(true, "")
 		}
-		metal.Verdict(false, "self-checks failed")
-	case hasArg(args, "hvtest"):
-		if runHVTest() {
-			metal.Verdict(true, "")
-		}
-		metal.Verdict(false, "child-partition checks failed")
-	case hasArg(args, "bench"):
-		runBench()
-		metal.Verdict(true, "")
-	default:
-		fmt.Println("gohv: default configuration: two child partitions")
-		if err := runDefault(); err != nil {
+		metal.Verdict(false, suite.Word+" checks failed")
+	}
+	if hasArg(args, "bench") {
+		if err := checks.Bench(env); err != nil {
 			metal.Verdict(false, err.Error())
 		}
 		metal.Verdict(true, "")
 	}
+	fmt.Println("gohv: default configuration: two child partitions")
+	if err := runDefault(); err != nil {
+		metal.Verdict(false, err.Error())
+	}
+	metal.Verdict(true, "")
 }
+
+// mainTSC is read as the program starts (package initialisation, just
+// before main): the bench's boot figures end here.
+var mainTSC = metal.TSC()
 
 // injectGP dereferences a non-canonical address in a goroutine: the CPU
 // raises #GP, metal prints the machine state and delivers SIGSEGV, and the Go

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"gohv/checks"
 	"gohv/tools/bochs"
 )
 
@@ -152,8 +153,7 @@ func TestSelftest(t *testing.T) {
 			if !r.Passed() {
 				t.Fatalf("selftest: %s", r.Describe())
 			}
-			for _, name := range []string{"goroutines-threads", "channel-pingpong", "gc-pressure",
-				"timers", "panic-recover", "maps-defer-closures", "mutex-contention", "nil-deref-panic"} {
+			for _, name := range checks.Selftest.Names() {
 				if _, ok := r.Verdict.Check(name); !ok {
 					t.Errorf("check %s not reported", name)
 				}
@@ -165,10 +165,6 @@ func TestSelftest(t *testing.T) {
 	}
 }
 
-// entryFailureCheck is the check hvtest reports for a VM entry that fails on
-// a deliberately broken guest-state field.
-const entryFailureCheck = "entry-failure"
-
 // TestHypervisorVTx runs the child-partition checks on Intel VT-x: the same
 // test guests and checks as under AMD-V, plus a VM entry that fails on a
 // deliberately bad guest-state field.
@@ -178,8 +174,7 @@ func TestHypervisorVTx(t *testing.T) {
 	if !r.Passed() {
 		t.Fatalf("hvtest: %s", r.Describe())
 	}
-	for _, name := range []string{"exits-roundtrip", "mmio-emulation", "interrupt-injection", "isolation", "triple-fault", "stop-spin-halt",
-		"multiboot-kernel", "real-mode", "hostile-state", "hostile-cr4", "hostile-cr3", "pages-returned", entryFailureCheck} {
+	for _, name := range checks.HVTest.Names() {
 		c, ok := r.Verdict.Check(name)
 		if !ok {
 			t.Errorf("check %s not reported", name)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"gohv/checks"
 	"gohv/tools/qemu"
 )
 
@@ -67,8 +68,7 @@ func TestSelftest(t *testing.T) {
 			if !r.Passed() {
 				t.Fatalf("selftest: %s", r.Describe())
 			}
-			for _, name := range []string{"goroutines-threads", "channel-pingpong", "gc-pressure",
-				"timers", "panic-recover", "maps-defer-closures", "mutex-contention", "nil-deref-panic"} {
+			for _, name := range checks.Selftest.Names() {
 				if _, ok := r.Verdict.Check(name); !ok {
 					t.Errorf("check %s not reported", name)
 				}
@@ -108,8 +108,7 @@ func TestHypervisor(t *testing.T) {
 	if !r.Passed() {
 		t.Fatalf("hvtest: %s", r.Describe())
 	}
-	for _, name := range []string{"exits-roundtrip", "mmio-emulation", "interrupt-injection", "isolation", "triple-fault", "stop-spin-halt",
-		"multiboot-kernel", "real-mode", "hostile-state", "hostile-cr4", "hostile-cr3", "entry-failure", "pages-returned"} {
+	for _, name := range checks.HVTest.Names() {
 		c, ok := r.Verdict.Check(name)
 		if !ok {
 			t.Errorf("check %s not reported", name)

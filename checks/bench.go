@@ -1,9 +1,8 @@
-package main
+package checks
 
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"runtime"
 	"sort"
 	"sync"
@@ -12,63 +11,64 @@ import (
 	"time"
 	"unsafe"
 
-	"gohv/guests"
 	"gohv/hv"
 	"gohv/hv/vcpu"
 	"gohv/metal"
+	"gohv/testguests"
 	"gohv/x86"
 )
 
-// runBench measures metal's costs in TSC cycles and prints them as
-// "gohv: measure" lines. Under QEMU with -icount shift=0 the TSC counts
-// guest instructions, so the figures repeat exactly from run to run.
-func runBench() {
+// Bench measures metal's costs and the hypervisor's exit round trips in
+// TSC cycles and prints them as "gohv: measure <name> <value> <unit> ..."
+// lines (kernel command-line word "bench"). Under QEMU with -icount
+// shift=0 the TSC counts guest instructions, so the figures repeat exactly
+// from run to run. An error is a failure to measure.
+func Bench(env *Env) error {
 	info := metal.GetInfo()
-	fmt.Printf("gohv: measure image-in-memory %d bytes text through bss, as loaded\n", info.ImageBytes)
-	fmt.Printf("gohv: measure boot-kernel %d tsc-cycles kmain entry to the Go runtime's entry point\n", metal.BootTSC()-metal.EntryTSC())
-	fmt.Printf("gohv: measure boot-runtime %d tsc-cycles Go runtime entry point to main.main\n", mainTSC-metal.BootTSC())
-	fmt.Printf("gohv: measure boot-total %d tsc-cycles kmain entry to main.main\n", mainTSC-metal.EntryTSC())
+	fmt.Fprintf(env.Out, "gohv: measure image-in-memory %d bytes text through bss, as loaded\n", info.ImageBytes)
+	fmt.Fprintf(env.Out, "gohv: measure boot-kernel %d tsc-cycles kmain entry to the Go runtime's entry point\n", metal.BootTSC()-metal.EntryTSC())
+	fmt.Fprintf(env.Out, "gohv: measure boot-runtime %d tsc-cycles Go runtime entry point to main.main\n", env.MainTSC-metal.BootTSC())
+	fmt.Fprintf(env.Out, "gohv: measure boot-total %d tsc-cycles kmain entry to main.main\n", env.MainTSC-metal.EntryTSC())
 
 	getpid := medianPerOp(10000, 100, func() {
 		syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
 	})
-	fmt.Printf("gohv: measure syscall-getpid %d tsc-cycles median per call over 100 batches of 100\n", getpid)
+	fmt.Fprintf(env.Out, "gohv: measure syscall-getpid %d tsc-cycles median per call over 100 batches of 100\n", getpid)
 	clock := medianPerOp(10000, 100, func() { metal.Nanotime() })
-	fmt.Printf("gohv: measure tsc-clock-read %d tsc-cycles median per read, no trap (baseline)\n", clock)
-	fmt.Printf("gohv: measure futex-handoff %d tsc-cycles median wake-to-run between two threads\n", futexHandoff(2000))
-	if err := benchExits(); err != nil {
-		fmt.Fprintf(os.Stderr, "gohv: exit benchmarks: %v\n", err)
-		metal.Verdict(false, "exit benchmarks: "+err.Error())
+	fmt.Fprintf(env.Out, "gohv: measure tsc-clock-read %d tsc-cycles median per read, no trap (baseline)\n", clock)
+	fmt.Fprintf(env.Out, "gohv: measure futex-handoff %d tsc-cycles median wake-to-run between two threads\n", futexHandoff(env, 2000))
+	if err := benchExits(env); err != nil {
+		return fmt.Errorf("exit benchmarks: %w", err)
 	}
+	return nil
 }
 
 // benchExits runs the guest loop of each exit kind for 10,000 iterations
 // and reports the median round trip as the guest's TSC sees it.
-func benchExits() error {
-	h, err := startHypervisor()
-	if err != nil {
+func benchExits(env *Env) error {
+	if err := openHypervisor(env); err != nil {
 		return err
 	}
-	fmt.Printf("gohv: bench exits measured on %s\n", h.Backend.Name())
+	fmt.Fprintf(env.Out, "gohv: bench exits measured on %s\n", env.hv.Backend.Name())
 	const n = 10000
 	for _, k := range []struct {
 		mode int
 		name string
 	}{{0, "guest-loop-native"}, {1, "exit-cpuid"}, {2, "exit-hypercall"}, {3, "exit-out-port"}} {
-		p, r, err := runGuest(h, "bench", 4<<20, guests.Loop, guests.Options{}, func(p *hv.Partition) error {
+		p, r, err := env.run("bench", 4<<20, testguests.Loop, testguests.Options{}, func(p *hv.Partition) error {
 			g := &p.VP(0).Regs().GPR
-			g[x86.RCX], g[x86.R11], g[x86.RDI] = n, uint64(k.mode), guests.DataBase
+			g[x86.RCX], g[x86.R11], g[x86.RDI] = n, uint64(k.mode), testguests.DataBase
 			return nil
 		}, time.Minute)
 		if err != nil {
 			return err
 		}
-		if !stoppedWith(r, 0) {
+		if !r.PoweredOffWith(0) {
 			p.Destroy()
 			return fmt.Errorf("%s: %v", k.name, r)
 		}
 		buf := make([]byte, 8*n)
-		err = p.Mem.ReadRAM(guests.DataBase, buf)
+		err = p.Mem.ReadRAM(testguests.DataBase, buf)
 		exits := p.VP(0).Exits
 		p.Destroy()
 		if err != nil {
@@ -79,14 +79,11 @@ func benchExits() error {
 			d[i] = binary.LittleEndian.Uint64(buf[8*i:])
 		}
 		sort.Slice(d, func(a, b int) bool { return d[a] < d[b] })
-		fmt.Printf("gohv: measure %s %d tsc-cycles median round trip over %d iterations (p10 %d, p90 %d; %d cpuid, %d hypercall, %d io exits)\n",
+		fmt.Fprintf(env.Out, "gohv: measure %s %d tsc-cycles median round trip over %d iterations (p10 %d, p90 %d; %d cpuid, %d hypercall, %d io exits)\n",
 			k.name, d[n/2], n, d[n/10], d[n*9/10], exits[vcpu.ExitCPUID], exits[vcpu.ExitHypercall], exits[vcpu.ExitIO])
 	}
 	return nil
 }
-
-// mainTSC is read first thing in main.
-var mainTSC = metal.TSC()
 
 // medianPerOp runs op n times in batches and returns the median batch cost
 // per operation.
@@ -111,7 +108,7 @@ const (
 // futexHandoff ping-pongs a word between two OS threads with raw futex
 // wait/wake and returns the median cost of one wake-to-run handoff (half a
 // round trip).
-func futexHandoff(rounds int) uint64 {
+func futexHandoff(env *Env, rounds int) uint64 {
 	prev := runtime.GOMAXPROCS(2) // each thread keeps a P while blocked
 	defer runtime.GOMAXPROCS(prev)
 	var word uint32 // 0: ping's turn, 1: pong's turn
@@ -147,7 +144,7 @@ func futexHandoff(rounds int) uint64 {
 	wg.Wait()
 	sort.Slice(costs, func(i, j int) bool { return costs[i] < costs[j] })
 	if len(costs) == 0 {
-		fmt.Fprintln(os.Stderr, "gohv: futex handoff measured nothing")
+		fmt.Fprintln(env.Out, "gohv: warning: futex handoff measured nothing")
 		return 0
 	}
 	return costs[len(costs)/2]

@@ -1,4 +1,4 @@
-package guests
+package testguests
 
 import (
 	"gohv/hv"

@@ -1,4 +1,4 @@
-package main
+package checks
 
 import (
 	"errors"
@@ -14,54 +14,31 @@ import (
 	"gohv/metal"
 )
 
-// A check returns a detail line on success or an error on failure.
-type check struct {
-	name string
-	run  func() (string, error)
-}
-
-var checks = []check{
-	{"goroutines-threads", checkThreads},
-	{"channel-pingpong", checkPingPong},
-	{"gc-pressure", checkGC},
-	{"timers", checkTimers},
-	{"panic-recover", checkPanicRecover},
-	{"maps-defer-closures", checkMapsDeferClosures},
-	{"mutex-contention", checkMutex},
-	{"nil-deref-panic", checkNilDeref},
-}
-
-func runSelftest() bool {
-	ok := true
-	for _, c := range checks {
-		detail, err := runCheck(c)
-		if err != nil {
-			ok = false
-			fmt.Printf("gohv: check %s FAIL %v\n", c.name, err)
-			continue
-		}
-		fmt.Printf("gohv: check %s PASS %s\n", c.name, detail)
-	}
-	s := metal.GetStats()
-	fmt.Printf("gohv: stats syscalls=%d context-switches=%d page-faults=%d pages-backed=%d pages-freed=%d signals=%d threads=%d free=%dMiB\n",
-		s.Syscalls, s.ContextSwitches, s.PageFaults, s.PagesBacked, s.PagesFreed, s.Signals, s.Threads, s.FreeBytes>>20)
-	return ok
-}
-
-// runCheck turns a panic inside a check into its failure.
-func runCheck(c check) (detail string, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v", r)
-		}
-	}()
-	return c.run()
+// Selftest checks metal and the Go runtime it hosts: threads, channels,
+// the collector, timers, panics, maps and closures, mutexes, nil checks.
+var Selftest = Suite{
+	Word: "selftest",
+	Checks: []Check{
+		{"goroutines-threads", checkThreads},
+		{"channel-pingpong", checkPingPong},
+		{"gc-pressure", checkGC},
+		{"timers", checkTimers},
+		{"panic-recover", checkPanicRecover},
+		{"maps-defer-closures", checkMapsDeferClosures},
+		{"mutex-contention", checkMutex},
+		{"nil-deref-panic", checkNilDeref},
+	},
+	After: func(env *Env) {
+		s := metal.GetStats()
+		fmt.Fprintf(env.Out, "gohv: stats syscalls=%d context-switches=%d page-faults=%d pages-backed=%d pages-freed=%d signals=%d threads=%d free=%dMiB\n",
+			s.Syscalls, s.ContextSwitches, s.PageFaults, s.PagesBacked, s.PagesFreed, s.Signals, s.Threads, s.FreeBytes>>20)
+	},
 }
 
 // checkThreads runs goroutines locked to distinct OS threads (one kernel
 // thread each) plus many unlocked goroutines, and requires them all to make
 // progress under the preemptive scheduler.
-func checkThreads() (string, error) {
+func checkThreads(*Env) (string, error) {
 	const locked = 6
 	tids := make(chan int, locked)
 	release := make(chan struct{})
@@ -123,7 +100,7 @@ func checkThreads() (string, error) {
 	return fmt.Sprintf("%d locked goroutines on distinct kernel threads %v, 1000 goroutines joined", locked, ids), nil
 }
 
-func checkPingPong() (string, error) {
+func checkPingPong(*Env) (string, error) {
 	const n = 20000
 	ping, pong := make(chan int), make(chan int)
 	go func() {
@@ -146,7 +123,7 @@ func checkPingPong() (string, error) {
 
 // checkGC allocates 2 GiB in total while keeping at most 32 MiB live, then
 // requires the heap to come back to its starting size.
-func checkGC() (string, error) {
+func checkGC(*Env) (string, error) {
 	runtime.GC()
 	var before, peak, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -196,7 +173,7 @@ func checkGC() (string, error) {
 
 // checkTimers compares time.Sleep and time.Timer against the calibrated
 // TSC clock.
-func checkTimers() (string, error) {
+func checkTimers(*Env) (string, error) {
 	var worst time.Duration
 	var total time.Duration
 	durations := []time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond}
@@ -227,7 +204,7 @@ func checkTimers() (string, error) {
 		total/time.Duration(len(durations)), worst, wall), nil
 }
 
-func checkPanicRecover() (string, error) {
+func checkPanicRecover(*Env) (string, error) {
 	var got any
 	func() {
 		defer func() { got = recover() }()
@@ -252,7 +229,7 @@ func checkPanicRecover() (string, error) {
 	return "panic(string) and a bounds-check runtime error both recovered", nil
 }
 
-func checkMapsDeferClosures() (string, error) {
+func checkMapsDeferClosures(*Env) (string, error) {
 	m := map[string]int{}
 	for i := 0; i < 10000; i++ {
 		m[fmt.Sprint("k", i)] = i
@@ -283,7 +260,7 @@ func checkMapsDeferClosures() (string, error) {
 	return "map of 10000 keys, LIFO defers, stateful closure", nil
 }
 
-func checkMutex() (string, error) {
+func checkMutex(*Env) (string, error) {
 	const workers, iters = 4, 20000
 	var mu sync.Mutex
 	n := 0
@@ -324,7 +301,7 @@ var sink int
 
 // checkNilDeref faults on page 0 inside a goroutine; metal turns the page
 // fault into SIGSEGV and the runtime into a recoverable runtime error.
-func checkNilDeref() (string, error) {
+func checkNilDeref(*Env) (string, error) {
 	res := make(chan error, 1)
 	go func() {
 		defer func() {

@@ -1,8 +1,8 @@
-// Package guests holds the test guests built into the image: small 64-bit
+// Package testguests holds the test guests built into the image: small 64-bit
 // programs (blobs_amd64.s) that run in child partitions and check the
 // hypervisor from the inside, the long-mode environment they start in, and
 // a Multiboot test kernel.
-package guests
+package testguests
 
 import (
 	"bytes"
@@ -67,7 +67,7 @@ func code(b Program) ([]byte, error) {
 	text := unsafe.Slice((*byte)(x86.Ptr(addrs[b])), limit)
 	i := bytes.Index(text, endMarker)
 	if i < 0 {
-		return nil, fmt.Errorf("guests: blob %d has no end marker in %d bytes", b, limit)
+		return nil, fmt.Errorf("testguests: blob %d has no end marker in %d bytes", b, limit)
 	}
 	return append([]byte(nil), text[:i+len(endMarker)]...), nil
 }
@@ -99,7 +99,7 @@ type Options struct {
 func Load(p *hv.Partition, prog Program, o Options) error {
 	m := p.Mem
 	if m.RAMSize() < DataBase {
-		return fmt.Errorf("guests: partition %s needs at least %d MiB of RAM", p.Name, DataBase>>20)
+		return fmt.Errorf("testguests: partition %s needs at least %d MiB of RAM", p.Name, DataBase>>20)
 	}
 	gdt := []uint64{0,
 		x86.SegmentDescriptor(0, 0xfffff, x86.SegTypeCodeXR|x86.SegS|x86.SegP|x86.SegL|x86.SegG),
@@ -171,6 +171,27 @@ func Load(p *hv.Partition, prog Program, o Options) error {
 	r.GPR[x86.RSP] = StackTop
 	p.VP(0).SetState(r)
 	return nil
+}
+
+// Start creates a partition from c, loads prog into it, runs setup (if
+// any) and starts it. A partition whose setup failed is released before
+// the error is returned.
+func Start(h *hv.Hypervisor, c hv.Config, prog Program, o Options, setup func(p *hv.Partition) error) (*hv.Partition, error) {
+	p, err := h.NewPartition(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := Load(p, prog, o); err == nil && setup != nil {
+		err = setup(p)
+	}
+	if err != nil {
+		p.Start()
+		p.Stop("setup failed")
+		p.Destroy()
+		return nil, err
+	}
+	p.Start()
+	return p, nil
 }
 
 func writeU64s(m *hv.GuestMemory, gpa uint64, v []uint64) error {

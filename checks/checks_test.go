@@ -1,0 +1,79 @@
+package checks
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestFind(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		word string
+		only []string
+	}{
+		{[]string{"/boot/gohv", "console=com1,115200", "selftest"}, "selftest", nil},
+		{[]string{"hvtest=exits-roundtrip,isolation"}, "hvtest", []string{"exits-roundtrip", "isolation"}},
+		{[]string{"bench"}, "", nil},
+		{nil, "", nil},
+	} {
+		s, only := Find(c.args)
+		word := ""
+		if s != nil {
+			word = s.Word
+		}
+		if word != c.word || !slices.Equal(only, c.only) {
+			t.Errorf("Find(%q) = %q %q, want %q %q", c.args, word, only, c.word, c.only)
+		}
+	}
+}
+
+// TestRunReportsEachCheck: one line per check in the serial protocol, a
+// panic is that check's failure, unknown names fail the suite.
+func TestRunReportsEachCheck(t *testing.T) {
+	s := &Suite{Word: "t", Checks: []Check{
+		{"good", func(*Env) (string, error) { return "fine", nil }},
+		{"bad", func(*Env) (string, error) { return "", errors.New("broken") }},
+		{"panics", func(*Env) (string, error) { panic("boom") }},
+	}}
+	var out strings.Builder
+	if s.Run(&Env{Out: &out}, nil) {
+		t.Fatal("a suite with failures passed")
+	}
+	want := "gohv: check good PASS fine\ngohv: check bad FAIL broken\ngohv: check panics FAIL panic: boom\n"
+	if out.String() != want {
+		t.Fatalf("got\n%s", out.String())
+	}
+	out.Reset()
+	if !s.Run(&Env{Out: &out}, []string{"good"}) || out.String() != "gohv: check good PASS fine\n" {
+		t.Fatalf("selection: %q", out.String())
+	}
+	out.Reset()
+	if s.Run(&Env{Out: &out}, []string{"good", "nonesuch"}) || !strings.Contains(out.String(), "check nonesuch FAIL no such check in t") {
+		t.Fatalf("unknown name: %q", out.String())
+	}
+}
+
+func TestSetupFailureFailsTheSuite(t *testing.T) {
+	ran := false
+	s := &Suite{Word: "t", Setup: func(*Env) error { return errors.New("no VT-x") },
+		Checks: []Check{{"c", func(*Env) (string, error) { ran = true; return "", nil }}}}
+	var out strings.Builder
+	if s.Run(&Env{Out: &out}, nil) || ran || out.String() != "gohv: check t-setup FAIL no VT-x\n" {
+		t.Fatalf("ran %v: %q", ran, out.String())
+	}
+}
+
+// TestNamesAreUnique: the host-side tests look checks up by name.
+func TestNamesAreUnique(t *testing.T) {
+	seen := map[string]string{}
+	for _, s := range Suites {
+		for _, n := range s.Names() {
+			if prev, ok := seen[n]; ok {
+				t.Errorf("check %q in both %s and %s", n, prev, s.Word)
+			}
+			seen[n] = s.Word
+		}
+	}
+}
