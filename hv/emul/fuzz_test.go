@@ -34,7 +34,7 @@ func fuzzReg(x *uint64) uint64 {
 }
 
 func FuzzEmulate(f *testing.F) {
-	for i, c := range emuCases {
+	for i, c := range allEmuCases() {
 		mode := uint8(2)
 		switch c.mode {
 		case Mode16:

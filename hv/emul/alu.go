@@ -1,0 +1,169 @@
+package emul
+
+import (
+	"math/bits"
+
+	"golang.org/x/arch/x86/x86asm"
+)
+
+func (e *emu) setFlags(mask, f uint64) {
+	e.s.RFLAGS = e.s.RFLAGS&^mask | f&mask
+}
+
+func (e *emu) alu2(op x86asm.Op) error {
+	dst, src, ok := e.twoOperands()
+	if !ok {
+		return e.unsupported()
+	}
+	write := op != x86asm.CMP && op != x86asm.TEST
+	acc := AccessRead
+	if write {
+		acc = AccessWrite
+	}
+	if err := e.prepare(&dst, acc); err != nil {
+		return err
+	}
+	if err := e.prepare(&src, AccessRead); err != nil {
+		return err
+	}
+	a, err := e.get(&dst)
+	if err != nil {
+		return err
+	}
+	b, err := e.get(&src)
+	if err != nil {
+		return err
+	}
+	cf := e.s.RFLAGS & FlagCF
+	var res, f uint64
+	switch op {
+	case x86asm.ADD:
+		res, f = add(a, b, 0, dst.width)
+	case x86asm.ADC:
+		res, f = add(a, b, cf, dst.width)
+	case x86asm.SUB, x86asm.CMP:
+		res, f = sub(a, b, 0, dst.width)
+	case x86asm.SBB:
+		res, f = sub(a, b, cf, dst.width)
+	case x86asm.AND, x86asm.TEST:
+		res = a & b
+		f = logicFlags(res, dst.width)
+	case x86asm.OR:
+		res = a | b
+		f = logicFlags(res, dst.width)
+	case x86asm.XOR:
+		res = a ^ b
+		f = logicFlags(res, dst.width)
+	}
+	if write {
+		if err := e.put(&dst, res); err != nil {
+			return err
+		}
+	}
+	e.setFlags(arithFlags, f)
+	return nil
+}
+
+func (e *emu) alu1(op x86asm.Op) error {
+	in := &e.inst
+	if in.Args[1] != nil {
+		return e.unsupported()
+	}
+	o, ok := e.operandOf(in.Args[0], in.MemBytes)
+	if !ok || o.kind == kImm {
+		return e.unsupported()
+	}
+	if err := e.prepare(&o, AccessWrite); err != nil {
+		return err
+	}
+	a, err := e.get(&o)
+	if err != nil {
+		return err
+	}
+	var res, f uint64
+	mask := arithFlags
+	switch op {
+	case x86asm.INC:
+		res, f = add(a, 1, 0, o.width)
+		mask &^= FlagCF
+	case x86asm.DEC:
+		res, f = sub(a, 1, 0, o.width)
+		mask &^= FlagCF
+	case x86asm.NEG:
+		res, f = sub(0, a, 0, o.width)
+	case x86asm.NOT:
+		res = ^a & sizeMask(o.width)
+		mask = 0
+	}
+	if err := e.put(&o, res); err != nil {
+		return err
+	}
+	e.setFlags(mask, f)
+	return nil
+}
+
+// Flag computation, shared by every arithmetic instruction.
+
+func szp(res uint64, w int) uint64 {
+	var f uint64
+	if res == 0 {
+		f |= FlagZF
+	}
+	if res>>(8*uint(w)-1)&1 != 0 {
+		f |= FlagSF
+	}
+	if bits.OnesCount8(uint8(res))&1 == 0 {
+		f |= FlagPF
+	}
+	return f
+}
+
+func logicFlags(res uint64, w int) uint64 { return szp(res, w) }
+
+// add returns a+b+c truncated to w bytes and its arithmetic flags.
+func add(a, b, c uint64, w int) (uint64, uint64) {
+	m := sizeMask(w)
+	var res, carry uint64
+	if w == 8 {
+		res, carry = bits.Add64(a, b, c)
+	} else {
+		full := a + b + c
+		res, carry = full&m, full>>(8*uint(w))&1
+	}
+	f := szp(res, w)
+	if carry != 0 {
+		f |= FlagCF
+	}
+	if ((a^res)&(b^res))>>(8*uint(w)-1)&1 != 0 {
+		f |= FlagOF
+	}
+	if (a^b^res)&0x10 != 0 {
+		f |= FlagAF
+	}
+	return res, f
+}
+
+// sub returns a-b-c truncated to w bytes and its arithmetic flags.
+func sub(a, b, c uint64, w int) (uint64, uint64) {
+	m := sizeMask(w)
+	var res, borrow uint64
+	if w == 8 {
+		res, borrow = bits.Sub64(a, b, c)
+	} else {
+		res = (a - b - c) & m
+		if a < b+c {
+			borrow = 1
+		}
+	}
+	f := szp(res, w)
+	if borrow != 0 {
+		f |= FlagCF
+	}
+	if ((a^b)&(a^res))>>(8*uint(w)-1)&1 != 0 {
+		f |= FlagOF
+	}
+	if (a^b^res)&0x10 != 0 {
+		f |= FlagAF
+	}
+	return res, f
+}
