@@ -3,6 +3,8 @@ package emul
 import (
 	"encoding/binary"
 	"fmt"
+
+	"gohv/x86"
 )
 
 // translate is Memory.Translate behind a two-entry cache, so that a REP
@@ -37,9 +39,9 @@ func (e *emu) prepare(o *operand, acc Access) error {
 	if e.mode == Mode64 {
 		vb := e.vbits()
 		if !canonical(o.la, vb) || !canonical(o.la+w-1, vb) {
-			v := uint8(VectorGP)
+			v := uint8(x86.VectorGP)
 			if o.seg == SegSS {
-				v = VectorSS
+				v = x86.VectorSS
 			}
 			return &Exception{Vector: v, HasErrorCode: true}
 		}

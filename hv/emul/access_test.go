@@ -3,6 +3,8 @@ package emul
 import (
 	"strings"
 	"testing"
+
+	"gohv/x86"
 )
 
 // accessCases cover the memory side: device errors, operands and instructions
@@ -82,45 +84,45 @@ var accessCases = []emuCase{
 		wantLog: []mmioAccess{wr(4, mm, 5)}},
 	{name: "instruction runs into absent page", rip: 0x1ffe, code: []byte{0x48, 0x89, 0x08}, // mov qword [rax], rcx
 		regs:    map[int]uint64{RAX: mm, RCX: 5},
-		setup:   func(s *State, m *fakeMem) { m.fault[0x2000] = PFFetch },
-		wantErr: isPF(0x2000, PFFetch)},
+		setup:   func(s *State, m *fakeMem) { m.fault[0x2000] = x86.PFErrFetch },
+		wantErr: isPF(0x2000, x86.PFErrFetch)},
 	{name: "data page fault", code: []byte{0x89, 0x08}, // mov dword [rax], ecx
 		regs:    map[int]uint64{RAX: mm},
-		setup:   func(s *State, m *fakeMem) { m.fault[mm] = PFWrite | PFPresent },
-		wantErr: isPF(mm, PFWrite|PFPresent)},
+		setup:   func(s *State, m *fakeMem) { m.fault[mm] = x86.PFErrWrite | x86.PFErrPresent },
+		wantErr: isPF(mm, x86.PFErrWrite|x86.PFErrPresent)},
 	{name: "split write faults on second page before any write", code: []byte{0x89, 0x08}, // mov dword [rax], ecx
 		regs: map[int]uint64{RAX: 0x9ffe},
 		setup: func(s *State, m *fakeMem) {
 			m.pages[0x9000] = mm
-			m.fault[0xa000] = PFWrite
+			m.fault[0xa000] = x86.PFErrWrite
 		},
-		wantErr: isPF(0xa000, PFWrite)},
+		wantErr: isPF(0xa000, x86.PFErrWrite)},
 	{name: "movs faults on destination before reading source", code: []byte{0xa4}, // movsb
 		regs:    map[int]uint64{RSI: mm, RDI: 0x7000},
-		setup:   func(s *State, m *fakeMem) { m.fault[0x7000] = PFWrite },
-		wantErr: isPF(0x7000, PFWrite)},
+		setup:   func(s *State, m *fakeMem) { m.fault[0x7000] = x86.PFErrWrite },
+		wantErr: isPF(0x7000, x86.PFErrWrite)},
 	{name: "rep fault keeps progress", code: []byte{0xf3, 0xaa}, // rep stosb
 		regs:     map[int]uint64{RDI: mm + 0xffe, RCX: 4, RAX: 3},
-		setup:    func(s *State, m *fakeMem) { m.fault[mm+0x1000] = PFWrite },
-		wantErr:  isPF(mm+0x1000, PFWrite),
+		setup:    func(s *State, m *fakeMem) { m.fault[mm+0x1000] = x86.PFErrWrite },
+		wantErr:  isPF(mm+0x1000, x86.PFErrWrite),
 		wantLog:  []mmioAccess{wr(1, mm+0xffe, 3), wr(1, mm+0xfff, 3)},
 		wantRegs: map[int]uint64{RDI: mm + 0x1000, RCX: 2}},
 
 	// ---- architectural faults ----
 	{name: "non-canonical #GP", code: []byte{0x8b, 0x03}, // mov eax, [rbx]
-		regs: map[int]uint64{RBX: 0x0000800000000000}, wantErr: isExc(VectorGP)},
+		regs: map[int]uint64{RBX: 0x0000800000000000}, wantErr: isExc(x86.VectorGP)},
 	{name: "non-canonical via rbp #SS", code: []byte{0x8b, 0x45, 0x00}, // mov eax, [rbp+0]
-		regs: map[int]uint64{RBP: 0x0000800000000000}, wantErr: isExc(VectorSS)},
+		regs: map[int]uint64{RBP: 0x0000800000000000}, wantErr: isExc(x86.VectorSS)},
 	{name: "straddles canonical boundary", code: []byte{0x8b, 0x03}, // mov eax, [rbx]
-		regs: map[int]uint64{RBX: 0x00007ffffffffffe}, wantErr: isExc(VectorGP)},
+		regs: map[int]uint64{RBX: 0x00007ffffffffffe}, wantErr: isExc(x86.VectorGP)},
 	{name: "la57 widens canonical", code: []byte{0x89, 0x03}, // mov [rbx], eax
 		regs:    map[int]uint64{RBX: 0x0000800000000000, RAX: 0x01020304},
 		setup:   func(s *State, m *fakeMem) { s.LA57 = true },
 		wantRAM: map[uint64][]byte{0x0000800000000000: {4, 3, 2, 1}}},
 	{name: "lock mov #UD", code: []byte{0xf0, 0x89, 0x08}, // lock mov [rax], ecx
-		regs: map[int]uint64{RAX: mm}, wantErr: isExc(VectorUD)},
+		regs: map[int]uint64{RAX: mm}, wantErr: isExc(x86.VectorUD)},
 	{name: "lock add reg #UD", code: []byte{0xf0, 0x01, 0xc8}, // lock add eax, ecx
-		wantErr: isExc(VectorUD)},
+		wantErr: isExc(x86.VectorUD)},
 }
 
 // TestEmulateAccess runs the memory-access cases.

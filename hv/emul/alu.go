@@ -4,7 +4,12 @@ import (
 	"math/bits"
 
 	"golang.org/x/arch/x86/x86asm"
+
+	"gohv/x86"
 )
+
+// arithFlags are the status flags an arithmetic instruction defines.
+const arithFlags uint64 = x86.RFLAGSCF | x86.RFLAGSPF | x86.RFLAGSAF | x86.RFLAGSZF | x86.RFLAGSSF | x86.RFLAGSOF
 
 func (e *emu) setFlags(mask, f uint64) {
 	e.s.RFLAGS = e.s.RFLAGS&^mask | f&mask
@@ -34,7 +39,7 @@ func (e *emu) alu2(op x86asm.Op) error {
 	if err != nil {
 		return err
 	}
-	cf := e.s.RFLAGS & FlagCF
+	cf := e.s.RFLAGS & x86.RFLAGSCF
 	var res, f uint64
 	switch op {
 	case x86asm.ADD:
@@ -85,10 +90,10 @@ func (e *emu) alu1(op x86asm.Op) error {
 	switch op {
 	case x86asm.INC:
 		res, f = add(a, 1, 0, o.width)
-		mask &^= FlagCF
+		mask &^= x86.RFLAGSCF
 	case x86asm.DEC:
 		res, f = sub(a, 1, 0, o.width)
-		mask &^= FlagCF
+		mask &^= x86.RFLAGSCF
 	case x86asm.NEG:
 		res, f = sub(0, a, 0, o.width)
 	case x86asm.NOT:
@@ -107,13 +112,13 @@ func (e *emu) alu1(op x86asm.Op) error {
 func szp(res uint64, w int) uint64 {
 	var f uint64
 	if res == 0 {
-		f |= FlagZF
+		f |= x86.RFLAGSZF
 	}
 	if res>>(8*uint(w)-1)&1 != 0 {
-		f |= FlagSF
+		f |= x86.RFLAGSSF
 	}
 	if bits.OnesCount8(uint8(res))&1 == 0 {
-		f |= FlagPF
+		f |= x86.RFLAGSPF
 	}
 	return f
 }
@@ -132,13 +137,13 @@ func add(a, b, c uint64, w int) (uint64, uint64) {
 	}
 	f := szp(res, w)
 	if carry != 0 {
-		f |= FlagCF
+		f |= x86.RFLAGSCF
 	}
 	if ((a^res)&(b^res))>>(8*uint(w)-1)&1 != 0 {
-		f |= FlagOF
+		f |= x86.RFLAGSOF
 	}
 	if (a^b^res)&0x10 != 0 {
-		f |= FlagAF
+		f |= x86.RFLAGSAF
 	}
 	return res, f
 }
@@ -157,13 +162,13 @@ func sub(a, b, c uint64, w int) (uint64, uint64) {
 	}
 	f := szp(res, w)
 	if borrow != 0 {
-		f |= FlagCF
+		f |= x86.RFLAGSCF
 	}
 	if ((a^b)&(a^res))>>(8*uint(w)-1)&1 != 0 {
-		f |= FlagOF
+		f |= x86.RFLAGSOF
 	}
 	if (a^b^res)&0x10 != 0 {
-		f |= FlagAF
+		f |= x86.RFLAGSAF
 	}
 	return res, f
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"golang.org/x/arch/x86/x86asm"
+
+	"gohv/x86"
 )
 
 // wrapLA truncates a linear address outside 64-bit mode.
@@ -33,7 +35,7 @@ func (e *emu) fetch() error {
 		acc |= AccessUser
 	}
 	if e.mode == Mode64 && !canonical(la, e.vbits()) {
-		return &Exception{Vector: VectorGP, HasErrorCode: true}
+		return &Exception{Vector: x86.VectorGP, HasErrorCode: true}
 	}
 	n := 15
 	if r := 4096 - int(la&0xfff); r < n {
@@ -85,7 +87,7 @@ func (e *emu) fetch() error {
 			break
 		}
 		if p&x86asm.PrefixInvalid != 0 { // LOCK where LOCK is not allowed
-			return &Exception{Vector: VectorUD}
+			return &Exception{Vector: x86.VectorUD}
 		}
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"golang.org/x/arch/x86/x86asm"
+
+	"gohv/x86"
 )
 
 // Emulate fetches, decodes and executes the one instruction at CS:RIP.
@@ -29,7 +31,7 @@ func Emulate(s *State, mem Memory) (Result, error) {
 	}
 	if s.CPL == 3 {
 		e.acc = AccessUser
-	} else if s.RFLAGS&FlagAC != 0 {
+	} else if s.RFLAGS&x86.RFLAGSAC != 0 {
 		e.acc = AccessAC
 	}
 	if err := e.fetch(); err != nil {
@@ -45,7 +47,7 @@ func Emulate(s *State, mem Memory) (Result, error) {
 		return res, nil
 	}
 	s.RIP = e.nextIP
-	s.RFLAGS &^= FlagRF
+	s.RFLAGS &^= x86.RFLAGSRF
 	return res, nil
 }
 

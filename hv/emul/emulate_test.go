@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/arch/x86/x86asm"
+
+	"gohv/x86"
 )
 
 const mm = 0xd0000000 // the fake MMIO window's base
@@ -197,8 +199,8 @@ func TestEmulateUserAndAC(t *testing.T) {
 		fetchAcc, ldAcc Access
 	}{
 		{0, 0, AccessFetch, AccessWrite},
-		{0, FlagAC, AccessFetch, AccessWrite | AccessAC},
-		{3, FlagAC, AccessFetch | AccessUser, AccessWrite | AccessUser},
+		{0, x86.RFLAGSAC, AccessFetch, AccessWrite | AccessAC},
+		{3, x86.RFLAGSAC, AccessFetch | AccessUser, AccessWrite | AccessUser},
 	} {
 		m := newFakeMem()
 		m.put(0x1000, []byte{0x89, 0x08}) // mov [rax], ecx
@@ -217,7 +219,7 @@ func TestEmulateUserAndAC(t *testing.T) {
 func TestEmulateClearsRF(t *testing.T) {
 	m := newFakeMem()
 	m.put(0x1000, []byte{0x89, 0x08}) // mov [rax], ecx
-	s := &State{Mode: Mode64, RIP: 0x1000, RFLAGS: 2 | FlagRF}
+	s := &State{Mode: Mode64, RIP: 0x1000, RFLAGS: 2 | x86.RFLAGSRF}
 	s.GPR[RAX] = mm
 	if _, err := Emulate(s, m); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package emul
 import (
 	"errors"
 	"testing"
+
+	"gohv/x86"
 )
 
 // splitmix64 step, for deriving many values from one fuzz seed.
@@ -144,11 +146,11 @@ func FuzzEmulate(f *testing.F) {
 }
 
 func FuzzWalk(f *testing.F) {
-	long := Paging{CR0: tCR0, CR3: 0x1000, CR4: cr4PAE, EFER: tEFER64}
+	long := Paging{CR0: tCR0, CR3: 0x1000, CR4: x86.CR4PAE, EFER: tEFER64}
 	f.Add(long.CR0, long.CR3, long.CR4, long.EFER, uint64(la64), uint8(0), uint8(48), []byte{0x07, 0x20, 0, 0, 0, 0, 0, 0})
-	f.Add(uint64(tCR0), uint64(0x1000), uint64(cr4PSE), uint64(0), uint64(0x80403abc), uint8(6), uint8(36), []byte{0x87, 0, 0x40, 0, 0, 0, 0, 0})
-	f.Add(uint64(tCR0), uint64(0x1020), uint64(cr4PAE|cr4SMEP), uint64(eferNXE), uint64(0xc0801234), uint8(16), uint8(40), []byte{0x01, 0x20, 0, 0, 0, 0, 0, 0x80})
-	f.Add(uint64(tCR0), uint64(0x1000), uint64(cr4PAE|cr4LA57|cr4SMAP), uint64(tEFER64), uint64(0x0080123456789abc), uint8(4), uint8(52), []byte{0x83, 0x20, 0, 0, 0, 0, 0, 0})
+	f.Add(uint64(tCR0), uint64(0x1000), uint64(x86.CR4PSE), uint64(0), uint64(0x80403abc), uint8(6), uint8(36), []byte{0x87, 0, 0x40, 0, 0, 0, 0, 0})
+	f.Add(uint64(tCR0), uint64(0x1020), uint64(x86.CR4PAE|x86.CR4SMEP), uint64(x86.EFERNXE), uint64(0xc0801234), uint8(16), uint8(40), []byte{0x01, 0x20, 0, 0, 0, 0, 0, 0x80})
+	f.Add(uint64(tCR0), uint64(0x1000), uint64(x86.CR4PAE|x86.CR4LA57|x86.CR4SMAP), uint64(tEFER64), uint64(0x0080123456789abc), uint8(4), uint8(52), []byte{0x83, 0x20, 0, 0, 0, 0, 0, 0})
 	f.Add(uint64(0), uint64(0), uint64(0), uint64(0), uint64(0x123456789), uint8(2), uint8(0), []byte{})
 	f.Fuzz(func(t *testing.T, cr0, cr3, cr4, efer, la uint64, acc uint8, maxPhys uint8, mem []byte) {
 		p := Paging{CR0: cr0, CR3: cr3, CR4: cr4, EFER: efer, MaxPhysAddr: uint(maxPhys)}
@@ -170,7 +172,7 @@ func FuzzWalk(f *testing.F) {
 		if reads > 5 {
 			t.Fatalf("%d entry reads", reads)
 		}
-		lma := efer&eferLMA != 0
+		lma := efer&x86.EFERLMA != 0
 		wantLA := la
 		if !lma {
 			wantLA &= 0xffffffff
@@ -189,9 +191,9 @@ func FuzzWalk(f *testing.F) {
 			if gpa&0xfff != la&0xfff {
 				t.Fatalf("gpa %#x does not keep la %#x's page offset", gpa, la)
 			}
-			if cr0&cr0PG != 0 {
+			if cr0&x86.CR0PG != 0 {
 				limit := uint64(1) << m
-				if cr4&cr4PAE == 0 && m > 40 {
+				if cr4&x86.CR4PAE == 0 && m > 40 {
 					limit = 1 << 40
 				}
 				if gpa >= limit {
@@ -205,22 +207,22 @@ func FuzzWalk(f *testing.F) {
 				t.Fatalf("#PF addr %#x, want %#x", pf.Addr, wantLA)
 			}
 			c := pf.Code
-			if c&^0x1f != 0 || (c&PFReserved != 0 && c&PFPresent == 0) {
+			if c&^0x1f != 0 || (c&x86.PFErrRsvd != 0 && c&x86.PFErrPresent == 0) {
 				t.Fatalf("bad #PF code %#x", c)
 			}
 			fetch := a&AccessFetch != 0
-			if (c&PFWrite != 0) != (a&AccessWrite != 0 && !fetch) || (c&PFUser != 0) != (a&AccessUser != 0) {
+			if (c&x86.PFErrWrite != 0) != (a&AccessWrite != 0 && !fetch) || (c&x86.PFErrUser != 0) != (a&AccessUser != 0) {
 				t.Fatalf("#PF code %#x does not match access %#x", c, a)
 			}
-			if c&PFFetch != 0 && !fetch {
+			if c&x86.PFErrFetch != 0 && !fetch {
 				t.Fatalf("#PF code %#x has I/D for a data access", c)
 			}
 		case errors.As(err, &ex):
-			if !lma || ex.Vector != VectorGP {
+			if !lma || ex.Vector != x86.VectorGP {
 				t.Fatalf("unexpected exception %v", err)
 			}
 		case errors.Is(err, ErrBadPagingMode):
-			if !lma || cr4&cr4PAE != 0 {
+			if !lma || cr4&x86.CR4PAE != 0 {
 				t.Fatalf("ErrBadPagingMode for lma=%v cr4=%#x", lma, cr4)
 			}
 		default:
@@ -238,7 +240,7 @@ func FuzzWalk(f *testing.F) {
 			if g&7 != 0 {
 				t.Fatalf("unaligned cas at %#x", g)
 			}
-			if d := new ^ old; d&^(pteA|pteD|(pteA|pteD)<<32) != 0 || new&old != old {
+			if d := new ^ old; d&^(x86.PTEAccessed|x86.PTEDirty|(x86.PTEAccessed|x86.PTEDirty)<<32) != 0 || new&old != old {
 				t.Fatalf("cas %#x -> %#x changes more than A/D", old, new)
 			}
 			return true, nil

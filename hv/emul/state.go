@@ -24,22 +24,6 @@ const (
 	R15
 )
 
-// RFLAGS bits Emulate reads or writes.
-const (
-	FlagCF uint64 = 1 << 0
-	FlagPF uint64 = 1 << 2
-	FlagAF uint64 = 1 << 4
-	FlagZF uint64 = 1 << 6
-	FlagSF uint64 = 1 << 7
-	FlagTF uint64 = 1 << 8
-	FlagDF uint64 = 1 << 10
-	FlagOF uint64 = 1 << 11
-	FlagRF uint64 = 1 << 16
-	FlagAC uint64 = 1 << 18
-
-	arithFlags = FlagCF | FlagPF | FlagAF | FlagZF | FlagSF | FlagOF
-)
-
 // Mode is the default operand/address size of the code segment: the
 // processor mode Emulate decodes in.
 type Mode uint8

@@ -2,6 +2,8 @@ package emul
 
 import (
 	"golang.org/x/arch/x86/x86asm"
+
+	"gohv/x86"
 )
 
 // hasRep reports an effective F3 or F2 prefix (on MOVS/STOS/LODS, F2
@@ -81,7 +83,7 @@ func (e *emu) str(op x86asm.Op) (done bool, err error) {
 		limit = DefaultRepLimit
 	}
 	delta := uint64(w)
-	if e.s.RFLAGS&FlagDF != 0 {
+	if e.s.RFLAGS&x86.RFLAGSDF != 0 {
 		delta = -delta
 	}
 	g := &e.s.GPR

@@ -2,6 +2,8 @@ package emul
 
 import (
 	"testing"
+
+	"gohv/x86"
 )
 
 // stringCases are MOVS, STOS and LODS with and without REP.
@@ -34,7 +36,7 @@ var stringCases = []emuCase{
 		wantRAM: map[uint64][]byte{0x6000: {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
 			0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88}}},
 	{name: "rep stosd backwards", code: []byte{0xf3, 0xab}, // rep stosd (DF=1)
-		regs: map[int]uint64{RDI: mm + 8, RCX: 3, RAX: 0xffffffffcafef00d}, flags: FlagDF,
+		regs: map[int]uint64{RDI: mm + 8, RCX: 3, RAX: 0xffffffffcafef00d}, flags: x86.RFLAGSDF,
 		wantLog:  []mmioAccess{wr(4, mm+8, 0xcafef00d), wr(4, mm+4, 0xcafef00d), wr(4, mm, 0xcafef00d)},
 		wantRegs: map[int]uint64{RDI: mm - 4, RCX: 0}},
 	{name: "stosw", code: []byte{0x66, 0xab}, // stosw
@@ -50,7 +52,7 @@ var stringCases = []emuCase{
 		wantLog:  []mmioAccess{rd(4, mm, 0x44332211)},
 		wantRegs: map[int]uint64{RSI: mm + 4, RAX: 0x44332211}},
 	{name: "lodsq backwards", code: []byte{0x48, 0xad}, // lodsq (DF=1)
-		regs: map[int]uint64{RSI: mm + 8}, flags: FlagDF,
+		regs: map[int]uint64{RSI: mm + 8}, flags: x86.RFLAGSDF,
 		wantLog:  []mmioAccess{rd(8, mm+8, 0x8877665544332211)},
 		wantRegs: map[int]uint64{RSI: mm, RAX: 0x8877665544332211}},
 	{name: "rep stosb rcx=0", code: []byte{0xf3, 0xaa}, // rep stosb

@@ -3,49 +3,28 @@ package emul
 import (
 	"errors"
 	"fmt"
+
+	"gohv/x86"
 )
 
 // Access describes one memory access for address translation. Its bits are
-// chosen to coincide with the #PF error-code bits (PFWrite, PFUser,
-// PFFetch), plus AccessAC, which sits where RFLAGS.AC does.
+// chosen to coincide with the #PF error-code bits (x86.PFErrWrite,
+// x86.PFErrUser, x86.PFErrFetch), plus AccessAC, which sits where RFLAGS.AC
+// does.
 type Access uint32
 
 const (
 	// AccessRead is a data read (the zero value).
 	AccessRead Access = 0
 	// AccessWrite is a data write, or the read half of a read-modify-write.
-	AccessWrite Access = Access(PFWrite)
+	AccessWrite Access = Access(x86.PFErrWrite)
 	// AccessUser marks an access made at CPL 3.
-	AccessUser Access = Access(PFUser)
+	AccessUser Access = Access(x86.PFErrUser)
 	// AccessFetch is an instruction fetch. Do not combine with AccessWrite.
-	AccessFetch Access = Access(PFFetch)
+	AccessFetch Access = Access(x86.PFErrFetch)
 	// AccessAC marks an explicit supervisor data access made with
 	// RFLAGS.AC=1: under CR4.SMAP it may touch user pages.
-	AccessAC Access = 1 << 18
-)
-
-// Control-register and EFER bits the walker looks at.
-const (
-	cr0WP = 1 << 16
-	cr0PG = 1 << 31
-
-	cr4PSE  = 1 << 4
-	cr4PAE  = 1 << 5
-	cr4LA57 = 1 << 12
-	cr4SMEP = 1 << 20
-	cr4SMAP = 1 << 21
-
-	eferLMA = 1 << 10
-	eferNXE = 1 << 11
-)
-
-// Paging-structure entry bits.
-const (
-	pteP  = 1 << 0
-	pteRW = 1 << 1
-	pteUS = 1 << 2
-	ptePS = 1 << 7
-	pteXD = 1 << 63
+	AccessAC Access = Access(x86.RFLAGSAC)
 )
 
 // Paging is a guest's paging configuration: the control registers as the
@@ -147,20 +126,20 @@ func (p *Paging) walk(la uint64, acc Access, read PhysReader, cas PhysCAS) (uint
 	if acc&AccessFetch != 0 {
 		acc &^= AccessWrite
 	}
-	if p.CR0&cr0PG == 0 {
-		if p.EFER&eferLMA == 0 {
+	if p.CR0&x86.CR0PG == 0 {
+		if p.EFER&x86.EFERLMA == 0 {
 			la &= 0xffffffff
 		}
 		return la, nil
 	}
 	w := walker{p: p, la: la, acc: acc, read: read, cas: cas, m: p.maxPhys(), user: true, writable: true}
 	switch {
-	case p.EFER&eferLMA != 0:
-		if p.CR4&cr4PAE == 0 {
+	case p.EFER&x86.EFERLMA != 0:
+		if p.CR4&x86.CR4PAE == 0 {
 			return 0, ErrBadPagingMode
 		}
 		return w.long()
-	case p.CR4&cr4PAE != 0:
+	case p.CR4&x86.CR4PAE != 0:
 		w.la &= 0xffffffff
 		return w.pae()
 	default:
@@ -189,7 +168,7 @@ type walker struct {
 // addrMask is the mask of physical-address bits 12..MAXPHYADDR-1.
 func (w *walker) addrMask() uint64 { return bitRange(12, w.m-1) }
 
-func (w *walker) nxe() bool { return w.p.EFER&eferNXE != 0 }
+func (w *walker) nxe() bool { return w.p.EFER&x86.EFERNXE != 0 }
 
 type usedEntry struct {
 	gpa, word uint64
@@ -229,11 +208,6 @@ func (w *walker) read32(gpa uint64) (uint64, error) {
 	return (v >> sh) & 0xffffffff, nil
 }
 
-const (
-	pteA = 1 << 5
-	pteD = 1 << 6
-)
-
 // setAD sets A in every remembered entry and D in the last (the leaf) for
 // a write. It returns errRetry if an entry changed since it was read.
 func (w *walker) setAD() error {
@@ -242,9 +216,9 @@ func (w *walker) setAD() error {
 	}
 	for i := 0; i < w.n; i++ {
 		u := w.ents[i]
-		bits := uint64(pteA)
+		bits := uint64(x86.PTEAccessed)
 		if i == w.n-1 && w.acc&AccessWrite != 0 {
-			bits |= pteD
+			bits |= x86.PTEDirty
 		}
 		bits <<= u.shift
 		if u.word&bits == bits {
@@ -264,18 +238,18 @@ func (w *walker) setAD() error {
 // fault builds the #PF for this walk. present is false for a not-present
 // entry; rsvd is true for a reserved-bit violation.
 func (w *walker) fault(present, rsvd bool) error {
-	code := uint32(w.acc) & (PFWrite | PFUser)
+	code := uint32(w.acc) & (x86.PFErrWrite | x86.PFErrUser)
 	if present {
-		code |= PFPresent
+		code |= x86.PFErrPresent
 	}
 	if rsvd {
-		code |= PFReserved
+		code |= x86.PFErrRsvd
 	}
 	if w.acc&AccessFetch != 0 {
 		// I/D is reported when SMEP is on, or when PAE/long-mode paging
 		// runs with EFER.NXE=1.
-		if w.p.CR4&cr4SMEP != 0 || (w.p.CR4&cr4PAE != 0 && w.nxe()) {
-			code |= PFFetch
+		if w.p.CR4&x86.CR4SMEP != 0 || (w.p.CR4&x86.CR4PAE != 0 && w.nxe()) {
+			code |= x86.PFErrFetch
 		}
 	}
 	return &PageFault{Addr: w.la, Code: code}
@@ -284,10 +258,10 @@ func (w *walker) fault(present, rsvd bool) error {
 // accumulate folds one present entry's rights into the walk.
 func (w *walker) accumulate(e uint64, hasRights, hasXD bool) {
 	if hasRights {
-		w.user = w.user && e&pteUS != 0
-		w.writable = w.writable && e&pteRW != 0
+		w.user = w.user && e&x86.PTEUser != 0
+		w.writable = w.writable && e&x86.PTEWrite != 0
 	}
-	if hasXD && w.nxe() && e&pteXD != 0 {
+	if hasXD && w.nxe() && e&x86.PTENX != 0 {
 		w.xd = true
 	}
 }
@@ -304,7 +278,7 @@ func (w *walker) finish(gpa uint64) (uint64, error) {
 		if userAcc && !w.user {
 			return 0, w.fault(true, false)
 		}
-		if !userAcc && w.user && cr4&cr4SMEP != 0 {
+		if !userAcc && w.user && cr4&x86.CR4SMEP != 0 {
 			return 0, w.fault(true, false)
 		}
 	case userAcc:
@@ -312,10 +286,10 @@ func (w *walker) finish(gpa uint64) (uint64, error) {
 			return 0, w.fault(true, false)
 		}
 	default: // supervisor data access
-		if w.user && cr4&cr4SMAP != 0 && w.acc&AccessAC == 0 {
+		if w.user && cr4&x86.CR4SMAP != 0 && w.acc&AccessAC == 0 {
 			return 0, w.fault(true, false)
 		}
-		if w.acc&AccessWrite != 0 && !w.writable && cr0&cr0WP != 0 {
+		if w.acc&AccessWrite != 0 && !w.writable && cr0&x86.CR0WP != 0 {
 			return 0, w.fault(true, false)
 		}
 	}

@@ -1,21 +1,23 @@
 package emul
 
+import "gohv/x86"
+
 // The three guest page-table formats, each walked from CR3 to the leaf.
 
 // long walks 4- or 5-level paging.
 func (w *walker) long() (uint64, error) {
 	levels, vbits := uint(4), uint(48)
-	if w.p.CR4&cr4LA57 != 0 {
+	if w.p.CR4&x86.CR4LA57 != 0 {
 		levels, vbits = 5, 57
 	}
 	if !canonical(w.la, vbits) {
-		return 0, &Exception{Vector: VectorGP, HasErrorCode: true}
+		return 0, &Exception{Vector: x86.VectorGP, HasErrorCode: true}
 	}
 	amask := w.addrMask()
 	// Bits 51:MAXPHYADDR are reserved everywhere; bit 63 unless NXE.
 	rsvdBase := bitRange(w.m, 51)
 	if !w.nxe() {
-		rsvdBase |= pteXD
+		rsvdBase |= x86.PTENX
 	}
 	table := w.p.CR3 & amask
 	for level := int(levels); level >= 1; level-- {
@@ -24,12 +26,12 @@ func (w *walker) long() (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if e&pteP == 0 {
+		if e&x86.PTEPresent == 0 {
 			return 0, w.fault(false, false)
 		}
 		rsvd := rsvdBase
 		leaf := level == 1
-		if level > 1 && e&ptePS != 0 {
+		if level > 1 && e&x86.PTEPS != 0 {
 			switch level {
 			case 2: // 2 MiB page: bits 20:13 sit between PAT (12) and the address
 				rsvd |= bitRange(13, 20)
@@ -38,7 +40,7 @@ func (w *walker) long() (uint64, error) {
 				rsvd |= bitRange(13, 29)
 				leaf = true
 			default: // PS is reserved in PML4E and PML5E
-				rsvd |= ptePS
+				rsvd |= x86.PTEPS
 			}
 		}
 		if e&rsvd != 0 {
@@ -61,7 +63,7 @@ func (w *walker) pae() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if pdpte&pteP == 0 {
+	if pdpte&x86.PTEPresent == 0 {
 		return 0, w.fault(false, false)
 	}
 	// PDPTEs carry no R/W, U/S or XD; bits 2:1, 8:5 and 63:MAXPHYADDR are
@@ -71,7 +73,7 @@ func (w *walker) pae() (uint64, error) {
 	}
 	rsvdBase := bitRange(w.m, 62)
 	if !w.nxe() {
-		rsvdBase |= pteXD
+		rsvdBase |= x86.PTENX
 	}
 	table := pdpte & amask
 	for level := 2; level >= 1; level-- {
@@ -80,12 +82,12 @@ func (w *walker) pae() (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if e&pteP == 0 {
+		if e&x86.PTEPresent == 0 {
 			return 0, w.fault(false, false)
 		}
 		rsvd := rsvdBase
 		leaf := level == 1
-		if level == 2 && e&ptePS != 0 {
+		if level == 2 && e&x86.PTEPS != 0 {
 			rsvd |= bitRange(13, 20)
 			leaf = true
 		}
@@ -108,10 +110,10 @@ func (w *walker) legacy() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if pde&pteP == 0 {
+	if pde&x86.PTEPresent == 0 {
 		return 0, w.fault(false, false)
 	}
-	if w.p.CR4&cr4PSE != 0 && pde&ptePS != 0 {
+	if w.p.CR4&x86.CR4PSE != 0 && pde&x86.PTEPS != 0 {
 		// 4 MiB page. Bits 20:13 hold physical-address bits 39:32
 		// (PSE-36); those at or above min(MAXPHYADDR, 40) are reserved,
 		// and so is bit 21.
@@ -132,7 +134,7 @@ func (w *walker) legacy() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if pte&pteP == 0 {
+	if pte&x86.PTEPresent == 0 {
 		return 0, w.fault(false, false)
 	}
 	w.accumulate(pte, true, false)
