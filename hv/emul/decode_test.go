@@ -19,6 +19,8 @@ var decodeCases = []emuCase{
 		wantErr: isUnsupported(`"(bad) 66 66`)},
 	{name: "cmpsb", code: []byte{0xa6}, // cmpsb
 		wantErr: isUnsupported(`cmpsb`)},
+	{name: "ins needs StringIO", code: []byte{0xf3, 0x6c}, // rep insb
+		wantErr: isUnsupported(`rep insb`)},
 }
 
 // TestEmulateUnsupported runs the refused-instruction cases.

@@ -23,22 +23,12 @@ import (
 // INC, DEC, NOT, NEG and XCHG with register, memory or immediate operands.
 // RFLAGS.TF is not acted on: a caller that cares injects #DB afterwards.
 func Emulate(s *State, mem Memory) (Result, error) {
-	e := emu{s: s, mem: mem, mode: s.Mode}
-	switch s.Mode {
-	case Mode16, Mode32, Mode64:
-	default:
-		return Result{}, fmt.Errorf("emul: invalid mode %d", s.Mode)
-	}
-	if s.CPL == 3 {
-		e.acc = AccessUser
-	} else if s.RFLAGS&x86.RFLAGSAC != 0 {
-		e.acc = AccessAC
-	}
-	if err := e.fetch(); err != nil {
+	var e emu
+	if err := e.begin(s, mem); err != nil {
 		return Result{}, err
 	}
 	done, err := e.exec()
-	res := Result{Op: e.inst.Op, Len: e.inst.Len, Accesses: e.accesses, Iterations: e.iters}
+	res := e.result()
 	if err != nil {
 		return res, err
 	}
@@ -51,16 +41,40 @@ func Emulate(s *State, mem Memory) (Result, error) {
 	return res, nil
 }
 
+// begin sets up the per-call context for s and mem and fetches and decodes
+// the instruction at CS:RIP. Exit path: allocates only what x86asm.Decode
+// does; s and memory are guest-controlled.
+func (e *emu) begin(s *State, mem Memory) error {
+	switch s.Mode {
+	case Mode16, Mode32, Mode64:
+	default:
+		return fmt.Errorf("emul: invalid mode %d", s.Mode)
+	}
+	e.s, e.mem, e.mode = s, mem, s.Mode
+	if s.CPL == 3 {
+		e.acc = AccessUser
+	} else if s.RFLAGS&x86.RFLAGSAC != 0 {
+		e.acc = AccessAC
+	}
+	return e.fetch()
+}
+
+// result reports the call so far. Exit path: must not allocate.
+func (e *emu) result() Result {
+	return Result{Op: e.inst.Op, Len: e.inst.Len, Accesses: e.accesses, Iterations: e.iters}
+}
+
 type tlbEntry struct {
 	page, gpa uint64
 	acc       Access
 	valid     bool
 }
 
-// emu is the per-call context; it lives on Emulate's stack.
+// emu is the per-call context; it lives on Emulate's or StringIO's stack.
 type emu struct {
 	s        *State
 	mem      Memory
+	ports    PortIO // StringIO's device; nil for Emulate
 	mode     Mode
 	acc      Access // AccessUser / AccessAC added to every data access
 	inst     x86asm.Inst

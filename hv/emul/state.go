@@ -110,10 +110,10 @@ type Memory interface {
 	Write(gpa uint64, b []byte) error
 }
 
-// Result describes one Emulate call.
+// Result describes one Emulate or StringIO call.
 type Result struct {
-	Op         x86asm.Op // the instruction's mnemonic
-	Len        int       // instruction length in bytes
+	Op         x86asm.Op // the instruction's mnemonic (StringIO: the INS/OUTS form the exit named)
+	Len        int       // length of the instruction decoded at CS:RIP, in bytes
 	Accesses   int       // data Read/Write calls made (fetches not counted)
 	Iterations int       // string-instruction iterations performed
 	// Incomplete is set when a REP string instruction stopped at
