@@ -130,100 +130,40 @@ func (vp *VP) emulate() error {
 	return err
 }
 
-// maxStringIO bounds the REP INS/OUTS iterations done per exit; a longer
-// count resumes by re-entering the guest at the same instruction.
-const maxStringIO = 4096
-
-// stringIO emulates INS and OUTS, with or without REP: OUTS reads DS:RSI,
-// INS writes ES:RDI, both through the guest's page tables; DF sets the
-// direction, the exit's address size masks RSI/RDI/RCX.
+// stringIO emulates INS and OUTS, with or without REP, through the
+// instruction emulator (which steps RSI/RDI/RCX, walks the guest's page
+// tables and caps the iterations per exit). A fault it finds is the guest's
+// and is injected, keeping the completed iterations; a count left over
+// resumes when the guest re-enters the same instruction; RIP moves on only
+// when the instruction is done. Exit path: allocates only what decoding
+// the instruction does; everything but the exit is guest-controlled.
 func (vp *VP) stringIO(e *Exit) error {
 	vp.prepare()
+	res, err := emul.StringIO(&vp.emuState, &vp.view, vp.p.portDevice(e.Port),
+		emul.PortString{Port: e.Port, Size: int(e.Size), In: e.In, Rep: e.Rep})
 	r := vp.cpu.Regs()
-	size := int(e.Size)
-	// The address size comes from the instruction itself (mode and 0x67
-	// prefix): emulators do not all fill the exit's address-size bits.
-	inst, err := vp.decodeAt()
-	if err != nil {
-		return fmt.Errorf("decode: %w", err)
-	}
-	mask := ^uint64(0)
-	if inst.AddrSize < 64 {
-		mask = 1<<uint64(inst.AddrSize) - 1
-	}
-	count := uint64(1)
-	if e.Rep {
-		count = r.GPR[RCX] & mask
-	}
-	step := uint64(size)
-	if r.RFLAGS&RFLAGSDF != 0 {
-		step = -step
-	}
-	dev := vp.p.portDevice(e.Port)
-	acc := emul.Access(0)
-	if vp.emuState.CPL == 3 {
-		acc |= emul.AccessUser
-	}
-	var buf [4]byte
-	n := min(count, maxStringIO)
-	for i := uint64(0); i < n; i++ {
-		var la uint64
-		if e.In {
-			la = r.ES.Base + r.GPR[RDI]&mask
-		} else {
-			la = r.DS.Base + r.GPR[RSI]&mask
-		}
-		if vp.emuState.Mode != emul.Mode64 {
-			la &= 0xffff_ffff
-		}
-		for b := 0; b < size; b++ { // per byte: the operand may straddle a page
-			a := acc
-			if e.In {
-				a |= emul.AccessWrite
+	r.GPR = vp.emuState.GPR
+	var pf *emul.PageFault
+	var ex *emul.Exception
+	switch {
+	case err == nil:
+		if !res.Incomplete {
+			if e.InstrLen == 0 {
+				e.InstrLen = uint8(res.Len) // decoded already: skip need not decode again
 			}
-			gpa, err := vp.view.Translate(la+uint64(b), a)
-			if err != nil {
-				var pf *emul.PageFault
-				if errors.As(err, &pf) {
-					r.CR2 = pf.Addr
-					vp.cpu.MarkStateDirty()
-					vp.cpu.Inject(Event{Vector: VectorPF, Type: EventException, HasError: true, ErrorCode: pf.Code})
-					return nil
-				}
-				return err
-			}
-			if e.In {
-				if b == 0 {
-					v := uint32(0xffff_ffff)
-					if dev != nil {
-						v = dev.In(e.Port, size)
-					}
-					buf = [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
-				}
-				if err := vp.view.Write(gpa, buf[b:b+1]); err != nil {
-					return err
-				}
-			} else if err := vp.view.Read(gpa, buf[b:b+1]); err != nil {
-				return err
-			}
+			vp.skip(e, opIO)
 		}
-		if e.In {
-			r.GPR[RDI] = r.GPR[RDI]&^mask | (r.GPR[RDI]+step)&mask
-		} else {
-			if dev != nil {
-				v := uint32(buf[0]) | uint32(buf[1])<<8 | uint32(buf[2])<<16 | uint32(buf[3])<<24
-				dev.Out(e.Port, size, v&(0xffff_ffff>>(32-8*size)))
-			}
-			r.GPR[RSI] = r.GPR[RSI]&^mask | (r.GPR[RSI]+step)&mask
-		}
-		if e.Rep {
-			r.GPR[RCX] = r.GPR[RCX]&^mask | (r.GPR[RCX]-1)&mask
-		}
+		return nil
+	case errors.As(err, &pf):
+		r.CR2 = pf.Addr
+		vp.cpu.MarkStateDirty()
+		vp.cpu.Inject(Event{Vector: VectorPF, Type: EventException, HasError: true, ErrorCode: pf.Code})
+		return nil
+	case errors.As(err, &ex):
+		vp.cpu.Inject(Event{Vector: ex.Vector, Type: EventException, HasError: ex.HasErrorCode, ErrorCode: ex.ErrorCode})
+		return nil
 	}
-	if n == count {
-		vp.skip(e, opIO)
-	}
-	return nil
+	return err
 }
 
 // fetchAt reads n bytes at RIP into vp.fetch; false if they cannot be read
