@@ -35,6 +35,66 @@ func fuzzReg(x *uint64) uint64 {
 	}
 }
 
+// fuzzGuest builds a guest for the fuzz targets from the fuzzer's inputs:
+// registers and segment bases that often land near page ends and in the
+// MMIO window, a page map with faulting and MMIO pages, and code at CS:RIP
+// in RAM pages of its own.
+func fuzzGuest(code []byte, seed uint64, mode uint8, flags uint64, user bool) (*State, *fakeMem, uint64) {
+	if len(code) > 32 {
+		code = code[:32]
+	}
+	x := seed
+	s := &State{RFLAGS: flags, RepLimit: 16}
+	s.Mode = [3]Mode{Mode16, Mode32, Mode64}[mode%3]
+	for i := range s.GPR {
+		s.GPR[i] = fuzzReg(&x)
+	}
+	s.RIP = mix(&x) & 0x7fffffffffff
+	if s.Mode != Mode64 {
+		s.RIP &= 0xffffffff
+		for i := range s.SegBase {
+			if mix(&x)&1 == 0 {
+				s.SegBase[i] = mix(&x) & 0xfffff000
+			}
+		}
+	} else {
+		s.SegBase[SegFS] = fuzzReg(&x)
+		s.SegBase[SegGS] = fuzzReg(&x)
+	}
+	if user {
+		s.CPL = 3
+	}
+	s.LA57 = mix(&x)&7 == 0
+
+	m := newFakeMem()
+	salt := mix(&x)
+	m.xlate = func(page uint64) (uint64, uint32) {
+		h := page ^ salt
+		h = (h ^ h>>29) * 0xbf58476d1ce4e5b9
+		h ^= h >> 32
+		switch h & 15 {
+		case 0:
+			return 0, uint32(h>>8)&0x1f | 0x100
+		case 1, 2, 3, 4:
+			return mm + (h>>8)&0xf000, 0
+		}
+		return (h >> 8) & 0xfffff000, 0
+	}
+	// Code lives in RAM pages of its own.
+	codeLA := s.RIP
+	switch s.Mode {
+	case Mode32:
+		codeLA = (s.SegBase[SegCS] + s.RIP) & 0xffffffff
+	case Mode16:
+		codeLA = (s.SegBase[SegCS] + s.RIP&0xffff) & 0xffffffff
+	}
+	for la := codeLA &^ 0xfff; la < codeLA+16; la += 0x1000 {
+		m.pages[la] = 0x100000000 + la&0xffffffff
+	}
+	m.put(codeLA, code)
+	return s, m, x
+}
+
 func FuzzEmulate(f *testing.F) {
 	for i, c := range allEmuCases() {
 		mode := uint8(2)
@@ -48,58 +108,7 @@ func FuzzEmulate(f *testing.F) {
 	}
 	f.Add([]byte{0xf3, 0x48, 0xa5}, uint64(7), uint8(2), uint64(0), true)
 	f.Fuzz(func(t *testing.T, code []byte, seed uint64, mode uint8, flags uint64, user bool) {
-		if len(code) > 32 {
-			code = code[:32]
-		}
-		x := seed
-		s := &State{RFLAGS: flags, RepLimit: 16}
-		s.Mode = [3]Mode{Mode16, Mode32, Mode64}[mode%3]
-		for i := range s.GPR {
-			s.GPR[i] = fuzzReg(&x)
-		}
-		s.RIP = mix(&x) & 0x7fffffffffff
-		if s.Mode != Mode64 {
-			s.RIP &= 0xffffffff
-			for i := range s.SegBase {
-				if mix(&x)&1 == 0 {
-					s.SegBase[i] = mix(&x) & 0xfffff000
-				}
-			}
-		} else {
-			s.SegBase[SegFS] = fuzzReg(&x)
-			s.SegBase[SegGS] = fuzzReg(&x)
-		}
-		if user {
-			s.CPL = 3
-		}
-		s.LA57 = mix(&x)&7 == 0
-
-		m := newFakeMem()
-		salt := mix(&x)
-		m.xlate = func(page uint64) (uint64, uint32) {
-			h := page ^ salt
-			h = (h ^ h>>29) * 0xbf58476d1ce4e5b9
-			h ^= h >> 32
-			switch h & 15 {
-			case 0:
-				return 0, uint32(h>>8)&0x1f | 0x100
-			case 1, 2, 3, 4:
-				return mm + (h>>8)&0xf000, 0
-			}
-			return (h >> 8) & 0xfffff000, 0
-		}
-		// Code lives in RAM pages of its own.
-		codeLA := s.RIP
-		switch s.Mode {
-		case Mode32:
-			codeLA = (s.SegBase[SegCS] + s.RIP) & 0xffffffff
-		case Mode16:
-			codeLA = (s.SegBase[SegCS] + s.RIP&0xffff) & 0xffffffff
-		}
-		for la := codeLA &^ 0xfff; la < codeLA+16; la += 0x1000 {
-			m.pages[la] = 0x100000000 + la&0xffffffff
-		}
-		m.put(codeLA, code)
+		s, m, _ := fuzzGuest(code, seed, mode, flags, user)
 		before := *s
 
 		res, err := Emulate(s, m)
@@ -141,6 +150,122 @@ func FuzzEmulate(f *testing.F) {
 		}
 		if s.Mode != before.Mode || s.SegBase != before.SegBase || s.CPL != before.CPL {
 			t.Errorf("Emulate changed mode, segment bases or CPL")
+		}
+	})
+}
+
+// FuzzStringIO runs INS and OUTS as an I/O exit would report them against
+// whatever bytes sit at RIP. Beyond not panicking and keeping the memory
+// rules, it checks the string-instruction invariants: RIP, RFLAGS, mode and
+// segments never change; under REP, rCX (at the address size) only counts
+// down, by exactly the iterations done; without REP it is untouched and one
+// iteration runs; rSI or rDI moves by the iterations times the width in
+// DF's direction and nothing else changes; each iteration makes exactly one
+// port access, of the exit's port and size; Incomplete means the cap was
+// reached with count left.
+func FuzzStringIO(f *testing.F) {
+	for i, c := range ioCases {
+		mode := uint8(2)
+		switch c.mode {
+		case Mode16:
+			mode = 0
+		case Mode32:
+			mode = 1
+		}
+		f.Add(c.code, uint64(i), mode, c.flags, false, c.io.Port, uint8(c.io.Size), c.io.In, c.io.Rep)
+	}
+	f.Add([]byte{0x67, 0xf3, 0x6d}, uint64(3), uint8(1), uint64(x86.RFLAGSDF), true, uint16(0x80), uint8(2), true, true)
+	f.Add([]byte{0x64, 0xf3, 0x6e}, uint64(5), uint8(2), uint64(0), false, uint16(0xf4), uint8(0x81), false, true) // no device
+	f.Fuzz(func(t *testing.T, code []byte, seed uint64, mode uint8, flags uint64, user bool, port uint16, size uint8, in, rep bool) {
+		s, m, x := fuzzGuest(code, seed, mode, flags, user)
+		io := PortString{Port: port, Size: []int{1, 2, 4}[size%3], In: in, Rep: rep}
+		dev := &fakePorts{}
+		for range 4 {
+			dev.vals = append(dev.vals, uint32(mix(&x)))
+		}
+		var pio PortIO = dev
+		if size&0x80 != 0 {
+			pio = nil
+		}
+		before := *s
+
+		res, err := StringIO(s, m, pio, io)
+
+		for _, e := range m.errs {
+			t.Errorf("memory rule violated: %s", e)
+		}
+		if err != nil {
+			_ = err.Error()
+		}
+		if s.RIP != before.RIP || s.RFLAGS != before.RFLAGS {
+			t.Errorf("RIP/RFLAGS changed: %#x/%#x -> %#x/%#x", before.RIP, before.RFLAGS, s.RIP, s.RFLAGS)
+		}
+		if s.Mode != before.Mode || s.SegBase != before.SegBase || s.CPL != before.CPL {
+			t.Errorf("StringIO changed mode, segment bases or CPL")
+		}
+		n := uint64(res.Iterations)
+		if res.Iterations > s.RepLimit || (!rep && n > 1) {
+			t.Errorf("%d iterations (rep %v, limit %d)", n, rep, s.RepLimit)
+		}
+		var pf *PageFault
+		var ex *Exception
+		guestFault := errors.As(err, &pf) || errors.As(err, &ex)
+		if err == nil || guestFault {
+			if err == nil && !rep && n != 1 {
+				t.Errorf("no REP, no error, %d iterations", n)
+			}
+			if pio != nil && uint64(len(dev.log)) != n {
+				t.Errorf("%d port accesses for %d iterations", len(dev.log), n)
+			}
+		}
+		for _, a := range dev.log {
+			if a.Port != io.Port || a.Size != io.Size || a.In != io.In {
+				t.Errorf("port access %v for exit %+v", a, io)
+			}
+		}
+		if res.Incomplete && (err != nil || !rep || res.Iterations != s.RepLimit) {
+			t.Errorf("Incomplete after %d iterations, err %v, rep %v", n, err, rep)
+		}
+		if n == 0 {
+			if s.GPR != before.GPR {
+				t.Errorf("registers changed without an iteration (err %v)", err)
+			}
+			return
+		}
+		// The address size is the decoded one; rather than decode again,
+		// accept the first size the registers' movement fits.
+		stepped, still := RDI, RSI
+		if !in {
+			stepped, still = RSI, RDI
+		}
+		delta := uint64(io.Size) * n
+		if flags&x86.RFLAGSDF != 0 {
+			delta = -delta
+		}
+		ok := false
+		for _, amask := range []uint64{0xffff, 0xffff_ffff, ^uint64(0)} {
+			idxOK := (s.GPR[stepped]-before.GPR[stepped])&amask == delta&amask
+			cx, cx0 := s.GPR[RCX]&amask, before.GPR[RCX]&amask
+			cxOK := s.GPR[RCX] == before.GPR[RCX]
+			if rep {
+				cxOK = cx <= cx0 && cx0-cx == n
+			}
+			if idxOK && cxOK {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			t.Errorf("rep %v, %d iterations of %d bytes: %s %#x -> %#x, rcx %#x -> %#x",
+				rep, n, io.Size, []string{"rsi", "rdi"}[stepped-RSI], before.GPR[stepped], s.GPR[stepped], before.GPR[RCX], s.GPR[RCX])
+		}
+		for i := range s.GPR {
+			if i != stepped && i != RCX && s.GPR[i] != before.GPR[i] {
+				t.Errorf("GPR[%d] changed: %#x -> %#x", i, before.GPR[i], s.GPR[i])
+			}
+		}
+		if s.GPR[still] != before.GPR[still] {
+			t.Errorf("the unused index register changed")
 		}
 	})
 }
