@@ -8,7 +8,8 @@ import (
 )
 
 // translate is Memory.Translate behind a two-entry cache, so that a REP
-// string instruction translates each page once per call.
+// string instruction translates each page once per call. Exit path: must
+// not allocate beyond Memory.Translate; la is guest-controlled.
 func (e *emu) translate(la uint64, acc Access) (uint64, error) {
 	page := la &^ 0xfff
 	for i := range e.tlb {
@@ -31,6 +32,7 @@ func (e *emu) translate(la uint64, acc Access) (uint64, error) {
 
 // prepare checks and translates a memory operand for an access of kind
 // acc (AccessWrite for anything that writes it). It makes no data access.
+// Exit path: allocates only the fault it returns; o is guest-controlled.
 func (e *emu) prepare(o *operand, acc Access) error {
 	if o.kind != kMem {
 		return nil
@@ -64,6 +66,8 @@ func (e *emu) prepare(o *operand, acc Access) error {
 	return nil
 }
 
+// load reads a prepared memory operand, split at a page boundary if it
+// straddles one. Exit path: must not allocate.
 func (e *emu) load(o *operand) (uint64, error) {
 	b := e.s.buf[16 : 16+o.width]
 	if err := e.mem.Read(o.gpa[0], b[:o.n1]); err != nil {
@@ -87,6 +91,8 @@ func (e *emu) load(o *operand) (uint64, error) {
 	return binary.LittleEndian.Uint64(b), nil
 }
 
+// store writes a prepared memory operand, split like load. Exit path: must
+// not allocate.
 func (e *emu) store(o *operand, v uint64) error {
 	b := e.s.buf[16 : 16+o.width]
 	switch o.width {
@@ -112,7 +118,8 @@ func (e *emu) store(o *operand, v uint64) error {
 	return nil
 }
 
-// get reads an operand's value, zero-extended to 64 bits.
+// get reads an operand's value, zero-extended to 64 bits. Exit path: must
+// not allocate.
 func (e *emu) get(o *operand) (uint64, error) {
 	switch o.kind {
 	case kReg:
@@ -127,7 +134,8 @@ func (e *emu) get(o *operand) (uint64, error) {
 
 var errNoOperand = fmt.Errorf("emul: internal error: missing operand")
 
-// put writes an operand (register or memory).
+// put writes an operand (register or memory). Exit path: must not
+// allocate.
 func (e *emu) put(o *operand, v uint64) error {
 	switch o.kind {
 	case kReg:

@@ -11,10 +11,14 @@ import (
 // arithFlags are the status flags an arithmetic instruction defines.
 const arithFlags uint64 = x86.RFLAGSCF | x86.RFLAGSPF | x86.RFLAGSAF | x86.RFLAGSZF | x86.RFLAGSSF | x86.RFLAGSOF
 
+// setFlags replaces the RFLAGS bits in mask with f's. Exit path: must not
+// allocate.
 func (e *emu) setFlags(mask, f uint64) {
 	e.s.RFLAGS = e.s.RFLAGS&^mask | f&mask
 }
 
+// alu2 is a two-operand ADD, OR, ADC, SBB, AND, SUB, XOR, CMP or TEST.
+// Exit path: must not allocate; operands are guest-controlled.
 func (e *emu) alu2(op x86asm.Op) error {
 	dst, src, ok := e.twoOperands()
 	if !ok {
@@ -69,6 +73,8 @@ func (e *emu) alu2(op x86asm.Op) error {
 	return nil
 }
 
+// alu1 is a one-operand INC, DEC, NOT or NEG. Exit path: must not
+// allocate; the operand is guest-controlled.
 func (e *emu) alu1(op x86asm.Op) error {
 	in := &e.inst
 	if in.Args[1] != nil {
@@ -109,6 +115,8 @@ func (e *emu) alu1(op x86asm.Op) error {
 
 // Flag computation, shared by every arithmetic instruction.
 
+// szp returns ZF, SF and PF for a w-byte result. Exit path: must not
+// allocate.
 func szp(res uint64, w int) uint64 {
 	var f uint64
 	if res == 0 {
@@ -123,9 +131,12 @@ func szp(res uint64, w int) uint64 {
 	return f
 }
 
+// logicFlags are a logic instruction's flags: CF, OF and AF clear. Exit
+// path: must not allocate.
 func logicFlags(res uint64, w int) uint64 { return szp(res, w) }
 
-// add returns a+b+c truncated to w bytes and its arithmetic flags.
+// add returns a+b+c truncated to w bytes and its arithmetic flags. Exit
+// path: must not allocate.
 func add(a, b, c uint64, w int) (uint64, uint64) {
 	m := sizeMask(w)
 	var res, carry uint64
@@ -148,7 +159,8 @@ func add(a, b, c uint64, w int) (uint64, uint64) {
 	return res, f
 }
 
-// sub returns a-b-c truncated to w bytes and its arithmetic flags.
+// sub returns a-b-c truncated to w bytes and its arithmetic flags. Exit
+// path: must not allocate.
 func sub(a, b, c uint64, w int) (uint64, uint64) {
 	m := sizeMask(w)
 	var res, borrow uint64

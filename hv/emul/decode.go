@@ -8,7 +8,8 @@ import (
 	"gohv/x86"
 )
 
-// wrapLA truncates a linear address outside 64-bit mode.
+// wrapLA truncates a linear address outside 64-bit mode. Exit path: must
+// not allocate.
 func (e *emu) wrapLA(la uint64) uint64 {
 	if e.mode != Mode64 {
 		return la & 0xffffffff
@@ -16,6 +17,10 @@ func (e *emu) wrapLA(la uint64) uint64 {
 	return la
 }
 
+// fetch reads the instruction at CS:RIP (up to 15 bytes, the second page
+// only when the first ends mid-instruction, as on hardware) and decodes it
+// in the code mode. Exit path: allocates only what x86asm.Decode does and
+// the error it returns; the bytes are guest-controlled.
 func (e *emu) fetch() error {
 	s := e.s
 	var la, ip uint64
@@ -93,10 +98,14 @@ func (e *emu) fetch() error {
 	return nil
 }
 
+// errOffset reports a Memory.Translate that broke its contract (a caller
+// bug, not the guest's). Allocates: error path only.
 func errOffset(la, gpa uint64) error {
 	return fmt.Errorf("emul: Translate(%#x) returned gpa %#x with a different page offset", la, gpa)
 }
 
+// vbits is the linear-address width for canonical checks. Exit path: must
+// not allocate.
 func (e *emu) vbits() uint {
 	if e.s.LA57 {
 		return 57

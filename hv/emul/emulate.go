@@ -22,6 +22,9 @@ import (
 // (F2 acts as F3 for these), ADD, OR, ADC, SBB, AND, SUB, XOR, CMP, TEST,
 // INC, DEC, NOT, NEG and XCHG with register, memory or immediate operands.
 // RFLAGS.TF is not acted on: a caller that cares injects #DB afterwards.
+//
+// Exit path: allocates only what x86asm.Decode does and the error it
+// returns; s, the instruction bytes and memory are guest-controlled.
 func Emulate(s *State, mem Memory) (Result, error) {
 	var e emu
 	if err := e.begin(s, mem); err != nil {
@@ -86,6 +89,8 @@ type emu struct {
 	tlbNext  int
 }
 
+// unsupported names the decoded instruction in an *UnsupportedError.
+// Allocates: error path only (the partition ends).
 func (e *emu) unsupported() error {
 	u := &UnsupportedError{RIP: e.s.RIP, N: e.nfetched}
 	copy(u.Bytes[:], e.s.buf[:e.nfetched])
@@ -93,6 +98,9 @@ func (e *emu) unsupported() error {
 	return u
 }
 
+// exec dispatches the decoded instruction; done is false when a REP string
+// instruction stopped at the iteration cap. Exit path: must not allocate
+// beyond the error it returns.
 func (e *emu) exec() (done bool, err error) {
 	switch op := e.inst.Op; op {
 	case x86asm.MOV:

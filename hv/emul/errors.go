@@ -13,6 +13,7 @@ type PageFault struct {
 	Code uint32 // error code: the x86.PFErr* bits (SDM Vol. 3A 4.7)
 }
 
+// Error describes the fault. It allocates: for reports, not the exit path.
 func (f *PageFault) Error() string {
 	return fmt.Sprintf("emul: page fault at linear address %#x, error code %#x", f.Addr, f.Code)
 }
@@ -29,6 +30,7 @@ type Exception struct {
 	HasErrorCode bool
 }
 
+// Error describes the fault. It allocates: for reports, not the exit path.
 func (e *Exception) Error() string {
 	if e.HasErrorCode {
 		return fmt.Sprintf("emul: exception %d, error code %#x", e.Vector, e.ErrorCode)
@@ -48,6 +50,8 @@ type UnsupportedError struct {
 	N     int      // number of valid bytes in Bytes
 }
 
+// Error names the instruction for the partition's crash reason. It
+// allocates: for reports, not the exit path.
 func (e *UnsupportedError) Error() string {
 	if e.Inst == "(bad)" {
 		return fmt.Sprintf("emul: unsupported instruction \"(bad) % x\" at rip %#x", e.Bytes[:e.N], e.RIP)
@@ -55,5 +59,5 @@ func (e *UnsupportedError) Error() string {
 	return fmt.Sprintf("emul: unsupported instruction \"%s\" at rip %#x", e.Inst, e.RIP)
 }
 
-// Is makes errors.Is(err, ErrUnsupported) true.
+// Is makes errors.Is(err, ErrUnsupported) true. Must not allocate.
 func (e *UnsupportedError) Is(target error) bool { return target == ErrUnsupported }

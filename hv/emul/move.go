@@ -1,5 +1,7 @@
 package emul
 
+// mov is MOV between registers, memory and immediates. Exit path: must not
+// allocate; operands are guest-controlled.
 func (e *emu) mov() error {
 	dst, src, ok := e.twoOperands()
 	if !ok {
@@ -19,7 +21,7 @@ func (e *emu) mov() error {
 }
 
 // movx is MOVZX, MOVSX and MOVSXD: a narrower source extended into a
-// register.
+// register. Exit path: must not allocate; the source is guest-controlled.
 func (e *emu) movx(signed bool) error {
 	in := &e.inst
 	if in.Args[2] != nil {
@@ -45,6 +47,8 @@ func (e *emu) movx(signed bool) error {
 	return nil
 }
 
+// xchg swaps a register with a register or memory. Exit path: must not
+// allocate; operands are guest-controlled.
 func (e *emu) xchg() error {
 	a, b, ok := e.twoOperands()
 	if !ok || b.kind == kImm {

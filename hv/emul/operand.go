@@ -27,7 +27,7 @@ type operand struct {
 }
 
 // gpr maps an x86asm general-purpose register to its State.GPR index and
-// width in bytes.
+// width in bytes. Exit path: must not allocate.
 func gpr(r x86asm.Reg) (idx uint8, width int, high, ok bool) {
 	switch {
 	case r >= x86asm.AL && r <= x86asm.R15B:
@@ -50,6 +50,8 @@ func gpr(r x86asm.Reg) (idx uint8, width int, high, ok bool) {
 	return 0, 0, false, false
 }
 
+// getReg reads a register at a width (high: AH..BH). Exit path: must not
+// allocate.
 func (e *emu) getReg(idx uint8, width int, high bool) uint64 {
 	v := e.s.GPR[idx&15]
 	if high {
@@ -59,7 +61,8 @@ func (e *emu) getReg(idx uint8, width int, high bool) uint64 {
 }
 
 // putReg writes a register with x86 semantics: 8- and 16-bit writes merge,
-// 32-bit writes zero-extend, 64-bit writes replace.
+// 32-bit writes zero-extend, 64-bit writes replace. Exit path: must not
+// allocate.
 func (e *emu) putReg(idx uint8, width int, high bool, v uint64) {
 	r := &e.s.GPR[idx&15]
 	switch {
@@ -77,7 +80,8 @@ func (e *emu) putReg(idx uint8, width int, high bool, v uint64) {
 }
 
 // operandOf converts a decoded argument. memWidth is the width given to a
-// memory operand; immediates get their width later.
+// memory operand; immediates get their width later. Exit path: must not
+// allocate; a is decoded from guest bytes.
 func (e *emu) operandOf(a x86asm.Arg, memWidth int) (operand, bool) {
 	switch a := a.(type) {
 	case x86asm.Reg:
@@ -101,9 +105,12 @@ func (e *emu) operandOf(a x86asm.Arg, memWidth int) (operand, bool) {
 	return operand{}, false
 }
 
+// validWidth reports an operand width of 1, 2, 4 or 8 bytes. Exit path:
+// must not allocate.
 func validWidth(w int) bool { return w == 1 || w == 2 || w == 4 || w == 8 }
 
-// addrReg reads a base or index register at its own width.
+// addrReg reads a base or index register at its own width. Exit path: must
+// not allocate.
 func (e *emu) addrReg(r x86asm.Reg) (uint64, bool) {
 	idx, w, high, ok := gpr(r)
 	if !ok || high || w == 1 {
@@ -112,7 +119,9 @@ func (e *emu) addrReg(r x86asm.Reg) (uint64, bool) {
 	return e.getReg(idx, w, false), true
 }
 
-// linear computes a memory operand's linear address and segment.
+// linear computes a memory operand's linear address and segment: base,
+// scaled index and displacement at the address size, then the segment
+// base. Exit path: must not allocate; registers and m are guest-controlled.
 func (e *emu) linear(m x86asm.Mem) (uint64, Seg, bool) {
 	as := e.inst.AddrSize
 	if as != 16 && as != 32 && as != 64 {
@@ -159,7 +168,9 @@ func (e *emu) linear(m x86asm.Mem) (uint64, Seg, bool) {
 	return e.segLA(seg, ea), seg, true
 }
 
-// segLA adds the segment base to an effective address.
+// segLA adds the segment base to an effective address: in 64-bit mode only
+// FS and GS have one, elsewhere the sum wraps at 4 GiB. Exit path: must not
+// allocate.
 func (e *emu) segLA(seg Seg, ea uint64) uint64 {
 	if e.mode == Mode64 {
 		if seg == SegFS || seg == SegGS {
@@ -170,6 +181,7 @@ func (e *emu) segLA(seg Seg, ea uint64) uint64 {
 	return (e.s.SegBase[seg] + ea) & 0xffffffff
 }
 
+// sizeMask is the mask of a w-byte value. Exit path: must not allocate.
 func sizeMask(w int) uint64 {
 	if w >= 8 {
 		return ^uint64(0)
@@ -179,7 +191,8 @@ func sizeMask(w int) uint64 {
 
 // twoOperands decodes Args[0] and Args[1] for an instruction whose operands
 // share one width: a register's width, else the memory width. An
-// immediate takes that width (x86asm already sign-extended it).
+// immediate takes that width (x86asm already sign-extended it). Exit path:
+// must not allocate.
 func (e *emu) twoOperands() (dst, src operand, ok bool) {
 	in := &e.inst
 	if in.Args[2] != nil {

@@ -35,7 +35,7 @@ const (
 )
 
 // ModeFromCS derives the code mode from EFER.LMA and the code segment's
-// L and D/B attribute bits.
+// L and D/B attribute bits. Exit path: must not allocate.
 func ModeFromCS(lma, csL, csDB bool) Mode {
 	switch {
 	case lma && csL:
@@ -58,14 +58,15 @@ const (
 	SegGS
 )
 
-// DefaultRepLimit is the number of REP iterations one Emulate call performs
-// when State.RepLimit is 0.
+// DefaultRepLimit is the number of REP iterations one Emulate or StringIO
+// call performs when State.RepLimit is 0: the per-exit cap that bounds how
+// long one exit can keep the VP's thread.
 const DefaultRepLimit = 4096
 
-// State is the guest register state Emulate reads and updates. The caller
-// copies it from and back to the VMCB/VMCS around the call; keep one State
-// per virtual processor (it holds scratch space, so Emulate does not
-// allocate for it).
+// State is the guest register state Emulate and StringIO read and update.
+// The caller copies it from and back to the VMCB/VMCS around the call; keep
+// one State per virtual processor (it holds scratch space, so the emulator
+// does not allocate for it). Every field but RepLimit is guest-controlled.
 type State struct {
 	GPR    [16]uint64 // RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8..R15
 	RIP    uint64
@@ -85,8 +86,9 @@ type State struct {
 	buf [32]byte // [0:15] instruction bytes, [16:32] operand data
 }
 
-// Memory is the caller's view of the guest. Emulate makes every access to
-// guest memory through it.
+// Memory is the caller's view of the guest. Emulate and StringIO make every
+// access to guest memory through it. Its methods are called on the exit
+// path: they must not allocate except for the errors they return.
 //
 //   - Translate maps a linear address to a guest-physical one, normally by
 //     Paging.Walk over the guest's current CR0/CR3/CR4/EFER, and returns
@@ -101,9 +103,9 @@ type State struct {
 // boundary: it is split at the boundary into two calls, one per page, as
 // the CPU itself does. Instruction fetches are Reads of up to 15 bytes,
 // also never crossing a page; a caller should refuse fetches from MMIO.
-// Emulate translates every page an instruction touches before the first
-// data Read or Write, so a page fault leaves the device untouched (a REP
-// string instruction checks per iteration, as the CPU does).
+// Every page an instruction touches is translated before the first data
+// Read or Write, so a page fault leaves the device untouched (a REP string
+// instruction checks per iteration, as the CPU does).
 type Memory interface {
 	Translate(la uint64, acc Access) (gpa uint64, err error)
 	Read(gpa uint64, b []byte) error

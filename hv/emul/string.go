@@ -22,8 +22,12 @@ const (
 	strOUTS                // [seg:rSI] to port DX
 )
 
-// readsSrc and writesDst say which of rSI and rDI the kind steps.
-func (k strKind) readsSrc() bool  { return k == strMOVS || k == strLODS || k == strOUTS }
+// readsSrc reports a kind that reads [seg:rSI] and steps rSI. Exit path:
+// must not allocate.
+func (k strKind) readsSrc() bool { return k == strMOVS || k == strLODS || k == strOUTS }
+
+// writesDst reports a kind that writes ES:[rDI] and steps rDI. Exit path:
+// must not allocate.
 func (k strKind) writesDst() bool { return k == strMOVS || k == strSTOS || k == strINS }
 
 // strInst is one decoded string instruction.

@@ -51,6 +51,7 @@ var errWalk = errors.New("emul: internal error in page walk")
 // accepts (EFER.LMA=1 with CR4.PAE=0).
 var ErrBadPagingMode = errors.New("emul: invalid paging mode (EFER.LMA=1 with CR4.PAE=0)")
 
+// maxPhys is MAXPHYADDR clamped to [32, 52]. Exit path: must not allocate.
 func (p *Paging) maxPhys() uint {
 	m := p.MaxPhysAddr
 	switch {
@@ -62,7 +63,8 @@ func (p *Paging) maxPhys() uint {
 	return m
 }
 
-// bitRange returns a mask with bits lo..hi (inclusive) set; empty if hi < lo.
+// bitRange returns a mask with bits lo..hi (inclusive) set; empty if hi <
+// lo. Exit path: must not allocate.
 func bitRange(lo, hi uint) uint64 {
 	if hi < lo {
 		return 0
@@ -96,6 +98,9 @@ func bitRange(lo, hi uint) uint64 {
 // touched; use WalkAD where the flags matter (an emulated REP MOVS from
 // MMIO into a clean RAM page must leave that page's D flag set, or the
 // guest may drop the data when it reclaims the page).
+//
+// Exit path: allocates only the fault it returns (and what read does); the
+// page tables and la are guest-controlled.
 func (p *Paging) Walk(la uint64, acc Access, read PhysReader) (uint64, error) {
 	return p.walk(la, acc, read, nil)
 }
@@ -110,6 +115,8 @@ type PhysCAS func(gpa, old, new uint64) (swapped bool, err error)
 // none) and, for a write, the dirty flag in the leaf entry, as the CPU
 // does. Flags already set cost no write. If an entry changed under it (cas
 // reports no swap) the walk starts again, up to 8 times.
+// Exit path: allocates only the fault it returns (and what read and cas
+// do).
 func (p *Paging) WalkAD(la uint64, acc Access, read PhysReader, cas PhysCAS) (uint64, error) {
 	for range 8 {
 		gpa, err := p.walk(la, acc, read, cas)
@@ -122,6 +129,8 @@ func (p *Paging) WalkAD(la uint64, acc Access, read PhysReader, cas PhysCAS) (ui
 
 var errRetry = errors.New("emul: retry walk")
 
+// walk is Walk, and WalkAD when cas is not nil. Exit path: allocates only
+// the fault it returns (and what read and cas do).
 func (p *Paging) walk(la uint64, acc Access, read PhysReader, cas PhysCAS) (uint64, error) {
 	if acc&AccessFetch != 0 {
 		acc &^= AccessWrite
@@ -165,9 +174,11 @@ type walker struct {
 	user, writable, xd bool
 }
 
-// addrMask is the mask of physical-address bits 12..MAXPHYADDR-1.
+// addrMask is the mask of physical-address bits 12..MAXPHYADDR-1. Exit
+// path: must not allocate.
 func (w *walker) addrMask() uint64 { return bitRange(12, w.m-1) }
 
+// nxe reports EFER.NXE. Exit path: must not allocate.
 func (w *walker) nxe() bool { return w.p.EFER&x86.EFERNXE != 0 }
 
 type usedEntry struct {
@@ -175,6 +186,8 @@ type usedEntry struct {
 	shift     uint
 }
 
+// readWord reads an 8-byte-aligned word of a paging structure. Exit path:
+// allocates only on a read error; the word is guest-controlled.
 func (w *walker) readWord(gpa uint64) (uint64, error) {
 	v, err := w.read(gpa)
 	if err != nil {
@@ -183,7 +196,8 @@ func (w *walker) readWord(gpa uint64) (uint64, error) {
 	return v, nil
 }
 
-// read64 reads an 8-byte entry and remembers it for A/D updates.
+// read64 reads an 8-byte entry and remembers it for A/D updates. Exit
+// path: as readWord.
 func (w *walker) read64(gpa uint64) (uint64, error) {
 	v, err := w.readWord(gpa)
 	if err == nil && w.n < len(w.ents) {
@@ -194,7 +208,8 @@ func (w *walker) read64(gpa uint64) (uint64, error) {
 }
 
 // read32 reads the 4-byte entry at gpa (4-byte aligned) through the
-// 8-byte-aligned reader, so the read never leaves the table's page.
+// 8-byte-aligned reader, so the read never leaves the table's page. Exit
+// path: as readWord.
 func (w *walker) read32(gpa uint64) (uint64, error) {
 	v, err := w.readWord(gpa &^ 7)
 	if err != nil {
@@ -209,7 +224,8 @@ func (w *walker) read32(gpa uint64) (uint64, error) {
 }
 
 // setAD sets A in every remembered entry and D in the last (the leaf) for
-// a write. It returns errRetry if an entry changed since it was read.
+// a write. It returns errRetry if an entry changed since it was read. Exit
+// path: allocates only on a cas error.
 func (w *walker) setAD() error {
 	if w.cas == nil {
 		return nil
@@ -236,7 +252,8 @@ func (w *walker) setAD() error {
 }
 
 // fault builds the #PF for this walk. present is false for a not-present
-// entry; rsvd is true for a reserved-bit violation.
+// entry; rsvd is true for a reserved-bit violation. Allocates the
+// *PageFault: the guest's fault path.
 func (w *walker) fault(present, rsvd bool) error {
 	code := uint32(w.acc) & (x86.PFErrWrite | x86.PFErrUser)
 	if present {
@@ -255,7 +272,8 @@ func (w *walker) fault(present, rsvd bool) error {
 	return &PageFault{Addr: w.la, Code: code}
 }
 
-// accumulate folds one present entry's rights into the walk.
+// accumulate folds one present entry's rights into the walk. Exit path:
+// must not allocate.
 func (w *walker) accumulate(e uint64, hasRights, hasXD bool) {
 	if hasRights {
 		w.user = w.user && e&x86.PTEUser != 0
@@ -266,7 +284,8 @@ func (w *walker) accumulate(e uint64, hasRights, hasXD bool) {
 	}
 }
 
-// finish checks access rights against the accumulated rights and returns gpa.
+// finish checks access rights against the accumulated rights and returns
+// gpa. Exit path: allocates only the fault it returns.
 func (w *walker) finish(gpa uint64) (uint64, error) {
 	cr0, cr4 := w.p.CR0, w.p.CR4
 	userAcc := w.acc&AccessUser != 0

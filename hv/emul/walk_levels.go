@@ -4,7 +4,8 @@ import "gohv/x86"
 
 // The three guest page-table formats, each walked from CR3 to the leaf.
 
-// long walks 4- or 5-level paging.
+// long walks 4- or 5-level paging. Exit path: allocates only the fault it
+// returns; every entry is guest-controlled.
 func (w *walker) long() (uint64, error) {
 	levels, vbits := uint(4), uint(48)
 	if w.p.CR4&x86.CR4LA57 != 0 {
@@ -56,7 +57,8 @@ func (w *walker) long() (uint64, error) {
 	return 0, errWalk // not reached: the level-1 entry is always a leaf
 }
 
-// pae walks PAE paging: a 4-entry PDPT, then PD and PT.
+// pae walks PAE paging: a 4-entry PDPT, then PD and PT. Exit path: as
+// long.
 func (w *walker) pae() (uint64, error) {
 	amask := w.addrMask()
 	pdpte, err := w.readWord(w.p.CR3&0xffffffe0 + ((w.la>>30)&3)*8) // no A flag in PDPTEs
@@ -104,7 +106,7 @@ func (w *walker) pae() (uint64, error) {
 	return 0, errWalk // not reached
 }
 
-// legacy walks 32-bit paging with 4-byte entries.
+// legacy walks 32-bit paging with 4-byte entries. Exit path: as long.
 func (w *walker) legacy() (uint64, error) {
 	pde, err := w.read32(w.p.CR3&0xfffff000 + (w.la>>22)*4)
 	if err != nil {
@@ -142,7 +144,7 @@ func (w *walker) legacy() (uint64, error) {
 }
 
 // canonical reports whether la is canonical for a vbits-wide linear
-// address space (bits 63:vbits-1 all equal).
+// address space (bits 63:vbits-1 all equal). Exit path: must not allocate.
 func canonical(la uint64, vbits uint) bool {
 	s := 64 - vbits
 	return uint64(int64(la<<s)>>s) == la
