@@ -110,119 +110,53 @@ func (vp *VP) emulate() error {
 	vp.prepare()
 	_, err := emul.Emulate(&vp.emuState, &vp.view)
 	r := vp.cpu.Regs()
+	r.GPR = vp.emuState.GPR // a REP string instruction keeps the iterations it completed
+	if err != nil {
+		return vp.injectFault(err)
+	}
+	r.RIP, r.RFLAGS = vp.emuState.RIP, vp.emuState.RFLAGS
+	vp.cpu.ClearInterruptShadow()
+	return nil
+}
+
+// injectFault delivers a fault the emulator found in the guest's own
+// state (#PF with CR2, or another exception) and returns nil; any other
+// error is returned for the caller to end the partition with.
+func (vp *VP) injectFault(err error) error {
 	var pf *emul.PageFault
 	var ex *emul.Exception
 	switch {
-	case err == nil:
-		r.GPR, r.RIP, r.RFLAGS = vp.emuState.GPR, vp.emuState.RIP, vp.emuState.RFLAGS
-		vp.cpu.ClearInterruptShadow()
-		return nil
 	case errors.As(err, &pf):
-		// A REP string instruction keeps the iterations it completed.
-		r.GPR = vp.emuState.GPR
-		r.CR2 = pf.Addr
+		vp.cpu.Regs().CR2 = pf.Addr
 		vp.cpu.MarkStateDirty()
-		vp.cpu.Inject(vcpu.Event{Vector: x86.VectorPF, Type: vcpu.EventException, HasError: true, ErrorCode: pf.Code})
+		vp.cpu.Inject(vcpu.Exception(x86.VectorPF, pf.Code))
 		return nil
 	case errors.As(err, &ex):
-		r.GPR = vp.emuState.GPR
 		vp.cpu.Inject(vcpu.Event{Vector: ex.Vector, Type: vcpu.EventException, HasError: ex.HasErrorCode, ErrorCode: ex.ErrorCode})
 		return nil
 	}
 	return err
 }
 
-// maxStringIO bounds the REP INS/OUTS iterations done per exit; a longer
-// count resumes by re-entering the guest at the same instruction.
-const maxStringIO = 4096
-
-// stringIO emulates INS and OUTS, with or without REP: OUTS reads DS:x86.RSI,
-// INS writes ES:x86.RDI, both through the guest's page tables; DF sets the
-// direction, the exit's address size masks x86.RSI/x86.RDI/x86.RCX.
+// stringIO emulates INS and OUTS, with or without REP, through the
+// instruction emulator (which steps RSI/RDI/RCX, walks the guest's page
+// tables and caps the iterations per exit). A fault it finds is the guest's
+// and is injected, keeping the completed iterations; a count left over
+// resumes when the guest re-enters the same instruction; RIP moves on only
+// when the instruction is done. Exit path: allocates only what decoding
+// the instruction does; everything but the exit is guest-controlled.
 func (vp *VP) stringIO(e *vcpu.Exit) error {
 	vp.prepare()
-	r := vp.cpu.Regs()
-	size := int(e.Size)
-	// The address size comes from the instruction itself (mode and 0x67
-	// prefix): emulators do not all fill the exit's address-size bits.
-	inst, err := vp.decodeAt()
+	res, err := emul.StringIO(&vp.emuState, &vp.view, vp.p.portDevice(e.Port),
+		emul.PortString{Port: e.Port, Size: int(e.Size), In: e.In, Rep: e.Rep})
+	vp.cpu.Regs().GPR = vp.emuState.GPR // completed iterations stand, fault or not
 	if err != nil {
-		return fmt.Errorf("decode: %w", err)
+		return vp.injectFault(err)
 	}
-	mask := ^uint64(0)
-	if inst.AddrSize < 64 {
-		mask = 1<<uint64(inst.AddrSize) - 1
-	}
-	count := uint64(1)
-	if e.Rep {
-		count = r.GPR[x86.RCX] & mask
-	}
-	step := uint64(size)
-	if r.RFLAGS&x86.RFLAGSDF != 0 {
-		step = -step
-	}
-	dev := vp.p.portDevice(e.Port)
-	acc := emul.Access(0)
-	if vp.emuState.CPL == 3 {
-		acc |= emul.AccessUser
-	}
-	var buf [4]byte
-	n := min(count, maxStringIO)
-	for i := uint64(0); i < n; i++ {
-		var la uint64
-		if e.In {
-			la = r.ES.Base + r.GPR[x86.RDI]&mask
-		} else {
-			la = r.DS.Base + r.GPR[x86.RSI]&mask
+	if !res.Incomplete {
+		if e.InstrLen == 0 {
+			e.InstrLen = uint8(res.Len) // decoded already: skip need not decode again
 		}
-		if vp.emuState.Mode != emul.Mode64 {
-			la &= 0xffff_ffff
-		}
-		for b := 0; b < size; b++ { // per byte: the operand may straddle a page
-			a := acc
-			if e.In {
-				a |= emul.AccessWrite
-			}
-			gpa, err := vp.view.Translate(la+uint64(b), a)
-			if err != nil {
-				var pf *emul.PageFault
-				if errors.As(err, &pf) {
-					r.CR2 = pf.Addr
-					vp.cpu.MarkStateDirty()
-					vp.cpu.Inject(vcpu.Event{Vector: x86.VectorPF, Type: vcpu.EventException, HasError: true, ErrorCode: pf.Code})
-					return nil
-				}
-				return err
-			}
-			if e.In {
-				if b == 0 {
-					v := uint32(0xffff_ffff)
-					if dev != nil {
-						v = dev.In(e.Port, size)
-					}
-					buf = [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
-				}
-				if err := vp.view.Write(gpa, buf[b:b+1]); err != nil {
-					return err
-				}
-			} else if err := vp.view.Read(gpa, buf[b:b+1]); err != nil {
-				return err
-			}
-		}
-		if e.In {
-			r.GPR[x86.RDI] = r.GPR[x86.RDI]&^mask | (r.GPR[x86.RDI]+step)&mask
-		} else {
-			if dev != nil {
-				v := uint32(buf[0]) | uint32(buf[1])<<8 | uint32(buf[2])<<16 | uint32(buf[3])<<24
-				dev.Out(e.Port, size, v&(0xffff_ffff>>(32-8*size)))
-			}
-			r.GPR[x86.RSI] = r.GPR[x86.RSI]&^mask | (r.GPR[x86.RSI]+step)&mask
-		}
-		if e.Rep {
-			r.GPR[x86.RCX] = r.GPR[x86.RCX]&^mask | (r.GPR[x86.RCX]-1)&mask
-		}
-	}
-	if n == count {
 		vp.skip(e, opIO)
 	}
 	return nil

@@ -5,32 +5,15 @@ import (
 	"fmt"
 )
 
-// Architectural #PF error-code bits, as pushed by the CPU and carried by
-// [PageFault.Code].
-const (
-	PFPresent  uint32 = 1 << 0 // 0: not-present page; 1: protection or reserved-bit violation
-	PFWrite    uint32 = 1 << 1 // the access was a write
-	PFUser     uint32 = 1 << 2 // the access was a user-mode (CPL 3) access
-	PFReserved uint32 = 1 << 3 // a reserved bit was set in a paging-structure entry
-	PFFetch    uint32 = 1 << 4 // the access was an instruction fetch (only when NXE+PAE or SMEP)
-)
-
-// Exception vectors used by [Exception].
-const (
-	VectorUD = 6  // invalid opcode
-	VectorSS = 12 // stack-segment fault
-	VectorGP = 13 // general protection
-	VectorPF = 14 // page fault (reported as *PageFault, never as *Exception)
-)
-
 // PageFault is the error Walk returns (and Emulate passes on from
 // Memory.Translate) when the guest's own page tables deny an access. The
 // caller injects #PF with Code as the error code and loads CR2 with Addr.
 type PageFault struct {
 	Addr uint64 // faulting linear address: the value for CR2
-	Code uint32 // error code: PFPresent|PFWrite|PFUser|PFReserved|PFFetch
+	Code uint32 // error code: the x86.PFErr* bits (SDM Vol. 3A 4.7)
 }
 
+// Error describes the fault. It allocates: for reports, not the exit path.
 func (f *PageFault) Error() string {
 	return fmt.Sprintf("emul: page fault at linear address %#x, error code %#x", f.Addr, f.Code)
 }
@@ -38,13 +21,16 @@ func (f *PageFault) Error() string {
 // Exception is an architectural fault other than #PF that the emulated
 // instruction raises: #GP(0)/#SS(0) for a non-canonical address, #UD for a
 // LOCK prefix on an instruction that does not take one. The caller injects
-// it; RIP and registers are left as they were before the instruction.
+// it; RIP and registers are left as they were before the instruction
+// (except the iterations a REP string instruction completed). A #PF is
+// always a *PageFault, never an Exception.
 type Exception struct {
-	Vector       uint8
+	Vector       uint8 // x86.VectorGP, x86.VectorSS or x86.VectorUD
 	ErrorCode    uint32
 	HasErrorCode bool
 }
 
+// Error describes the fault. It allocates: for reports, not the exit path.
 func (e *Exception) Error() string {
 	if e.HasErrorCode {
 		return fmt.Sprintf("emul: exception %d, error code %#x", e.Vector, e.ErrorCode)
@@ -64,6 +50,8 @@ type UnsupportedError struct {
 	N     int      // number of valid bytes in Bytes
 }
 
+// Error names the instruction for the partition's crash reason. It
+// allocates: for reports, not the exit path.
 func (e *UnsupportedError) Error() string {
 	if e.Inst == "(bad)" {
 		return fmt.Sprintf("emul: unsupported instruction \"(bad) % x\" at rip %#x", e.Bytes[:e.N], e.RIP)
@@ -71,5 +59,5 @@ func (e *UnsupportedError) Error() string {
 	return fmt.Sprintf("emul: unsupported instruction \"%s\" at rip %#x", e.Inst, e.RIP)
 }
 
-// Is makes errors.Is(err, ErrUnsupported) true.
+// Is makes errors.Is(err, ErrUnsupported) true. Must not allocate.
 func (e *UnsupportedError) Is(target error) bool { return target == ErrUnsupported }

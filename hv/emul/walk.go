@@ -3,49 +3,28 @@ package emul
 import (
 	"errors"
 	"fmt"
+
+	"gohv/x86"
 )
 
 // Access describes one memory access for address translation. Its bits are
-// chosen to coincide with the #PF error-code bits (PFWrite, PFUser,
-// PFFetch), plus AccessAC, which sits where RFLAGS.AC does.
+// chosen to coincide with the #PF error-code bits (x86.PFErrWrite,
+// x86.PFErrUser, x86.PFErrFetch), plus AccessAC, which sits where RFLAGS.AC
+// does.
 type Access uint32
 
 const (
 	// AccessRead is a data read (the zero value).
 	AccessRead Access = 0
 	// AccessWrite is a data write, or the read half of a read-modify-write.
-	AccessWrite Access = Access(PFWrite)
+	AccessWrite Access = Access(x86.PFErrWrite)
 	// AccessUser marks an access made at CPL 3.
-	AccessUser Access = Access(PFUser)
+	AccessUser Access = Access(x86.PFErrUser)
 	// AccessFetch is an instruction fetch. Do not combine with AccessWrite.
-	AccessFetch Access = Access(PFFetch)
+	AccessFetch Access = Access(x86.PFErrFetch)
 	// AccessAC marks an explicit supervisor data access made with
 	// RFLAGS.AC=1: under CR4.SMAP it may touch user pages.
-	AccessAC Access = 1 << 18
-)
-
-// Control-register and EFER bits the walker looks at.
-const (
-	cr0WP = 1 << 16
-	cr0PG = 1 << 31
-
-	cr4PSE  = 1 << 4
-	cr4PAE  = 1 << 5
-	cr4LA57 = 1 << 12
-	cr4SMEP = 1 << 20
-	cr4SMAP = 1 << 21
-
-	eferLMA = 1 << 10
-	eferNXE = 1 << 11
-)
-
-// Paging-structure entry bits.
-const (
-	pteP  = 1 << 0
-	pteRW = 1 << 1
-	pteUS = 1 << 2
-	ptePS = 1 << 7
-	pteXD = 1 << 63
+	AccessAC Access = Access(x86.RFLAGSAC)
 )
 
 // Paging is a guest's paging configuration: the control registers as the
@@ -72,6 +51,7 @@ var errWalk = errors.New("emul: internal error in page walk")
 // accepts (EFER.LMA=1 with CR4.PAE=0).
 var ErrBadPagingMode = errors.New("emul: invalid paging mode (EFER.LMA=1 with CR4.PAE=0)")
 
+// maxPhys is MAXPHYADDR clamped to [32, 52]. Exit path: must not allocate.
 func (p *Paging) maxPhys() uint {
 	m := p.MaxPhysAddr
 	switch {
@@ -83,7 +63,8 @@ func (p *Paging) maxPhys() uint {
 	return m
 }
 
-// bitRange returns a mask with bits lo..hi (inclusive) set; empty if hi < lo.
+// bitRange returns a mask with bits lo..hi (inclusive) set; empty if hi <
+// lo. Exit path: must not allocate.
 func bitRange(lo, hi uint) uint64 {
 	if hi < lo {
 		return 0
@@ -117,6 +98,9 @@ func bitRange(lo, hi uint) uint64 {
 // touched; use WalkAD where the flags matter (an emulated REP MOVS from
 // MMIO into a clean RAM page must leave that page's D flag set, or the
 // guest may drop the data when it reclaims the page).
+//
+// Exit path: allocates only the fault it returns (and what read does); the
+// page tables and la are guest-controlled.
 func (p *Paging) Walk(la uint64, acc Access, read PhysReader) (uint64, error) {
 	return p.walk(la, acc, read, nil)
 }
@@ -131,6 +115,8 @@ type PhysCAS func(gpa, old, new uint64) (swapped bool, err error)
 // none) and, for a write, the dirty flag in the leaf entry, as the CPU
 // does. Flags already set cost no write. If an entry changed under it (cas
 // reports no swap) the walk starts again, up to 8 times.
+// Exit path: allocates only the fault it returns (and what read and cas
+// do).
 func (p *Paging) WalkAD(la uint64, acc Access, read PhysReader, cas PhysCAS) (uint64, error) {
 	for range 8 {
 		gpa, err := p.walk(la, acc, read, cas)
@@ -143,24 +129,26 @@ func (p *Paging) WalkAD(la uint64, acc Access, read PhysReader, cas PhysCAS) (ui
 
 var errRetry = errors.New("emul: retry walk")
 
+// walk is Walk, and WalkAD when cas is not nil. Exit path: allocates only
+// the fault it returns (and what read and cas do).
 func (p *Paging) walk(la uint64, acc Access, read PhysReader, cas PhysCAS) (uint64, error) {
 	if acc&AccessFetch != 0 {
 		acc &^= AccessWrite
 	}
-	if p.CR0&cr0PG == 0 {
-		if p.EFER&eferLMA == 0 {
+	if p.CR0&x86.CR0PG == 0 {
+		if p.EFER&x86.EFERLMA == 0 {
 			la &= 0xffffffff
 		}
 		return la, nil
 	}
 	w := walker{p: p, la: la, acc: acc, read: read, cas: cas, m: p.maxPhys(), user: true, writable: true}
 	switch {
-	case p.EFER&eferLMA != 0:
-		if p.CR4&cr4PAE == 0 {
+	case p.EFER&x86.EFERLMA != 0:
+		if p.CR4&x86.CR4PAE == 0 {
 			return 0, ErrBadPagingMode
 		}
 		return w.long()
-	case p.CR4&cr4PAE != 0:
+	case p.CR4&x86.CR4PAE != 0:
 		w.la &= 0xffffffff
 		return w.pae()
 	default:
@@ -186,16 +174,20 @@ type walker struct {
 	user, writable, xd bool
 }
 
-// addrMask is the mask of physical-address bits 12..MAXPHYADDR-1.
+// addrMask is the mask of physical-address bits 12..MAXPHYADDR-1. Exit
+// path: must not allocate.
 func (w *walker) addrMask() uint64 { return bitRange(12, w.m-1) }
 
-func (w *walker) nxe() bool { return w.p.EFER&eferNXE != 0 }
+// nxe reports EFER.NXE. Exit path: must not allocate.
+func (w *walker) nxe() bool { return w.p.EFER&x86.EFERNXE != 0 }
 
 type usedEntry struct {
 	gpa, word uint64
 	shift     uint
 }
 
+// readWord reads an 8-byte-aligned word of a paging structure. Exit path:
+// allocates only on a read error; the word is guest-controlled.
 func (w *walker) readWord(gpa uint64) (uint64, error) {
 	v, err := w.read(gpa)
 	if err != nil {
@@ -204,7 +196,8 @@ func (w *walker) readWord(gpa uint64) (uint64, error) {
 	return v, nil
 }
 
-// read64 reads an 8-byte entry and remembers it for A/D updates.
+// read64 reads an 8-byte entry and remembers it for A/D updates. Exit
+// path: as readWord.
 func (w *walker) read64(gpa uint64) (uint64, error) {
 	v, err := w.readWord(gpa)
 	if err == nil && w.n < len(w.ents) {
@@ -215,7 +208,8 @@ func (w *walker) read64(gpa uint64) (uint64, error) {
 }
 
 // read32 reads the 4-byte entry at gpa (4-byte aligned) through the
-// 8-byte-aligned reader, so the read never leaves the table's page.
+// 8-byte-aligned reader, so the read never leaves the table's page. Exit
+// path: as readWord.
 func (w *walker) read32(gpa uint64) (uint64, error) {
 	v, err := w.readWord(gpa &^ 7)
 	if err != nil {
@@ -229,22 +223,18 @@ func (w *walker) read32(gpa uint64) (uint64, error) {
 	return (v >> sh) & 0xffffffff, nil
 }
 
-const (
-	pteA = 1 << 5
-	pteD = 1 << 6
-)
-
 // setAD sets A in every remembered entry and D in the last (the leaf) for
-// a write. It returns errRetry if an entry changed since it was read.
+// a write. It returns errRetry if an entry changed since it was read. Exit
+// path: allocates only on a cas error.
 func (w *walker) setAD() error {
 	if w.cas == nil {
 		return nil
 	}
 	for i := 0; i < w.n; i++ {
 		u := w.ents[i]
-		bits := uint64(pteA)
+		bits := uint64(x86.PTEAccessed)
 		if i == w.n-1 && w.acc&AccessWrite != 0 {
-			bits |= pteD
+			bits |= x86.PTEDirty
 		}
 		bits <<= u.shift
 		if u.word&bits == bits {
@@ -262,37 +252,40 @@ func (w *walker) setAD() error {
 }
 
 // fault builds the #PF for this walk. present is false for a not-present
-// entry; rsvd is true for a reserved-bit violation.
+// entry; rsvd is true for a reserved-bit violation. Allocates the
+// *PageFault: the guest's fault path.
 func (w *walker) fault(present, rsvd bool) error {
-	code := uint32(w.acc) & (PFWrite | PFUser)
+	code := uint32(w.acc) & (x86.PFErrWrite | x86.PFErrUser)
 	if present {
-		code |= PFPresent
+		code |= x86.PFErrPresent
 	}
 	if rsvd {
-		code |= PFReserved
+		code |= x86.PFErrRsvd
 	}
 	if w.acc&AccessFetch != 0 {
 		// I/D is reported when SMEP is on, or when PAE/long-mode paging
 		// runs with EFER.NXE=1.
-		if w.p.CR4&cr4SMEP != 0 || (w.p.CR4&cr4PAE != 0 && w.nxe()) {
-			code |= PFFetch
+		if w.p.CR4&x86.CR4SMEP != 0 || (w.p.CR4&x86.CR4PAE != 0 && w.nxe()) {
+			code |= x86.PFErrFetch
 		}
 	}
 	return &PageFault{Addr: w.la, Code: code}
 }
 
-// accumulate folds one present entry's rights into the walk.
+// accumulate folds one present entry's rights into the walk. Exit path:
+// must not allocate.
 func (w *walker) accumulate(e uint64, hasRights, hasXD bool) {
 	if hasRights {
-		w.user = w.user && e&pteUS != 0
-		w.writable = w.writable && e&pteRW != 0
+		w.user = w.user && e&x86.PTEUser != 0
+		w.writable = w.writable && e&x86.PTEWrite != 0
 	}
-	if hasXD && w.nxe() && e&pteXD != 0 {
+	if hasXD && w.nxe() && e&x86.PTENX != 0 {
 		w.xd = true
 	}
 }
 
-// finish checks access rights against the accumulated rights and returns gpa.
+// finish checks access rights against the accumulated rights and returns
+// gpa. Exit path: allocates only the fault it returns.
 func (w *walker) finish(gpa uint64) (uint64, error) {
 	cr0, cr4 := w.p.CR0, w.p.CR4
 	userAcc := w.acc&AccessUser != 0
@@ -304,7 +297,7 @@ func (w *walker) finish(gpa uint64) (uint64, error) {
 		if userAcc && !w.user {
 			return 0, w.fault(true, false)
 		}
-		if !userAcc && w.user && cr4&cr4SMEP != 0 {
+		if !userAcc && w.user && cr4&x86.CR4SMEP != 0 {
 			return 0, w.fault(true, false)
 		}
 	case userAcc:
@@ -312,10 +305,10 @@ func (w *walker) finish(gpa uint64) (uint64, error) {
 			return 0, w.fault(true, false)
 		}
 	default: // supervisor data access
-		if w.user && cr4&cr4SMAP != 0 && w.acc&AccessAC == 0 {
+		if w.user && cr4&x86.CR4SMAP != 0 && w.acc&AccessAC == 0 {
 			return 0, w.fault(true, false)
 		}
-		if w.acc&AccessWrite != 0 && !w.writable && cr0&cr0WP != 0 {
+		if w.acc&AccessWrite != 0 && !w.writable && cr0&x86.CR0WP != 0 {
 			return 0, w.fault(true, false)
 		}
 	}
@@ -323,148 +316,4 @@ func (w *walker) finish(gpa uint64) (uint64, error) {
 		return 0, err
 	}
 	return gpa, nil
-}
-
-// long walks 4- or 5-level paging.
-func (w *walker) long() (uint64, error) {
-	levels, vbits := uint(4), uint(48)
-	if w.p.CR4&cr4LA57 != 0 {
-		levels, vbits = 5, 57
-	}
-	if !canonical(w.la, vbits) {
-		return 0, &Exception{Vector: VectorGP, HasErrorCode: true}
-	}
-	amask := w.addrMask()
-	// Bits 51:MAXPHYADDR are reserved everywhere; bit 63 unless NXE.
-	rsvdBase := bitRange(w.m, 51)
-	if !w.nxe() {
-		rsvdBase |= pteXD
-	}
-	table := w.p.CR3 & amask
-	for level := int(levels); level >= 1; level-- {
-		shift := 12 + 9*(level-1)
-		e, err := w.read64(table + ((w.la>>shift)&0x1ff)*8)
-		if err != nil {
-			return 0, err
-		}
-		if e&pteP == 0 {
-			return 0, w.fault(false, false)
-		}
-		rsvd := rsvdBase
-		leaf := level == 1
-		if level > 1 && e&ptePS != 0 {
-			switch level {
-			case 2: // 2 MiB page: bits 20:13 sit between PAT (12) and the address
-				rsvd |= bitRange(13, 20)
-				leaf = true
-			case 3: // 1 GiB page
-				rsvd |= bitRange(13, 29)
-				leaf = true
-			default: // PS is reserved in PML4E and PML5E
-				rsvd |= ptePS
-			}
-		}
-		if e&rsvd != 0 {
-			return 0, w.fault(true, true)
-		}
-		w.accumulate(e, true, true)
-		if leaf {
-			off := uint64(1)<<shift - 1
-			return w.finish(e&amask&^off | w.la&off)
-		}
-		table = e & amask
-	}
-	return 0, errWalk // not reached: the level-1 entry is always a leaf
-}
-
-// pae walks PAE paging: a 4-entry PDPT, then PD and PT.
-func (w *walker) pae() (uint64, error) {
-	amask := w.addrMask()
-	pdpte, err := w.readWord(w.p.CR3&0xffffffe0 + ((w.la>>30)&3)*8) // no A flag in PDPTEs
-	if err != nil {
-		return 0, err
-	}
-	if pdpte&pteP == 0 {
-		return 0, w.fault(false, false)
-	}
-	// PDPTEs carry no R/W, U/S or XD; bits 2:1, 8:5 and 63:MAXPHYADDR are
-	// reserved.
-	if pdpte&(bitRange(w.m, 63)|bitRange(5, 8)|bitRange(1, 2)) != 0 {
-		return 0, w.fault(true, true)
-	}
-	rsvdBase := bitRange(w.m, 62)
-	if !w.nxe() {
-		rsvdBase |= pteXD
-	}
-	table := pdpte & amask
-	for level := 2; level >= 1; level-- {
-		shift := 12 + 9*(level-1)
-		e, err := w.read64(table + ((w.la>>shift)&0x1ff)*8)
-		if err != nil {
-			return 0, err
-		}
-		if e&pteP == 0 {
-			return 0, w.fault(false, false)
-		}
-		rsvd := rsvdBase
-		leaf := level == 1
-		if level == 2 && e&ptePS != 0 {
-			rsvd |= bitRange(13, 20)
-			leaf = true
-		}
-		if e&rsvd != 0 {
-			return 0, w.fault(true, true)
-		}
-		w.accumulate(e, true, true)
-		if leaf {
-			off := uint64(1)<<shift - 1
-			return w.finish(e&amask&^off | w.la&off)
-		}
-		table = e & amask
-	}
-	return 0, errWalk // not reached
-}
-
-// legacy walks 32-bit paging with 4-byte entries.
-func (w *walker) legacy() (uint64, error) {
-	pde, err := w.read32(w.p.CR3&0xfffff000 + (w.la>>22)*4)
-	if err != nil {
-		return 0, err
-	}
-	if pde&pteP == 0 {
-		return 0, w.fault(false, false)
-	}
-	if w.p.CR4&cr4PSE != 0 && pde&ptePS != 0 {
-		// 4 MiB page. Bits 20:13 hold physical-address bits 39:32
-		// (PSE-36); those at or above min(MAXPHYADDR, 40) are reserved,
-		// and so is bit 21.
-		m := w.m
-		if m > 40 {
-			m = 40
-		}
-		rsvd := uint64(1)<<21 | bitRange(13+(m-32), 20)
-		if pde&rsvd != 0 {
-			return 0, w.fault(true, true)
-		}
-		w.accumulate(pde, true, false)
-		gpa := pde&0xffc00000 | (pde>>13&0xff)<<32 | w.la&0x3fffff
-		return w.finish(gpa)
-	}
-	w.accumulate(pde, true, false)
-	pte, err := w.read32(pde&0xfffff000 + (w.la>>12&0x3ff)*4)
-	if err != nil {
-		return 0, err
-	}
-	if pte&pteP == 0 {
-		return 0, w.fault(false, false)
-	}
-	w.accumulate(pte, true, false)
-	return w.finish(pte&0xfffff000 | w.la&0xfff)
-}
-
-// canonical reports whether la is canonical for a vbits-wide linear
-// address space (bits 63:vbits-1 all equal).
-func canonical(la uint64, vbits uint) bool {
-	s := 64 - vbits
-	return uint64(int64(la<<s)>>s) == la
 }

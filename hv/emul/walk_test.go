@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"gohv/x86"
 )
 
 // physMem is guest-physical memory as 8-byte words; absent words read 0.
@@ -31,13 +33,13 @@ func (p physMem) set32(gpa, v uint64) {
 
 // Control-register values for the tests.
 const (
-	tCR0    = cr0PG | cr0WP | 1 // PG, WP, PE
-	tEFER64 = eferLMA | 1<<8 | eferNXE
-	entP    = pteP
-	entRW   = pteRW
-	entUS   = pteUS
-	entPS   = ptePS
-	entAll  = pteP | pteRW | pteUS
+	tCR0    = x86.CR0PG | x86.CR0WP | x86.CR0PE
+	tEFER64 = x86.EFERLMA | x86.EFERLME | x86.EFERNXE
+	entP    = x86.PTEPresent
+	entRW   = x86.PTEWrite
+	entUS   = x86.PTEUser
+	entPS   = x86.PTEPS
+	entAll  = x86.PTEPresent | x86.PTEWrite | x86.PTEUser
 )
 
 // tables builds a levels-deep hierarchy for la with 8-byte entries. The
@@ -76,14 +78,14 @@ type walkCase struct {
 const la64 = 0x00007f123456_7abc
 
 func TestWalk(t *testing.T) {
-	long := Paging{CR0: tCR0, CR3: 0x1000, CR4: cr4PAE, EFER: tEFER64, MaxPhysAddr: 48}
+	long := Paging{CR0: tCR0, CR3: 0x1000, CR4: x86.CR4PAE, EFER: tEFER64, MaxPhysAddr: 48}
 	withCR4 := func(p Paging, v uint64) Paging { p.CR4 |= v; return p }
 	withCR0 := func(p Paging, v uint64) Paging { p.CR0 = v; return p }
 	withEFER := func(p Paging, v uint64) Paging { p.EFER = v; return p }
 	withMax := func(p Paging, v uint) Paging { p.MaxPhysAddr = v; return p }
 	withCR3 := func(p Paging, v uint64) Paging { p.CR3 = v; return p }
 
-	pae := Paging{CR0: tCR0, CR3: 0x1020, CR4: cr4PAE, EFER: eferNXE, MaxPhysAddr: 36}
+	pae := Paging{CR0: tCR0, CR3: 0x1020, CR4: x86.CR4PAE, EFER: x86.EFERNXE, MaxPhysAddr: 36}
 	const laPAE = 0xc0801234
 	// PAE: PDPT at 0x1020 (index 3 -> 0x1038), PD at 0x2000, PT at 0x3000.
 	paeTables := func(pdpte, pde, pte uint64) physMem {
@@ -95,7 +97,7 @@ func TestWalk(t *testing.T) {
 		return pm
 	}
 
-	legacy := Paging{CR0: tCR0, CR3: 0x1000, CR4: cr4PSE, MaxPhysAddr: 40}
+	legacy := Paging{CR0: tCR0, CR3: 0x1000, CR4: x86.CR4PSE, MaxPhysAddr: 40}
 	const la32 = 0x80403abc // PDE index 0x201 (high half of a word), PTE index 3
 	legacyTables := func(pde, pte uint64) physMem {
 		pm := physMem{}
@@ -109,7 +111,7 @@ func TestWalk(t *testing.T) {
 	cases := []walkCase{
 		// ---- no paging ----
 		{name: "paging off truncates", pg: Paging{}, la: 0x123456789, want: 0x23456789, wantPF: -1},
-		{name: "paging off with LMA keeps 64 bits", pg: Paging{EFER: eferLMA}, la: 0x123456789, want: 0x123456789, wantPF: -1},
+		{name: "paging off with LMA keeps 64 bits", pg: Paging{EFER: x86.EFERLMA}, la: 0x123456789, want: 0x123456789, wantPF: -1},
 
 		// ---- 4-level ----
 		{name: "4K page", pg: long, pm: tables(4, la64, 1, 0xabcdef1000|entAll, nil),
@@ -124,75 +126,75 @@ func TestWalk(t *testing.T) {
 			la: la64, want: 0x5abc, wantPF: -1},
 		{name: "PML4E not present", pg: long, pm: physMem{}, la: la64, wantPF: 0},
 		{name: "PTE not present user write", pg: long, pm: tables(4, la64, 1, 0x5000, nil),
-			la: la64, acc: AccessWrite | AccessUser, wantPF: int64(PFWrite | PFUser)},
+			la: la64, acc: AccessWrite | AccessUser, wantPF: int64(x86.PFErrWrite | x86.PFErrUser)},
 		{name: "PS in PML4E reserved", pg: long, pm: tables(4, la64, 4, 0x2000|entPS|entAll, nil),
-			la: la64, wantPF: int64(PFPresent | PFReserved)},
+			la: la64, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
 		{name: "address above MAXPHYADDR reserved", pg: withMax(long, 36), pm: tables(4, la64, 1, 1<<40|0x5000|entAll, nil),
-			la: la64, acc: AccessWrite | AccessUser, wantPF: int64(PFPresent | PFReserved | PFWrite | PFUser)},
+			la: la64, acc: AccessWrite | AccessUser, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd | x86.PFErrWrite | x86.PFErrUser)},
 		{name: "address below MAXPHYADDR fine", pg: withMax(long, 41), pm: tables(4, la64, 1, 1<<40|0x5000|entAll, nil),
 			la: la64, want: 1<<40 | 0x5abc, wantPF: -1},
 		{name: "MAXPHYADDR 0 means 52", pg: withMax(long, 0), pm: tables(4, la64, 1, 1<<51|0x5000|entAll, nil),
 			la: la64, want: 1<<51 | 0x5abc, wantPF: -1},
 		{name: "reserved bit in non-leaf", pg: withMax(long, 39), pm: tables(4, la64, 1, 0x5000|entAll, map[int]uint64{3: entAll | 1<<45}),
-			la: la64, wantPF: int64(PFPresent | PFReserved)},
+			la: la64, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
 		{name: "2M page bit 13 reserved", pg: long, pm: tables(4, la64, 2, 0x40000000|1<<13|entPS|entAll, nil),
-			la: la64, wantPF: int64(PFPresent | PFReserved)},
+			la: la64, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
 		{name: "2M page PAT bit 12 fine", pg: long, pm: tables(4, la64, 2, 0x40000000|1<<12|entPS|entAll, nil),
 			la: la64, want: 0x40000000 | la64&0x1fffff, wantPF: -1},
 		{name: "1G page bit 20 reserved", pg: long, pm: tables(4, la64, 3, 0x80000000|1<<20|entPS|entAll, nil),
-			la: la64, wantPF: int64(PFPresent | PFReserved)},
-		{name: "XD reserved without NXE", pg: withEFER(long, eferLMA), pm: tables(4, la64, 1, pteXD|0x5000|entAll, nil),
-			la: la64, wantPF: int64(PFPresent | PFReserved)},
-		{name: "XD reserved without NXE, fetch has no I/D", pg: withEFER(long, eferLMA), pm: tables(4, la64, 1, pteXD|0x5000|entAll, nil),
-			la: la64, acc: AccessFetch, wantPF: int64(PFPresent | PFReserved)},
-		{name: "NX fetch", pg: long, pm: tables(4, la64, 1, pteXD|0x5000|entAll, nil),
-			la: la64, acc: AccessFetch, wantPF: int64(PFPresent | PFFetch)},
-		{name: "NX user fetch", pg: long, pm: tables(4, la64, 1, pteXD|0x5000|entAll, nil),
-			la: la64, acc: AccessFetch | AccessUser, wantPF: int64(PFPresent | PFFetch | PFUser)},
-		{name: "NX page readable", pg: long, pm: tables(4, la64, 1, pteXD|0x5000|entAll, nil),
+			la: la64, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
+		{name: "XD reserved without NXE", pg: withEFER(long, x86.EFERLMA), pm: tables(4, la64, 1, x86.PTENX|0x5000|entAll, nil),
+			la: la64, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
+		{name: "XD reserved without NXE, fetch has no I/D", pg: withEFER(long, x86.EFERLMA), pm: tables(4, la64, 1, x86.PTENX|0x5000|entAll, nil),
+			la: la64, acc: AccessFetch, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
+		{name: "NX fetch", pg: long, pm: tables(4, la64, 1, x86.PTENX|0x5000|entAll, nil),
+			la: la64, acc: AccessFetch, wantPF: int64(x86.PFErrPresent | x86.PFErrFetch)},
+		{name: "NX user fetch", pg: long, pm: tables(4, la64, 1, x86.PTENX|0x5000|entAll, nil),
+			la: la64, acc: AccessFetch | AccessUser, wantPF: int64(x86.PFErrPresent | x86.PFErrFetch | x86.PFErrUser)},
+		{name: "NX page readable", pg: long, pm: tables(4, la64, 1, x86.PTENX|0x5000|entAll, nil),
 			la: la64, acc: AccessUser, want: 0x5abc, wantPF: -1},
-		{name: "NX in PDPTE applies", pg: long, pm: tables(4, la64, 1, 0x5000|entAll, map[int]uint64{3: entAll | pteXD}),
-			la: la64, acc: AccessFetch, wantPF: int64(PFPresent | PFFetch)},
-		{name: "fetch not present has I/D", pg: long, pm: physMem{}, la: la64, acc: AccessFetch, wantPF: int64(PFFetch)},
-		{name: "fetch ignores write bit", pg: long, pm: physMem{}, la: la64, acc: AccessFetch | AccessWrite, wantPF: int64(PFFetch)},
+		{name: "NX in PDPTE applies", pg: long, pm: tables(4, la64, 1, 0x5000|entAll, map[int]uint64{3: entAll | x86.PTENX}),
+			la: la64, acc: AccessFetch, wantPF: int64(x86.PFErrPresent | x86.PFErrFetch)},
+		{name: "fetch not present has I/D", pg: long, pm: physMem{}, la: la64, acc: AccessFetch, wantPF: int64(x86.PFErrFetch)},
+		{name: "fetch ignores write bit", pg: long, pm: physMem{}, la: la64, acc: AccessFetch | AccessWrite, wantPF: int64(x86.PFErrFetch)},
 		{name: "user read of supervisor page", pg: long, pm: tables(4, la64, 1, 0x5000|entP|entRW, nil),
-			la: la64, acc: AccessUser, wantPF: int64(PFPresent | PFUser)},
+			la: la64, acc: AccessUser, wantPF: int64(x86.PFErrPresent | x86.PFErrUser)},
 		{name: "user read, supervisor at PD level", pg: long, pm: tables(4, la64, 1, 0x5000|entAll, map[int]uint64{2: entP | entRW}),
-			la: la64, acc: AccessUser, wantPF: int64(PFPresent | PFUser)},
+			la: la64, acc: AccessUser, wantPF: int64(x86.PFErrPresent | x86.PFErrUser)},
 		{name: "user write read-only", pg: long, pm: tables(4, la64, 1, 0x5000|entP|entUS, nil),
-			la: la64, acc: AccessWrite | AccessUser, wantPF: int64(PFPresent | PFWrite | PFUser)},
+			la: la64, acc: AccessWrite | AccessUser, wantPF: int64(x86.PFErrPresent | x86.PFErrWrite | x86.PFErrUser)},
 		{name: "user write, read-only at PML4", pg: long, pm: tables(4, la64, 1, 0x5000|entAll, map[int]uint64{4: entP | entUS}),
-			la: la64, acc: AccessWrite | AccessUser, wantPF: int64(PFPresent | PFWrite | PFUser)},
+			la: la64, acc: AccessWrite | AccessUser, wantPF: int64(x86.PFErrPresent | x86.PFErrWrite | x86.PFErrUser)},
 		{name: "supervisor write read-only WP=1", pg: long, pm: tables(4, la64, 1, 0x5000|entP, nil),
-			la: la64, acc: AccessWrite, wantPF: int64(PFPresent | PFWrite)},
-		{name: "supervisor write read-only WP=0", pg: withCR0(long, cr0PG|1), pm: tables(4, la64, 1, 0x5000|entP, nil),
+			la: la64, acc: AccessWrite, wantPF: int64(x86.PFErrPresent | x86.PFErrWrite)},
+		{name: "supervisor write read-only WP=0", pg: withCR0(long, x86.CR0PG|1), pm: tables(4, la64, 1, 0x5000|entP, nil),
 			la: la64, acc: AccessWrite, want: 0x5abc, wantPF: -1},
 		{name: "supervisor fetch user page", pg: long, pm: tables(4, la64, 1, 0x5000|entAll, nil),
 			la: la64, acc: AccessFetch, want: 0x5abc, wantPF: -1},
-		{name: "SMEP supervisor fetch user page", pg: withCR4(long, cr4SMEP), pm: tables(4, la64, 1, 0x5000|entAll, nil),
-			la: la64, acc: AccessFetch, wantPF: int64(PFPresent | PFFetch)},
-		{name: "SMEP supervisor fetch supervisor page", pg: withCR4(long, cr4SMEP), pm: tables(4, la64, 1, 0x5000|entAll, map[int]uint64{2: entP | entRW}),
+		{name: "SMEP supervisor fetch user page", pg: withCR4(long, x86.CR4SMEP), pm: tables(4, la64, 1, 0x5000|entAll, nil),
+			la: la64, acc: AccessFetch, wantPF: int64(x86.PFErrPresent | x86.PFErrFetch)},
+		{name: "SMEP supervisor fetch supervisor page", pg: withCR4(long, x86.CR4SMEP), pm: tables(4, la64, 1, 0x5000|entAll, map[int]uint64{2: entP | entRW}),
 			la: la64, acc: AccessFetch, want: 0x5abc, wantPF: -1},
-		{name: "SMAP supervisor read user page", pg: withCR4(long, cr4SMAP), pm: tables(4, la64, 1, 0x5000|entAll, nil),
-			la: la64, wantPF: int64(PFPresent)},
-		{name: "SMAP with AC", pg: withCR4(long, cr4SMAP), pm: tables(4, la64, 1, 0x5000|entAll, nil),
+		{name: "SMAP supervisor read user page", pg: withCR4(long, x86.CR4SMAP), pm: tables(4, la64, 1, 0x5000|entAll, nil),
+			la: la64, wantPF: int64(x86.PFErrPresent)},
+		{name: "SMAP with AC", pg: withCR4(long, x86.CR4SMAP), pm: tables(4, la64, 1, 0x5000|entAll, nil),
 			la: la64, acc: AccessAC | AccessWrite, want: 0x5abc, wantPF: -1},
-		{name: "SMAP with AC still honours WP", pg: withCR4(long, cr4SMAP), pm: tables(4, la64, 1, 0x5000|entP|entUS, nil),
-			la: la64, acc: AccessAC | AccessWrite, wantPF: int64(PFPresent | PFWrite)},
-		{name: "SMAP user access unaffected", pg: withCR4(long, cr4SMAP), pm: tables(4, la64, 1, 0x5000|entAll, nil),
+		{name: "SMAP with AC still honours WP", pg: withCR4(long, x86.CR4SMAP), pm: tables(4, la64, 1, 0x5000|entP|entUS, nil),
+			la: la64, acc: AccessAC | AccessWrite, wantPF: int64(x86.PFErrPresent | x86.PFErrWrite)},
+		{name: "SMAP user access unaffected", pg: withCR4(long, x86.CR4SMAP), pm: tables(4, la64, 1, 0x5000|entAll, nil),
 			la: la64, acc: AccessUser, want: 0x5abc, wantPF: -1},
 		{name: "non-canonical", pg: long, pm: physMem{}, la: 0x0000800000000000, wantPF: -1,
 			wantErr: func(err error) bool {
 				var ex *Exception
-				return errors.As(err, &ex) && ex.Vector == VectorGP
+				return errors.As(err, &ex) && ex.Vector == x86.VectorGP
 			}},
-		{name: "LA57 5-level", pg: withCR4(long, cr4LA57), pm: tables(5, la57, 1, 0x7000|entAll, nil),
+		{name: "LA57 5-level", pg: withCR4(long, x86.CR4LA57), pm: tables(5, la57, 1, 0x7000|entAll, nil),
 			la: la57, want: 0x7abc, wantPF: -1},
-		{name: "LA57 PS in PML5E reserved", pg: withCR4(long, cr4LA57), pm: tables(5, la57, 5, 0x2000|entPS|entAll, nil),
-			la: la57, wantPF: int64(PFPresent | PFReserved)},
+		{name: "LA57 PS in PML5E reserved", pg: withCR4(long, x86.CR4LA57), pm: tables(5, la57, 5, 0x2000|entPS|entAll, nil),
+			la: la57, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
 		{name: "read error propagates", pg: withCR3(long, 1<<41), pm: physMem{}, la: la64, wantPF: -1,
 			wantErr: func(err error) bool { return errors.Is(err, errNoRAM) }},
-		{name: "LMA without PAE", pg: Paging{CR0: tCR0, CR3: 0x1000, EFER: eferLMA}, pm: physMem{}, la: la64, wantPF: -1,
+		{name: "LMA without PAE", pg: Paging{CR0: tCR0, CR3: 0x1000, EFER: x86.EFERLMA}, pm: physMem{}, la: la64, wantPF: -1,
 			wantErr: func(err error) bool { return errors.Is(err, ErrBadPagingMode) }},
 
 		// ---- PAE ----
@@ -203,23 +205,23 @@ func TestWalk(t *testing.T) {
 		{name: "PAE 2M", pg: pae, pm: paeTables(0x2000|entP, 0x0f200000|entPS|entAll, 0),
 			la: laPAE, want: 0x0f200000 | laPAE&0x1fffff, wantPF: -1},
 		{name: "PAE 2M bit 20 reserved", pg: pae, pm: paeTables(0x2000|entP, 0x0f200000|1<<20|entPS|entAll, 0),
-			la: laPAE, wantPF: int64(PFPresent | PFReserved)},
+			la: laPAE, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
 		{name: "PAE PDPTE not present", pg: pae, pm: paeTables(0x2000, 0x3000|entAll, 0x00fed000|entAll),
-			la: laPAE, acc: AccessWrite, wantPF: int64(PFWrite)},
+			la: laPAE, acc: AccessWrite, wantPF: int64(x86.PFErrWrite)},
 		{name: "PAE PDPTE RW reserved", pg: pae, pm: paeTables(0x2000|entP|entRW, 0x3000|entAll, 0x00fed000|entAll),
-			la: laPAE, wantPF: int64(PFPresent | PFReserved)},
-		{name: "PAE PDPTE XD reserved", pg: pae, pm: paeTables(0x2000|entP|pteXD, 0x3000|entAll, 0x00fed000|entAll),
-			la: laPAE, wantPF: int64(PFPresent | PFReserved)},
+			la: laPAE, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
+		{name: "PAE PDPTE XD reserved", pg: pae, pm: paeTables(0x2000|entP|x86.PTENX, 0x3000|entAll, 0x00fed000|entAll),
+			la: laPAE, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
 		{name: "PAE PTE bit 62 reserved", pg: pae, pm: paeTables(0x2000|entP, 0x3000|entAll, 1<<62|0x00fed000|entAll),
-			la: laPAE, wantPF: int64(PFPresent | PFReserved)},
+			la: laPAE, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
 		{name: "PAE PTE bit 36 reserved at MAXPHYADDR 36", pg: pae, pm: paeTables(0x2000|entP, 0x3000|entAll, 1<<36|0x00fed000|entAll),
-			la: laPAE, wantPF: int64(PFPresent | PFReserved)},
-		{name: "PAE NX fetch", pg: pae, pm: paeTables(0x2000|entP, 0x3000|entAll, pteXD|0x00fed000|entAll),
-			la: laPAE, acc: AccessFetch, wantPF: int64(PFPresent | PFFetch)},
-		{name: "PAE XD reserved without NXE", pg: withEFER(pae, 0), pm: paeTables(0x2000|entP, 0x3000|entAll, pteXD|0x00fed000|entAll),
-			la: laPAE, wantPF: int64(PFPresent | PFReserved)},
+			la: laPAE, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
+		{name: "PAE NX fetch", pg: pae, pm: paeTables(0x2000|entP, 0x3000|entAll, x86.PTENX|0x00fed000|entAll),
+			la: laPAE, acc: AccessFetch, wantPF: int64(x86.PFErrPresent | x86.PFErrFetch)},
+		{name: "PAE XD reserved without NXE", pg: withEFER(pae, 0), pm: paeTables(0x2000|entP, 0x3000|entAll, x86.PTENX|0x00fed000|entAll),
+			la: laPAE, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
 		{name: "PAE user write read-only PDE", pg: pae, pm: paeTables(0x2000|entP, 0x3000|entP|entUS, 0x00fed000|entAll),
-			la: laPAE, acc: AccessWrite | AccessUser, wantPF: int64(PFPresent | PFWrite | PFUser)},
+			la: laPAE, acc: AccessWrite | AccessUser, wantPF: int64(x86.PFErrPresent | x86.PFErrWrite | x86.PFErrUser)},
 
 		// ---- 32-bit ----
 		{name: "32-bit 4K", pg: legacy, pm: legacyTables(0x2000|entAll, 0x00345000|entAll),
@@ -231,23 +233,23 @@ func TestWalk(t *testing.T) {
 		{name: "32-bit 4M PSE-36 high bits", pg: legacy, pm: legacyTables(0x12c00000|0x5a<<13|entPS|entAll, 0),
 			la: la32, want: 0x5a<<32 | 0x12c00000 | la32&0x3fffff, wantPF: -1},
 		{name: "32-bit 4M bit 21 reserved", pg: legacy, pm: legacyTables(0x12c00000|1<<21|entPS|entAll, 0),
-			la: la32, wantPF: int64(PFPresent | PFReserved)},
+			la: la32, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
 		{name: "32-bit 4M high bit above MAXPHYADDR 32", pg: withMax(legacy, 32), pm: legacyTables(0x12c00000|1<<13|entPS|entAll, 0),
-			la: la32, wantPF: int64(PFPresent | PFReserved)},
+			la: la32, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
 		{name: "32-bit 4M bit 17 reserved at MAXPHYADDR 36", pg: withMax(legacy, 36), pm: legacyTables(0x12c00000|1<<17|entPS|entAll, 0),
-			la: la32, wantPF: int64(PFPresent | PFReserved)},
+			la: la32, wantPF: int64(x86.PFErrPresent | x86.PFErrRsvd)},
 		{name: "32-bit 4M bit 16 fine at MAXPHYADDR 36", pg: withMax(legacy, 36), pm: legacyTables(0x12c00000|1<<16|entPS|entAll, 0),
 			la: la32, want: 0x8<<32 | 0x12c00000 | la32&0x3fffff, wantPF: -1},
 		{name: "32-bit PS ignored without PSE", pg: Paging{CR0: tCR0, CR3: 0x1000, MaxPhysAddr: 40},
 			pm: legacyTables(0x2000|entPS|entAll, 0x00345000|entAll), la: la32, want: 0x345abc, wantPF: -1},
 		{name: "32-bit PTE not present user write", pg: legacy, pm: legacyTables(0x2000|entAll, 0x00345000),
-			la: la32, acc: AccessWrite | AccessUser, wantPF: int64(PFWrite | PFUser)},
+			la: la32, acc: AccessWrite | AccessUser, wantPF: int64(x86.PFErrWrite | x86.PFErrUser)},
 		{name: "32-bit user write read-only", pg: legacy, pm: legacyTables(0x2000|entAll, 0x00345000|entP|entUS),
-			la: la32, acc: AccessWrite | AccessUser, wantPF: int64(PFPresent | PFWrite | PFUser)},
+			la: la32, acc: AccessWrite | AccessUser, wantPF: int64(x86.PFErrPresent | x86.PFErrWrite | x86.PFErrUser)},
 		{name: "32-bit fetch fault has no I/D", pg: legacy, pm: legacyTables(0x2000|entAll, 0),
 			la: la32, acc: AccessFetch, wantPF: 0},
-		{name: "32-bit SMEP fetch has I/D", pg: withCR4(legacy, cr4SMEP), pm: legacyTables(0x2000|entAll, 0x00345000|entAll),
-			la: la32, acc: AccessFetch, wantPF: int64(PFPresent | PFFetch)},
+		{name: "32-bit SMEP fetch has I/D", pg: withCR4(legacy, x86.CR4SMEP), pm: legacyTables(0x2000|entAll, 0x00345000|entAll),
+			la: la32, acc: AccessFetch, wantPF: int64(x86.PFErrPresent | x86.PFErrFetch)},
 		{name: "32-bit high bits ignored (no reserved bits)", pg: legacy, pm: legacyTables(0x2000|entAll, 0x00345000|0xf00|entAll),
 			la: la32, want: 0x345abc, wantPF: -1},
 	}
@@ -285,7 +287,7 @@ func TestWalk(t *testing.T) {
 
 func TestWalkAllocs(t *testing.T) {
 	pm := tables(4, la64, 1, 0x5000|entAll, nil)
-	pg := Paging{CR0: tCR0, CR3: 0x1000, CR4: cr4PAE, EFER: tEFER64}
+	pg := Paging{CR0: tCR0, CR3: 0x1000, CR4: x86.CR4PAE, EFER: tEFER64}
 	read := pm.read
 	n := testing.AllocsPerRun(100, func() {
 		if _, err := pg.Walk(la64, AccessWrite, read); err != nil {
@@ -342,10 +344,10 @@ func TestEmulateWithWalk(t *testing.T) {
 	copy(code[:], []byte{0x89, 0x08}) // mov [rax], ecx
 	pm[0x9000] = binary.LittleEndian.Uint64(code[:])
 
-	m := &walkedMem{pg: Paging{CR0: tCR0, CR3: 0x1000, CR4: cr4PAE, EFER: tEFER64}, pm: pm}
+	m := &walkedMem{pg: Paging{CR0: tCR0, CR3: 0x1000, CR4: x86.CR4PAE, EFER: tEFER64}, pm: pm}
 	s := &State{Mode: Mode64, RIP: codeLA, CPL: 3}
-	s.GPR[RAX] = dataLA + 0x30
-	s.GPR[RCX] = 0xabcd
+	s.GPR[x86.RAX] = dataLA + 0x30
+	s.GPR[x86.RCX] = 0xabcd
 	if _, err := Emulate(s, m); err != nil {
 		t.Fatal(err)
 	}
@@ -355,10 +357,10 @@ func TestEmulateWithWalk(t *testing.T) {
 	}
 	// The same store to the read-only code page faults with W|U|P.
 	s.RIP = codeLA
-	s.GPR[RAX] = codeLA + 0x100
+	s.GPR[x86.RAX] = codeLA + 0x100
 	_, err := Emulate(s, m)
 	var pf *PageFault
-	if !errors.As(err, &pf) || pf.Code != PFPresent|PFWrite|PFUser || pf.Addr != codeLA+0x100 {
+	if !errors.As(err, &pf) || pf.Code != x86.PFErrPresent|x86.PFErrWrite|x86.PFErrUser || pf.Addr != codeLA+0x100 {
 		t.Fatalf("err = %v, want #PF(W|U|P) at %#x", err, codeLA+0x100)
 	}
 }
@@ -384,7 +386,7 @@ func (c *casMem) cas(gpa, old, new uint64) (bool, error) {
 }
 
 func TestWalkAD(t *testing.T) {
-	long := Paging{CR0: tCR0, CR3: 0x1000, CR4: cr4PAE, EFER: tEFER64}
+	long := Paging{CR0: tCR0, CR3: 0x1000, CR4: x86.CR4PAE, EFER: tEFER64}
 	idx := func(lvl int) uint64 { return (la64 >> (12 + 9*uint(lvl-1))) & 0x1ff }
 	entryAddr := func(lvl int) uint64 { return uint64(0x1000*(4-lvl+1)) + idx(lvl)*8 }
 
@@ -395,7 +397,7 @@ func TestWalkAD(t *testing.T) {
 			t.Fatal(err)
 		}
 		for lvl := 4; lvl >= 1; lvl-- {
-			if e := pm[entryAddr(lvl)]; e&pteA == 0 || e&pteD != 0 {
+			if e := pm[entryAddr(lvl)]; e&x86.PTEAccessed == 0 || e&x86.PTEDirty != 0 {
 				t.Errorf("level %d entry %#x: want A set, D clear", lvl, e)
 			}
 		}
@@ -406,10 +408,10 @@ func TestWalkAD(t *testing.T) {
 		if _, err := long.WalkAD(la64, AccessWrite, pm.read, c.cas); err != nil {
 			t.Fatal(err)
 		}
-		if e := pm[entryAddr(2)]; e&(pteA|pteD) != pteA|pteD {
+		if e := pm[entryAddr(2)]; e&(x86.PTEAccessed|x86.PTEDirty) != x86.PTEAccessed|x86.PTEDirty {
 			t.Errorf("leaf %#x: want A and D", e)
 		}
-		if e := pm[entryAddr(3)]; e&pteD != 0 || e&pteA == 0 {
+		if e := pm[entryAddr(3)]; e&x86.PTEDirty != 0 || e&x86.PTEAccessed == 0 {
 			t.Errorf("PDPTE %#x: want A only", e)
 		}
 		// Everything set now: a second walk writes nothing.
@@ -444,7 +446,7 @@ func TestWalkAD(t *testing.T) {
 		}
 	})
 	t.Run("32-bit high-half entries", func(t *testing.T) {
-		pg := Paging{CR0: tCR0, CR3: 0x1000, CR4: cr4PSE}
+		pg := Paging{CR0: tCR0, CR3: 0x1000, CR4: x86.CR4PSE}
 		const la = 0x80403abc // PDE 0x201: high half of word 0x1800
 		pm := physMem{}
 		pm.set32(0x1000+(la>>22)*4, 0x2000|entAll)
@@ -454,16 +456,16 @@ func TestWalkAD(t *testing.T) {
 		if _, err := pg.WalkAD(la, AccessWrite, pm.read, c.cas); err != nil {
 			t.Fatal(err)
 		}
-		if w := pm[0x1800]; w != (0x2000|entAll|pteA)<<32|0x12345007 {
+		if w := pm[0x1800]; w != (0x2000|entAll|x86.PTEAccessed)<<32|0x12345007 {
 			t.Errorf("PDE word = %#x", w)
 		}
 		pte := pm[(0x2000+((la>>12)&0x3ff)*4)&^7] >> (((la >> 12) & 1) * 32) & 0xffffffff
-		if pte != 0x345000|entAll|pteA|pteD {
+		if pte != 0x345000|entAll|x86.PTEAccessed|x86.PTEDirty {
 			t.Errorf("PTE = %#x", pte)
 		}
 	})
 	t.Run("PAE PDPTE untouched", func(t *testing.T) {
-		pg := Paging{CR0: tCR0, CR3: 0x1020, CR4: cr4PAE, EFER: eferNXE}
+		pg := Paging{CR0: tCR0, CR3: 0x1020, CR4: x86.CR4PAE, EFER: x86.EFERNXE}
 		const la = 0xc0801234
 		pm := physMem{0x1038: 0x2000 | entP}
 		pm[0x2000+((la>>21)&0x1ff)*8] = 0x3000 | entAll
