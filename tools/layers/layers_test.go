@@ -1,0 +1,165 @@
+// Package layers holds the test that keeps gohv's package dependencies
+// pointing one way (see ARCHITECTURE.md): the backends see only the vendor
+// contract, metal nothing of the hypervisor, leaf definition packages only
+// the standard library.
+package layers
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const module = "gohv"
+
+// rules: a package (and, with a trailing "/...", its subpackages) may
+// reach, directly or through others, only the module packages listed
+// (again with "/..." for a tree). Packages outside the module (the standard
+// library, x/arch, tamago) are not restricted here.
+var rules = []struct {
+	pkg     string
+	mayDeps []string
+	why     string
+}{
+	{"x86", nil, "one home for architectural numbers: a leaf"},
+	{"hv/vcpu", []string{"x86"}, "the vendor contract is a leaf"},
+	{"svm", []string{"hv/vcpu", "x86"}, "a backend sees only the vendor contract"},
+	{"vmx", []string{"hv/vcpu", "x86"}, "a backend sees only the vendor contract"},
+	{"ept", []string{"x86"}, "nested page tables are a format library"},
+	{"hv/emul", []string{"x86"}, "the instruction emulator works over interfaces"},
+	{"metal/...", []string{"metal/...", "x86"}, "metal hosts the runtime; it imports nothing of the hypervisor"},
+	{"hv/tlfs", nil, "Hyper-V definitions: standard library only, usable by guests"},
+	{"apic/...", []string{"apic/...", "x86"}, "the APIC models are vendor-neutral and host-tested"},
+	{"vmbus/...", []string{"vmbus/...", "hv/tlfs", "x86"}, "VMBus serves both ends: neither root nor the core"},
+	{"root/console", nil, "the console is a leaf"},
+	{"hv", []string{"hv/vcpu", "hv/emul", "hv/tlfs", "ept", "x86", "apic/...", "iommu/..."}, "the core never imports a backend, root, checks or cmd"},
+	{"hv/vendor", []string{"hv", "hv/...", "svm", "vmx", "ept", "x86", "apic/...", "iommu/..."}, "the one chooser that imports both backends"},
+}
+
+// TestDependenciesPointOneWay reads every package's imports from its
+// source (tests excluded) and checks each rule over the transitive closure.
+func TestDependenciesPointOneWay(t *testing.T) {
+	imports := moduleImports(t)
+	if len(imports) < 10 {
+		t.Fatalf("found only %d packages: is the test run from inside the module?", len(imports))
+	}
+	for _, r := range rules {
+		checked := 0
+		for pkg := range imports {
+			if !matches(r.pkg, pkg) {
+				continue
+			}
+			checked++
+			for _, dep := range reach(imports, pkg) {
+				if matches(r.pkg, dep) && strings.HasSuffix(r.pkg, "/...") {
+					continue
+				}
+				if !slices.ContainsFunc(r.mayDeps, func(m string) bool { return matches(m, dep) }) {
+					t.Errorf("%s reaches %s (%s)", pkg, dep, r.why)
+				}
+			}
+		}
+		if checked == 0 && !optional(r.pkg) {
+			t.Errorf("rule for %s matched no package", r.pkg)
+		}
+	}
+}
+
+// optional are rules for packages later work adds.
+func optional(pkg string) bool {
+	return slices.Contains([]string{"hv/tlfs", "apic/...", "vmbus/..."}, pkg)
+}
+
+// TestRuleMatching keeps the checker honest: a forbidden edge two steps
+// away is found.
+func TestRuleMatching(t *testing.T) {
+	imports := map[string][]string{"svm": {"hv/vcpu"}, "hv/vcpu": {"hv"}, "hv": {"x86"}, "x86": nil}
+	got := reach(imports, "svm")
+	sort.Strings(got)
+	if !slices.Equal(got, []string{"hv", "hv/vcpu", "x86"}) {
+		t.Fatalf("reach: %v", got)
+	}
+	if !matches("metal/...", "metal") || !matches("metal/...", "metal/acpi") || matches("metal/...", "metalx") || matches("hv", "hv/vcpu") {
+		t.Fatal("pattern matching")
+	}
+}
+
+func matches(pattern, pkg string) bool {
+	if tree, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return pkg == tree || strings.HasPrefix(pkg, tree+"/")
+	}
+	return pattern == pkg
+}
+
+// reach lists every module package pkg imports directly or indirectly.
+func reach(imports map[string][]string, pkg string) []string {
+	seen := map[string]bool{}
+	var walk func(string)
+	walk = func(p string) {
+		for _, d := range imports[p] {
+			if !seen[d] {
+				seen[d] = true
+				walk(d)
+			}
+		}
+	}
+	walk(pkg)
+	out := make([]string, 0, len(seen))
+	for d := range seen {
+		out = append(out, d)
+	}
+	return out
+}
+
+// moduleImports maps each package directory of the module (relative, e.g.
+// "hv/vcpu") to the module packages its non-test files import.
+func moduleImports(t *testing.T) map[string][]string {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("no go.mod at %s", root)
+	}
+	out := map[string][]string{}
+	fset := token.NewFileSet()
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if n := d.Name(); n == "testdata" || n == "build" || strings.HasPrefix(n, ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		rel = filepath.ToSlash(rel)
+		if _, ok := out[rel]; !ok {
+			out[rel] = nil
+		}
+		for _, imp := range f.Imports {
+			p := strings.Trim(imp.Path.Value, `"`)
+			if dep, ok := strings.CutPrefix(p, module+"/"); ok && !slices.Contains(out[rel], dep) {
+				out[rel] = append(out[rel], dep)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
