@@ -1,41 +1,12 @@
 package hv
 
 import (
-	"fmt"
 	"testing"
 
 	"gohv/hv/vcpu"
+	"gohv/hv/vcpu/vcputest"
 	"gohv/x86"
 )
-
-// fakeHost is physical memory made of Go arrays.
-type fakeHost struct {
-	pages map[uint64]*[4096]byte
-	next  uint64
-	limit int
-}
-
-func newFakeHost() *fakeHost { return &fakeHost{pages: map[uint64]*[4096]byte{}, next: 0x10_0000} }
-
-func (h *fakeHost) AllocPage() (uint64, error) {
-	if h.limit > 0 && len(h.pages) >= h.limit {
-		return 0, fmt.Errorf("fake host: out of pages")
-	}
-	pa := h.next
-	h.next += x86.PageSize
-	h.pages[pa] = new([4096]byte)
-	return pa, nil
-}
-
-func (h *fakeHost) FreePage(pa uint64) error {
-	if h.pages[pa] == nil {
-		return fmt.Errorf("fake host: double free %#x", pa)
-	}
-	delete(h.pages, pa)
-	return nil
-}
-
-func (h *fakeHost) Page(pa uint64) *[4096]byte { return h.pages[pa&^(x86.PageSize-1)] }
 
 // fakeVCPU replays exits the test sets and records what the core did.
 type fakeVCPU struct {
@@ -76,9 +47,9 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func newTestPartition(t testing.TB, ram uint64) (*Partition, *fakeVCPU, *fakeHost, *recorder) {
+func newTestPartition(t testing.TB, ram uint64) (*Partition, *fakeVCPU, *vcputest.FakeHost, *recorder) {
 	t.Helper()
-	host := newFakeHost()
+	host := vcputest.NewFakeHost()
 	b := &fakeBackend{}
 	h := New(b, host, NewCPUModel(), nil)
 	rec := &recorder{}

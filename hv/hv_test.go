@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"gohv/hv/vcpu"
+	"gohv/hv/vcpu/vcputest"
 	"gohv/x86"
 )
 
@@ -232,24 +233,24 @@ func TestGuestMemoryBounds(t *testing.T) {
 	if err := p.AddMMIO(0x8000, 0x1000, nil); err == nil {
 		t.Fatal("MMIO over RAM accepted")
 	}
-	pages := len(host.pages)
+	pages := len(host.Pages)
 	p.Start()
 	p.Stop("test")
 	p.Destroy()
-	if len(host.pages) != 0 {
-		t.Fatalf("%d of %d pages left after Destroy", len(host.pages), pages)
+	if len(host.Pages) != 0 {
+		t.Fatalf("%d of %d pages left after Destroy", len(host.Pages), pages)
 	}
 }
 
 func TestNewPartitionOutOfMemoryReleasesPages(t *testing.T) {
-	host := newFakeHost()
-	host.limit = 20
+	host := vcputest.NewFakeHost()
+	host.Limit = 20
 	h := New(&fakeBackend{}, host, NewCPUModel(), nil)
 	if _, err := h.NewPartition(Config{Name: "big", RAMBytes: 1 << 20}); err == nil {
 		t.Fatal("no error with 20 pages for 256")
 	}
-	if len(host.pages) != 0 {
-		t.Fatalf("%d pages leaked", len(host.pages))
+	if len(host.Pages) != 0 {
+		t.Fatalf("%d pages leaked", len(host.Pages))
 	}
 }
 

@@ -1,42 +1,12 @@
 package svm
 
 import (
-	"errors"
-	"fmt"
 	"testing"
 
 	"gohv/hv/vcpu"
+	"gohv/hv/vcpu/vcputest"
 	"gohv/x86"
 )
-
-// fakeHost is physical memory made of Go arrays, with an optional cap.
-type fakeHost struct {
-	pages map[uint64]*[4096]byte
-	next  uint64
-	limit int
-}
-
-func newFakeHost() *fakeHost { return &fakeHost{pages: map[uint64]*[4096]byte{}, next: 0x10_0000} }
-
-func (h *fakeHost) AllocPage() (uint64, error) {
-	if h.limit > 0 && len(h.pages) >= h.limit {
-		return 0, errors.New("fake host: out of pages")
-	}
-	pa := h.next
-	h.next += x86.PageSize
-	h.pages[pa] = new([4096]byte)
-	return pa, nil
-}
-
-func (h *fakeHost) FreePage(pa uint64) error {
-	if h.pages[pa] == nil {
-		return fmt.Errorf("fake host: double free %#x", pa)
-	}
-	delete(h.pages, pa)
-	return nil
-}
-
-func (h *fakeHost) Page(pa uint64) *[4096]byte { return h.pages[pa] }
 
 // testVCPU is a VCPU over a VMCB image in a Go array, as decode sees it
 // after a #VMEXIT.
@@ -193,20 +163,20 @@ func TestLoadStoreStateRoundTrip(t *testing.T) {
 // TestNewVCPUReleasesOnFailure: running out of host pages half-way leaves
 // nothing taken, and Close returns everything.
 func TestNewVCPUReleasesOnFailure(t *testing.T) {
-	h := newFakeHost()
+	h := vcputest.NewFakeHost()
 	b := &Backend{mem: h, asids: vcpu.NewIDPool(4)}
-	h.limit = 1 // the VMCB fits, the run context does not
+	h.Limit = 1 // the VMCB fits, the run context does not
 	if _, err := b.NewVCPU(0x5000); err == nil {
 		t.Fatal("NewVCPU with one page")
 	}
-	if len(h.pages) != 0 {
-		t.Fatalf("%d pages leaked", len(h.pages))
+	if len(h.Pages) != 0 {
+		t.Fatalf("%d pages leaked", len(h.Pages))
 	}
 	if id, _ := b.asids.Alloc(); id != 1 {
 		t.Fatalf("ASID %d after the failure, want 1 back in the pool", id)
 	}
 	b.asids.Release(1)
-	h.limit = 0
+	h.Limit = 0
 	c, err := b.NewVCPU(0x5000)
 	if err != nil {
 		t.Fatal(err)
@@ -215,8 +185,8 @@ func TestNewVCPUReleasesOnFailure(t *testing.T) {
 	if v.vmcb.U64(CtlNCR3) != 0x5000 || v.vmcb.U32(CtlGuestASID) == 0 || v.vmcb.U32(CtlInterceptMisc2)&InterceptVMRUN == 0 {
 		t.Fatalf("VMCB not set up: nCR3 %#x ASID %d", v.vmcb.U64(CtlNCR3), v.vmcb.U32(CtlGuestASID))
 	}
-	if err := c.Close(); err != nil || len(h.pages) != 0 {
-		t.Fatalf("Close: %v, %d pages left", err, len(h.pages))
+	if err := c.Close(); err != nil || len(h.Pages) != 0 {
+		t.Fatalf("Close: %v, %d pages left", err, len(h.Pages))
 	}
 	if err := c.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)

@@ -1,51 +1,15 @@
 package vcpu
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 
+	"gohv/hv/vcpu/vcputest"
 	"gohv/x86"
 )
 
-// fakeHost is physical memory made of Go arrays; limit > 0 caps the pages
-// it will hand out, and holes makes it skip addresses to break runs.
-type fakeHost struct {
-	pages map[uint64]*[x86.PageSize]byte
-	next  uint64
-	limit int
-	holes map[uint64]bool
-}
-
-func newFakeHost() *fakeHost {
-	return &fakeHost{pages: map[uint64]*[x86.PageSize]byte{}, next: 0x10_0000, holes: map[uint64]bool{}}
-}
-
-func (h *fakeHost) AllocPage() (uint64, error) {
-	if h.limit > 0 && len(h.pages) >= h.limit {
-		return 0, errors.New("fake host: out of pages")
-	}
-	for h.holes[h.next] {
-		h.next += x86.PageSize
-	}
-	pa := h.next
-	h.next += x86.PageSize
-	h.pages[pa] = new([x86.PageSize]byte)
-	return pa, nil
-}
-
-func (h *fakeHost) FreePage(pa uint64) error {
-	if h.pages[pa] == nil {
-		return fmt.Errorf("fake host: double free %#x", pa)
-	}
-	delete(h.pages, pa)
-	return nil
-}
-
-func (h *fakeHost) Page(pa uint64) *[x86.PageSize]byte { return h.pages[pa] }
-
 func TestPagesFreeReturnsEverything(t *testing.T) {
-	h := newFakeHost()
+	h := vcputest.NewFakeHost()
 	s := NewPages(h)
 	if _, _, err := s.Alloc("a"); err != nil {
 		t.Fatal(err)
@@ -55,29 +19,29 @@ func TestPagesFreeReturnsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := uint64(0); i < 3; i++ {
-		if h.pages[pa+i*x86.PageSize] == nil {
+		if h.Pages[pa+i*x86.PageSize] == nil {
 			t.Fatalf("page %d of the run is not the host's", i)
 		}
-		if pg := h.pages[pa+i*x86.PageSize]; pg[0] != 0xff || pg[x86.PageSize-1] != 0xff {
+		if pg := h.Pages[pa+i*x86.PageSize]; pg[0] != 0xff || pg[x86.PageSize-1] != 0xff {
 			t.Fatalf("page %d not filled", i)
 		}
 	}
-	if s.Len() != 4 || len(h.pages) != 4 {
-		t.Fatalf("set holds %d, host %d", s.Len(), len(h.pages))
+	if s.Len() != 4 || len(h.Pages) != 4 {
+		t.Fatalf("set holds %d, host %d", s.Len(), len(h.Pages))
 	}
 	if err := s.Free(); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.pages) != 0 || s.Len() != 0 {
-		t.Fatalf("%d pages left on the host after Free", len(h.pages))
+	if len(h.Pages) != 0 || s.Len() != 0 {
+		t.Fatalf("%d pages left on the host after Free", len(h.Pages))
 	}
 }
 
 // TestAllocContiguousSkipsBrokenRuns: a hole in the host's addresses breaks
 // a run; the pages before it are given back and the run starts again.
 func TestAllocContiguousSkipsBrokenRuns(t *testing.T) {
-	h := newFakeHost()
-	h.holes[0x10_2000] = true
+	h := vcputest.NewFakeHost()
+	h.Holes[0x10_2000] = true
 	s := NewPages(h)
 	pa, err := s.AllocContiguous(3, 0, "run")
 	if err != nil {
@@ -86,20 +50,20 @@ func TestAllocContiguousSkipsBrokenRuns(t *testing.T) {
 	if pa != 0x10_3000 {
 		t.Fatalf("run at %#x, want 0x103000 (after the hole)", pa)
 	}
-	if len(h.pages) != 3 {
-		t.Fatalf("host holds %d pages, want the 3 of the run", len(h.pages))
+	if len(h.Pages) != 3 {
+		t.Fatalf("host holds %d pages, want the 3 of the run", len(h.Pages))
 	}
 }
 
 func TestAllocContiguousOutOfMemoryRollsBack(t *testing.T) {
-	h := newFakeHost()
-	h.limit = 2
+	h := vcputest.NewFakeHost()
+	h.Limit = 2
 	s := NewPages(h)
 	if _, err := s.AllocContiguous(3, 0, "iopm"); err == nil {
 		t.Fatal("3 pages from a host with 2")
 	}
-	if len(h.pages) != 0 || s.Len() != 0 {
-		t.Fatalf("%d pages leaked", len(h.pages))
+	if len(h.Pages) != 0 || s.Len() != 0 {
+		t.Fatalf("%d pages leaked", len(h.Pages))
 	}
 }
 
