@@ -158,7 +158,7 @@ func TestShutdownAndInvalidStateCrash(t *testing.T) {
 	p, _, _, _ := newTestPartition(t, 1<<20)
 	p.VP(0).handle(&vcpu.Exit{Kind: vcpu.ExitInvalidState, Detail: "EFER.SVME clear"})
 	var ise *InvalidStateError
-	if r := p.Result(); !errors.As(r.Err, &ise) || ise.Detail != "EFER.SVME clear" || ise.VP != 0 {
+	if r := p.Result(); !errors.As(r.Err, &ise) || ise.Detail != "EFER.SVME clear" || ise.VP != 0 || r.VP != 0 {
 		t.Errorf("invalid state: %v", r)
 	}
 }

@@ -18,7 +18,7 @@ func (vp *VP) nestedFault(e *vcpu.Exit) {
 	r := vp.cpu.Regs()
 	if vp.p.Mem.mmioAt(e.GPA) != nil {
 		if err := vp.emulate(); err != nil {
-			vp.p.crash(fmt.Errorf("vp %d: mmio at gpa %#x, rip %#x: %w", vp.index, e.GPA, r.RIP, err))
+			vp.p.crash(vp.index, fmt.Errorf("vp %d: mmio at gpa %#x, rip %#x: %w", vp.index, e.GPA, r.RIP, err))
 		}
 		return
 	}
@@ -29,7 +29,7 @@ func (vp *VP) nestedFault(e *vcpu.Exit) {
 	case e.Write:
 		kind = "write"
 	}
-	vp.p.crash(fmt.Errorf("vp %d: %s of gpa %#x at rip %#x: %w", vp.index, kind, e.GPA, r.RIP, ErrOutsideMemory))
+	vp.p.crash(vp.index, fmt.Errorf("vp %d: %s of gpa %#x at rip %#x: %w", vp.index, kind, e.GPA, r.RIP, ErrOutsideMemory))
 }
 
 func (m *GuestMemory) mmioAt(gpa uint64) *mmioRange {

@@ -103,7 +103,7 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
 	}
 	p := &Partition{ID: id, Name: c.Name, Mem: mem, hv: h, console: c.Console,
-		log:    h.Log.With("partition", c.Name),
+		log: h.Log.With("partition", c.Name), result: Result{VP: -1},
 		stopCh: make(chan struct{}), done: make(chan struct{})}
 	root, err := mem.NestedRoot()
 	if err != nil {
@@ -145,7 +145,7 @@ func (p *Partition) Start() {
 			// Every VP returned without a stop: cannot happen today (a VP
 			// runs until the partition stops), kept as a defined end.
 			p.state = StateStopped
-			p.result = Result{State: StateStopped, Err: fmt.Errorf("all VPs ended: %w", ErrStopRequested)}
+			p.result = Result{State: StateStopped, Err: fmt.Errorf("all VPs ended: %w", ErrStopRequested), VP: -1}
 		}
 		r := p.result
 		p.mu.Unlock()
@@ -165,20 +165,25 @@ func (p *Partition) Stop(reason string) {
 	p.end(StateStopped, fmt.Errorf("%w: %s", ErrStopRequested, reason), 0, false)
 }
 
-// crash ends the partition because of something its guest did (or, for
-// ErrHypervisor, because the backend failed). err wraps one of the Err*
-// reasons; an error that wraps none is classified as ErrUnsupported.
-func (p *Partition) crash(err error) {
+// crash ends the partition because of something VP vp's guest did (or,
+// for ErrHypervisor, because the backend failed). err wraps one of the
+// Err* reasons; an error that wraps none is classified as ErrUnsupported.
+func (p *Partition) crash(vp int, err error) {
 	for _, known := range []error{ErrTripleFault, ErrOutsideMemory, ErrInvalidState, ErrUnsupported, ErrHypervisor} {
 		if errors.Is(err, known) {
-			p.end(StateCrashed, err, 0, false)
+			p.endBy(vp, StateCrashed, err, 0, false)
 			return
 		}
 	}
-	p.end(StateCrashed, fmt.Errorf("%w: %w", ErrUnsupported, err), 0, false)
+	p.endBy(vp, StateCrashed, fmt.Errorf("%w: %w", ErrUnsupported, err), 0, false)
 }
 
 func (p *Partition) end(s State, err error, status uint32, hasStatus bool) {
+	p.endBy(-1, s, err, status, hasStatus)
+}
+
+// endBy records the first end; vp is the VP that caused it, -1 for none.
+func (p *Partition) endBy(vp int, s State, err error, status uint32, hasStatus bool) {
 	p.mu.Lock()
 	first := !p.stopping.Load()
 	if first {
@@ -186,7 +191,7 @@ func (p *Partition) end(s State, err error, status uint32, hasStatus bool) {
 		if p.state == StateRunning || p.state == StateCreated {
 			p.state = s
 		}
-		p.result = Result{State: p.state, Err: err, Status: status, HasStatus: hasStatus}
+		p.result = Result{State: p.state, Err: err, Status: status, HasStatus: hasStatus, VP: vp}
 	}
 	p.mu.Unlock()
 	if first {
@@ -231,6 +236,9 @@ type Result struct {
 	Err       error
 	Status    uint32 // the value written to the debug-exit port
 	HasStatus bool
+	// VP is the virtual processor whose exit ended the partition, -1 when
+	// none did (a stop requested by the root).
+	VP int
 }
 
 // Result is how the partition ended, or a zero Err while it runs.
@@ -259,7 +267,11 @@ func (r Result) String() string {
 }
 
 func resultAttrs(r Result) []any {
-	a := []any{"state", r.State.String(), "reason", r.Err}
+	a := []any{"state", r.State.String()}
+	if r.VP >= 0 {
+		a = append(a, "vp", r.VP)
+	}
+	a = append(a, "reason", r.Err)
 	if r.HasStatus {
 		a = append(a, "status", fmt.Sprintf("%#x", r.Status))
 	}

@@ -104,7 +104,7 @@ func (vp *VP) run() {
 	for !vp.p.stopping.Load() {
 		vp.deliver()
 		if err := vp.cpu.Run(&vp.exit); err != nil {
-			vp.p.crash(fmt.Errorf("vp %d: %w: backend: %w", vp.index, ErrHypervisor, err))
+			vp.p.crash(vp.index, fmt.Errorf("vp %d: %w: backend: %w", vp.index, ErrHypervisor, err))
 			return
 		}
 		vp.Exits[vp.exit.Kind]++
@@ -199,11 +199,11 @@ func (vp *VP) handle(e *vcpu.Exit) {
 		}
 		vp.cpu.Inject(vcpu.Exception(e.Vector, e.ErrorCode))
 	case vcpu.ExitShutdown:
-		p.crash(fmt.Errorf("vp %d: %w at rip %#x", vp.index, ErrTripleFault, r.RIP))
+		p.crash(vp.index, fmt.Errorf("vp %d: %w at rip %#x", vp.index, ErrTripleFault, r.RIP))
 	case vcpu.ExitInvalidState:
-		p.crash(&InvalidStateError{VP: vp.index, Detail: e.Detail, CR0: r.CR0, CR4: r.CR4, EFER: r.EFER})
+		p.crash(vp.index, &InvalidStateError{VP: vp.index, Detail: e.Detail, CR0: r.CR0, CR4: r.CR4, EFER: r.EFER})
 	default:
-		p.crash(fmt.Errorf("vp %d: %w: exit %v, code %#x (info %#x, %#x) at rip %#x %s",
+		p.crash(vp.index, fmt.Errorf("vp %d: %w: exit %v, code %#x (info %#x, %#x) at rip %#x %s",
 			vp.index, ErrUnsupported, e.Kind, e.Code, e.Info1, e.Info2, r.RIP, e.Detail))
 	}
 }
@@ -272,7 +272,7 @@ func (vp *VP) portIO(e *vcpu.Exit) {
 	r := vp.cpu.Regs()
 	if e.String {
 		if err := vp.stringIO(e); err != nil {
-			vp.p.crash(fmt.Errorf("vp %d: port %#x string I/O at rip %#x: %w", vp.index, e.Port, r.RIP, err))
+			vp.p.crash(vp.index, fmt.Errorf("vp %d: port %#x string I/O at rip %#x: %w", vp.index, e.Port, r.RIP, err))
 		}
 		return
 	}
