@@ -1,7 +1,5 @@
 package svm
 
-import "encoding/binary"
-
 // VMCB is one 4 KiB Virtual Machine Control Block (APM Vol. 2 App. B):
 // the control area at 0x000 and the state-save area at 0x400. It lives in a
 // physical page; the host reaches it through the physical map.
@@ -197,17 +195,6 @@ const (
 	IOInfoSz16   = 1 << 5
 	IOInfoSz32   = 1 << 6
 )
-
-// Accessors of the VMCB's little-endian fields. Offsets are the constants
-// above; an offset past the page panics (a gohv bug, never guest input).
-func (v *VMCB) U8(off int) uint8         { return v[off] }
-func (v *VMCB) SetU8(off int, x uint8)   { v[off] = x }
-func (v *VMCB) U16(off int) uint16       { return binary.LittleEndian.Uint16(v[off:]) }
-func (v *VMCB) SetU16(off int, x uint16) { binary.LittleEndian.PutUint16(v[off:], x) }
-func (v *VMCB) U32(off int) uint32       { return binary.LittleEndian.Uint32(v[off:]) }
-func (v *VMCB) SetU32(off int, x uint32) { binary.LittleEndian.PutUint32(v[off:], x) }
-func (v *VMCB) U64(off int) uint64       { return binary.LittleEndian.Uint64(v[off:]) }
-func (v *VMCB) SetU64(off int, x uint64) { binary.LittleEndian.PutUint64(v[off:], x) }
 
 // Segment is a state-save segment register.
 type Segment struct {

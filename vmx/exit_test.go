@@ -32,7 +32,7 @@ func testVCPU() (*VCPU, *fakeVMCS) {
 	m := &fakeVMCS{f: map[uint32]uint64{}}
 	b := &Backend{cr0Fixed0: x86.CR0PE | x86.CR0NE | x86.CR0PG, cr0Fixed1: 0xffff_ffff,
 		cr4Fixed0: x86.CR4VMXE, cr4Fixed1: 0x3727ff, ctl: Controls{Entry: entryLoadEFER | entryLoadPAT}}
-	v := &VCPU{b: b, vmcs: m}
+	v := &VCPU{b: b, image: m}
 	v.cr0Mask = (b.cr0Fixed0 &^ (x86.CR0PE | x86.CR0PG)) | ^b.cr0Fixed1&0xffff_ffff
 	v.cr4Mask = b.cr4Fixed0 | ^b.cr4Fixed1&0xffff_ffff
 	return v, m

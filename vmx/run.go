@@ -58,7 +58,7 @@ func (v *VCPU) writeState(w *writer) {
 	w.set(GuestDebugCtl, 0)
 	w.set(GuestActivityState, 0)
 	w.set(GuestPendingDbg, 0)
-	w.set(GuestInterruptibility, 0)
+	v.intrDirty = true // written by the entry loop from v.intr
 	entry := uint64(v.b.ctl.Entry)
 	if r.LongMode() {
 		entry |= entryIA32e
@@ -101,22 +101,37 @@ func (v *VCPU) run(e *vcpu.Exit) error {
 		w.set(GuestRIP, r.RIP)
 		w.set(GuestRSP, r.GPR[x86.RSP])
 		w.set(GuestRFLAGS, r.RFLAGS)
-		w.set(HostFSBase, x86.RDMSR(x86.MsrFSBase))
-		w.set(GuestInterruptibility, v.intr)
+		// Fields written only when they change: the VP's thread (hence the
+		// host FS base) is fixed, the interruptibility state changes only
+		// when the core ends a shadow, the window request rarely.
+		if fs := x86.RDMSR(x86.MsrFSBase); fs != v.hostFS {
+			w.set(HostFSBase, fs)
+			v.hostFS = fs
+		}
+		if v.intrDirty {
+			w.set(GuestInterruptibility, v.intr)
+			v.intrDirty = false
+		}
 		if v.b.preemptTicks != 0 {
 			w.set(PreemptionTimer, v.b.preemptTicks)
 		}
-		w.set(EntryIntrInfo, uint64(v.pending))
+		// A VM exit clears the valid bit of the entry interruption
+		// information (SDM Vol. 3C 28.2, updating the VM-entry control
+		// fields): only an event to deliver is written.
 		if v.pending != 0 {
+			w.set(EntryIntrInfo, uint64(v.pending))
 			w.set(EntryExcErrorCode, uint64(v.pendErr))
 			w.set(EntryInstrLen, uint64(v.pendLen))
+			v.pending = 0
 		}
-		v.pending = 0
 		proc := uint64(v.b.ctl.Proc)
 		if v.window {
 			proc |= procIntWindowExiting
 		}
-		w.set(ProcControls, proc)
+		if proc != v.procWritten {
+			w.set(ProcControls, proc)
+			v.procWritten = proc
+		}
 		if w.err != nil {
 			return w.err
 		}

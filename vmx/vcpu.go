@@ -16,7 +16,7 @@ var swappedMSRs = [...]uint32{x86.MsrSTAR, x86.MsrLSTAR, x86.MsrCSTAR, x86.MsrFM
 type VCPU struct {
 	b                    *Backend
 	pages                *vcpu.Pages // VMCS and run context
-	vmcs                 vmcsFields
+	image                vmcsImage   // nil on hardware; host tests put a VMCS image here
 	vmcsPA               uint64
 	ctxPA                uint64
 	ctx                  *runContext
@@ -29,7 +29,10 @@ type VCPU struct {
 	pendErr              uint32
 	pendLen              uint32
 	window               bool
-	intr                 uint64 // guest interruptibility state, written back on entry
+	intr                 uint64 // guest interruptibility state, written back on entry when intrDirty
+	intrDirty            bool
+	hostFS               uint64 // HOST_FS_BASE as last written
+	procWritten          uint64 // the primary processor-based controls as last written
 	segsStale            bool   // segment registers in regs not read since the last exit
 	cr0Shadow, cr4Shadow uint64
 	cr0Mask, cr4Mask     uint64
@@ -41,7 +44,6 @@ type VCPU struct {
 // EPT pointer, VPID and the MSR areas. On failure nothing stays allocated.
 func (b *Backend) NewVCPU(nestedRoot uint64) (vcpu.VCPU, error) {
 	v := &VCPU{b: b, pages: vcpu.NewPages(b.mem), dirty: true, flush: true}
-	v.vmcs = hwVMCS{v}
 	if err := v.init(nestedRoot); err != nil {
 		v.Close()
 		return nil, fmt.Errorf("vmx: %w", err)
@@ -103,6 +105,7 @@ func (v *VCPU) setup() error {
 	w := &writer{v: v}
 	w.set(PinControls, uint64(b.ctl.Pin))
 	w.set(ProcControls, uint64(b.ctl.Proc))
+	v.procWritten = uint64(b.ctl.Proc)
 	w.set(ProcControls2, uint64(b.ctl.Proc2))
 	w.set(ExitControls, uint64(b.ctl.Exit))
 	w.set(EntryControls, uint64(b.ctl.Entry))
@@ -156,7 +159,12 @@ func (v *VCPU) InterruptShadow() bool { return v.intr&(intrBlockSTI|intrBlockMOV
 
 // ClearInterruptShadow drops blocking by STI and by MOV SS at the next
 // entry.
-func (v *VCPU) ClearInterruptShadow()          { v.intr &^= intrBlockSTI | intrBlockMOVSS }
+func (v *VCPU) ClearInterruptShadow() {
+	if v.intr&(intrBlockSTI|intrBlockMOVSS) != 0 {
+		v.intr &^= intrBlockSTI | intrBlockMOVSS
+		v.intrDirty = true
+	}
+}
 func (v *VCPU) RequestInterruptWindow(on bool) { v.window = on }
 
 // Guest interruptibility state bits (SDM Vol. 3C 25.4.2, Table 25-3).

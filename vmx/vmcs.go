@@ -2,33 +2,36 @@ package vmx
 
 import "fmt"
 
-// vmcsFields is how the VCPU reads and writes its VMCS. The hardware one
-// (hwVMCS) makes the VCPU's VMCS current and issues VMREAD/VMWRITE; host
-// tests put a map behind it, so exit decoding and state transfer run on
-// the host over a VMCS image. Must not allocate.
-type vmcsFields interface {
+// vmcsImage stands in for the hardware VMCS in host tests: exit decoding
+// and state transfer then run on the host over a map of fields. On
+// hardware it is nil and rd/wr issue VMREAD/VMWRITE directly (an interface
+// call per field costs about 170 guest instructions per exit).
+type vmcsImage interface {
 	read(f uint32) uint64
 	// write stores x; a non-zero status is VMX's failure (the error
 	// number is then in VM_INSTRUCTION_ERROR).
 	write(f uint32, x uint64) (status uint64)
 }
 
-// hwVMCS is the VMCS in hardware. Interrupts are off around every access.
-type hwVMCS struct{ v *VCPU }
-
-func (h hwVMCS) read(f uint32) uint64 {
-	h.v.ensure()
+// rd reads a field of this VCPU's VMCS. Interrupts are off around every
+// access on hardware. Must not allocate.
+func (v *VCPU) rd(f uint32) uint64 {
+	if v.image != nil {
+		return v.image.read(f)
+	}
+	v.ensure()
 	x, _ := vmread(f)
 	return x
 }
 
-func (h hwVMCS) write(f uint32, x uint64) uint64 {
-	h.v.ensure()
+// wr writes a field of this VCPU's VMCS and returns VMWRITE's status.
+func (v *VCPU) wr(f uint32, x uint64) uint64 {
+	if v.image != nil {
+		return v.image.write(f, x)
+	}
+	v.ensure()
 	return vmwrite(f, x)
 }
-
-// rd reads a field of this VCPU's VMCS.
-func (v *VCPU) rd(f uint32) uint64 { return v.vmcs.read(f) }
 
 // writer collects the first VMWRITE failure of a sequence.
 type writer struct {
@@ -40,7 +43,7 @@ func (w *writer) set(f uint32, x uint64) {
 	if w.err != nil {
 		return
 	}
-	if st := w.v.vmcs.write(f, x); st != 0 {
+	if st := w.v.wr(f, x); st != 0 {
 		w.err = fmt.Errorf("vmx: VMWRITE %s = %#x: %s", FieldName(f), x, VMInstrErrorName(w.v.rd(VMInstrError)))
 	}
 }
