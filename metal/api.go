@@ -82,7 +82,7 @@ func GetStats() Stats {
 }
 
 // TSC reads the time-stamp counter.
-func TSC() uint64 { return rdtsc() }
+func TSC() uint64 { return x86.RDTSC() }
 
 // EntryTSC is the TSC when kmain started (first Go code after the boot stub).
 func EntryTSC() uint64 { return entryTSC }

@@ -41,7 +41,7 @@ func lapicEOI() { localAPIC.ClearInterrupt() }
 
 // nanotime is monotonic nanoseconds since calibration. Must not allocate.
 func nanotime() int64 {
-	hi, lo := bits.Mul64(rdtsc()-tscBase, tscMult)
+	hi, lo := bits.Mul64(x86.RDTSC()-tscBase, tscMult)
 	return int64(hi<<32 | lo>>32)
 }
 
@@ -60,22 +60,22 @@ func calibrate() {
 	*lapicReg(0x320) |= 1 << 16 // masked while counting
 
 	latch := uint16(pitHz * calibrateMS / 1000)
-	outb(0x61, (inb(0x61)&^0x02)|0x01) // gate channel 2 on, speaker off
-	outb(0x43, 0xb0)                   // channel 2, lobyte/hibyte, mode 0
-	outb(0x42, uint8(latch))
-	outb(0x42, uint8(latch>>8))
+	x86.OUTB(0x61, (x86.INB(0x61)&^0x02)|0x01) // gate channel 2 on, speaker off
+	x86.OUTB(0x43, 0xb0)                       // channel 2, lobyte/hibyte, mode 0
+	x86.OUTB(0x42, uint8(latch))
+	x86.OUTB(0x42, uint8(latch>>8))
 	*lapicReg(lapicTimerInit) = 0xffffffff
-	t0 := rdtsc()
-	for inb(0x61)&0x20 == 0 {
+	t0 := x86.RDTSC()
+	for x86.INB(0x61)&0x20 == 0 {
 	}
-	t1 := rdtsc()
+	t1 := x86.RDTSC()
 	left := *lapicReg(lapicTimerCur)
 	tscHz = (t1 - t0) * 1000 / calibrateMS
 	lapicHz = uint64(0xffffffff-left) * 1000 / calibrateMS
 	if tscHz == 0 {
 		tscHz = 1e9
 	}
-	tscBase = rdtsc()
+	tscBase = x86.RDTSC()
 	tscMult = (uint64(1e9) << 32) / tscHz
 }
 

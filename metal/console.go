@@ -1,6 +1,10 @@
 package metal
 
-import "github.com/usbarmory/tamago/soc/intel/uart"
+import (
+	"github.com/usbarmory/tamago/soc/intel/uart"
+
+	"gohv/x86"
+)
 
 // The console is COM1, a 16550 UART, driven through tamago's driver. Kernel
 // printing below runs with interrupts off and must not allocate: it formats
@@ -13,12 +17,12 @@ var com1 = uart.UART{Index: 1, Base: com1Base}
 // consoleInit programs 115200 8N1 with FIFOs, then lets the driver set the
 // modem control lines.
 func consoleInit() {
-	outb(com1Base+1, 0x00) // IER: no interrupts
-	outb(com1Base+3, 0x80) // LCR: DLAB
-	outb(com1Base+0, 0x01) // DLL: 115200 baud
-	outb(com1Base+1, 0x00) // DLM
-	outb(com1Base+3, 0x03) // LCR: 8N1
-	outb(com1Base+2, 0xc7) // FCR: enable and clear FIFOs
+	x86.OUTB(com1Base+1, 0x00) // IER: no interrupts
+	x86.OUTB(com1Base+3, 0x80) // LCR: DLAB
+	x86.OUTB(com1Base+0, 0x01) // DLL: 115200 baud
+	x86.OUTB(com1Base+1, 0x00) // DLM
+	x86.OUTB(com1Base+3, 0x03) // LCR: 8N1
+	x86.OUTB(com1Base+2, 0xc7) // FCR: enable and clear FIFOs
 	com1.DTR, com1.RTS = true, true
 	com1.Init()
 }

@@ -1,25 +1,9 @@
 package metal
 
-// Declarations of the privileged-instruction leaves in cpu_amd64.s and the
-// entry points in boot_amd64.s, trap_amd64.s and kdata_amd64.s.
+// Declarations of metal's own assembly: rawSyscall6 in cpu_amd64.s and the
+// entry points in boot_amd64.s, trap_amd64.s and kdata_amd64.s. The generic
+// privileged instructions are package x86's.
 
-func rdtsc() uint64
-func rdrand() (v uint64, ok bool)
-func inb(port uint16) uint8
-func outb(port uint16, val uint8)
-func outw(port uint16, val uint16)
-func outl(port uint16, val uint32)
-func inl(port uint16) uint32
-func lgdt(desc uintptr)
-func lidt(desc uintptr)
-func ltr(sel uint16)
-func readCR2() uint64
-func writeCR3(v uint64)
-func invlpg(va uintptr)
-func fxsave(area uintptr)
-func ldmxcsr(v uint32)
-func halt()
-func interruptsEnabled() bool
 func rawSyscall6(num, a1, a2, a3, a4, a5, a6 uintptr) (ret uintptr)
 
 func boot32()

@@ -53,7 +53,7 @@ func setupKernel(t *testing.T) {
 	imageStart = uint64(uintptr(unsafe.Pointer(&userMem[0])))
 	imageEnd = imageStart + uint64(len(userMem))
 	tscMult = (uint64(1e9) << 32) / 1e9
-	tscBase = rdtsc()
+	tscBase = x86.RDTSC()
 	setupIdleThread()
 	current = newThread()
 	threads[current].state = tsRunning

@@ -13,7 +13,7 @@ import (
 // allocate, may not rely on package initialisers (they have not run), and
 // hands the CPU to the runtime's entry point at the end.
 func kmain(magic, info uint64) {
-	entryTSC = rdtsc()
+	entryTSC = x86.RDTSC()
 	initKernelStack()
 	consoleInit()
 	kputs("\ngohv: metal: long mode, kernel stack ready\n")
@@ -61,7 +61,7 @@ func kmain(magic, info uint64) {
 	*entryFrame() = threads[mainThread].frame
 	*entryFX() = threads[mainThread].fx
 	entryFSBase = 0
-	bootTSC = rdtsc()
+	bootTSC = x86.RDTSC()
 	resume()
 }
 
@@ -227,7 +227,7 @@ func initMemory() {
 	if !kpt.Map(kernelMem{}, physmapBase, 0, top, rw|pageFlagsNX, maxPage) {
 		fatal("memory: cannot build the physical map")
 	}
-	writeCR3(kpt.Root)
+	x86.WriteCR3(kpt.Root)
 	physBase = physmapBase
 }
 
@@ -270,8 +270,8 @@ func initCPUTables() {
 	gdt[4] = base >> 32
 	gdtr[0], gdtr[1] = byte(len(gdt)*8-1), 0
 	putU64(gdtr[2:], uint64(uintptr(unsafe.Pointer(&gdt[0]))))
-	lgdt(uintptr(unsafe.Pointer(&gdtr[0])))
-	ltr(selTSS)
+	x86.LGDT(&gdtr)
+	x86.LTR(selTSS)
 
 	for i := 0; i < 65; i++ {
 		vec := i
@@ -293,7 +293,7 @@ func initCPUTables() {
 	}
 	idtr[0], idtr[1] = byte((len(idt)*8-1)&0xff), byte((len(idt)*8-1)>>8)
 	putU64(idtr[2:], uint64(uintptr(unsafe.Pointer(&idt[0]))))
-	lidt(uintptr(unsafe.Pointer(&idtr[0])))
+	x86.LIDT(&idtr)
 
 	// SYSCALL: target, kernel selectors, and the flags cleared on entry.
 	x86.WRMSR(msrEFER, x86.RDMSR(msrEFER)|eferSCE)
@@ -302,23 +302,23 @@ func initCPUTables() {
 	x86.WRMSR(msrFMASK, flagIF|flagDF|flagTF|flagAC)
 
 	// A clean FPU/SSE image for new threads.
-	ldmxcsr(0x1f80)
-	fxsave(uintptr(unsafe.Pointer(initialFX())))
+	x86.LDMXCSR(0x1f80)
+	x86.FXSAVE(initialFX())
 }
 
 // initInterruptControllers remaps and masks the 8259 PICs (their vectors
 // would collide with exceptions) and enables the local APIC.
 func initInterruptControllers() {
-	outb(0x20, 0x11)
-	outb(0xa0, 0x11)
-	outb(0x21, vecPICBase)
-	outb(0xa1, vecPICBase+8)
-	outb(0x21, 4)
-	outb(0xa1, 2)
-	outb(0x21, 1)
-	outb(0xa1, 1)
-	outb(0x21, 0xff)
-	outb(0xa1, 0xff)
+	x86.OUTB(0x20, 0x11)
+	x86.OUTB(0xa0, 0x11)
+	x86.OUTB(0x21, vecPICBase)
+	x86.OUTB(0xa1, vecPICBase+8)
+	x86.OUTB(0x21, 4)
+	x86.OUTB(0xa1, 2)
+	x86.OUTB(0x21, 1)
+	x86.OUTB(0xa1, 1)
+	x86.OUTB(0x21, 0xff)
+	x86.OUTB(0xa1, 0xff)
 
 	apicBase := x86.RDMSR(msrAPICBase)
 	x86.WRMSR(msrAPICBase, apicBase|1<<11) // global enable

@@ -20,16 +20,16 @@ var (
 func powerOff(status uint8) {
 	x86.CLI()
 	drainConsole()
-	outb(debugExitPort, status)
+	x86.OUTB(debugExitPort, status)
 	if acpiS5Known {
 		const slpEn = 1 << 13
-		outw(acpiPM1aCnt, acpiSLPTypA<<10|slpEn)
+		x86.OUTW(acpiPM1aCnt, acpiSLPTypA<<10|slpEn)
 		if acpiPM1bCnt != 0 {
-			outw(acpiPM1bCnt, acpiSLPTypB<<10|slpEn)
+			x86.OUTW(acpiPM1bCnt, acpiSLPTypB<<10|slpEn)
 		}
 	}
 	kputs("gohv: halted (no power-off device answered)\n")
-	halt()
+	x86.Halt()
 }
 
 // fatal ends the run from kernel context with a FAIL verdict.
@@ -68,10 +68,10 @@ func fillRandom(b []byte) {
 		var v uint64
 		ok := false
 		if hasRDRAND {
-			v, ok = rdrand()
+			v, ok = x86.RDRAND()
 		}
 		if !ok {
-			rngState ^= rdtsc()
+			rngState ^= x86.RDTSC()
 			rngState ^= rngState << 13
 			rngState ^= rngState >> 7
 			rngState ^= rngState << 17
@@ -92,6 +92,6 @@ func drainConsole() {
 		return
 	}
 	const lsrTEMT = 1 << 6
-	for i := 0; i < 1_000_000 && inb(com1Base+5)&lsrTEMT == 0; i++ {
+	for i := 0; i < 1_000_000 && x86.INB(com1Base+5)&lsrTEMT == 0; i++ {
 	}
 }

@@ -1,6 +1,10 @@
 package metal
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"gohv/x86"
+)
 
 // Trap dispatch: every exception, interrupt and system call from a thread
 // arrives here (trap_amd64.s) on the kernel stack, interrupts off, with the
@@ -73,7 +77,7 @@ func trap(f *TrapFrame) {
 func exception(f *TrapFrame) {
 	switch f.Vector {
 	case vecPF:
-		addr := readCR2()
+		addr := x86.ReadCR2()
 		write := f.ErrorCode&2 != 0
 		present := f.ErrorCode&1 != 0
 		if !present {
@@ -133,7 +137,7 @@ func signalOrDie(f *TrapFrame, sig, code int, addr uint64) {
 func kernelFault(f *TrapFrame) {
 	inKernel = true
 	kputs("\ngohv: KERNEL FAULT (bug in metal)\n")
-	dumpFrame(f, readCR2())
+	dumpFrame(f, x86.ReadCR2())
 	fatal("kernel fault")
 }
 

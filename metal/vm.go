@@ -203,7 +203,7 @@ func releaseFrames(lo, hi uint64) {
 		}
 		kpt.Unmap(kernelMem{}, va, pageSize)
 		if !hostTest {
-			invlpg(uintptr(va))
+			x86.INVLPG(uintptr(va))
 		}
 		pages.Free(pa &^ (pageSize - 1))
 		pagesFreed++
