@@ -11,12 +11,23 @@ const (
 	kstackSize      = 128 << 10
 	kstackGuard     = 4 << 10 // kernel g's stackguard: overflow faults loudly, never calls morestack
 	kstackFrameArea = 1024    // top of kstack reserved for the entry TrapFrame
-	selKernelCode   = 0x08
-	selKernelData   = 0x10
-	selTSS          = 0x18
-	vectorSyscall   = 0x100
+	vectorSyscall   = 0x100   // TrapFrame.Vector of a SYSCALL: above every hardware vector
 	trapFrameSize   = int(unsafe.Sizeof(TrapFrame{}))
-	fxAreaSize      = 512
+	fxAreaSize      = x86.FXSaveAreaSize
+)
+
+// The GDT's layout (the boot GDT in boot_amd64.s has the first three): null,
+// 64-bit kernel code, kernel data, and the 64-bit TSS in two slots. Selectors
+// are slot numbers shifted past RPL 0 and TI 0.
+const (
+	gdtKernelCode = 1
+	gdtKernelData = 2
+	gdtTSS        = 3
+	gdtEntries    = 5
+
+	selKernelCode = gdtKernelCode << x86.SelectorIndexShift
+	selKernelData = gdtKernelData << x86.SelectorIndexShift
+	selTSS        = gdtTSS << x86.SelectorIndexShift
 )
 
 // TrapFrame is the register state of an interrupted thread, in the order the

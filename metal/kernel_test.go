@@ -349,8 +349,8 @@ func TestSignalDeliveryAndReturn(t *testing.T) {
 		t.Fatalf("sigaltstack = %d", int64(r))
 	}
 	f := entryFrame()
-	*f = TrapFrame{RIP: 0x4242, RSP: userAddr(900 << 10), RAX: 5, RBX: 6, RFLAGS: flagIF | 2, Vector: vecPF}
-	entryFX()[24] = 0x80 // mark the FPU image
+	*f = TrapFrame{RIP: 0x4242, RSP: userAddr(900 << 10), RAX: 5, RBX: 6, RFLAGS: x86.RFLAGSIF | x86.RFLAGSFixed, Vector: x86.VectorPF}
+	entryFX()[x86.FXSaveMXCSROffset] = 0x80 // mark the FPU image
 	if !deliverSignal(f, SIGSEGV, segvMapErr, 0x8) {
 		t.Fatal("not delivered")
 	}
@@ -370,14 +370,14 @@ func TestSignalDeliveryAndReturn(t *testing.T) {
 		t.Fatalf("saved context rip %#x rax %d rbx %d", g[16], g[13], g[11])
 	}
 	g[16] = 0x5555
-	entryFX()[24] = 0
+	entryFX()[x86.FXSaveMXCSROffset] = 0
 	f.RSP += 8 // the handler's RET pops the restorer address
 	f.RAX = sysRtSigreturn
 	doSyscall(f)
-	if f.RIP != 0x5555 || f.RAX != 5 || f.RBX != 6 || f.RFLAGS&flagIF == 0 {
+	if f.RIP != 0x5555 || f.RAX != 5 || f.RBX != 6 || f.RFLAGS&x86.RFLAGSIF == 0 {
 		t.Errorf("after sigreturn rip %#x rax %d rbx %d flags %#x", f.RIP, f.RAX, f.RBX, f.RFLAGS)
 	}
-	if entryFX()[24] != 0x80 {
+	if entryFX()[x86.FXSaveMXCSROffset] != 0x80 {
 		t.Error("FPU image not restored")
 	}
 }

@@ -1,6 +1,7 @@
 package metal
 
 import (
+	"encoding/binary"
 	"unsafe"
 
 	"gohv/metal/pagetable"
@@ -76,22 +77,32 @@ var (
 	entryTSC uint64 // TSC when kmain started
 )
 
-// Multiboot header fields written by tools/mkimage at a fixed address (see
-// boot_amd64.s): load_addr at +16 and bss_end_addr at +24.
-const mbHeaderAddr = 0x1ff800
+// tools/mkimage writes the Multiboot header at a fixed address (see
+// boot_amd64.s), with two words of its own after the header's 48 bytes.
+// Byte offsets of the fields metal reads (Multiboot Specification 0.6.96
+// 3.1.1, then mkimage's):
+const (
+	mbHeaderAddr       = 0x1ff800
+	mbHeaderLoadAddr   = 16 // load_addr: start of the loaded image
+	mbHeaderBSSEndAddr = 24 // bss_end_addr: end of the image's memory
+	mbHeaderEntryAddr  = 28 // entry_addr: boot32
+	mbHeaderEntry64    = 48 // mkimage: address of entry64
+	mbHeaderScratch    = 52 // mkimage: bootScratch rounded up to 4 KiB
+)
 
 // bootScratch holds the boot page tables and GDT built by boot32 (7 pages,
 // 4 KiB-aligned inside this array).
 var bootScratch [8 * pageSize]byte
 
 func readImageBounds() {
-	h := (*[14]uint32)(x86.Ptr(uintptr(mbHeaderAddr)))
-	imageStart = uint64(h[4])
-	imageEnd = uint64(h[6])
+	h := (*[(mbHeaderScratch + 4) / 4]uint32)(x86.Ptr(uintptr(mbHeaderAddr)))
+	imageStart = uint64(h[mbHeaderLoadAddr/4])
+	imageEnd = uint64(h[mbHeaderBSSEndAddr/4])
 	b32, e64 := bootSymbols()
 	scratch := uint64(uintptr(unsafe.Pointer(&bootScratch[0])))
-	if uint64(h[7]) != uint64(b32) || uint64(h[12]) != uint64(e64) ||
-		uint64(h[13]) < scratch || uint64(h[13])+7*pageSize > scratch+uint64(len(bootScratch)) {
+	bootPages := uint64(h[mbHeaderScratch/4])
+	if uint64(h[mbHeaderEntryAddr/4]) != uint64(b32) || uint64(h[mbHeaderEntry64/4]) != uint64(e64) ||
+		bootPages < scratch || bootPages+7*pageSize > scratch+uint64(len(bootScratch)) {
 		fatal("boot: Multiboot header does not match this image (rebuild with make image)")
 	}
 }
@@ -166,24 +177,25 @@ var (
 )
 
 func detectCPU() {
-	_, b, c, d := x86.CPUID(0, 0)
+	_, b, c, d := x86.CPUID(x86.CPUIDVendor, 0)
 	for i := 0; i < 4; i++ {
 		cpuVendor[i] = byte(b >> (8 * i))
 		cpuVendor[4+i] = byte(d >> (8 * i))
 		cpuVendor[8+i] = byte(c >> (8 * i))
 	}
-	_, _, c1, _ := x86.CPUID(1, 0)
-	hasRDRAND = c1&(1<<30) != 0
-	hasX2APIC = c1&(1<<21) != 0
-	maxExtLeaf, _, _, _ = x86.CPUID(0x80000000, 0)
-	if maxExtLeaf >= 0x80000001 {
-		_, _, _, d := x86.CPUID(0x80000001, 0)
-		hasNX = d&(1<<20) != 0
-		has1GPages = d&(1<<26) != 0
+	_, _, c1, _ := x86.CPUID(x86.CPUIDFeatures, 0)
+	hasRDRAND = c1&x86.CPUID1ECXRDRAND != 0
+	hasX2APIC = c1&x86.CPUID1ECXX2APIC != 0
+	maxExtLeaf, _, _, _ = x86.CPUID(x86.CPUIDExtMax, 0)
+	if maxExtLeaf >= x86.CPUIDExtFeaturesAMD {
+		_, _, _, d := x86.CPUID(x86.CPUIDExtFeaturesAMD, 0)
+		hasNX = d&x86.CPUIDExtEDXNX != 0
+		has1GPages = d&x86.CPUIDExtEDXPage1GB != 0
 	}
-	if maxExtLeaf >= 0x80000004 {
+	// The brand string is three leaves of 16 bytes from CPUIDBrand0.
+	if maxExtLeaf >= x86.CPUIDBrand0+2 {
 		for l := uint32(0); l < 3; l++ {
-			a, b, c, d := x86.CPUID(0x80000002+l, 0)
+			a, b, c, d := x86.CPUID(x86.CPUIDBrand0+l, 0)
 			for i, r := range [4]uint32{a, b, c, d} {
 				for k := 0; k < 4; k++ {
 					cpuBrand[l*16+uint32(i)*4+uint32(k)] = byte(r >> (8 * k))
@@ -207,7 +219,7 @@ func initMemory() {
 		fatal("memory map: page bitmap too small")
 	}
 	if hasNX {
-		x86.WRMSR(msrEFER, x86.RDMSR(msrEFER)|eferNXE)
+		x86.WRMSR(x86.MsrEFER, x86.RDMSR(x86.MsrEFER)|x86.EFERNXE)
 		pageFlagsNX = pagetable.NoExecute
 	}
 	t, ok := pagetable.New(kernelMem{})
@@ -216,12 +228,12 @@ func initMemory() {
 	}
 	kpt = t
 	rw := pagetable.Present | pagetable.Writable
-	if !kpt.Map(kernelMem{}, nullGuard, nullGuard, identityEnd-nullGuard, rw, 2<<20) {
+	if !kpt.Map(kernelMem{}, nullGuard, nullGuard, identityEnd-nullGuard, rw, x86.PageSize2M) {
 		fatal("memory: cannot build the identity map")
 	}
-	maxPage := uint64(2 << 20)
+	maxPage := uint64(x86.PageSize2M)
 	if has1GPages {
-		maxPage = 1 << 30
+		maxPage = x86.PageSize1G
 	}
 	top := max(ram.Highest(), identityEnd)
 	if !kpt.Map(kernelMem{}, physmapBase, 0, top, rw|pageFlagsNX, maxPage) {
@@ -234,75 +246,79 @@ func initMemory() {
 // GDT: null, 64-bit code, data, 64-bit TSS (two slots). TSS with IST stacks
 // for #DF, NMI and #MC (Intel SDM Vol. 3A 7.7, 8.14.5).
 var (
-	gdt    [5]uint64
-	gdtr   [10]byte
-	tss    [104]byte
-	idt    [512]uint64
-	idtr   [10]byte
-	istDF  [8 << 10]byte
-	istNMI [8 << 10]byte
-	istMC  [8 << 10]byte
+	gdt         [gdtEntries]uint64
+	gdtr        [10]byte
+	tss         [x86.TSS64Size]byte
+	idt         [512]uint64
+	idtr        [10]byte
+	istDFStack  [8 << 10]byte
+	istNMIStack [8 << 10]byte
+	istMCStack  [8 << 10]byte
 )
 
-func putU64(b []byte, v uint64) {
-	for i := 0; i < 8; i++ {
-		b[i] = byte(v >> (8 * i))
-	}
-}
+// Interrupt stack table slots: every vector runs on IST1 (the top of the
+// kernel stack, where the entry frame goes); the three that can arrive on a
+// broken stack have their own.
+const (
+	istKernel = 1
+	istDF     = 2
+	istNMI    = 3
+	istMC     = 4
+)
+
+// tssIST is the byte offset of IST slot n in the TSS.
+func tssIST(n int) int { return x86.TSS64IST1 + 8*(n-1) }
 
 func stackTop(s []byte) uint64 {
 	return (uint64(uintptr(unsafe.Pointer(&s[0]))) + uint64(len(s))) &^ 15
 }
 
 func initCPUTables() {
-	putU64(tss[4:], uint64(kstackTop))      // RSP0 (unused: everything is ring 0)
-	putU64(tss[0x24:], uint64(kstackTop))   // IST1: every interrupt and exception
-	putU64(tss[0x2c:], stackTop(istDF[:]))  // IST2: #DF
-	putU64(tss[0x34:], stackTop(istNMI[:])) // IST3: NMI
-	putU64(tss[0x3c:], stackTop(istMC[:]))  // IST4: #MC
-	tss[102] = 104                          // no I/O permission bitmap
+	le := binary.LittleEndian
+	le.PutUint64(tss[x86.TSS64RSP0:], uint64(kstackTop)) // unused: everything is ring 0
+	le.PutUint64(tss[tssIST(istKernel):], uint64(kstackTop))
+	le.PutUint64(tss[tssIST(istDF):], stackTop(istDFStack[:]))
+	le.PutUint64(tss[tssIST(istNMI):], stackTop(istNMIStack[:]))
+	le.PutUint64(tss[tssIST(istMC):], stackTop(istMCStack[:]))
+	le.PutUint16(tss[x86.TSS64IOMapBase:], x86.TSS64Size) // no I/O permission bitmap
 
-	base := uint64(uintptr(unsafe.Pointer(&tss[0])))
-	limit := uint64(len(tss) - 1)
-	gdt[1] = 0x00af9a000000ffff
-	gdt[2] = 0x00cf92000000ffff
-	gdt[3] = limit&0xffff | (base&0xffffff)<<16 | 0x89<<40 | (limit>>16&0xf)<<48 | (base>>24&0xff)<<56
-	gdt[4] = base >> 32
-	gdtr[0], gdtr[1] = byte(len(gdt)*8-1), 0
-	putU64(gdtr[2:], uint64(uintptr(unsafe.Pointer(&gdt[0]))))
+	// The kernel's descriptors are the boot GDT's (boot_amd64.s), plus the TSS.
+	gdt[gdtKernelCode] = x86.DescriptorFlatCode64
+	gdt[gdtKernelData] = x86.DescriptorFlatData
+	d := x86.SystemDescriptor64(uint64(uintptr(unsafe.Pointer(&tss[0]))), uint32(len(tss)-1), x86.SegTypeTSSAvail|x86.SegP)
+	gdt[gdtTSS], gdt[gdtTSS+1] = d[0], d[1]
+	gdtr = x86.PseudoDescriptor(uint64(uintptr(unsafe.Pointer(&gdt[0]))), uint16(len(gdt)*8-1))
 	x86.LGDT(&gdtr)
 	x86.LTR(selTSS)
 
-	for i := 0; i < 65; i++ {
+	for i := 0; i < vectorStubs; i++ {
 		vec := i
-		if i == 64 {
+		if i == vectorStubs-1 {
 			vec = vecSpurious
 		}
-		ist := uint64(1)
+		ist := uint8(istKernel)
 		switch vec {
-		case vecDF:
-			ist = 2
-		case vecNMI:
-			ist = 3
-		case vecMC:
-			ist = 4
+		case x86.VectorDF:
+			ist = istDF
+		case x86.VectorNMI:
+			ist = istNMI
+		case x86.VectorMC:
+			ist = istMC
 		}
-		h := uint64(vectorAddr(i))
-		idt[vec*2] = h&0xffff | selKernelCode<<16 | ist<<32 | 0x8e<<40 | (h>>16&0xffff)<<48
-		idt[vec*2+1] = h >> 32
+		g := x86.GateDescriptor64(uint64(vectorAddr(i)), selKernelCode, ist, x86.SegTypeIntGate|x86.SegP)
+		idt[vec*2], idt[vec*2+1] = g[0], g[1]
 	}
-	idtr[0], idtr[1] = byte((len(idt)*8-1)&0xff), byte((len(idt)*8-1)>>8)
-	putU64(idtr[2:], uint64(uintptr(unsafe.Pointer(&idt[0]))))
+	idtr = x86.PseudoDescriptor(uint64(uintptr(unsafe.Pointer(&idt[0]))), uint16(len(idt)*8-1))
 	x86.LIDT(&idtr)
 
 	// SYSCALL: target, kernel selectors, and the flags cleared on entry.
-	x86.WRMSR(msrEFER, x86.RDMSR(msrEFER)|eferSCE)
-	x86.WRMSR(msrSTAR, uint64(selKernelCode)<<32)
-	x86.WRMSR(msrLSTAR, uint64(syscallEntryAddr()))
-	x86.WRMSR(msrFMASK, flagIF|flagDF|flagTF|flagAC)
+	x86.WRMSR(x86.MsrEFER, x86.RDMSR(x86.MsrEFER)|x86.EFERSCE)
+	x86.WRMSR(x86.MsrSTAR, uint64(selKernelCode)<<x86.STARSyscallCSShift)
+	x86.WRMSR(x86.MsrLSTAR, uint64(syscallEntryAddr()))
+	x86.WRMSR(x86.MsrFMASK, x86.RFLAGSIF|x86.RFLAGSDF|x86.RFLAGSTF|x86.RFLAGSAC)
 
 	// A clean FPU/SSE image for new threads.
-	x86.LDMXCSR(0x1f80)
+	x86.LDMXCSR(x86.MXCSRReset)
 	x86.FXSAVE(initialFX())
 }
 
@@ -320,9 +336,9 @@ func initInterruptControllers() {
 	x86.OUTB(0x21, 0xff)
 	x86.OUTB(0xa1, 0xff)
 
-	apicBase := x86.RDMSR(msrAPICBase)
-	x86.WRMSR(msrAPICBase, apicBase|1<<11) // global enable
-	localAPIC.Base = uint32(apicBase &^ 0xfff)
+	apicBase := x86.RDMSR(x86.MsrAPICBase)
+	x86.WRMSR(x86.MsrAPICBase, apicBase|x86.APICBaseEnable)
+	localAPIC.Base = uint32(apicBase & x86.APICBaseAddrMask)
 	*lapicReg(0xf0) = 0x100 | vecSpurious // SVR: enable, spurious vector
 	*lapicReg(0x80) = 0                   // TPR: accept everything
 }
@@ -333,6 +349,13 @@ func initInterruptControllers() {
 const mainThread = 1
 
 var mainStack [256 << 10]byte
+
+// Auxiliary vector entry types (Linux include/uapi/linux/auxvec.h).
+const (
+	atNull   = 0
+	atPagesz = 6
+	atRandom = 25
+)
 
 var goEnv = [...]string{
 	"GODEBUG=asyncpreemptoff=1,updatemaxprocs=0",
@@ -392,18 +415,18 @@ func setupMainThread() {
 		put(e)
 	}
 	put(0)
-	put(6) // AT_PAGESZ
+	put(atPagesz)
 	put(pageSize)
-	put(25) // AT_RANDOM
+	put(atRandom)
 	put(random)
-	put(0) // AT_NULL
+	put(atNull)
 	put(0)
 
 	t := &threads[mainThread]
 	t.frame = TrapFrame{
 		RIP:    uint64(rt0Entry()),
 		CS:     selKernelCode,
-		RFLAGS: flagIF | 2,
+		RFLAGS: x86.RFLAGSIF | x86.RFLAGSFixed,
 		RSP:    sp,
 		SS:     selKernelData,
 	}

@@ -157,7 +157,7 @@ func deliverSignal(f *TrapFrame, sig int, code int, addr uint64) bool {
 	f.RSI = si
 	f.RDX = uc
 	f.RAX = 0
-	f.RFLAGS &^= flagDF | flagTF
+	f.RFLAGS &^= x86.RFLAGSDF | x86.RFLAGSTF
 	f.CS, f.SS = selKernelCode, selKernelData
 	signalsDelivered++
 	return true
@@ -183,13 +183,13 @@ func sysRtSigreturnImpl(f *TrapFrame) {
 	f.RDX, f.RAX, f.RCX, f.RSP = g[12], g[13], g[14], g[15]
 	f.RIP = g[16]
 	// Keep ring 0 and interrupts on whatever the context says.
-	f.RFLAGS = g[17]&^(flagDF|flagTF|3<<12) | flagIF | 2
+	f.RFLAGS = g[17]&^(x86.RFLAGSDF|x86.RFLAGSTF|x86.RFLAGSIOPL) | x86.RFLAGSIF | x86.RFLAGSFixed
 	f.CS, f.SS = selKernelCode, selKernelData
 	if fp := g[23]; fp != 0 && userAccess(fp, fxAreaSize, false) {
 		*entryFX() = *(*[fxAreaSize]byte)(x86.Ptr(uintptr(fp)))
-		// MXCSR must keep reserved bits clear or FXRSTOR faults.
+		// MXCSR's reserved upper half must stay clear or FXRSTOR faults.
 		fx := entryFX()
-		fx[26], fx[27] = 0, 0
+		fx[x86.FXSaveMXCSROffset+2], fx[x86.FXSaveMXCSROffset+3] = 0, 0
 	}
 	t.altOn = false
 }

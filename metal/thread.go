@@ -1,6 +1,10 @@
 package metal
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"gohv/x86"
+)
 
 // Threads: one per Go runtime M (created by clone), plus the idle thread.
 // The kernel runs one CPU with interrupts off; a thread's registers live in
@@ -210,7 +214,7 @@ func setupIdleThread() {
 	t.frame = TrapFrame{
 		RIP:    uint64(idleLoopAddr()),
 		CS:     selKernelCode,
-		RFLAGS: flagIF | 2,
+		RFLAGS: x86.RFLAGSIF | x86.RFLAGSFixed,
 		RSP:    (uint64(uintptr(unsafe.Pointer(&idleStack[0]))) + uint64(len(idleStack))) &^ 15,
 		SS:     selKernelData,
 	}

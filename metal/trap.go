@@ -10,27 +10,18 @@ import (
 // arrives here (trap_amd64.s) on the kernel stack, interrupts off, with the
 // thread's registers in f. Must not allocate.
 
+// Vectors metal chooses; the exception vectors are x86's.
 const (
-	vecDE  = 0
-	vecDB  = 1
-	vecNMI = 2
-	vecBP  = 3
-	vecUD  = 6
-	vecNM  = 7
-	vecDF  = 8
-	vecGP  = 13
-	vecPF  = 14
-	vecMF  = 16
-	vecAC  = 17
-	vecMC  = 18
-	vecXM  = 19
-
 	vecTimer    = 0x20
 	vecPICBase  = 0x30 // legacy 8259 remapped here and masked
 	vecSpurious = 0xff
+
+	// vectorStubs is how many entry stubs trap_amd64.s has: vectors 0-63,
+	// then vecSpurious last.
+	vectorStubs = 65
 )
 
-var exceptionNames = [32]string{
+var exceptionNames = [x86.FirstExternalVector]string{
 	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
 	"#BR bound range", "#UD invalid opcode", "#NM device not available",
 	"#DF double fault", "coprocessor overrun", "#TS invalid TSS",
@@ -48,7 +39,7 @@ var (
 )
 
 func trap(f *TrapFrame) {
-	if inKernel || (f.Vector < 32 && uintptr(unsafe.Pointer(f)) != kframe) {
+	if inKernel || (f.Vector < x86.FirstExternalVector && uintptr(unsafe.Pointer(f)) != kframe) {
 		kernelFault(f)
 	}
 	inKernel = true
@@ -60,7 +51,7 @@ func trap(f *TrapFrame) {
 		trapCount[v]++
 		timerInterrupt()
 		lapicEOI()
-	case v < 32:
+	case v < x86.FirstExternalVector:
 		trapCount[v]++
 		exception(f)
 	case v >= vecPICBase && v < vecPICBase+16, v == vecSpurious:
@@ -76,10 +67,10 @@ func trap(f *TrapFrame) {
 // exception handles a fault raised by a thread's code.
 func exception(f *TrapFrame) {
 	switch f.Vector {
-	case vecPF:
+	case x86.VectorPF:
 		addr := x86.ReadCR2()
-		write := f.ErrorCode&2 != 0
-		present := f.ErrorCode&1 != 0
+		write := f.ErrorCode&x86.PFErrWrite != 0
+		present := f.ErrorCode&x86.PFErrPresent != 0
 		if !present {
 			switch handleUserFault(addr, write) {
 			case faultFixed:
@@ -104,17 +95,17 @@ func exception(f *TrapFrame) {
 			dumpFrame(f, addr)
 		}
 		signalOrDie(f, SIGSEGV, code, addr)
-	case vecGP:
+	case x86.VectorGP:
 		kputs("gohv: general protection fault in Go code\n")
 		dumpFrame(f, 0)
 		signalOrDie(f, SIGSEGV, 0x80, 0) // SI_KERNEL, as Linux reports #GP
-	case vecUD:
+	case x86.VectorUD:
 		kputs("gohv: invalid opcode in Go code\n")
 		dumpFrame(f, 0)
 		signalOrDie(f, SIGILL, ill_ILLOPN, f.RIP)
-	case vecDE:
+	case x86.VectorDE:
 		signalOrDie(f, SIGFPE, fpe_INTDIV, f.RIP)
-	case vecBP:
+	case x86.VectorBP:
 		kputs("gohv: breakpoint (INT3) in Go code\n")
 		dumpFrame(f, 0)
 		signalOrDie(f, SIGTRAP, 0x80, f.RIP)
@@ -145,7 +136,7 @@ func dumpFrame(f *TrapFrame, cr2 uint64) {
 	v := f.Vector
 	kputs("gohv:   vector ")
 	kputdec(v)
-	if v < 32 {
+	if v < x86.FirstExternalVector {
 		kputs(" (")
 		kputs(exceptionNames[v])
 		kputs(")")

@@ -9,8 +9,6 @@
 #include "textflag.h"
 #include "go_asm.h"
 
-#define IA32_FS_BASE 0xc0000100
-
 // Exceptions without an error code push a zero so every frame looks alike.
 #define TRAP(name, vec) TEXT name(SB),NOSPLIT|NOFRAME,$0; PUSHQ $0; PUSHQ $vec; JMP trapCommon<>(SB)
 #define TRAPERR(name, vec) TEXT name(SB),NOSPLIT|NOFRAME,$0; PUSHQ $vec; JMP trapCommon<>(SB)
@@ -187,7 +185,7 @@ TEXT trapCommon<>(SB),NOSPLIT|NOFRAME,$0
 	CLD
 	MOVQ ·fxArea(SB), AX
 	FXSAVE64 (AX)
-	MOVL $IA32_FS_BASE, CX
+	MOVL $const_msrFSBase, CX
 	RDMSR
 	SHLQ $32, DX
 	ORQ DX, AX
@@ -207,7 +205,7 @@ TEXT trapReturn<>(SB),NOSPLIT|NOFRAME,$0
 	MOVQ ·entryFSBase(SB), AX
 	MOVQ AX, DX
 	SHRQ $32, DX
-	MOVL $IA32_FS_BASE, CX
+	MOVL $const_msrFSBase, CX
 	WRMSR
 	MOVQ ·fxArea(SB), AX
 	FXRSTOR64 (AX)
