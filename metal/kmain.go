@@ -325,22 +325,8 @@ func initCPUTables() {
 // initInterruptControllers remaps and masks the 8259 PICs (their vectors
 // would collide with exceptions) and enables the local APIC.
 func initInterruptControllers() {
-	x86.OUTB(0x20, 0x11)
-	x86.OUTB(0xa0, 0x11)
-	x86.OUTB(0x21, vecPICBase)
-	x86.OUTB(0xa1, vecPICBase+8)
-	x86.OUTB(0x21, 4)
-	x86.OUTB(0xa1, 2)
-	x86.OUTB(0x21, 1)
-	x86.OUTB(0xa1, 1)
-	x86.OUTB(0x21, 0xff)
-	x86.OUTB(0xa1, 0xff)
-
-	apicBase := x86.RDMSR(x86.MsrAPICBase)
-	x86.WRMSR(x86.MsrAPICBase, apicBase|x86.APICBaseEnable)
-	localAPIC.Base = uint32(apicBase & x86.APICBaseAddrMask)
-	*lapicReg(0xf0) = 0x100 | vecSpurious // SVR: enable, spurious vector
-	*lapicReg(0x80) = 0                   // TPR: accept everything
+	initPIC()
+	initLocalAPIC()
 }
 
 // The Go runtime's main thread starts at its ELF entry with a System V

@@ -1,6 +1,11 @@
 package metal
 
-import "gohv/x86"
+import (
+	"github.com/usbarmory/tamago/soc/intel/uart"
+
+	"gohv/metal/acpi"
+	"gohv/x86"
+)
 
 // Ending the run: a verdict line, then power off — QEMU's isa-debug-exit
 // when present, ACPI S5 when the Go side found how, otherwise halt.
@@ -22,10 +27,9 @@ func powerOff(status uint8) {
 	drainConsole()
 	x86.OUTB(debugExitPort, status)
 	if acpiS5Known {
-		const slpEn = 1 << 13
-		x86.OUTW(acpiPM1aCnt, acpiSLPTypA<<10|slpEn)
+		x86.OUTW(acpiPM1aCnt, acpiSLPTypA<<acpi.PM1CntSlpTypShift|acpi.PM1CntSlpEn)
 		if acpiPM1bCnt != 0 {
-			x86.OUTW(acpiPM1bCnt, acpiSLPTypB<<10|slpEn)
+			x86.OUTW(acpiPM1bCnt, acpiSLPTypB<<acpi.PM1CntSlpTypShift|acpi.PM1CntSlpEn)
 		}
 	}
 	kputs("gohv: halted (no power-off device answered)\n")
@@ -85,13 +89,12 @@ func fillRandom(b []byte) {
 
 var rngState uint64 = 0x9e3779b97f4a7c15
 
-// drainConsole waits, boundedly, until COM1 has sent everything (LSR bit 6,
-// transmitter empty), so the verdict line is not cut off by the power-off.
+// drainConsole waits, boundedly, until COM1 has sent everything (LSR.TEMT),
+// so the verdict line is not cut off by the power-off.
 func drainConsole() {
 	if hostTest {
 		return
 	}
-	const lsrTEMT = 1 << 6
-	for i := 0; i < 1_000_000 && x86.INB(com1Base+5)&lsrTEMT == 0; i++ {
+	for i := 0; i < 1_000_000 && x86.INB(com1Base+uart.LSR)&lsrTEMT == 0; i++ {
 	}
 }
