@@ -146,17 +146,6 @@ func Verdict(pass bool, reason string) {
 	powerOff(1)
 }
 
-// UnknownSyscall issues a system call number no kernel implements and
-// returns the raw result (for the bad-input test).
-func UnknownSyscall(nr uintptr) int64 { return int64(rawSyscall6(nr, 0, 0, 0, 0, 0, 0)) }
-
-// InjectSyscallUnknown reports whether inject=syscall-unknown was given.
-func InjectSyscallUnknown() bool { return inject&injectSyscallUnknown != 0 }
-
-// InjectException reports whether inject=exception was given: the image then
-// faults on purpose (a non-canonical access, #GP) in a goroutine.
-func InjectException() bool { return inject&injectException != 0 }
-
 // BootRSDP returns the ACPI RSDP the boot loader handed over (Multiboot2
 // tags 14/15, the only way to find ACPI under UEFI), or nil.
 func BootRSDP() []byte {

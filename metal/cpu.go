@@ -2,11 +2,9 @@ package metal
 
 import "gohv/x86"
 
-// Declarations of metal's own assembly: rawSyscall6 in cpu_amd64.s and the
-// entry points in boot_amd64.s, trap_amd64.s and kdata_amd64.s. The generic
-// privileged instructions are package x86's.
-
-func rawSyscall6(num, a1, a2, a3, a4, a5, a6 uintptr) (ret uintptr)
+// Declarations of metal's own assembly: the entry points in boot_amd64.s,
+// trap_amd64.s and kdata_amd64.s. The generic privileged instructions are
+// package x86's.
 
 func boot32()
 func entry64()

@@ -72,7 +72,6 @@ const lowWindowBase = 0x1000
 
 var (
 	boot     bootInfo
-	inject   injectFlags
 	bootTSC  uint64 // TSC when the runtime's entry point was entered
 	entryTSC uint64 // TSC when kmain started
 )
@@ -105,34 +104,6 @@ func readImageBounds() {
 		bootPages < scratch || bootPages+7*pageSize > scratch+uint64(len(bootScratch)) {
 		fatal("boot: Multiboot header does not match this image (rebuild with make image)")
 	}
-}
-
-// injectFlags are test-only fault injections named on the command line
-// (inject=NAME); each damages real input before the real code parses it.
-type injectFlags uint32
-
-const (
-	injectMmapMissing injectFlags = 1 << iota
-	injectMmapTruncated
-	injectSyscallUnknown
-	injectException
-)
-
-func parseInject(cmd []byte) injectFlags {
-	var f injectFlags
-	for _, word := range fields(cmd) {
-		switch {
-		case hasWord(word, "inject=mmap-missing"):
-			f |= injectMmapMissing
-		case hasWord(word, "inject=mmap-truncated"):
-			f |= injectMmapTruncated
-		case hasWord(word, "inject=syscall-unknown"):
-			f |= injectSyscallUnknown
-		case hasWord(word, "inject=exception"):
-			f |= injectException
-		}
-	}
-	return f
 }
 
 // fields splits on spaces into a fixed array (no allocation).

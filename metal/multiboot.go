@@ -106,7 +106,7 @@ func parseMultiboot1Mmap(w physWindow, info uint64, bi *bootInfo, inject injectF
 	if !ok {
 		return "memory map: boot information structure outside memory"
 	}
-	if inject&injectMmapMissing != 0 {
+	if inject.hideMmap() {
 		flags &^= mbFlagMmap
 	}
 	if flags&mbFlagMmap == 0 {
@@ -114,9 +114,7 @@ func parseMultiboot1Mmap(w physWindow, info uint64, bi *bootInfo, inject injectF
 	}
 	length, _ := w.u32(info + 44)
 	addr, _ := w.u32(info + 48)
-	if inject&injectMmapTruncated != 0 && length > 10 {
-		length -= 10
-	}
+	length = uint32(inject.truncateMmap(uint64(length)))
 	if length == 0 {
 		return "memory map: empty"
 	}

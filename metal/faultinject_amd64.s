@@ -1,11 +1,9 @@
-// metal's own instruction sequences that are not generic x86 leaves (those
-// are package x86's).
+// The SYSCALL behind UnknownSyscall (faultinject.go), for the image tests.
 
 #include "textflag.h"
 
 // func rawSyscall6(num, a1, a2, a3, a4, a5, a6 uintptr) (ret uintptr)
-// Issues SYSCALL from ring 0 with Linux register conventions (used by the
-// self-checks to reach numbers the syscall package has no wrapper for).
+// Issues SYSCALL from ring 0 with Linux register conventions.
 TEXT ·rawSyscall6(SB),NOSPLIT,$0-64
 	MOVQ num+0(FP), AX
 	MOVQ a1+8(FP), DI
