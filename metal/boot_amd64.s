@@ -3,7 +3,7 @@
 #include "textflag.h"
 #include "go_asm.h"
 
-// Layout contract with tools/mkimage (see metal/bootinfo.go):
+// Layout contract with tools/mkimage (see readImageBounds in boot.go):
 //   The image is linked with -T 0x200000, so the file is loaded at
 //   LoadBase = 0x1ff000 and the Multiboot header sits at file offset 0x800,
 //   i.e. at 0x1ff800. mkimage appends two words after the 48-byte header:

@@ -119,3 +119,5 @@ func kputint(v int64) {
 	}
 	kputdec(uint64(v))
 }
+
+func consoleWrite(b []byte) { kputbytes(b) }

@@ -21,8 +21,8 @@ const (
 	picMaskAll      = 0xff   // OCW1: every line masked
 )
 
-// initPIC moves the PICs' vectors to vecPICBase and masks every line.
-// Runs at boot with interrupts off.
+// initPIC moves the PICs' vectors to vecPICBase, where they cannot be taken
+// for exceptions, and masks every line. Runs at boot with interrupts off.
 func initPIC() {
 	x86.OUTB(picMasterCmd, picICW1Init|picICW1ICW4)
 	x86.OUTB(picSlaveCmd, picICW1Init|picICW1ICW4)

@@ -63,32 +63,6 @@ func exitGroup(status int64) {
 	powerOff(1)
 }
 
-func consoleWrite(b []byte) { kputbytes(b) }
-
-// fillRandom uses RDRAND where the CPU has it, else a TSC-seeded xorshift
-// (good enough for map seeds; the boot log says which).
-func fillRandom(b []byte) {
-	for i := 0; i < len(b); i += 8 {
-		var v uint64
-		ok := false
-		if hasRDRAND {
-			v, ok = x86.RDRAND()
-		}
-		if !ok {
-			rngState ^= x86.RDTSC()
-			rngState ^= rngState << 13
-			rngState ^= rngState >> 7
-			rngState ^= rngState << 17
-			v = rngState
-		}
-		for j := 0; j < 8 && i+j < len(b); j++ {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-}
-
-var rngState uint64 = 0x9e3779b97f4a7c15
-
 // drainConsole waits, boundedly, until COM1 has sent everything (LSR.TEMT),
 // so the verdict line is not cut off by the power-off.
 func drainConsole() {

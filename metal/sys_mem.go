@@ -1,6 +1,6 @@
 package metal
 
-// mmap, munmap and madvise over the VMA list (vm.go). The Go runtime reserves
+// mmap, munmap and madvise over the VMA list (vma.go). The Go runtime reserves
 // large PROT_NONE ranges and commits pieces with MAP_FIXED; nothing is backed
 // until touched. Runs with interrupts off; must not allocate.
 
