@@ -17,8 +17,9 @@ const (
 	SIGFPE  = 8
 	SIGSEGV = 11
 
-	segvMapErr = 1 // SEGV_MAPERR
-	segvAccErr = 2 // SEGV_ACCERR
+	siKernel   = 0x80 // SI_KERNEL: sent by the kernel, not a process
+	segvMapErr = 1    // SEGV_MAPERR
+	segvAccErr = 2    // SEGV_ACCERR
 	ill_ILLOPN = 2
 	fpe_INTDIV = 1
 

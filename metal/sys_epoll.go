@@ -3,6 +3,14 @@ package metal
 // epoll, as far as the runtime's netpoller uses it: one instance watching
 // its eventfd. Runs with interrupts off; must not allocate.
 
+// epoll_ctl operations and event bits (Linux include/uapi/linux/eventpoll.h).
+const (
+	epollCtlAdd = 1
+	epollCtlDel = 2
+	epollCtlMod = 3
+	epollIn     = 0x001
+)
+
 var (
 	epollFD    = -1
 	epollData  uint64 // data registered for the eventfd
@@ -11,7 +19,7 @@ var (
 
 func sysEpollCreateImpl() uint64 {
 	if epollFD >= 0 {
-		return errno(24)
+		return errno(EMFILE)
 	}
 	r := allocFD(fdEpoll)
 	if int64(r) >= 0 {
@@ -30,13 +38,13 @@ func sysEpollCtlImpl(epfd, op, fd, ev uint64) uint64 {
 		return errno(EPERM)
 	}
 	switch op {
-	case 1, 3: // ADD, MOD
+	case epollCtlAdd, epollCtlMod:
 		if !userAccess(ev, 12, false) {
 			return errno(EFAULT)
 		}
 		epollData = *userU64(ev + 4)
 		epollArmed = true
-	case 2: // DEL
+	case epollCtlDel:
 		epollArmed = false
 	}
 	return 0
@@ -47,7 +55,7 @@ func epollReady(buf uint64) uint64 {
 	if !epollArmed || eventfdCount == 0 {
 		return 0
 	}
-	*userU32(buf) = 1 // EPOLLIN
+	*userU32(buf) = epollIn
 	*userU64(buf + 4) = epollData
 	return 1
 }

@@ -14,6 +14,13 @@ const (
 	maxFDs = 16
 )
 
+// fcntl commands and open flags (Linux include/uapi/asm-generic/fcntl.h).
+const (
+	fGetFD = 1
+	fGetFL = 3
+	oRDWR  = 2
+)
+
 var (
 	fdKind = [maxFDs]uint8{fdConsole, fdConsole, fdConsole}
 
@@ -35,7 +42,7 @@ func allocFD(kind uint8) uint64 {
 			return uint64(i)
 		}
 	}
-	return errno(24) // EMFILE
+	return errno(EMFILE)
 }
 
 func sysWriteImpl(fd, buf, n uint64) uint64 {
@@ -93,17 +100,17 @@ func sysFcntlImpl(fd, cmd uint64) uint64 {
 		return errno(EBADF)
 	}
 	switch cmd {
-	case 1: // F_GETFD
+	case fGetFD:
 		return 0
-	case 3: // F_GETFL
-		return 2 // O_RDWR
+	case fGetFL:
+		return oRDWR
 	}
 	return 0
 }
 
 func sysEventfdImpl() uint64 {
 	if eventFD >= 0 {
-		return errno(24)
+		return errno(EMFILE)
 	}
 	r := allocFD(fdEventfd)
 	if int64(r) >= 0 {

@@ -3,17 +3,31 @@ package metal
 // Time system calls: clock_gettime and nanosleep. Run with interrupts off;
 // must not allocate.
 
+// Clock IDs (Linux include/uapi/linux/time.h).
+const (
+	clockRealtime        = 0
+	clockMonotonic       = 1
+	clockProcessCPUTime  = 2
+	clockThreadCPUTime   = 3
+	clockMonotonicRaw    = 4
+	clockRealtimeCoarse  = 5
+	clockMonotonicCoarse = 6
+	clockBoottime        = 7
+	clockRealtimeAlarm   = 8
+	clockBoottimeAlarm   = 9
+)
+
 func sysClockGettimeImpl(clk, ts uint64) uint64 {
 	if !userAccess(ts, 16, true) {
 		return errno(EFAULT)
 	}
 	var ns int64
 	switch clk {
-	case 0, 5, 8: // REALTIME, REALTIME_COARSE, REALTIME_ALARM
+	case clockRealtime, clockRealtimeCoarse, clockRealtimeAlarm:
 		ns = nanotime() + wallOffset
-	case 1, 4, 6, 7, 9: // MONOTONIC, _RAW, _COARSE, BOOTTIME, BOOTTIME_ALARM
+	case clockMonotonic, clockMonotonicRaw, clockMonotonicCoarse, clockBoottime, clockBoottimeAlarm:
 		ns = nanotime()
-	case 2, 3: // process/thread CPU time: approximate by uptime
+	case clockProcessCPUTime, clockThreadCPUTime: // approximated by uptime
 		ns = nanotime()
 	default:
 		return errno(EINVAL)

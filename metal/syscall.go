@@ -56,6 +56,7 @@ const (
 	ENOMEM    = 12
 	EFAULT    = 14
 	EINVAL    = 22
+	EMFILE    = 24
 	ENOSYS    = 38
 	ETIMEDOUT = 110
 )

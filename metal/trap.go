@@ -98,7 +98,7 @@ func exception(f *TrapFrame) {
 	case x86.VectorGP:
 		kputs("gohv: general protection fault in Go code\n")
 		dumpFrame(f, 0)
-		signalOrDie(f, SIGSEGV, 0x80, 0) // SI_KERNEL, as Linux reports #GP
+		signalOrDie(f, SIGSEGV, siKernel, 0) // as Linux reports #GP
 	case x86.VectorUD:
 		kputs("gohv: invalid opcode in Go code\n")
 		dumpFrame(f, 0)
@@ -108,7 +108,7 @@ func exception(f *TrapFrame) {
 	case x86.VectorBP:
 		kputs("gohv: breakpoint (INT3) in Go code\n")
 		dumpFrame(f, 0)
-		signalOrDie(f, SIGTRAP, 0x80, f.RIP)
+		signalOrDie(f, SIGTRAP, siKernel, f.RIP)
 	default:
 		kputs("gohv: unexpected exception in Go code\n")
 		dumpFrame(f, 0)
