@@ -64,15 +64,19 @@ type Stats struct {
 }
 
 func GetStats() Stats {
-	var n uint64
+	var n, switches, ticks uint64
 	for _, c := range syscallCounts {
 		n += c
+	}
+	for i := range cpus {
+		switches += cpus[i].contextSwitches
+		ticks += cpus[i].ticks
 	}
 	return Stats{
 		PagesBacked:     pagesBacked,
 		PagesFreed:      pagesFreed,
 		FreeBytes:       pages.FreePages() * pageSize,
-		ContextSwitches: contextSwitches,
+		ContextSwitches: switches,
 		PageFaults:      pageFaults,
 		Signals:         signalsDelivered,
 		Threads:         threadCount,

@@ -17,7 +17,7 @@ import (
 // hands the CPU to the runtime's entry point at the end.
 func kmain(magic, info uint64) {
 	entryTSC = x86.RDTSC()
-	initKernelStack()
+	thisCPU().initEntryState()
 	consoleInit()
 	kputs("\ngohv: metal: long mode, kernel stack ready\n")
 	w := physWindow{
@@ -55,7 +55,7 @@ func kmain(magic, info uint64) {
 	initPIC()
 	initLocalAPIC()
 	calibrate()
-	setupIdleThread()
+	thisCPU().setupIdleThread(bootIdleThread)
 	setupMainThread()
 	reportBoot()
 	startTimer()

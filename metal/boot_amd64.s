@@ -79,10 +79,33 @@ TEXT ·entry64(SB),NOSPLIT|NOFRAME,$0
 	BYTE $0x8e; BYTE $0xd0 // mov ss, ax
 	MOVL SI, SI
 	MOVL DI, DI
-	// Boot on the kernel stack, below the trap frame area at its top.
-	MOVQ $·kstack(SB), SP
+	// This is the boot CPU: its state is cpus[0] (cpu.go), in BX from here
+	// to the call. GS base points at it for good; the trap paths find the
+	// CPU's fields as off(GS).
+	MOVQ $·cpus(SB), BX
+	MOVQ BX, AX
+	MOVQ BX, DX
+	SHRQ $32, DX
+	MOVL $const_msrGSBase, CX
+	WRMSR
+	// Boot on the CPU's kernel stack, below the trap frame area at its top.
+	LEAQ const_cpuOffKstack(BX), SP
 	ADDQ $(const_kstackSize-const_kstackFrameArea), SP
 	ANDQ $~15, SP
+	// The kernel goroutine descriptor's stack bounds and guards (cpu.kernG)
+	// and the TLS word that points at it (cpu.tls[0], -8 from cpu.kernelFS),
+	// before the first Go function prologue reads them.
+	LEAQ const_cpuOffKstack(BX), AX
+	MOVQ AX, const_cpuOffKernG(BX)            // stack.lo
+	LEAQ const_kstackSize(AX), CX
+	MOVQ CX, (const_cpuOffKernG+8)(BX)        // stack.hi
+	LEAQ const_kstackGuard(AX), CX
+	MOVQ CX, (const_cpuOffKernG+16)(BX)       // stackguard0
+	MOVQ CX, (const_cpuOffKernG+24)(BX)       // stackguard1
+	LEAQ const_cpuOffKernG(BX), AX
+	MOVQ AX, const_cpuOffTLS(BX)
+	LEAQ (const_cpuOffTLS+8)(BX), AX
+	MOVQ AX, const_cpuOffKernelFS(BX)
 	// SSE for Go code: CR0.EM=0 MP=1 NE=1 TS=0, CR4.OSFXSR|OSXMMEXCPT.
 	MOVQ CR0, AX
 	ANDQ $~const_entryCR0Clear, AX
@@ -93,7 +116,7 @@ TEXT ·entry64(SB),NOSPLIT|NOFRAME,$0
 	MOVQ AX, CR4
 	BYTE $0xdb; BYTE $0xe3 // fninit
 	// Kernel TLS: -8(FS) holds the kernel's goroutine descriptor.
-	MOVQ $·kernTLS+8(SB), AX
+	MOVQ const_cpuOffKernelFS(BX), AX
 	MOVQ AX, DX
 	SHRQ $32, DX
 	MOVL $const_msrFSBase, CX

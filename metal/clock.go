@@ -41,7 +41,6 @@ var (
 	tscMult    uint64 // ns = (tsc-tscBase) * tscMult >> 32
 	lapicHz    uint64
 	wallOffset int64 // realtime = monotonic + wallOffset
-	ticks      uint64
 )
 
 // nanotime is monotonic nanoseconds since calibration. Must not allocate.
@@ -97,9 +96,10 @@ func startTimer() {
 
 // timerInterrupt: wake expired sleepers, rotate the run queue every slice.
 func timerInterrupt() {
-	ticks++
+	c := thisCPU()
+	c.ticks++
 	wakeExpired(nanotime())
-	if ticks%sliceTicks == 0 {
+	if c.ticks%sliceTicks == 0 {
 		preempt()
 	}
 }

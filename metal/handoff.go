@@ -99,11 +99,12 @@ func setupMainThread() {
 // setupMainThread prepared, and never returns: resume restores the entry
 // frame, so the CPU continues at the runtime's entry point.
 func enterRuntime() {
-	current = mainThread
+	c := thisCPU()
+	c.current = mainThread
 	threads[mainThread].state = tsRunning
 	*entryFrame() = threads[mainThread].frame
 	*entryFX() = threads[mainThread].fx
-	entryFSBase = 0
+	c.entryFSBase = 0
 	bootTSC = x86.RDTSC()
 	resume()
 }

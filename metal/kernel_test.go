@@ -3,7 +3,6 @@ package metal
 import (
 	"reflect"
 	"testing"
-	"unsafe"
 
 	"gohv/metal/pagetable"
 	"gohv/metal/physmem"
@@ -29,7 +28,7 @@ func setupKernel(t *testing.T) {
 		fakePhysMem = make([]byte, fakePhys+pageSize)
 		userMem = make([]byte, 1<<20)
 	}
-	physBase = (uint64(uintptr(unsafe.Pointer(&fakePhysMem[0]))) + pageSize - 1) &^ (pageSize - 1)
+	physBase = (addrOfBytes(fakePhysMem) + pageSize - 1) &^ (pageSize - 1)
 	var m physmem.Map
 	m.AddUsable(pageSize, fakePhys)
 	if !pages.Init(&m, pageBits[:physmem.BitmapWords(fakePhys)]) {
@@ -41,26 +40,27 @@ func setupKernel(t *testing.T) {
 	}
 	nvmas = 0
 	threads = [maxThreads]thread{}
-	runqHead, runqLen, needResched, threadCount = 0, 0, false, 0
+	c := thisCPU()
+	c.runqHead, c.runqLen, c.needResched, threadCount = 0, 0, false, 0
 	nextTID = 1
 	sigactions = [65]sigaction{}
 	fdKind = [maxFDs]uint8{fdConsole, fdConsole, fdConsole}
 	epollFD, eventFD, eventfdCount, epollArmed = -1, -1, 0, false
 	unsupportedSeen = [8]uint64{}
-	initKernelStack()
-	imageStart = uint64(uintptr(unsafe.Pointer(&userMem[0])))
+	c.initEntryState()
+	imageStart = addrOfBytes(userMem)
 	imageEnd = imageStart + uint64(len(userMem))
 	tscMult = (uint64(1e9) << 32) / 1e9
 	tscBase = x86.RDTSC()
-	setupIdleThread()
-	current = newThread()
-	threads[current].state = tsRunning
+	c.setupIdleThread(bootIdleThread)
+	c.current = newThread()
+	currentThread().state = tsRunning
 }
 
 func consoleText() string { return string(testConsole[:min(testConsoleLen, len(testConsole))]) }
 
 // userAddr is the address of offset off in the thread-visible test buffer.
-func userAddr(off int) uint64 { return uint64(uintptr(unsafe.Pointer(&userMem[off]))) }
+func userAddr(off int) uint64 { return addrOfBytes(userMem[off:]) }
 
 func sys(nr uint64, args ...uint64) uint64 {
 	f := entryFrame()
@@ -73,18 +73,30 @@ func sys(nr uint64, args ...uint64) uint64 {
 	return f.RAX
 }
 
+// The system call path runs on the kernel stack before and beside the Go
+// runtime: dispatch, the per-CPU state it reads and the scheduler's switch
+// must not allocate.
 func TestSyscallPathDoesNotAllocate(t *testing.T) {
 	setupKernel(t)
-	ts := userAddr(0)
+	ts, word, fs := userAddr(0), userAddr(256), userAddr(512)
+	other := newThread()
+	makeRunnable(other) // so sched_yield and nanosleep(0) switch threads
 	f := entryFrame()
 	for _, c := range []struct {
-		name string
-		nr   uint64
-		a0   uint64
-		a1   uint64
-	}{{"getpid", sysGetpid, 0, 0}, {"clock_gettime", sysClockGettime, 1, ts}, {"sched_yield", sysSchedYield, 0, 0}} {
+		name       string
+		nr         uint64
+		a0, a1, a2 uint64
+	}{
+		{"getpid", sysGetpid, 0, 0, 0},
+		{"gettid", sysGettid, 0, 0, 0},
+		{"clock_gettime", sysClockGettime, 1, ts, 0},
+		{"sched_yield", sysSchedYield, 0, 0, 0},
+		{"nanosleep(0)", sysNanosleep, userAddr(768), 0, 0},
+		{"futex wake", sysFutex, word, futexWake | futexPrivate, 1},
+		{"arch_prctl(ARCH_GET_FS)", sysArchPrctl, 0x1003, fs, 0},
+	} {
 		n := testing.AllocsPerRun(100, func() {
-			*f = TrapFrame{RAX: c.nr, RDI: c.a0, RSI: c.a1}
+			*f = TrapFrame{RAX: c.nr, RDI: c.a0, RSI: c.a1, RDX: c.a2}
 			doSyscall(f)
 			schedule()
 		})
@@ -97,15 +109,21 @@ func TestSyscallPathDoesNotAllocate(t *testing.T) {
 // Kernel state is touched with a fake goroutine descriptor and no write
 // barriers: it must hold no Go pointers.
 func TestKernelStateIsPointerFree(t *testing.T) {
-	for _, v := range []any{thread{}, vma{}, TrapFrame{}, sigaction{}, bootInfo{}, physmem.Allocator{}} {
-		typ := reflect.TypeOf(v)
-		if typ == reflect.TypeOf(physmem.Allocator{}) {
-			continue // holds the bitmap slice, stored once at boot
-		}
+	for _, typ := range []reflect.Type{
+		reflect.TypeFor[cpu](),
+		reflect.TypeFor[[maxCPUs]cpu](),
+		reflect.TypeFor[thread](),
+		reflect.TypeFor[vma](),
+		reflect.TypeFor[TrapFrame](),
+		reflect.TypeFor[sigaction](),
+		reflect.TypeFor[bootInfo](),
+		reflect.TypeFor[injectFlags](),
+	} {
 		if hasPointers(typ) {
 			t.Errorf("%v contains pointers", typ)
 		}
 	}
+	// physmem.Allocator holds the bitmap slice, stored once at boot.
 }
 
 func hasPointers(t reflect.Type) bool {

@@ -4,39 +4,48 @@ package metal
 // the end of every trap. Everything here runs with interrupts off and must
 // not allocate.
 
-func runqPush(i int32) {
-	runq[(runqHead+runqLen)%maxThreads] = i
-	runqLen++
+func (c *cpu) runqPush(i int32) {
+	c.runq[(c.runqHead+c.runqLen)%maxThreads] = i
+	c.runqLen++
 }
 
-func runqPop() int32 {
-	if runqLen == 0 {
+func (c *cpu) runqPop() int32 {
+	if c.runqLen == 0 {
 		return -1
 	}
-	i := runq[runqHead]
-	runqHead = (runqHead + 1) % maxThreads
-	runqLen--
+	i := c.runq[c.runqHead]
+	c.runqHead = (c.runqHead + 1) % maxThreads
+	c.runqLen--
 	return i
 }
 
-// makeRunnable queues thread i. Runs with interrupts off.
+// makeRunnable queues thread i on this CPU. Runs with interrupts off.
 func makeRunnable(i int32) {
+	c := thisCPU()
 	t := &threads[i]
 	t.state = tsRunnable
 	t.reason = blockNone
 	t.deadline = 0
-	if i != idleThread {
-		runqPush(i)
+	if i != c.idle {
+		c.runqPush(i)
 	}
 }
 
 // block parks the current thread; the scheduler picks another at trap exit.
 func block(reason blockReason, deadline int64) {
-	t := &threads[current]
+	t := currentThread()
 	t.state = tsBlocked
 	t.reason = reason
 	t.deadline = deadline
-	needResched = true
+	thisCPU().needResched = true
+}
+
+// yield gives up this CPU at the end of the trap if another thread is
+// waiting for it (sched_yield, a zero nanosleep).
+func yield() {
+	if c := thisCPU(); c.runqLen > 0 {
+		c.needResched = true
+	}
 }
 
 // wake makes a blocked thread runnable with syscall result r in RAX.
@@ -50,19 +59,20 @@ func wake(i int32, r uint64) {
 // thread if it blocked, exited, used up its slice, or is the idle thread and
 // work arrived. Runs with interrupts off; must not allocate.
 func schedule() {
-	cur := &threads[current]
-	if cur.state == tsRunning && !needResched && !(current == idleThread && runqLen > 0) {
+	c := thisCPU()
+	cur := &threads[c.current]
+	if cur.state == tsRunning && !c.needResched && !(c.current == c.idle && c.runqLen > 0) {
 		return
 	}
-	needResched = false
-	next := runqPop()
+	c.needResched = false
+	next := c.runqPop()
 	if next < 0 {
 		if cur.state == tsRunning {
 			return // nothing else to run
 		}
-		next = idleThread
+		next = c.idle
 	}
-	if next == current {
+	if next == c.current {
 		cur.state = tsRunning
 		return
 	}
@@ -70,31 +80,29 @@ func schedule() {
 	if cur.state != tsFree {
 		cur.frame = *entryFrame()
 		cur.fx = *entryFX()
-		cur.fsBase = entryFSBase
+		cur.fsBase = c.entryFSBase
 		if cur.state == tsRunning {
-			if current == idleThread {
+			if c.current == c.idle {
 				cur.state = tsRunnable
 			} else {
-				makeRunnable(current)
+				makeRunnable(c.current)
 			}
 		}
 	}
 	n := &threads[next]
 	*entryFrame() = n.frame
 	*entryFX() = n.fx
-	entryFSBase = n.fsBase
+	c.entryFSBase = n.fsBase
 	n.state = tsRunning
-	current = next
-	contextSwitches++
+	c.current = next
+	c.contextSwitches++
 }
-
-var contextSwitches uint64
 
 // preempt is called from the timer: the current thread goes to the back of
 // the run queue if anyone is waiting.
 func preempt() {
-	if runqLen > 0 && current != idleThread {
-		needResched = true
+	if c := thisCPU(); c.runqLen > 0 && c.current != c.idle {
+		c.needResched = true
 	}
 }
 

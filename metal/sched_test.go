@@ -6,7 +6,7 @@ func TestFutexWaitBlocksAndWakeResumesInFIFOOrder(t *testing.T) {
 	setupKernel(t)
 	word := userAddr(256)
 	*userU32(word) = 7
-	a := current
+	a := thisCPU().current
 	b, c := newThread(), newThread()
 	makeRunnable(b)
 	makeRunnable(c)
@@ -19,13 +19,13 @@ func TestFutexWaitBlocksAndWakeResumesInFIFOOrder(t *testing.T) {
 		t.Fatal("waiter did not block")
 	}
 	schedule()
-	if current != b {
-		t.Fatalf("scheduler ran %d, want %d", current, b)
+	if thisCPU().current != b {
+		t.Fatalf("scheduler ran %d, want %d", thisCPU().current, b)
 	}
 	sys(sysFutex, word, futexWait|futexPrivate, 7, 0)
 	schedule()
-	if current != c {
-		t.Fatalf("scheduler ran %d, want %d", current, c)
+	if thisCPU().current != c {
+		t.Fatalf("scheduler ran %d, want %d", thisCPU().current, c)
 	}
 	// Wake one: the first waiter (a) goes first.
 	if r := sys(sysFutex, word, futexWake|futexPrivate, 1, 0); r != 1 {
@@ -50,7 +50,7 @@ func TestFutexTimeoutReturnsETIMEDOUT(t *testing.T) {
 	word, ts := userAddr(256), userAddr(512)
 	*userU32(word) = 1
 	*userU64(ts), *userU64(ts + 8) = 0, 1000 // 1 µs
-	a := current
+	a := thisCPU().current
 	sys(sysFutex, word, futexWait, 1, ts)
 	if threads[a].state != tsBlocked {
 		t.Fatal("did not block")
@@ -70,7 +70,7 @@ func TestCloneStartsThreadAfterSyscall(t *testing.T) {
 	tid := f.RAX
 	var child *thread
 	for i := range threads {
-		if threads[i].tid == int32(tid) && i != int(current) {
+		if threads[i].tid == int32(tid) && i != int(thisCPU().current) {
 			child = &threads[i]
 		}
 	}

@@ -72,7 +72,7 @@ func sysRtSigprocmaskImpl(old, size uint64) uint64 {
 
 // stack_t: {ss_sp u64, ss_flags i32, pad, ss_size u64}
 func sysSigaltstackImpl(ss, old uint64) uint64 {
-	t := &threads[current]
+	t := currentThread()
 	if old != 0 {
 		if !userAccess(old, 24, true) {
 			return errno(EFAULT)
@@ -111,7 +111,7 @@ func deliverSignal(f *TrapFrame, sig int, code int, addr uint64) bool {
 	if sa.handler <= 1 || sa.restorer == 0 { // SIG_DFL, SIG_IGN
 		return false
 	}
-	t := &threads[current]
+	t := currentThread()
 	sp := f.RSP - 128 // red zone
 	onAlt := false
 	if sa.flags&saOnStack != 0 && t.altSize != 0 && !t.altOn {
@@ -171,7 +171,7 @@ var signalsDelivered uint64
 // ucontext sits at the stack pointer the restorer was entered with.
 func sysRtSigreturnImpl(f *TrapFrame) {
 	uc := f.RSP
-	t := &threads[current]
+	t := currentThread()
 	if !userAccess(uc, ucSize, false) {
 		kputs("gohv: rt_sigreturn with a bad frame pointer; stopping the thread\n")
 		exitGroup(139)

@@ -74,7 +74,7 @@ func sysEpollPwaitImpl(epfd, buf, maxev uint64, timeoutMS int64) uint64 {
 	if timeoutMS > 0 {
 		deadline = nanotime() + timeoutMS*1e6
 	}
-	t := &threads[current]
+	t := currentThread()
 	t.epollBuf = buf
 	t.epollMax = int64(maxev)
 	block(blockEpoll, deadline)

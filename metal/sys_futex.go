@@ -30,7 +30,7 @@ func sysFutexImpl(addr, op, val, timeout uint64) uint64 {
 				return errno(ETIMEDOUT)
 			}
 		}
-		t := &threads[current]
+		t := currentThread()
 		waitSeq++
 		t.futex = addr
 		t.waitSeq = waitSeq

@@ -22,7 +22,7 @@ func sysCloneImpl(f *TrapFrame, flags, stack, tls uint64) uint64 {
 		t.frame.RSP = stack
 	}
 	t.fx = *entryFX()
-	t.fsBase = entryFSBase
+	t.fsBase = thisCPU().entryFSBase
 	if flags&cloneSetTLS != 0 {
 		t.fsBase = tls
 	}
@@ -34,13 +34,13 @@ func sysArchPrctlImpl(code, addr uint64) uint64 {
 	const archSetFS, archGetFS = 0x1002, 0x1003
 	switch code {
 	case archSetFS:
-		entryFSBase = addr
+		thisCPU().entryFSBase = addr
 		return 0
 	case archGetFS:
 		if !userAccess(addr, 8, true) {
 			return errno(EFAULT)
 		}
-		*userU64(addr) = entryFSBase
+		*userU64(addr) = thisCPU().entryFSBase
 		return 0
 	}
 	return errno(EINVAL)

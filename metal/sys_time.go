@@ -58,9 +58,7 @@ func sysNanosleepImpl(req uint64) uint64 {
 		return errno(EINVAL)
 	}
 	if d == 0 {
-		if runqLen > 0 {
-			needResched = true
-		}
+		yield()
 		return 0
 	}
 	block(blockSleep, nanotime()+d)

@@ -79,21 +79,19 @@ func doSyscall(f *TrapFrame) {
 	case sysGetpid:
 		r = 1
 	case sysGettid:
-		r = uint64(threads[current].tid)
+		r = uint64(currentThread().tid)
 	case sysClockGettime:
 		r = sysClockGettimeImpl(a0, a1)
 	case sysFutex:
 		r = sysFutexImpl(a0, a1, a2, a3)
-		if threads[current].state == tsBlocked {
+		if currentThread().state == tsBlocked {
 			return
 		}
 	case sysSchedYield:
-		if runqLen > 0 {
-			needResched = true
-		}
+		yield()
 	case sysNanosleep:
 		r = sysNanosleepImpl(a0)
-		if threads[current].state == tsBlocked {
+		if currentThread().state == tsBlocked {
 			return
 		}
 	case sysWrite:
@@ -149,7 +147,7 @@ func doSyscall(f *TrapFrame) {
 		r = sysEpollCtlImpl(a0, a1, a2, a3)
 	case sysEpollPwait:
 		r = sysEpollPwaitImpl(a0, a1, a2, int64(a3))
-		if threads[current].state == tsBlocked {
+		if currentThread().state == tsBlocked {
 			return
 		}
 	case sysGetrandom:

@@ -11,7 +11,7 @@ func TestSyscallBasics(t *testing.T) {
 	if r := sys(sysGetpid); r != 1 {
 		t.Errorf("getpid = %d", r)
 	}
-	if r := sys(sysGettid); r != uint64(threads[current].tid) {
+	if r := sys(sysGettid); r != uint64(threads[thisCPU().current].tid) {
 		t.Errorf("gettid = %d", r)
 	}
 	ts := userAddr(0)
@@ -38,8 +38,8 @@ func TestSyscallBasics(t *testing.T) {
 	if r := sys(sysOpenat, 0, userAddr(0), 0); r != errno(ENOENT) {
 		t.Errorf("openat = %d, want ENOENT", int64(r))
 	}
-	if r := sys(sysArchPrctl, 0x1002, 0x1234000); r != 0 || entryFSBase != 0x1234000 {
-		t.Errorf("arch_prctl(SET_FS) = %d, fs %#x", r, entryFSBase)
+	if r := sys(sysArchPrctl, 0x1002, 0x1234000); r != 0 || thisCPU().entryFSBase != 0x1234000 {
+		t.Errorf("arch_prctl(SET_FS) = %d, fs %#x", r, thisCPU().entryFSBase)
 	}
 }
 
@@ -84,7 +84,7 @@ func TestEpollReportsEventfdWrites(t *testing.T) {
 	if r := sys(sysEpollPwait, ep, out, 128, 0); r != 0 {
 		t.Fatalf("poll with nothing pending = %d", r)
 	}
-	waiter := current
+	waiter := thisCPU().current
 	sys(sysEpollPwait, ep, out, 128, ^uint64(0)) // block forever
 	if threads[waiter].state != tsBlocked {
 		t.Fatal("epoll_pwait(-1) did not block")

@@ -1,14 +1,12 @@
 package metal
 
 import (
-	"unsafe"
-
 	"gohv/x86"
 )
 
-// Threads: one per Go runtime M (created by clone), plus the idle thread.
-// The kernel runs one CPU with interrupts off; a thread's registers live in
-// the entry frame while it is current and in its slot otherwise. All state is
+// Threads: one per Go runtime M (created by clone), plus an idle thread per
+// CPU. The kernel runs with interrupts off; a thread's registers live in its
+// CPU's entry frame while it runs and in its slot otherwise. All state is
 // pointer-free so kernel code never triggers a write barrier.
 
 const maxThreads = 128
@@ -48,28 +46,22 @@ type thread struct {
 	fx       [fxAreaSize]byte
 }
 
-const idleThread = 0
+// bootIdleThread is the boot CPU's idle thread: slot 0, which the loops
+// over the table skip (an idle thread never blocks or exits).
+const bootIdleThread = 0
 
+// The thread table and what the CPUs share about threads. What each CPU is
+// running, and its run queue, are in its cpu.
 var (
 	threads     [maxThreads]thread
-	current     int32
 	nextTID     int32 = 1
 	waitSeq     uint64
-	runq        [maxThreads]int32
-	runqHead    int
-	runqLen     int
-	needResched bool
 	threadCount int
 
-	idleStack [8 << 10]byte
-	// initialFX is a clean FPU/SSE image (FCW 0x37f, MXCSR 0x1f80) for new
-	// contexts.
+	// initialFXBuf holds a clean FPU/SSE image (FCW 0x37f, MXCSR 0x1f80)
+	// for new contexts, 16-byte aligned inside it (initialFX).
 	initialFXBuf [fxAreaSize + 16]byte
 )
-
-func initialFX() *[fxAreaSize]byte {
-	return (*[fxAreaSize]byte)(unsafe.Pointer((uintptr(unsafe.Pointer(&initialFXBuf[0])) + 15) &^ 15))
-}
 
 // newThread takes a free slot and gives it a TID. Returns -1 if the table is
 // full.
@@ -89,21 +81,23 @@ func newThread() int32 {
 
 // exitCurrent frees the current thread's slot.
 func exitCurrent() {
-	threads[current].state = tsFree
+	currentThread().state = tsFree
 	threadCount--
-	needResched = true
+	thisCPU().needResched = true
 }
 
-// setupIdleThread prepares slot 0: ring 0, interrupts on, halting forever.
-func setupIdleThread() {
-	t := &threads[idleThread]
+// setupIdleThread makes slot idle c's idle thread: ring 0, interrupts on,
+// halting forever on c's idle stack.
+func (c *cpu) setupIdleThread(idle int32) {
+	c.idle = idle
+	t := &threads[idle]
 	t.state = tsRunnable
 	t.tid = 0
 	t.frame = TrapFrame{
 		RIP:    uint64(idleLoopAddr()),
 		CS:     selKernelCode,
 		RFLAGS: x86.RFLAGSIF | x86.RFLAGSFixed,
-		RSP:    (uint64(uintptr(unsafe.Pointer(&idleStack[0]))) + uint64(len(idleStack))) &^ 15,
+		RSP:    stackTop(c.idleStack[:]),
 		SS:     selKernelData,
 	}
 	t.fx = *initialFX()

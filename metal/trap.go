@@ -1,8 +1,6 @@
 package metal
 
 import (
-	"unsafe"
-
 	"gohv/x86"
 )
 
@@ -33,35 +31,35 @@ var exceptionNames = [x86.FirstExternalVector]string{
 	"#VC VMM communication", "#SX security", "reserved 31",
 }
 
-var (
-	trapCount  [256]uint64
-	pageFaults uint64
-)
+var pageFaults uint64
 
+// trap is every entry's Go half: f is the interrupted thread's frame, on
+// this CPU's kernel stack, with interrupts off. Must not allocate.
 func trap(f *TrapFrame) {
-	if inKernel || (f.Vector < x86.FirstExternalVector && uintptr(unsafe.Pointer(f)) != kframe) {
+	c := thisCPU()
+	if c.inKernel || (f.Vector < x86.FirstExternalVector && !c.isEntryFrame(f)) {
 		kernelFault(f)
 	}
-	inKernel = true
+	c.inKernel = true
 	v := f.Vector
 	switch {
 	case v == vectorSyscall:
 		doSyscall(f)
 	case v == vecTimer:
-		trapCount[v]++
+		c.trapCount[v]++
 		timerInterrupt()
 		lapicEOI()
 	case v < x86.FirstExternalVector:
-		trapCount[v]++
+		c.trapCount[v]++
 		exception(f)
 	case v >= vecPICBase && v < vecPICBase+16, v == vecSpurious:
-		trapCount[v&0xff]++ // spurious: no EOI
+		c.trapCount[v&0xff]++ // spurious: no EOI
 	default:
-		trapCount[v&0xff]++
+		c.trapCount[v&0xff]++
 		lapicEOI()
 	}
 	schedule()
-	inKernel = false
+	c.inKernel = false
 }
 
 // exception handles a fault raised by a thread's code.
@@ -126,7 +124,7 @@ func signalOrDie(f *TrapFrame, sig, code int, addr uint64) {
 
 // kernelFault reports a fault in the kernel itself and stops the machine.
 func kernelFault(f *TrapFrame) {
-	inKernel = true
+	thisCPU().inKernel = true
 	kputs("\ngohv: KERNEL FAULT (bug in metal)\n")
 	dumpFrame(f, x86.ReadCR2())
 	fatal("kernel fault")
@@ -144,7 +142,7 @@ func dumpFrame(f *TrapFrame, cr2 uint64) {
 	kputs(" error ")
 	kputhex(f.ErrorCode)
 	kputs(" thread ")
-	kputdec(uint64(threads[current].tid))
+	kputdec(uint64(currentThread().tid))
 	kputs("\ngohv:   rip ")
 	kputhex(f.RIP)
 	kputs(" rsp ")
