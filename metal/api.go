@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"time"
-	"unsafe"
 
 	"github.com/usbarmory/tamago/soc/intel/rtc"
 
@@ -106,7 +105,7 @@ func (PhysMemory) ReadAt(p []byte, pa uint64) error {
 	if pa+uint64(len(p)) < pa || pa+uint64(len(p)) > top {
 		return fmt.Errorf("metal: physical range %#x+%d outside the physical map", pa, len(p))
 	}
-	copy(p, unsafe.Slice((*byte)(x86.Ptr(uintptr(physmapBase+pa))), len(p)))
+	copy(p, physBytes(pa, len(p)))
 	return nil
 }
 

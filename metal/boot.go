@@ -1,8 +1,6 @@
 package metal
 
 import (
-	"unsafe"
-
 	"gohv/x86"
 )
 
@@ -21,7 +19,7 @@ func kmain(magic, info uint64) {
 	consoleInit()
 	kputs("\ngohv: metal: long mode, kernel stack ready\n")
 	w := physWindow{
-		mem:  unsafe.Slice((*byte)(x86.Ptr(uintptr(lowWindowBase))), identityEnd-lowWindowBase),
+		mem:  lowMemory(),
 		base: lowWindowBase,
 	}
 	switch magic {
@@ -94,7 +92,7 @@ func readImageBounds() {
 	imageStart = uint64(h[mbHeaderLoadAddr/4])
 	imageEnd = uint64(h[mbHeaderBSSEndAddr/4])
 	b32, e64 := bootSymbols()
-	scratch := uint64(uintptr(unsafe.Pointer(&bootScratch[0])))
+	scratch := addrOfBytes(bootScratch[:])
 	bootPages := uint64(h[mbHeaderScratch/4])
 	if uint64(h[mbHeaderEntryAddr/4]) != uint64(b32) || uint64(h[mbHeaderEntry64/4]) != uint64(e64) ||
 		bootPages < scratch || bootPages+7*pageSize > scratch+uint64(len(bootScratch)) {
