@@ -1,8 +1,6 @@
 package metal
 
-import (
-	"gohv/x86"
-)
+import "gohv/x86"
 
 // The boot sequence: kmain takes the CPU from entry64, reads what the boot
 // loader handed over, brings up the machine piece by piece (features.go,

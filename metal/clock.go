@@ -95,6 +95,7 @@ func startTimer() {
 }
 
 // timerInterrupt: wake expired sleepers, rotate the run queue every slice.
+// Runs in the trap handler with interrupts off; must not allocate.
 func timerInterrupt() {
 	c := thisCPU()
 	c.ticks++

@@ -6,7 +6,8 @@ import "gohv/x86"
 // the segment layout, all shared with the assembly. Each CPU's entry state
 // (the stack, where the frame and FPU image go) is in its cpu (cpu.go).
 
-// Kernel stack, trap frame and segment layout shared with the assembly.
+// Sizes and the syscall pseudo-vector (the assembly reads them through
+// go_asm.h).
 const (
 	kstackSize      = 128 << 10
 	kstackGuard     = 4 << 10 // kernel g's stackguard: overflow faults loudly, never calls morestack

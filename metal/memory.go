@@ -59,7 +59,8 @@ func (kernelMem) Table(pa uint64) *[512]uint64 {
 	return (*[512]uint64)(x86.Ptr(uintptr(physBase + pa)))
 }
 
-// allocFrame returns a zeroed physical page.
+// allocFrame returns a zeroed physical page. Runs with interrupts off; must
+// not allocate.
 func allocFrame() (uint64, bool) {
 	var pa uint64
 	var ok bool

@@ -36,7 +36,8 @@ func powerOff(status uint8) {
 	x86.Halt()
 }
 
-// fatal ends the run from kernel context with a FAIL verdict.
+// fatal ends the run from kernel context with a FAIL verdict. Safe with
+// interrupts off and before the runtime exists; never returns.
 func fatal(reason string) {
 	if !verdictGiven {
 		verdictGiven = true

@@ -48,7 +48,8 @@ func yield() {
 	}
 }
 
-// wake makes a blocked thread runnable with syscall result r in RAX.
+// wake makes a blocked thread runnable with syscall result r in RAX. Runs
+// with interrupts off.
 func wake(i int32, r uint64) {
 	t := &threads[i]
 	t.frame.RAX = r
@@ -106,7 +107,8 @@ func preempt() {
 	}
 }
 
-// wakeExpired ends timed blocks whose deadline has passed.
+// wakeExpired ends timed blocks whose deadline has passed. Runs in the timer
+// interrupt with interrupts off; must not allocate.
 func wakeExpired(now int64) {
 	for i := int32(1); i < maxThreads; i++ {
 		t := &threads[i]

@@ -106,6 +106,7 @@ func sysSigaltstackImpl(ss, old uint64) uint64 {
 // deliverSignal rewrites the current thread's entry state so that it runs
 // the registered handler as Linux would. Returns false if no handler is
 // registered or the frame cannot be written; the caller then stops the image.
+// Runs with interrupts off; must not allocate.
 func deliverSignal(f *TrapFrame, sig int, code int, addr uint64) bool {
 	sa := &sigactions[sig]
 	if sa.handler <= 1 || sa.restorer == 0 { // SIG_DFL, SIG_IGN

@@ -57,8 +57,6 @@ func sysMmapImpl(addr, length, prot, flags, fd uint64) uint64 {
 	return start
 }
 
-const ENODEV = 19
-
 func sysMunmapImpl(addr, length uint64) uint64 {
 	n := (length + pageSize - 1) &^ (pageSize - 1)
 	if addr&(pageSize-1) != 0 || n == 0 || addr+n < addr {

@@ -55,6 +55,7 @@ const (
 	EAGAIN    = 11
 	ENOMEM    = 12
 	EFAULT    = 14
+	ENODEV    = 19
 	EINVAL    = 22
 	EMFILE    = 24
 	ENOSYS    = 38
@@ -68,6 +69,7 @@ var syscallCounts [512]uint64
 
 // doSyscall dispatches the call in f (RAX number, RDI RSI RDX R10 R8 R9
 // arguments) and leaves the result in f.RAX unless the thread blocked.
+// Runs with interrupts off on the kernel stack; must not allocate.
 func doSyscall(f *TrapFrame) {
 	nr := f.RAX
 	if nr < uint64(len(syscallCounts)) {
@@ -165,6 +167,7 @@ var unsupportedSeen [8]uint64
 
 // unsupportedSyscall reports a call the kernel does not implement, once per
 // number (up to a few numbers), so the log shows what the runtime wanted.
+// Runs with interrupts off; must not allocate.
 func unsupportedSyscall(nr, rip uint64) {
 	for i := range unsupportedSeen {
 		if unsupportedSeen[i] == nr+1 {

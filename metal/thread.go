@@ -1,8 +1,6 @@
 package metal
 
-import (
-	"gohv/x86"
-)
+import "gohv/x86"
 
 // Threads: one per Go runtime M (created by clone), plus an idle thread per
 // CPU. The kernel runs with interrupts off; a thread's registers live in its
@@ -64,7 +62,7 @@ var (
 )
 
 // newThread takes a free slot and gives it a TID. Returns -1 if the table is
-// full.
+// full. Runs with interrupts off; must not allocate.
 func newThread() int32 {
 	for i := int32(1); i < maxThreads; i++ {
 		t := &threads[i]
@@ -79,7 +77,8 @@ func newThread() int32 {
 	return -1
 }
 
-// exitCurrent frees the current thread's slot.
+// exitCurrent frees the current thread's slot; the scheduler switches away
+// at the end of the trap. Runs with interrupts off.
 func exitCurrent() {
 	currentThread().state = tsFree
 	threadCount--

@@ -1,8 +1,6 @@
 package metal
 
-import (
-	"gohv/x86"
-)
+import "gohv/x86"
 
 // Trap dispatch: every exception, interrupt and system call from a thread
 // arrives here (trap_amd64.s) on the kernel stack, interrupts off, with the
@@ -62,7 +60,10 @@ func trap(f *TrapFrame) {
 	c.inKernel = false
 }
 
-// exception handles a fault raised by a thread's code.
+// exception handles a fault raised by a thread's code: a page fault in the
+// mmap window is backed, anything else becomes a signal to the runtime, or
+// stops the machine if no handler can take it. Runs with interrupts off;
+// must not allocate.
 func exception(f *TrapFrame) {
 	switch f.Vector {
 	case x86.VectorPF:
@@ -123,6 +124,7 @@ func signalOrDie(f *TrapFrame, sig, code int, addr uint64) {
 }
 
 // kernelFault reports a fault in the kernel itself and stops the machine.
+// Runs with interrupts off; never returns.
 func kernelFault(f *TrapFrame) {
 	thisCPU().inKernel = true
 	kputs("\ngohv: KERNEL FAULT (bug in metal)\n")
