@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"time"
-	"unsafe"
 
 	"github.com/usbarmory/tamago/soc/intel/rtc"
 
@@ -64,15 +63,19 @@ type Stats struct {
 }
 
 func GetStats() Stats {
-	var n uint64
+	var n, switches, ticks uint64
 	for _, c := range syscallCounts {
 		n += c
+	}
+	for i := range cpus {
+		switches += cpus[i].contextSwitches
+		ticks += cpus[i].ticks
 	}
 	return Stats{
 		PagesBacked:     pagesBacked,
 		PagesFreed:      pagesFreed,
 		FreeBytes:       pages.FreePages() * pageSize,
-		ContextSwitches: contextSwitches,
+		ContextSwitches: switches,
 		PageFaults:      pageFaults,
 		Signals:         signalsDelivered,
 		Threads:         threadCount,
@@ -82,7 +85,7 @@ func GetStats() Stats {
 }
 
 // TSC reads the time-stamp counter.
-func TSC() uint64 { return rdtsc() }
+func TSC() uint64 { return x86.RDTSC() }
 
 // EntryTSC is the TSC when kmain started (first Go code after the boot stub).
 func EntryTSC() uint64 { return entryTSC }
@@ -102,7 +105,7 @@ func (PhysMemory) ReadAt(p []byte, pa uint64) error {
 	if pa+uint64(len(p)) < pa || pa+uint64(len(p)) > top {
 		return fmt.Errorf("metal: physical range %#x+%d outside the physical map", pa, len(p))
 	}
-	copy(p, unsafe.Slice((*byte)(x86.Ptr(uintptr(physmapBase+pa))), len(p)))
+	copy(p, physBytes(pa, len(p)))
 	return nil
 }
 
@@ -145,17 +148,6 @@ func Verdict(pass bool, reason string) {
 	fmt.Fprintf(os.Stdout, "gohv: verdict FAIL %s\n", reason)
 	powerOff(1)
 }
-
-// UnknownSyscall issues a system call number no kernel implements and
-// returns the raw result (for the bad-input test).
-func UnknownSyscall(nr uintptr) int64 { return int64(rawSyscall6(nr, 0, 0, 0, 0, 0, 0)) }
-
-// InjectSyscallUnknown reports whether inject=syscall-unknown was given.
-func InjectSyscallUnknown() bool { return inject&injectSyscallUnknown != 0 }
-
-// InjectException reports whether inject=exception was given: the image then
-// faults on purpose (a non-canonical access, #GP) in a goroutine.
-func InjectException() bool { return inject&injectException != 0 }
 
 // BootRSDP returns the ACPI RSDP the boot loader handed over (Multiboot2
 // tags 14/15, the only way to find ACPI under UEFI), or nil.

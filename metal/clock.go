@@ -13,13 +13,26 @@ import (
 // timeouts at tickHz.
 
 const (
-	pitHz          = 1193182
-	calibrateMS    = 20
-	tickHz         = 1000
-	sliceTicks     = 10 // 10 ms time slice
-	lapicTimerInit = 0x380
-	lapicTimerCur  = 0x390
-	lapicTimerDiv  = 0x3e0
+	calibrateMS = 20
+	tickHz      = 1000
+	sliceTicks  = 10 // 10 ms time slice
+)
+
+// The 8254 programmable interval timer's channel 2, gated and read through
+// the PC's port 0x61 (Intel 8254 datasheet; the PC/AT wiring).
+const (
+	pitHz       = 1193182 // input clock
+	pitChannel2 = 0x42    // channel 2 counter
+	pitCommand  = 0x43    // mode/command register
+
+	// Command: channel 2 (SC=10), low byte then high byte (RW=11), mode 0
+	// (interrupt on terminal count), binary.
+	pitCmdChannel2Mode0 = 0b10<<6 | 0b11<<4 | 0<<1
+
+	pcPortB         = 0x61   // system control port B
+	portBGate2      = 1 << 0 // channel 2 gate
+	portBSpeaker    = 1 << 1 // speaker data enable
+	portBOut2Status = 1 << 5 // channel 2 output, read-only
 )
 
 var (
@@ -28,20 +41,11 @@ var (
 	tscMult    uint64 // ns = (tsc-tscBase) * tscMult >> 32
 	lapicHz    uint64
 	wallOffset int64 // realtime = monotonic + wallOffset
-	ticks      uint64
-
-	localAPIC lapic.LAPIC
 )
-
-func lapicReg(off uint32) *uint32 {
-	return (*uint32)(x86.Ptr(uintptr(localAPIC.Base + off)))
-}
-
-func lapicEOI() { localAPIC.ClearInterrupt() }
 
 // nanotime is monotonic nanoseconds since calibration. Must not allocate.
 func nanotime() int64 {
-	hi, lo := bits.Mul64(rdtsc()-tscBase, tscMult)
+	hi, lo := bits.Mul64(x86.RDTSC()-tscBase, tscMult)
 	return int64(hi<<32 | lo>>32)
 }
 
@@ -55,27 +59,28 @@ func TSCToNanos(d uint64) int64 {
 // over calibrateMS milliseconds (the method of Intel SDM Vol. 3B 18.7.3's
 // examples; the PIT is the one reference every PC and emulator has).
 func calibrate() {
-	*lapicReg(lapicTimerDiv) = 0xb // divide by 1
+	*lapicReg(lapicTimerDivideConfig) = timerDivideBy1
 	localAPIC.SetTimer(vecTimer, lapic.TIMER_MODE_ONE_SHOT)
-	*lapicReg(0x320) |= 1 << 16 // masked while counting
+	*lapicReg(lapic.LAPIC_LVT_TIMER) |= 1 << lvtMask // masked while counting
 
 	latch := uint16(pitHz * calibrateMS / 1000)
-	outb(0x61, (inb(0x61)&^0x02)|0x01) // gate channel 2 on, speaker off
-	outb(0x43, 0xb0)                   // channel 2, lobyte/hibyte, mode 0
-	outb(0x42, uint8(latch))
-	outb(0x42, uint8(latch>>8))
-	*lapicReg(lapicTimerInit) = 0xffffffff
-	t0 := rdtsc()
-	for inb(0x61)&0x20 == 0 {
+	x86.OUTB(pcPortB, x86.INB(pcPortB)&^portBSpeaker|portBGate2)
+	x86.OUTB(pitCommand, pitCmdChannel2Mode0)
+	x86.OUTB(pitChannel2, uint8(latch))
+	x86.OUTB(pitChannel2, uint8(latch>>8))
+	const countFrom = ^uint32(0)
+	*lapicReg(lapicTimerInitialCount) = countFrom
+	t0 := x86.RDTSC()
+	for x86.INB(pcPortB)&portBOut2Status == 0 {
 	}
-	t1 := rdtsc()
-	left := *lapicReg(lapicTimerCur)
+	t1 := x86.RDTSC()
+	left := *lapicReg(lapicTimerCurrentCount)
 	tscHz = (t1 - t0) * 1000 / calibrateMS
-	lapicHz = uint64(0xffffffff-left) * 1000 / calibrateMS
+	lapicHz = uint64(countFrom-left) * 1000 / calibrateMS
 	if tscHz == 0 {
 		tscHz = 1e9
 	}
-	tscBase = rdtsc()
+	tscBase = x86.RDTSC()
 	tscMult = (uint64(1e9) << 32) / tscHz
 }
 
@@ -86,14 +91,16 @@ func startTimer() {
 	if n == 0 {
 		n = 1
 	}
-	*lapicReg(lapicTimerInit) = uint32(n)
+	*lapicReg(lapicTimerInitialCount) = uint32(n)
 }
 
 // timerInterrupt: wake expired sleepers, rotate the run queue every slice.
+// Runs in the trap handler with interrupts off; must not allocate.
 func timerInterrupt() {
-	ticks++
+	c := thisCPU()
+	c.ticks++
 	wakeExpired(nanotime())
-	if ticks%sliceTicks == 0 {
+	if c.ticks%sliceTicks == 0 {
 		preempt()
 	}
 }

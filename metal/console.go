@@ -1,6 +1,10 @@
 package metal
 
-import "github.com/usbarmory/tamago/soc/intel/uart"
+import (
+	"github.com/usbarmory/tamago/soc/intel/uart"
+
+	"gohv/x86"
+)
 
 // The console is COM1, a 16550 UART, driven through tamago's driver. Kernel
 // printing below runs with interrupts off and must not allocate: it formats
@@ -10,15 +14,34 @@ const com1Base = 0x3f8
 
 var com1 = uart.UART{Index: 1, Base: com1Base}
 
+// 16550 registers and fields tamago's uart package does not name (PC16550D
+// datasheet, Table 2): the divisor latch, reached with LCR.DLAB set, and
+// the line, FIFO and status bits metal sets or reads.
+const (
+	uartDLL = 0x00 // divisor latch, low byte (DLAB=1)
+	uartDLM = 0x01 // divisor latch, high byte (DLAB=1)
+
+	uartClockHz  = 1843200
+	uartBaud     = 115200
+	uartDivisor  = uartClockHz / 16 / uartBaud
+	lcrDLAB      = 1 << 7 // divisor latch access
+	lcrWordLen8  = 0b11   // 8 data bits, 1 stop bit, no parity
+	fcrEnable    = 1 << 0
+	fcrClearRx   = 1 << 1
+	fcrClearTx   = 1 << 2
+	fcrTrigger14 = 0b11 << 6 // receive trigger at 14 bytes
+	lsrTEMT      = 1 << 6    // transmitter empty: holding and shift registers
+)
+
 // consoleInit programs 115200 8N1 with FIFOs, then lets the driver set the
 // modem control lines.
 func consoleInit() {
-	outb(com1Base+1, 0x00) // IER: no interrupts
-	outb(com1Base+3, 0x80) // LCR: DLAB
-	outb(com1Base+0, 0x01) // DLL: 115200 baud
-	outb(com1Base+1, 0x00) // DLM
-	outb(com1Base+3, 0x03) // LCR: 8N1
-	outb(com1Base+2, 0xc7) // FCR: enable and clear FIFOs
+	x86.OUTB(com1Base+uart.IER, 0) // no interrupts
+	x86.OUTB(com1Base+uart.LCR, lcrDLAB)
+	x86.OUTB(com1Base+uartDLL, uint8(uartDivisor))
+	x86.OUTB(com1Base+uartDLM, uint8(uartDivisor>>8))
+	x86.OUTB(com1Base+uart.LCR, lcrWordLen8)
+	x86.OUTB(com1Base+uart.FCR, fcrEnable|fcrClearRx|fcrClearTx|fcrTrigger14)
 	com1.DTR, com1.RTS = true, true
 	com1.Init()
 }
@@ -96,3 +119,5 @@ func kputint(v int64) {
 	}
 	kputdec(uint64(v))
 }
+
+func consoleWrite(b []byte) { kputbytes(b) }

@@ -1,57 +1,119 @@
 package metal
 
-// Declarations of the privileged-instruction leaves in cpu_amd64.s and the
-// entry points in boot_amd64.s, trap_amd64.s and kdata_amd64.s.
+import "gohv/x86"
 
-func rdtsc() uint64
-func rdrand() (v uint64, ok bool)
-func inb(port uint16) uint8
-func outb(port uint16, val uint8)
-func outw(port uint16, val uint16)
-func outl(port uint16, val uint32)
-func inl(port uint16) uint32
-func lgdt(desc uintptr)
-func lidt(desc uintptr)
-func ltr(sel uint16)
-func readCR2() uint64
-func writeCR3(v uint64)
-func invlpg(va uintptr)
-func fxsave(area uintptr)
-func ldmxcsr(v uint32)
-func halt()
-func interruptsEnabled() bool
-func rawSyscall6(num, a1, a2, a3, a4, a5, a6 uintptr) (ret uintptr)
+// Per-CPU state, in the manner of gVisor's ring0.CPU and TamaGo's amd64.CPU:
+// everything that belongs to one processor rather than to the kernel as a
+// whole (what it runs, its run queue, its stacks, descriptor tables and TSS,
+// the scratch its entry paths use) lives in a cpu, one per processor in
+// cpus. Today there is one, the boot CPU; SMP bring-up adds the others by
+// filling in another cpu, not by rewriting the code that uses it.
+//
+// Two ways lead to the running CPU's cpu, and nothing else may assume which
+// one it is: the assembly entry paths address its fields as off(GS), since
+// entry64 points IA32_GS_BASE at it (nothing else in the image uses GS: the
+// Go runtime's TLS is FS, and the VM backends restore the host's GS base on
+// every exit); Go code calls thisCPU.
+//
+// Like all kernel state it is pointer-free: kernel code writes it with the
+// kernel goroutine descriptor and no write barriers.
 
-func boot32()
-func entry64()
-func syscallEntry()
-func idleLoop()
-func resume()
-func vectorAddr(i int) uintptr
-func rt0Entry() uintptr
-func idleLoopAddr() uintptr
-func syscallEntryAddr() uintptr
+// maxCPUs is how many processors metal runs.
+const maxCPUs = 1
 
-// Model-specific registers (Intel SDM Vol. 4, AMD APM Vol. 2 App. A).
+// Sizes of the per-CPU stacks besides the kernel stack.
 const (
-	msrAPICBase = 0x1b
-	msrEFER     = 0xc0000080
-	msrSTAR     = 0xc0000081
-	msrLSTAR    = 0xc0000082
-	msrFMASK    = 0xc0000084
-	msrFSBase   = 0xc0000100
-	msrGSBase   = 0xc0000101
-
-	eferSCE = 1 << 0
-	eferNXE = 1 << 11
+	istStackSize  = 8 << 10 // each of the #DF, NMI and #MC stacks
+	idleStackSize = 8 << 10
 )
 
-// RFLAGS bits.
+// cpu is one processor's kernel state. The assembly (trap_amd64.s,
+// boot_amd64.s) reads and writes kstack and the fields from kstackTop to
+// kernG at the offsets cpuOff* below: keep kstack first and those fields
+// right after it, in this order.
+type cpu struct {
+	kstack [kstackSize]byte // every trap's and system call's stack
+
+	kstackTop   uintptr // 16-byte aligned top of kstack: IST1 and the SYSCALL stack
+	kframe      uintptr // kstackTop - trapFrameSize: where every entry's TrapFrame lands
+	fxArea      uintptr // 16-byte aligned FXSAVE image of the interrupted thread, in fxAreaBuf
+	entryFSBase uint64  // FS base of the interrupted thread
+	kernelFS    uintptr // FS base while kernel code runs: &tls[1]
+	syscallSP   uint64  // SYSCALL entry scratch: the caller's RSP
+	syscallRIP  uint64  // SYSCALL entry scratch: the caller's return RIP
+
+	// The kernel's thread-local block and goroutine descriptor: Go code
+	// finds its g at -8(FS), that is tls[0] = &kernG, and function
+	// prologues compare SP with the g's stack guard. Of the runtime's g
+	// only the first four words are read: stack.lo, stack.hi,
+	// stackguard0, stackguard1 (the guard leaves kstackGuard bytes, so an
+	// overflow faults instead of growing the stack).
+	tls   [2]uint64
+	kernG [32]uint64
+
+	// Scheduling (sched.go), touched with interrupts off.
+	current     int32 // the thread running on this CPU
+	idle        int32 // this CPU's idle thread
+	inKernel    bool  // kernel code is running: a trap now is a kernel bug
+	needResched bool  // switch threads at the end of this trap
+	runqHead    int
+	runqLen     int
+	runq        [maxThreads]int32 // runnable threads, FIFO
+
+	// Counters.
+	ticks           uint64 // timer interrupts
+	contextSwitches uint64
+	trapCount       [256]uint64 // by vector
+
+	// Descriptor tables (desc.go): null, kernel code and data, and this
+	// CPU's TSS, whose IST slots point at the stacks below.
+	gdt  [gdtEntries]uint64
+	gdtr [10]byte
+	tss  [x86.TSS64Size]byte
+
+	fxAreaBuf   [fxAreaSize + 16]byte
+	istDFStack  [istStackSize]byte
+	istNMIStack [istStackSize]byte
+	istMCStack  [istStackSize]byte
+	idleStack   [idleStackSize]byte
+}
+
+// Byte offsets of the cpu fields the assembly uses, as go_asm.h gives them
+// to it (const_cpuOff...). TestCPUOffsetsMatchTheAssembly checks them, and
+// cpu_unsafe.go refuses to compile if they drift.
 const (
-	flagTF = 1 << 8
-	flagIF = 1 << 9
-	flagDF = 1 << 10
-	flagAC = 1 << 18
+	cpuOffKstack      = 0
+	cpuOffKstackTop   = kstackSize
+	cpuOffKframe      = kstackSize + 8
+	cpuOffFXArea      = kstackSize + 16
+	cpuOffEntryFSBase = kstackSize + 24
+	cpuOffKernelFS    = kstackSize + 32
+	cpuOffSyscallSP   = kstackSize + 40
+	cpuOffSyscallRIP  = kstackSize + 48
+	cpuOffTLS         = kstackSize + 56
+	cpuOffKernG       = kstackSize + 72
 )
 
-func bootSymbols() (boot32, entry64 uintptr)
+// cpus holds every processor's state; cpus[0] is the boot CPU, whose
+// address entry64 loads into GS base.
+var cpus [maxCPUs]cpu
+
+// thisCPU returns the state of the processor running the caller. With one
+// CPU that is cpus[0]; with more it becomes a read of this CPU's index
+// through GS. Must not allocate; runs with interrupts off (with them on, the
+// caller could move to another CPU).
+//
+//go:nosplit
+func thisCPU() *cpu { return &cpus[0] }
+
+// currentThread is the thread running on this CPU.
+//
+//go:nosplit
+func currentThread() *thread { return &threads[thisCPU().current] }
+
+// entryFrame is where this CPU's entry paths saved the interrupted thread's
+// registers, and where trapReturn restores them from.
+func entryFrame() *TrapFrame { return (*TrapFrame)(x86.Ptr(thisCPU().kframe)) }
+
+// entryFX is the interrupted thread's FPU/SSE state, likewise.
+func entryFX() *[fxAreaSize]byte { return (*[fxAreaSize]byte)(x86.Ptr(thisCPU().fxArea)) }

@@ -1,22 +1,7 @@
-// Statically initialised kernel data that must be valid before any Go
-// initialisation code runs (addresses of other symbols).
+// Addresses of metal's assembly symbols, for Go code that installs them
+// (IDT gates, IA32_LSTAR, the idle thread, the runtime's entry point).
 
 #include "textflag.h"
-#include "go_asm.h"
-
-// kernG is the goroutine descriptor seen by kernel Go code: only the stack
-// bounds (runtime.g.stack and the two stack guards) are ever read, by
-// function prologues. The kernel stack is ·kstack.
-DATA ·kernG+0(SB)/8, $·kstack(SB)
-DATA ·kernG+8(SB)/8, $·kstack+const_kstackSize(SB)
-DATA ·kernG+16(SB)/8, $·kstack+const_kstackGuard(SB)
-DATA ·kernG+24(SB)/8, $·kstack+const_kstackGuard(SB)
-GLOBL ·kernG(SB), NOPTR, $256
-
-// kernTLS is the kernel's thread-local block: FS base = &kernTLS+8, so the
-// runtime's g slot at -8(FS) is kernTLS[0] = &kernG.
-DATA ·kernTLS+0(SB)/8, $·kernG(SB)
-GLOBL ·kernTLS(SB), NOPTR, $16
 
 // func vectorAddr(i int) uintptr
 TEXT ·vectorAddr(SB),NOSPLIT,$0-16

@@ -15,6 +15,12 @@ const (
 	mbFlagCmdline = 1 << 2
 	mbFlagMmap    = 1 << 6
 	mbFlagLoader  = 1 << 9
+
+	// Byte offsets in the boot information structure.
+	mbInfoCmdline    = 16
+	mbInfoMmapLength = 44
+	mbInfoMmapAddr   = 48
+	mbInfoLoaderName = 64
 )
 
 // bootInfo is what the kernel keeps from the boot loader, copied out of the
@@ -83,7 +89,7 @@ func parseMultiboot1Cmdline(w physWindow, info uint64, bi *bootInfo) string {
 		return "boot information structure outside memory"
 	}
 	if flags&mbFlagCmdline != 0 {
-		p, _ := w.u32(info + 16)
+		p, _ := w.u32(info + mbInfoCmdline)
 		n, ok := w.cstring(uint64(p), bi.cmdline[:])
 		if !ok {
 			return "command line outside memory"
@@ -91,7 +97,7 @@ func parseMultiboot1Cmdline(w physWindow, info uint64, bi *bootInfo) string {
 		bi.cmdlineLen = n
 	}
 	if flags&mbFlagLoader != 0 {
-		p, _ := w.u32(info + 64)
+		p, _ := w.u32(info + mbInfoLoaderName)
 		bi.loaderLen, _ = w.cstring(uint64(p), bi.loader[:])
 	}
 	return ""
@@ -106,17 +112,15 @@ func parseMultiboot1Mmap(w physWindow, info uint64, bi *bootInfo, inject injectF
 	if !ok {
 		return "memory map: boot information structure outside memory"
 	}
-	if inject&injectMmapMissing != 0 {
+	if inject.hideMmap() {
 		flags &^= mbFlagMmap
 	}
 	if flags&mbFlagMmap == 0 {
 		return "memory map: the boot loader passed none (Multiboot flags bit 6 clear)"
 	}
-	length, _ := w.u32(info + 44)
-	addr, _ := w.u32(info + 48)
-	if inject&injectMmapTruncated != 0 && length > 10 {
-		length -= 10
-	}
+	length, _ := w.u32(info + mbInfoMmapLength)
+	addr, _ := w.u32(info + mbInfoMmapAddr)
+	length = uint32(inject.truncateMmap(uint64(length)))
 	if length == 0 {
 		return "memory map: empty"
 	}

@@ -59,7 +59,7 @@ func parseMultiboot2(w physWindow, info uint64, bi *bootInfo, inject injectFlags
 				bi.rsdpLen = copy(bi.rsdp[:], tag[8:])
 			}
 		case mb2TagMmap:
-			if inject&injectMmapMissing != 0 {
+			if inject.hideMmap() {
 				break
 			}
 			if r := mb2Mmap(tag, &mm, bi, inject); r != "" {
@@ -67,7 +67,7 @@ func parseMultiboot2(w physWindow, info uint64, bi *bootInfo, inject injectFlags
 			}
 			haveMmap = true
 		case mb2TagEFIMmap:
-			if inject&injectMmapMissing != 0 {
+			if inject.hideMmap() {
 				break
 			}
 			if r := mb2EFIMmap(tag, &efi); r != "" {
@@ -104,9 +104,7 @@ func mb2Mmap(tag []byte, mm *physmem.MemoryMap, bi *bootInfo, inject injectFlags
 	}
 	esize := uint64(binary.LittleEndian.Uint32(tag[8:]))
 	body := tag[16:]
-	if inject&injectMmapTruncated != 0 && len(body) > 10 {
-		body = body[:len(body)-10]
-	}
+	body = body[:inject.truncateMmap(uint64(len(body)))]
 	if esize < 24 || uint64(len(body))%esize != 0 {
 		return "memory map: truncated (Multiboot2 entries do not fill the tag)"
 	}

@@ -118,13 +118,6 @@ func TestParseMultiboot1BadMaps(t *testing.T) {
 	}
 }
 
-func TestParseInject(t *testing.T) {
-	f := parseInject([]byte("gohv selftest inject=mmap-truncated  inject=syscall-unknown inject=bogus"))
-	if f != injectMmapTruncated|injectSyscallUnknown {
-		t.Errorf("flags %b", f)
-	}
-}
-
 // The boot loader's structures are trusted less than code: any bytes must
 // give a result or a reason, never a fault.
 func FuzzParseMultiboot1(f *testing.F) {

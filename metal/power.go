@@ -1,6 +1,11 @@
 package metal
 
-import "gohv/x86"
+import (
+	"github.com/usbarmory/tamago/soc/intel/uart"
+
+	"gohv/metal/acpi"
+	"gohv/x86"
+)
 
 // Ending the run: a verdict line, then power off — QEMU's isa-debug-exit
 // when present, ACPI S5 when the Go side found how, otherwise halt.
@@ -20,19 +25,19 @@ var (
 func powerOff(status uint8) {
 	x86.CLI()
 	drainConsole()
-	outb(debugExitPort, status)
+	x86.OUTB(debugExitPort, status)
 	if acpiS5Known {
-		const slpEn = 1 << 13
-		outw(acpiPM1aCnt, acpiSLPTypA<<10|slpEn)
+		x86.OUTW(acpiPM1aCnt, acpiSLPTypA<<acpi.PM1CntSlpTypShift|acpi.PM1CntSlpEn)
 		if acpiPM1bCnt != 0 {
-			outw(acpiPM1bCnt, acpiSLPTypB<<10|slpEn)
+			x86.OUTW(acpiPM1bCnt, acpiSLPTypB<<acpi.PM1CntSlpTypShift|acpi.PM1CntSlpEn)
 		}
 	}
 	kputs("gohv: halted (no power-off device answered)\n")
-	halt()
+	x86.Halt()
 }
 
-// fatal ends the run from kernel context with a FAIL verdict.
+// fatal ends the run from kernel context with a FAIL verdict. Safe with
+// interrupts off and before the runtime exists; never returns.
 func fatal(reason string) {
 	if !verdictGiven {
 		verdictGiven = true
@@ -59,39 +64,12 @@ func exitGroup(status int64) {
 	powerOff(1)
 }
 
-func consoleWrite(b []byte) { kputbytes(b) }
-
-// fillRandom uses RDRAND where the CPU has it, else a TSC-seeded xorshift
-// (good enough for map seeds; the boot log says which).
-func fillRandom(b []byte) {
-	for i := 0; i < len(b); i += 8 {
-		var v uint64
-		ok := false
-		if hasRDRAND {
-			v, ok = rdrand()
-		}
-		if !ok {
-			rngState ^= rdtsc()
-			rngState ^= rngState << 13
-			rngState ^= rngState >> 7
-			rngState ^= rngState << 17
-			v = rngState
-		}
-		for j := 0; j < 8 && i+j < len(b); j++ {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-}
-
-var rngState uint64 = 0x9e3779b97f4a7c15
-
-// drainConsole waits, boundedly, until COM1 has sent everything (LSR bit 6,
-// transmitter empty), so the verdict line is not cut off by the power-off.
+// drainConsole waits, boundedly, until COM1 has sent everything (LSR.TEMT),
+// so the verdict line is not cut off by the power-off.
 func drainConsole() {
 	if hostTest {
 		return
 	}
-	const lsrTEMT = 1 << 6
-	for i := 0; i < 1_000_000 && inb(com1Base+5)&lsrTEMT == 0; i++ {
+	for i := 0; i < 1_000_000 && x86.INB(com1Base+uart.LSR)&lsrTEMT == 0; i++ {
 	}
 }

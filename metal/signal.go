@@ -17,8 +17,9 @@ const (
 	SIGFPE  = 8
 	SIGSEGV = 11
 
-	segvMapErr = 1 // SEGV_MAPERR
-	segvAccErr = 2 // SEGV_ACCERR
+	siKernel   = 0x80 // SI_KERNEL: sent by the kernel, not a process
+	segvMapErr = 1    // SEGV_MAPERR
+	segvAccErr = 2    // SEGV_ACCERR
 	ill_ILLOPN = 2
 	fpe_INTDIV = 1
 
@@ -71,7 +72,7 @@ func sysRtSigprocmaskImpl(old, size uint64) uint64 {
 
 // stack_t: {ss_sp u64, ss_flags i32, pad, ss_size u64}
 func sysSigaltstackImpl(ss, old uint64) uint64 {
-	t := &threads[current]
+	t := currentThread()
 	if old != 0 {
 		if !userAccess(old, 24, true) {
 			return errno(EFAULT)
@@ -105,12 +106,13 @@ func sysSigaltstackImpl(ss, old uint64) uint64 {
 // deliverSignal rewrites the current thread's entry state so that it runs
 // the registered handler as Linux would. Returns false if no handler is
 // registered or the frame cannot be written; the caller then stops the image.
+// Runs with interrupts off; must not allocate.
 func deliverSignal(f *TrapFrame, sig int, code int, addr uint64) bool {
 	sa := &sigactions[sig]
 	if sa.handler <= 1 || sa.restorer == 0 { // SIG_DFL, SIG_IGN
 		return false
 	}
-	t := &threads[current]
+	t := currentThread()
 	sp := f.RSP - 128 // red zone
 	onAlt := false
 	if sa.flags&saOnStack != 0 && t.altSize != 0 && !t.altOn {
@@ -157,7 +159,7 @@ func deliverSignal(f *TrapFrame, sig int, code int, addr uint64) bool {
 	f.RSI = si
 	f.RDX = uc
 	f.RAX = 0
-	f.RFLAGS &^= flagDF | flagTF
+	f.RFLAGS &^= x86.RFLAGSDF | x86.RFLAGSTF
 	f.CS, f.SS = selKernelCode, selKernelData
 	signalsDelivered++
 	return true
@@ -170,7 +172,7 @@ var signalsDelivered uint64
 // ucontext sits at the stack pointer the restorer was entered with.
 func sysRtSigreturnImpl(f *TrapFrame) {
 	uc := f.RSP
-	t := &threads[current]
+	t := currentThread()
 	if !userAccess(uc, ucSize, false) {
 		kputs("gohv: rt_sigreturn with a bad frame pointer; stopping the thread\n")
 		exitGroup(139)
@@ -183,13 +185,13 @@ func sysRtSigreturnImpl(f *TrapFrame) {
 	f.RDX, f.RAX, f.RCX, f.RSP = g[12], g[13], g[14], g[15]
 	f.RIP = g[16]
 	// Keep ring 0 and interrupts on whatever the context says.
-	f.RFLAGS = g[17]&^(flagDF|flagTF|3<<12) | flagIF | 2
+	f.RFLAGS = g[17]&^(x86.RFLAGSDF|x86.RFLAGSTF|x86.RFLAGSIOPL) | x86.RFLAGSIF | x86.RFLAGSFixed
 	f.CS, f.SS = selKernelCode, selKernelData
 	if fp := g[23]; fp != 0 && userAccess(fp, fxAreaSize, false) {
 		*entryFX() = *(*[fxAreaSize]byte)(x86.Ptr(uintptr(fp)))
-		// MXCSR must keep reserved bits clear or FXRSTOR faults.
+		// MXCSR's reserved upper half must stay clear or FXRSTOR faults.
 		fx := entryFX()
-		fx[26], fx[27] = 0, 0
+		fx[x86.FXSaveMXCSROffset+2], fx[x86.FXSaveMXCSROffset+3] = 0, 0
 	}
 	t.altOn = false
 }

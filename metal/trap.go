@@ -1,32 +1,23 @@
 package metal
 
-import "unsafe"
+import "gohv/x86"
 
 // Trap dispatch: every exception, interrupt and system call from a thread
 // arrives here (trap_amd64.s) on the kernel stack, interrupts off, with the
 // thread's registers in f. Must not allocate.
 
+// Vectors metal chooses; the exception vectors are x86's.
 const (
-	vecDE  = 0
-	vecDB  = 1
-	vecNMI = 2
-	vecBP  = 3
-	vecUD  = 6
-	vecNM  = 7
-	vecDF  = 8
-	vecGP  = 13
-	vecPF  = 14
-	vecMF  = 16
-	vecAC  = 17
-	vecMC  = 18
-	vecXM  = 19
-
 	vecTimer    = 0x20
 	vecPICBase  = 0x30 // legacy 8259 remapped here and masked
 	vecSpurious = 0xff
+
+	// vectorStubs is how many entry stubs trap_amd64.s has: vectors 0-63,
+	// then vecSpurious last.
+	vectorStubs = 65
 )
 
-var exceptionNames = [32]string{
+var exceptionNames = [x86.FirstExternalVector]string{
 	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
 	"#BR bound range", "#UD invalid opcode", "#NM device not available",
 	"#DF double fault", "coprocessor overrun", "#TS invalid TSS",
@@ -38,44 +29,47 @@ var exceptionNames = [32]string{
 	"#VC VMM communication", "#SX security", "reserved 31",
 }
 
-var (
-	trapCount  [256]uint64
-	pageFaults uint64
-)
+var pageFaults uint64
 
+// trap is every entry's Go half: f is the interrupted thread's frame, on
+// this CPU's kernel stack, with interrupts off. Must not allocate.
 func trap(f *TrapFrame) {
-	if inKernel || (f.Vector < 32 && uintptr(unsafe.Pointer(f)) != kframe) {
+	c := thisCPU()
+	if c.inKernel || (f.Vector < x86.FirstExternalVector && !c.isEntryFrame(f)) {
 		kernelFault(f)
 	}
-	inKernel = true
+	c.inKernel = true
 	v := f.Vector
 	switch {
 	case v == vectorSyscall:
 		doSyscall(f)
 	case v == vecTimer:
-		trapCount[v]++
+		c.trapCount[v]++
 		timerInterrupt()
 		lapicEOI()
-	case v < 32:
-		trapCount[v]++
+	case v < x86.FirstExternalVector:
+		c.trapCount[v]++
 		exception(f)
 	case v >= vecPICBase && v < vecPICBase+16, v == vecSpurious:
-		trapCount[v&0xff]++ // spurious: no EOI
+		c.trapCount[v&0xff]++ // spurious: no EOI
 	default:
-		trapCount[v&0xff]++
+		c.trapCount[v&0xff]++
 		lapicEOI()
 	}
 	schedule()
-	inKernel = false
+	c.inKernel = false
 }
 
-// exception handles a fault raised by a thread's code.
+// exception handles a fault raised by a thread's code: a page fault in the
+// mmap window is backed, anything else becomes a signal to the runtime, or
+// stops the machine if no handler can take it. Runs with interrupts off;
+// must not allocate.
 func exception(f *TrapFrame) {
 	switch f.Vector {
-	case vecPF:
-		addr := readCR2()
-		write := f.ErrorCode&2 != 0
-		present := f.ErrorCode&1 != 0
+	case x86.VectorPF:
+		addr := x86.ReadCR2()
+		write := f.ErrorCode&x86.PFErrWrite != 0
+		present := f.ErrorCode&x86.PFErrPresent != 0
 		if !present {
 			switch handleUserFault(addr, write) {
 			case faultFixed:
@@ -100,20 +94,20 @@ func exception(f *TrapFrame) {
 			dumpFrame(f, addr)
 		}
 		signalOrDie(f, SIGSEGV, code, addr)
-	case vecGP:
+	case x86.VectorGP:
 		kputs("gohv: general protection fault in Go code\n")
 		dumpFrame(f, 0)
-		signalOrDie(f, SIGSEGV, 0x80, 0) // SI_KERNEL, as Linux reports #GP
-	case vecUD:
+		signalOrDie(f, SIGSEGV, siKernel, 0) // as Linux reports #GP
+	case x86.VectorUD:
 		kputs("gohv: invalid opcode in Go code\n")
 		dumpFrame(f, 0)
 		signalOrDie(f, SIGILL, ill_ILLOPN, f.RIP)
-	case vecDE:
+	case x86.VectorDE:
 		signalOrDie(f, SIGFPE, fpe_INTDIV, f.RIP)
-	case vecBP:
+	case x86.VectorBP:
 		kputs("gohv: breakpoint (INT3) in Go code\n")
 		dumpFrame(f, 0)
-		signalOrDie(f, SIGTRAP, 0x80, f.RIP)
+		signalOrDie(f, SIGTRAP, siKernel, f.RIP)
 	default:
 		kputs("gohv: unexpected exception in Go code\n")
 		dumpFrame(f, 0)
@@ -130,10 +124,11 @@ func signalOrDie(f *TrapFrame, sig, code int, addr uint64) {
 }
 
 // kernelFault reports a fault in the kernel itself and stops the machine.
+// Runs with interrupts off; never returns.
 func kernelFault(f *TrapFrame) {
-	inKernel = true
+	thisCPU().inKernel = true
 	kputs("\ngohv: KERNEL FAULT (bug in metal)\n")
-	dumpFrame(f, readCR2())
+	dumpFrame(f, x86.ReadCR2())
 	fatal("kernel fault")
 }
 
@@ -141,7 +136,7 @@ func dumpFrame(f *TrapFrame, cr2 uint64) {
 	v := f.Vector
 	kputs("gohv:   vector ")
 	kputdec(v)
-	if v < 32 {
+	if v < x86.FirstExternalVector {
 		kputs(" (")
 		kputs(exceptionNames[v])
 		kputs(")")
@@ -149,7 +144,7 @@ func dumpFrame(f *TrapFrame, cr2 uint64) {
 	kputs(" error ")
 	kputhex(f.ErrorCode)
 	kputs(" thread ")
-	kputdec(uint64(threads[current].tid))
+	kputdec(uint64(currentThread().tid))
 	kputs("\ngohv:   rip ")
 	kputhex(f.RIP)
 	kputs(" rsp ")

@@ -1,15 +1,18 @@
 // Trap entry and exit: exceptions, interrupts and the SYSCALL instruction.
 //
-// Every entry from a thread builds one TrapFrame at the top of the per-CPU
-// kernel stack (IST1 and the SYSCALL path both start at kstackTop), saves the
-// FPU/SSE state with FXSAVE and the thread's FS base, switches FS to the kernel
-// TLS and calls ·trap. ·trap may replace the frame, FPU image and FS base with
-// another thread's; trapReturn then restores whatever is there and IRETQs.
+// Every entry from a thread builds one TrapFrame at the top of this CPU's
+// kernel stack (IST1 and the SYSCALL path both start at cpu.kstackTop), saves
+// the FPU/SSE state with FXSAVE and the thread's FS base, switches FS to the
+// kernel TLS and calls ·trap. ·trap may replace the frame, FPU image and FS
+// base with another thread's; trapReturn then restores whatever is there and
+// IRETQs.
+//
+// This CPU's state is its cpu (cpu.go), which GS base points at: the paths
+// below address its fields as const_cpuOff...(GS), offsets that
+// cpu_unsafe.go and TestCPUOffsetsMatchTheAssembly pin to the struct.
 
 #include "textflag.h"
 #include "go_asm.h"
-
-#define IA32_FS_BASE 0xc0000100
 
 // Exceptions without an error code push a zero so every frame looks alike.
 #define TRAP(name, vec) TEXT name(SB),NOSPLIT|NOFRAME,$0; PUSHQ $0; PUSHQ $vec; JMP trapCommon<>(SB)
@@ -153,15 +156,15 @@ GLOBL ·vectorTable(SB), RODATA, $520
 // RCX = return RIP, R11 = RFLAGS, IF/DF/TF/AC already cleared by IA32_FMASK,
 // RSP still the caller's (possibly tiny goroutine) stack.
 TEXT ·syscallEntry(SB),NOSPLIT|NOFRAME,$0
-	MOVQ SP, ·syscallSP(SB)
-	MOVQ ·kstackTop(SB), SP
+	MOVQ SP, const_cpuOffSyscallSP(GS)
+	MOVQ const_cpuOffKstackTop(GS), SP
 	PUSHQ $const_selKernelData     // SS
-	MOVQ CX, ·syscallRIP(SB)
-	MOVQ ·syscallSP(SB), CX
+	MOVQ CX, const_cpuOffSyscallRIP(GS)
+	MOVQ const_cpuOffSyscallSP(GS), CX
 	PUSHQ CX                       // RSP
 	PUSHQ R11                      // RFLAGS
 	PUSHQ $const_selKernelCode     // CS
-	MOVQ ·syscallRIP(SB), CX
+	MOVQ const_cpuOffSyscallRIP(GS), CX
 	PUSHQ CX                       // RIP
 	PUSHQ $0                       // error code
 	PUSHQ $const_vectorSyscall     // vector
@@ -185,14 +188,14 @@ TEXT trapCommon<>(SB),NOSPLIT|NOFRAME,$0
 	PUSHQ R15
 	MOVQ SP, BX
 	CLD
-	MOVQ ·fxArea(SB), AX
+	MOVQ const_cpuOffFXArea(GS), AX
 	FXSAVE64 (AX)
-	MOVL $IA32_FS_BASE, CX
+	MOVL $const_msrFSBase, CX
 	RDMSR
 	SHLQ $32, DX
 	ORQ DX, AX
-	MOVQ AX, ·entryFSBase(SB)
-	MOVQ $·kernTLS+8(SB), AX
+	MOVQ AX, const_cpuOffEntryFSBase(GS)
+	MOVQ const_cpuOffKernelFS(GS), AX
 	MOVQ AX, DX
 	SHRQ $32, DX
 	WRMSR
@@ -203,13 +206,13 @@ TEXT trapCommon<>(SB),NOSPLIT|NOFRAME,$0
 
 // trapReturn resumes the thread whose state is in the entry frame.
 TEXT trapReturn<>(SB),NOSPLIT|NOFRAME,$0
-	MOVQ ·kframe(SB), SP
-	MOVQ ·entryFSBase(SB), AX
+	MOVQ const_cpuOffKframe(GS), SP
+	MOVQ const_cpuOffEntryFSBase(GS), AX
 	MOVQ AX, DX
 	SHRQ $32, DX
-	MOVL $IA32_FS_BASE, CX
+	MOVL $const_msrFSBase, CX
 	WRMSR
-	MOVQ ·fxArea(SB), AX
+	MOVQ const_cpuOffFXArea(GS), AX
 	FXRSTOR64 (AX)
 	POPQ R15
 	POPQ R14

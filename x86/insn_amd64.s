@@ -100,3 +100,125 @@ TEXT ·RestoreFlags(SB), NOSPLIT, $0-8
 	POPFQ
 	RET
 
+
+// func RDTSC() uint64
+TEXT ·RDTSC(SB), NOSPLIT, $0-8
+	RDTSC
+	SHLQ $32, DX
+	ORQ DX, AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+// func RDRAND() (v uint64, ok bool)
+TEXT ·RDRAND(SB), NOSPLIT, $0-9
+	MOVL $10, CX
+retry:
+	BYTE $0x48; BYTE $0x0f; BYTE $0xc7; BYTE $0xf0 // RDRAND RAX
+	JCS ok
+	DECL CX
+	JNZ retry
+	MOVQ $0, v+0(FP)
+	MOVB $0, ok+8(FP)
+	RET
+ok:
+	MOVQ AX, v+0(FP)
+	MOVB $1, ok+8(FP)
+	RET
+
+// func INB(port uint16) uint8
+TEXT ·INB(SB), NOSPLIT, $0-9
+	MOVW port+0(FP), DX
+	BYTE $0xec // IN AL, DX
+	MOVB AL, ret+8(FP)
+	RET
+
+// func INL(port uint16) uint32
+TEXT ·INL(SB), NOSPLIT, $0-12
+	MOVW port+0(FP), DX
+	BYTE $0xed // IN EAX, DX
+	MOVL AX, ret+8(FP)
+	RET
+
+// func OUTB(port uint16, v uint8)
+TEXT ·OUTB(SB), NOSPLIT, $0-3
+	MOVW port+0(FP), DX
+	MOVB v+2(FP), AL
+	BYTE $0xee // OUT DX, AL
+	RET
+
+// func OUTW(port uint16, v uint16)
+TEXT ·OUTW(SB), NOSPLIT, $0-4
+	MOVW port+0(FP), DX
+	MOVW v+2(FP), AX
+	BYTE $0x66; BYTE $0xef // OUT DX, AX
+	RET
+
+// func OUTL(port uint16, v uint32)
+TEXT ·OUTL(SB), NOSPLIT, $0-8
+	MOVW port+0(FP), DX
+	MOVL v+4(FP), AX
+	BYTE $0xef // OUT DX, EAX
+	RET
+
+// func LGDT(gdtr *[10]byte)
+TEXT ·LGDT(SB), NOSPLIT, $0-8
+	MOVQ gdtr+0(FP), AX
+	LGDT (AX)
+	RET
+
+// func LIDT(idtr *[10]byte)
+TEXT ·LIDT(SB), NOSPLIT, $0-8
+	MOVQ idtr+0(FP), AX
+	LIDT (AX)
+	RET
+
+// func LTR(sel uint16)
+TEXT ·LTR(SB), NOSPLIT, $0-2
+	MOVW sel+0(FP), AX
+	LTR AX
+	RET
+
+// func ReadCR2() uint64
+TEXT ·ReadCR2(SB), NOSPLIT, $0-8
+	MOVQ CR2, AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+// func WriteCR3(v uint64)
+TEXT ·WriteCR3(SB), NOSPLIT, $0-8
+	MOVQ v+0(FP), AX
+	MOVQ AX, CR3
+	RET
+
+// func INVLPG(va uintptr)
+TEXT ·INVLPG(SB), NOSPLIT, $0-8
+	MOVQ va+0(FP), AX
+	INVLPG (AX)
+	RET
+
+// func FXSAVE(area *[FXSaveAreaSize]byte)
+TEXT ·FXSAVE(SB), NOSPLIT, $0-8
+	MOVQ area+0(FP), AX
+	FXSAVE64 (AX)
+	RET
+
+// func LDMXCSR(v uint32)
+TEXT ·LDMXCSR(SB), NOSPLIT, $0-4
+	LDMXCSR v+0(FP)
+	RET
+
+// func Halt()
+TEXT ·Halt(SB), NOSPLIT, $0-0
+	CLI
+again:
+	HLT
+	JMP again
+
+// func InterruptsEnabled() bool
+TEXT ·InterruptsEnabled(SB), NOSPLIT, $0-1
+	PUSHFQ
+	POPQ AX
+	SHRQ $9, AX // RFLAGS.IF
+	ANDQ $1, AX
+	MOVB AX, ret+0(FP)
+	RET

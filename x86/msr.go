@@ -44,6 +44,14 @@ const (
 	MsrVMXTrueEntry     = 0x490       // IA32_VMX_TRUE_ENTRY_CTLS
 )
 
+// IA32_STAR fields (SDM Vol. 3A 5.8.8; APM Vol. 2 6.1.1): SYSCALL loads CS
+// from bits 47:32 (SS is that selector plus 8); SYSRET takes its selectors
+// from bits 63:48.
+const (
+	STARSyscallCSShift = 32
+	STARSysretCSShift  = 48
+)
+
 // IA32_APIC_BASE bits (SDM Vol. 3A 11.4.4).
 const (
 	APICBaseBSP      = 1 << 8  // the boot processor

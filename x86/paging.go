@@ -13,8 +13,18 @@ const (
 	PTEPS       = 1 << 7 // page size, in a PDE or PDPTE
 	PTEPAT      = 1 << 7 // PAT, in a 4 KiB PTE
 	PTEGlobal   = 1 << 8
+	PTEPATLarge = 1 << 12 // PAT, in a PDE or PDPTE that maps a page
 	PTENX       = 1 << 63
+
+	// PTEAddrMask selects the physical address in an entry, for
+	// MAXPHYADDR up to 52.
+	PTEAddrMask = 0x000f_ffff_ffff_f000
 )
 
-// PageSize is the base page size.
-const PageSize = 4096
+// Page sizes: a PTE maps a 4 KiB page, a PDE with PS a 2 MiB page, a PDPTE
+// with PS a 1 GiB page.
+const (
+	PageSize   = 4096
+	PageSize2M = 2 << 20
+	PageSize1G = 1 << 30
+)

@@ -26,6 +26,17 @@ const (
 	SegTypeTSSAvail  = 0x9 // system: 64-bit (or 32-bit) TSS, available
 	SegTypeTSSBusy   = 0xb // system: 64-bit (or 32-bit) TSS, busy
 	SegTypeTSS16Busy = 0x3 // system: 16-bit TSS, busy
+	SegTypeIntGate   = 0xe // system: 64-bit interrupt gate (clears IF)
+	SegTypeTrapGate  = 0xf // system: 64-bit trap gate
+)
+
+// Flat descriptors (base 0, limit 4 GiB, DPL 0) in encoded form, for code
+// that must spell them as constants, such as a GDT built before any Go code
+// runs. Each equals SegmentDescriptor(0, 0xfffff, attributes) with the
+// attributes named in its comment.
+const (
+	DescriptorFlatCode64 = 0x00af_9a00_0000_ffff // SegTypeCodeXR|SegS|SegP|SegL|SegG
+	DescriptorFlatData   = 0x00cf_9200_0000_ffff // SegTypeDataRW|SegS|SegP|SegDB|SegG
 )
 
 // SegmentDescriptor encodes an 8-byte code or data segment descriptor (SDM
@@ -65,7 +76,43 @@ func SystemDescriptorBase(d [2]uint64) uint64 {
 
 // Segment selector fields (SDM Vol. 3A 3.4.2).
 const (
-	SelectorRPL   = 3
-	SelectorTI    = 1 << 2
-	SelectorIndex = ^uint16(7)
+	SelectorRPL        = 3
+	SelectorTI         = 1 << 2
+	SelectorIndex      = ^uint16(7)
+	SelectorIndexShift = 3 // a descriptor's table index, shifted, is its selector
+)
+
+// GateDescriptor64 encodes a 16-byte IDT gate (SDM Vol. 3A 6.14.1, Figure
+// 6-8): the handler's 64-bit offset, its code-segment selector, an IST index
+// (0 for none, 1-7) and packed attributes (SegTypeIntGate or SegTypeTrapGate,
+// SegDPL, SegP).
+func GateDescriptor64(offset uint64, sel uint16, ist uint8, attrib uint16) [2]uint64 {
+	return [2]uint64{
+		offset&0xffff | uint64(sel)<<16 | uint64(ist&7)<<32 |
+			uint64(attrib&0xff)<<40 | (offset>>16&0xffff)<<48,
+		offset >> 32,
+	}
+}
+
+// PseudoDescriptor encodes the operand of LGDT and LIDT (SDM Vol. 3A 3.5.1,
+// Figure 3-11): a 16-bit limit (the table's size in bytes minus one) and a
+// 64-bit base, little-endian.
+func PseudoDescriptor(base uint64, limit uint16) [10]byte {
+	var d [10]byte
+	d[0], d[1] = byte(limit), byte(limit>>8)
+	for i := 0; i < 8; i++ {
+		d[2+i] = byte(base >> (8 * i))
+	}
+	return d
+}
+
+// Byte offsets in the 64-bit task-state segment (SDM Vol. 3A 8.7, Figure
+// 8-11). ISTn is at TSS64IST1 + 8*(n-1); the I/O map base is a 16-bit
+// offset from the TSS base, and one at or past the limit means no I/O
+// permission bitmap.
+const (
+	TSS64RSP0      = 0x04
+	TSS64IST1      = 0x24
+	TSS64IOMapBase = 0x66
+	TSS64Size      = 0x68
 )

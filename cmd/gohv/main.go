@@ -29,12 +29,13 @@ func main() {
 	} else {
 		fmt.Printf("gohv: wall clock %s (CMOS RTC)\n", t.UTC().Format("2006-01-02 15:04:05 MST"))
 	}
-	if metal.InjectSyscallUnknown() {
+	faults := metal.FaultInjection() // inject= words, for the image tests only
+	if faults.SyscallUnknown {
 		const nr = 999
 		r := metal.UnknownSyscall(nr)
 		metal.Verdict(false, fmt.Sprintf("unsupported system call %d returned %d (injected)", nr, r))
 	}
-	if metal.InjectException() {
+	if faults.Exception {
 		injectGP()
 	}
 	if err := setupACPI(); err != nil {

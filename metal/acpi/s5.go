@@ -20,6 +20,13 @@ const (
 	amlOnesOp      = 0xff
 )
 
+// PM1 control register fields (ACPI 6.5 4.8.4.2.1, Table 4.13): writing
+// SLP_TYPx from \_S5_ with SLP_EN set enters the soft-off state.
+const (
+	PM1CntSlpTypShift = 10      // SLP_TYPx, bits 12:10
+	PM1CntSlpEn       = 1 << 13 // SLP_EN
+)
+
 // slpTypMax is the largest value the 3-bit SLP_TYP field (PM1 control
 // register bits 12:10, ACPI 6.5 chapter 4) holds.
 const slpTypMax = 7

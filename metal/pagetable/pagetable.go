@@ -15,6 +15,8 @@
 // page can be reused while another CPU might still walk it.
 package pagetable
 
+import "gohv/x86"
+
 // Memory gives the page-table code its page frames and a way to reach them.
 type Memory interface {
 	// AllocTable returns a zeroed 4 KiB page for a table.
@@ -25,21 +27,23 @@ type Memory interface {
 	Table(pa uint64) *[512]uint64
 }
 
-// Entry bits, SDM Vol. 3A 4.5, Tables 4-15 (PML4E) to 4-20 (PTE).
+// Entry bits, SDM Vol. 3A 4.5, Tables 4-15 (PML4E) to 4-20 (PTE): the
+// format this package reads and writes, under the names its API has always
+// used, with the values from package x86.
 const (
-	Present      uint64 = 1 << 0  // P
-	Writable     uint64 = 1 << 1  // R/W
-	User         uint64 = 1 << 2  // U/S
-	WriteThrough uint64 = 1 << 3  // PWT
-	CacheDisable uint64 = 1 << 4  // PCD
-	Accessed     uint64 = 1 << 5  // A
-	Dirty        uint64 = 1 << 6  // D (leaf entries only)
-	PageSize     uint64 = 1 << 7  // PS in a PDPTE or PDE: the entry maps a 1 GiB or 2 MiB page
-	Global       uint64 = 1 << 8  // G (leaf entries only)
-	NoExecute    uint64 = 1 << 63 // XD/NX, with IA32_EFER.NXE set
+	Present      uint64 = x86.PTEPresent  // P
+	Writable     uint64 = x86.PTEWrite    // R/W
+	User         uint64 = x86.PTEUser     // U/S
+	WriteThrough uint64 = x86.PTEPWT      // PWT
+	CacheDisable uint64 = x86.PTEPCD      // PCD
+	Accessed     uint64 = x86.PTEAccessed // A
+	Dirty        uint64 = x86.PTEDirty    // D (leaf entries only)
+	PageSize     uint64 = x86.PTEPS       // PS in a PDPTE or PDE: the entry maps a 1 GiB or 2 MiB page
+	Global       uint64 = x86.PTEGlobal   // G (leaf entries only)
+	NoExecute    uint64 = x86.PTENX       // XD/NX, with IA32_EFER.NXE set
 
 	// AddrMask selects the physical address in an entry (MAXPHYADDR up to 52).
-	AddrMask uint64 = 0x000F_FFFF_FFFF_F000
+	AddrMask uint64 = x86.PTEAddrMask
 
 	// FlagsMask selects the bits Map, Lookup, Walk and Protect deal in:
 	// everything outside the address except PS (bits 0-6, 8-11, 52-63).
@@ -50,14 +54,14 @@ const (
 
 // Page sizes.
 const (
-	Size4K uint64 = 1 << 12
-	Size2M uint64 = 1 << 21
-	Size1G uint64 = 1 << 30
+	Size4K uint64 = x86.PageSize
+	Size2M uint64 = x86.PageSize2M
+	Size1G uint64 = x86.PageSize1G
 )
 
 const (
-	patLarge = 1 << 12 // PAT in a 1 GiB or 2 MiB entry
-	pat4K    = 1 << 7  // PAT in a PTE, where large entries have PS
+	patLarge = x86.PTEPATLarge // PAT in a 1 GiB or 2 MiB entry
+	pat4K    = x86.PTEPAT      // PAT in a PTE, where large entries have PS
 
 	// tableFlags is what a non-leaf entry carries. Access rights are the
 	// most permissive: each leaf sets its own (SDM Vol. 3A 4.6: a page is

@@ -9,8 +9,10 @@
 // bitmap slice that Allocator.Init stores once at boot.
 package physmem
 
+import "gohv/x86"
+
 // PageSize is the size of the pages this package hands out.
-const PageSize = 4096
+const PageSize = x86.PageSize
 
 const pageMask = PageSize - 1
 

@@ -1,6 +1,6 @@
 package metal
 
-// mmap, munmap and madvise over the VMA list (vm.go). The Go runtime reserves
+// mmap, munmap and madvise over the VMA list (vma.go). The Go runtime reserves
 // large PROT_NONE ranges and commits pieces with MAP_FIXED; nothing is backed
 // until touched. Runs with interrupts off; must not allocate.
 
@@ -56,8 +56,6 @@ func sysMmapImpl(addr, length, prot, flags, fd uint64) uint64 {
 	}
 	return start
 }
-
-const ENODEV = 19
 
 func sysMunmapImpl(addr, length uint64) uint64 {
 	n := (length + pageSize - 1) &^ (pageSize - 1)

@@ -1,0 +1,54 @@
+// Package metal is gohv's freestanding runtime: the layer that boots an x86-64
+// machine and hosts the stock linux/amd64 Go runtime on it, in ring 0, by
+// giving the runtime the small Linux system-call surface it uses.
+//
+// # What it provides
+//
+// To the Go runtime, from below: a Multiboot/Multiboot2 entry that reaches
+// long mode (boot_amd64.s, boot.go); physical memory from the boot loader's
+// map (physmem) and the kernel's page tables (pagetable, memory.go); the
+// GDT, TSS and IDT (desc.go); exceptions and interrupts (trap.go); the
+// Linux system calls the runtime makes, trapped with SYSCALL (syscall.go and
+// sys_*.go): a demand-paged mmap window for its heap, threads for its Ms on
+// a preemptive scheduler (thread.go, sched.go), futexes, epoll on its
+// eventfd, a PIT-calibrated TSC clock driven by the local APIC timer
+// (clock.go, lapic.go), the serial console as fd 1 and 2; and faults in Go
+// code delivered as Linux signals (signal.go), so a nil dereference is a
+// recoverable panic.
+//
+// To the hypervisor's Go code, from above (api.go, pages.go): what metal
+// found (GetInfo, GetStats, BootRSDP), physical pages for control blocks
+// and guest memory (AllocPage, FreePage, PhysPage, PhysMemory), time (TSC,
+// Nanotime), and ending the run (Verdict, which powers the machine off).
+// FaultInjection and UnknownSyscall exist for the image tests only
+// (faultinject.go).
+//
+// # Invariants
+//
+// Kernel code is everything that runs from the boot entry to the runtime's
+// entry point, and in trap and system-call handlers after it. It:
+//
+//   - runs with interrupts off, on its CPU's kernel stack, with a goroutine
+//     descriptor of its own (cpu.kernG) that the runtime does not know;
+//   - must not allocate, and must not rely on package initialisers (kmain
+//     runs before they do): TestSyscallPathDoesNotAllocate checks the
+//     system-call path;
+//   - keeps its state pointer-free (integers and fixed arrays), because it
+//     writes that state without write barriers: TestKernelStateIsPointerFree
+//     checks the types;
+//   - treats every address a thread passes in as hostile: pointers go
+//     through userAccess before use.
+//
+// The exported functions run on ordinary Go threads with interrupts on. They
+// read state that is fixed after boot, or single aligned words, and change
+// kernel state only with interrupts off (x86.CLI).
+//
+// # Layout
+//
+// Per-processor state (the running thread, run queue, stacks, descriptor
+// tables, entry scratch) is in a cpu, one per processor (cpu.go); there is
+// one CPU today. The assembly reaches it through GS at offsets that
+// cpu_unsafe.go checks. Architectural numbers and the privileged
+// instructions are package x86's; device registers are named beside the code
+// that drives them. Code that needs package unsafe is in *_unsafe.go files.
+package metal

@@ -1,0 +1,47 @@
+package metal
+
+import (
+	"github.com/usbarmory/tamago/amd64/lapic"
+
+	"gohv/x86"
+)
+
+// The local APIC (SDM Vol. 3A 11), in xAPIC mode at the address
+// IA32_APIC_BASE names, through tamago's lapic driver and its register
+// names. Everything here runs with interrupts off and does not allocate.
+
+// Registers and fields tamago's lapic package does not name, by the SDM's
+// names (Vol. 3A Table 11-1 and 11.5.1, 11.5.4, 11.8.3.1). Field numbers
+// are bit positions, as tamago writes its own (SVR_ENABLE, TIMER_MODE).
+const (
+	lapicTPR               = 0x80  // Task Priority Register
+	lapicTimerInitialCount = 0x380 // Initial Count Register (for Timer)
+	lapicTimerCurrentCount = 0x390 // Current Count Register (for Timer)
+	lapicTimerDivideConfig = 0x3e0 // Divide Configuration Register (for Timer)
+
+	lvtMask = 16 // LVT entries: Mask; a masked entry delivers nothing
+
+	timerDivideBy1 = 0b1011 // Divide Configuration Register: divide by 1
+)
+
+var localAPIC lapic.LAPIC
+
+// lapicReg is the 32-bit register at byte offset off in the local APIC's
+// page.
+func lapicReg(off uint32) *uint32 {
+	return (*uint32)(x86.Ptr(uintptr(localAPIC.Base + off)))
+}
+
+// lapicEOI signals the end of the interrupt being handled.
+func lapicEOI() { localAPIC.ClearInterrupt() }
+
+// initLocalAPIC enables the local APIC globally (IA32_APIC_BASE) and in
+// software (SVR), with vecSpurious as its spurious vector, and accepts
+// every priority.
+func initLocalAPIC() {
+	apicBase := x86.RDMSR(x86.MsrAPICBase)
+	x86.WRMSR(x86.MsrAPICBase, apicBase|x86.APICBaseEnable)
+	localAPIC.Base = uint32(apicBase & x86.APICBaseAddrMask)
+	*lapicReg(lapic.LAPIC_SVR) = 1<<lapic.SVR_ENABLE | vecSpurious
+	*lapicReg(lapicTPR) = 0
+}
