@@ -3,7 +3,6 @@ package hv
 import (
 	"fmt"
 	"sort"
-	"unsafe"
 
 	"gohv/ept"
 	"gohv/hv/vcpu"
@@ -30,7 +29,7 @@ type eptAlloc struct{ h vcpu.HostMemory }
 func (a eptAlloc) AllocPage() (uint64, error) { return a.h.AllocPage() }
 func (a eptAlloc) FreePage(hpa uint64)        { a.h.FreePage(hpa) }
 func (a eptAlloc) Page(hpa uint64) *[512]uint64 {
-	return (*[512]uint64)(unsafe.Pointer(a.h.Page(hpa)))
+	return tableView(a.h.Page(hpa))
 }
 
 func newGuestMemory(h vcpu.HostMemory, f ept.Format) (*GuestMemory, error) {
@@ -191,7 +190,7 @@ func (m *GuestMemory) casU64(gpa, old, new uint64) (bool, error) {
 	if pg == nil || gpa%8 != 0 {
 		return false, fmt.Errorf("guest memory: page-table entry at %#x: %w", gpa, ErrOutsideMemory)
 	}
-	p := (*uint64)(unsafe.Pointer(&pg[gpa%x86.PageSize]))
+	p := qwordAt(pg, gpa%x86.PageSize)
 	if *p != old {
 		return false, nil
 	}

@@ -99,7 +99,7 @@ func (vp *VP) prepare() {
 	s.CPL = uint8(r.SS.Attrib >> 5 & 3)
 	s.SegBase = [6]uint64{r.ES.Base, r.CS.Base, r.SS.Base, r.DS.Base, r.FS.Base, r.GS.Base}
 	vp.view.vp = vp
-	s.LA57 = r.CR4&(1<<12) != 0
+	s.LA57 = r.CR4&x86.CR4LA57 != 0
 	vp.view.paging = emul.Paging{CR0: r.CR0, CR3: r.CR3, CR4: r.CR4, EFER: r.EFER, MaxPhysAddr: vp.p.hv.Model.PhysAddrBits()}
 }
 

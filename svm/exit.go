@@ -100,7 +100,7 @@ func explainInvalid(c *VMCB) string {
 		return "CR0: NW set with CD clear"
 	case cr0>>32 != 0:
 		return "CR0: bits 63:32 set"
-	case cr4>>23 != 0 || cr4&(1<<15|x86.CR4KL) != 0:
+	case cr4>>23 != 0 || cr4&(1<<15|x86.CR4KL) != 0: // bit 15 is reserved
 		return "CR4: reserved bits set"
 	case longPaging && cr4&x86.CR4PAE == 0:
 		return "CR4.PAE clear with EFER.LME and CR0.PG set"

@@ -2,7 +2,6 @@ package svm
 
 import (
 	"testing"
-	"unsafe"
 
 	"gohv/x86"
 )
@@ -49,26 +48,6 @@ func TestVMCBOffsets(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s = %#x, APM says %#x", c.name, c.got, c.want)
 		}
-	}
-}
-
-// TestRunContextLayout pins the offsets vmrun's assembly uses.
-func TestRunContextLayout(t *testing.T) {
-	var c runContext
-	if off := unsafe.Offsetof(c.vmcbPA); off != 128 {
-		t.Errorf("vmcbPA at %d", off)
-	}
-	if off := unsafe.Offsetof(c.hostPA); off != 136 {
-		t.Errorf("hostPA at %d", off)
-	}
-	if off := unsafe.Offsetof(c.guestFX); off != 144 {
-		t.Errorf("guestFX at %d", off)
-	}
-	if off := unsafe.Offsetof(c.hostFX); off != 152 {
-		t.Errorf("hostFX at %d", off)
-	}
-	if ctxGuestFX%16 != 0 || ctxHostFX%16 != 0 || ctxHostFX-ctxGuestFX < 512 || ctxHostFX+512 > 4096 {
-		t.Error("FXSAVE areas misplaced")
 	}
 }
 

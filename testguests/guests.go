@@ -5,17 +5,13 @@
 package testguests
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
-	"unsafe"
 
 	"gohv/hv"
 	"gohv/hv/vcpu"
 	"gohv/x86"
 )
-
-func blobAddrs(p *[numBlobs]uintptr)
 
 // Declarations for vet: these are guest code, never called in the host.
 func handlerGP()
@@ -57,20 +53,6 @@ const (
 )
 
 var endMarker = []byte{0x0f, 0x0b, 'G', 'o', 'H', 'v', 'E', 'n', 'D'}
-
-// code returns the machine code of a blob, up to and including the end
-// marker.
-func code(b Program) ([]byte, error) {
-	var addrs [numBlobs]uintptr
-	blobAddrs(&addrs)
-	const limit = 16 << 10
-	text := unsafe.Slice((*byte)(x86.Ptr(addrs[b])), limit)
-	i := bytes.Index(text, endMarker)
-	if i < 0 {
-		return nil, fmt.Errorf("testguests: blob %d has no end marker in %d bytes", b, limit)
-	}
-	return append([]byte(nil), text[:i+len(endMarker)]...), nil
-}
 
 // Guest-physical layout of the long-mode environment.
 const (

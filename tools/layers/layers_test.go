@@ -70,6 +70,51 @@ func TestDependenciesPointOneWay(t *testing.T) {
 	}
 }
 
+// TestUnsafeOnlyInUnsafeFiles: code that imports unsafe lives in files
+// named *_unsafe.go (or *_unsafe_test.go), so a reader finds every place
+// that steps outside Go's memory safety by its name.
+func TestUnsafeOnlyInUnsafeFiles(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	files := 0
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if n := d.Name(); n == "testdata" || n == "build" || strings.HasPrefix(n, ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		files++
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".go"), "_test")
+		for _, imp := range f.Imports {
+			if imp.Path.Value == `"unsafe"` && !strings.HasSuffix(name, "_unsafe") {
+				rel, _ := filepath.Rel(root, path)
+				t.Errorf("%s imports unsafe; move that code to a *_unsafe.go file", rel)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 100 {
+		t.Fatalf("read only %d files", files)
+	}
+}
+
 // optional are rules for packages later work adds.
 func optional(pkg string) bool {
 	return slices.Contains([]string{"hv/tlfs", "apic/...", "vmbus/..."}, pkg)
