@@ -92,20 +92,31 @@ const (
 
 	// ESR bits (SDM Vol. 3A 11.5.3). Bits 0-3 exist only on P6 and
 	// Pentium processors and are never set here.
-	ESR_REDIRECTABLE_IPI   = 4
-	ESR_SEND_ILLEGAL_VEC   = 5
-	ESR_RECV_ILLEGAL_VEC   = 6
-	ESR_ILLEGAL_REG_ADDR   = 7
-	DFR_MODEL              = 28 // destination model, bits 31:28
-	DFR_MODEL_FLAT         = 0b1111
-	DFR_MODEL_CLUSTER      = 0b0000
-	TIMER_DIVIDE_MASK      = 0b1011 // divide configuration bits 0, 1 and 3
-	firstLegalVector       = 16
-	lvtMasked              = 1 << LVT_MASK
-	svrReset               = 0xff
-	dfrReset               = 0xffff_ffff
-	icrLowWritable         = 0xff | 7<<ICR_DLV | 1<<ICR_DEST_MODE | 1<<ICR_INIT | 1<<ICR_TRIGGER | 3<<ICR_DST
-	icrX2Reserved   uint64 = 1<<ICR_DLV_STATUS | 1<<13 | 3<<16 | 0xfff<<20
+	ESR_REDIRECTABLE_IPI = 4
+	ESR_SEND_ILLEGAL_VEC = 5
+	ESR_RECV_ILLEGAL_VEC = 6
+	ESR_ILLEGAL_REG_ADDR = 7
+
+	// DFR (SDM Vol. 3A 11.6.2.2): the model in bits 31:28, the rest
+	// reads as ones.
+	DFR_MODEL         = 28
+	DFR_MODEL_FLAT    = 0b1111
+	DFR_MODEL_CLUSTER = 0b0000
+
+	// TIMER_DIVIDE_MASK: the divide configuration's bits 0, 1 and 3
+	// (SDM Vol. 3A Figure 11-10).
+	TIMER_DIVIDE_MASK = 0b1011
+)
+
+const (
+	firstLegalVector = 16 // vectors 0-15 are illegal (SDM Vol. 3A 11.5.2)
+	lvtMasked        = 1 << LVT_MASK
+	svrReset         = 0xff        // SDM Vol. 3A 11.4.7.1
+	dfrReset         = 0xffff_ffff // flat model
+	icrLowWritable   = 0xff | 7<<ICR_DLV | 1<<ICR_DEST_MODE | 1<<ICR_INIT | 1<<ICR_TRIGGER | 3<<ICR_DST
+	// icrX2Reserved: bits of the x2APIC ICR that must be zero (SDM Vol. 3A
+	// Figure 11-28): delivery status, 13, 17:16 and 31:20.
+	icrX2Reserved uint64 = 1<<ICR_DLV_STATUS | 1<<13 | 3<<16 | 0xfff<<20
 )
 
 // LVT entries by index; lvtOffsets gives each one's offset.
