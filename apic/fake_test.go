@@ -17,9 +17,9 @@ type fakeClock struct {
 
 func newFakeClock() *fakeClock { return &fakeClock{now: 1_000_000, tscHz: 2_500_000_000} }
 
-func (c *fakeClock) Now() int64     { return c.now }
-func (c *fakeClock) TSC() uint64    { return mulDiv(uint64(c.now), c.tscHz, 1e9) }
-func (c *fakeClock) TSCHz() uint64  { return c.tscHz }
+func (c *fakeClock) Now() int64    { return c.now }
+func (c *fakeClock) TSC() uint64   { return mulDiv(uint64(c.now), c.tscHz, 1e9) }
+func (c *fakeClock) TSCHz() uint64 { return c.tscHz }
 func (c *fakeClock) NewTimer(f func()) HostTimer {
 	t := &fakeTimer{f: f}
 	c.timers = append(c.timers, t)
