@@ -21,7 +21,8 @@
 //     write to the EOI register) clears remote IRR, and the message goes
 //     out again if the pin is still asserted. Rewriting an entry
 //     re-evaluates it: unmasking an asserted level pin sends at once, and
-//     switching an entry to edge clears its remote IRR.
+//     making it edge-triggered (or giving it a delivery mode that is not
+//     EOI'd) clears its remote IRR, so a lost EOI cannot wedge the pin.
 //   - Level-triggered NMI, INIT, SMI or ExtINT entries behave as edge:
 //     nothing EOIs them.
 //
@@ -194,15 +195,16 @@ func (io *IOAPIC) writeLocked(index, v uint32) {
 		io.id = v & (0xf << ID)
 	case index >= IOAPICREDTBLn && index < IOAPICREDTBLn+2*Pins:
 		pin := int(index-IOAPICREDTBLn) / 2
-		e := io.redtbl[pin]
+		old := io.redtbl[pin]
+		e := old
 		if index&1 == 1 {
 			e = e&0xffff_ffff | uint64(v)<<32
 		} else {
 			e = e&^0xffff_ffff | uint64(v)
 		}
-		e = e&redtblWritable | e&rirr
-		if e&(1<<REDTBL_TRIGGER) == 0 {
-			e &^= rirr
+		e = e&redtblWritable | old&rirr
+		if !levelEntry(e) {
+			e &^= rirr // nothing will EOI it now
 		}
 		io.redtbl[pin] = e
 		io.levelLocked(pin)
