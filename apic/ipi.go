@@ -93,8 +93,11 @@ func deliver(b Bus, m Message, self *LAPIC, sh uint32) (matched, accepted int) {
 	}
 	list := b.LAPICs()
 	if m.Mode == DeliveryLowestPriority {
+		// The software-enabled match with the lowest ID; failing that the
+		// lowest-ID match, which refuses the message and counts the drop.
 		var best *LAPIC
 		var bestID uint32
+		bestEn := false
 		for _, t := range list {
 			if t == nil || (sh == ICR_DST_REST && t == self) {
 				continue
@@ -108,8 +111,8 @@ func deliver(b Bus, m Message, self *LAPIC, sh uint32) (matched, accepted int) {
 				continue
 			}
 			matched++
-			if en && (best == nil || id < bestID) {
-				best, bestID = t, id
+			if best == nil || (en && !bestEn) || (en == bestEn && id < bestID) {
+				best, bestID, bestEn = t, id, en
 			}
 		}
 		if best != nil {

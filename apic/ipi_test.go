@@ -317,3 +317,13 @@ func TestDeliveryModeString(t *testing.T) {
 		t.Fatal(ModeX2APIC.String())
 	}
 }
+
+// TestLowestPriorityAllDisabled: when every match is software-disabled
+// the lowest-ID one refuses the message and counts the drop.
+func TestLowestPriorityAllDisabled(t *testing.T) {
+	r := newRig(t, 2, nil)
+	m, a := Deliver(r.bus, Message{Vector: 0x44, Mode: DeliveryLowestPriority, Dest: 0xff})
+	if m != 2 || a != 0 || r.lapics[0].Stats().Dropped != 1 {
+		t.Fatalf("matched %d accepted %d dropped %d", m, a, r.lapics[0].Stats().Dropped)
+	}
+}

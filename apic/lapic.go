@@ -200,10 +200,11 @@ func (l *LAPIC) ID() uint32 {
 //
 // Each register is the first 4 bytes of its 16-byte slot, little-endian;
 // the other 12 bytes read as zero (SDM Vol. 3A 11.4.1 asks for aligned
-// 32-bit accesses and leaves others model-specific). Any width reads the
-// bytes of that image it covers, so a 1- or 2-byte read returns part of
-// the register and an 8-byte read at a slot's start returns the register
-// in its low half. Bytes beyond the page read as zero. Reading a slot
+// 32-bit accesses and leaves others model-specific). A read of any width
+// returns the bytes of that slot image it covers, so a 1- or 2-byte read
+// returns part of the register and an 8-byte read at a slot's start
+// returns the register in its low half; bytes past the slot (or the
+// page) read as zero. Reading a slot
 // that holds no register returns zero and sets ESR bit 7. Outside xAPIC
 // mode (globally disabled, or x2APIC, where the page is not decoded:
 // SDM Vol. 3A 11.12.1.2) every byte reads 0xff, as from an unclaimed bus.
@@ -420,8 +421,12 @@ func (l *LAPIC) writeLVTLocked(i int, v uint32) bool {
 		l.timerModeChangedLocked(old, v)
 		l.timerRescheduleLocked(now)
 	}
-	if (i == lvtLINT0 || i == lvtLINT1) && old&lvtMasked != 0 && v&lvtMasked == 0 {
-		kick = l.lintLevelLocked(i-lvtLINT0) || kick
+	if i == lvtLINT0 || i == lvtLINT1 {
+		if !l.lintLevelTriggered(i) {
+			l.lvt[i] &^= 1 << LVT_REMOTE_IRR // nothing will EOI it now
+		} else if old&lvtMasked != 0 && v&lvtMasked == 0 {
+			kick = l.lintLevelLocked(i-lvtLINT0) || kick
+		}
 	}
 	return kick
 }

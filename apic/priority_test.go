@@ -393,3 +393,24 @@ func TestLINT1EdgeNMI(t *testing.T) {
 		t.Fatal("ExtINT without a PIC not counted as dropped")
 	}
 }
+
+// TestLINTEdgeClearsRemoteIRR: rewriting a level LINT0 entry as edge drops
+// its remote IRR, so a lost EOI cannot wedge the pin.
+func TestLINTEdgeClearsRemoteIRR(t *testing.T) {
+	l, _ := newOne(t)
+	enable(l)
+	xw(l, LAPIC_LVT_LINT0, 1<<LVT_TRIGGER|0x66)
+	l.SetLINT(0, true)
+	xw(l, LAPIC_LVT_LINT0, 0x66)
+	if got := xr(l, LAPIC_LVT_LINT0); got != 0x66 {
+		t.Fatalf("LINT0 %#x", got)
+	}
+	// A level entry unmasked while its pin is asserted delivers.
+	l.Ack()
+	xw(l, LAPIC_EOI, 0)
+	xw(l, LAPIC_LVT_LINT0, lvtMasked|1<<LVT_TRIGGER|0x67)
+	xw(l, LAPIC_LVT_LINT0, 1<<LVT_TRIGGER|0x67)
+	if v, ok := l.PendingVector(); !ok || v != 0x67 {
+		t.Fatal("unmasking an asserted level LINT0 did not deliver")
+	}
+}

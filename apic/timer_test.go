@@ -361,3 +361,58 @@ func TestPollTimer(t *testing.T) {
 		t.Fatal("PollTimer did not fire a due timer")
 	}
 }
+
+// TestTimerPeriodicToOneShot: switching a running periodic timer to
+// one-shot lets the current period run out, fires once, and stops.
+func TestTimerPeriodicToOneShot(t *testing.T) {
+	l, r := newOne(t)
+	enable(l)
+	xw(l, LAPIC_TIMER_DIVIDE, 0b1011)
+	xw(l, LAPIC_LVT_TIMER, lvtMasked|TIMER_MODE_PERIODIC<<TIMER_MODE|0x40)
+	xw(l, LAPIC_TIMER_INITIAL, 1_000_000)
+	r.clock.Advance(2_300_000)
+	xw(l, LAPIC_LVT_TIMER, 0x40) // one-shot, unmasked
+	if got := xr(l, LAPIC_TIMER_CURRENT); got != 700_000 {
+		t.Fatalf("current %d after the switch, want 700000", got)
+	}
+	r.clock.Advance(700_000)
+	if _, ok := l.PendingVector(); !ok {
+		t.Fatal("the rest of the period did not fire")
+	}
+	fired := l.Stats().TimerFired
+	r.clock.Advance(5_000_000)
+	if l.Stats().TimerFired != fired || xr(l, LAPIC_TIMER_CURRENT) != 0 {
+		t.Fatal("one-shot kept running")
+	}
+}
+
+// TestTimerArithmeticSaturates: extreme counts and times neither wrap nor
+// panic.
+func TestTimerArithmeticSaturates(t *testing.T) {
+	if got := mulDiv(1<<63, 1<<63, 3); got != 1<<64-1 {
+		t.Errorf("mulDiv overflow = %#x", got)
+	}
+	if got := mulDivCeil(1<<63, 1<<63, 3); got != 1<<64-1 {
+		t.Errorf("mulDivCeil overflow = %#x", got)
+	}
+	if got := clampNS(1 << 63); got != maxNS {
+		t.Errorf("clampNS = %d", got)
+	}
+	if got := addNS(1<<62, 1<<62); got != 1<<63-1 {
+		t.Errorf("addNS = %d", got)
+	}
+	if got := addNS(-1<<62, -1<<62-1); got != -1<<63 {
+		t.Errorf("addNS = %d", got)
+	}
+	// A slow timer: initial count 2^32-1 at divide 128 and 1 kHz: 17 years.
+	r := newRig(t, 1, func(_ int, c *Config) { c.TimerHz = 1000 })
+	l := r.lapics[0]
+	enable(l)
+	xw(l, LAPIC_TIMER_DIVIDE, 0b1010)
+	xw(l, LAPIC_LVT_TIMER, 0x40)
+	xw(l, LAPIC_TIMER_INITIAL, 0xffff_ffff)
+	r.clock.Advance(128_000_000) // 1 count
+	if got := xr(l, LAPIC_TIMER_CURRENT); got != 0xffff_fffe {
+		t.Fatalf("current %#x", got)
+	}
+}

@@ -282,3 +282,17 @@ func TestTSCDeadlineNotAdvertised(t *testing.T) {
 		t.Fatalf("LVT timer %#x", got)
 	}
 }
+
+func TestErrorsNameTheCheck(t *testing.T) {
+	if got := ErrReadOnly.Error(); got != "apic: #GP(0): write to a read-only x2APIC register" {
+		t.Fatal(got)
+	}
+	r := newRig(t, 2, func(i int, c *Config) { c.ID = uint32(i) + 0x100 })
+	if r.lapics[1].ID() != 0x01 {
+		t.Fatalf("xAPIC ID %#x, want the low 8 bits", r.lapics[1].ID())
+	}
+	mustNil(t, r.lapics[1].WriteMSR(x86.MsrAPICBase, base|en|extd))
+	if r.lapics[1].ID() != 0x101 {
+		t.Fatalf("x2APIC ID %#x", r.lapics[1].ID())
+	}
+}
