@@ -31,6 +31,53 @@
 // IA32_TSC_DEADLINE and 0x800-0x8ff to ReadMSR/WriteMSR, raising #GP(0)
 // when they return an error wrapping ErrGP.
 //
+// # Timer
+//
+// One-shot, periodic and TSC-deadline modes (SDM Vol. 3A 11.5.4). The
+// current count is computed from Clock.Now, never stepped; a host timer
+// is armed only when an expiry must reach the VP (LVT unmasked, count or
+// deadline armed). Periodic expiries that pass while the callback is late
+// or the VP is descheduled give one interrupt (the rest are counted in
+// Stats.TimerCoalesced) and the phase is kept; a vector already pending
+// merges. A periodic timer costs at most one host callback and one
+// interrupt per Config.MinTimerPeriod (100 µs by default) however short
+// its period, even one tick; one-shot and TSC-deadline expiries need a
+// guest write to re-arm, so they cost at most one callback per write.
+//
+// # Interrupt messages
+//
+// IPIs (ICR and SELF_IPI writes), I/O APIC redirections and MSIs are
+// Messages that Deliver hands to the LAPICs of the partition's Bus whose
+// physical ID or logical ID (flat, cluster, x2APIC cluster) matches, or
+// that a shorthand names. Lowest-priority messages go to the matching,
+// software-enabled LAPIC with the lowest APIC ID (the SDM leaves the
+// arbitration model-specific, 11.6.2.4). For what a guest may write to the
+// ICR (SDM Vol. 3A 11.6.1):
+//
+//   - fixed or lowest-priority with a vector below 16: ESR send-illegal at
+//     the sender, and the message still goes out, so each target notes
+//     receive-illegal instead of taking it (SDM Vol. 3A 11.5.3);
+//   - INIT level de-assert (INIT, level 0, trigger level): only
+//     synchronises arbitration IDs on old processors: nothing happens;
+//   - reserved delivery modes (011, 111), the self shorthand with any mode
+//     but fixed, and all-including-self with lowest priority (SDM Vol. 3A
+//     Table 11-3 marks these invalid): not sent, counted in IPIsInvalid;
+//   - SMI: sent, and every target drops it (no SMM in the model);
+//   - the trigger-mode bit of other messages is ignored: IPIs are edge;
+//   - a destination no LAPIC has: counted in IPIsNoTarget;
+//   - the delivery-status bit always reads idle: delivery is immediate.
+//
+// # Hostile guests
+//
+// A guest may write anything anywhere in any order; each outcome is the
+// SDM's or documented here and at the method (ReadMMIO, WriteMMIO,
+// WriteMSR, SetLINT). Memory is fixed at New: IRR is a bitmap, so a
+// flood of interrupts or self-IPIs leaves one pending bit per vector; a
+// guest that never EOIs holds at most 15 vectors in service; an error
+// raises at most one error interrupt per ESR write. IA32_APIC_BASE may
+// point the page anywhere below MAXPHYADDR, the guest's RAM or another
+// device included: which wins is the caller's routing decision.
+//
 // # Invariants
 //
 // Between calls a LAPIC keeps these, and the fuzz target checks them
@@ -46,7 +93,6 @@
 //     above PPR's; otherwise nothing is pending.
 //   - While the LAPIC is software-disabled (SVR bit 8 clear) every LVT
 //     entry is masked (SDM Vol. 3A 11.4.7.2).
-//   - Register state is reachable only under the LAPIC's mutex.
 //
 // # Failure
 //
@@ -71,7 +117,8 @@
 //
 // # Concurrency
 //
-// Each LAPIC has one mutex guarding all of its state; it is a leaf lock.
+// Each LAPIC has one mutex guarding all of its state; it is a leaf lock
+// (TestConcurrentVPs exercises it under the race detector).
 // Methods documented "VP thread" are meant to be called only by the VP's
 // run loop (ReadMMIO, WriteMMIO, ReadMSR, WriteMSR, PendingVector, Ack,
 // TakeEvents, TPR, SetTPR, PollTimer); they are still safe against the

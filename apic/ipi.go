@@ -218,23 +218,9 @@ func (l *LAPIC) matchesLocked(m Message) bool {
 	return false
 }
 
-// sendICRLocked sends the IPI the ICR now describes (SDM Vol. 3A 11.6.1):
-// the message goes out when the mutex is dropped, and the delivery
-// status bit always reads idle. Outcomes for what the guest may write:
-//
-//   - fixed or lowest-priority with a vector below 16: ESR send-illegal
-//     here, and the message still goes out, so each target notes
-//     receive-illegal (SDM Vol. 3A 11.5.3);
-//   - INIT with level de-assert and trigger level: the INIT level
-//     de-assert message, which only synchronises arbitration IDs: nothing
-//     to do;
-//   - reserved delivery modes (011, 111), the self shorthand with any
-//     mode but fixed, and all-including-self with lowest priority
-//     (SDM Vol. 3A Table 11-3 marks these invalid): not sent, counted in
-//     IPIsInvalid;
-//   - SMI is sent and every target drops it (no SMM);
-//   - the trigger-mode bit of other messages is ignored: IPIs are edge
-//     (SDM Vol. 3A 11.6.1).
+// sendICRLocked sends the IPI the ICR now describes (SDM Vol. 3A 11.6.1)
+// once the mutex is dropped; the package doc lists the outcome of each odd
+// value.
 func (l *LAPIC) sendICRLocked() post {
 	var p post
 	low := l.icrLow
