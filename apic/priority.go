@@ -39,6 +39,7 @@ func (l *LAPIC) TakeEvents() Events {
 		ev.WaitForSIPI = l.base&x86.APICBaseBSP == 0
 	}
 	l.nmi, l.init, l.sipi, l.sipiVector = false, false, false, 0
+	l.noteWorkLocked()
 	l.mu.Unlock()
 	return ev
 }
@@ -74,6 +75,7 @@ func (l *LAPIC) Ack() (uint8, bool) {
 	}
 	clearBit(&l.irr, v)
 	setBit(&l.isr, v)
+	l.noteWorkLocked()
 	l.mu.Unlock()
 	l.stats.acked.Add(1)
 	return v, true
@@ -137,6 +139,7 @@ func (l *LAPIC) acceptFixedLocked(v uint8, level bool) bool {
 		return l.recordErrorLocked(ESR_RECV_ILLEGAL_VEC)
 	}
 	setBit(&l.irr, v)
+	l.work.Store(true)
 	if level {
 		setBit(&l.tmr, v)
 	} else {
@@ -220,6 +223,7 @@ func (l *LAPIC) deliverLVTLocked(i int) bool {
 		return l.acceptFixedLocked(uint8(e), l.lintLevelTriggered(i))
 	case mode == DeliveryNMI:
 		l.nmi = true
+		l.work.Store(true)
 		return true
 	case mode == DeliveryINIT && (i == lvtLINT0 || i == lvtLINT1):
 		l.acceptINITLocked()
@@ -285,6 +289,7 @@ func (l *LAPIC) lintLevelLocked(pin int) bool {
 func (l *LAPIC) acceptINITLocked() {
 	l.resetLocked(false)
 	l.init = true
+	l.work.Store(true)
 	l.waitSIPI = l.base&x86.APICBaseBSP == 0
 }
 
@@ -298,6 +303,7 @@ func (l *LAPIC) acceptSIPILocked(v uint8) bool {
 	}
 	l.waitSIPI = false
 	l.sipi, l.sipiVector = true, v
+	l.work.Store(true)
 	return true
 }
 

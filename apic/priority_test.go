@@ -459,3 +459,27 @@ func TestSelfIPIFlood(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// TestIdleHint: Idle is false exactly while IRR holds a vector or an event
+// waits, so the run loop may skip the LAPIC when it is true.
+func TestIdleHint(t *testing.T) {
+	l, r := newOne(t)
+	enable(l)
+	if !l.Idle() {
+		t.Fatal("a fresh LAPIC is not idle")
+	}
+	fixed(r, 0, 0x40)
+	if l.Idle() {
+		t.Fatal("idle with 0x40 in IRR")
+	}
+	if v, ok := l.Ack(); !ok || v != 0x40 || !l.Idle() {
+		t.Fatalf("Ack %#x %v; idle %v with IRR empty", v, ok, l.Idle())
+	}
+	Deliver(r.bus, Message{Mode: DeliveryNMI, Dest: 0})
+	if l.Idle() {
+		t.Fatal("idle with an NMI waiting")
+	}
+	if ev := l.TakeEvents(); !ev.NMI || !l.Idle() {
+		t.Fatalf("events %+v; idle %v", ev, l.Idle())
+	}
+}

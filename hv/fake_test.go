@@ -1,6 +1,7 @@
 package hv
 
 import (
+	"sync/atomic"
 	"testing"
 
 	"gohv/hv/vcpu"
@@ -15,6 +16,7 @@ type fakeVCPU struct {
 	dirty    bool
 	window   bool
 	shadow   bool
+	pending  bool // EventPending's answer
 	next     vcpu.Exit
 }
 
@@ -23,6 +25,7 @@ func (v *fakeVCPU) Regs() *vcpu.Regs              { return &v.regs }
 func (v *fakeVCPU) MarkStateDirty()               { v.dirty = true }
 func (v *fakeVCPU) SyncState()                    {}
 func (v *fakeVCPU) Inject(ev vcpu.Event)          { v.injected = append(v.injected, ev) }
+func (v *fakeVCPU) EventPending() bool            { return v.pending }
 func (v *fakeVCPU) InterruptShadow() bool         { return v.shadow }
 func (v *fakeVCPU) ClearInterruptShadow()         { v.shadow = false }
 func (v *fakeVCPU) RequestInterruptWindow(b bool) { v.window = b }
@@ -39,6 +42,19 @@ func (b *fakeBackend) NewVCPU(uint64) (vcpu.VCPU, error) {
 	return v, nil
 }
 
+// testHost is the fake host memory with a clock that moves only when a
+// test says so.
+type testHost struct {
+	*vcputest.FakeHost
+	now atomic.Int64
+}
+
+func (h *testHost) Nanotime() int64 { return h.now.Load() }
+func (h *testHost) TSC() uint64     { return uint64(h.now.Load()) }
+func (h *testHost) TSCHz() uint64   { return 1e9 }
+
+func newTestHost() *testHost { return &testHost{FakeHost: vcputest.NewFakeHost()} }
+
 // recorder collects console output.
 type recorder struct{ lines []string }
 
@@ -47,9 +63,9 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func newTestPartition(t testing.TB, ram uint64) (*Partition, *fakeVCPU, *vcputest.FakeHost, *recorder) {
+func newTestPartition(t testing.TB, ram uint64) (*Partition, *fakeVCPU, *testHost, *recorder) {
 	t.Helper()
-	host := vcputest.NewFakeHost()
+	host := newTestHost()
 	b := &fakeBackend{}
 	h := New(b, host, NewCPUModel(), nil)
 	rec := &recorder{}

@@ -52,6 +52,7 @@ func (v *VCPU) storeState() {
 	r.CR4 = c.U64(SaveCR4)
 	r.EFER = c.U64(SaveEFER) &^ x86.EFERSVME
 	r.PAT = c.U64(SaveGPAT)
+	r.CR8 = c.U64(CtlVIntr) & VIntrTPRMask
 	for i, s := range v.segs() {
 		x := c.Segment(segOffsets[i])
 		*s = vcpu.Segment{Selector: x.Selector, Attrib: x.Attrib, Limit: x.Limit, Base: x.Base}
@@ -74,7 +75,7 @@ func (v *VCPU) Run(e *vcpu.Exit) error {
 	v.ctx.gpr = r.GPR
 	c.SetU64(CtlEventInj, v.pending)
 	v.pending = 0
-	vi := c.U64(CtlVIntr) &^ (VIntrIRQ | VIntrIgnTPR)
+	vi := c.U64(CtlVIntr)&^(VIntrIRQ|VIntrIgnTPR|VIntrTPRMask) | r.CR8&VIntrTPRMask
 	misc := uint32(misc1)
 	if v.window {
 		vi |= VIntrIRQ | VIntrIgnTPR

@@ -114,6 +114,9 @@ func (v *VCPU) Inject(ev vcpu.Event) {
 	v.pending = e
 }
 
+// EventPending: EVENTINJ is loaded from v.pending at the next VMRUN.
+func (v *VCPU) EventPending() bool { return v.pending != 0 }
+
 // RequestInterruptWindow uses a virtual interrupt (V_IRQ, ignoring V_TPR)
 // with the VINTR intercept: the exit comes when the guest could take it.
 func (v *VCPU) RequestInterruptWindow(on bool) { v.window = on }

@@ -120,6 +120,7 @@ const (
 
 // V_INTR fields (offset 0x60).
 const (
+	VIntrTPRMask = 0xf // V_TPR: the guest's CR8, which it writes without an exit under V_INTR_MASKING
 	VIntrIRQ     = 1 << 8
 	VIntrIgnTPR  = 1 << 20
 	VIntrMasking = 1 << 24

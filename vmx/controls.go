@@ -29,6 +29,8 @@ const (
 	procRDPMCExiting     = 1 << 11
 	procCR3LoadExiting   = 1 << 15
 	procCR3StoreExiting  = 1 << 16
+	procCR8LoadExiting   = 1 << 19
+	procCR8StoreExiting  = 1 << 20
 	procUseIOBitmaps     = 1 << 25
 	procUseMSRBitmaps    = 1 << 28
 	procMONITORExiting   = 1 << 29
@@ -103,7 +105,8 @@ func (b *Backend) chooseControls() error {
 	}
 	procCap := x86.RDMSR(proc)
 	if b.ctl.Proc, err = adjust("primary processor-based", procCap,
-		procHLTExiting|procMWAITExiting|procRDPMCExiting|procUseIOBitmaps|procUseMSRBitmaps|procMONITORExiting|procSecondary, 0, rep); err != nil {
+		procHLTExiting|procMWAITExiting|procRDPMCExiting|procCR8LoadExiting|procCR8StoreExiting|
+			procUseIOBitmaps|procUseMSRBitmaps|procMONITORExiting|procSecondary, 0, rep); err != nil {
 		return err
 	}
 	if uint32(procCap>>32)&procIntWindowExiting == 0 {

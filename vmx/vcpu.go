@@ -188,6 +188,10 @@ const (
 	intTypeSoftInt     = 4
 )
 
+// EventPending: the VM-entry interruption information for the next entry
+// is v.pending.
+func (v *VCPU) EventPending() bool { return v.pending != 0 }
+
 // Inject queues ev through the VM-entry interruption-information field.
 func (v *VCPU) Inject(ev vcpu.Event) {
 	t := uint32(intTypeExternal)
