@@ -81,6 +81,27 @@ func (l *LAPIC) Ack() (uint8, bool) {
 	return v, true
 }
 
+// TPRThreshold is the priority class of the highest vector in IRR when the
+// task priority alone holds it back (its class is not above TPR's but is
+// above the highest in-service class), else 0: lowering CR8 below it makes
+// the vector deliverable, so a hypervisor that lets the guest write CR8
+// without exits asks the hardware to exit there. VP thread; does not
+// allocate.
+func (l *LAPIC) TPRThreshold() uint8 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v := highest(&l.irr)
+	if v < 0 {
+		return 0
+	}
+	class := uint32(v) >> 4
+	isrClass := uint32(max(highest(&l.isr), 0)) >> 4
+	if class > isrClass && class <= l.tpr>>4 {
+		return uint8(class)
+	}
+	return 0
+}
+
 // TPR returns the task-priority register; CR8 is TPR >> 4 (SDM Vol. 3A
 // 11.8.6). VP thread.
 func (l *LAPIC) TPR() uint8 {

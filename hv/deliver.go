@@ -21,8 +21,12 @@ func (vp *VP) deliver() bool {
 	if l.Idle() && !vp.nmiPending && !vp.waitSIPI {
 		// The common case: nothing for the guest. No LAPIC lock taken.
 		vp.cpu.RequestInterruptWindow(false)
+		vp.cpu.SetTPRThreshold(0)
 		return true
 	}
+	// Where the guest may lower CR8 without an exit, the backend must exit
+	// when it goes below what the TPR holds back.
+	vp.cpu.SetTPRThreshold(l.TPRThreshold())
 	if ev := l.TakeEvents(); ev != (apic.Events{}) {
 		vp.events(ev)
 	}

@@ -147,16 +147,16 @@ func TestCR8IsTheTPR(t *testing.T) {
 	v.regs.CR8 = 5 // as the backend stores it after a guest MOV to CR8
 	vp.Interrupt(0x45)
 	vp.deliver()
-	if got := vp.lapic.TPR(); got != 0x50 || len(v.injected) != 0 {
-		t.Fatalf("TPR %#x, injected %+v: class 4 must wait below TPR 5", got, v.injected)
+	if got := vp.lapic.TPR(); got != 0x50 || len(v.injected) != 0 || v.threshold != 4 {
+		t.Fatalf("TPR %#x, injected %+v, threshold %d: class 4 must wait below TPR 5, and the backend exit below 4", got, v.injected, v.threshold)
 	}
 	apicWrite(t, vp, regTPR, 0x30)
 	if v.regs.CR8 != 3 {
 		t.Fatalf("CR8 %d after a TPR write of 0x30", v.regs.CR8)
 	}
 	vp.deliver()
-	if len(v.injected) != 1 || v.injected[0].Vector != 0x45 {
-		t.Fatalf("%+v", v.injected)
+	if len(v.injected) != 1 || v.injected[0].Vector != 0x45 || v.threshold != 0 {
+		t.Fatalf("%+v threshold %d", v.injected, v.threshold)
 	}
 }
 

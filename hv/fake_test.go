@@ -11,13 +11,14 @@ import (
 
 // fakeVCPU replays exits the test sets and records what the core did.
 type fakeVCPU struct {
-	regs     vcpu.Regs
-	injected []vcpu.Event
-	dirty    bool
-	window   bool
-	shadow   bool
-	pending  bool // EventPending's answer
-	next     vcpu.Exit
+	regs      vcpu.Regs
+	injected  []vcpu.Event
+	dirty     bool
+	window    bool
+	shadow    bool
+	pending   bool // EventPending's answer
+	threshold uint8
+	next      vcpu.Exit
 }
 
 func (v *fakeVCPU) Run(e *vcpu.Exit) error        { *e = v.next; return nil }
@@ -29,6 +30,7 @@ func (v *fakeVCPU) EventPending() bool            { return v.pending }
 func (v *fakeVCPU) InterruptShadow() bool         { return v.shadow }
 func (v *fakeVCPU) ClearInterruptShadow()         { v.shadow = false }
 func (v *fakeVCPU) RequestInterruptWindow(b bool) { v.window = b }
+func (v *fakeVCPU) SetTPRThreshold(c uint8)       { v.threshold = c }
 func (v *fakeVCPU) Close() error                  { return nil }
 
 type fakeBackend struct{ vcpus []*fakeVCPU }

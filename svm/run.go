@@ -75,10 +75,14 @@ func (v *VCPU) Run(e *vcpu.Exit) error {
 	v.ctx.gpr = r.GPR
 	c.SetU64(CtlEventInj, v.pending)
 	v.pending = 0
-	vi := c.U64(CtlVIntr)&^(VIntrIRQ|VIntrIgnTPR|VIntrTPRMask) | r.CR8&VIntrTPRMask
+	vi := c.U64(CtlVIntr)&^(VIntrIRQ|VIntrIgnTPR|VIntrTPRMask|VIntrPrioMask) | r.CR8&VIntrTPRMask
 	misc := uint32(misc1)
-	if v.window {
+	switch {
+	case v.window:
 		vi |= VIntrIRQ | VIntrIgnTPR
+		misc |= InterceptVINTR
+	case v.tprHold != 0:
+		vi |= VIntrIRQ | uint64(v.b.vintrPrio(v.tprHold))<<VIntrPrioShift
 		misc |= InterceptVINTR
 	}
 	c.SetU64(CtlVIntr, vi)

@@ -37,6 +37,7 @@ const (
 	reasonInvalidGuest = 33
 	reasonMSRLoad      = 34
 	reasonMWAIT        = 36
+	reasonTPRBelow     = 43
 	reasonMONITOR      = 39
 	reasonMachineCheck = 41
 	reasonEPTViolation = 48
@@ -121,6 +122,10 @@ func (v *VCPU) decode(e *vcpu.Exit) bool {
 	case reasonIntWindow:
 		e.Kind = vcpu.ExitInterruptWindow
 		v.window = false
+	case reasonTPRBelow:
+		// The guest lowered CR8 below a held-back interrupt: the core
+		// looks again (trap-like: RIP is already past the MOV).
+		e.Kind = vcpu.ExitInterruptWindow
 	case reasonCPUID:
 		e.Kind, e.InstrLen = vcpu.ExitCPUID, length
 	case reasonHLT:

@@ -50,6 +50,13 @@ type VCPU interface {
 	// RequestInterruptWindow asks for ExitInterruptWindow as soon as the
 	// guest can take an external interrupt.
 	RequestInterruptWindow(on bool)
+	// SetTPRThreshold gives, before an entry, the priority class (1-15)
+	// of the highest interrupt the guest's task priority holds back, or 0.
+	// A backend that lets the guest write CR8 without an exit (SVM's
+	// V_TPR, VMX's TPR shadow) must exit (ExitInterruptWindow) once the
+	// guest lowers CR8 below it with interrupts enabled; one that exits on
+	// every CR8 write may ignore it.
+	SetTPRThreshold(class uint8)
 	// Close releases the backend's pages and IDs. Safe to call twice.
 	Close() error
 }
