@@ -151,7 +151,11 @@ func (fz *lapicFuzzer) check(i int) {
 	irr, isr, tmr := l.irr, l.isr, l.tmr
 	swOff := !l.softwareEnabled()
 	lvt := l.lvt
+	events := l.nmi || l.init || l.sipi
 	l.mu.Unlock()
+	if l.Idle() && (irr != [4]uint64{} || events) {
+		fz.t.Fatalf("lapic %d: Idle with IRR %#x, events %v", i, bitsOf(irr), events)
+	}
 	if (irr[0]|isr[0]|tmr[0])&0xffff != 0 {
 		fz.t.Fatalf("lapic %d: vector below 16: IRR %#x ISR %#x TMR %#x", i, irr[0]&0xffff, isr[0]&0xffff, tmr[0]&0xffff)
 	}

@@ -170,6 +170,7 @@ func (l *LAPIC) acceptMessageLocked(m Message) (ok, kick bool) {
 		return true, l.acceptFixedLocked(m.Vector, m.Level)
 	case DeliveryNMI:
 		l.nmi = true
+		l.work.Store(true)
 		return true, true
 	case DeliveryINIT:
 		l.acceptINITLocked()

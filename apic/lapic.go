@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"gohv/x86"
 )
@@ -69,6 +70,11 @@ type LAPIC struct {
 	nmi, init, sipi bool
 	sipiVector      uint8
 	waitSIPI        bool
+
+	// work is set (under mu) whenever IRR holds a vector or an event is
+	// pending, and cleared when neither is true: Idle reads it without
+	// the mutex so the run loop's common case takes no lock.
+	work atomic.Bool
 
 	stats counters
 }
@@ -152,7 +158,21 @@ func (l *LAPIC) resetLocked(power bool) {
 	}
 	l.timerResetLocked()
 	l.nmi, l.init, l.sipi, l.sipiVector = false, false, false, 0
+	l.noteWorkLocked()
 }
+
+// noteWorkLocked brings the work hint in step with IRR and the events.
+// Called with mu held after every change to either.
+func (l *LAPIC) noteWorkLocked() {
+	l.work.Store(l.irr != [4]uint64{} || l.nmi || l.init || l.sipi)
+}
+
+// Idle reports that the LAPIC has nothing for the VP: IRR is empty and no
+// NMI, INIT or SIPI waits, so PendingVector and TakeEvents would return
+// nothing. It takes no lock: a message another goroutine delivers at the
+// same moment may be missed, but that delivery ends with Sink.Kick, which
+// makes the VP look again. VP thread; does not allocate.
+func (l *LAPIC) Idle() bool { return !l.work.Load() }
 
 // x2apicLDR is the logical ID the hardware derives from an x2APIC ID: the
 // cluster (ID bits 19:4) in 31:16 and one bit for ID bits 3:0 (SDM Vol. 3A

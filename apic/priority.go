@@ -39,6 +39,7 @@ func (l *LAPIC) TakeEvents() Events {
 		ev.WaitForSIPI = l.base&x86.APICBaseBSP == 0
 	}
 	l.nmi, l.init, l.sipi, l.sipiVector = false, false, false, 0
+	l.noteWorkLocked()
 	l.mu.Unlock()
 	return ev
 }
@@ -74,9 +75,31 @@ func (l *LAPIC) Ack() (uint8, bool) {
 	}
 	clearBit(&l.irr, v)
 	setBit(&l.isr, v)
+	l.noteWorkLocked()
 	l.mu.Unlock()
 	l.stats.acked.Add(1)
 	return v, true
+}
+
+// TPRThreshold is the priority class of the highest vector in IRR when the
+// task priority alone holds it back (its class is not above TPR's but is
+// above the highest in-service class), else 0: lowering CR8 below it makes
+// the vector deliverable, so a hypervisor that lets the guest write CR8
+// without exits asks the hardware to exit there. VP thread; does not
+// allocate.
+func (l *LAPIC) TPRThreshold() uint8 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v := highest(&l.irr)
+	if v < 0 {
+		return 0
+	}
+	class := uint32(v) >> 4
+	isrClass := uint32(max(highest(&l.isr), 0)) >> 4
+	if class > isrClass && class <= l.tpr>>4 {
+		return uint8(class)
+	}
+	return 0
 }
 
 // TPR returns the task-priority register; CR8 is TPR >> 4 (SDM Vol. 3A
@@ -137,6 +160,7 @@ func (l *LAPIC) acceptFixedLocked(v uint8, level bool) bool {
 		return l.recordErrorLocked(ESR_RECV_ILLEGAL_VEC)
 	}
 	setBit(&l.irr, v)
+	l.work.Store(true)
 	if level {
 		setBit(&l.tmr, v)
 	} else {
@@ -220,6 +244,7 @@ func (l *LAPIC) deliverLVTLocked(i int) bool {
 		return l.acceptFixedLocked(uint8(e), l.lintLevelTriggered(i))
 	case mode == DeliveryNMI:
 		l.nmi = true
+		l.work.Store(true)
 		return true
 	case mode == DeliveryINIT && (i == lvtLINT0 || i == lvtLINT1):
 		l.acceptINITLocked()
@@ -285,6 +310,7 @@ func (l *LAPIC) lintLevelLocked(pin int) bool {
 func (l *LAPIC) acceptINITLocked() {
 	l.resetLocked(false)
 	l.init = true
+	l.work.Store(true)
 	l.waitSIPI = l.base&x86.APICBaseBSP == 0
 }
 
@@ -298,6 +324,7 @@ func (l *LAPIC) acceptSIPILocked(v uint8) bool {
 	}
 	l.waitSIPI = false
 	l.sipi, l.sipiVector = true, v
+	l.work.Store(true)
 	return true
 }
 

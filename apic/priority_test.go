@@ -459,3 +459,54 @@ func TestSelfIPIFlood(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// TestIdleHint: Idle is false exactly while IRR holds a vector or an event
+// waits, so the run loop may skip the LAPIC when it is true.
+func TestIdleHint(t *testing.T) {
+	l, r := newOne(t)
+	enable(l)
+	if !l.Idle() {
+		t.Fatal("a fresh LAPIC is not idle")
+	}
+	fixed(r, 0, 0x40)
+	if l.Idle() {
+		t.Fatal("idle with 0x40 in IRR")
+	}
+	if v, ok := l.Ack(); !ok || v != 0x40 || !l.Idle() {
+		t.Fatalf("Ack %#x %v; idle %v with IRR empty", v, ok, l.Idle())
+	}
+	Deliver(r.bus, Message{Mode: DeliveryNMI, Dest: 0})
+	if l.Idle() {
+		t.Fatal("idle with an NMI waiting")
+	}
+	if ev := l.TakeEvents(); !ev.NMI || !l.Idle() {
+		t.Fatalf("events %+v; idle %v", ev, l.Idle())
+	}
+}
+
+// TestTPRThreshold: only a vector the TPR holds back gives a threshold;
+// one behind an in-service vector waits for the EOI instead.
+func TestTPRThreshold(t *testing.T) {
+	l, r := newOne(t)
+	enable(l)
+	if got := l.TPRThreshold(); got != 0 {
+		t.Fatalf("empty IRR: %d", got)
+	}
+	l.SetTPR(0x50)
+	fixed(r, 0, 0x45)
+	if got := l.TPRThreshold(); got != 4 {
+		t.Fatalf("0x45 under TPR 0x50: threshold %d, want 4", got)
+	}
+	l.SetTPR(0)
+	if got := l.TPRThreshold(); got != 0 {
+		t.Fatalf("deliverable vector: threshold %d", got)
+	}
+	if v, _ := l.Ack(); v != 0x45 {
+		t.Fatal(v)
+	}
+	fixed(r, 0, 0x42) // same class as the one in service
+	l.SetTPR(0x60)
+	if got := l.TPRThreshold(); got != 0 {
+		t.Fatalf("vector behind an in-service one: threshold %d, want 0 (the EOI exits)", got)
+	}
+}

@@ -15,12 +15,13 @@ var hostCPUID = x86.CPUID
 // architectural rules for control-register writes the hardware leaves to
 // the hypervisor.
 //
-// Hidden: SVM and VMX (no nested virtualization), the local APIC, x2APIC and
-// the TSC deadline timer (no interrupt controller yet), XSAVE and the
-// features that need it (the VP's FPU state is switched with FXSAVE only),
-// MONITOR/MWAIT, RDTSCP, PCID, MTRRs, machine check, performance counters,
-// topology extensions. Set: the hypervisor-present bit, and leaves
-// 4000_0000h/4000_0001h naming gohv.
+// Shown: the local APIC (package apic: xAPIC, x2APIC and the TSC-deadline
+// timer; the VP clears CPUID.1:EDX.APIC while its APIC is disabled and puts
+// its APIC ID in EBX[31:24]). Hidden: SVM and VMX (no nested
+// virtualization), XSAVE and the features that need it (the VP's FPU state
+// is switched with FXSAVE only), MONITOR/MWAIT, RDTSCP, PCID, MTRRs,
+// machine check, performance counters, topology extensions. Set: the
+// hypervisor-present bit, and leaves 4000_0000h/4000_0001h naming gohv.
 type CPUModel struct {
 	leaves   [32]cpuidLeaf
 	n        int
@@ -37,7 +38,7 @@ type cpuidLeaf struct {
 const (
 	leaf1EDX = x86.CPUID1EDXFPU | x86.CPUID1EDXVME | x86.CPUID1EDXDE | x86.CPUID1EDXPSE |
 		x86.CPUID1EDXTSC | x86.CPUID1EDXMSR | x86.CPUID1EDXPAE | x86.CPUID1EDXCX8 |
-		x86.CPUID1EDXSEP | x86.CPUID1EDXPGE | x86.CPUID1EDXCMOV | x86.CPUID1EDXPAT |
+		x86.CPUID1EDXAPIC | x86.CPUID1EDXSEP | x86.CPUID1EDXPGE | x86.CPUID1EDXCMOV | x86.CPUID1EDXPAT |
 		x86.CPUID1EDXPSE36 | x86.CPUID1EDXCLFSH | x86.CPUID1EDXMMX | x86.CPUID1EDXFXSR |
 		x86.CPUID1EDXSSE | x86.CPUID1EDXSSE2
 	leaf1ECX = x86.CPUID1ECXSSE3 | x86.CPUID1ECXPCLMULQDQ | x86.CPUID1ECXSSSE3 | x86.CPUID1ECXCX16 |
@@ -70,8 +71,11 @@ func NewCPUModel() *CPUModel {
 	a, b, c, d := hostCPUID(x86.CPUIDVendor, 0)
 	m.add(x86.CPUIDVendor, 0, min(a, maxBasic), b, c, d)
 	a, b, c, d = hostCPUID(x86.CPUIDFeatures, 0)
-	// EBX: brand index and CLFLUSH size kept; one logical processor, APIC ID 0.
-	m.add(x86.CPUIDFeatures, 0, a, b&0xffff, c&leaf1ECX|x86.CPUID1ECXHypervisor, d&leaf1EDX)
+	// EBX: brand index and CLFLUSH size kept; one logical processor; the
+	// VP adds its APIC ID. x2APIC and the TSC-deadline timer are the
+	// virtual LAPIC's, whatever the host has.
+	m.add(x86.CPUIDFeatures, 0, a, b&0xffff, c&leaf1ECX|x86.CPUID1ECXHypervisor|x86.CPUID1ECXX2APIC|x86.CPUID1ECXTSCDeadline,
+		d&leaf1EDX|x86.CPUID1EDXAPIC)
 	if mb, _, _, _ := hostCPUID(x86.CPUIDVendor, 0); mb >= x86.CPUIDExtFeatures {
 		_, b, _, _ = hostCPUID(x86.CPUIDExtFeatures, 0)
 		m.add(x86.CPUIDExtFeatures, 0, 0, b&leaf7EBX, 0, 0)
@@ -186,7 +190,7 @@ func (m *CPUModel) WriteMSR(r *vcpu.Regs, msr uint32, v uint64) (dirty bool, err
 	return false, errGP
 }
 
-// WriteCR applies a guest's write of v to control register cr (0, 3 or 4)
+// WriteCR applies a guest's write of v to control register cr (0, 3, 4 or 8)
 // under the architecture's rules (SDM Vol. 3A 2.5, Vol. 2B MOV—Move
 // to/from Control Registers): reserved bits, PG without PE, NW without CD,
 // entering long mode (EFER.LMA follows CR0.PG when EFER.LME is set) only
@@ -220,6 +224,11 @@ func (m *CPUModel) WriteCR(r *vcpu.Regs, cr uint8, v uint64) error {
 			return errGP
 		}
 		r.CR4 = v
+	case 8:
+		if v&^0xf != 0 {
+			return errGP // bits 63:4 are reserved
+		}
+		r.CR8 = v
 	default:
 		return errGP
 	}

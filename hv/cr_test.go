@@ -36,7 +36,9 @@ func TestWriteCR(t *testing.T) {
 			func(r *vcpu.Regs) bool { return r.CR4 == x86.CR4PAE|x86.CR4OSFXSR }},
 		{"CR3 above MAXPHYADDR in long mode", long, 3, 1 << 62, true, nil},
 		{"CR3", long, 3, 0x1000, false, func(r *vcpu.Regs) bool { return r.CR3 == 0x1000 }},
-		{"CR8 is not served", long, 8, 0, true, nil},
+		{"CR8", long, 8, 5, false, func(r *vcpu.Regs) bool { return r.CR8 == 5 }},
+		{"CR8 bits 63:4", long, 8, 0x10, true, nil},
+		{"CR2 is not written through this path", long, 2, 0, true, nil},
 	} {
 		r := c.start
 		err := m.WriteCR(&r, c.cr, c.v)

@@ -71,13 +71,16 @@ func (d debugExit) Out(port uint16, size int, v uint32) {
 	d.p.end(StateStopped, errDebugExit, v, true)
 }
 
-// UART is a 16550 as far as a polled transmitter needs it: the divisor
-// latch, LCR/MCR/SCR storage, a transmitter that is always empty (LSR THRE
-// and TEMT), no receiver. Bytes written to THR are collected into lines that
-// go to the console prefixed with the partition's name.
+// UART is a 16550 as far as a driver that only transmits needs it: the
+// divisor latch, LCR/MCR/SCR storage, a transmitter that is always empty
+// (LSR THRE and TEMT), no receiver, and the transmitter-empty interrupt
+// (IER bit 1) on its IRQ line, gated by MCR OUT2 as on a PC. Bytes written
+// to THR are collected into lines that go to the console prefixed with the
+// partition's name.
 type UART struct {
 	mu      sync.Mutex
 	out     io.Writer
+	irq     func(asserted bool) // the interrupt line; nil: none
 	line    [256]byte
 	n       int
 	prefix  int
@@ -87,12 +90,15 @@ type UART struct {
 	scr     uint8
 	dll     uint8
 	dlm     uint8
+	thre    bool // transmitter-empty interrupt pending
+	level   bool // the line as last driven
 	written uint64
 }
 
-// NewUART makes a COM port whose lines go to out as "name: text".
-func NewUART(name string, out io.Writer) *UART {
-	u := &UART{out: out}
+// NewUART makes a COM port whose lines go to out as "name: text" and whose
+// interrupt drives irq (nil for none).
+func NewUART(name string, out io.Writer, irq func(asserted bool)) *UART {
+	u := &UART{out: out, irq: irq}
 	u.prefix = copy(u.line[:], name)
 	u.prefix += copy(u.line[u.prefix:], ": ")
 	u.n = u.prefix
@@ -112,7 +118,10 @@ const (
 	lcrDLAB    = 0x80
 	lsrTHRE    = 0x20
 	lsrTEMT    = 0x40
+	ierETBEI   = 0x02 // transmitter holding register empty interrupt
+	mcrOUT2    = 0x08 // gates the IRQ line on a PC
 	iirNoIntr  = 0x01
+	iirTHRE    = 0x02
 	iirFIFOsOn = 0xc0
 )
 
@@ -131,6 +140,11 @@ func (u *UART) In(port uint16, size int) uint32 {
 		}
 		return uint32(u.ier)
 	case uartIIR:
+		if u.thre && u.ier&ierETBEI != 0 {
+			u.thre = false // reading IIR that reports THRE clears it
+			u.drive()
+			return iirTHRE | iirFIFOsOn
+		}
 		return iirNoIntr | iirFIFOsOn
 	case uartLCR:
 		return uint32(u.lcr)
@@ -156,10 +170,18 @@ func (u *UART) Out(port uint16, size int, v uint32) {
 			return
 		}
 		u.put(b)
+		// Writing THR clears the THRE interrupt; the byte leaves at once,
+		// so it is pending again: a new edge on the line.
+		u.thre = false
+		u.drive()
+		u.thre = true
 	case uartIER:
 		if u.lcr&lcrDLAB != 0 {
 			u.dlm = b
 			return
+		}
+		if b&ierETBEI != 0 && u.ier&ierETBEI == 0 {
+			u.thre = true // enabling it with the transmitter empty raises it
 		}
 		u.ier = b & 0x0f
 	case uartLCR:
@@ -169,6 +191,17 @@ func (u *UART) Out(port uint16, size int, v uint32) {
 	case uartSCR:
 		u.scr = b
 	}
+	u.drive()
+}
+
+// drive sets the IRQ line to what the registers say. Called with u.mu
+// held; the line's receiver (the I/O APIC) never calls back into the UART.
+func (u *UART) drive() {
+	level := u.thre && u.ier&ierETBEI != 0 && u.mcr&mcrOUT2 != 0
+	if level != u.level && u.irq != nil {
+		u.irq(level)
+	}
+	u.level = level
 }
 
 func (u *UART) put(b byte) {

@@ -1,6 +1,7 @@
 package hv
 
 import (
+	"sync/atomic"
 	"testing"
 
 	"gohv/hv/vcpu"
@@ -10,12 +11,14 @@ import (
 
 // fakeVCPU replays exits the test sets and records what the core did.
 type fakeVCPU struct {
-	regs     vcpu.Regs
-	injected []vcpu.Event
-	dirty    bool
-	window   bool
-	shadow   bool
-	next     vcpu.Exit
+	regs      vcpu.Regs
+	injected  []vcpu.Event
+	dirty     bool
+	window    bool
+	shadow    bool
+	pending   bool // EventPending's answer
+	threshold uint8
+	next      vcpu.Exit
 }
 
 func (v *fakeVCPU) Run(e *vcpu.Exit) error        { *e = v.next; return nil }
@@ -23,9 +26,11 @@ func (v *fakeVCPU) Regs() *vcpu.Regs              { return &v.regs }
 func (v *fakeVCPU) MarkStateDirty()               { v.dirty = true }
 func (v *fakeVCPU) SyncState()                    {}
 func (v *fakeVCPU) Inject(ev vcpu.Event)          { v.injected = append(v.injected, ev) }
+func (v *fakeVCPU) EventPending() bool            { return v.pending }
 func (v *fakeVCPU) InterruptShadow() bool         { return v.shadow }
 func (v *fakeVCPU) ClearInterruptShadow()         { v.shadow = false }
 func (v *fakeVCPU) RequestInterruptWindow(b bool) { v.window = b }
+func (v *fakeVCPU) SetTPRThreshold(c uint8)       { v.threshold = c }
 func (v *fakeVCPU) Close() error                  { return nil }
 
 type fakeBackend struct{ vcpus []*fakeVCPU }
@@ -39,6 +44,19 @@ func (b *fakeBackend) NewVCPU(uint64) (vcpu.VCPU, error) {
 	return v, nil
 }
 
+// testHost is the fake host memory with a clock that moves only when a
+// test says so.
+type testHost struct {
+	*vcputest.FakeHost
+	now atomic.Int64
+}
+
+func (h *testHost) Nanotime() int64 { return h.now.Load() }
+func (h *testHost) TSC() uint64     { return uint64(h.now.Load()) }
+func (h *testHost) TSCHz() uint64   { return 1e9 }
+
+func newTestHost() *testHost { return &testHost{FakeHost: vcputest.NewFakeHost()} }
+
 // recorder collects console output.
 type recorder struct{ lines []string }
 
@@ -47,9 +65,9 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func newTestPartition(t testing.TB, ram uint64) (*Partition, *fakeVCPU, *vcputest.FakeHost, *recorder) {
+func newTestPartition(t testing.TB, ram uint64) (*Partition, *fakeVCPU, *testHost, *recorder) {
 	t.Helper()
-	host := vcputest.NewFakeHost()
+	host := newTestHost()
 	b := &fakeBackend{}
 	h := New(b, host, NewCPUModel(), nil)
 	rec := &recorder{}

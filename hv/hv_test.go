@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"gohv/hv/vcpu"
-	"gohv/hv/vcpu/vcputest"
 	"gohv/x86"
 )
 
@@ -18,8 +17,11 @@ func TestCPUIDModelHidesVirtualization(t *testing.T) {
 	if c&x86.CPUID1ECXHypervisor == 0 {
 		t.Error("hypervisor-present bit clear")
 	}
-	if c&(1<<5|1<<26|1<<27|1<<21|1<<3) != 0 {
-		t.Errorf("leaf 1 ECX %#x exposes VMX/XSAVE/OSXSAVE/x2APIC/MONITOR", c)
+	if c&(x86.CPUID1ECXVMX|x86.CPUID1ECXXSAVE|x86.CPUID1ECXOSXSAVE|x86.CPUID1ECXMONITOR) != 0 {
+		t.Errorf("leaf 1 ECX %#x exposes VMX/XSAVE/OSXSAVE/MONITOR", c)
+	}
+	if _, _, c, d := m.CPUID(1, 0); c&x86.CPUID1ECXX2APIC == 0 || c&x86.CPUID1ECXTSCDeadline == 0 || d&x86.CPUID1EDXAPIC == 0 {
+		t.Errorf("leaf 1 ECX %#x EDX %#x: want the virtual LAPIC's APIC, x2APIC and TSC-deadline bits", c, d)
 	}
 	if _, _, c, _ := m.CPUID(0x8000_0001, 0); c&(1<<2) != 0 {
 		t.Error("SVM visible")
@@ -194,30 +196,6 @@ func TestExitPathDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func TestInterruptDelivery(t *testing.T) {
-	p, v, _, _ := newTestPartition(t, 1<<20)
-	vp := p.VP(0)
-	vp.Interrupt(0x30)
-	vp.Interrupt(0x40)
-	vp.deliver() // IF clear: ask for a window
-	if !v.window || len(v.injected) != 0 {
-		t.Fatalf("IF=0: window %v injected %v", v.window, v.injected)
-	}
-	v.regs.RFLAGS = x86.RFLAGSIF
-	v.shadow = true
-	vp.deliver()
-	if len(v.injected) != 0 {
-		t.Fatal("injected in an interrupt shadow")
-	}
-	v.shadow = false
-	vp.deliver()
-	vp.deliver()
-	vp.deliver()
-	if len(v.injected) != 2 || v.injected[0].Vector != 0x40 || v.injected[1].Vector != 0x30 || v.window {
-		t.Fatalf("injected %+v window %v", v.injected, v.window)
-	}
-}
-
 func TestGuestMemoryBounds(t *testing.T) {
 	p, _, host, _ := newTestPartition(t, 64<<10)
 	m := p.Mem
@@ -243,7 +221,7 @@ func TestGuestMemoryBounds(t *testing.T) {
 }
 
 func TestNewPartitionOutOfMemoryReleasesPages(t *testing.T) {
-	host := vcputest.NewFakeHost()
+	host := newTestHost()
 	host.Limit = 20
 	h := New(&fakeBackend{}, host, NewCPUModel(), nil)
 	if _, err := h.NewPartition(Config{Name: "big", RAMBytes: 1 << 20}); err == nil {
@@ -256,7 +234,7 @@ func TestNewPartitionOutOfMemoryReleasesPages(t *testing.T) {
 
 func TestUARTRegisters(t *testing.T) {
 	rec := &recorder{}
-	u := NewUART("p", rec)
+	u := NewUART("p", rec, nil)
 	u.Out(0x3fb, 1, 0x80) // DLAB
 	u.Out(0x3f8, 1, 1)
 	u.Out(0x3f9, 1, 0)

@@ -16,7 +16,7 @@ import (
 // memory map and ends it.
 func (vp *VP) nestedFault(e *vcpu.Exit) {
 	r := vp.cpu.Regs()
-	if vp.p.Mem.mmioAt(e.GPA) != nil {
+	if vp.mmioAt(e.GPA) != nil {
 		if err := vp.emulate(); err != nil {
 			vp.p.crash(vp.index, fmt.Errorf("vp %d: mmio at gpa %#x, rip %#x: %w", vp.index, e.GPA, r.RIP, err))
 		}
@@ -30,6 +30,17 @@ func (vp *VP) nestedFault(e *vcpu.Exit) {
 		kind = "write"
 	}
 	vp.p.crash(vp.index, fmt.Errorf("vp %d: %s of gpa %#x at rip %#x: %w", vp.index, kind, e.GPA, r.RIP, ErrOutsideMemory))
+}
+
+// mmioAt finds the device behind gpa for this VP: its local APIC's page
+// (at IA32_APIC_BASE while in xAPIC mode), else the partition's MMIO
+// ranges. The APIC page wins over another device the guest moved it onto;
+// RAM wins over the APIC page, because accesses to RAM never exit.
+func (vp *VP) mmioAt(gpa uint64) *mmioRange {
+	if r := &vp.apicPage; gpa >= r.gpa && gpa-r.gpa < r.size {
+		return r
+	}
+	return vp.p.Mem.mmioAt(gpa)
 }
 
 func (m *GuestMemory) mmioAt(gpa uint64) *mmioRange {
@@ -59,7 +70,7 @@ func (g *guestView) Translate(la uint64, acc emul.Access) (uint64, error) {
 	} else {
 		gpa, err = g.paging.WalkAD(la, acc, g.vp.p.Mem.ReadU64, g.vp.p.Mem.casU64)
 	}
-	if err == nil && acc&emul.AccessFetch != 0 && g.vp.p.Mem.mmioAt(gpa) != nil {
+	if err == nil && acc&emul.AccessFetch != 0 && g.vp.mmioAt(gpa) != nil {
 		return 0, fmt.Errorf("instruction fetch from MMIO at gpa %#x", gpa)
 	}
 	return gpa, err
@@ -67,7 +78,7 @@ func (g *guestView) Translate(la uint64, acc emul.Access) (uint64, error) {
 
 func (g *guestView) Read(gpa uint64, b []byte) error {
 	m := g.vp.p.Mem
-	if r := m.mmioAt(gpa); r != nil {
+	if r := g.vp.mmioAt(gpa); r != nil {
 		if gpa+uint64(len(b)) > r.gpa+r.size {
 			return fmt.Errorf("%d-byte read at %#x runs past the device: %w", len(b), gpa, ErrOutsideMemory)
 		}
@@ -79,11 +90,14 @@ func (g *guestView) Read(gpa uint64, b []byte) error {
 
 func (g *guestView) Write(gpa uint64, b []byte) error {
 	m := g.vp.p.Mem
-	if r := m.mmioAt(gpa); r != nil {
+	if r := g.vp.mmioAt(gpa); r != nil {
 		if gpa+uint64(len(b)) > r.gpa+r.size {
 			return fmt.Errorf("%d-byte write at %#x runs past the device: %w", len(b), gpa, ErrOutsideMemory)
 		}
 		r.dev.WriteMMIO(gpa-r.gpa, b)
+		if r.dev == MMIODevice(g.vp.lapic) {
+			g.vp.tprChanged() // a TPR write through the page reaches CR8
+		}
 		return nil
 	}
 	return m.WriteRAM(gpa, b)

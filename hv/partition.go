@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gohv/apic"
+	"gohv/apic/ioapic"
 	"gohv/ept"
 	"gohv/hv/vcpu"
 	"gohv/x86"
@@ -47,6 +49,8 @@ type Partition struct {
 	vps     []*VP
 	ports   []portRange
 	console io.Writer
+	bus     apic.StaticBus // the VPs' local APICs
+	ioapic  *ioapic.IOAPIC
 
 	stopping atomic.Bool
 	stopCh   chan struct{}
@@ -58,10 +62,17 @@ type Partition struct {
 	result Result
 }
 
+// Host is what the core needs of the machine it runs on: physical pages
+// and the calibrated clock (metal in the image, fakes in host tests).
+type Host interface {
+	vcpu.HostMemory
+	HostClock
+}
+
 // Hypervisor is the core bound to one vendor backend.
 type Hypervisor struct {
 	Backend vcpu.Backend
-	Host    vcpu.HostMemory
+	Host    Host
 	Model   *CPUModel
 	// Log receives the core's events (partitions started and ended), with
 	// the attributes "partition" and "vp". Never nil.
@@ -72,7 +83,7 @@ type Hypervisor struct {
 }
 
 // New makes the core for a backend. log may be nil (events are dropped).
-func New(b vcpu.Backend, host vcpu.HostMemory, model *CPUModel, log *slog.Logger) *Hypervisor {
+func New(b vcpu.Backend, host Host, model *CPUModel, log *slog.Logger) *Hypervisor {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -85,6 +96,10 @@ func New(b vcpu.Backend, host vcpu.HostMemory, model *CPUModel, log *slog.Logger
 func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 	if c.RAMBytes == 0 || c.RAMBytes%x86.PageSize != 0 {
 		return nil, fmt.Errorf("hv: partition %q: RAM size %#x is not a positive multiple of 4 KiB", c.Name, c.RAMBytes)
+	}
+	if c.RAMBytes > IOAPICBase {
+		return nil, fmt.Errorf("hv: partition %q: %d MiB of RAM at 0 would cover the interrupt controllers at %#x; at most %d MiB",
+			c.Name, c.RAMBytes>>20, IOAPICBase, IOAPICBase>>20)
 	}
 	h.mu.Lock()
 	id := h.nextID
@@ -110,13 +125,23 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 		mem.Destroy()
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
 	}
+	if err := p.newInterruptControllers(); err != nil {
+		mem.Destroy()
+		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
+	}
 	cpu, err := h.Backend.NewVCPU(root)
 	if err != nil {
 		mem.Destroy()
 		return nil, fmt.Errorf("hv: partition %q: vp 0: %w", c.Name, err)
 	}
-	p.vps = append(p.vps, newVP(p, 0, cpu))
-	p.AddPort(0x3f8, 8, NewUART(c.Name, c.Console))
+	vp, err := newVP(p, 0, cpu)
+	if err != nil {
+		cpu.Close()
+		mem.Destroy()
+		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
+	}
+	p.vps = append(p.vps, vp)
+	p.AddPort(0x3f8, 8, NewUART(c.Name, c.Console, func(level bool) { p.SetIRQ(COM1IRQ, level) }))
 	p.AddPort(DebugExitPort, 4, debugExit{p})
 	return p, nil
 }

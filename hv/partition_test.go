@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"gohv/hv/vcpu"
-	"gohv/hv/vcpu/vcputest"
 )
 
 // TestPartitionEndIsLogged: the root's log gets one event per partition
@@ -15,7 +14,7 @@ import (
 func TestPartitionEndIsLogged(t *testing.T) {
 	var out strings.Builder
 	b := &fakeBackend{}
-	h := New(b, vcputest.NewFakeHost(), NewCPUModel(), slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{
+	h := New(b, newTestHost(), NewCPUModel(), slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey {
 				return slog.Attr{}

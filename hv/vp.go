@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 
+	"gohv/apic"
 	"gohv/hv/emul"
 	"gohv/hv/vcpu"
 	"gohv/x86"
@@ -17,8 +18,15 @@ type VP struct {
 	index int
 	cpu   vcpu.VCPU
 	exit  vcpu.Exit
+	lapic *apic.LAPIC
 
-	wake chan struct{} // an interrupt was queued while the VP sleeps in HLT
+	wake chan struct{} // the LAPIC kicked: something to act on while the VP sleeps
+
+	// State only the VP's thread touches.
+	cr8        uint64    // Regs.CR8 as last loaded, to see the guest change it
+	nmiPending bool      // an NMI waits for the guest to be able to take it
+	waitSIPI   bool      // INIT left this VP waiting for a start-up IPI
+	apicPage   mmioRange // where the LAPIC's page answers (apicMoved); size 0 for nowhere
 
 	emuState emul.State // instruction emulation scratch, reused: no allocation per exit
 	view     guestView
@@ -33,12 +41,18 @@ type VP struct {
 	HLTSleeps uint64
 }
 
-// newVP wraps a backend VCPU; it starts in the architectural RESET state
-// until a loader sets another.
-func newVP(p *Partition, i int, cpu vcpu.VCPU) *VP {
+// newVP wraps a backend VCPU and gives it a local APIC; it starts in the
+// architectural RESET state until a loader sets another.
+func newVP(p *Partition, i int, cpu vcpu.VCPU) (*VP, error) {
 	vp := &VP{p: p, index: i, cpu: cpu, wake: make(chan struct{}, 1)}
+	l, err := p.newLAPIC(vp)
+	if err != nil {
+		return nil, err
+	}
+	vp.lapic = l
+	vp.apicMoved()
 	vp.SetState(vcpu.ResetRegs())
-	return vp
+	return vp, nil
 }
 
 // BreakGuestStateForTest corrupts one hardware guest-state field through
@@ -62,71 +76,21 @@ func (vp *VP) SetState(r vcpu.Regs) {
 	vp.cpu.MarkStateDirty()
 }
 
-// Interrupt queues external interrupt vector for delivery when the guest's
-// IF allows, waking the VP from HLT. Safe from any goroutine.
-func (vp *VP) Interrupt(vector uint8) {
-	vp.mu.Lock()
-	vp.pending[vector/64] |= 1 << (vector % 64)
-	vp.mu.Unlock()
-	select {
-	case vp.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (vp *VP) hasPending() bool {
-	vp.mu.Lock()
-	defer vp.mu.Unlock()
-	return vp.pending[0]|vp.pending[1]|vp.pending[2]|vp.pending[3] != 0
-}
-
-// takePending removes and returns the highest pending vector.
-func (vp *VP) takePending() (uint8, bool) {
-	vp.mu.Lock()
-	defer vp.mu.Unlock()
-	for i := 3; i >= 0; i-- {
-		if w := vp.pending[i]; w != 0 {
-			b := 63
-			for w&(1<<b) == 0 {
-				b--
-			}
-			vp.pending[i] &^= 1 << b
-			return uint8(i*64 + b), true
-		}
-	}
-	return 0, false
-}
-
 func (vp *VP) run() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer vp.p.wg.Done()
 	for !vp.p.stopping.Load() {
-		vp.deliver()
+		if !vp.deliver() {
+			vp.sleep(vp.startable) // wait-for-SIPI: nothing runs until a SIPI
+			continue
+		}
 		if err := vp.cpu.Run(&vp.exit); err != nil {
 			vp.p.crash(vp.index, fmt.Errorf("vp %d: %w: backend: %w", vp.index, ErrHypervisor, err))
 			return
 		}
 		vp.Exits[vp.exit.Kind]++
 		vp.handle(&vp.exit)
-	}
-}
-
-// deliver injects the highest pending external interrupt if the guest can
-// take it now, else asks for an interrupt-window exit. Must not allocate.
-func (vp *VP) deliver() {
-	if !vp.hasPending() {
-		vp.cpu.RequestInterruptWindow(false)
-		return
-	}
-	r := vp.cpu.Regs()
-	if r.RFLAGS&x86.RFLAGSIF == 0 || vp.cpu.InterruptShadow() {
-		vp.cpu.RequestInterruptWindow(true)
-		return
-	}
-	if v, ok := vp.takePending(); ok {
-		vp.cpu.Inject(vcpu.Event{Vector: v, Type: vcpu.EventExternal})
-		vp.Injected++
 	}
 }
 
@@ -141,13 +105,23 @@ func (vp *VP) handle(e *vcpu.Exit) {
 		// The host took its interrupt at STGI; deliver() runs before the next entry.
 	case vcpu.ExitCPUID:
 		a, b, c, d := p.hv.Model.CPUID(uint32(r.GPR[x86.RAX]), uint32(r.GPR[x86.RCX]))
-		if vp.index != 0 && uint32(r.GPR[x86.RAX]) == x86.CPUIDFeatures {
-			b |= uint32(vp.index) << 24
+		if uint32(r.GPR[x86.RAX]) == x86.CPUIDFeatures {
+			b |= uint32(vp.index) << 24 // initial APIC ID
+			if vp.lapic.Mode() == apic.ModeDisabled {
+				d &^= x86.CPUID1EDXAPIC // follows IA32_APIC_BASE.EN (SDM Vol. 3A 11.4.3)
+			}
 		}
 		r.GPR[x86.RAX], r.GPR[x86.RBX], r.GPR[x86.RCX], r.GPR[x86.RDX] = uint64(a), uint64(b), uint64(c), uint64(d)
 		vp.skip(e, opCPUID)
 	case vcpu.ExitMSRRead:
-		v, err := p.hv.Model.ReadMSR(r, uint32(r.GPR[x86.RCX]))
+		msr := uint32(r.GPR[x86.RCX])
+		var v uint64
+		var err error
+		if apic.HandlesMSR(msr) {
+			v, err = vp.lapic.ReadMSR(msr)
+		} else {
+			v, err = p.hv.Model.ReadMSR(r, msr)
+		}
 		if err != nil {
 			vp.raiseGP()
 			return
@@ -155,8 +129,18 @@ func (vp *VP) handle(e *vcpu.Exit) {
 		r.GPR[x86.RAX], r.GPR[x86.RDX] = v&0xffff_ffff, v>>32
 		vp.skip(e, opRDMSR)
 	case vcpu.ExitMSRWrite:
-		v := r.GPR[x86.RAX]&0xffff_ffff | r.GPR[x86.RDX]<<32
-		dirty, err := p.hv.Model.WriteMSR(r, uint32(r.GPR[x86.RCX]), v)
+		msr, v := uint32(r.GPR[x86.RCX]), r.GPR[x86.RAX]&0xffff_ffff|r.GPR[x86.RDX]<<32
+		var dirty bool
+		var err error
+		if apic.HandlesMSR(msr) {
+			err = vp.lapic.WriteMSR(msr, v)
+			vp.tprChanged()
+			if msr == x86.MsrAPICBase {
+				vp.apicMoved()
+			}
+		} else {
+			dirty, err = p.hv.Model.WriteMSR(r, msr, v)
+		}
 		if err != nil {
 			vp.raiseGP()
 			return
@@ -247,23 +231,6 @@ func (vp *VP) skip(e *vcpu.Exit, op opcode) {
 		r.RIP &= 0xffff_ffff
 	}
 	vp.cpu.ClearInterruptShadow()
-}
-
-// halt sleeps the VP's thread until an interrupt it can take is queued or
-// the partition stops. With IF clear and nothing pending this is a sleep
-// until Stop.
-func (vp *VP) halt() {
-	r := vp.cpu.Regs()
-	for !vp.p.stopping.Load() {
-		if r.RFLAGS&x86.RFLAGSIF != 0 && vp.hasPending() {
-			return
-		}
-		vp.HLTSleeps++
-		select {
-		case <-vp.wake:
-		case <-vp.p.stopCh:
-		}
-	}
 }
 
 // portIO handles IN/OUT. String and REP forms go through the instruction

@@ -17,6 +17,9 @@ func (v *VCPU) decode(e *vcpu.Exit) {
 		e.Kind = vcpu.ExitInterrupt
 	case ExitVINTR:
 		e.Kind = vcpu.ExitInterruptWindow
+		if !v.window && v.tprHold != 0 {
+			v.b.learnVINTR(v.tprHold, uint8(v.regs.CR8))
+		}
 		v.window = false
 	case ExitCPUID:
 		e.Kind, e.InstrLen = vcpu.ExitCPUID, v.nextRIPLength()

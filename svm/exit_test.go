@@ -192,3 +192,26 @@ func TestNewVCPUReleasesOnFailure(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+// TestVINTRPriorityComparison: the TPR threshold rides a virtual interrupt
+// of priority class; a CPU that takes it at V_TPR == priority (QEMU's TCG)
+// is recognised on the first such exit and given class-1 from then on.
+func TestVINTRPriorityComparison(t *testing.T) {
+	v := testVCPU(Features{})
+	v.SetTPRThreshold(4)
+	if got := v.b.vintrPrio(4); got != 4 {
+		t.Fatalf("APM semantics: priority %d", got)
+	}
+	v.regs.CR8 = 2 // the guest lowered CR8 below 4: a real exit
+	v.exitWith(ExitVINTR, 0, 0)
+	if v.b.vintrInclusive {
+		t.Fatal("a VINTR below the threshold taken for the inclusive comparison")
+	}
+	v.regs.CR8 = 4 // taken at V_TPR == priority
+	if e := v.exitWith(ExitVINTR, 0, 0); e.Kind != vcpu.ExitInterruptWindow || !v.b.vintrInclusive {
+		t.Fatalf("%v inclusive %v", e.Kind, v.b.vintrInclusive)
+	}
+	if got := v.b.vintrPrio(4); got != 3 {
+		t.Fatalf("inclusive: priority %d, want 3", got)
+	}
+}

@@ -52,6 +52,7 @@ func (v *VCPU) storeState() {
 	r.CR4 = c.U64(SaveCR4)
 	r.EFER = c.U64(SaveEFER) &^ x86.EFERSVME
 	r.PAT = c.U64(SaveGPAT)
+	r.CR8 = c.U64(CtlVIntr) & VIntrTPRMask
 	for i, s := range v.segs() {
 		x := c.Segment(segOffsets[i])
 		*s = vcpu.Segment{Selector: x.Selector, Attrib: x.Attrib, Limit: x.Limit, Base: x.Base}
@@ -74,10 +75,14 @@ func (v *VCPU) Run(e *vcpu.Exit) error {
 	v.ctx.gpr = r.GPR
 	c.SetU64(CtlEventInj, v.pending)
 	v.pending = 0
-	vi := c.U64(CtlVIntr) &^ (VIntrIRQ | VIntrIgnTPR)
+	vi := c.U64(CtlVIntr)&^(VIntrIRQ|VIntrIgnTPR|VIntrTPRMask|VIntrPrioMask) | r.CR8&VIntrTPRMask
 	misc := uint32(misc1)
-	if v.window {
+	switch {
+	case v.window:
 		vi |= VIntrIRQ | VIntrIgnTPR
+		misc |= InterceptVINTR
+	case v.tprHold != 0:
+		vi |= VIntrIRQ | uint64(v.b.vintrPrio(v.tprHold))<<VIntrPrioShift
 		misc |= InterceptVINTR
 	}
 	c.SetU64(CtlVIntr, vi)

@@ -74,6 +74,29 @@ type Backend struct {
 	iopm  uint64      // 3 pages, every port intercepted
 	msrpm uint64      // 2 pages
 	asids *vcpu.IDPool
+
+	// vintrInclusive: this CPU takes a virtual interrupt when V_INTR_PRIO
+	// >= V_TPR (QEMU's TCG) rather than > (APM Vol. 2 15.21.4). Learned
+	// from the first VINTR exit that came with V_TPR equal to the
+	// priority; written and read only on VP threads of this CPU.
+	vintrInclusive bool
+}
+
+// vintrPrio is the V_INTR_PRIO that makes the virtual interrupt taken once
+// the guest's CR8 drops below class.
+func (b *Backend) vintrPrio(class uint8) uint8 {
+	if b.vintrInclusive {
+		return class - 1
+	}
+	return class
+}
+
+// learnVINTR notes a VINTR exit that came for the TPR threshold with V_TPR
+// at cr8: one at cr8 == class means the CPU compares inclusively.
+func (b *Backend) learnVINTR(class, cr8 uint8) {
+	if !b.vintrInclusive && cr8 >= class {
+		b.vintrInclusive = true
+	}
 }
 
 // Enable turns on EFER.SVME and sets up the host save area and the
@@ -124,5 +147,6 @@ func (b *Backend) Features() Features              { return b.feat }
 func (b *Backend) Report() []string {
 	f := b.feat
 	return []string{fmt.Sprintf("svm enabled: revision %d, %d ASIDs, nested paging, nrip-save=%v, decode-assists=%v",
-		f.Revision, f.NASID, f.NRIPSave, f.Decode)}
+		f.Revision, f.NASID, f.NRIPSave, f.Decode),
+		"svm interrupt assists: V_TPR (the guest's CR8 without exits), V_IRQ for the interrupt window and the TPR threshold; no AVIC (the local APIC is gohv's software model)"}
 }

@@ -34,6 +34,7 @@ type VCPU struct {
 	flush   bool
 	pending uint64 // EVENTINJ for the next entry
 	window  bool
+	tprHold uint8 // SetTPRThreshold's class
 	closed  bool
 	broken  bool // BreakGuestStateForTest: enter with EFER.SVME clear
 }
@@ -114,9 +115,17 @@ func (v *VCPU) Inject(ev vcpu.Event) {
 	v.pending = e
 }
 
+// EventPending: EVENTINJ is loaded from v.pending at the next VMRUN.
+func (v *VCPU) EventPending() bool { return v.pending != 0 }
+
 // RequestInterruptWindow uses a virtual interrupt (V_IRQ, ignoring V_TPR)
 // with the VINTR intercept: the exit comes when the guest could take it.
 func (v *VCPU) RequestInterruptWindow(on bool) { v.window = on }
+
+// SetTPRThreshold: the guest writes CR8 into V_TPR without exits, so a
+// virtual interrupt of priority class (V_INTR_PRIO, honouring V_TPR) makes
+// the VINTR exit come when it lowers CR8 below class with IF set.
+func (v *VCPU) SetTPRThreshold(class uint8) { v.tprHold = class }
 
 // Close returns the VMCB, the run context and the ASID.
 func (v *VCPU) Close() error {

@@ -120,9 +120,12 @@ const (
 
 // V_INTR fields (offset 0x60).
 const (
-	VIntrIRQ     = 1 << 8
-	VIntrIgnTPR  = 1 << 20
-	VIntrMasking = 1 << 24
+	VIntrTPRMask   = 0xf // V_TPR: the guest's CR8, which it writes without an exit under V_INTR_MASKING
+	VIntrIRQ       = 1 << 8
+	VIntrPrioShift = 16 // V_INTR_PRIO 19:16
+	VIntrPrioMask  = 0xf << VIntrPrioShift
+	VIntrIgnTPR    = 1 << 20
+	VIntrMasking   = 1 << 24
 )
 
 // EXITINFO1 of a nested page fault (APM Vol. 2 15.25.6): the #PF-style

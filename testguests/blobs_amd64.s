@@ -29,17 +29,26 @@ TEXT ·handlerUD(SB), NOSPLIT|NOFRAME, $0
 	IRETQ
 	END
 
-// External-interrupt handler (vectors 0x30, 0x31): count in R15.
+// External-interrupt handler (vectors 0x30, 0x31): count in R15, then
+// EOI to the local APIC (its page at 0xFEE00000, EOI at 0xB0).
 TEXT ·handlerIRQ(SB), NOSPLIT|NOFRAME, $0
 	INCQ R15
+	PUSHQ AX
+	MOVQ $0xfee000b0, AX
+	MOVL $0, (AX)
+	POPQ AX
 	IRETQ
 	END
 
-// guestInterrupts checks external-interrupt injection. Port 0xe1 makes the
+// guestInterrupts checks external-interrupt injection through its local
+// APIC, which it software-enables first. Port 0xe1 makes the
 // root queue vector 0x30 at once; port 0xe2 makes it queue 0x31 after a
 // delay. Exit status: the failed step.
 TEXT ·guestInterrupts(SB), NOSPLIT|NOFRAME, $0
 	XORQ R15, R15
+	// 0: software-enable the local APIC (SVR: bit 8, spurious vector 0xFF).
+	MOVQ $0xfee000f0, AX
+	MOVL $0x1ff, (AX)
 	// 1: with IF clear a queued interrupt waits.
 	CLI
 	MOVW $0xe1, DX

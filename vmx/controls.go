@@ -29,6 +29,9 @@ const (
 	procRDPMCExiting     = 1 << 11
 	procCR3LoadExiting   = 1 << 15
 	procCR3StoreExiting  = 1 << 16
+	procCR8LoadExiting   = 1 << 19
+	procCR8StoreExiting  = 1 << 20
+	procUseTPRShadow     = 1 << 21
 	procUseIOBitmaps     = 1 << 25
 	procUseMSRBitmaps    = 1 << 28
 	procMONITORExiting   = 1 << 29
@@ -102,8 +105,18 @@ func (b *Backend) chooseControls() error {
 		b.preemptTicks = preemptCycles >> (x86.RDMSR(x86.MsrVMXMisc) & miscPreemptRateMask)
 	}
 	procCap := x86.RDMSR(proc)
-	if b.ctl.Proc, err = adjust("primary processor-based", procCap,
-		procHLTExiting|procMWAITExiting|procRDPMCExiting|procUseIOBitmaps|procUseMSRBitmaps|procMONITORExiting|procSecondary, 0, rep); err != nil {
+	// CR8 must not reach the host's TPR: with a TPR shadow the guest's
+	// CR8 lives in the virtual-APIC page (no exits, a TPR-threshold exit
+	// when it drops below a held-back interrupt); without one, CR8 loads
+	// and stores exit.
+	procWant := uint32(procHLTExiting | procMWAITExiting | procRDPMCExiting |
+		procUseIOBitmaps | procUseMSRBitmaps | procMONITORExiting | procSecondary)
+	if uint32(procCap>>32)&procUseTPRShadow != 0 && uint32(procCap)&(procCR8LoadExiting|procCR8StoreExiting) == 0 {
+		procWant |= procUseTPRShadow
+	} else {
+		procWant |= procCR8LoadExiting | procCR8StoreExiting
+	}
+	if b.ctl.Proc, err = adjust("primary processor-based", procCap, procWant, 0, rep); err != nil {
 		return err
 	}
 	if uint32(procCap>>32)&procIntWindowExiting == 0 {

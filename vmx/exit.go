@@ -37,6 +37,7 @@ const (
 	reasonInvalidGuest = 33
 	reasonMSRLoad      = 34
 	reasonMWAIT        = 36
+	reasonTPRBelow     = 43
 	reasonMONITOR      = 39
 	reasonMachineCheck = 41
 	reasonEPTViolation = 48
@@ -121,6 +122,10 @@ func (v *VCPU) decode(e *vcpu.Exit) bool {
 	case reasonIntWindow:
 		e.Kind = vcpu.ExitInterruptWindow
 		v.window = false
+	case reasonTPRBelow:
+		// The guest lowered CR8 below a held-back interrupt: the core
+		// looks again (trap-like: RIP is already past the MOV).
+		e.Kind = vcpu.ExitInterruptWindow
 	case reasonCPUID:
 		e.Kind, e.InstrLen = vcpu.ExitCPUID, length
 	case reasonHLT:
@@ -170,9 +175,10 @@ func (v *VCPU) decode(e *vcpu.Exit) bool {
 
 // crAccess turns a control-register exit (SDM Vol. 3C Table 28-3) into
 // ExitCRWrite for the core, which applies the architecture's rules: MOV to
-// CR0/CR3/CR4 carries the register's value, CLTS and LMSW the CR0 they
-// would produce. MOV from CR3 (the only read that exits) is answered here
-// and the guest re-enters (false).
+// CR0/CR3/CR4/CR8 carries the register's value, CLTS and LMSW the CR0
+// they would produce. MOV from CR3 and CR8 (the reads that exit: without
+// them a guest would read, and with CR8 write, the host's own TPR) is
+// answered here and the guest re-enters (false).
 func (v *VCPU) crAccess(e *vcpu.Exit, qual uint64, length uint8) bool {
 	r := &v.regs
 	cr := uint8(qual & crQualCRMask)
@@ -182,8 +188,11 @@ func (v *VCPU) crAccess(e *vcpu.Exit, qual uint64, length uint8) bool {
 		e.Kind, e.InstrLen, e.CR, e.Value = vcpu.ExitCRWrite, length, cr, r.GPR[reg]
 		return true
 	case crAccessMovFrom:
-		if cr == 3 {
+		switch cr {
+		case 3:
 			r.GPR[reg] = r.CR3
+		case 8:
+			r.GPR[reg] = r.CR8
 		}
 		r.RIP += uint64(length)
 		return false

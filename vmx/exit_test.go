@@ -224,3 +224,19 @@ func TestDecodeDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestTPRShadow: with a virtual-APIC page the guest's CR8 is read from
+// VTPR after an exit, and a TPR-below-threshold exit sends the core to
+// look at its interrupts again.
+func TestTPRShadow(t *testing.T) {
+	v, m := testVCPU()
+	v.vapic = new([4096]byte)
+	v.vapic[vtprOffset] = 0x30
+	v.readState()
+	if v.regs.CR8 != 3 {
+		t.Fatalf("CR8 %d from VTPR 0x30", v.regs.CR8)
+	}
+	if e, toCore := v.exitWith(m, reasonTPRBelow, 0, 0); !toCore || e.Kind != vcpu.ExitInterruptWindow {
+		t.Fatalf("%v %v", e.Kind, toCore)
+	}
+}

@@ -31,6 +31,7 @@ const (
 	ExitMSRLoadAddr  = 0x2008
 	EntryMSRLoadAddr = 0x200a
 	TSCOffset        = 0x2010
+	VirtualAPICPage  = 0x2012
 	EPTPointer       = 0x201a
 	GuestPhysAddr    = 0x2400
 	VMCSLinkPointer  = 0x2800
@@ -173,7 +174,7 @@ var fieldNames = map[uint32]string{
 	PFErrorMask: "PAGE_FAULT_ERROR_CODE_MASK", PFErrorMatch: "PAGE_FAULT_ERROR_CODE_MATCH", CR3TargetCount: "CR3_TARGET_COUNT",
 	ExitControls: "VM_EXIT_CONTROLS", ExitMSRStoreCount: "VM_EXIT_MSR_STORE_COUNT", ExitMSRLoadCount: "VM_EXIT_MSR_LOAD_COUNT",
 	EntryControls: "VM_ENTRY_CONTROLS", EntryMSRLoadCount: "VM_ENTRY_MSR_LOAD_COUNT", EntryIntrInfo: "VM_ENTRY_INTR_INFO_FIELD",
-	EntryExcErrorCode: "VM_ENTRY_EXCEPTION_ERROR_CODE", EntryInstrLen: "VM_ENTRY_INSTRUCTION_LEN", TPRThreshold: "TPR_THRESHOLD",
+	EntryExcErrorCode: "VM_ENTRY_EXCEPTION_ERROR_CODE", EntryInstrLen: "VM_ENTRY_INSTRUCTION_LEN", TPRThreshold: "TPR_THRESHOLD", VirtualAPICPage: "VIRTUAL_APIC_PAGE_ADDR",
 	ProcControls2: "SECONDARY_VM_EXEC_CONTROL",
 	VMInstrError:  "VM_INSTRUCTION_ERROR", ExitReason: "VM_EXIT_REASON", ExitIntrInfo: "VM_EXIT_INTR_INFO",
 	ExitIntrErrorCode: "VM_EXIT_INTR_ERROR_CODE", IDTVectInfo: "IDT_VECTORING_INFO_FIELD", IDTVectErrorCode: "IDT_VECTORING_ERROR_CODE",

@@ -124,6 +124,14 @@ func (v *VCPU) run(e *vcpu.Exit) error {
 			w.set(EntryInstrLen, uint64(v.pendLen))
 			v.pending = 0
 		}
+		if v.vapic != nil {
+			// VTPR (SDM Vol. 3C 30.1.1): CR8 in bits 7:4 of offset 0x80.
+			v.vapic[vtprOffset] = uint8(r.CR8 << 4)
+			if v.tprThreshold != v.tprThresholdWritten {
+				w.set(TPRThreshold, uint64(v.tprThreshold))
+				v.tprThresholdWritten = v.tprThreshold
+			}
+		}
 		proc := uint64(v.b.ctl.Proc)
 		if v.window {
 			proc |= procIntWindowExiting
@@ -177,6 +185,9 @@ func (v *VCPU) invalidate() {
 	}
 }
 
+// vtprOffset is the virtual TPR's place in the virtual-APIC page.
+const vtprOffset = 0x80
+
 // INVEPT and INVVPID types (SDM Vol. 3C 30.3).
 const (
 	inveptSingleContext  = 1
@@ -203,6 +214,9 @@ func (v *VCPU) readState() {
 	r.PAT = v.rd(GuestPAT)
 	r.CS.Attrib, r.CS.Base = fromAR(v.rd(GuestCSAR)), v.rd(GuestCSBase)
 	r.SS.Attrib = fromAR(v.rd(GuestSSAR))
+	if v.vapic != nil {
+		r.CR8 = uint64(v.vapic[vtprOffset] >> 4)
+	}
 	v.intr = v.rd(GuestInterruptibility)
 	v.segsStale = true
 }

@@ -19,6 +19,7 @@ type VCPU struct {
 	image                vmcsImage   // nil on hardware; host tests put a VMCS image here
 	vmcsPA               uint64
 	ctxPA                uint64
+	vapicPA              uint64
 	ctx                  *runContext
 	vpid                 uint16
 	eptp                 uint64
@@ -31,9 +32,12 @@ type VCPU struct {
 	window               bool
 	intr                 uint64 // guest interruptibility state, written back on entry when intrDirty
 	intrDirty            bool
-	hostFS               uint64 // HOST_FS_BASE as last written
-	procWritten          uint64 // the primary processor-based controls as last written
-	segsStale            bool   // segment registers in regs not read since the last exit
+	hostFS               uint64      // HOST_FS_BASE as last written
+	procWritten          uint64      // the primary processor-based controls as last written
+	vapic                *[4096]byte // the virtual-APIC page (TPR shadow), nil without one
+	tprThreshold         uint32      // SetTPRThreshold's class
+	tprThresholdWritten  uint32
+	segsStale            bool // segment registers in regs not read since the last exit
 	cr0Shadow, cr4Shadow uint64
 	cr0Mask, cr4Mask     uint64
 	closed               bool
@@ -65,6 +69,11 @@ func (v *VCPU) init(nestedRoot uint64) error {
 	}
 	if v.ctxPA, ctxPage, err = v.pages.Alloc("run context"); err != nil {
 		return err
+	}
+	if b.ctl.Proc&procUseTPRShadow != 0 {
+		if v.vapicPA, v.vapic, err = v.pages.Alloc("virtual-APIC page"); err != nil {
+			return err
+		}
 	}
 	putRevision(vmcsPage, b.revision)
 	v.ctx = newRunContext(ctxPage)
@@ -117,6 +126,10 @@ func (v *VCPU) setup() error {
 	w.set(IOBitmapB, b.ioBitmaps+x86.PageSize)
 	w.set(MSRBitmap, b.msrBitmap)
 	w.set(EPTPointer, v.eptp)
+	if v.vapic != nil {
+		w.set(VirtualAPICPage, v.vapicPA)
+		w.set(TPRThreshold, 0)
+	}
 	if v.vpid != 0 {
 		w.set(VPID, uint64(v.vpid))
 	}
@@ -187,6 +200,16 @@ const (
 	intTypeHWException = 3
 	intTypeSoftInt     = 4
 )
+
+// SetTPRThreshold: with a TPR shadow the guest writes CR8 into the
+// virtual-APIC page without exits; TPR_THRESHOLD makes the CPU exit when
+// it drops below class (SDM Vol. 3C 30.1.2). Without one every CR8 write
+// exits and the threshold is not needed.
+func (v *VCPU) SetTPRThreshold(class uint8) { v.tprThreshold = uint32(class) }
+
+// EventPending: the VM-entry interruption information for the next entry
+// is v.pending.
+func (v *VCPU) EventPending() bool { return v.pending != 0 }
 
 // Inject queues ev through the VM-entry interruption-information field.
 func (v *VCPU) Inject(ev vcpu.Event) {

@@ -123,6 +123,11 @@ func (b *Backend) NestedFormat() vcpu.NestedFormat { return vcpu.FormatEPT }
 func (b *Backend) Report() []string {
 	lines := []string{fmt.Sprintf("vmx enabled: VMCS revision %#x, EPT (WB=%v), VPID=%v, unrestricted guest, TRUE controls=%v",
 		b.revision, b.eptCap&capWB != 0, b.vpids != nil, b.basic&basicTrueControls != 0)}
+	if b.ctl.Proc&procUseTPRShadow != 0 {
+		lines = append(lines, "vmx interrupt assists: TPR shadow (the guest's CR8 without exits, a TPR-threshold exit when it drops below a held-back interrupt); no virtual-interrupt delivery (the local APIC is gohv's software model)")
+	} else {
+		lines = append(lines, "vmx interrupt assists: none; CR8 loads and stores exit (the CPU has no TPR shadow)")
+	}
 	for _, l := range b.ctl.Report {
 		lines = append(lines, "vmx controls "+l)
 	}

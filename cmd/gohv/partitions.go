@@ -11,12 +11,18 @@ import (
 	"gohv/root/console"
 )
 
-// metalMemory gives the hypervisor core metal's physical pages.
-type metalMemory struct{}
+// metalHost gives the hypervisor core metal's physical pages and clock.
+type metalHost struct{ tscHz uint64 }
 
-func (metalMemory) AllocPage() (uint64, error) { return metal.AllocPage() }
-func (metalMemory) FreePage(pa uint64) error   { return metal.FreePage(pa) }
-func (metalMemory) Page(pa uint64) *[4096]byte { return metal.PhysPage(pa) }
+// host is metal for the hypervisor; its TSC rate is fixed at calibration.
+var host = metalHost{tscHz: metal.GetInfo().TSCHz}
+
+func (metalHost) AllocPage() (uint64, error) { return metal.AllocPage() }
+func (metalHost) FreePage(pa uint64) error   { return metal.FreePage(pa) }
+func (metalHost) Page(pa uint64) *[4096]byte { return metal.PhysPage(pa) }
+func (metalHost) Nanotime() int64            { return metal.Nanotime() }
+func (metalHost) TSC() uint64                { return metal.TSC() }
+func (h metalHost) TSCHz() uint64            { return h.tscHz }
 
 // serial carries the root's log lines and every partition's COM1 lines
 // onto the serial console, a line at a time.
@@ -28,7 +34,7 @@ var rootLog = slog.New(console.NewHandler(serial, slog.LevelInfo))
 // openHypervisor enables the CPU's virtualization extension and reports
 // what was enabled.
 func openHypervisor() (*hv.Hypervisor, error) {
-	h, err := vendor.Open(metalMemory{}, rootLog)
+	h, err := vendor.Open(host, rootLog)
 	if err != nil {
 		return nil, err
 	}

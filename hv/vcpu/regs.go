@@ -26,7 +26,8 @@ type DescTable struct {
 // and the parts of CS and SS that give the mode and CPL; before every entry
 // it loads GPR, RIP and RFLAGS back. The rest is loaded only after
 // MarkStateDirty (initial state, an emulated write to EFER, PAT or a
-// control register). GPR is indexed by x86.RAX … x86.R15.
+// control register). GPR is indexed by x86.RAX … x86.R15; CR8 is kept
+// current both ways on every exit and entry.
 type Regs struct {
 	GPR                      [16]uint64
 	RIP, RFLAGS              uint64
@@ -35,6 +36,12 @@ type Regs struct {
 	TR, LDTR                 Segment
 	GDTR, IDTR               DescTable
 	PAT                      uint64
+	// CR8 is the task priority as MOV to/from CR8 sees it (the local
+	// APIC's TPR bits 7:4). Backends load it before every entry and
+	// store it after every exit, wherever the hardware keeps it (SVM's
+	// V_TPR; VMX exits on CR8 accesses instead); the core keeps it in step
+	// with the VP's local APIC.
+	CR8 uint64
 }
 
 // CPL is the current privilege level (SS.DPL).

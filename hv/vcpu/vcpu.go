@@ -34,8 +34,14 @@ type VCPU interface {
 	// other segment registers or GDTR/IDTR call SyncState first.
 	SyncState()
 	// Inject delivers ev at the next entry. The caller has checked that the
-	// guest can take it (IF and the interrupt shadow for external ones).
+	// guest can take it (IF and the interrupt shadow for external ones)
+	// and that no event is pending (EventPending).
 	Inject(ev Event)
+	// EventPending reports whether an event waits for the next entry: one
+	// the core injected, or one whose delivery an exit interrupted and the
+	// backend delivers again (its vector is already in the local APIC's
+	// ISR, so the core must not take another in its place).
+	EventPending() bool
 	// InterruptShadow reports whether the guest is in an STI/MOV SS shadow.
 	InterruptShadow() bool
 	// ClearInterruptShadow ends the shadow: the core emulated (skipped) the
@@ -44,6 +50,13 @@ type VCPU interface {
 	// RequestInterruptWindow asks for ExitInterruptWindow as soon as the
 	// guest can take an external interrupt.
 	RequestInterruptWindow(on bool)
+	// SetTPRThreshold gives, before an entry, the priority class (1-15)
+	// of the highest interrupt the guest's task priority holds back, or 0.
+	// A backend that lets the guest write CR8 without an exit (SVM's
+	// V_TPR, VMX's TPR shadow) must exit (ExitInterruptWindow) once the
+	// guest lowers CR8 below it with interrupts enabled; one that exits on
+	// every CR8 write may ignore it.
+	SetTPRThreshold(class uint8)
 	// Close releases the backend's pages and IDs. Safe to call twice.
 	Close() error
 }

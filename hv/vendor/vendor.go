@@ -17,7 +17,7 @@ import (
 
 // Open enables the CPU's extension and returns the core bound to it; the
 // backend's Report says what was enabled. log receives the core's events.
-func Open(host vcpu.HostMemory, log *slog.Logger) (*hv.Hypervisor, error) {
+func Open(host hv.Host, log *slog.Logger) (*hv.Hypervisor, error) {
 	model := hv.NewCPUModel()
 	_, b, c, d := x86.CPUID(x86.CPUIDVendor, 0)
 	var be vcpu.Backend

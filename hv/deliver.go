@@ -1,0 +1,159 @@
+package hv
+
+import (
+	"gohv/apic"
+	"gohv/hv/vcpu"
+	"gohv/x86"
+)
+
+// deliver prepares the next entry from the VP's local APIC: it acts on
+// INIT, SIPI and NMI, keeps CR8 and the TPR in step, and injects the
+// highest deliverable vector when the guest can take an external interrupt
+// (else asks for an interrupt-window exit). It returns false while the VP
+// waits for a SIPI and must not enter the guest. VP thread; must not
+// allocate.
+func (vp *VP) deliver() bool {
+	l, r := vp.lapic, vp.cpu.Regs()
+	if r.CR8 != vp.cr8 { // the guest wrote CR8 (SVM V_TPR, or a VMX CR8 exit)
+		l.SetTPR(uint8(r.CR8 << 4))
+		vp.cr8 = r.CR8
+	}
+	if l.Idle() && !vp.nmiPending && !vp.waitSIPI {
+		// The common case: nothing for the guest. No LAPIC lock taken.
+		vp.cpu.RequestInterruptWindow(false)
+		vp.cpu.SetTPRThreshold(0)
+		return true
+	}
+	// Where the guest may lower CR8 without an exit, the backend must exit
+	// when it goes below what the TPR holds back.
+	vp.cpu.SetTPRThreshold(l.TPRThreshold())
+	if ev := l.TakeEvents(); ev != (apic.Events{}) {
+		vp.events(ev)
+	}
+	if vp.waitSIPI {
+		return false
+	}
+	if vp.cpu.EventPending() {
+		// An event whose delivery an exit cut short goes first; ask to
+		// come back once it is in.
+		_, more := l.PendingVector()
+		vp.cpu.RequestInterruptWindow(more || vp.nmiPending)
+		return true
+	}
+	canTake := r.RFLAGS&x86.RFLAGSIF != 0 && !vp.cpu.InterruptShadow()
+	if vp.nmiPending {
+		// NMIs ignore IF; they wait only for the shadow. Blocking by NMI
+		// until the handler's IRET is not modelled: a second NMI during the
+		// handler is delivered at once.
+		if !vp.cpu.InterruptShadow() {
+			vp.cpu.Inject(vcpu.Event{Vector: x86.VectorNMI, Type: vcpu.EventNMI})
+			vp.nmiPending = false
+			vp.Injected++
+			_, more := l.PendingVector()
+			vp.cpu.RequestInterruptWindow(more)
+			return true
+		}
+		vp.cpu.RequestInterruptWindow(true)
+		return true
+	}
+	if _, ok := l.PendingVector(); !ok {
+		vp.cpu.RequestInterruptWindow(false)
+		return true
+	}
+	if !canTake {
+		vp.cpu.RequestInterruptWindow(true)
+		return true
+	}
+	if v, ok := l.Ack(); ok {
+		vp.cpu.Inject(vcpu.Event{Vector: v, Type: vcpu.EventExternal})
+		vp.Injected++
+	}
+	vp.cpu.RequestInterruptWindow(false)
+	return true
+}
+
+// events acts on what the LAPIC reports besides maskable vectors: INIT
+// puts the VP in the INIT state (and an application processor in
+// wait-for-SIPI), a SIPI starts a waiting VP in real mode at the vector's
+// page, an NMI is latched until the guest can take it. VP thread.
+func (vp *VP) events(ev apic.Events) {
+	if ev.INIT {
+		// SDM Vol. 3A 9.1.1: INIT gives the RESET state except for
+		// the caches, MTRRs, FPU and a few MSRs, which gohv's model
+		// does not carry.
+		vp.SetState(vcpu.ResetRegs())
+		vp.cr8, vp.nmiPending = 0, false
+		vp.waitSIPI = ev.WaitForSIPI
+		vp.apicMoved() // the INIT reset put the page back at its default
+	}
+	if ev.SIPI && vp.waitSIPI {
+		r := vcpu.ResetRegs()
+		r.CS.Selector = uint16(ev.SIPIVector) << 8
+		r.CS.Base = uint64(ev.SIPIVector) << 12
+		r.RIP = 0
+		vp.SetState(r)
+		vp.waitSIPI = false
+	}
+	if ev.NMI {
+		vp.nmiPending = true
+	}
+}
+
+// apicMoved refreshes where this VP's APIC page answers: at
+// IA32_APIC_BASE while the LAPIC is in xAPIC mode, nowhere otherwise. The
+// base and the mode change only through a WRMSR the core handles or an
+// INIT, so the MMIO path needs no LAPIC lock.
+func (vp *VP) apicMoved() {
+	vp.apicPage = mmioRange{dev: vp.lapic}
+	if vp.lapic.Mode() == apic.ModeXAPIC {
+		vp.apicPage.gpa, vp.apicPage.size = vp.lapic.Base()&x86.APICBaseAddrMask, x86.PageSize
+	}
+}
+
+// tprChanged brings CR8 in step after the guest may have written the TPR
+// through the APIC page or MSR.
+func (vp *VP) tprChanged() {
+	vp.cr8 = uint64(vp.lapic.TPR() >> 4)
+	vp.cpu.Regs().CR8 = vp.cr8
+}
+
+// startable reports whether a VP in wait-for-SIPI has a SIPI (or another
+// INIT) to act on.
+func (vp *VP) startable() bool { return !vp.waitSIPI }
+
+// halt sleeps the VP's thread after HLT until it has something to take:
+// a deliverable vector with RFLAGS.IF set, an NMI, INIT or SIPI; or the
+// partition stops. With IF clear and nothing else coming this is a sleep
+// until Stop.
+func (vp *VP) halt() {
+	r := vp.cpu.Regs()
+	vp.sleep(func() bool {
+		if vp.nmiPending || vp.waitSIPI {
+			return true
+		}
+		_, ok := vp.lapic.PendingVector()
+		return ok && r.RFLAGS&x86.RFLAGSIF != 0
+	})
+}
+
+// sleep blocks until ready reports true (checked after each LAPIC kick and
+// after acting on the LAPIC's events), an INIT or SIPI changes the VP's
+// state, or the partition stops.
+func (vp *VP) sleep(ready func() bool) {
+	for !vp.p.stopping.Load() {
+		if ev := vp.lapic.TakeEvents(); ev != (apic.Events{}) {
+			vp.events(ev)
+			if ev.INIT || ev.SIPI {
+				return
+			}
+		}
+		if ready() {
+			return
+		}
+		vp.HLTSleeps++
+		select {
+		case <-vp.wake:
+		case <-vp.p.stopCh:
+		}
+	}
+}
