@@ -36,6 +36,9 @@ func Bench(env *Env) error {
 	if err := benchExits(env); err != nil {
 		return fmt.Errorf("exit benchmarks: %w", err)
 	}
+	if err := benchAPIC(env); err != nil {
+		return fmt.Errorf("apic benchmarks: %w", err)
+	}
 	return nil
 }
 

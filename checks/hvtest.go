@@ -33,6 +33,15 @@ var HVTest = Suite{
 		{"hostile-cr4", checkHostileCR4},
 		{"hostile-cr3", checkHostileCR3},
 		{"entry-failure", checkEntryFailure},
+		{"lapic-timer-oneshot", checkTimerOneShot},
+		{"lapic-timer-periodic", checkTimerPeriodic},
+		{"tsc-deadline", checkTSCDeadline},
+		{"self-ipi", checkSelfIPI},
+		{"tpr-masking", checkTPRMasking},
+		{"eoi-nesting", checkEOINesting},
+		{"x2apic-mode", checkX2APICMode},
+		{"ioapic-com1", checkIOAPICCOM1},
+		{"apic-hostile", checkAPICHostile},
 		{"pages-returned", checkPagesReturned}, // last: every partition is gone
 	},
 }

@@ -33,6 +33,7 @@ func apicBaseInRAM()
 func apicReservedBits()
 func apicIllegalVector()
 func apicBench()
+func apicX2APICPage()
 
 func apicBlobAddrs(p *[numAPICBlobs]uintptr)
 func apicText(dst *[apicBlobLimit]byte, from uintptr) (n int)
@@ -58,6 +59,7 @@ const (
 	APICReservedBits              // x2APIC MSR accesses that must #GP
 	APICIllegalVector             // vectors 0-15 and the ESR
 	APICBench                     // self-IPI and timer round trips
+	APICX2APICPage                // the xAPIC page read in x2APIC mode
 	numAPICBlobs
 )
 
@@ -69,20 +71,20 @@ const apicBlobLimit = 16384
 const (
 	APICData = DataBase // the data page's base
 
-	apicMode    = 0x00 // u64: 0 xAPIC, 1 x2APIC: how the handler EOIs
-	apicCount   = 0x08 // u64: interrupts the handler took
-	apicDepth   = 0x10 // u64: handlers running
-	apicStep    = 0x18 // u64: the step the guest is at
-	apicLAPICHz = 0x20 // u64: RSI at entry
-	apicTSCHz   = 0x28 // u64: RDI at entry
-	apicTSCms   = 0x30 // u64: TSC ticks per millisecond
-	apicScratch = 0x40 // a record for interrupts past the log's capacity
-	apicActions = 0x100
-	apicChain   = 0x200
-	apicParams  = 0x600
-	apicResults = 0x800
-	apicLog     = 0x1000
-	apicTable   = 0x30000
+	apicMode      = 0x00 // u64: 0 xAPIC, 1 x2APIC: how the handler EOIs
+	apicCount     = 0x08 // u64: interrupts the handler took
+	apicDepth     = 0x10 // u64: handlers running
+	apicStep      = 0x18 // u64: the step the guest is at
+	apicLAPICHz   = 0x20 // u64: RSI at entry
+	apicTSCHz     = 0x28 // u64: RDI at entry
+	apicTSCms     = 0x30 // u64: TSC ticks per millisecond
+	apicScratch   = 0x40 // a record for interrupts past the log's capacity
+	apicActions   = 0x100
+	apicChain     = 0x200
+	apicParams    = 0x600
+	apicResults   = 0x800
+	apicLog       = 0x1000
+	apicTable     = 0x30000
 	apicBenchArea = 0x40000
 
 	// APICLogCap is how many interrupts the log holds; the count goes on.

@@ -576,27 +576,36 @@ TEXT ·apicTPR(SB), NOSPLIT|NOFRAME, $0
 	STEP(5) // TPR 0: class 4 arrives
 	MOVL $0, 0x80(R12)
 	WAITCOUNT($3, tpw3, tpfail)
-	STEP(6) // MOV to CR8 sets TPR[7:4]; MOV from CR8 reads it back
+	STEP(6) // MOV to CR8, MOV from CR8
 	MOVQ $6, AX
 	MOVQ AX, CR8
 	MOVQ CR8, AX
 	CMPQ AX, $6
 	JNE tpfail
+	STEP(7) // a LAPIC MSR exit (IA32_TSC_DEADLINE, ignored in one-shot mode) keeps CR8
+	MOVL $0x6e0, CX
+	XORL AX, AX
+	XORL DX, DX
+	WRMSR
+	MOVQ CR8, AX
+	CMPQ AX, $6
+	JNE tpfail
+	STEP(8) // CR8 is TPR[7:4]: the register reads 0x60
 	MOVL 0x80(R12), AX
 	CMPL AX, $0x60
 	JNE tpfail
-	STEP(7) // CR8 6 masks class 6, not class 7
+	STEP(9) // CR8 6 masks class 6, not class 7
 	SELFIPI(0x66)
 	SELFIPI(0x75)
 	WAITCOUNT($4, tpw4, tpfail)
 	QUIET(R9, tpq3)
 	CMPQ D_COUNT(R11), $4
 	JNE tpfail
-	STEP(8) // CR8 0 lets class 6 in
+	STEP(10) // CR8 0 lets class 6 in
 	XORL AX, AX
 	MOVQ AX, CR8
 	WAITCOUNT($5, tpw5, tpfail)
-	STEP(9) // at the end: PPR 0, nothing in service or pending (ISR2-3, IRR2-3)
+	STEP(11) // at the end: PPR 0, nothing in service or pending (ISR2-3, IRR2-3)
 	MOVL 0xa0(R12), AX
 	TESTL AX, AX
 	JNE tpfail
@@ -649,8 +658,10 @@ enfail:
 
 // apicX2APIC: CPUID and IA32_APIC_BASE at reset, the mode transitions of
 // SDM Vol. 3A 11.12.5 (Figure 11-27) with the illegal ones raising #GP,
-// the x2APIC ID, version and LDR MSRs, and the xAPIC page answering only
-// in xAPIC mode. Results: [0] the version register.
+// the x2APIC ID, version and LDR MSRs, and the power-up state after
+// disabling. It touches the xAPIC page only in xAPIC mode: elsewhere no
+// device answers there (apicX2APICPage). Results: [0] the version
+// register.
 TEXT ·apicX2APIC(SB), NOSPLIT|NOFRAME, $0
 	PROLOGUE
 	STEP(1) // CPUID.1: EDX.APIC[9], ECX.x2APIC[21], ECX.TSC_Deadline[24], EBX[31:24] = APIC ID 0
@@ -669,7 +680,8 @@ TEXT ·apicX2APIC(SB), NOSPLIT|NOFRAME, $0
 	STEP(2) // IA32_APIC_BASE = 0xfee00000 | EN | BSP
 	MOVL $0x1b, CX
 	RDMSRQ
-	CMPQ AX, $0xfee00900
+	MOVL $0xfee00900, R8
+	CMPQ AX, R8
 	JNE xfail
 	STEP(3) // ID register 0; version 0x1X with at least six LVT entries
 	MOVL 0x20(R12), AX
@@ -694,7 +706,8 @@ TEXT ·apicX2APIC(SB), NOSPLIT|NOFRAME, $0
 	XORL DX, DX
 	EXPECTGP(WRMSR, xfail)
 	RDMSRQ
-	CMPQ AX, $0xfee00900
+	MOVL $0xfee00900, R8
+	CMPQ AX, R8
 	JNE xfail
 	STEP(6) // state to carry over: software enable, TPR 0x20
 	SWENABLE
@@ -707,7 +720,8 @@ TEXT ·apicX2APIC(SB), NOSPLIT|NOFRAME, $0
 	WRMSR
 	MOVQ $1, D_MODE(R11)
 	RDMSRQ
-	CMPQ AX, $0xfee00d00
+	MOVL $0xfee00d00, R8
+	CMPQ AX, R8
 	JNE xfail
 	STEP(8) // x2APIC ID 0, the same version, LDR cluster 0 bit 0, TPR and SVR kept
 	MOVL $0x802, CX
@@ -730,39 +744,36 @@ TEXT ·apicX2APIC(SB), NOSPLIT|NOFRAME, $0
 	RDMSRQ
 	CMPQ AX, $0x1ff
 	JNE xfail
-	STEP(9) // the page no longer answers: reads all ones, a TPR write there is lost
-	MOVL 0x30(R12), AX
-	CMPL AX, $0xffffffff
-	JNE xfail
-	MOVL $0x70, 0x80(R12)
-	MOVL $0x808, CX
-	RDMSRQ
-	CMPQ AX, $0x20
-	JNE xfail
-	STEP(10) // x2APIC to xAPIC directly: #GP, still x2APIC
+	STEP(9) // x2APIC to xAPIC directly: #GP
 	MOVL $0x1b, CX
 	MOVL $0xfee00900, AX
 	XORL DX, DX
 	EXPECTGP(WRMSR, xfail)
-	STEP(11) // x2APIC to EXTD without EN: #GP
+	STEP(10) // x2APIC to EXTD without EN: #GP; still x2APIC
 	MOVL $0xfee00500, AX
 	XORL DX, DX
 	EXPECTGP(WRMSR, xfail)
 	RDMSRQ
-	CMPQ AX, $0xfee00d00
+	MOVL $0xfee00d00, R8
+	CMPQ AX, R8
 	JNE xfail
-	STEP(12) // x2APIC to disabled: legal; the MSRs then #GP and the page reads all ones
+	STEP(11) // x2APIC to disabled: legal; the x2APIC MSRs then #GP
 	MOVL $0xfee00000, AX
 	XORL DX, DX
 	WRMSR
+	MOVQ $0, D_MODE(R11)
 	RDMSRQ
-	CMPQ AX, $0xfee00100
+	MOVL $0xfee00100, R8
+	CMPQ AX, R8
 	JNE xfail
 	MOVL $0x802, CX
 	EXPECTGP(RDMSR, xfail)
-	MOVL 0x30(R12), AX
-	CMPL AX, $0xffffffff
-	JNE xfail
+	STEP(12) // CPUID.1:EDX.APIC follows EN
+	MOVL $1, AX
+	XORL CX, CX
+	CPUID
+	BTL $9, DX
+	JCS xfail
 	STEP(13) // disabled to x2APIC directly: #GP
 	MOVL $0x1b, CX
 	MOVL $0xfee00c00, AX
@@ -772,7 +783,6 @@ TEXT ·apicX2APIC(SB), NOSPLIT|NOFRAME, $0
 	MOVL $0xfee00800, AX
 	XORL DX, DX
 	WRMSR
-	MOVQ $0, D_MODE(R11)
 	MOVL 0x30(R12), AX
 	CMPQ AX, D_RESULTS(R11)
 	JNE xfail
@@ -788,6 +798,19 @@ TEXT ·apicX2APIC(SB), NOSPLIT|NOFRAME, $0
 	EXIT(0)
 xfail:
 	FAILEXIT
+	END
+
+// apicX2APICPage: in x2APIC mode the xAPIC page is not decoded (SDM Vol.
+// 3A 11.12.1.2), and nothing else is at 0xfee00000: the read of its
+// version register must end the partition. If it returns, the value is
+// result 0 and the status 1.
+TEXT ·apicX2APICPage(SB), NOSPLIT|NOFRAME, $0
+	PROLOGUE
+	STEP(1)
+	X2APICON
+	MOVL 0x30(R12), AX
+	MOVQ AX, D_RESULTS(R11)
+	EXIT(1)
 	END
 
 // apicIOAPIC: I/O APIC pin 4 routed to vector 0x60 (82093AA datasheet
@@ -1006,7 +1029,9 @@ nefail:
 // apicBaseInRAM: IA32_APIC_BASE moved onto a page of its own RAM
 // (RAM_PAGE). RAM wins: stores there land in RAM and read back, the LAPIC
 // does not see them; moved back, the page at 0xfee00000 is the LAPIC's
-// again with its registers unchanged.
+// again with its registers unchanged. Moved onto the I/O APIC's page, the
+// LAPIC wins there for its VP; moved away, the I/O APIC answers again.
+// Results: [0] the version read through the page on the I/O APIC's.
 TEXT ·apicBaseInRAM(SB), NOSPLIT|NOFRAME, $0
 	PROLOGUE
 	SWENABLE
@@ -1051,6 +1076,33 @@ TEXT ·apicBaseInRAM(SB), NOSPLIT|NOFRAME, $0
 	STEP(4) // and RAM kept its bytes
 	MOVL 0x80(R10), AX
 	CMPL AX, $0xab
+	JNE brfail
+	STEP(5) // onto the I/O APIC's page: the LAPIC answers there (version, TPR)
+	MOVQ $IOAPIC_PAGE, R10
+	MOVL $(IOAPIC_PAGE|0x900), AX
+	XORL DX, DX
+	WRMSR
+	MOVL 0x30(R10), AX
+	MOVQ AX, D_RESULTS(R11)
+	ANDL $0xf0, AX
+	CMPL AX, $0x10
+	JNE brfail
+	MOVL $0x30, 0x80(R10)
+	MOVL 0x80(R10), AX
+	CMPL AX, $0x30
+	JNE brfail
+	STEP(6) // moved back: TPR as written there; the I/O APIC answers again
+	MOVL $0xfee00900, AX
+	XORL DX, DX
+	WRMSR
+	MOVL 0x80(R12), AX
+	CMPL AX, $0x30
+	JNE brfail
+	MOVL $0, 0x80(R12)
+	MOVL $1, 0(R10)
+	MOVL 0x10(R10), AX
+	ANDL $0xff00ff, AX
+	CMPL AX, $0x170020
 	JNE brfail
 	EXIT(0)
 brfail:
@@ -1310,6 +1362,8 @@ TEXT ·apicBlobAddrs(SB), NOSPLIT, $0-8
 	MOVQ AX, 112(DI)
 	MOVQ $·apicBench(SB), AX
 	MOVQ AX, 120(DI)
+	MOVQ $·apicX2APICPage(SB), AX
+	MOVQ AX, 128(DI)
 	RET
 
 // apicText copies a blob from its entry point up to and including its end
