@@ -51,6 +51,7 @@ type Partition struct {
 	console io.Writer
 	bus     apic.StaticBus // the VPs' local APICs
 	ioapic  *ioapic.IOAPIC
+	hyperv  hyperv
 
 	stopping atomic.Bool
 	stopCh   chan struct{}
@@ -125,6 +126,7 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 		mem.Destroy()
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
 	}
+	p.initHyperV()
 	if err := p.newInterruptControllers(); err != nil {
 		mem.Destroy()
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
@@ -194,7 +196,7 @@ func (p *Partition) Stop(reason string) {
 // for ErrHypervisor, because the backend failed). err wraps one of the
 // Err* reasons; an error that wraps none is classified as ErrUnsupported.
 func (p *Partition) crash(vp int, err error) {
-	for _, known := range []error{ErrTripleFault, ErrOutsideMemory, ErrInvalidState, ErrUnsupported, ErrHypervisor} {
+	for _, known := range []error{ErrTripleFault, ErrGuestCrash, ErrOutsideMemory, ErrInvalidState, ErrUnsupported, ErrHypervisor} {
 		if errors.Is(err, known) {
 			p.endBy(vp, StateCrashed, err, 0, false)
 			return
@@ -256,8 +258,8 @@ func (p *Partition) WaitOrStop(timeout time.Duration) Result {
 type Result struct {
 	State State
 	// Err is why it ended: it wraps one of ErrStopRequested, ErrPowerOff,
-	// ErrTripleFault, ErrOutsideMemory, ErrInvalidState, ErrUnsupported,
-	// ErrHypervisor. nil while the partition runs.
+	// ErrTripleFault, ErrGuestCrash, ErrOutsideMemory, ErrInvalidState,
+	// ErrUnsupported, ErrHypervisor. nil while the partition runs.
 	Err       error
 	Status    uint32 // the value written to the debug-exit port
 	HasStatus bool
