@@ -192,6 +192,20 @@ func (p *Partition) Stop(reason string) {
 	p.end(StateStopped, fmt.Errorf("%w: %s", ErrStopRequested, reason), 0, false)
 }
 
+// PowerOff ends the partition because its guest turned itself off
+// (ErrPowerOff, with why: "ACPI S5"). Device models call it; safe from any
+// goroutine.
+func (p *Partition) PowerOff(why string) {
+	p.end(StateStopped, fmt.Errorf("%w: %s", ErrPowerOff, why), 0, false)
+}
+
+// Reboot ends the partition because its guest asked to be reset
+// (ErrReboot, with the device that carried the request). Whether it starts
+// again is the root's decision. Safe from any goroutine.
+func (p *Partition) Reboot(why string) {
+	p.end(StateStopped, fmt.Errorf("%w: %s", ErrReboot, why), 0, false)
+}
+
 // crash ends the partition because of something VP vp's guest did (or,
 // for ErrHypervisor, because the backend failed). err wraps one of the
 // Err* reasons; an error that wraps none is classified as ErrUnsupported.
@@ -258,7 +272,7 @@ func (p *Partition) WaitOrStop(timeout time.Duration) Result {
 type Result struct {
 	State State
 	// Err is why it ended: it wraps one of ErrStopRequested, ErrPowerOff,
-	// ErrTripleFault, ErrGuestCrash, ErrOutsideMemory, ErrInvalidState,
+	// ErrReboot, ErrTripleFault, ErrGuestCrash, ErrOutsideMemory, ErrInvalidState,
 	// ErrUnsupported, ErrHypervisor. nil while the partition runs.
 	Err       error
 	Status    uint32 // the value written to the debug-exit port
