@@ -52,6 +52,7 @@ type Partition struct {
 	bus     apic.StaticBus // the VPs' local APICs
 	ioapic  *ioapic.IOAPIC
 	hyperv  hyperv
+	com1    *UART
 
 	stopping atomic.Bool
 	stopCh   chan struct{}
@@ -143,10 +144,16 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
 	}
 	p.vps = append(p.vps, vp)
-	p.AddPort(0x3f8, 8, NewUART(c.Name, c.Console, func(level bool) { p.SetIRQ(COM1IRQ, level) }))
+	p.com1 = NewUART(c.Name, c.Console, func(level bool) { p.SetIRQ(COM1IRQ, level) })
+	p.AddPort(0x3f8, 8, p.com1)
 	p.AddPort(DebugExitPort, 4, debugExit{p})
 	return p, nil
 }
+
+// COM1 is the partition's first serial port: its lines go to the
+// partition's console, and the root's console input reaches the guest
+// through its Receive.
+func (p *Partition) COM1() *UART { return p.com1 }
 
 // VP returns virtual processor i.
 func (p *Partition) VP(i int) *VP { return p.vps[i] }
