@@ -21,9 +21,10 @@ var hostCPUID = x86.CPUID
 // virtualization), XSAVE and the features that need it (the VP's FPU state
 // is switched with FXSAVE only), MONITOR/MWAIT, RDTSCP, PCID, MTRRs,
 // machine check, performance counters, topology extensions. Set: the
-// hypervisor-present bit, and leaves 4000_0000h/4000_0001h naming gohv.
+// hypervisor-present bit, and the Hyper-V leaves 4000_0000h-4000_0006h
+// (hyperv.go), which advertise exactly what gohv implements of the TLFS.
 type CPUModel struct {
-	leaves   [32]cpuidLeaf
+	leaves   [40]cpuidLeaf
 	n        int
 	physBits uint   // MAXPHYADDR the model reports
 	cr4      uint64 // CR4 bits a guest may set
@@ -56,8 +57,6 @@ const (
 
 	maxBasic = x86.CPUIDExtFeatures
 	maxExt   = x86.CPUIDAddrSizes
-	// HypervisorLeaf is where a guest looks for the hypervisor's name.
-	HypervisorLeaf = x86.CPUIDHypervisorBase
 
 	// cr4Base are the CR4 bits every model allows; FSGSBASE, SMEP and SMAP
 	// follow the model's CPUID.
@@ -80,9 +79,7 @@ func NewCPUModel() *CPUModel {
 		_, b, _, _ = hostCPUID(x86.CPUIDExtFeatures, 0)
 		m.add(x86.CPUIDExtFeatures, 0, 0, b&leaf7EBX, 0, 0)
 	}
-	// "gohv gohv go", little-endian in EBX, ECX, EDX.
-	m.add(HypervisorLeaf, 0, HypervisorLeaf+1, 0x76686f67, 0x686f6720, 0x6f672076)
-	m.add(HypervisorLeaf+1, 0, 0, 0, 0, 0)
+	m.hypervLeaves()
 	a, _, _, _ = hostCPUID(x86.CPUIDExtMax, 0)
 	top := min(a, maxExt)
 	m.add(x86.CPUIDExtMax, 0, top, 0, 0, 0)

@@ -105,7 +105,9 @@ func (vp *VP) events(ev apic.Events) {
 // INIT, so the MMIO path needs no LAPIC lock.
 func (vp *VP) apicMoved() {
 	vp.apicPage = mmioRange{dev: vp.lapic}
-	if vp.lapic.Mode() == apic.ModeXAPIC {
+	mode := vp.lapic.Mode()
+	vp.apicEnabled = mode != apic.ModeDisabled
+	if mode == apic.ModeXAPIC {
 		vp.apicPage.gpa, vp.apicPage.size = vp.lapic.Base()&x86.APICBaseAddrMask, x86.PageSize
 	}
 }
@@ -127,6 +129,8 @@ func (vp *VP) startable() bool { return !vp.waitSIPI }
 // until Stop.
 func (vp *VP) halt() {
 	r := vp.cpu.Regs()
+	t0 := vp.p.hv.Host.Nanotime()
+	defer func() { vp.haltedNanos += vp.p.hv.Host.Nanotime() - t0 }()
 	vp.sleep(func() bool {
 		if vp.nmiPending || vp.waitSIPI {
 			return true

@@ -278,3 +278,46 @@ func TestCOM1InterruptThroughTheIOAPIC(t *testing.T) {
 		t.Fatalf("IIR %#x after it was read: want no interrupt", iir)
 	}
 }
+
+// TestCOM1Receive: typed bytes wait in the FIFO with LSR.DR set, raise
+// the received-data interrupt (above THRE in IIR), and an overflow is an
+// overrun reported once by LSR.
+func TestCOM1Receive(t *testing.T) {
+	p, vp, v, _ := enabledVP(t)
+	vp.view.vp = vp
+	for _, w := range []struct{ at, v uint32 }{{IOAPICBase, 0x10 + 2*COM1IRQ}, {IOAPICBase + 0x10, 0x45}} {
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], w.v)
+		vp.view.Write(uint64(w.at), b[:])
+	}
+	uart := p.portDevice(0x3f8).(*UART)
+	uart.Out(0x3f9, 1, 0x01) // IER: received data
+	uart.Out(0x3fc, 1, 0x08) // OUT2
+	if n := uart.Receive([]byte("ls\n")); n != 3 {
+		t.Fatalf("queued %d", n)
+	}
+	vp.deliver()
+	if len(v.injected) != 1 || v.injected[0].Vector != 0x45 {
+		t.Fatalf("%+v", v.injected)
+	}
+	if iir := uart.In(0x3fa, 1); iir&0x0f != 0x04 {
+		t.Fatalf("IIR %#x, want received data", iir)
+	}
+	var got []byte
+	for uart.In(0x3fd, 1)&0x01 != 0 {
+		got = append(got, byte(uart.In(0x3f8, 1)))
+	}
+	if string(got) != "ls\n" || uart.In(0x3fa, 1)&0x01 == 0 {
+		t.Fatalf("read %q; IIR after draining %#x", got, uart.In(0x3fa, 1))
+	}
+	big := make([]byte, rxFIFOSize+10)
+	if n := uart.Receive(big); n != rxFIFOSize {
+		t.Fatalf("queued %d of %d", n, len(big))
+	}
+	if lsr := uart.In(0x3fd, 1); lsr&0x02 == 0 {
+		t.Fatalf("LSR %#x: no overrun", lsr)
+	}
+	if lsr := uart.In(0x3fd, 1); lsr&0x02 != 0 {
+		t.Fatal("overrun reported twice")
+	}
+}

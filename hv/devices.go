@@ -71,11 +71,12 @@ func (d debugExit) Out(port uint16, size int, v uint32) {
 	d.p.end(StateStopped, errDebugExit, v, true)
 }
 
-// UART is a 16550 as far as a driver that only transmits needs it: the
-// divisor latch, LCR/MCR/SCR storage, a transmitter that is always empty
-// (LSR THRE and TEMT), no receiver, and the transmitter-empty interrupt
-// (IER bit 1) on its IRQ line, gated by MCR OUT2 as on a PC. Bytes written
-// to THR are collected into lines that go to the console prefixed with the
+// UART is a 16550 as far as a console driver needs it: the divisor
+// latch, LCR/MCR/SCR storage, a transmitter that is always empty (LSR THRE
+// and TEMT), a receive FIFO the root fills from its console (Receive), and
+// the received-data and transmitter-empty interrupts (IER bits 0 and 1)
+// on its IRQ line, gated by MCR OUT2 as on a PC. Bytes written to THR are
+// collected into lines that go to the console prefixed with the
 // partition's name.
 type UART struct {
 	mu      sync.Mutex
@@ -93,7 +94,18 @@ type UART struct {
 	thre    bool // transmitter-empty interrupt pending
 	level   bool // the line as last driven
 	written uint64
+
+	rx       [rxFIFOSize]byte // received bytes waiting for the guest (a ring)
+	rxHead   int
+	rxLen    int
+	overrun  bool   // a byte arrived with the FIFO full: LSR OE until LSR is read
+	received uint64 // bytes the guest read
 }
+
+// rxFIFOSize is how many received bytes wait for the guest: a 16550's
+// 16-byte FIFO, made larger so typed lines are not lost while a guest is
+// busy; beyond it bytes are dropped and LSR reports an overrun.
+const rxFIFOSize = 256
 
 // NewUART makes a COM port whose lines go to out as "name: text" and whose
 // interrupt drives irq (nil for none).
@@ -116,12 +128,16 @@ const (
 	uartMSR    = 6
 	uartSCR    = 7
 	lcrDLAB    = 0x80
+	lsrDR      = 0x01 // data ready
+	lsrOE      = 0x02 // overrun error
 	lsrTHRE    = 0x20
 	lsrTEMT    = 0x40
+	ierERBFI   = 0x01 // received data available interrupt
 	ierETBEI   = 0x02 // transmitter holding register empty interrupt
 	mcrOUT2    = 0x08 // gates the IRQ line on a PC
 	iirNoIntr  = 0x01
 	iirTHRE    = 0x02
+	iirRDA     = 0x04 // received data available: above THRE in priority
 	iirFIFOsOn = 0xc0
 )
 
@@ -129,17 +145,28 @@ func (u *UART) In(port uint16, size int) uint32 {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	switch port & 7 {
-	case uartTHR:
+	case uartTHR: // RBR
 		if u.lcr&lcrDLAB != 0 {
 			return uint32(u.dll)
 		}
-		return 0
+		if u.rxLen == 0 {
+			return 0
+		}
+		b := u.rx[u.rxHead]
+		u.rxHead = (u.rxHead + 1) % rxFIFOSize
+		u.rxLen--
+		u.received++
+		u.drive()
+		return uint32(b)
 	case uartIER:
 		if u.lcr&lcrDLAB != 0 {
 			return uint32(u.dlm)
 		}
 		return uint32(u.ier)
 	case uartIIR:
+		if u.rxLen > 0 && u.ier&ierERBFI != 0 {
+			return iirRDA | iirFIFOsOn // cleared by reading RBR until empty
+		}
 		if u.thre && u.ier&ierETBEI != 0 {
 			u.thre = false // reading IIR that reports THRE clears it
 			u.drive()
@@ -151,7 +178,15 @@ func (u *UART) In(port uint16, size int) uint32 {
 	case uartMCR:
 		return uint32(u.mcr)
 	case uartLSR:
-		return lsrTHRE | lsrTEMT
+		lsr := uint32(lsrTHRE | lsrTEMT)
+		if u.rxLen > 0 {
+			lsr |= lsrDR
+		}
+		if u.overrun {
+			lsr |= lsrOE
+			u.overrun = false // reading LSR clears the error bits
+		}
+		return lsr
 	case uartMSR:
 		return 0xb0 // CTS, DSR, DCD
 	default:
@@ -197,7 +232,7 @@ func (u *UART) Out(port uint16, size int, v uint32) {
 // drive sets the IRQ line to what the registers say. Called with u.mu
 // held; the line's receiver (the I/O APIC) never calls back into the UART.
 func (u *UART) drive() {
-	level := u.thre && u.ier&ierETBEI != 0 && u.mcr&mcrOUT2 != 0
+	level := (u.thre && u.ier&ierETBEI != 0 || u.rxLen > 0 && u.ier&ierERBFI != 0) && u.mcr&mcrOUT2 != 0
 	if level != u.level && u.irq != nil {
 		u.irq(level)
 	}
@@ -237,6 +272,26 @@ func (u *UART) Flush() {
 		u.flush()
 	}
 	u.mu.Unlock()
+}
+
+// Receive queues bytes the root's console typed for the guest; bytes that
+// find the FIFO full are dropped and counted as an overrun. It returns how
+// many it queued. Safe from any goroutine.
+func (u *UART) Receive(b []byte) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := 0
+	for _, c := range b {
+		if u.rxLen == rxFIFOSize {
+			u.overrun = true
+			continue
+		}
+		u.rx[(u.rxHead+u.rxLen)%rxFIFOSize] = c
+		u.rxLen++
+		n++
+	}
+	u.drive()
+	return n
 }
 
 // BytesWritten counts bytes the guest sent.

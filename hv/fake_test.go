@@ -37,6 +37,7 @@ type fakeBackend struct{ vcpus []*fakeVCPU }
 
 func (b *fakeBackend) Name() string                    { return "fake" }
 func (b *fakeBackend) Report() []string                { return nil }
+func (b *fakeBackend) HypercallInstruction() [3]byte   { return [3]byte{0x0f, 0x01, 0xd9} }
 func (b *fakeBackend) NestedFormat() vcpu.NestedFormat { return vcpu.FormatNPT }
 func (b *fakeBackend) NewVCPU(uint64) (vcpu.VCPU, error) {
 	v := &fakeVCPU{}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"gohv/hv/tlfs"
 	"gohv/hv/vcpu"
 	"gohv/x86"
 )
@@ -32,12 +33,12 @@ func TestCPUIDModelHidesVirtualization(t *testing.T) {
 	if a, b, c, d := m.CPUID(0xd, 0); a|b|c|d != 0 {
 		t.Error("XSAVE leaf visible")
 	}
-	a, b, c, d := m.CPUID(HypervisorLeaf, 0)
+	a, b, c, d := m.CPUID(tlfs.CPUIDVendorAndMaxFunction, 0)
 	var name [12]byte
 	binary.LittleEndian.PutUint32(name[0:], b)
 	binary.LittleEndian.PutUint32(name[4:], c)
 	binary.LittleEndian.PutUint32(name[8:], d)
-	if string(name[:]) != "gohv gohv go" || a < HypervisorLeaf+1 {
+	if string(name[:]) != "Microsoft Hv" || a < tlfs.CPUIDImplementationLimits {
 		t.Errorf("hypervisor leaf %#x %q", a, name)
 	}
 	if a, _, _, _ := m.CPUID(0x8000_0000, 0); a > maxExt {
@@ -80,9 +81,9 @@ func TestExitHandling(t *testing.T) {
 	v.regs.CS.Attrib = x86.SegL
 
 	// CPUID with a hardware-reported length.
-	v.regs.GPR[x86.RAX] = HypervisorLeaf
+	v.regs.GPR[x86.RAX] = tlfs.CPUIDVendorAndMaxFunction
 	vp.handle(&vcpu.Exit{Kind: vcpu.ExitCPUID, InstrLen: 2})
-	if v.regs.RIP != 0x1002 || v.regs.GPR[x86.RBX] != 0x76686f67 {
+	if v.regs.RIP != 0x1002 || v.regs.GPR[x86.RBX] != 0x7263694d { // "Micr"
 		t.Fatalf("cpuid: rip %#x rbx %#x", v.regs.RIP, v.regs.GPR[x86.RBX])
 	}
 	// Unknown MSR: #GP, RIP unchanged.
@@ -105,15 +106,23 @@ func TestExitHandling(t *testing.T) {
 	if v.regs.GPR[x86.RAX] != 0x1234_5678_0000_ffff {
 		t.Fatalf("in: rax %#x", v.regs.GPR[x86.RAX])
 	}
-	// Hypercalls.
-	v.regs.GPR[x86.RCX] = HvCallNotifyLongSpinWait
+	// Hypercalls: #UD until the guest sets its OS ID.
+	v.regs.GPR[x86.RCX] = tlfs.HvCallNotifyLongSpinWait
+	rip := v.regs.RIP
 	vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
-	if v.regs.GPR[x86.RAX] != HvStatusSuccess {
+	if last := v.injected[len(v.injected)-1]; last.Vector != x86.VectorUD || v.regs.RIP != rip {
+		t.Fatalf("hypercall without a guest OS ID: %+v rip %#x", last, v.regs.RIP)
+	}
+	v.regs.GPR[x86.RCX], v.regs.GPR[x86.RAX], v.regs.GPR[x86.RDX] = tlfs.MsrGuestOSID, 1, 0
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitMSRWrite, InstrLen: 2})
+	v.regs.GPR[x86.RCX] = tlfs.HvCallNotifyLongSpinWait
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
+	if v.regs.GPR[x86.RAX] != uint64(tlfs.StatusSuccess) {
 		t.Fatal("spin-wait hypercall failed")
 	}
 	v.regs.GPR[x86.RCX] = 0x7777
 	vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
-	if v.regs.GPR[x86.RAX] != HvStatusInvalidHypercallCode {
+	if v.regs.GPR[x86.RAX] != uint64(tlfs.StatusInvalidHypercallCode) {
 		t.Fatal("unknown hypercall succeeded")
 	}
 	v.regs.SS.Attrib = 3 << 5 // CPL 3

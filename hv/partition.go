@@ -51,6 +51,8 @@ type Partition struct {
 	console io.Writer
 	bus     apic.StaticBus // the VPs' local APICs
 	ioapic  *ioapic.IOAPIC
+	hyperv  hyperv
+	com1    *UART
 
 	stopping atomic.Bool
 	stopCh   chan struct{}
@@ -125,6 +127,7 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 		mem.Destroy()
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
 	}
+	p.initHyperV()
 	if err := p.newInterruptControllers(); err != nil {
 		mem.Destroy()
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
@@ -141,10 +144,16 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
 	}
 	p.vps = append(p.vps, vp)
-	p.AddPort(0x3f8, 8, NewUART(c.Name, c.Console, func(level bool) { p.SetIRQ(COM1IRQ, level) }))
+	p.com1 = NewUART(c.Name, c.Console, func(level bool) { p.SetIRQ(COM1IRQ, level) })
+	p.AddPort(0x3f8, 8, p.com1)
 	p.AddPort(DebugExitPort, 4, debugExit{p})
 	return p, nil
 }
+
+// COM1 is the partition's first serial port: its lines go to the
+// partition's console, and the root's console input reaches the guest
+// through its Receive.
+func (p *Partition) COM1() *UART { return p.com1 }
 
 // VP returns virtual processor i.
 func (p *Partition) VP(i int) *VP { return p.vps[i] }
@@ -190,11 +199,25 @@ func (p *Partition) Stop(reason string) {
 	p.end(StateStopped, fmt.Errorf("%w: %s", ErrStopRequested, reason), 0, false)
 }
 
+// PowerOff ends the partition because its guest turned itself off
+// (ErrPowerOff, with why: "ACPI S5"). Device models call it; safe from any
+// goroutine.
+func (p *Partition) PowerOff(why string) {
+	p.end(StateStopped, fmt.Errorf("%w: %s", ErrPowerOff, why), 0, false)
+}
+
+// Reboot ends the partition because its guest asked to be reset
+// (ErrReboot, with the device that carried the request). Whether it starts
+// again is the root's decision. Safe from any goroutine.
+func (p *Partition) Reboot(why string) {
+	p.end(StateStopped, fmt.Errorf("%w: %s", ErrReboot, why), 0, false)
+}
+
 // crash ends the partition because of something VP vp's guest did (or,
 // for ErrHypervisor, because the backend failed). err wraps one of the
 // Err* reasons; an error that wraps none is classified as ErrUnsupported.
 func (p *Partition) crash(vp int, err error) {
-	for _, known := range []error{ErrTripleFault, ErrOutsideMemory, ErrInvalidState, ErrUnsupported, ErrHypervisor} {
+	for _, known := range []error{ErrTripleFault, ErrGuestCrash, ErrOutsideMemory, ErrInvalidState, ErrUnsupported, ErrHypervisor} {
 		if errors.Is(err, known) {
 			p.endBy(vp, StateCrashed, err, 0, false)
 			return
@@ -256,8 +279,8 @@ func (p *Partition) WaitOrStop(timeout time.Duration) Result {
 type Result struct {
 	State State
 	// Err is why it ended: it wraps one of ErrStopRequested, ErrPowerOff,
-	// ErrTripleFault, ErrOutsideMemory, ErrInvalidState, ErrUnsupported,
-	// ErrHypervisor. nil while the partition runs.
+	// ErrReboot, ErrTripleFault, ErrGuestCrash, ErrOutsideMemory, ErrInvalidState,
+	// ErrUnsupported, ErrHypervisor. nil while the partition runs.
 	Err       error
 	Status    uint32 // the value written to the debug-exit port
 	HasStatus bool

@@ -39,3 +39,20 @@ func TestPartitionEndIsLogged(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+// TestPowerOffAndReboot: device models end a partition with the reason a
+// guest gave; the first end wins.
+func TestPowerOffAndReboot(t *testing.T) {
+	p, _, _, _ := newTestPartition(t, 1<<20)
+	p.PowerOff("ACPI S5")
+	p.Reboot("i8042 reset")
+	if r := p.Result(); r.State != StateStopped || !errors.Is(r.Err, ErrPowerOff) || errors.Is(r.Err, ErrReboot) ||
+		r.Err.Error() != "power-off: ACPI S5" {
+		t.Fatalf("%v", r)
+	}
+	q, _, _, _ := newTestPartition(t, 1<<20)
+	q.Reboot("i8042 reset")
+	if r := q.Result(); !errors.Is(r.Err, ErrReboot) {
+		t.Fatalf("%v", r)
+	}
+}

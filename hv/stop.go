@@ -10,9 +10,13 @@ import (
 var (
 	// ErrStopRequested: the root stopped the partition (Partition.Stop).
 	ErrStopRequested = errors.New("stopped by the root")
-	// ErrPowerOff: the guest turned itself off (a write to its debug-exit
-	// port; the value written is Result.Status).
+	// ErrPowerOff: the guest turned itself off (ACPI S5, or a write to
+	// its debug-exit port, whose value is Result.Status).
 	ErrPowerOff = errors.New("power-off")
+	// ErrReboot: the guest asked to be reset (the i8042's reset line, the
+	// PCI reset-control register, ACPI reset). The root's configuration
+	// says whether it restarts.
+	ErrReboot = errors.New("reboot requested")
 	// ErrTripleFault: a VP shut down (triple fault).
 	ErrTripleFault = errors.New("triple fault (shutdown)")
 	// ErrOutsideMemory: the guest touched a guest-physical address its

@@ -3,10 +3,10 @@ package hv
 import (
 	"fmt"
 	"runtime"
-	"sync"
 
 	"gohv/apic"
 	"gohv/hv/emul"
+	"gohv/hv/tlfs"
 	"gohv/hv/vcpu"
 	"gohv/x86"
 )
@@ -23,17 +23,17 @@ type VP struct {
 	wake chan struct{} // the LAPIC kicked: something to act on while the VP sleeps
 
 	// State only the VP's thread touches.
-	cr8        uint64    // Regs.CR8 as last loaded, to see the guest change it
-	nmiPending bool      // an NMI waits for the guest to be able to take it
-	waitSIPI   bool      // INIT left this VP waiting for a start-up IPI
-	apicPage   mmioRange // where the LAPIC's page answers (apicMoved); size 0 for nowhere
+	cr8         uint64    // Regs.CR8 as last loaded, to see the guest change it
+	nmiPending  bool      // an NMI waits for the guest to be able to take it
+	waitSIPI    bool      // INIT left this VP waiting for a start-up IPI
+	apicPage    mmioRange // where the LAPIC's page answers (apicMoved); size 0 for nowhere
+	apicEnabled bool      // IA32_APIC_BASE.EN, as apicMoved last saw it
+	vpAssist    uint64    // HV_X64_MSR_VP_ASSIST_PAGE
+	haltedNanos int64     // time spent in HLT, for HV_X64_MSR_VP_RUNTIME
 
 	emuState emul.State // instruction emulation scratch, reused: no allocation per exit
 	view     guestView
 	fetch    [15]byte
-
-	mu      sync.Mutex
-	pending [4]uint64 // external interrupt vectors waiting for delivery
 
 	// Counters, read by reports and benchmarks.
 	Exits     [vcpu.NumExitKinds]uint64
@@ -107,7 +107,7 @@ func (vp *VP) handle(e *vcpu.Exit) {
 		a, b, c, d := p.hv.Model.CPUID(uint32(r.GPR[x86.RAX]), uint32(r.GPR[x86.RCX]))
 		if uint32(r.GPR[x86.RAX]) == x86.CPUIDFeatures {
 			b |= uint32(vp.index) << 24 // initial APIC ID
-			if vp.lapic.Mode() == apic.ModeDisabled {
+			if !vp.apicEnabled {
 				d &^= x86.CPUID1EDXAPIC // follows IA32_APIC_BASE.EN (SDM Vol. 3A 11.4.3)
 			}
 		}
@@ -117,9 +117,12 @@ func (vp *VP) handle(e *vcpu.Exit) {
 		msr := uint32(r.GPR[x86.RCX])
 		var v uint64
 		var err error
-		if apic.HandlesMSR(msr) {
+		switch {
+		case apic.HandlesMSR(msr):
 			v, err = vp.lapic.ReadMSR(msr)
-		} else {
+		case msr >= tlfs.MsrRangeFirst && msr <= tlfs.MsrRangeLast:
+			v, err = vp.readHyperVMSR(msr)
+		default:
 			v, err = p.hv.Model.ReadMSR(r, msr)
 		}
 		if err != nil {
@@ -132,13 +135,16 @@ func (vp *VP) handle(e *vcpu.Exit) {
 		msr, v := uint32(r.GPR[x86.RCX]), r.GPR[x86.RAX]&0xffff_ffff|r.GPR[x86.RDX]<<32
 		var dirty bool
 		var err error
-		if apic.HandlesMSR(msr) {
+		switch {
+		case apic.HandlesMSR(msr):
 			err = vp.lapic.WriteMSR(msr, v)
 			vp.tprChanged()
 			if msr == x86.MsrAPICBase {
 				vp.apicMoved()
 			}
-		} else {
+		case msr >= tlfs.MsrRangeFirst && msr <= tlfs.MsrRangeLast:
+			err = vp.writeHyperVMSR(msr, v)
+		default:
 			dirty, err = p.hv.Model.WriteMSR(r, msr, v)
 		}
 		if err != nil {
@@ -264,27 +270,22 @@ func (vp *VP) portIO(e *vcpu.Exit) {
 	vp.skip(e, opIO)
 }
 
-// Hyper-V hypercall status codes (TLFS 3.8, HV_STATUS).
-const (
-	HvStatusSuccess              = 0x0000
-	HvStatusInvalidHypercallCode = 0x0002
-	HvCallNotifyLongSpinWait     = 0x0008
-)
-
 // hypercall implements the TLFS calling convention for 64-bit callers:
 // RCX holds the hypercall input value (call code in bits 15:0), the status
-// comes back in RAX. CPL > 0 gets #UD, as on Hyper-V. Must not allocate.
+// comes back in RAX. CPL > 0, or a guest that has not set
+// HV_X64_MSR_GUEST_OS_ID, gets #UD, as on Hyper-V (TLFS 3.13). Must not
+// allocate.
 func (vp *VP) hypercall(e *vcpu.Exit) {
 	r := vp.cpu.Regs()
-	if r.CPL() != 0 {
+	if r.CPL() != 0 || vp.p.hyperv.guestOSID.Load() == 0 {
 		vp.cpu.Inject(vcpu.Exception(x86.VectorUD, 0))
 		return
 	}
 	switch uint16(r.GPR[x86.RCX]) {
-	case HvCallNotifyLongSpinWait:
-		r.GPR[x86.RAX] = HvStatusSuccess
+	case tlfs.HvCallNotifyLongSpinWait:
+		r.GPR[x86.RAX] = tlfs.Result(tlfs.StatusSuccess, 0)
 	default:
-		r.GPR[x86.RAX] = HvStatusInvalidHypercallCode
+		r.GPR[x86.RAX] = tlfs.Result(tlfs.StatusInvalidHypercallCode, 0)
 	}
 	vp.skip(e, opVMMCALL)
 }

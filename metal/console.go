@@ -121,3 +121,23 @@ func kputint(v int64) {
 }
 
 func consoleWrite(b []byte) { kputbytes(b) }
+
+// ConsoleRead copies the bytes COM1 has received into p without waiting
+// and returns how many (0 when none). It polls the line status register:
+// metal does not route the host UART's interrupt. Go side; any goroutine,
+// one reader at a time.
+func ConsoleRead(p []byte) int {
+	if hostTest {
+		return 0
+	}
+	n := 0
+	for n < len(p) {
+		c, ok := com1.Rx()
+		if !ok {
+			break
+		}
+		p[n] = c
+		n++
+	}
+	return n
+}

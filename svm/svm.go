@@ -143,6 +143,9 @@ func (b *Backend) Name() string                    { return "AMD-V" }
 func (b *Backend) NestedFormat() vcpu.NestedFormat { return vcpu.FormatNPT }
 func (b *Backend) Features() Features              { return b.feat }
 
+// HypercallInstruction is VMMCALL.
+func (b *Backend) HypercallInstruction() [3]byte { return [3]byte{0x0f, 0x01, 0xd9} }
+
 // Report is the startup report's line.
 func (b *Backend) Report() []string {
 	f := b.feat

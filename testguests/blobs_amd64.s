@@ -10,6 +10,10 @@
 
 #define END BYTE $0x0F; BYTE $0x0B; BYTE $'G'; BYTE $'o'; BYTE $'H'; BYTE $'v'; BYTE $'E'; BYTE $'n'; BYTE $'D'
 #define VMMCALL BYTE $0x0F; BYTE $0x01; BYTE $0xD9
+// GUEST_OS_ID identifies the guest (HV_X64_MSR_GUEST_OS_ID = 1, any
+// non-zero value): hypercalls raise #UD until it is set (TLFS 3.13).
+// Clobbers AX, CX, DX.
+#define GUEST_OS_ID MOVL $0x40000000, CX; MOVL $1, AX; XORL DX, DX; WRMSR
 #define VMRUN BYTE $0x0F; BYTE $0x01; BYTE $0xD8
 #define EXIT(status) MOVL $status, AX; MOVW $0xf4, DX; OUTL; HLT
 #define PUTC(c) MOVB $c, AL; MOVW $0x3f8, DX; OUTB
@@ -91,11 +95,13 @@ ifail3:
 
 // guestExits: CPUID, MSR, port I/O and VMMCALL round trips.
 TEXT ·guestExits(SB), NOSPLIT|NOFRAME, $0
-	// 1: the hypervisor leaf names gohv.
+	// 1: the hypervisor leaf says "Microsoft Hv" (the Hyper-V interface).
 	MOVL $0x40000000, AX
 	XORL CX, CX
 	CPUID
-	CMPL BX, $0x76686f67
+	CMPL BX, $0x7263694d // "Micr"
+	JNE fail1
+	CMPL DX, $0x76482074 // "t Hv"
 	JNE fail1
 	// 2: leaf 1 says a hypervisor is present.
 	MOVL $1, AX
@@ -123,7 +129,9 @@ TEXT ·guestExits(SB), NOSPLIT|NOFRAME, $0
 	WRMSR
 	CMPQ R15, $13
 	JNE fail5
-	// 6: an unknown hypercall code returns HV_STATUS_INVALID_HYPERCALL_CODE.
+	// 6: an unknown hypercall code returns HV_STATUS_INVALID_HYPERCALL_CODE
+	// (once the guest has set its OS ID).
+	GUEST_OS_ID
 	MOVQ $0xffff, CX
 	XORL AX, AX
 	VMMCALL
@@ -370,6 +378,7 @@ hdone:
 // delta goes to the qword array at RDI. Exits 0.
 TEXT ·guestLoop(SB), NOSPLIT|NOFRAME, $0
 	MOVQ CX, R12
+	GUEST_OS_ID
 	XORL AX, AX
 	XORL CX, CX
 	CPUID

@@ -118,6 +118,9 @@ func (b *Backend) vmxon() error {
 func (b *Backend) Name() string                    { return "Intel VT-x" }
 func (b *Backend) NestedFormat() vcpu.NestedFormat { return vcpu.FormatEPT }
 
+// HypercallInstruction is VMCALL.
+func (b *Backend) HypercallInstruction() [3]byte { return [3]byte{0x0f, 0x01, 0xc1} }
+
 // Report is the startup report: what is in use, then each control word
 // asked for and granted.
 func (b *Backend) Report() []string {

@@ -42,6 +42,12 @@ func runDefault() error {
 		return err
 	}
 	defer hello.Destroy()
+	stop := make(chan struct{})
+	defer close(stop)
+	for _, p := range []*hv.Partition{mb, hello} {
+		consoleInput.Add(p.Name, p.COM1().Receive)
+	}
+	startConsoleInput(stop)
 	mb.Start()
 	for _, c := range []struct {
 		p    *hv.Partition

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"gohv/hv"
 	"gohv/hv/vendor"
@@ -27,6 +28,16 @@ func (h metalHost) TSCHz() uint64            { return h.tscHz }
 // serial carries the root's log lines and every partition's COM1 lines
 // onto the serial console, a line at a time.
 var serial = console.New(os.Stdout)
+
+// consoleInput routes what is typed on the serial console to a
+// partition's COM1 (Ctrl-] switches; see root/console).
+var consoleInput = console.NewInput(serial)
+
+// startConsoleInput polls COM1 for typed bytes (metal does not route the
+// host UART's interrupt) every 20 ms until stop closes.
+func startConsoleInput(stop <-chan struct{}) {
+	go consoleInput.Poll(metal.ConsoleRead, 20*time.Millisecond, stop)
+}
 
 // rootLog is the root's structured log on the serial console.
 var rootLog = slog.New(console.NewHandler(serial, slog.LevelInfo))

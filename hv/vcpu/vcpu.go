@@ -70,6 +70,10 @@ type Backend interface {
 	Report() []string
 	// NestedFormat says which table format the nested page tables use.
 	NestedFormat() NestedFormat
+	// HypercallInstruction is how a guest enters the hypervisor on this
+	// vendor (VMCALL 0F 01 C1, VMMCALL 0F 01 D9): what the hypercall
+	// page holds before its RET.
+	HypercallInstruction() [3]byte
 	// NewVCPU creates a VP whose guest-physical space is translated by the
 	// nested tables at nestedRoot (the nCR3 or EPTP value). Which ports and
 	// MSRs exit is the backend's policy, set when it was enabled. A failure

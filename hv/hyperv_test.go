@@ -1,0 +1,163 @@
+package hv
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+
+	"gohv/hv/tlfs"
+	"gohv/hv/vcpu"
+	"gohv/x86"
+)
+
+func wrmsr(vp *VP, v *fakeVCPU, msr uint32, val uint64) {
+	v.regs.GPR[x86.RCX], v.regs.GPR[x86.RAX], v.regs.GPR[x86.RDX] = uint64(msr), val&0xffff_ffff, val>>32
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitMSRWrite, InstrLen: 2})
+}
+
+func rdmsr(vp *VP, v *fakeVCPU, msr uint32) uint64 {
+	v.regs.GPR[x86.RCX] = uint64(msr)
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitMSRRead, InstrLen: 2})
+	return v.regs.GPR[x86.RAX] | v.regs.GPR[x86.RDX]<<32
+}
+
+func gpCount(v *fakeVCPU) int {
+	n := 0
+	for _, e := range v.injected {
+		if e.Vector == x86.VectorGP {
+			n++
+		}
+	}
+	return n
+}
+
+// TestHypercallPage: the page can be enabled only after the guest OS ID;
+// it then holds the vendor's instruction and RET; a locked MSR ignores
+// writes (TLFS 3.13).
+func TestHypercallPage(t *testing.T) {
+	p, v, _, _ := newTestPartition(t, 1<<20)
+	vp := p.VP(0)
+	wrmsr(vp, v, tlfs.MsrHypercall, 0x5000|tlfs.OverlayEnable)
+	if got := rdmsr(vp, v, tlfs.MsrHypercall); got != 0x5000 {
+		t.Fatalf("HYPERCALL %#x before the guest OS ID: want the GPFN without enable", got)
+	}
+	wrmsr(vp, v, tlfs.MsrGuestOSID, 0x8100_0006_0100_0000)
+	wrmsr(vp, v, tlfs.MsrHypercall, 0x5000|tlfs.OverlayEnable)
+	var code [4]byte
+	p.Mem.ReadRAM(0x5000, code[:])
+	if code != [4]byte{0x0f, 0x01, 0xd9, 0xc3} || rdmsr(vp, v, tlfs.MsrHypercall) != 0x5001 {
+		t.Fatalf("page % x, MSR %#x", code, rdmsr(vp, v, tlfs.MsrHypercall))
+	}
+	if gpCount(v) != 0 {
+		t.Fatalf("#GP: %+v", v.injected)
+	}
+	wrmsr(vp, v, tlfs.MsrHypercall, 0x7000|tlfs.OverlayEnable|tlfs.HypercallLocked)
+	wrmsr(vp, v, tlfs.MsrHypercall, 0x9000|tlfs.OverlayEnable)
+	if got := rdmsr(vp, v, tlfs.MsrHypercall); got != 0x7003 {
+		t.Fatalf("locked MSR changed to %#x", got)
+	}
+	wrmsr(vp, v, tlfs.MsrGuestOSID, 0) // disables the page
+	if got := rdmsr(vp, v, tlfs.MsrHypercall); got&tlfs.OverlayEnable != 0 {
+		t.Fatalf("HYPERCALL %#x with guest OS ID 0", got)
+	}
+}
+
+// TestReferenceTime: TIME_REF_COUNT and the reference TSC page agree and
+// count 100 ns from the partition's creation.
+func TestReferenceTime(t *testing.T) {
+	p, v, host, _ := newTestPartition(t, 1<<20)
+	vp := p.VP(0)
+	host.now.Add(1_000_000) // 1 ms of the fake 1 GHz TSC
+	if got := rdmsr(vp, v, tlfs.MsrTimeRefCount); got < 9_999 || got > 10_000 {
+		t.Fatalf("TIME_REF_COUNT %d after 1 ms, want 10000", got)
+	}
+	wrmsr(vp, v, tlfs.MsrReferenceTSC, 0x6000|tlfs.OverlayEnable)
+	var page [24]byte
+	p.Mem.ReadRAM(0x6000, page[:])
+	seq := binary.LittleEndian.Uint32(page[0:])
+	scale := binary.LittleEndian.Uint64(page[8:])
+	off := int64(binary.LittleEndian.Uint64(page[16:]))
+	if seq == 0 {
+		t.Fatal("sequence 0: the page says it is invalid")
+	}
+	if a, b := tlfs.RefTime(host.TSC(), scale, off), rdmsr(vp, v, tlfs.MsrTimeRefCount); a != b {
+		t.Fatalf("page gives %d, MSR %d", a, b)
+	}
+	if got := rdmsr(vp, v, tlfs.MsrTSCFrequency); got != host.TSCHz() {
+		t.Fatalf("TSC frequency %d", got)
+	}
+	if got := rdmsr(vp, v, tlfs.MsrAPICFrequency); got != LAPICTimerHz {
+		t.Fatalf("APIC frequency %d", got)
+	}
+	for _, ro := range []uint32{tlfs.MsrTimeRefCount, tlfs.MsrVPIndex, tlfs.MsrTSCFrequency} {
+		before := gpCount(v)
+		wrmsr(vp, v, ro, 1)
+		if gpCount(v) != before+1 {
+			t.Errorf("write to read-only %#x accepted", ro)
+		}
+	}
+}
+
+// TestUnknownSyntheticMSRs raise #GP, as Hyper-V does; the VP assist page
+// Linux writes on every CPU is accepted.
+func TestUnknownSyntheticMSRs(t *testing.T) {
+	p, v, _, _ := newTestPartition(t, 1<<20)
+	vp := p.VP(0)
+	rdmsr(vp, v, 0x4000_0199)
+	wrmsr(vp, v, tlfs.MsrReset, 1)
+	if gpCount(v) != 2 {
+		t.Fatalf("%+v", v.injected)
+	}
+	wrmsr(vp, v, tlfs.MsrVPAssistPage, 0x8000|tlfs.OverlayEnable)
+	if got := rdmsr(vp, v, tlfs.MsrVPAssistPage); got != 0x8001 || gpCount(v) != 2 {
+		t.Fatalf("VP assist %#x", got)
+	}
+	if rdmsr(vp, v, tlfs.MsrVPIndex) != 0 {
+		t.Fatal("VP index")
+	}
+}
+
+// TestGuestCrashStopsThePartition: CRASH_CTL with CrashNotify ends the
+// partition with the parameters and the message the guest gave.
+func TestGuestCrashStopsThePartition(t *testing.T) {
+	p, v, _, _ := newTestPartition(t, 1<<20)
+	vp := p.VP(0)
+	p.Mem.WriteRAM(0x9000, []byte("Kernel panic - not syncing: test\x00junk"))
+	for i, val := range []uint64{0xdead, 0x8100, 0xffff_8000_0000_1234, 0x9000, 64} {
+		wrmsr(vp, v, tlfs.MsrCrashP0+uint32(i), val)
+	}
+	if got := rdmsr(vp, v, tlfs.MsrCrashCtl); got != tlfs.CrashNotify|tlfs.CrashMessage {
+		t.Fatalf("CRASH_CTL reads %#x", got)
+	}
+	wrmsr(vp, v, tlfs.MsrCrashCtl, tlfs.CrashNotify|tlfs.CrashMessage)
+	r := p.Result()
+	var ce *GuestCrashError
+	if r.State != StateCrashed || !errors.Is(r.Err, ErrGuestCrash) || !errors.As(r.Err, &ce) ||
+		ce.P[0] != 0xdead || ce.Message != "Kernel panic - not syncing: test" {
+		t.Fatalf("%v", r)
+	}
+	if !strings.Contains(r.Err.Error(), "P2 0xffff800000001234") {
+		t.Fatalf("%v", r.Err)
+	}
+}
+
+func TestHyperVLeaves(t *testing.T) {
+	m := NewCPUModel()
+	a, b, c, d := m.CPUID(tlfs.CPUIDFeatures, 0)
+	if a&tlfs.AccessHypercallMsrs == 0 || a&tlfs.AccessVpIndex == 0 {
+		t.Errorf("Linux needs the hypercall and VP index MSRs: EAX %#x", a)
+	}
+	if b&(tlfs.AccessPartitionId|tlfs.CpuManagement|tlfs.Isolation) != 0 || c != 0 {
+		t.Errorf("EBX %#x ECX %#x advertise what gohv lacks", b, c)
+	}
+	if d&tlfs.FeatureGuestCrashRegs == 0 {
+		t.Errorf("EDX %#x", d)
+	}
+	if a, _, _, _ := m.CPUID(tlfs.CPUIDInterface, 0); a != tlfs.InterfaceSignature {
+		t.Errorf("interface %#x", a)
+	}
+	if a, _, _, _ := m.CPUID(tlfs.CPUIDEnlightenmentInfo, 0); a&tlfs.RecommendDeprecateAutoEoi == 0 {
+		t.Error("AutoEOI not deprecated: Linux would never EOI its SINT vector")
+	}
+}

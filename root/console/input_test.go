@@ -1,0 +1,62 @@
+package console
+
+import (
+	"strings"
+	"testing"
+)
+
+type sink struct {
+	got []byte
+	cap int
+}
+
+func (s *sink) receive(b []byte) int {
+	n := min(len(b), s.cap-len(s.got))
+	s.got = append(s.got, b[:n]...)
+	return n
+}
+
+// TestInputRouting: typed bytes go to the selected partition; Ctrl-]
+// switches, lists, and passes a literal Ctrl-] on; a full receiver is
+// reported.
+func TestInputRouting(t *testing.T) {
+	var out strings.Builder
+	in := NewInput(&out)
+	a, b := &sink{cap: 100}, &sink{cap: 4}
+	in.Feed([]byte("lost")) // no partition yet
+	in.Add("linux0", a.receive)
+	in.Add("linux1", b.receive)
+	in.Feed([]byte("ls\n"))
+	in.Feed([]byte{'p', 'w', Escape}) // escape split across reads
+	in.Feed([]byte{'1', 'u', 'n', 'a', 'm', 'e'})
+	in.Feed([]byte{Escape, '?', Escape, Escape, Escape, '0', 'x'})
+	if string(a.got) != "ls\npwx" {
+		t.Errorf("linux0 got %q", a.got)
+	}
+	if string(b.got) != "unam" {
+		t.Errorf("linux1 got %q", b.got)
+	}
+	log := out.String()
+	for _, want := range []string{"console input goes to linux0", "console input goes to linux1",
+		"warning: linux1's COM1 input is full: 1 typed bytes dropped", "console partitions:  0 linux0 *1 linux1"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("console lacks %q:\n%s", want, log)
+		}
+	}
+	in.Remove("linux0")
+	in.Feed([]byte("z"))
+	if string(b.got) != "unam" || string(a.got) != "ls\npwx" {
+		t.Errorf("after removal: %q %q", a.got, b.got)
+	}
+}
+
+func TestLiteralEscape(t *testing.T) {
+	var out strings.Builder
+	in := NewInput(&out)
+	a := &sink{cap: 100}
+	in.Add("p", a.receive)
+	in.Feed([]byte{Escape, Escape, 'k'})
+	if string(a.got) != string([]byte{Escape, 'k'}) {
+		t.Fatalf("%q", a.got)
+	}
+}
