@@ -537,7 +537,9 @@ sifail:
 
 // apicTPR: the task priority masks interrupts of its class and below
 // until it is lowered (SDM Vol. 3A 11.8.3.1), through the TPR register and
-// through CR8 (11.8.6). Arrival order: 0x65, 0x55, 0x45, 0x75, 0x66.
+// through CR8, which is TPR[7:4] both ways (11.8.6) and survives the
+// root's handling of an exit. Arrival order: 0x65, 0x55, 0x45, 0x75,
+// 0x66.
 TEXT ·apicTPR(SB), NOSPLIT|NOFRAME, $0
 	PROLOGUE
 	SWENABLE
@@ -576,13 +578,22 @@ TEXT ·apicTPR(SB), NOSPLIT|NOFRAME, $0
 	STEP(5) // TPR 0: class 4 arrives
 	MOVL $0, 0x80(R12)
 	WAITCOUNT($3, tpw3, tpfail)
-	STEP(6) // MOV to CR8, MOV from CR8
+	STEP(6) // a TPR write through the page shows in CR8 (TPR[7:4])
+	MOVL $0x30, 0x80(R12)
+	MOVQ CR8, AX
+	CMPQ AX, $3
+	JNE tpfail
+	MOVL $0, 0x80(R12)
+	MOVQ CR8, AX
+	TESTQ AX, AX
+	JNE tpfail
+	STEP(7) // MOV to CR8, MOV from CR8
 	MOVQ $6, AX
 	MOVQ AX, CR8
 	MOVQ CR8, AX
 	CMPQ AX, $6
 	JNE tpfail
-	STEP(7) // a LAPIC MSR exit (IA32_TSC_DEADLINE, ignored in one-shot mode) keeps CR8
+	STEP(8) // a LAPIC MSR exit (IA32_TSC_DEADLINE, ignored in one-shot mode) keeps CR8
 	MOVL $0x6e0, CX
 	XORL AX, AX
 	XORL DX, DX
@@ -590,22 +601,22 @@ TEXT ·apicTPR(SB), NOSPLIT|NOFRAME, $0
 	MOVQ CR8, AX
 	CMPQ AX, $6
 	JNE tpfail
-	STEP(8) // CR8 is TPR[7:4]: the register reads 0x60
+	STEP(9) // CR8 is TPR[7:4]: the register reads 0x60
 	MOVL 0x80(R12), AX
 	CMPL AX, $0x60
 	JNE tpfail
-	STEP(9) // CR8 6 masks class 6, not class 7
+	STEP(10) // CR8 6 masks class 6, not class 7
 	SELFIPI(0x66)
 	SELFIPI(0x75)
 	WAITCOUNT($4, tpw4, tpfail)
 	QUIET(R9, tpq3)
 	CMPQ D_COUNT(R11), $4
 	JNE tpfail
-	STEP(10) // CR8 0 lets class 6 in
+	STEP(11) // CR8 0 lets class 6 in
 	XORL AX, AX
 	MOVQ AX, CR8
 	WAITCOUNT($5, tpw5, tpfail)
-	STEP(11) // at the end: PPR 0, nothing in service or pending (ISR2-3, IRR2-3)
+	STEP(12) // at the end: PPR 0, nothing in service or pending (ISR2-3, IRR2-3)
 	MOVL 0xa0(R12), AX
 	TESTL AX, AX
 	JNE tpfail
