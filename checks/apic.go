@@ -490,8 +490,14 @@ func checkX2APICMode(env *Env) (string, error) {
 // checkIOAPICCOM1: I/O APIC pin 4 routed to a vector carries COM1's
 // transmitter-empty interrupt (IER.ETBEI, MCR.OUT2, cleared by IIR or a
 // THR write); a masked pin loses the edge, OUT2 clear keeps the line low.
+// A level-triggered pin the root drives (SetIRQ) is held by remote IRR
+// until the guest's EOI reaches the I/O APIC, by the LAPIC's broadcast or,
+// suppressed, through the EOI register.
 func checkIOAPICCOM1(env *Env) (string, error) {
-	p, r, s, err := env.runAPIC("ioapic", testguests.APICIOAPIC, nil, 30*time.Second)
+	p, r, s, err := env.runAPIC("ioapic", testguests.APICIOAPIC, func(p *hv.Partition) error {
+		p.AddPort(0xe5, 2, irqLine{p, levelPin})
+		return testguests.SetAPICAction(p.Mem, 0x61, testguests.ActNoEOI)
+	}, 30*time.Second)
 	defer destroy(p)
 	if err != nil {
 		return "", err
@@ -499,17 +505,35 @@ func checkIOAPICCOM1(env *Env) (string, error) {
 	if err := apicPassed(r, s, "I/O APIC guest"); err != nil {
 		return "", err
 	}
-	if v := s.Vectors(); !slices.Equal(v, []uint16{0x60, 0x60, 0x60}) {
-		return "", fmtErr("I/O APIC guest took %s, want 0x60 three times", fmtVectors(v))
+	want := []uint16{0x60, 0x60, 0x60, 0x61, 0x61, 0x61, 0x61}
+	if v := s.Vectors(); !slices.Equal(v, want) {
+		return "", fmtErr("I/O APIC guest took %s, want %#x", fmtVectors(v), want)
 	}
 	io := p.IOAPIC().Stats()
-	if io.Sent != 3 || io.NoTarget != 0 || io.BadPin != 0 {
-		return "", fmtErr("I/O APIC counted %d messages sent, %d without a target, %d bad pins; want 3, 0, 0", io.Sent, io.NoTarget, io.BadPin)
+	if io.Sent != 7 || io.NoTarget != 0 || io.BadPin != 0 {
+		return "", fmtErr("I/O APIC counted %d messages sent, %d without a target, %d bad pins; want 7, 0, 0", io.Sent, io.NoTarget, io.BadPin)
 	}
-	if err := apicStats(p.VP(0).LAPIC().Stats(), 3); err != nil {
+	if err := apicStats(p.VP(0).LAPIC().Stats(), 7); err != nil {
 		return "", err
 	}
-	return "version 0x20 with 24 pins; COM1 THRE on pin 4 → vector 0x60 three times (IER.ETBEI set, two THR writes); masked pin, an edge while masked, OUT2 clear: none; 3 I/O APIC messages", nil
+	return "version 0x20 with 24 pins; COM1 THRE on pin 4 → vector 0x60 three times (IER.ETBEI set, two THR writes); masked pin, an edge while masked, OUT2 clear: none; " +
+		"level pin 16 → 0x61: held by remote IRR, sent again after a broadcast EOI and after a directed EOI to the I/O APIC, not after the root lowered it; 7 I/O APIC messages", nil
+}
+
+// levelPin is the I/O APIC pin the I/O APIC guest has the root drive.
+const levelPin = 16
+
+// irqLine lets a guest have the root drive an I/O APIC pin: an OUT to
+// port 0xe5 asserts it, to 0xe6 lowers it (on the VP's thread, as a device
+// model would).
+type irqLine struct {
+	p   *hv.Partition
+	pin int
+}
+
+func (d irqLine) In(port uint16, size int) uint32 { return 0 }
+func (d irqLine) Out(port uint16, size int, v uint32) {
+	d.p.SetIRQ(d.pin, port == 0xe5)
 }
 
 // x2APICGPCases are the accesses APICReservedBits expects to raise #GP

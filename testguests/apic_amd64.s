@@ -827,7 +827,12 @@ TEXT ·apicX2APICPage(SB), NOSPLIT|NOFRAME, $0
 // apicIOAPIC: I/O APIC pin 4 routed to vector 0x60 (82093AA datasheet
 // 3.2), COM1's transmitter-empty interrupt (16550: IER.ETBEI, MCR.OUT2,
 // IIR) raising it. Interrupts arrive at steps 6, 8 and 10; a masked pin
-// (9), the edge lost while masked (10) and OUT2 clear (11) stop it.
+// (9), the edge lost while masked (10) and OUT2 clear (11) stop it. Then
+// pin 16, level-triggered to vector 0x61 (its handler does not EOI: the
+// guest does), which the root asserts on an OUT to port 0xe5 and lowers on
+// 0xe6: remote IRR holds it until an EOI, broadcast by the LAPIC (SDM Vol.
+// 3A 11.8.5) or, with broadcasts suppressed, written to the I/O APIC's EOI
+// register. 0x61 arrives at steps 14, 16, 18 and 19.
 TEXT ·apicIOAPIC(SB), NOSPLIT|NOFRAME, $0
 	PROLOGUE
 	SWENABLE
@@ -913,6 +918,71 @@ TEXT ·apicIOAPIC(SB), NOSPLIT|NOFRAME, $0
 	MOVB $0, AL
 	OUTB
 	PUTC('\n')
+	STEP(13) // entry 16: vector 0x61, level-triggered, unmasked; remote IRR clear
+	MOVL $0x31, 0(R10)
+	MOVL $0, 0x10(R10)
+	MOVL $0x30, 0(R10)
+	MOVL $0x8061, 0x10(R10)
+	MOVL 0x10(R10), AX
+	CMPL AX, $0x8061
+	JNE iofail
+	STEP(14) // the root asserts pin 16: 0x61 arrives, level in TMR (TMR3 bit 1), remote IRR set
+	MOVW $0xe5, DX
+	OUTB
+	WAITCOUNT($4, iow4, iofail)
+	MOVL 0x1b0(R12), AX
+	BTL $1, AX
+	JCC iofail
+	MOVL 0x10(R10), AX
+	CMPL AX, $0xc061
+	JNE iofail
+	STEP(15) // still asserted, no EOI yet: nothing more
+	QUIET(R9, ioq4)
+	CMPQ D_COUNT(R11), $4
+	JNE iofail
+	STEP(16) // the LAPIC's EOI reaches the I/O APIC: remote IRR clears and the asserted line sends again
+	MOVL $0, 0xb0(R12)
+	WAITCOUNT($5, iow5, iofail)
+	STEP(17) // the root lowers the line; an EOI then leaves remote IRR clear and nothing pending
+	MOVW $0xe6, DX
+	OUTB
+	MOVL $0, 0xb0(R12)
+	QUIET(R9, ioq5)
+	CMPQ D_COUNT(R11), $5
+	JNE iofail
+	MOVL 0x10(R10), AX
+	CMPL AX, $0x8061
+	JNE iofail
+	STEP(18) // EOI broadcast suppressed (SVR bit 12): the LAPIC's EOI leaves remote IRR set
+	MOVL 0x30(R12), AX
+	BTL $24, AX
+	JCC iofail
+	MOVL $0x11ff, 0xf0(R12)
+	MOVW $0xe5, DX
+	OUTB
+	WAITCOUNT($6, iow6, iofail)
+	MOVL $0, 0xb0(R12)
+	QUIET(R9, ioq6)
+	CMPQ D_COUNT(R11), $6
+	JNE iofail
+	MOVL 0x10(R10), AX
+	CMPL AX, $0xc061
+	JNE iofail
+	STEP(19) // the I/O APIC's EOI register takes the directed EOI: sent again
+	MOVL $0x61, 0x40(R10)
+	WAITCOUNT($7, iow7, iofail)
+	STEP(20) // lowered, both EOIs: remote IRR clear, nothing more
+	MOVW $0xe6, DX
+	OUTB
+	MOVL $0, 0xb0(R12)
+	MOVL $0x61, 0x40(R10)
+	QUIET(R9, ioq7)
+	CMPQ D_COUNT(R11), $7
+	JNE iofail
+	MOVL 0x10(R10), AX
+	CMPL AX, $0x8061
+	JNE iofail
+	MOVL $0x18061, 0x10(R10)
 	EXIT(0)
 iofail:
 	FAILEXIT
