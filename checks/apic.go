@@ -730,7 +730,7 @@ func hostileNoEOI(env *Env) (string, error) {
 		hlt1, sleeps1, st.Acked, st.EOIs)
 	switch {
 	case r.State != hv.StateStopped || !errors.Is(r.Err, hv.ErrStopRequested) || s.Step != 4:
-		return "", fmtErr("%s: %v", detail, apicPassed(r, s, "never-EOI guest"))
+		return "", fmtErr("%s: ended %v at step %d, want stopped by the root at step 4 (its HLT)", detail, r, s.Step)
 	case s.Count != 14 || st.Acked != 14 || st.EOIs != 0 || st.Accepted != 16:
 		return "", fmtErr("%s: guest took %d (%s), LAPIC accepted %d; want 14 of 16", detail, s.Count, fmtVectors(s.Vectors()), st.Accepted)
 	case hlt1 != 1 || hlt0 != hlt1 || sleeps1 != sleeps0:
