@@ -472,7 +472,7 @@ func checkX2APICMode(env *Env) (string, error) {
 		return "", err
 	}
 	if m := p.VP(0).LAPIC().Mode(); m != apic.ModeXAPIC {
-		return "", fmtErr("the guest left its LAPIC in xAPIC mode, the root sees %v", m)
+		return "", fmtErr("the guest ended with its LAPIC back in xAPIC mode, the root sees %v", m)
 	}
 	q, rq, sq, err := env.runAPIC("x2apic-page", testguests.APICX2APICPage, nil, 30*time.Second)
 	defer destroy(q)
