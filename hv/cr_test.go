@@ -1,6 +1,7 @@
 package hv
 
 import (
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -71,4 +72,35 @@ func TestCRWriteExit(t *testing.T) {
 	if last := v.injected[len(v.injected)-1]; last.Vector != x86.VectorGP || !last.HasError || v.regs.RIP != 0x1003 {
 		t.Fatalf("PG without PE: %+v rip %#x", last, v.regs.RIP)
 	}
+}
+
+// TestCRWriteDecodedFromTheInstruction: a backend without decode assists
+// leaves the source to the core, which reads the MOV to CR8 at RIP.
+func TestCRWriteDecodedFromTheInstruction(t *testing.T) {
+	p, v, _, _ := newTestPartition(t, 1<<20)
+	vp := p.VP(0)
+	v.regs.CR0, v.regs.CR4, v.regs.EFER = x86.CR0PE|x86.CR0PG, x86.CR4PAE, x86.EFERLME|x86.EFERLMA
+	v.regs.CS.Attrib = x86.SegL
+	// Identity-map the first 2 MiB for the fetch: PML4 at 0x10000.
+	p.Mem.WriteRAM(0x10000, le64(0x11000|3))
+	p.Mem.WriteRAM(0x11000, le64(0x12000|3))
+	p.Mem.WriteRAM(0x12000, le64(0|0x83))
+	v.regs.CR3 = 0x10000
+	p.Mem.WriteRAM(0x1000, []byte{0x44, 0x0f, 0x22, 0xc3}) // mov cr8, rbx
+	v.regs.RIP, v.regs.GPR[x86.RBX] = 0x1000, 7
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitCRWrite, CR: 8, ValueFromInstruction: true})
+	if v.regs.CR8 != 7 || v.regs.RIP != 0x1004 || vp.lapic.TPR() != 0x70 {
+		t.Fatalf("CR8 %d RIP %#x TPR %#x", v.regs.CR8, v.regs.RIP, vp.lapic.TPR())
+	}
+	p.Mem.WriteRAM(0x1004, []byte{0x0f, 0x20, 0xc0}) // mov rax, cr0: not a write to CR8
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitCRWrite, CR: 8, ValueFromInstruction: true})
+	if r := p.Result(); !errors.Is(r.Err, ErrUnsupported) {
+		t.Fatalf("%v", r)
+	}
+}
+
+func le64(v uint64) []byte {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], v)
+	return b[:]
 }

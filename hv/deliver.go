@@ -14,10 +14,7 @@ import (
 // allocate.
 func (vp *VP) deliver() bool {
 	l, r := vp.lapic, vp.cpu.Regs()
-	if r.CR8 != vp.cr8 { // the guest wrote CR8 (SVM V_TPR, or a VMX CR8 exit)
-		l.SetTPR(uint8(r.CR8 << 4))
-		vp.cr8 = r.CR8
-	}
+	vp.syncCR8() // a CR8 write the core emulated (VMX without a TPR shadow)
 	if l.Idle() && !vp.nmiPending && !vp.waitSIPI {
 		// The common case: nothing for the guest. No LAPIC lock taken.
 		vp.cpu.RequestInterruptWindow(false)
@@ -100,15 +97,24 @@ func (vp *VP) events(ev apic.Events) {
 }
 
 // apicMoved refreshes where this VP's APIC page answers: at
-// IA32_APIC_BASE while the LAPIC is in xAPIC mode, nowhere otherwise. The
-// base and the mode change only through a WRMSR the core handles or an
-// INIT, so the MMIO path needs no LAPIC lock.
+// IA32_APIC_BASE, whatever the mode. In xAPIC mode it is the register
+// page; in x2APIC mode or with the APIC disabled the SDM takes the page
+// away from the APIC, and gohv answers there as a bus with nothing on it
+// would (the LAPIC model reads all ones and drops writes) rather than
+// ending the partition. The base and the mode change only through a WRMSR
+// the core handles or an INIT, so the MMIO path needs no LAPIC lock.
 func (vp *VP) apicMoved() {
-	vp.apicPage = mmioRange{dev: vp.lapic}
-	mode := vp.lapic.Mode()
-	vp.apicEnabled = mode != apic.ModeDisabled
-	if mode == apic.ModeXAPIC {
-		vp.apicPage.gpa, vp.apicPage.size = vp.lapic.Base()&x86.APICBaseAddrMask, x86.PageSize
+	vp.apicEnabled = vp.lapic.Mode() != apic.ModeDisabled
+	vp.apicPage = mmioRange{vp.lapic.Base() & x86.APICBaseAddrMask, x86.PageSize, vp.lapic}
+}
+
+// syncCR8 takes a CR8 the guest wrote without an exit (SVM's V_TPR,
+// VMX's TPR shadow) to the LAPIC's TPR. It runs first after every exit,
+// before anything reads or writes the TPR. VP thread; must not allocate.
+func (vp *VP) syncCR8() {
+	if r := vp.cpu.Regs(); r.CR8 != vp.cr8 {
+		vp.lapic.SetTPR(uint8(r.CR8 << 4))
+		vp.cr8 = r.CR8
 	}
 }
 

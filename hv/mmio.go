@@ -112,7 +112,6 @@ func (vp *VP) prepare() {
 	s.Mode = emul.ModeFromCS(r.EFER&x86.EFERLMA != 0, r.CS.Attrib&x86.SegL != 0, r.CS.Attrib&x86.SegDB != 0)
 	s.CPL = uint8(r.SS.Attrib >> 5 & 3)
 	s.SegBase = [6]uint64{r.ES.Base, r.CS.Base, r.SS.Base, r.DS.Base, r.FS.Base, r.GS.Base}
-	vp.view.vp = vp
 	s.LA57 = r.CR4&x86.CR4LA57 != 0
 	vp.view.paging = emul.Paging{CR0: r.CR0, CR3: r.CR3, CR4: r.CR4, EFER: r.EFER, MaxPhysAddr: vp.p.hv.Model.PhysAddrBits()}
 }
@@ -210,6 +209,26 @@ func (vp *VP) decodeAt() (x86asm.Inst, error) {
 		return x86asm.Inst{}, err
 	}
 	return x86asm.Decode(b, int(s.Mode))
+}
+
+// crWriteSource reads the value a MOV to CRcr at RIP writes, for a backend
+// that could not say which register it came from. Guest-controlled: the
+// bytes at RIP must be exactly such a MOV.
+func (vp *VP) crWriteSource(cr uint8) (uint64, bool) {
+	vp.prepare()
+	inst, err := vp.decodeAt()
+	if err != nil || inst.Op != x86asm.MOV || inst.Args[0] != x86asm.CR0+x86asm.Reg(cr) {
+		return 0, false
+	}
+	src, ok := inst.Args[1].(x86asm.Reg)
+	if !ok {
+		return 0, false
+	}
+	idx, _, ok := emul.RegisterIndex(src)
+	if !ok {
+		return 0, false
+	}
+	return vp.cpu.Regs().GPR[idx], true
 }
 
 // decodeLength finds the length of the instruction at RIP when the hardware

@@ -45,6 +45,7 @@ type VP struct {
 // architectural RESET state until a loader sets another.
 func newVP(p *Partition, i int, cpu vcpu.VCPU) (*VP, error) {
 	vp := &VP{p: p, index: i, cpu: cpu, wake: make(chan struct{}, 1)}
+	vp.view.vp = vp
 	l, err := p.newLAPIC(vp)
 	if err != nil {
 		return nil, err
@@ -100,9 +101,18 @@ func (vp *VP) run() {
 func (vp *VP) handle(e *vcpu.Exit) {
 	r := vp.cpu.Regs()
 	p := vp.p
+	vp.syncCR8()
 	switch e.Kind {
-	case vcpu.ExitInterrupt, vcpu.ExitInterruptWindow, vcpu.ExitNone:
-		// The host took its interrupt at STGI; deliver() runs before the next entry.
+	case vcpu.ExitInterrupt:
+		// The host took its interrupt at STGI or on the VM exit. A host
+		// deadline passed: let the goroutines it woke run (the LAPIC
+		// timers' callbacks among them; with one host CPU they cannot
+		// while this thread keeps entering the guest), and catch up the
+		// LAPIC's timer here in case its callback is still waiting.
+		runtime.Gosched()
+		vp.lapic.PollTimer()
+	case vcpu.ExitInterruptWindow, vcpu.ExitNone:
+		// deliver() runs before the next entry.
 	case vcpu.ExitCPUID:
 		a, b, c, d := p.hv.Model.CPUID(uint32(r.GPR[x86.RAX]), uint32(r.GPR[x86.RCX]))
 		if uint32(r.GPR[x86.RAX]) == x86.CPUIDFeatures {
@@ -157,12 +167,22 @@ func (vp *VP) handle(e *vcpu.Exit) {
 		vp.skip(e, opWRMSR)
 	case vcpu.ExitCRWrite:
 		v := e.Value
+		if e.ValueFromInstruction {
+			var ok bool
+			if v, ok = vp.crWriteSource(e.CR); !ok {
+				p.crash(vp.index, fmt.Errorf("vp %d: %w: the write to CR%d at rip %#x is not a MOV from a register", vp.index, ErrUnsupported, e.CR, r.RIP))
+				return
+			}
+		}
 		if !vp.in64BitMode() {
 			v &= 0xffff_ffff // outside 64-bit mode MOV to CR takes a 32-bit operand
 		}
 		if err := p.hv.Model.WriteCR(r, e.CR, v); err != nil {
 			vp.raiseGP()
 			return
+		}
+		if e.CR == 8 {
+			vp.syncCR8()
 		}
 		vp.cpu.MarkStateDirty()
 		vp.skip(e, opMOVCR)

@@ -55,6 +55,13 @@ func (v *VCPU) decode(e *vcpu.Exit) {
 		e.Present = i1&NPFPresent != 0
 		e.Write = i1&NPFWrite != 0
 		e.Fetch = i1&NPFFetch != 0
+	case ExitCR8Write:
+		e.Kind, e.CR, e.InstrLen = vcpu.ExitCRWrite, 8, v.nextRIPLength()
+		if i1&CRInfoValid != 0 && v.b.feat.Decode {
+			e.Value = v.regs.GPR[i1&CRInfoGPRMask]
+		} else {
+			e.ValueFromInstruction = true
+		}
 	case ExitShutdown:
 		e.Kind = vcpu.ExitShutdown
 	case ExitInvalid, ExitInvalid & 0xffff_ffff: // -1, as a 64-bit or (QEMU) 32-bit value

@@ -77,6 +77,7 @@ func (v *VCPU) Run(e *vcpu.Exit) error {
 	v.pending = 0
 	vi := c.U64(CtlVIntr)&^(VIntrIRQ|VIntrIgnTPR|VIntrTPRMask|VIntrPrioMask) | r.CR8&VIntrTPRMask
 	misc := uint32(misc1)
+	crIntercept := uint32(0)
 	switch {
 	case v.window:
 		vi |= VIntrIRQ | VIntrIgnTPR
@@ -85,6 +86,15 @@ func (v *VCPU) Run(e *vcpu.Exit) error {
 		vi |= VIntrIRQ | uint64(v.b.vintrPrio(v.tprHold))<<VIntrPrioShift
 		misc |= InterceptVINTR
 	}
+	if vi&VIntrIRQ != 0 {
+		// While a virtual interrupt is armed, CR8 writes exit: QEMU 7.2's
+		// TCG raises the virtual interrupt from a guest's CR8 write without
+		// its I/O-thread lock and aborts (tcg_handle_interrupt assertion).
+		// The core applies the write; the VINTR exit still comes when CR8
+		// is lowered by other means.
+		crIntercept = InterceptCR8Write
+	}
+	c.SetU32(CtlInterceptCR, crIntercept)
 	c.SetU64(CtlVIntr, vi)
 	c.SetU32(CtlInterceptMisc1, misc)
 	if v.flush {

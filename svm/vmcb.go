@@ -75,6 +75,16 @@ const (
 	SaveDBGCTL       = 0x670
 )
 
+// CR intercepts (CtlInterceptCR): reads in bits 15:0, writes in 31:16.
+const InterceptCR8Write = 1 << (16 + 8)
+
+// EXITINFO1 of a MOV to CR intercept with decode assists (APM Vol. 2
+// 15.33.1): bit 63 valid, bits 3:0 the source GPR.
+const (
+	CRInfoValid   = 1 << 63
+	CRInfoGPRMask = 0xf
+)
+
 // Intercept bits in CtlInterceptMisc1 (APM Vol. 2 Table B-1, offset 0x0c).
 const (
 	InterceptINTR       = 1 << 0
@@ -155,6 +165,7 @@ const (
 const (
 	ExitCR0Read    = 0x000
 	ExitCR0Write   = 0x010
+	ExitCR8Write   = 0x018
 	ExitExcpBase   = 0x040 // + vector
 	ExitINTR       = 0x060
 	ExitNMI        = 0x061

@@ -229,3 +229,14 @@ func (e *emu) twoOperands() (dst, src operand, ok bool) {
 	}
 	return dst, src, true
 }
+
+// RegisterIndex is the GPR index (x86.RAX … x86.R15) and width in bytes
+// of a general-purpose register operand; ok is false for anything else,
+// the high-byte registers (AH…BH) included.
+func RegisterIndex(r x86asm.Reg) (idx uint8, width int, ok bool) {
+	idx, width, high, ok := gpr(r)
+	if !ok || high {
+		return 0, 0, false
+	}
+	return idx, width, true
+}

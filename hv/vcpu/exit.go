@@ -65,6 +65,10 @@ type Exit struct {
 	// before it takes effect.
 	CR    uint8
 	Value uint64
+	// ValueFromInstruction: the hardware did not say which register the
+	// guest wrote from (SVM without decode assists); the core decodes the
+	// MOV to CR at RIP for it.
+	ValueFromInstruction bool
 
 	// Raw vendor exit, for reports.
 	Code, Info1, Info2 uint64
