@@ -643,3 +643,19 @@ func TestResultValue(t *testing.T) {
 		t.Errorf("rax %#x", rax)
 	}
 }
+
+// TestInputVanishesMidCall: memory the partition loses between the reads
+// of one call (its header read, its payload or chunk not) fails the call
+// with HV_STATUS_INVALID_ALIGNMENT, and the reps completed before it.
+func TestInputVanishesMidCall(t *testing.T) {
+	m, r := &fakeMem{failFrom: 2}, &recorder{}
+	m.postMessage(inputGPA, 1, 1, []byte("hi"))
+	if rax, _, _ := (&Caller{}).Dispatch(r, m, control(tlfs.HvCallPostMessage, false, 0, 0, 0), inputGPA, 0); rax != tlfs.Result(tlfs.StatusInvalidAlignment, 0) || r.calls != 0 {
+		t.Errorf("message: rax %#x, %d calls", rax, r.calls)
+	}
+	m, r = &fakeMem{failFrom: 2}, &recorder{}
+	m.flushList(inputGPA, 0, 0, 1, 100)
+	if rax, _, done := (&Caller{}).Dispatch(r, m, control(tlfs.HvCallFlushVirtualAddressList, false, 0, 100, 70), inputGPA, 0); rax != tlfs.Result(tlfs.StatusInvalidAlignment, 70) || !done || r.calls != 0 {
+		t.Errorf("flush list: rax %#x done %v, %d calls", rax, done, r.calls)
+	}
+}

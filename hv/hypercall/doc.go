@@ -16,7 +16,10 @@
 // result: the HV_STATUS in 15:0 and, for a rep call, the reps completed in
 // 43:32. Dispatch takes these registers as a 64-bit caller holds them; a
 // caller in 32-bit mode passes EDX:EAX, EBX:ECX and EDI:ESI joined, and
-// splits RAX into EDX:EAX.
+// splits RAX into EDX:EAX. The conditions under which the TLFS makes the
+// hypercall instruction itself fault (#UD at CPL > 0, in real mode, or
+// before the guest has set HV_X64_MSR_GUEST_OS_ID) are the caller's to
+// check before it calls Dispatch.
 //
 // The calls served, by code:
 //
@@ -74,6 +77,9 @@
 // "Hypercall Continuation"), letting interrupts in between. When done, RAX
 // holds the status and the reps completed, counted from element 0; an
 // error ends the call with the reps completed before the chunk it struck.
+// Since the whole list must lie in its input page, a flush list holds at
+// most 509 ranges; a rep count of 0xfff is refused with
+// HV_STATUS_INVALID_ALIGNMENT before any work.
 //
 // # Invariants
 //

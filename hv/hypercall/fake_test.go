@@ -29,6 +29,9 @@ type fakeMem struct {
 	// afterRead, if set, runs after each successful read: another VP
 	// writing the input page while the call runs.
 	afterRead func(m *fakeMem)
+	// failFrom, if not 0, fails the read of that number and all after:
+	// the partition's memory map changing under a running call.
+	failFrom int
 }
 
 func (m *fakeMem) where(gpa uint64, n int) ([]byte, error) {
@@ -48,6 +51,9 @@ func (m *fakeMem) ReadRAM(gpa uint64, b []byte) error {
 	src, err := m.where(gpa, len(b))
 	if err != nil {
 		return err
+	}
+	if m.failFrom != 0 && m.reads+1 >= m.failFrom {
+		return errNotRAM
 	}
 	copy(b, src)
 	m.reads++
