@@ -51,3 +51,28 @@ func TestDispatchDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDispatch measures the host cost of decoding and dispatching,
+// the handler a recorder: a figure to compare the exit round trip with.
+func BenchmarkDispatch(b *testing.B) {
+	m, r := &fakeMem{}, &recorder{}
+	c := &Caller{}
+	m.postMessage(inputGPA, 1, 1, make([]byte, 64))
+	m.flushList(inputGPA+0x200, 0, 0, 1, 64)
+	for _, k := range []struct {
+		name     string
+		rcx, rdx uint64
+	}{
+		{"null", 0xffff, 0},
+		{"SignalEvent/fast", control(tlfs.HvCallSignalEvent, true, 0, 0, 0), 5},
+		{"PostMessage/64B", control(tlfs.HvCallPostMessage, false, 0, 0, 0), inputGPA},
+		{"FlushVirtualAddressList/64", control(tlfs.HvCallFlushVirtualAddressList, false, 0, 64, 0), inputGPA + 0x200},
+	} {
+		b.Run(k.name, func(b *testing.B) {
+			for b.Loop() {
+				r.nranges = 0
+				c.Dispatch(r, m, k.rcx, k.rdx, 0)
+			}
+		})
+	}
+}
