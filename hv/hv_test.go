@@ -79,6 +79,7 @@ func TestExitHandling(t *testing.T) {
 	vp := p.VP(0)
 	v.regs.RIP = 0x1000
 	v.regs.CS.Attrib = x86.SegL
+	v.regs.CR0, v.regs.CR4, v.regs.EFER = x86.CR0PE|x86.CR0PG, x86.CR4PAE, x86.EFERLME|x86.EFERLMA
 
 	// CPUID with a hardware-reported length.
 	v.regs.GPR[x86.RAX] = tlfs.CPUIDVendorAndMaxFunction
@@ -115,7 +116,7 @@ func TestExitHandling(t *testing.T) {
 	}
 	v.regs.GPR[x86.RCX], v.regs.GPR[x86.RAX], v.regs.GPR[x86.RDX] = tlfs.MsrGuestOSID, 1, 0
 	vp.handle(&vcpu.Exit{Kind: vcpu.ExitMSRWrite, InstrLen: 2})
-	v.regs.GPR[x86.RCX] = tlfs.HvCallNotifyLongSpinWait
+	v.regs.GPR[x86.RCX] = tlfs.HvCallNotifyLongSpinWait | tlfs.ControlFast
 	vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
 	if v.regs.GPR[x86.RAX] != uint64(tlfs.StatusSuccess) {
 		t.Fatal("spin-wait hypercall failed")

@@ -161,3 +161,31 @@ func TestHyperVLeaves(t *testing.T) {
 		t.Error("AutoEOI not deprecated: Linux would never EOI its SINT vector")
 	}
 }
+
+// TestHypercall32: a 32-bit caller passes the input value in EDX:EAX and
+// gets the result there; real mode gets #UD (TLFS 3.7, 3.13).
+func TestHypercall32(t *testing.T) {
+	p, v, _, _ := newTestPartition(t, 1<<20)
+	vp := p.VP(0)
+	v.regs.CR0 = x86.CR0PE
+	v.regs.CS.Attrib = x86.SegDB
+	wrmsr(vp, v, tlfs.MsrGuestOSID, 1)
+	g := &v.regs.GPR
+	g[x86.RDX], g[x86.RAX] = 0, tlfs.HvCallNotifyLongSpinWait|tlfs.ControlFast
+	g[x86.RCX] = 0xdead // the 64-bit convention's RCX would be garbage here
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
+	if g[x86.RAX] != uint64(tlfs.StatusSuccess) || g[x86.RDX] != 0 {
+		t.Fatalf("EDX:EAX %#x:%#x", g[x86.RDX], g[x86.RAX])
+	}
+	g[x86.RDX], g[x86.RAX] = 0, 0x7777
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
+	if g[x86.RAX] != uint64(tlfs.StatusInvalidHypercallCode) {
+		t.Fatalf("EAX %#x", g[x86.RAX])
+	}
+	v.regs.CR0 = 0
+	before := len(v.injected)
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
+	if len(v.injected) != before+1 || v.injected[before].Vector != x86.VectorUD {
+		t.Fatalf("real mode: %+v", v.injected)
+	}
+}

@@ -52,6 +52,7 @@ type Partition struct {
 	bus     apic.StaticBus // the VPs' local APICs
 	ioapic  *ioapic.IOAPIC
 	hyperv  hyperv
+	calls   partitionCalls
 	com1    *UART
 
 	stopping atomic.Bool
@@ -128,6 +129,7 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
 	}
 	p.initHyperV()
+	p.calls.p = p
 	if err := p.newInterruptControllers(); err != nil {
 		mem.Destroy()
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)

@@ -6,6 +6,7 @@ import (
 
 	"gohv/apic"
 	"gohv/hv/emul"
+	"gohv/hv/hypercall"
 	"gohv/hv/tlfs"
 	"gohv/hv/vcpu"
 	"gohv/x86"
@@ -31,7 +32,8 @@ type VP struct {
 	vpAssist    uint64    // HV_X64_MSR_VP_ASSIST_PAGE
 	haltedNanos int64     // time spent in HLT, for HV_X64_MSR_VP_RUNTIME
 
-	emuState emul.State // instruction emulation scratch, reused: no allocation per exit
+	calls    hypercall.Caller // hypercall input buffers, reused: no allocation per call
+	emuState emul.State       // instruction emulation scratch, reused: no allocation per exit
 	view     guestView
 	fetch    [15]byte
 
@@ -46,6 +48,7 @@ type VP struct {
 func newVP(p *Partition, i int, cpu vcpu.VCPU) (*VP, error) {
 	vp := &VP{p: p, index: i, cpu: cpu, wake: make(chan struct{}, 1)}
 	vp.view.vp = vp
+	vp.calls.VP = uint32(i)
 	l, err := p.newLAPIC(vp)
 	if err != nil {
 		return nil, err
@@ -288,26 +291,6 @@ func (vp *VP) portIO(e *vcpu.Exit) {
 		dev.Out(e.Port, size, uint32(r.GPR[x86.RAX])&(0xffff_ffff>>(32-8*size)))
 	}
 	vp.skip(e, opIO)
-}
-
-// hypercall implements the TLFS calling convention for 64-bit callers:
-// RCX holds the hypercall input value (call code in bits 15:0), the status
-// comes back in RAX. CPL > 0, or a guest that has not set
-// HV_X64_MSR_GUEST_OS_ID, gets #UD, as on Hyper-V (TLFS 3.13). Must not
-// allocate.
-func (vp *VP) hypercall(e *vcpu.Exit) {
-	r := vp.cpu.Regs()
-	if r.CPL() != 0 || vp.p.hyperv.guestOSID.Load() == 0 {
-		vp.cpu.Inject(vcpu.Exception(x86.VectorUD, 0))
-		return
-	}
-	switch uint16(r.GPR[x86.RCX]) {
-	case tlfs.HvCallNotifyLongSpinWait:
-		r.GPR[x86.RAX] = tlfs.Result(tlfs.StatusSuccess, 0)
-	default:
-		r.GPR[x86.RAX] = tlfs.Result(tlfs.StatusInvalidHypercallCode, 0)
-	}
-	vp.skip(e, opVMMCALL)
 }
 
 func errOverlap(gpa, size uint64) error {

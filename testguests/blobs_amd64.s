@@ -138,7 +138,7 @@ TEXT ·guestExits(SB), NOSPLIT|NOFRAME, $0
 	CMPQ AX, $2
 	JNE fail6
 	// 7: HvCallNotifyLongSpinWait succeeds.
-	MOVQ $8, CX
+	MOVQ $0x10008, CX // HvCallNotifyLongSpinWait, fast
 	MOVQ $99, AX
 	VMMCALL
 	TESTQ AX, AX
@@ -404,7 +404,7 @@ lcpuid:
 	CPUID
 	JMP lmeasure
 lcall:
-	MOVQ $8, CX
+	MOVQ $0x10008, CX // HvCallNotifyLongSpinWait, fast
 	TESTQ R10, R10
 	JNE lvmcall
 	VMMCALL

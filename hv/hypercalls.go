@@ -1,0 +1,64 @@
+package hv
+
+import (
+	"gohv/hv/tlfs"
+	"gohv/hv/vcpu"
+	"gohv/x86"
+)
+
+// hypercall serves VMCALL/VMMCALL in the TLFS calling convention (TLFS 3):
+// package hypercall owns the ABI (control word, input pages, rep resume,
+// statuses); the calls themselves are the partition's (partitionCalls).
+// CPL > 0, real mode, or a guest that has not set HV_X64_MSR_GUEST_OS_ID
+// gets #UD, as on Hyper-V (TLFS 3.13). A 32-bit caller passes the input
+// value in EDX:EAX, the input GPA in EBX:ECX, the output GPA in EDI:ESI
+// and gets the result in EDX:EAX. Must not allocate.
+func (vp *VP) hypercall(e *vcpu.Exit) {
+	r := vp.cpu.Regs()
+	if r.CPL() != 0 || r.CR0&x86.CR0PE == 0 || vp.p.hyperv.guestOSID.Load() == 0 {
+		vp.cpu.Inject(vcpu.Exception(x86.VectorUD, 0))
+		return
+	}
+	long := vp.in64BitMode()
+	g := &r.GPR
+	var rcx, rdx, r8 uint64
+	if long {
+		rcx, rdx, r8 = g[x86.RCX], g[x86.RDX], g[x86.R8]
+	} else {
+		rcx = join32(g[x86.RDX], g[x86.RAX])
+		rdx = join32(g[x86.RBX], g[x86.RCX])
+		r8 = join32(g[x86.RDI], g[x86.RSI])
+	}
+	rax, newRCX, done := vp.calls.Dispatch(&vp.p.calls, vp.p.Mem, rcx, rdx, r8)
+	if !done {
+		// A rep call yielded: re-enter at the same instruction with the
+		// rep start index advanced.
+		if long {
+			g[x86.RCX] = newRCX
+		} else {
+			g[x86.RDX], g[x86.RAX] = newRCX>>32, newRCX&0xffff_ffff
+		}
+		return
+	}
+	if long {
+		g[x86.RAX] = rax
+	} else {
+		g[x86.RDX], g[x86.RAX] = rax>>32, rax&0xffff_ffff
+	}
+	vp.skip(e, opVMMCALL)
+}
+
+func join32(hi, lo uint64) uint64 { return hi<<32 | lo&0xffff_ffff }
+
+// partitionCalls are the hypercalls a partition may make: the methods
+// package hypercall looks for on its handler. Calls it does not implement
+// answer HV_STATUS_INVALID_HYPERCALL_CODE, and CPUID advertises none of
+// them.
+type partitionCalls struct{ p *Partition }
+
+// NotifyLongSpinWait: the guest spun a long time on a lock (TLFS 3.14).
+// With one VP per host CPU there is nobody to run instead; the hint is
+// taken and nothing more.
+func (c *partitionCalls) NotifyLongSpinWait(vp uint32, count uint32) tlfs.Status {
+	return tlfs.StatusSuccess
+}
