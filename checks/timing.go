@@ -68,8 +68,9 @@ func benchTimers(env *Env) error {
 	s0 := metal.GetStats()
 	time.Sleep(idle)
 	s1 := metal.GetStats()
-	perSec := float64(s1.Ticks-s0.Ticks) / idle.Seconds()
-	fmt.Fprintf(env.Out, "gohv: measure idle-timer-interrupts %.1f per-second timer interrupts while the root sleeps %v with nothing else due\n", perSec, idle)
+	perSec := func(n uint64) float64 { return float64(n) / idle.Seconds() }
+	fmt.Fprintf(env.Out, "gohv: measure idle-timer-interrupts %.1f per-second timer interrupts while the root sleeps %v with nothing else due (%.1f/s found nothing due; %.1f/s interrupts woke the idle CPU; timer %s)\n",
+		perSec(s1.TimerInterrupts-s0.TimerInterrupts), idle, perSec(s1.TimerEarly-s0.TimerEarly), perSec(s1.IdleWakeups-s0.IdleWakeups), metal.GetInfo().Timer)
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 type Info struct {
 	CPUVendor, CPUBrand string
 	TSCHz, LAPICTimerHz uint64
+	Timer               string // how the one-shot timer is armed: "TSC-deadline" or "one-shot" (a LAPIC count)
 	MemoryBytes         uint64 // usable RAM from the boot loader's map
 	MemoryRanges        int
 	FreeBytes           uint64 // physical pages not yet used
@@ -37,6 +38,7 @@ func GetInfo() Info {
 		CPUBrand:     string(trimNUL(cpuBrand[:])),
 		TSCHz:        tscHz,
 		LAPICTimerHz: lapicHz,
+		Timer:        timerModeName(),
 		MemoryBytes:  boot.ram.Total(),
 		MemoryRanges: boot.ram.Len(),
 		FreeBytes:    pages.FreePages() * pageSize,
@@ -58,30 +60,39 @@ type Stats struct {
 	PageFaults              uint64
 	Signals                 uint64
 	Threads                 int
-	Ticks                   uint64
 	Syscalls                uint64
+
+	// The one-shot timer: its interrupts (each a deadline or slice end
+	// that came due; there is no periodic tick), those of them that found
+	// nothing due (a piece of a wait longer than a LAPIC count reaches, a
+	// deadline that moved after the timer fired), how often it was armed,
+	// re-armed or disarmed, and the interrupts of any kind that woke an
+	// idle CPU.
+	TimerInterrupts, TimerEarly, TimerPrograms uint64
+	IdleWakeups                                uint64
 }
 
 func GetStats() Stats {
-	var n, switches, ticks uint64
+	s := Stats{
+		PagesBacked: pagesBacked,
+		PagesFreed:  pagesFreed,
+		FreeBytes:   pages.FreePages() * pageSize,
+		PageFaults:  pageFaults,
+		Signals:     signalsDelivered,
+		Threads:     threadCount,
+	}
 	for _, c := range syscallCounts {
-		n += c
+		s.Syscalls += c
 	}
 	for i := range cpus {
-		switches += cpus[i].contextSwitches
-		ticks += cpus[i].ticks
+		c := &cpus[i]
+		s.ContextSwitches += c.contextSwitches
+		s.TimerInterrupts += c.timerInterrupts
+		s.TimerEarly += c.timerEarly
+		s.TimerPrograms += c.timerPrograms
+		s.IdleWakeups += c.idleWakeups
 	}
-	return Stats{
-		PagesBacked:     pagesBacked,
-		PagesFreed:      pagesFreed,
-		FreeBytes:       pages.FreePages() * pageSize,
-		ContextSwitches: switches,
-		PageFaults:      pageFaults,
-		Signals:         signalsDelivered,
-		Threads:         threadCount,
-		Ticks:           ticks,
-		Syscalls:        n,
-	}
+	return s
 }
 
 // TSC reads the time-stamp counter.

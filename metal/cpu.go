@@ -60,8 +60,19 @@ type cpu struct {
 	runqLen     int
 	runq        [maxThreads]int32 // runnable threads, FIFO
 
+	// The one-shot timer (timer.go), touched with interrupts off. Times
+	// are the monotonic clock's nanoseconds. With one CPU every timed
+	// block is this CPU's to end.
+	timerArmed int64 // what the hardware timer is programmed to fire at; 0: disarmed
+	wakeAt     int64 // earliest deadline of a timed block, never later than the truth; 0: none
+	wakeStale  bool  // wakeAt may be early: the thread that held it woke before it
+	sliceEnd   int64 // when the running thread's slice ends, if another thread waits
+
 	// Counters.
-	ticks           uint64 // timer interrupts
+	timerInterrupts uint64 // one-shot timer interrupts taken
+	timerEarly      uint64 // of which found nothing due (a piece of a long count, a moved deadline)
+	timerPrograms   uint64 // times the timer was armed, re-armed or disarmed
+	idleWakeups     uint64 // interrupts that found this CPU idle
 	contextSwitches uint64
 	trapCount       [256]uint64 // by vector
 

@@ -40,8 +40,10 @@ func setupKernel(t *testing.T) {
 	}
 	nvmas = 0
 	threads = [maxThreads]thread{}
+	threadsHigh = 0
 	c := thisCPU()
 	c.runqHead, c.runqLen, c.needResched, threadCount = 0, 0, false, 0
+	c.timerArmed, c.wakeAt, c.wakeStale, c.sliceEnd = 0, 0, false, 0
 	nextTID = 1
 	sigactions = [65]sigaction{}
 	fdKind = [maxFDs]uint8{fdConsole, fdConsole, fdConsole}

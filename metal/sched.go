@@ -23,6 +23,9 @@ func (c *cpu) runqPop() int32 {
 func makeRunnable(i int32) {
 	c := thisCPU()
 	t := &threads[i]
+	if t.state == tsBlocked {
+		c.forgetDeadline(t.deadline)
+	}
 	t.state = tsRunnable
 	t.reason = blockNone
 	t.deadline = 0
@@ -31,13 +34,17 @@ func makeRunnable(i int32) {
 	}
 }
 
-// block parks the current thread; the scheduler picks another at trap exit.
+// block parks the current thread until it is woken or, when deadline is
+// not 0, until the monotonic clock reaches deadline; the scheduler picks
+// another at trap exit, and the timer is armed for the deadline.
 func block(reason blockReason, deadline int64) {
+	c := thisCPU()
 	t := currentThread()
 	t.state = tsBlocked
 	t.reason = reason
 	t.deadline = deadline
-	thisCPU().needResched = true
+	c.noteDeadline(deadline)
+	c.needResched = true
 }
 
 // yield gives up this CPU at the end of the trap if another thread is
@@ -57,11 +64,15 @@ func wake(i int32, r uint64) {
 }
 
 // schedule runs at the end of every trap: it switches away from the current
-// thread if it blocked, exited, used up its slice, or is the idle thread and
-// work arrived. Runs with interrupts off; must not allocate.
+// thread if it blocked, exited, used up its slice while another thread
+// waits, or is the idle thread and work arrived. A thread it switches to
+// starts a new slice. Runs with interrupts off; must not allocate.
 func schedule() {
 	c := thisCPU()
 	cur := &threads[c.current]
+	if cur.state == tsRunning && !c.needResched && c.contended() && nanotime() >= c.sliceEnd {
+		c.needResched = true // slice over: to the back of the run queue
+	}
 	if cur.state == tsRunning && !c.needResched && !(c.current == c.idle && c.runqLen > 0) {
 		return
 	}
@@ -73,6 +84,7 @@ func schedule() {
 		}
 		next = c.idle
 	}
+	c.sliceEnd = nanotime() + sliceNS
 	if next == c.current {
 		cur.state = tsRunning
 		return
@@ -99,29 +111,33 @@ func schedule() {
 	c.contextSwitches++
 }
 
-// preempt is called from the timer: the current thread goes to the back of
-// the run queue if anyone is waiting.
-func preempt() {
-	if c := thisCPU(); c.runqLen > 0 && c.current != c.idle {
-		c.needResched = true
-	}
-}
-
-// wakeExpired ends timed blocks whose deadline has passed. Runs in the timer
-// interrupt with interrupts off; must not allocate.
-func wakeExpired(now int64) {
-	for i := int32(1); i < maxThreads; i++ {
+// wakeExpired ends the timed blocks whose deadline has passed, returns how
+// many it ended, and records the earliest deadline still ahead. One pass
+// over the slots in use (threadsHigh): a handful for the Go runtime's Ms.
+// Runs in the timer interrupt with interrupts off; must not allocate.
+func wakeExpired(now int64) int {
+	c := thisCPU()
+	var next int64
+	n := 0
+	for i := int32(1); i < threadsHigh; i++ {
 		t := &threads[i]
-		if t.state != tsBlocked || t.deadline == 0 || t.deadline > now {
+		if t.state != tsBlocked || t.deadline == 0 {
+			continue
+		}
+		if t.deadline > now {
+			if next == 0 || t.deadline < next {
+				next = t.deadline
+			}
 			continue
 		}
 		switch t.reason {
 		case blockFutex:
 			wake(i, errno(ETIMEDOUT))
-		case blockSleep:
-			wake(i, 0)
-		case blockEpoll:
+		default: // blockSleep, blockEpoll: time is up, nothing happened
 			wake(i, 0)
 		}
+		n++
 	}
+	c.wakeAt, c.wakeStale = next, false
+	return n
 }

@@ -55,6 +55,7 @@ var (
 	nextTID     int32 = 1
 	waitSeq     uint64
 	threadCount int
+	threadsHigh int32 // every slot in use is below it: the loops over threads stop here
 
 	// initialFXBuf holds a clean FPU/SSE image (FCW 0x37f, MXCSR 0x1f80)
 	// for new contexts, 16-byte aligned inside it (initialFX).
@@ -71,6 +72,7 @@ func newThread() int32 {
 			t.tid = nextTID
 			nextTID++
 			threadCount++
+			threadsHigh = max(threadsHigh, i+1)
 			return i
 		}
 	}

@@ -40,6 +40,9 @@ func trap(f *TrapFrame) {
 	}
 	c.inKernel = true
 	v := f.Vector
+	if c.current == c.idle && v != vectorSyscall {
+		c.idleWakeups++
+	}
 	switch {
 	case v == vectorSyscall:
 		doSyscall(f)
@@ -57,6 +60,7 @@ func trap(f *TrapFrame) {
 		lapicEOI()
 	}
 	schedule()
+	c.armTimer()
 	c.inKernel = false
 }
 

@@ -1,0 +1,257 @@
+package metal
+
+import (
+	"math/bits"
+
+	"github.com/usbarmory/tamago/amd64/lapic"
+
+	"gohv/x86"
+)
+
+// The timer: one-shot, armed for the earliest thing actually due on its CPU,
+// never ticking when nothing is.
+//
+// Two things fall due. A thread blocked with a timeout (a futex wait,
+// nanosleep, epoll_pwait: how the Go runtime's timers and time.Sleep reach
+// metal) has a deadline; cpu.wakeAt is the earliest. And while another
+// thread waits for the CPU, the running thread's time slice ends at
+// cpu.sliceEnd. At the end of every trap armTimer programs the hardware for
+// the earlier of the two — the slice only while another thread is runnable —
+// if that is not what it is already armed for; when neither is due the timer
+// is disarmed and an idle CPU halts until an interrupt. The interrupt wakes
+// exactly the threads whose deadline passed, and the trap's end arms the
+// next.
+//
+// The hardware is the local APIC timer, in TSC-deadline mode when the CPU
+// has it (CPUID.1:ECX[24]: IA32_TSC_DEADLINE holds the TSC value to fire
+// at, exact and without a range limit), else in one-shot mode (a 32-bit
+// count of the calibrated LAPIC clock from now: a longer wait is armed in
+// pieces, each interrupt that finds nothing due arming the rest).
+//
+// Everything here runs with interrupts off and must not allocate.
+
+// sliceNS is how long a thread keeps the CPU while another waits for it:
+// 10 ms, the slice of the periodic timer this replaces. A thread that
+// finds the CPU busy waits at most this long.
+const sliceNS = 10_000_000
+
+// timerKind is how the local APIC timer is programmed.
+type timerKind uint8
+
+const (
+	timerOneShot     timerKind = iota // LVT one-shot mode, a count of lapicHz
+	timerTSCDeadline                  // LVT TSC-deadline mode, IA32_TSC_DEADLINE
+)
+
+var (
+	// timerMode is chosen by startTimer at boot and fixed after.
+	timerMode timerKind
+	// forceOneShot is the kernel command-line word timer=oneshot: use
+	// the one-shot mode even where the CPU has TSC-deadline.
+	forceOneShot bool
+)
+
+// maxTSCArmNS bounds how far ahead a TSC deadline is computed (2^52 ns,
+// about 52 days), which keeps the conversion in range; a later deadline is
+// armed in pieces like a long one-shot count.
+const maxTSCArmNS = 1 << 52
+
+// nextExpiry is when the timer must next fire: the earliest timed block's
+// deadline wakeAt, or the running thread's slice end when another thread
+// is runnable (contended), whichever is first; 0 when nothing is due. A
+// slice end of 0 or less counts as already over. Pure.
+func nextExpiry(wakeAt, sliceEnd int64, contended bool) int64 {
+	next := wakeAt
+	if contended {
+		sliceEnd = max(sliceEnd, 1)
+		if next == 0 || sliceEnd < next {
+			next = sliceEnd
+		}
+	}
+	return next
+}
+
+// lapicCount is the one-shot count that fires delta nanoseconds from now
+// on a LAPIC timer counting hz: rounded up, so the interrupt does not come
+// before the deadline; at least 1, since a count of 0 stops the timer; at
+// most LAPICTimerMaxCount, in which case the interrupt comes early and the
+// rest is armed then. Pure.
+func lapicCount(delta int64, hz uint64) uint32 {
+	if delta <= 0 {
+		return 1
+	}
+	hi, lo := bits.Mul64(uint64(delta), hz)
+	if hi >= 1e9 {
+		return x86.LAPICTimerMaxCount // the quotient would not fit 64 bits
+	}
+	q, r := bits.Div64(hi, lo, 1e9)
+	if r != 0 {
+		q++
+	}
+	return uint32(min(max(q, 1), x86.LAPICTimerMaxCount))
+}
+
+// tscDeadline is the IA32_TSC_DEADLINE value for monotonic time at: the
+// first TSC value at which nanotime (ns = (tsc-base)*mult>>32) reads at
+// least at, so the interrupt finds the deadline passed. Beyond maxTSCArmNS
+// it is the value for that bound. Never TSCDeadlineDisarm. Pure.
+func tscDeadline(at int64, base, mult uint64) uint64 {
+	at = min(max(at, 0), maxTSCArmNS)
+	if mult == 0 {
+		return base + 1
+	}
+	// ceil(at<<32 / mult). The high word of the dividend, below 2^20,
+	// is below mult for any TSC slower than 4000 GHz; were it not, the
+	// division would not fit: fire as late as can be said instead.
+	hi := uint64(at) >> 32
+	if hi >= mult {
+		return base + 1<<62
+	}
+	q, r := bits.Div64(hi, uint64(at)<<32, mult)
+	if r != 0 {
+		q++
+	}
+	if v := base + q; v != x86.TSCDeadlineDisarm {
+		return v
+	}
+	return 1
+}
+
+// contended reports whether another thread waits for this CPU while a
+// thread other than the idle thread runs: only then does a slice end.
+func (c *cpu) contended() bool { return c.runqLen > 0 && c.current != c.idle }
+
+// noteDeadline records that a thread blocked until deadline (0: no timeout).
+func (c *cpu) noteDeadline(deadline int64) {
+	if deadline != 0 && (c.wakeAt == 0 || deadline < c.wakeAt) {
+		c.wakeAt = deadline
+	}
+}
+
+// forgetDeadline records that a thread blocked until deadline woke before
+// it: if it held the earliest deadline, the next one must be looked up
+// (armTimer does, once per trap).
+func (c *cpu) forgetDeadline(deadline int64) {
+	if deadline != 0 && deadline == c.wakeAt {
+		c.wakeStale = true
+	}
+}
+
+// earliestDeadline scans the threads for the earliest timed block.
+func earliestDeadline() int64 {
+	var next int64
+	for i := int32(1); i < threadsHigh; i++ {
+		t := &threads[i]
+		if t.state == tsBlocked && t.deadline != 0 && (next == 0 || t.deadline < next) {
+			next = t.deadline
+		}
+	}
+	return next
+}
+
+// armTimer programs this CPU's timer for nextExpiry unless it is armed for
+// exactly that already; disarms it when nothing is due. Runs at the end of
+// every trap, after schedule; interrupts off; must not allocate.
+func (c *cpu) armTimer() {
+	if c.wakeStale {
+		c.wakeAt = earliestDeadline()
+		c.wakeStale = false
+	}
+	next := nextExpiry(c.wakeAt, c.sliceEnd, c.contended())
+	if next == c.timerArmed {
+		return
+	}
+	c.timerArmed = next
+	c.timerPrograms++
+	programTimer(next)
+}
+
+// timerWrite is a value programTimer writes: to IA32_TSC_DEADLINE in
+// TSC-deadline mode, else to the Initial Count Register. 0 disarms either.
+type timerWrite struct {
+	tscDeadline bool
+	value       uint64
+}
+
+// hostTimer is the last timerWrite in the host tests (hostTest), which
+// have no local APIC.
+var hostTimer timerWrite
+
+// timerValue is what arms the timer for monotonic time at (0: disarm),
+// now being the monotonic time. Pure.
+func timerValue(mode timerKind, at, now int64) timerWrite {
+	w := timerWrite{tscDeadline: mode == timerTSCDeadline}
+	switch {
+	case at == 0:
+		w.value = x86.TSCDeadlineDisarm // and a count of 0 stops a one-shot count
+	case w.tscDeadline:
+		w.value = tscDeadline(at, tscBase, tscMult)
+	default:
+		w.value = uint64(lapicCount(at-now, lapicHz))
+	}
+	return w
+}
+
+// programTimer arms the local APIC timer to fire at monotonic time at, or
+// disarms it (at = 0).
+func programTimer(at int64) {
+	var now int64
+	if timerMode == timerOneShot && at != 0 {
+		now = nanotime()
+	}
+	w := timerValue(timerMode, at, now)
+	switch {
+	case hostTest:
+		hostTimer = w
+	case w.tscDeadline:
+		x86.WRMSR(x86.MsrTSCDeadline, w.value)
+	default:
+		*lapicReg(x86.LAPICTimerInitialCount) = uint32(w.value)
+	}
+}
+
+// startTimer puts the local APIC timer in the mode metal programs it in,
+// disarmed; the first trap's end arms it. Runs at boot, interrupts off.
+func startTimer() {
+	if hasTSCDeadline && !forceOneShot {
+		timerMode = timerTSCDeadline
+		localAPIC.SetTimer(vecTimer, lapic.TIMER_MODE_TSC_DEADLINE)
+		// In xAPIC mode the LVT write must reach the APIC before any
+		// WRMSR to IA32_TSC_DEADLINE (SDM Vol. 3A 11.5.4.1 asks for an
+		// MFENCE); CPUID is serializing, which is stronger.
+		x86.CPUID(x86.CPUIDVendor, 0)
+		x86.WRMSR(x86.MsrTSCDeadline, x86.TSCDeadlineDisarm)
+	} else {
+		timerMode = timerOneShot
+		if lapicHz == 0 {
+			fatal("clock: the local APIC timer did not count during calibration, and the CPU has no TSC-deadline mode")
+		}
+		*lapicReg(x86.LAPICTimerInitialCount) = 0
+		localAPIC.SetTimer(vecTimer, lapic.TIMER_MODE_ONE_SHOT)
+	}
+	thisCPU().timerArmed = 0
+}
+
+// timerInterrupt: the one-shot timer fired. It wakes the threads whose
+// deadline passed; schedule then ends the running thread's slice if it is
+// over and another thread waits, and armTimer arms what is due next. Runs
+// in the trap handler with interrupts off; must not allocate.
+func timerInterrupt() {
+	c := thisCPU()
+	c.timerInterrupts++
+	c.timerArmed = 0 // one-shot: the hardware is disarmed now
+	now := nanotime()
+	if wakeExpired(now) == 0 && !(c.contended() && now >= c.sliceEnd) {
+		// Nothing due: a piece of a long one-shot count, or a deadline
+		// that moved after the timer fired.
+		c.timerEarly++
+	}
+}
+
+// timerModeName names the mode for the boot report.
+func timerModeName() string {
+	if timerMode == timerTSCDeadline {
+		return "TSC-deadline"
+	}
+	return "one-shot"
+}
