@@ -59,6 +59,7 @@ type cpu struct {
 	runqHead    int
 	runqLen     int
 	runq        [maxThreads]int32 // runnable threads, FIFO
+	wokenQueued int               // of them, woken or new rather than preempted
 
 	// The one-shot timer (timer.go), touched with interrupts off. Times
 	// are the monotonic clock's nanoseconds. With one CPU every timed
@@ -66,7 +67,8 @@ type cpu struct {
 	timerArmed int64 // what the hardware timer is programmed to fire at; 0: disarmed
 	wakeAt     int64 // earliest deadline of a timed block, never later than the truth; 0: none
 	wakeStale  bool  // wakeAt may be early: the thread that held it woke before it
-	sliceEnd   int64 // when the running thread's slice ends, if another thread waits
+	timerDirty bool  // what nextExpiry depends on may have changed since armTimer looked
+	sliceStart int64 // when the running thread was switched in (its slice: sliceEnd)
 
 	// Counters.
 	timerInterrupts uint64 // one-shot timer interrupts taken

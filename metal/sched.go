@@ -4,9 +4,15 @@ package metal
 // the end of every trap. Everything here runs with interrupts off and must
 // not allocate.
 
+// runqPush queues thread i at the back; wokenQueued counts the queued
+// threads that were woken (or are new) rather than preempted.
 func (c *cpu) runqPush(i int32) {
 	c.runq[(c.runqHead+c.runqLen)%maxThreads] = i
 	c.runqLen++
+	if threads[i].woken {
+		c.wokenQueued++
+	}
+	c.timerDirty = true // a slice may end now
 }
 
 func (c *cpu) runqPop() int32 {
@@ -16,10 +22,15 @@ func (c *cpu) runqPop() int32 {
 	i := c.runq[c.runqHead]
 	c.runqHead = (c.runqHead + 1) % maxThreads
 	c.runqLen--
+	if threads[i].woken {
+		c.wokenQueued--
+	}
+	c.timerDirty = true
 	return i
 }
 
-// makeRunnable queues thread i on this CPU. Runs with interrupts off.
+// makeRunnable queues thread i on this CPU, woken from a block or new.
+// Runs with interrupts off.
 func makeRunnable(i int32) {
 	c := thisCPU()
 	t := &threads[i]
@@ -29,9 +40,19 @@ func makeRunnable(i int32) {
 	t.state = tsRunnable
 	t.reason = blockNone
 	t.deadline = 0
+	t.woken = true
 	if i != c.idle {
 		c.runqPush(i)
 	}
+}
+
+// sliceEnd is when the running thread's slice ends: sliceNS after it was
+// switched in, or wakeSliceNS after if a woken thread waits.
+func (c *cpu) sliceEnd() int64 {
+	if c.wokenQueued > 0 {
+		return c.sliceStart + wakeSliceNS
+	}
+	return c.sliceStart + sliceNS
 }
 
 // block parks the current thread until it is woken or, when deadline is
@@ -65,12 +86,16 @@ func wake(i int32, r uint64) {
 
 // schedule runs at the end of every trap: it switches away from the current
 // thread if it blocked, exited, used up its slice while another thread
-// waits, or is the idle thread and work arrived. A thread it switches to
-// starts a new slice. Runs with interrupts off; must not allocate.
+// waits, or is the idle thread and work arrived. The thread it switches to
+// (the run queue's head: FIFO, so nobody waits for ever) starts a new
+// slice. Runs with interrupts off; must not allocate.
 func schedule() {
 	c := thisCPU()
 	cur := &threads[c.current]
-	if cur.state == tsRunning && !c.needResched && c.contended() && nanotime() >= c.sliceEnd {
+	// Has the running thread's slice ended while another waits? Once the
+	// timer is armed for the slice end (timerDirty clear), its interrupt
+	// tells: the clock is read only when something changed.
+	if c.timerDirty && c.contended() && cur.state == tsRunning && !c.needResched && nanotime() >= c.sliceEnd() {
 		c.needResched = true // slice over: to the back of the run queue
 	}
 	if cur.state == tsRunning && !c.needResched && !(c.current == c.idle && c.runqLen > 0) {
@@ -84,7 +109,8 @@ func schedule() {
 		}
 		next = c.idle
 	}
-	c.sliceEnd = nanotime() + sliceNS
+	c.sliceStart = nanotime()
+	c.timerDirty = true
 	if next == c.current {
 		cur.state = tsRunning
 		return
@@ -95,10 +121,10 @@ func schedule() {
 		cur.fx = *entryFX()
 		cur.fsBase = c.entryFSBase
 		if cur.state == tsRunning {
-			if c.current == c.idle {
-				cur.state = tsRunnable
-			} else {
-				makeRunnable(c.current)
+			cur.state = tsRunnable
+			if c.current != c.idle {
+				cur.woken = false // preempted: queued behind, cutting no slice short
+				c.runqPush(c.current)
 			}
 		}
 	}
@@ -138,6 +164,6 @@ func wakeExpired(now int64) int {
 		}
 		n++
 	}
-	c.wakeAt, c.wakeStale = next, false
+	c.wakeAt, c.wakeStale, c.timerDirty = next, false, true
 	return n
 }

@@ -39,6 +39,7 @@ type thread struct {
 	altSP    uint64 // sigaltstack
 	altSize  uint64
 	altOn    bool // executing a signal handler on the alternate stack
+	woken    bool // queued after a wake (or new), not after a preemption
 	fsBase   uint64
 	frame    TrapFrame
 	fx       [fxAreaSize]byte

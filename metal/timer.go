@@ -14,8 +14,8 @@ import (
 // Two things fall due. A thread blocked with a timeout (a futex wait,
 // nanosleep, epoll_pwait: how the Go runtime's timers and time.Sleep reach
 // metal) has a deadline; cpu.wakeAt is the earliest. And while another
-// thread waits for the CPU, the running thread's time slice ends at
-// cpu.sliceEnd. At the end of every trap armTimer programs the hardware for
+// thread waits for the CPU, the running thread's time slice ends
+// (cpu.sliceEnd). At the end of every trap armTimer programs the hardware for
 // the earlier of the two — the slice only while another thread is runnable —
 // if that is not what it is already armed for; when neither is due the timer
 // is disarmed and an idle CPU halts until an interrupt. The interrupt wakes
@@ -30,10 +30,20 @@ import (
 //
 // Everything here runs with interrupts off and must not allocate.
 
-// sliceNS is how long a thread keeps the CPU while another waits for it:
-// 10 ms, the slice of the periodic timer this replaces. A thread that
-// finds the CPU busy waits at most this long.
-const sliceNS = 10_000_000
+// How long a thread keeps the CPU while another waits for it, from when
+// it was switched in. sliceNS, 10 ms as under the periodic timer this
+// replaces, when the waiting threads were preempted themselves: CPU-bound
+// threads take turns at that pace. wakeSliceNS, 1 ms, when a woken (or
+// new) thread waits: it is what a thread that slept — the Go runtime's
+// sysmon, a garbage-collector worker, a goroutine's M woken by a futex —
+// waits at most for a busy CPU, say one running a spinning guest, instead
+// of 10 ms; and it still gives the running thread at least 1 ms per turn.
+// (A stop-the-world pause with a guest spinning on a VP thread was 10 ms
+// with the one slice length.)
+const (
+	sliceNS     = 10_000_000
+	wakeSliceNS = 1_000_000
+)
 
 // timerKind is how the local APIC timer is programmed.
 type timerKind uint8
@@ -125,6 +135,7 @@ func (c *cpu) contended() bool { return c.runqLen > 0 && c.current != c.idle }
 func (c *cpu) noteDeadline(deadline int64) {
 	if deadline != 0 && (c.wakeAt == 0 || deadline < c.wakeAt) {
 		c.wakeAt = deadline
+		c.timerDirty = true
 	}
 }
 
@@ -134,6 +145,7 @@ func (c *cpu) noteDeadline(deadline int64) {
 func (c *cpu) forgetDeadline(deadline int64) {
 	if deadline != 0 && deadline == c.wakeAt {
 		c.wakeStale = true
+		c.timerDirty = true
 	}
 }
 
@@ -152,12 +164,25 @@ func earliestDeadline() int64 {
 // armTimer programs this CPU's timer for nextExpiry unless it is armed for
 // exactly that already; disarms it when nothing is due. Runs at the end of
 // every trap, after schedule; interrupts off; must not allocate.
+//
+// Whatever changes what nextExpiry reads — a timed block, an early wake of
+// the earliest, the run queue, a switch, the interrupt itself — sets
+// timerDirty, so the trap path, a system call that changes none of it,
+// pays one test (TestTimerIsArmedForWhatIsDue checks that nothing is
+// missed).
 func (c *cpu) armTimer() {
+	if c.timerDirty {
+		c.rearmTimer()
+	}
+}
+
+func (c *cpu) rearmTimer() {
+	c.timerDirty = false
 	if c.wakeStale {
 		c.wakeAt = earliestDeadline()
 		c.wakeStale = false
 	}
-	next := nextExpiry(c.wakeAt, c.sliceEnd, c.contended())
+	next := nextExpiry(c.wakeAt, c.sliceEnd(), c.contended())
 	if next == c.timerArmed {
 		return
 	}
@@ -229,7 +254,8 @@ func startTimer() {
 		*lapicReg(x86.LAPICTimerInitialCount) = 0
 		localAPIC.SetTimer(vecTimer, lapic.TIMER_MODE_ONE_SHOT)
 	}
-	thisCPU().timerArmed = 0
+	c := thisCPU()
+	c.timerArmed, c.timerDirty = 0, true
 }
 
 // timerInterrupt: the one-shot timer fired. It wakes the threads whose
@@ -239,9 +265,9 @@ func startTimer() {
 func timerInterrupt() {
 	c := thisCPU()
 	c.timerInterrupts++
-	c.timerArmed = 0 // one-shot: the hardware is disarmed now
+	c.timerArmed, c.timerDirty = 0, true // one-shot: the hardware is disarmed now
 	now := nanotime()
-	if wakeExpired(now) == 0 && !(c.contended() && now >= c.sliceEnd) {
+	if wakeExpired(now) == 0 && !(c.contended() && now >= c.sliceEnd()) {
 		// Nothing due: a piece of a long one-shot count, or a deadline
 		// that moved after the timer fired.
 		c.timerEarly++

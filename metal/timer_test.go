@@ -2,6 +2,7 @@ package metal
 
 import (
 	"math/bits"
+	"math/rand/v2"
 	"testing"
 
 	"gohv/x86"
@@ -134,45 +135,71 @@ func TestTimerValueByMode(t *testing.T) {
 	}
 }
 
-// The slice end is armed only while another thread waits for the CPU.
+// The slice end is armed only while another thread waits for the CPU: 1
+// ms from the switch-in when the waiter was woken, 10 ms when it was
+// preempted.
 func TestSliceIsArmedOnlyWithARunnableThread(t *testing.T) {
 	setupKernel(t)
 	timerMode = timerTSCDeadline
 	c := thisCPU()
+	first := c.current
+	c.sliceStart = nanotime()
 	schedule() // the running thread alone
 	c.armTimer()
 	if c.timerArmed != 0 || hostTimer.value != 0 {
 		t.Fatalf("alone, nothing due: armed %d (wrote %+v), want disarmed", c.timerArmed, hostTimer)
 	}
 	other := newThread()
-	makeRunnable(other)
-	c.sliceEnd = nanotime() + sliceNS
+	makeRunnable(other) // new, like a woken thread
 	c.armTimer()
-	if c.timerArmed != c.sliceEnd || hostTimer.value != tscDeadline(c.sliceEnd, tscBase, tscMult) {
-		t.Fatalf("contended: armed %d (wrote %+v), want the slice end %d", c.timerArmed, hostTimer, c.sliceEnd)
+	if want := c.sliceStart + wakeSliceNS; c.timerArmed != want || hostTimer.value != tscDeadline(want, tscBase, tscMult) {
+		t.Fatalf("a woken thread waits: armed %d (wrote %+v), want switch-in + 1 ms = %d", c.timerArmed, hostTimer, want)
 	}
 	schedule() // slice not over: no switch
-	if threads[c.current].tid != 1 {
-		t.Fatalf("switched to tid %d before the slice ended", threads[c.current].tid)
+	if c.current != first {
+		t.Fatalf("switched to %d before the slice ended", c.current)
 	}
-	c.sliceEnd = nanotime() - 1 // over
+	c.sliceStart = nanotime() - wakeSliceNS // over: the interrupt comes
+	timerInterrupt()
 	schedule()
 	if c.current != other {
 		t.Fatalf("slice over, another waits: running %d, want %d", c.current, other)
 	}
-	if c.sliceEnd <= nanotime() {
+	if c.sliceStart < nanotime()-wakeSliceNS/2 {
 		t.Error("the switched-to thread got no new slice")
 	}
 	c.armTimer()
-	if c.timerArmed != c.sliceEnd {
-		t.Errorf("the preempted thread waits: armed %d, want the new slice end %d", c.timerArmed, c.sliceEnd)
+	if want := c.sliceStart + sliceNS; c.timerArmed != want {
+		t.Errorf("the preempted thread waits: armed %d, want switch-in + 10 ms = %d", c.timerArmed, want)
 	}
-	// The other thread blocks without a timeout: the first runs alone.
-	sys(sysFutex, userAddr(256), futexWait, uint64(*userU32(userAddr(256))), 0)
+	// The running thread blocks without a timeout: the first runs alone.
+	word := userAddr(256)
+	sys(sysFutex, word, futexWait, uint64(*userU32(word)), 0)
 	schedule()
 	c.armTimer()
-	if c.contended() || c.timerArmed != 0 {
-		t.Errorf("alone again: contended %v, armed %d, want disarmed", c.contended(), c.timerArmed)
+	if c.current != first || c.contended() || c.timerArmed != 0 {
+		t.Errorf("alone again: running %d, contended %v, armed %d, want %d uncontended and disarmed",
+			c.current, c.contended(), c.timerArmed, first)
+	}
+}
+
+// A thread that finds the CPU taken by one that has had its 1 ms preempts
+// it at once, at the end of the trap that woke it.
+func TestWokenThreadPreemptsALongRunner(t *testing.T) {
+	setupKernel(t)
+	c := thisCPU()
+	runner := c.current
+	c.sliceStart = nanotime() - 5*wakeSliceNS // has run 5 ms alone
+	sleeper := newThread()
+	threads[sleeper].state = tsBlocked
+	threads[sleeper].reason = blockFutex
+	wake(sleeper, 0)
+	schedule()
+	if c.current != sleeper {
+		t.Fatalf("running %d, want the woken %d", c.current, sleeper)
+	}
+	if c.wokenQueued != 0 || threads[runner].woken {
+		t.Errorf("woken queued %d, runner queued as woken %v: want 0, false", c.wokenQueued, threads[runner].woken)
 	}
 }
 
@@ -247,12 +274,95 @@ func TestTimerPathDoesNotAllocate(t *testing.T) {
 	other := newThread()
 	makeRunnable(other)
 	n := testing.AllocsPerRun(100, func() {
-		c.sliceEnd = nanotime() - 1
+		c.sliceStart = nanotime() - sliceNS
 		timerInterrupt()
 		schedule()
 		c.armTimer()
 	})
 	if n != 0 {
 		t.Errorf("%v allocations per timer interrupt", n)
+	}
+}
+
+// TestTimerIsArmedForWhatIsDue drives the scheduler through random system
+// calls, wakes and interrupts, and after each trap's end checks the timer
+// against what is due computed from scratch: the earliest timed block, the
+// slice end when another thread waits, nothing otherwise. It is what keeps
+// the timerDirty shortcut honest.
+func TestTimerIsArmedForWhatIsDue(t *testing.T) {
+	for _, mode := range []timerKind{timerTSCDeadline, timerOneShot} {
+		setupKernel(t)
+		timerMode, lapicHz = mode, 1e9
+		c := thisCPU()
+		c.sliceStart = nanotime()
+		rng := rand.New(rand.NewPCG(9, uint64(mode)))
+		words := [3]uint64{userAddr(256), userAddr(260), userAddr(264)}
+		ts := userAddr(512)
+		timeouts := [...]uint64{0, 1, 1000, 1e9, 100e9} // ns; 0: none
+		endTrap := func() {
+			schedule()
+			c.armTimer()
+		}
+		interrupt := func() {
+			hostTimer = timerValue(mode, 0, 0) // the one-shot hardware disarms as it fires
+			timerInterrupt()
+		}
+		for step := 0; step < 5000; step++ {
+			if c.current == c.idle {
+				// Only an interrupt runs now: the timer, or a wake from
+				// elsewhere (the eventfd's, say).
+				if rng.IntN(2) == 0 {
+					interrupt()
+				} else {
+					for i := int32(1); i < threadsHigh; i++ {
+						if threads[i].state == tsBlocked && threads[i].reason != blockNone {
+							wake(i, 0)
+							break
+						}
+					}
+				}
+				endTrap()
+			} else {
+				w := words[rng.IntN(len(words))]
+				switch rng.IntN(8) {
+				case 0, 1: // futex wait, maybe with a timeout
+					d := timeouts[rng.IntN(len(timeouts))]
+					*userU64(ts), *userU64(ts + 8) = d/1e9, d%1e9
+					arg := ts
+					if d == 0 {
+						arg = 0
+					}
+					sys(sysFutex, w, futexWait|futexPrivate, uint64(*userU32(w)), arg)
+				case 2: // nanosleep
+					d := timeouts[1+rng.IntN(len(timeouts)-1)]
+					*userU64(ts), *userU64(ts + 8) = d/1e9, d%1e9
+					sys(sysNanosleep, ts)
+				case 3, 4: // futex wake: an early end for a timed waiter
+					sys(sysFutex, w, futexWake|futexPrivate, uint64(1+rng.IntN(2)))
+				case 5: // a new thread
+					if threadCount < 12 {
+						sys(sysClone, 0x100|0x10000, 0, 0, 0, 0)
+					}
+				case 6:
+					sys(sysSchedYield)
+				case 7:
+					interrupt()
+				}
+				endTrap()
+			}
+			want := nextExpiry(earliestDeadline(), c.sliceEnd(), c.contended())
+			if c.timerArmed != want {
+				t.Fatalf("mode %d step %d: timer armed for %d, %d is due (wakeAt %d, contended %v)",
+					mode, step, c.timerArmed, want, c.wakeAt, c.contended())
+			}
+			if mode == timerTSCDeadline {
+				if w := timerValue(mode, want, 0); hostTimer != w {
+					t.Fatalf("step %d: wrote %+v, want %+v", step, hostTimer, w)
+				}
+			}
+			if c.contended() && nanotime() >= c.sliceEnd()+sliceNS {
+				t.Fatalf("step %d: a slice overran by 10 ms", step)
+			}
+		}
 	}
 }

@@ -40,14 +40,12 @@ func trap(f *TrapFrame) {
 	}
 	c.inKernel = true
 	v := f.Vector
-	if c.current == c.idle && v != vectorSyscall {
-		c.idleWakeups++
-	}
 	switch {
 	case v == vectorSyscall:
 		doSyscall(f)
 	case v == vecTimer:
 		c.trapCount[v]++
+		c.countIdleWakeup()
 		timerInterrupt()
 		lapicEOI()
 	case v < x86.FirstExternalVector:
@@ -55,8 +53,10 @@ func trap(f *TrapFrame) {
 		exception(f)
 	case v >= vecPICBase && v < vecPICBase+16, v == vecSpurious:
 		c.trapCount[v&0xff]++ // spurious: no EOI
+		c.countIdleWakeup()
 	default:
 		c.trapCount[v&0xff]++
+		c.countIdleWakeup()
 		lapicEOI()
 	}
 	schedule()
@@ -188,4 +188,11 @@ func dumpFrame(f *TrapFrame, cr2 uint64) {
 	kputs(" r15 ")
 	kputhex(f.R15)
 	kputs("\n")
+}
+
+// countIdleWakeup counts an interrupt that found the CPU idle.
+func (c *cpu) countIdleWakeup() {
+	if c.current == c.idle {
+		c.idleWakeups++
+	}
 }
