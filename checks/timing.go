@@ -56,9 +56,10 @@ func benchTimers(env *Env) error {
 		{"nanosleep", "nanosleep system call", nanosleep},
 		{"time-sleep", "time.Sleep (the runtime's timers: epoll_pwait, whole milliseconds)", sleep},
 	} {
-		med, p99, worst := m.late[len(m.late)/2], m.late[len(m.late)*99/100], m.late[len(m.late)-1]
-		fmt.Fprintf(env.Out, "gohv: measure %s-late-median %d ns past the deadline over %d %s of 20us-2ms (p99 %d, max %d)\n",
-			m.name, med, len(m.late), m.what, p99, worst)
+		pct := func(p int) int64 { return m.late[len(m.late)*p/100] }
+		med, p99, worst := pct(50), pct(99), m.late[len(m.late)-1]
+		fmt.Fprintf(env.Out, "gohv: measure %s-late-median %d ns past the deadline over %d %s of 20us-2ms (min %d, p10 %d, p90 %d, p99 %d, max %d)\n",
+			m.name, med, len(m.late), m.what, m.late[0], pct(10), pct(90), p99, worst)
 		fmt.Fprintf(env.Out, "gohv: measure %s-late-p99 %d ns past the deadline, 99th percentile of the same\n", m.name, p99)
 	}
 
@@ -69,6 +70,9 @@ func benchTimers(env *Env) error {
 	time.Sleep(idle)
 	s1 := metal.GetStats()
 	perSec := func(n uint64) float64 { return float64(n) / idle.Seconds() }
+	st := metal.GetStats()
+	fmt.Fprintf(env.Out, "gohv: timer %s, armed %v ahead of each deadline (the interrupt's measured latency), %v spun in all waiting out the rest\n",
+		metal.GetInfo().Timer, time.Duration(st.TimerAdvanceNanos), time.Duration(st.TimerSpinNanos))
 	fmt.Fprintf(env.Out, "gohv: measure idle-timer-interrupts %.1f per-second timer interrupts while the root sleeps %v with nothing else due (%.1f/s found nothing due; %.1f/s interrupts woke the idle CPU; timer %s)\n",
 		perSec(s1.TimerInterrupts-s0.TimerInterrupts), idle, perSec(s1.TimerEarly-s0.TimerEarly), perSec(s1.IdleWakeups-s0.IdleWakeups), metal.GetInfo().Timer)
 	return nil

@@ -70,6 +70,10 @@ type Stats struct {
 	// idle CPU.
 	TimerInterrupts, TimerEarly, TimerPrograms uint64
 	IdleWakeups                                uint64
+	// The advance: how far ahead of a deadline the timer is armed now
+	// (the interrupt's measured latency), and the time spun in all in
+	// the interrupt waiting out what was left, in nanoseconds.
+	TimerAdvanceNanos, TimerSpinNanos int64
 }
 
 func GetStats() Stats {
@@ -91,6 +95,8 @@ func GetStats() Stats {
 		s.TimerEarly += c.timerEarly
 		s.TimerPrograms += c.timerPrograms
 		s.IdleWakeups += c.idleWakeups
+		s.TimerAdvanceNanos = max(s.TimerAdvanceNanos, c.timerAdvance)
+		s.TimerSpinNanos += int64(c.timerSpinNS)
 	}
 	return s
 }

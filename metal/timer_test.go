@@ -355,8 +355,15 @@ func TestTimerIsArmedForWhatIsDue(t *testing.T) {
 				t.Fatalf("mode %d step %d: timer armed for %d, %d is due (wakeAt %d, contended %v)",
 					mode, step, c.timerArmed, want, c.wakeAt, c.contended())
 			}
+			fire := int64(0)
+			if want != 0 {
+				fire = max(want-c.timerAdvance, 1)
+			}
+			if c.timerFire != fire {
+				t.Fatalf("step %d: fires at %d, want %d less the advance %d = %d", step, c.timerFire, want, c.timerAdvance, fire)
+			}
 			if mode == timerTSCDeadline {
-				if w := timerValue(mode, want, 0); hostTimer != w {
+				if w := timerValue(mode, fire, 0); hostTimer != w {
 					t.Fatalf("step %d: wrote %+v, want %+v", step, hostTimer, w)
 				}
 			}
@@ -364,5 +371,62 @@ func TestTimerIsArmedForWhatIsDue(t *testing.T) {
 				t.Fatalf("step %d: a slice overran by 10 ms", step)
 			}
 		}
+	}
+}
+
+func TestAdvanceFollowsTheInterruptLatency(t *testing.T) {
+	adv := int64(0)
+	for i := 0; i < 100; i++ {
+		adv = nextAdvance(adv, 40_000)
+	}
+	if adv < 39_900 || adv > 40_000 {
+		t.Errorf("after 100 interrupts 40 µs late the advance is %d ns, want about 40000", adv)
+	}
+	if a := nextAdvance(adv, 10_000_000); a > adv+(maxTimerAdvanceNS-adv)/8 {
+		t.Errorf("one 10 ms outlier moves the advance to %d: more than its bounded share", a)
+	}
+	for i := 0; i < 100; i++ {
+		adv = nextAdvance(adv, 1_000)
+	}
+	if adv > 1_100 {
+		t.Errorf("back on hardware-like latency the advance stays at %d ns", adv)
+	}
+	if a := nextAdvance(0, -5); a != 0 {
+		t.Errorf("an interrupt before its time makes the advance %d", a)
+	}
+}
+
+// The timer is armed the advance ahead of the deadline; an interrupt that
+// comes before the deadline waits out the rest, so the sleeper wakes at
+// its deadline and not before; the latency past the armed time is learnt.
+func TestInterruptBeforeTheDeadlineWaitsItOut(t *testing.T) {
+	setupKernel(t)
+	timerMode = timerTSCDeadline
+	c := thisCPU()
+	c.timerAdvance = 30_000
+	deadline := nanotime() + 50_000
+	block(blockSleep, deadline)
+	schedule()
+	c.armTimer()
+	if c.timerArmed != deadline || c.timerFire != deadline-30_000 || hostTimer.value != tscDeadline(deadline-30_000, tscBase, tscMult) {
+		t.Fatalf("armed %d to fire at %d (wrote %+v), want %d at %d", c.timerArmed, c.timerFire, hostTimer, deadline, deadline-30_000)
+	}
+	for nanotime() < c.timerFire+10_000 { // the interrupt, 10 µs after the fire time
+	}
+	early, spun := c.timerEarly, c.timerSpinNS
+	timerInterrupt()
+	if now := nanotime(); now < deadline {
+		t.Errorf("the interrupt returned %d ns before the deadline", deadline-now)
+	}
+	if c.timerEarly != early || c.wakeAt != 0 {
+		t.Errorf("the sleeper was not woken: %d early, wakeAt %d", c.timerEarly-early, c.wakeAt)
+	}
+	// A 10 µs sample gives 27500; a host that took the test's CPU away
+	// in between gives up to the bound's 38750.
+	if c.timerAdvance < 27_500 || c.timerAdvance > 38_750 {
+		t.Errorf("advance after one sample = %d, want 30000 + (sample-30000)/8 for a sample of 10-100 µs", c.timerAdvance)
+	}
+	if c.timerSpinNS == spun && c.timerAdvance < 30_000 {
+		t.Error("the interrupt came before the deadline, and no spin was counted")
 	}
 }
