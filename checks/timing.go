@@ -30,8 +30,8 @@ var sleepLengths = [...]time.Duration{
 	500 * time.Microsecond, time.Millisecond, 1500 * time.Microsecond, 2 * time.Millisecond,
 }
 
-// benchTimers prints the lateness of nanosleep and time.Sleep, and the
-// timer interrupts per second of an idle machine. (A futex wait's timeout
+// benchTimers prints the lateness of nanosleep, time.Sleep and
+// metal.SetAlarm, and the timer interrupts per second of an idle machine. (A futex wait's timeout
 // ends through the same timed block in metal as nanosleep; measuring it
 // here would need package unsafe for the futex word.)
 func benchTimers(env *Env) error {
@@ -46,6 +46,11 @@ func benchTimers(env *Env) error {
 		}
 	})
 	sleep := lateness(n/4, time.Sleep)
+	alarm := lateness(n/4, func(d time.Duration) {
+		if err := spinUntilAlarm(d); err != nil {
+			errs = append(errs, err)
+		}
+	})
 	if len(errs) > 0 {
 		return errs[0]
 	}
@@ -55,6 +60,7 @@ func benchTimers(env *Env) error {
 	}{
 		{"nanosleep", "nanosleep system call", nanosleep},
 		{"time-sleep", "time.Sleep (the runtime's timers: epoll_pwait, whole milliseconds)", sleep},
+		{"alarm", "metal.SetAlarm interrupts of a spinning thread (to its resumption)", alarm},
 	} {
 		pct := func(p int) int64 { return m.late[len(m.late)*p/100] }
 		med, p99, worst := pct(50), pct(99), m.late[len(m.late)-1]
@@ -76,6 +82,28 @@ func benchTimers(env *Env) error {
 	fmt.Fprintf(env.Out, "gohv: measure idle-timer-interrupts %.1f per-second timer interrupts while the root sleeps %v with nothing else due (%.1f/s found nothing due; %.1f/s interrupts woke the idle CPU; timer %s)\n",
 		perSec(s1.TimerInterrupts-s0.TimerInterrupts), idle, perSec(s1.TimerEarly-s0.TimerEarly), perSec(s1.IdleWakeups-s0.IdleWakeups), metal.GetInfo().Timer)
 	return nil
+}
+
+// spinUntilAlarm sets an alarm d ahead and spins, as a VP thread in its
+// guest would run, until the interrupt shows as a gap in the TSC readings
+// that ends after the deadline; it returns at the gap's end, when the
+// thread runs again.
+func spinUntilAlarm(d time.Duration) error {
+	const gap = 200 // ns: ten turns of the loop; a trap takes 500 or more
+	deadline := metal.Nanotime() + int64(d)
+	metal.SetAlarm(deadline)
+	prev := metal.Nanotime()
+	for {
+		now := metal.Nanotime()
+		if now-prev > gap && now >= deadline {
+			return nil
+		}
+		if now > deadline+int64(time.Second) {
+			metal.SetAlarm(0)
+			return fmt.Errorf("alarm %v ahead: no interrupt a second after its deadline", d)
+		}
+		prev = now
+	}
 }
 
 // lateness runs wait n times over sleepLengths and returns, sorted, how

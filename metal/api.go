@@ -113,6 +113,24 @@ func BootTSC() uint64 { return bootTSC }
 // Nanotime is the kernel's monotonic clock.
 func Nanotime() int64 { return nanotime() }
 
+// SetAlarm asks for a timer interrupt at deadline (Nanotime's clock) on the
+// CPU that runs the calling thread, while it runs: a thread in guest mode
+// then takes a VM exit, within the timer's accuracy of the deadline. It is
+// how a VP thread gets back from its guest when a guest timer comes due,
+// without another thread to wake or the Go runtime's timers (whose waits
+// are whole milliseconds). One alarm per thread; a call replaces it, 0
+// cancels it, and it is cleared once it has fired, or if it comes due while
+// the thread is not running (nothing to interrupt then). Meaningful for a
+// goroutine locked to its thread (runtime.LockOSThread). Must not allocate.
+func SetAlarm(deadline int64) {
+	f := x86.CLI()
+	c := thisCPU()
+	threads[c.current].alarm = max(deadline, 0)
+	c.timerDirty = true
+	c.armTimer()
+	x86.RestoreFlags(f)
+}
+
 // Physical memory access for firmware tables.
 type PhysMemory struct{}
 

@@ -111,6 +111,9 @@ func schedule() {
 	}
 	c.sliceStart = nanotime()
 	c.timerDirty = true
+	if a := threads[next].alarm; a != 0 && a <= c.sliceStart {
+		threads[next].alarm = 0 // came due while it was not running: nothing to interrupt
+	}
 	if next == c.current {
 		cur.state = tsRunning
 		return

@@ -38,8 +38,9 @@ type thread struct {
 	epollMax int64
 	altSP    uint64 // sigaltstack
 	altSize  uint64
-	altOn    bool // executing a signal handler on the alternate stack
-	woken    bool // queued after a wake (or new), not after a preemption
+	altOn    bool  // executing a signal handler on the alternate stack
+	woken    bool  // queued after a wake (or new), not after a preemption
+	alarm    int64 // SetAlarm: interrupt this thread at this monotonic time while it runs; 0 = none
 	fsBase   uint64
 	frame    TrapFrame
 	fx       [fxAreaSize]byte

@@ -85,19 +85,24 @@ func nextAdvance(adv, late int64) int64 {
 // armed in pieces like a long one-shot count.
 const maxTSCArmNS = 1 << 52
 
-// nextExpiry is when the timer must next fire: the earliest timed block's
-// deadline wakeAt, or the running thread's slice end when another thread
-// is runnable (contended), whichever is first; 0 when nothing is due. A
-// slice end of 0 or less counts as already over. Pure.
-func nextExpiry(wakeAt, sliceEnd int64, contended bool) int64 {
-	next := wakeAt
+// nextExpiry is when the timer must next fire: the earliest of the timed
+// blocks' deadline wakeAt, the running thread's alarm (SetAlarm), and its
+// slice end when another thread is runnable (contended); 0 when nothing is
+// due. A slice end of 0 or less counts as already over. Pure.
+func nextExpiry(wakeAt, alarm, sliceEnd int64, contended bool) int64 {
+	next := earlier(wakeAt, alarm)
 	if contended {
-		sliceEnd = max(sliceEnd, 1)
-		if next == 0 || sliceEnd < next {
-			next = sliceEnd
-		}
+		next = earlier(next, max(sliceEnd, 1))
 	}
 	return next
+}
+
+// earlier is the earlier of two times where 0 means none. Pure.
+func earlier(a, b int64) int64 {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 // lapicCount is the one-shot count that fires delta nanoseconds from now
@@ -201,7 +206,7 @@ func (c *cpu) rearmTimer() {
 		c.wakeAt = earliestDeadline()
 		c.wakeStale = false
 	}
-	next := nextExpiry(c.wakeAt, c.sliceEnd(), c.contended())
+	next := nextExpiry(c.wakeAt, threads[c.current].alarm, c.sliceEnd(), c.contended())
 	if next == c.timerArmed {
 		return
 	}
@@ -304,7 +309,11 @@ func timerInterrupt() {
 		}
 		c.timerSpinNS += uint64(now - t0)
 	}
-	if wakeExpired(now) == 0 && !(c.contended() && now >= c.sliceEnd()) {
+	alarmed := false
+	if cur := &threads[c.current]; cur.alarm != 0 && cur.alarm <= now {
+		cur.alarm, alarmed = 0, true // this interrupt is the alarm: one-shot
+	}
+	if wakeExpired(now) == 0 && !(c.contended() && now >= c.sliceEnd()) && !alarmed {
 		// Nothing due: a piece of a long one-shot count, or a deadline
 		// that moved after the timer fired.
 		c.timerEarly++

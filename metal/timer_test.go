@@ -10,21 +10,25 @@ import (
 
 func TestNextExpiryIsTheEarliestThingDue(t *testing.T) {
 	for _, c := range []struct {
-		name             string
-		wakeAt, sliceEnd int64
-		contended        bool
-		want             int64
+		name                    string
+		wakeAt, alarm, sliceEnd int64
+		contended               bool
+		want                    int64
 	}{
-		{"nothing due", 0, 500, false, 0},
-		{"a timed block alone", 700, 500, false, 700},
-		{"the slice counts only while another thread waits", 0, 500, true, 500},
-		{"slice end before the deadline", 700, 500, true, 500},
-		{"deadline before the slice end", 300, 500, true, 300},
-		{"a slice that never started is over", 0, 0, true, 1},
-		{"a negative slice end is over too", 700, -5, true, 1},
+		{"nothing due", 0, 0, 500, false, 0},
+		{"a timed block alone", 700, 0, 500, false, 700},
+		{"the slice counts only while another thread waits", 0, 0, 500, true, 500},
+		{"slice end before the deadline", 700, 0, 500, true, 500},
+		{"deadline before the slice end", 300, 0, 500, true, 300},
+		{"a slice that never started is over", 0, 0, 0, true, 1},
+		{"a negative slice end is over too", 700, 0, -5, true, 1},
+		{"an alarm alone", 0, 900, 500, false, 900},
+		{"an alarm before the deadline", 700, 400, 500, false, 400},
+		{"an alarm after the slice end", 700, 600, 500, true, 500},
+		{"an alarm after the deadline", 300, 600, 500, true, 300},
 	} {
-		if got := nextExpiry(c.wakeAt, c.sliceEnd, c.contended); got != c.want {
-			t.Errorf("%s: nextExpiry(%d, %d, %v) = %d, want %d", c.name, c.wakeAt, c.sliceEnd, c.contended, got, c.want)
+		if got := nextExpiry(c.wakeAt, c.alarm, c.sliceEnd, c.contended); got != c.want {
+			t.Errorf("%s: nextExpiry(%d, %d, %d, %v) = %d, want %d", c.name, c.wakeAt, c.alarm, c.sliceEnd, c.contended, got, c.want)
 		}
 	}
 }
@@ -324,7 +328,11 @@ func TestTimerIsArmedForWhatIsDue(t *testing.T) {
 				endTrap()
 			} else {
 				w := words[rng.IntN(len(words))]
-				switch rng.IntN(8) {
+				switch rng.IntN(9) {
+				case 8: // an alarm for the running thread, or none
+					alarms := [...]int64{0, 1, nanotime() + 1000, nanotime() + 5e9}
+					threads[c.current].alarm = alarms[rng.IntN(len(alarms))]
+					c.timerDirty = true // as SetAlarm does
 				case 0, 1: // futex wait, maybe with a timeout
 					d := timeouts[rng.IntN(len(timeouts))]
 					*userU64(ts), *userU64(ts + 8) = d/1e9, d%1e9
@@ -350,7 +358,7 @@ func TestTimerIsArmedForWhatIsDue(t *testing.T) {
 				}
 				endTrap()
 			}
-			want := nextExpiry(earliestDeadline(), c.sliceEnd(), c.contended())
+			want := nextExpiry(earliestDeadline(), threads[c.current].alarm, c.sliceEnd(), c.contended())
 			if c.timerArmed != want {
 				t.Fatalf("mode %d step %d: timer armed for %d, %d is due (wakeAt %d, contended %v)",
 					mode, step, c.timerArmed, want, c.wakeAt, c.contended())
@@ -428,5 +436,59 @@ func TestInterruptBeforeTheDeadlineWaitsItOut(t *testing.T) {
 	}
 	if c.timerSpinNS == spun && c.timerAdvance < 30_000 {
 		t.Error("the interrupt came before the deadline, and no spin was counted")
+	}
+}
+
+// An alarm interrupts its thread while it runs, once; it is not armed for
+// a thread that is not running, and one that came due meanwhile is dropped.
+func TestAlarmInterruptsItsThreadOnce(t *testing.T) {
+	setupKernel(t)
+	timerMode = timerTSCDeadline
+	c := thisCPU()
+	vp := c.current
+	at := nanotime() + 1e12
+	threads[vp].alarm = at
+	c.timerDirty = true
+	c.armTimer()
+	if c.timerArmed != at {
+		t.Fatalf("armed %d, want the alarm %d", c.timerArmed, at)
+	}
+	// The thread blocks: nothing is due on the CPU.
+	word := userAddr(256)
+	sys(sysFutex, word, futexWait, uint64(*userU32(word)), 0)
+	schedule()
+	c.armTimer()
+	if c.timerArmed != 0 {
+		t.Fatalf("the alarm's thread blocked, yet the timer is armed for %d", c.timerArmed)
+	}
+	wake(vp, 0)
+	schedule()
+	c.armTimer()
+	if c.current != vp || c.timerArmed != at {
+		t.Fatalf("back on the CPU (running %d): armed %d, want its alarm %d", c.current, c.timerArmed, at)
+	}
+	// It fires: cleared, and not counted as early.
+	early := c.timerEarly
+	threads[vp].alarm = nanotime() - 1
+	c.timerDirty = true
+	c.armTimer()
+	timerInterrupt()
+	schedule()
+	c.armTimer()
+	if threads[vp].alarm != 0 || c.timerArmed != 0 || c.timerEarly != early {
+		t.Errorf("after the alarm: alarm %d, armed %d, %d early, want all cleared and none early",
+			threads[vp].alarm, c.timerArmed, c.timerEarly-early)
+	}
+	// One that comes due while the thread is off the CPU is dropped.
+	threads[vp].alarm = nanotime() + 1000
+	sys(sysFutex, word, futexWait, uint64(*userU32(word)), 0)
+	schedule()
+	for now := nanotime(); nanotime() < now+2000; {
+	}
+	wake(vp, 0)
+	schedule()
+	c.armTimer()
+	if threads[vp].alarm != 0 || c.timerArmed != 0 {
+		t.Errorf("an alarm that passed while blocked: alarm %d, armed %d, want dropped", threads[vp].alarm, c.timerArmed)
 	}
 }
