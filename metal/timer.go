@@ -11,16 +11,18 @@ import (
 // The timer: one-shot, armed for the earliest thing actually due on its CPU,
 // never ticking when nothing is.
 //
-// Two things fall due. A thread blocked with a timeout (a futex wait,
+// Three things fall due. A thread blocked with a timeout (a futex wait,
 // nanosleep, epoll_pwait: how the Go runtime's timers and time.Sleep reach
-// metal) has a deadline; cpu.wakeAt is the earliest. And while another
-// thread waits for the CPU, the running thread's time slice ends
-// (cpu.sliceEnd). At the end of every trap armTimer programs the hardware for
-// the earlier of the two — the slice only while another thread is runnable —
-// if that is not what it is already armed for; when neither is due the timer
-// is disarmed and an idle CPU halts until an interrupt. The interrupt wakes
-// exactly the threads whose deadline passed, and the trap's end arms the
-// next.
+// metal) has a deadline; cpu.wakeAt is the earliest. The running thread
+// may have asked for an alarm (SetAlarm). And while another thread waits
+// for the CPU, the running thread's time slice ends (cpu.sliceEnd). At the
+// end of every trap armTimer programs the hardware for the earliest of them
+// — the slice only while another thread is runnable — if that is not what
+// it is already armed for; when none is due the timer is disarmed and an
+// idle CPU halts until an interrupt. The interrupt wakes exactly the
+// threads whose deadline passed, and the trap's end arms the next. The
+// hardware is armed a little ahead of the deadline, by the interrupt's
+// measured latency (the advance, below).
 //
 // The hardware is the local APIC timer, in TSC-deadline mode when the CPU
 // has it (CPUID.1:ECX[24]: IA32_TSC_DEADLINE holds the TSC value to fire
