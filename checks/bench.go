@@ -33,11 +33,17 @@ func Bench(env *Env) error {
 	clock := medianPerOp(10000, 100, func() { metal.Nanotime() })
 	fmt.Fprintf(env.Out, "gohv: measure tsc-clock-read %d tsc-cycles median per read, no trap (baseline)\n", clock)
 	fmt.Fprintf(env.Out, "gohv: measure futex-handoff %d tsc-cycles median wake-to-run between two threads\n", futexHandoff(env, 2000))
+	if err := benchTimers(env); err != nil {
+		return fmt.Errorf("timer benchmarks: %w", err)
+	}
 	if err := benchExits(env); err != nil {
 		return fmt.Errorf("exit benchmarks: %w", err)
 	}
 	if err := benchAPIC(env); err != nil {
 		return fmt.Errorf("apic benchmarks: %w", err)
+	}
+	if err := benchPauses(env); err != nil {
+		return fmt.Errorf("pause benchmarks: %w", err)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 type Info struct {
 	CPUVendor, CPUBrand string
 	TSCHz, LAPICTimerHz uint64
+	Timer               string // how the one-shot timer is armed: "TSC-deadline" or "one-shot" (a LAPIC count)
 	MemoryBytes         uint64 // usable RAM from the boot loader's map
 	MemoryRanges        int
 	FreeBytes           uint64 // physical pages not yet used
@@ -37,6 +38,7 @@ func GetInfo() Info {
 		CPUBrand:     string(trimNUL(cpuBrand[:])),
 		TSCHz:        tscHz,
 		LAPICTimerHz: lapicHz,
+		Timer:        timerModeName(),
 		MemoryBytes:  boot.ram.Total(),
 		MemoryRanges: boot.ram.Len(),
 		FreeBytes:    pages.FreePages() * pageSize,
@@ -58,30 +60,45 @@ type Stats struct {
 	PageFaults              uint64
 	Signals                 uint64
 	Threads                 int
-	Ticks                   uint64
 	Syscalls                uint64
+
+	// The one-shot timer: its interrupts (each a deadline or slice end
+	// that came due; there is no periodic tick), those of them that found
+	// nothing due (a piece of a wait longer than a LAPIC count reaches, a
+	// deadline that moved after the timer fired), how often it was armed,
+	// re-armed or disarmed, and the interrupts of any kind that woke an
+	// idle CPU.
+	TimerInterrupts, TimerEarly, TimerPrograms uint64
+	IdleWakeups                                uint64
+	// The advance: how far ahead of a deadline the timer is armed now
+	// (the interrupt's measured latency), and the time spun in all in
+	// the interrupt waiting out what was left, in nanoseconds.
+	TimerAdvanceNanos, TimerSpinNanos int64
 }
 
 func GetStats() Stats {
-	var n, switches, ticks uint64
+	s := Stats{
+		PagesBacked: pagesBacked,
+		PagesFreed:  pagesFreed,
+		FreeBytes:   pages.FreePages() * pageSize,
+		PageFaults:  pageFaults,
+		Signals:     signalsDelivered,
+		Threads:     threadCount,
+	}
 	for _, c := range syscallCounts {
-		n += c
+		s.Syscalls += c
 	}
 	for i := range cpus {
-		switches += cpus[i].contextSwitches
-		ticks += cpus[i].ticks
+		c := &cpus[i]
+		s.ContextSwitches += c.contextSwitches
+		s.TimerInterrupts += c.timerInterrupts
+		s.TimerEarly += c.timerEarly
+		s.TimerPrograms += c.timerPrograms
+		s.IdleWakeups += c.idleWakeups
+		s.TimerAdvanceNanos = max(s.TimerAdvanceNanos, c.timerAdvance)
+		s.TimerSpinNanos += int64(c.timerSpinNS)
 	}
-	return Stats{
-		PagesBacked:     pagesBacked,
-		PagesFreed:      pagesFreed,
-		FreeBytes:       pages.FreePages() * pageSize,
-		ContextSwitches: switches,
-		PageFaults:      pageFaults,
-		Signals:         signalsDelivered,
-		Threads:         threadCount,
-		Ticks:           ticks,
-		Syscalls:        n,
-	}
+	return s
 }
 
 // TSC reads the time-stamp counter.
@@ -95,6 +112,24 @@ func BootTSC() uint64 { return bootTSC }
 
 // Nanotime is the kernel's monotonic clock.
 func Nanotime() int64 { return nanotime() }
+
+// SetAlarm asks for a timer interrupt at deadline (Nanotime's clock) on the
+// CPU that runs the calling thread, while it runs: a thread in guest mode
+// then takes a VM exit, within the timer's accuracy of the deadline. It is
+// how a VP thread gets back from its guest when a guest timer comes due,
+// without another thread to wake or the Go runtime's timers (whose waits
+// are whole milliseconds). One alarm per thread; a call replaces it, 0
+// cancels it, and it is cleared once it has fired, or if it comes due while
+// the thread is not running (nothing to interrupt then). Meaningful for a
+// goroutine locked to its thread (runtime.LockOSThread). Must not allocate.
+func SetAlarm(deadline int64) {
+	f := x86.CLI()
+	c := thisCPU()
+	threads[c.current].alarm = max(deadline, 0)
+	c.timerDirty = true
+	c.armTimer()
+	x86.RestoreFlags(f)
+}
 
 // Physical memory access for firmware tables.
 type PhysMemory struct{}

@@ -53,8 +53,9 @@ func kmain(magic, info uint64) {
 	calibrate()
 	thisCPU().setupIdleThread(bootIdleThread)
 	setupMainThread()
-	reportBoot()
+	forceOneShot = hasTimerOneShotWord(boot.cmdlineBytes())
 	startTimer()
+	reportBoot()
 	enterRuntime()
 }
 
@@ -120,7 +121,14 @@ func reportBoot() {
 	kputdec(lapicHz / 1e6)
 	kputs(" MHz (PIT-calibrated over ")
 	kputdec(calibrateMS)
-	kputs(" ms)\n")
+	kputs(" ms); timer ")
+	kputs(timerModeName())
+	if timerMode == timerOneShot && hasTSCDeadline {
+		kputs(" (timer=oneshot)")
+	} else if timerMode == timerOneShot {
+		kputs(" (no TSC-deadline mode)")
+	}
+	kputs(", tickless\n")
 	kputs("gohv: metal: command line \"")
 	kputbytes(boot.cmdlineBytes())
 	kputs("\"\n")

@@ -8,15 +8,11 @@ import (
 	"gohv/x86"
 )
 
-// Time: the TSC, calibrated against the PIT, is the monotonic clock; the
-// local APIC timer, calibrated in the same window, drives preemption and
-// timeouts at tickHz.
+// Time: the TSC, calibrated against the PIT, is the monotonic clock. The
+// local APIC timer, calibrated in the same window, is armed one-shot for
+// what is due next (timer.go).
 
-const (
-	calibrateMS = 20
-	tickHz      = 1000
-	sliceTicks  = 10 // 10 ms time slice
-)
+const calibrateMS = 20
 
 // The 8254 programmable interval timer's channel 2, gated and read through
 // the PC's port 0x61 (Intel 8254 datasheet; the PC/AT wiring).
@@ -59,22 +55,23 @@ func TSCToNanos(d uint64) int64 {
 // over calibrateMS milliseconds (the method of Intel SDM Vol. 3B 18.7.3's
 // examples; the PIT is the one reference every PC and emulator has).
 func calibrate() {
-	*lapicReg(lapicTimerDivideConfig) = timerDivideBy1
+	*lapicReg(x86.LAPICTimerDivideConfig) = x86.LAPICTimerDivideBy1
 	localAPIC.SetTimer(vecTimer, lapic.TIMER_MODE_ONE_SHOT)
-	*lapicReg(lapic.LAPIC_LVT_TIMER) |= 1 << lvtMask // masked while counting
+	*lapicReg(lapic.LAPIC_LVT_TIMER) |= 1 << x86.LAPICLVTMask // masked while counting
 
 	latch := uint16(pitHz * calibrateMS / 1000)
 	x86.OUTB(pcPortB, x86.INB(pcPortB)&^portBSpeaker|portBGate2)
 	x86.OUTB(pitCommand, pitCmdChannel2Mode0)
 	x86.OUTB(pitChannel2, uint8(latch))
 	x86.OUTB(pitChannel2, uint8(latch>>8))
-	const countFrom = ^uint32(0)
-	*lapicReg(lapicTimerInitialCount) = countFrom
+	const countFrom = x86.LAPICTimerMaxCount
+	*lapicReg(x86.LAPICTimerInitialCount) = countFrom
 	t0 := x86.RDTSC()
 	for x86.INB(pcPortB)&portBOut2Status == 0 {
 	}
 	t1 := x86.RDTSC()
-	left := *lapicReg(lapicTimerCurrentCount)
+	left := *lapicReg(x86.LAPICTimerCurrentCount)
+	*lapicReg(x86.LAPICTimerInitialCount) = 0 // stop the count
 	tscHz = (t1 - t0) * 1000 / calibrateMS
 	lapicHz = uint64(countFrom-left) * 1000 / calibrateMS
 	if tscHz == 0 {
@@ -82,25 +79,4 @@ func calibrate() {
 	}
 	tscBase = x86.RDTSC()
 	tscMult = (uint64(1e9) << 32) / tscHz
-}
-
-// startTimer runs the local APIC timer periodically at tickHz.
-func startTimer() {
-	localAPIC.SetTimer(vecTimer, lapic.TIMER_MODE_PERIODIC)
-	n := lapicHz / tickHz
-	if n == 0 {
-		n = 1
-	}
-	*lapicReg(lapicTimerInitialCount) = uint32(n)
-}
-
-// timerInterrupt: wake expired sleepers, rotate the run queue every slice.
-// Runs in the trap handler with interrupts off; must not allocate.
-func timerInterrupt() {
-	c := thisCPU()
-	c.ticks++
-	wakeExpired(nanotime())
-	if c.ticks%sliceTicks == 0 {
-		preempt()
-	}
 }

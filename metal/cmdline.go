@@ -1,8 +1,8 @@
 package metal
 
 // The kernel command line, split into words without allocating: read at
-// boot, before the runtime exists, for the inject= words and the runtime's
-// argv.
+// boot, before the runtime exists, for the inject= words, timer=oneshot and
+// the runtime's argv.
 
 // fields splits on spaces into a fixed array (no allocation).
 func fields(b []byte) [32][]byte {
@@ -35,4 +35,16 @@ func hasWord(w []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// hasTimerOneShotWord reports whether the command line holds timer=oneshot:
+// arm the LAPIC timer in one-shot mode even where the CPU has TSC-deadline
+// (to run that path on a CPU that would not take it).
+func hasTimerOneShotWord(cmd []byte) bool {
+	for _, w := range fields(cmd) {
+		if hasWord(w, "timer=oneshot") {
+			return true
+		}
+	}
+	return false
 }

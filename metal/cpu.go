@@ -59,9 +59,25 @@ type cpu struct {
 	runqHead    int
 	runqLen     int
 	runq        [maxThreads]int32 // runnable threads, FIFO
+	wokenQueued int               // of them, woken or new rather than preempted
+
+	// The one-shot timer (timer.go), touched with interrupts off. Times
+	// are the monotonic clock's nanoseconds. With one CPU every timed
+	// block is this CPU's to end.
+	timerArmed   int64 // the deadline the hardware timer is armed for; 0: disarmed
+	timerFire    int64 // when it is programmed to fire: timerArmed less the advance
+	timerAdvance int64 // estimate of the interrupt's latency, armed ahead by
+	wakeAt       int64 // earliest deadline of a timed block, never later than the truth; 0: none
+	wakeStale    bool  // wakeAt may be early: the thread that held it woke before it
+	timerDirty   bool  // what nextExpiry depends on may have changed since armTimer looked
+	sliceStart   int64 // when the running thread was switched in (its slice: sliceEnd)
 
 	// Counters.
-	ticks           uint64 // timer interrupts
+	timerInterrupts uint64 // one-shot timer interrupts taken
+	timerEarly      uint64 // of which found nothing due (a piece of a long count, a moved deadline)
+	timerPrograms   uint64 // times the timer was armed, re-armed or disarmed
+	timerSpinNS     uint64 // time spun in the interrupt, waiting out the advance
+	idleWakeups     uint64 // interrupts that found this CPU idle
 	contextSwitches uint64
 	trapCount       [256]uint64 // by vector
 

@@ -11,15 +11,17 @@
 // Linux system calls the runtime makes, trapped with SYSCALL (syscall.go and
 // sys_*.go): a demand-paged mmap window for its heap, threads for its Ms on
 // a preemptive scheduler (thread.go, sched.go), futexes, epoll on its
-// eventfd, a PIT-calibrated TSC clock driven by the local APIC timer
-// (clock.go, lapic.go), the serial console as fd 1 and 2; and faults in Go
+// eventfd, a PIT-calibrated TSC clock (clock.go), a tickless local APIC
+// timer armed one-shot for what is due (timer.go, lapic.go), the serial
+// console as fd 1 and 2; and faults in Go
 // code delivered as Linux signals (signal.go), so a nil dereference is a
 // recoverable panic.
 //
 // To the hypervisor's Go code, from above (api.go, pages.go): what metal
 // found (GetInfo, GetStats, BootRSDP), physical pages for control blocks
 // and guest memory (AllocPage, FreePage, PhysPage, PhysMemory), time (TSC,
-// Nanotime), and ending the run (Verdict, which powers the machine off).
+// Nanotime, and SetAlarm, a timer interrupt for the calling thread), and
+// ending the run (Verdict, which powers the machine off).
 // FaultInjection and UnknownSyscall exist for the image tests only
 // (faultinject.go).
 //
@@ -45,7 +47,7 @@
 //
 // # Layout
 //
-// Per-processor state (the running thread, run queue, stacks, descriptor
+// Per-processor state (the running thread, run queue, timer, stacks, descriptor
 // tables, entry scratch) is in a cpu, one per processor (cpu.go); there is
 // one CPU today. The assembly reaches it through GS at offsets that
 // cpu_unsafe.go checks. Architectural numbers and the privileged

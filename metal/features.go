@@ -8,6 +8,7 @@ import "gohv/x86"
 // CPU features that change how the kernel sets itself up.
 var (
 	hasNX, has1GPages, hasRDRAND, hasX2APIC bool
+	hasTSCDeadline                          bool // the LAPIC timer's TSC-deadline mode
 	cpuVendor                               [12]byte
 	cpuBrand                                [48]byte
 	maxExtLeaf                              uint32
@@ -23,6 +24,7 @@ func detectCPU() {
 	_, _, c1, _ := x86.CPUID(x86.CPUIDFeatures, 0)
 	hasRDRAND = c1&x86.CPUID1ECXRDRAND != 0
 	hasX2APIC = c1&x86.CPUID1ECXX2APIC != 0
+	hasTSCDeadline = c1&x86.CPUID1ECXTSCDeadline != 0
 	maxExtLeaf, _, _, _ = x86.CPUID(x86.CPUIDExtMax, 0)
 	if maxExtLeaf >= x86.CPUIDExtFeaturesAMD {
 		_, _, _, d := x86.CPUID(x86.CPUIDExtFeaturesAMD, 0)

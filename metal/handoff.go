@@ -101,6 +101,7 @@ func setupMainThread() {
 func enterRuntime() {
 	c := thisCPU()
 	c.current = mainThread
+	c.sliceStart, c.timerDirty = nanotime(), true
 	threads[mainThread].state = tsRunning
 	*entryFrame() = threads[mainThread].frame
 	*entryFX() = threads[mainThread].fx

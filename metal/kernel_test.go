@@ -40,8 +40,13 @@ func setupKernel(t *testing.T) {
 	}
 	nvmas = 0
 	threads = [maxThreads]thread{}
+	threadsHigh = 0
 	c := thisCPU()
 	c.runqHead, c.runqLen, c.needResched, threadCount = 0, 0, false, 0
+	c.timerArmed, c.wakeAt, c.wakeStale, c.sliceStart, c.wokenQueued, c.timerDirty = 0, 0, false, 0, 0, true
+	c.timerFire, c.timerAdvance = 0, 0
+	c.timerInterrupts, c.timerEarly, c.timerPrograms, c.timerSpinNS, c.idleWakeups = 0, 0, 0, 0, 0
+	hostTimer = timerWrite{}
 	nextTID = 1
 	sigactions = [65]sigaction{}
 	fdKind = [maxFDs]uint8{fdConsole, fdConsole, fdConsole}

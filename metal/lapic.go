@@ -10,19 +10,10 @@ import (
 // IA32_APIC_BASE names, through tamago's lapic driver and its register
 // names. Everything here runs with interrupts off and does not allocate.
 
-// Registers and fields tamago's lapic package does not name, by the SDM's
-// names (Vol. 3A Table 11-1 and 11.5.1, 11.5.4, 11.8.3.1). Field numbers
-// are bit positions, as tamago writes its own (SVR_ENABLE, TIMER_MODE).
-const (
-	lapicTPR               = 0x80  // Task Priority Register
-	lapicTimerInitialCount = 0x380 // Initial Count Register (for Timer)
-	lapicTimerCurrentCount = 0x390 // Current Count Register (for Timer)
-	lapicTimerDivideConfig = 0x3e0 // Divide Configuration Register (for Timer)
-
-	lvtMask = 16 // LVT entries: Mask; a masked entry delivers nothing
-
-	timerDivideBy1 = 0b1011 // Divide Configuration Register: divide by 1
-)
+// The Task Priority Register, which tamago's lapic package does not name,
+// by the SDM's name (Vol. 3A Table 11-1, 11.8.3.1). The timer's registers
+// and fields it does not name are package x86's (timer_names.go).
+const lapicTPR = 0x80 // Task Priority Register
 
 var localAPIC lapic.LAPIC
 

@@ -4,9 +4,15 @@ package metal
 // the end of every trap. Everything here runs with interrupts off and must
 // not allocate.
 
+// runqPush queues thread i at the back; wokenQueued counts the queued
+// threads that were woken (or are new) rather than preempted.
 func (c *cpu) runqPush(i int32) {
 	c.runq[(c.runqHead+c.runqLen)%maxThreads] = i
 	c.runqLen++
+	if threads[i].woken {
+		c.wokenQueued++
+	}
+	c.timerDirty = true // a slice may end now
 }
 
 func (c *cpu) runqPop() int32 {
@@ -16,28 +22,50 @@ func (c *cpu) runqPop() int32 {
 	i := c.runq[c.runqHead]
 	c.runqHead = (c.runqHead + 1) % maxThreads
 	c.runqLen--
+	if threads[i].woken {
+		c.wokenQueued--
+	}
+	c.timerDirty = true
 	return i
 }
 
-// makeRunnable queues thread i on this CPU. Runs with interrupts off.
+// makeRunnable queues thread i on this CPU, woken from a block or new.
+// Runs with interrupts off.
 func makeRunnable(i int32) {
 	c := thisCPU()
 	t := &threads[i]
+	if t.state == tsBlocked {
+		c.forgetDeadline(t.deadline)
+	}
 	t.state = tsRunnable
 	t.reason = blockNone
 	t.deadline = 0
+	t.woken = true
 	if i != c.idle {
 		c.runqPush(i)
 	}
 }
 
-// block parks the current thread; the scheduler picks another at trap exit.
+// sliceEnd is when the running thread's slice ends: sliceNS after it was
+// switched in, or wakeSliceNS after if a woken thread waits.
+func (c *cpu) sliceEnd() int64 {
+	if c.wokenQueued > 0 {
+		return c.sliceStart + wakeSliceNS
+	}
+	return c.sliceStart + sliceNS
+}
+
+// block parks the current thread until it is woken or, when deadline is
+// not 0, until the monotonic clock reaches deadline; the scheduler picks
+// another at trap exit, and the timer is armed for the deadline.
 func block(reason blockReason, deadline int64) {
+	c := thisCPU()
 	t := currentThread()
 	t.state = tsBlocked
 	t.reason = reason
 	t.deadline = deadline
-	thisCPU().needResched = true
+	c.noteDeadline(deadline)
+	c.needResched = true
 }
 
 // yield gives up this CPU at the end of the trap if another thread is
@@ -57,11 +85,19 @@ func wake(i int32, r uint64) {
 }
 
 // schedule runs at the end of every trap: it switches away from the current
-// thread if it blocked, exited, used up its slice, or is the idle thread and
-// work arrived. Runs with interrupts off; must not allocate.
+// thread if it blocked, exited, used up its slice while another thread
+// waits, or is the idle thread and work arrived. The thread it switches to
+// (the run queue's head: FIFO, so nobody waits for ever) starts a new
+// slice. Runs with interrupts off; must not allocate.
 func schedule() {
 	c := thisCPU()
 	cur := &threads[c.current]
+	// Has the running thread's slice ended while another waits? Once the
+	// timer is armed for the slice end (timerDirty clear), its interrupt
+	// tells: the clock is read only when something changed.
+	if c.timerDirty && c.contended() && cur.state == tsRunning && !c.needResched && nanotime() >= c.sliceEnd() {
+		c.needResched = true // slice over: to the back of the run queue
+	}
 	if cur.state == tsRunning && !c.needResched && !(c.current == c.idle && c.runqLen > 0) {
 		return
 	}
@@ -73,6 +109,11 @@ func schedule() {
 		}
 		next = c.idle
 	}
+	c.sliceStart = nanotime()
+	c.timerDirty = true
+	if a := threads[next].alarm; a != 0 && a <= c.sliceStart {
+		threads[next].alarm = 0 // came due while it was not running: nothing to interrupt
+	}
 	if next == c.current {
 		cur.state = tsRunning
 		return
@@ -83,10 +124,10 @@ func schedule() {
 		cur.fx = *entryFX()
 		cur.fsBase = c.entryFSBase
 		if cur.state == tsRunning {
-			if c.current == c.idle {
-				cur.state = tsRunnable
-			} else {
-				makeRunnable(c.current)
+			cur.state = tsRunnable
+			if c.current != c.idle {
+				cur.woken = false // preempted: queued behind, cutting no slice short
+				c.runqPush(c.current)
 			}
 		}
 	}
@@ -99,29 +140,33 @@ func schedule() {
 	c.contextSwitches++
 }
 
-// preempt is called from the timer: the current thread goes to the back of
-// the run queue if anyone is waiting.
-func preempt() {
-	if c := thisCPU(); c.runqLen > 0 && c.current != c.idle {
-		c.needResched = true
-	}
-}
-
-// wakeExpired ends timed blocks whose deadline has passed. Runs in the timer
-// interrupt with interrupts off; must not allocate.
-func wakeExpired(now int64) {
-	for i := int32(1); i < maxThreads; i++ {
+// wakeExpired ends the timed blocks whose deadline has passed, returns how
+// many it ended, and records the earliest deadline still ahead. One pass
+// over the slots in use (threadsHigh): a handful for the Go runtime's Ms.
+// Runs in the timer interrupt with interrupts off; must not allocate.
+func wakeExpired(now int64) int {
+	c := thisCPU()
+	var next int64
+	n := 0
+	for i := int32(1); i < threadsHigh; i++ {
 		t := &threads[i]
-		if t.state != tsBlocked || t.deadline == 0 || t.deadline > now {
+		if t.state != tsBlocked || t.deadline == 0 {
+			continue
+		}
+		if t.deadline > now {
+			if next == 0 || t.deadline < next {
+				next = t.deadline
+			}
 			continue
 		}
 		switch t.reason {
 		case blockFutex:
 			wake(i, errno(ETIMEDOUT))
-		case blockSleep:
-			wake(i, 0)
-		case blockEpoll:
+		default: // blockSleep, blockEpoll: time is up, nothing happened
 			wake(i, 0)
 		}
+		n++
 	}
+	c.wakeAt, c.wakeStale, c.timerDirty = next, false, true
+	return n
 }

@@ -148,7 +148,7 @@ func doSyscall(f *TrapFrame) {
 	case sysEpollCtl:
 		r = sysEpollCtlImpl(a0, a1, a2, a3)
 	case sysEpollPwait:
-		r = sysEpollPwaitImpl(a0, a1, a2, int64(a3))
+		r = sysEpollPwaitImpl(a0, a1, a2, int64(int32(a3))) // the timeout is a C int
 		if currentThread().state == tsBlocked {
 			return
 		}

@@ -38,7 +38,9 @@ type thread struct {
 	epollMax int64
 	altSP    uint64 // sigaltstack
 	altSize  uint64
-	altOn    bool // executing a signal handler on the alternate stack
+	altOn    bool  // executing a signal handler on the alternate stack
+	woken    bool  // queued after a wake (or new), not after a preemption
+	alarm    int64 // SetAlarm: interrupt this thread at this monotonic time while it runs; 0 = none
 	fsBase   uint64
 	frame    TrapFrame
 	fx       [fxAreaSize]byte
@@ -55,6 +57,7 @@ var (
 	nextTID     int32 = 1
 	waitSeq     uint64
 	threadCount int
+	threadsHigh int32 // every slot in use is below it: the loops over threads stop here
 
 	// initialFXBuf holds a clean FPU/SSE image (FCW 0x37f, MXCSR 0x1f80)
 	// for new contexts, 16-byte aligned inside it (initialFX).
@@ -71,6 +74,7 @@ func newThread() int32 {
 			t.tid = nextTID
 			nextTID++
 			threadCount++
+			threadsHigh = max(threadsHigh, i+1)
 			return i
 		}
 	}

@@ -45,6 +45,7 @@ func trap(f *TrapFrame) {
 		doSyscall(f)
 	case v == vecTimer:
 		c.trapCount[v]++
+		c.countIdleWakeup()
 		timerInterrupt()
 		lapicEOI()
 	case v < x86.FirstExternalVector:
@@ -52,11 +53,14 @@ func trap(f *TrapFrame) {
 		exception(f)
 	case v >= vecPICBase && v < vecPICBase+16, v == vecSpurious:
 		c.trapCount[v&0xff]++ // spurious: no EOI
+		c.countIdleWakeup()
 	default:
 		c.trapCount[v&0xff]++
+		c.countIdleWakeup()
 		lapicEOI()
 	}
 	schedule()
+	c.armTimer()
 	c.inKernel = false
 }
 
@@ -184,4 +188,11 @@ func dumpFrame(f *TrapFrame, cr2 uint64) {
 	kputs(" r15 ")
 	kputhex(f.R15)
 	kputs("\n")
+}
+
+// countIdleWakeup counts an interrupt that found the CPU idle.
+func (c *cpu) countIdleWakeup() {
+	if c.current == c.idle {
+		c.idleWakeups++
+	}
 }

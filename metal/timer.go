@@ -1,0 +1,331 @@
+package metal
+
+import (
+	"math/bits"
+
+	"github.com/usbarmory/tamago/amd64/lapic"
+
+	"gohv/x86"
+)
+
+// The timer: one-shot, armed for the earliest thing actually due on its CPU,
+// never ticking when nothing is.
+//
+// Three things fall due. A thread blocked with a timeout (a futex wait,
+// nanosleep, epoll_pwait: how the Go runtime's timers and time.Sleep reach
+// metal) has a deadline; cpu.wakeAt is the earliest. The running thread
+// may have asked for an alarm (SetAlarm). And while another thread waits
+// for the CPU, the running thread's time slice ends (cpu.sliceEnd). At the
+// end of every trap armTimer programs the hardware for the earliest of them
+// — the slice only while another thread is runnable — if that is not what
+// it is already armed for; when none is due the timer is disarmed and an
+// idle CPU halts until an interrupt. The interrupt wakes exactly the
+// threads whose deadline passed, and the trap's end arms the next. The
+// hardware is armed a little ahead of the deadline, by the interrupt's
+// measured latency (the advance, below).
+//
+// The hardware is the local APIC timer, in TSC-deadline mode when the CPU
+// has it (CPUID.1:ECX[24]: IA32_TSC_DEADLINE holds the TSC value to fire
+// at, exact and without a range limit), else in one-shot mode (a 32-bit
+// count of the calibrated LAPIC clock from now: a longer wait is armed in
+// pieces, each interrupt that finds nothing due arming the rest).
+//
+// Everything here runs with interrupts off and must not allocate.
+
+// How long a thread keeps the CPU while another waits for it, from when
+// it was switched in. sliceNS, 10 ms as under the periodic timer this
+// replaces, when the waiting threads were preempted themselves: CPU-bound
+// threads take turns at that pace. wakeSliceNS, 1 ms, when a woken (or
+// new) thread waits: it is what a thread that slept — the Go runtime's
+// sysmon, a garbage-collector worker, a goroutine's M woken by a futex —
+// waits at most for a busy CPU, say one running a spinning guest, instead
+// of 10 ms; and it still gives the running thread at least 1 ms per turn.
+// (A stop-the-world pause with a guest spinning on a VP thread was 10 ms
+// with the one slice length.)
+const (
+	sliceNS     = 10_000_000
+	wakeSliceNS = 1_000_000
+)
+
+// timerKind is how the local APIC timer is programmed.
+type timerKind uint8
+
+const (
+	timerOneShot     timerKind = iota // LVT one-shot mode, a count of lapicHz
+	timerTSCDeadline                  // LVT TSC-deadline mode, IA32_TSC_DEADLINE
+)
+
+var (
+	// timerMode is chosen by startTimer at boot and fixed after.
+	timerMode timerKind
+	// forceOneShot is the kernel command-line word timer=oneshot: use
+	// the one-shot mode even where the CPU has TSC-deadline.
+	forceOneShot bool
+)
+
+// The advance: an interrupt reaches timerInterrupt some time after the
+// timer fires — the interrupt's delivery, leaving a halted state or a
+// guest, and under an emulator the host's own timer slack (QEMU's timers
+// come tens of microseconds late). Like KVM's adaptive lapic_timer_advance,
+// metal measures that latency on every interrupt that comes after the
+// time it was armed for, keeps a running estimate (cpu.timerAdvance, an
+// average with weight 1/8), arms the timer that much before the deadline
+// and, when the interrupt comes before the deadline, spins the rest with
+// interrupts off. On hardware the estimate is a microsecond or two; no
+// sample and no spin is ever counted beyond maxTimerAdvanceNS.
+const maxTimerAdvanceNS = 100_000
+
+// nextAdvance folds one interrupt's latency late into the estimate adv.
+// Pure.
+func nextAdvance(adv, late int64) int64 {
+	late = min(max(late, 0), maxTimerAdvanceNS)
+	return adv + (late-adv)/8
+}
+
+// maxTSCArmNS bounds how far ahead a TSC deadline is computed (2^52 ns,
+// about 52 days), which keeps the conversion in range; a later deadline is
+// armed in pieces like a long one-shot count.
+const maxTSCArmNS = 1 << 52
+
+// nextExpiry is when the timer must next fire: the earliest of the timed
+// blocks' deadline wakeAt, the running thread's alarm (SetAlarm), and its
+// slice end when another thread is runnable (contended); 0 when nothing is
+// due. A slice end of 0 or less counts as already over. Pure.
+func nextExpiry(wakeAt, alarm, sliceEnd int64, contended bool) int64 {
+	next := earlier(wakeAt, alarm)
+	if contended {
+		next = earlier(next, max(sliceEnd, 1))
+	}
+	return next
+}
+
+// earlier is the earlier of two times where 0 means none. Pure.
+func earlier(a, b int64) int64 {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// lapicCount is the one-shot count that fires delta nanoseconds from now
+// on a LAPIC timer counting hz: rounded up, so the interrupt does not come
+// before the deadline; at least 1, since a count of 0 stops the timer; at
+// most LAPICTimerMaxCount, in which case the interrupt comes early and the
+// rest is armed then. Pure.
+func lapicCount(delta int64, hz uint64) uint32 {
+	if delta <= 0 {
+		return 1
+	}
+	hi, lo := bits.Mul64(uint64(delta), hz)
+	if hi >= 1e9 {
+		return x86.LAPICTimerMaxCount // the quotient would not fit 64 bits
+	}
+	q, r := bits.Div64(hi, lo, 1e9)
+	if r != 0 {
+		q++
+	}
+	return uint32(min(max(q, 1), x86.LAPICTimerMaxCount))
+}
+
+// tscDeadline is the IA32_TSC_DEADLINE value for monotonic time at: the
+// first TSC value at which nanotime (ns = (tsc-base)*mult>>32) reads at
+// least at, so the interrupt finds the deadline passed. Beyond maxTSCArmNS
+// it is the value for that bound. Never TSCDeadlineDisarm. Pure.
+func tscDeadline(at int64, base, mult uint64) uint64 {
+	at = min(max(at, 0), maxTSCArmNS)
+	if mult == 0 {
+		return base + 1
+	}
+	// ceil(at<<32 / mult). The high word of the dividend, below 2^20,
+	// is below mult for any TSC slower than 4000 GHz; were it not, the
+	// division would not fit: fire as late as can be said instead.
+	hi := uint64(at) >> 32
+	if hi >= mult {
+		return base + 1<<62
+	}
+	q, r := bits.Div64(hi, uint64(at)<<32, mult)
+	if r != 0 {
+		q++
+	}
+	if v := base + q; v != x86.TSCDeadlineDisarm {
+		return v
+	}
+	return 1
+}
+
+// contended reports whether another thread waits for this CPU while a
+// thread other than the idle thread runs: only then does a slice end.
+func (c *cpu) contended() bool { return c.runqLen > 0 && c.current != c.idle }
+
+// noteDeadline records that a thread blocked until deadline (0: no timeout).
+func (c *cpu) noteDeadline(deadline int64) {
+	if deadline != 0 && (c.wakeAt == 0 || deadline < c.wakeAt) {
+		c.wakeAt = deadline
+		c.timerDirty = true
+	}
+}
+
+// forgetDeadline records that a thread blocked until deadline woke before
+// it: if it held the earliest deadline, the next one must be looked up
+// (armTimer does, once per trap).
+func (c *cpu) forgetDeadline(deadline int64) {
+	if deadline != 0 && deadline == c.wakeAt {
+		c.wakeStale = true
+		c.timerDirty = true
+	}
+}
+
+// earliestDeadline scans the threads for the earliest timed block.
+func earliestDeadline() int64 {
+	var next int64
+	for i := int32(1); i < threadsHigh; i++ {
+		t := &threads[i]
+		if t.state == tsBlocked && t.deadline != 0 && (next == 0 || t.deadline < next) {
+			next = t.deadline
+		}
+	}
+	return next
+}
+
+// armTimer programs this CPU's timer for nextExpiry unless it is armed for
+// exactly that already; disarms it when nothing is due. Runs at the end of
+// every trap, after schedule; interrupts off; must not allocate.
+//
+// Whatever changes what nextExpiry reads — a timed block, an early wake of
+// the earliest, the run queue, a switch, the interrupt itself — sets
+// timerDirty, so the trap path, a system call that changes none of it,
+// pays one test (TestTimerIsArmedForWhatIsDue checks that nothing is
+// missed).
+func (c *cpu) armTimer() {
+	if c.timerDirty {
+		c.rearmTimer()
+	}
+}
+
+func (c *cpu) rearmTimer() {
+	c.timerDirty = false
+	if c.wakeStale {
+		c.wakeAt = earliestDeadline()
+		c.wakeStale = false
+	}
+	next := nextExpiry(c.wakeAt, threads[c.current].alarm, c.sliceEnd(), c.contended())
+	if next == c.timerArmed {
+		return
+	}
+	c.timerArmed = next
+	c.timerFire = 0
+	if next != 0 {
+		c.timerFire = max(next-c.timerAdvance, 1)
+	}
+	c.timerPrograms++
+	programTimer(c.timerFire)
+}
+
+// timerWrite is a value programTimer writes: to IA32_TSC_DEADLINE in
+// TSC-deadline mode, else to the Initial Count Register. 0 disarms either.
+type timerWrite struct {
+	tscDeadline bool
+	value       uint64
+}
+
+// hostTimer is the last timerWrite in the host tests (hostTest), which
+// have no local APIC.
+var hostTimer timerWrite
+
+// timerValue is what arms the timer for monotonic time at (0: disarm),
+// now being the monotonic time. Pure.
+func timerValue(mode timerKind, at, now int64) timerWrite {
+	w := timerWrite{tscDeadline: mode == timerTSCDeadline}
+	switch {
+	case at == 0:
+		w.value = x86.TSCDeadlineDisarm // and a count of 0 stops a one-shot count
+	case w.tscDeadline:
+		w.value = tscDeadline(at, tscBase, tscMult)
+	default:
+		w.value = uint64(lapicCount(at-now, lapicHz))
+	}
+	return w
+}
+
+// programTimer arms the local APIC timer to fire at monotonic time at, or
+// disarms it (at = 0).
+func programTimer(at int64) {
+	var now int64
+	if timerMode == timerOneShot && at != 0 {
+		now = nanotime()
+	}
+	w := timerValue(timerMode, at, now)
+	switch {
+	case hostTest:
+		hostTimer = w
+	case w.tscDeadline:
+		x86.WRMSR(x86.MsrTSCDeadline, w.value)
+	default:
+		*lapicReg(x86.LAPICTimerInitialCount) = uint32(w.value)
+	}
+}
+
+// startTimer puts the local APIC timer in the mode metal programs it in,
+// disarmed; the first trap's end arms it. Runs at boot, interrupts off.
+func startTimer() {
+	if hasTSCDeadline && !forceOneShot {
+		timerMode = timerTSCDeadline
+		localAPIC.SetTimer(vecTimer, lapic.TIMER_MODE_TSC_DEADLINE)
+		// In xAPIC mode the LVT write must reach the APIC before any
+		// WRMSR to IA32_TSC_DEADLINE (SDM Vol. 3A 11.5.4.1 asks for an
+		// MFENCE); CPUID is serializing, which is stronger.
+		x86.CPUID(x86.CPUIDVendor, 0)
+		x86.WRMSR(x86.MsrTSCDeadline, x86.TSCDeadlineDisarm)
+	} else {
+		timerMode = timerOneShot
+		if lapicHz == 0 {
+			fatal("clock: the local APIC timer did not count during calibration, and the CPU has no TSC-deadline mode")
+		}
+		*lapicReg(x86.LAPICTimerInitialCount) = 0
+		localAPIC.SetTimer(vecTimer, lapic.TIMER_MODE_ONE_SHOT)
+	}
+	c := thisCPU()
+	c.timerArmed, c.timerDirty = 0, true
+}
+
+// timerInterrupt: the one-shot timer fired. It wakes the threads whose
+// deadline passed; schedule then ends the running thread's slice if it is
+// over and another thread waits, and armTimer arms what is due next. Runs
+// in the trap handler with interrupts off; must not allocate.
+func timerInterrupt() {
+	c := thisCPU()
+	c.timerInterrupts++
+	target, fire := c.timerArmed, c.timerFire
+	c.timerArmed, c.timerFire, c.timerDirty = 0, 0, true // one-shot: the hardware is disarmed now
+	now := nanotime()
+	if target != 0 && now >= fire {
+		c.timerAdvance = nextAdvance(c.timerAdvance, now-fire)
+	}
+	if target != 0 && now < target && target-now <= maxTimerAdvanceNS {
+		// Armed early by the advance (or a LAPIC count a little fast):
+		// wait out the last stretch here rather than take another
+		// interrupt with the same latency.
+		t0 := now
+		for now < target {
+			now = nanotime()
+		}
+		c.timerSpinNS += uint64(now - t0)
+	}
+	alarmed := false
+	if cur := &threads[c.current]; cur.alarm != 0 && cur.alarm <= now {
+		cur.alarm, alarmed = 0, true // this interrupt is the alarm: one-shot
+	}
+	if wakeExpired(now) == 0 && !(c.contended() && now >= c.sliceEnd()) && !alarmed {
+		// Nothing due: a piece of a long one-shot count, or a deadline
+		// that moved after the timer fired.
+		c.timerEarly++
+	}
+}
+
+// timerModeName names the mode for the boot report.
+func timerModeName() string {
+	if timerMode == timerTSCDeadline {
+		return "TSC-deadline"
+	}
+	return "one-shot"
+}
