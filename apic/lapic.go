@@ -75,6 +75,8 @@ type LAPIC struct {
 	// pending, and cleared when neither is true: Idle reads it without
 	// the mutex so the run loop's common case takes no lock.
 	work atomic.Bool
+	// expiry mirrors the host timer's armed deadline for TimerExpiry.
+	expiry atomic.Int64
 
 	stats counters
 }

@@ -52,6 +52,7 @@ func (l *LAPIC) timerResetLocked() {
 	if host != nil {
 		host.Stop()
 	}
+	l.expiry.Store(0)
 }
 
 // unitScale is 1e9 times the divider: one count lasts unitScale/timerHz ns.
@@ -170,11 +171,20 @@ func (l *LAPIC) timerRescheduleLocked(now int64) {
 			t.host.Stop()
 			t.armed = false
 		}
+		l.expiry.Store(0)
 	case !t.armed || t.armedAt != at:
 		t.host.Arm(at)
 		t.armed, t.armedAt = true, at
+		l.expiry.Store(at)
 	}
 }
+
+// TimerExpiry is when the timer next needs the VP (Clock.Now time, ns),
+// 0 for never: a run loop sets a host alarm for it so the interrupt comes
+// on time whatever the host timer's callback latency (then PollTimer). It
+// takes no lock; it may be stale by one timer write, which the next exit
+// corrects. VP thread; does not allocate.
+func (l *LAPIC) TimerExpiry() int64 { return l.expiry.Load() }
 
 // timerCallback is the host timer's function: process what is due (an
 // early or stale call finds nothing) and arm for the next expiry. Runs on

@@ -416,3 +416,24 @@ func TestTimerArithmeticSaturates(t *testing.T) {
 		t.Fatalf("current %#x", got)
 	}
 }
+
+// TestTimerExpiryMirrorsTheHostTimer: TimerExpiry is the deadline the host
+// timer is armed for, 0 when it is not.
+func TestTimerExpiryMirrorsTheHostTimer(t *testing.T) {
+	l, r := newOne(t)
+	enable(l)
+	if l.TimerExpiry() != 0 {
+		t.Fatal("expiry before the timer is armed")
+	}
+	xw(l, LAPIC_LVT_TIMER, 0x40)
+	xw(l, LAPIC_TIMER_DIVIDE, 0xb) // divide by 1
+	xw(l, LAPIC_TIMER_INITIAL, 1000)
+	want := r.clock.now + int64(1000*1e9/DefaultTimerHz)
+	if got := l.TimerExpiry(); got != want {
+		t.Fatalf("expiry %d, want %d", got, want)
+	}
+	xw(l, LAPIC_TIMER_INITIAL, 0)
+	if l.TimerExpiry() != 0 {
+		t.Fatal("expiry after the count was cleared")
+	}
+}

@@ -13,6 +13,12 @@ type HostClock interface {
 	Nanotime() int64 // monotonic nanoseconds
 	TSC() uint64     // the host time-stamp counter
 	TSCHz() uint64   // its constant rate
+	// SetAlarm asks for a host interrupt on the calling thread once
+	// Nanotime passes deadline (0 cancels): a VP running its guest then
+	// exits on time for a guest timer, whatever the Go runtime's timer
+	// latency. One alarm per thread; it clears itself when it fires. Must
+	// not allocate.
+	SetAlarm(deadline int64)
 }
 
 // LAPICTimerHz is the rate a guest's local APIC timer counts at with

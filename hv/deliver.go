@@ -1,6 +1,8 @@
 package hv
 
 import (
+	"time"
+
 	"gohv/apic"
 	"gohv/hv/vcpu"
 	"gohv/x86"
@@ -161,9 +163,15 @@ func (vp *VP) sleep(ready func() bool) {
 			return
 		}
 		vp.HLTSleeps++
-		select {
-		case <-vp.wake:
-		case <-vp.p.stopCh:
+		// Sleep until kicked, or until the LAPIC timer's deadline, which
+		// the VP then processes itself (not waiting for the timer's
+		// callback, which rides the Go runtime's millisecond timers).
+		var d time.Duration
+		if at := vp.lapic.TimerExpiry(); at != 0 {
+			d = time.Duration(max(at-vp.p.hv.Host.Nanotime(), 1))
+		}
+		if !vp.waiter.wait(d) {
+			vp.lapic.PollTimer()
 		}
 	}
 }

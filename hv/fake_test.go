@@ -55,6 +55,7 @@ type testHost struct {
 func (h *testHost) Nanotime() int64 { return h.now.Load() }
 func (h *testHost) TSC() uint64     { return uint64(h.now.Load()) }
 func (h *testHost) TSCHz() uint64   { return 1e9 }
+func (h *testHost) SetAlarm(int64)  {}
 
 func newTestHost() *testHost { return &testHost{FakeHost: vcputest.NewFakeHost()} }
 

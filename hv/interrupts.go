@@ -91,9 +91,4 @@ func (p *Partition) IOAPIC() *ioapic.IOAPIC { return p.ioapic }
 // Kick is the LAPIC's apic.Sink: the VP has something to act on. With one
 // host CPU a VP in guest mode cannot be running while another goroutine
 // kicks it, so waking a halted VP is all it takes. Never blocks.
-func (vp *VP) Kick() {
-	select {
-	case vp.wake <- struct{}{}:
-	default:
-	}
-}
+func (vp *VP) Kick() { vp.waiter.wake() }

@@ -56,7 +56,6 @@ type Partition struct {
 	com1    *UART
 
 	stopping atomic.Bool
-	stopCh   chan struct{}
 	done     chan struct{}
 	wg       sync.WaitGroup
 
@@ -122,7 +121,7 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 	}
 	p := &Partition{ID: id, Name: c.Name, Mem: mem, hv: h, console: c.Console,
 		log: h.Log.With("partition", c.Name), result: Result{VP: -1},
-		stopCh: make(chan struct{}), done: make(chan struct{})}
+		done: make(chan struct{})}
 	root, err := mem.NestedRoot()
 	if err != nil {
 		mem.Destroy()
@@ -245,7 +244,9 @@ func (p *Partition) endBy(vp int, s State, err error, status uint32, hasStatus b
 	}
 	p.mu.Unlock()
 	if first {
-		close(p.stopCh)
+		for _, vp := range p.vps {
+			vp.Kick() // a halted VP wakes to see the stop
+		}
 	}
 }
 

@@ -21,12 +21,13 @@ type VP struct {
 	exit  vcpu.Exit
 	lapic *apic.LAPIC
 
-	wake chan struct{} // the LAPIC kicked: something to act on while the VP sleeps
+	waiter waiter // where the VP sleeps in HLT or wait-for-SIPI until kicked
 
 	// State only the VP's thread touches.
 	cr8         uint64    // Regs.CR8 as last loaded, to see the guest change it
 	nmiPending  bool      // an NMI waits for the guest to be able to take it
 	waitSIPI    bool      // INIT left this VP waiting for a start-up IPI
+	alarm       int64     // the host alarm this thread has set (HostClock.SetAlarm)
 	apicPage    mmioRange // where the LAPIC's page answers (apicMoved); size 0 for nowhere
 	apicEnabled bool      // IA32_APIC_BASE.EN, as apicMoved last saw it
 	vpAssist    uint64    // HV_X64_MSR_VP_ASSIST_PAGE
@@ -46,7 +47,7 @@ type VP struct {
 // newVP wraps a backend VCPU and gives it a local APIC; it starts in the
 // architectural RESET state until a loader sets another.
 func newVP(p *Partition, i int, cpu vcpu.VCPU) (*VP, error) {
-	vp := &VP{p: p, index: i, cpu: cpu, wake: make(chan struct{}, 1)}
+	vp := &VP{p: p, index: i, cpu: cpu}
 	vp.view.vp = vp
 	vp.calls.VP = uint32(i)
 	l, err := p.newLAPIC(vp)
@@ -89,6 +90,12 @@ func (vp *VP) run() {
 			vp.sleep(vp.startable) // wait-for-SIPI: nothing runs until a SIPI
 			continue
 		}
+		// A guest timer due while the guest runs needs a host interrupt to
+		// bring the VP back on time.
+		if at := vp.lapic.TimerExpiry(); at != vp.alarm {
+			vp.p.hv.Host.SetAlarm(at)
+			vp.alarm = at
+		}
 		if err := vp.cpu.Run(&vp.exit); err != nil {
 			vp.p.crash(vp.index, fmt.Errorf("vp %d: %w: backend: %w", vp.index, ErrHypervisor, err))
 			return
@@ -114,6 +121,7 @@ func (vp *VP) handle(e *vcpu.Exit) {
 		// LAPIC's timer here in case its callback is still waiting.
 		runtime.Gosched()
 		vp.lapic.PollTimer()
+		vp.alarm = -1 // the alarm may have fired (and cleared itself): set it again
 	case vcpu.ExitInterruptWindow, vcpu.ExitNone:
 		// deliver() runs before the next entry.
 	case vcpu.ExitCPUID:

@@ -24,6 +24,7 @@ func (metalHost) Page(pa uint64) *[4096]byte { return metal.PhysPage(pa) }
 func (metalHost) Nanotime() int64            { return metal.Nanotime() }
 func (metalHost) TSC() uint64                { return metal.TSC() }
 func (h metalHost) TSCHz() uint64            { return h.tscHz }
+func (metalHost) SetAlarm(deadline int64)    { metal.SetAlarm(deadline) }
 
 // serial carries the root's log lines and every partition's COM1 lines
 // onto the serial console, a line at a time.
