@@ -48,7 +48,7 @@ type Linux struct {
 	Kernel   []byte  // the bzImage file, as distributed (Debian's /boot/vmlinuz-*)
 	Initrd   []byte  // may be nil
 	Cmdline  string  // at most the kernel's cmdline_size bytes, no NUL
-	RSDP     uint64  // guest-physical address of the ACPI RSDP (boot_params.acpi_rsdp_addr), 0 for none
+	RSDP     uint64  // guest-physical address of the ACPI RSDP (boot_params.acpi_rsdp_addr), not checked; 0: Linux scans 0xE0000-0xFFFFF
 	Reserved []Range // platform ranges to mark in the E820 map (RAM under them is excluded); none below LowRAMEnd
 }
 
@@ -246,7 +246,10 @@ func mib(n uint64) uint64 { return (n + 1<<20 - 1) >> 20 }
 
 // writeLinux writes the plan into mem: the BIOS data area words, the GDT,
 // the page tables, the command line, the kernel, the initrd and last the
-// zero page.
+// zero page. Only the syssize*16 bytes of protected-mode code are written;
+// the rest of init_size is the kernel's to clear (the decompressor and the
+// kernel zero their own BSS), so a partition's fresh RAM need not be zeroed
+// again.
 func writeLinux(mem Memory, h SetupHeader, l Linux, p linuxPlan) error {
 	var bda [0x20]byte
 	binary.LittleEndian.PutUint16(bda[BDAEBDASegment-0x400:], 0)
