@@ -9,6 +9,7 @@ import (
 	"gohv/hv"
 	"gohv/hv/vcpu"
 	"gohv/metal"
+	"gohv/root/loader"
 	"gohv/testguests"
 	"gohv/x86"
 )
@@ -173,7 +174,7 @@ func checkMultiboot(env *Env) (string, error) {
 		return "", err
 	}
 	defer p.Destroy()
-	if err := hv.LoadMultiboot(p, testguests.MultibootKernel(), "mbtest"); err != nil {
+	if err := loader.LoadMultiboot(p, testguests.MultibootKernel(), "mbtest"); err != nil {
 		p.Start()
 		p.Stop("setup failed")
 		return "", err

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"gohv/hv"
+	"gohv/root/loader"
 	"gohv/testguests"
 	"gohv/x86"
 )
@@ -25,7 +26,7 @@ func runDefault() error {
 		return err
 	}
 	defer mb.Destroy()
-	if err := hv.LoadMultiboot(mb, testguests.MultibootKernel(), "default"); err != nil {
+	if err := loader.LoadMultiboot(mb, testguests.MultibootKernel(), "default"); err != nil {
 		mb.Start()
 		mb.Stop("setup failed")
 		return err

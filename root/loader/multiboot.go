@@ -1,4 +1,4 @@
-package hv
+package loader
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"gohv/hv"
 	"gohv/hv/vcpu"
 	"gohv/x86"
 )
@@ -126,32 +127,42 @@ func ParseMultiboot(file []byte) (*MultibootKernel, error) {
 // command line) and sets VP 0 to the state the specification gives: 32-bit
 // protected mode, paging off, flat segments, EAX = 0x2BADB002, EBX = the
 // information's address, interrupts disabled.
-func LoadMultiboot(p *Partition, file []byte, cmdline string) error {
-	k, err := ParseMultiboot(file)
+func LoadMultiboot(p *hv.Partition, file []byte, cmdline string) error {
+	r, err := loadMultiboot(p.Mem, file, cmdline)
 	if err != nil {
 		return err
 	}
-	m := p.Mem
+	p.VP(0).SetState(r)
+	return nil
+}
+
+// loadMultiboot is LoadMultiboot over any Memory: it writes the kernel and
+// its information into m and returns VP 0's entry state.
+func loadMultiboot(m Memory, file []byte, cmdline string) (vcpu.Regs, error) {
+	k, err := ParseMultiboot(file)
+	if err != nil {
+		return vcpu.Regs{}, err
+	}
 	for _, s := range k.Segments {
 		end := uint64(s.Addr) + uint64(s.MemSize)
-		if uint64(s.Addr) < 0x100000 || !m.IsRAM(uint64(s.Addr)) || !m.IsRAM(end-1) {
-			return fmt.Errorf("multiboot: segment %#x-%#x is not in the partition's RAM above 1 MiB", s.Addr, end)
+		if uint64(s.Addr) < 0x100000 || !isRAM(m, uint64(s.Addr), uint64(s.MemSize)) {
+			return vcpu.Regs{}, fmt.Errorf("multiboot: segment %#x-%#x is not in the partition's RAM above 1 MiB", s.Addr, end)
 		}
 		if err := m.WriteRAM(uint64(s.Addr), s.Data); err != nil {
-			return fmt.Errorf("multiboot: %w", err)
+			return vcpu.Regs{}, fmt.Errorf("multiboot: %w", err)
 		}
 		if err := m.WriteRAM(uint64(s.Addr)+uint64(len(s.Data)), make([]byte, s.MemSize-uint32(len(s.Data)))); err != nil {
-			return fmt.Errorf("multiboot: bss: %w", err)
+			return vcpu.Regs{}, fmt.Errorf("multiboot: bss: %w", err)
 		}
 	}
-	if !m.IsRAM(uint64(k.Entry)) {
-		return fmt.Errorf("multiboot: entry %#x is not in RAM", k.Entry)
+	if !isRAM(m, uint64(k.Entry), 1) {
+		return vcpu.Regs{}, fmt.Errorf("multiboot: entry %#x is not in RAM", k.Entry)
 	}
 	if len(cmdline) > 1023 {
-		return errors.New("multiboot: command line longer than 1023 bytes")
+		return vcpu.Regs{}, errors.New("multiboot: command line longer than 1023 bytes")
 	}
 	if err := m.WriteRAM(mbCmdlineBase, append([]byte(cmdline), 0)); err != nil {
-		return err
+		return vcpu.Regs{}, err
 	}
 	var mmap []byte
 	var upper uint64
@@ -167,10 +178,10 @@ func LoadMultiboot(p *Partition, file []byte, cmdline string) error {
 		mmap = appendMmap(mmap, gpa, size)
 	})
 	if len(mmap) > 0x800 {
-		return errors.New("multiboot: memory map too large")
+		return vcpu.Regs{}, errors.New("multiboot: memory map too large")
 	}
 	if err := m.WriteRAM(mbMmapBase, mmap); err != nil {
-		return err
+		return vcpu.Regs{}, err
 	}
 	info := make([]byte, 88)
 	le := binary.LittleEndian
@@ -181,7 +192,7 @@ func LoadMultiboot(p *Partition, file []byte, cmdline string) error {
 	le.PutUint32(info[44:], uint32(len(mmap)))
 	le.PutUint32(info[48:], mbMmapBase)
 	if err := m.WriteRAM(MultibootInfoBase, info); err != nil {
-		return err
+		return vcpu.Regs{}, err
 	}
 	// Multiboot 1 machine state (spec 3.2): 32-bit protected mode, paging
 	// off, flat 4 GiB code and data segments; the rest as after RESET.
@@ -194,8 +205,7 @@ func LoadMultiboot(p *Partition, file []byte, cmdline string) error {
 	r.TR = vcpu.Segment{Attrib: x86.SegTypeTSSBusy | x86.SegP, Limit: 0x67}
 	r.GPR[x86.RAX] = MultibootBootMagic
 	r.GPR[x86.RBX] = MultibootInfoBase
-	p.VP(0).SetState(r)
-	return nil
+	return r, nil
 }
 
 func appendMmap(b []byte, base, size uint64) []byte {

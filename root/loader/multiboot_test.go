@@ -1,4 +1,4 @@
-package hv
+package loader
 
 import (
 	"encoding/binary"
@@ -28,35 +28,35 @@ func mbFile(code []byte, bss uint32) []byte {
 }
 
 func TestLoadMultiboot(t *testing.T) {
-	p, v, _, _ := newTestPartition(t, 4<<20)
+	m := newFakeMem(0, 4<<20)
 	file := mbFile([]byte{0xf4}, 0x1000)
-	if err := LoadMultiboot(p, file, "root=x"); err != nil {
+	r, err := loadMultiboot(m, file, "root=x")
+	if err != nil {
 		t.Fatal(err)
 	}
-	r := v.regs
 	if r.RIP != 0x100020 || r.GPR[x86.RAX] != MultibootBootMagic || r.GPR[x86.RBX] != MultibootInfoBase ||
 		r.CR0&x86.CR0PE == 0 || r.CR0&x86.CR0PG != 0 || r.CS.Attrib&x86.SegDB == 0 || r.RFLAGS&x86.RFLAGSIF != 0 {
 		t.Fatalf("entry state %+v", r)
 	}
 	var info [88]byte
-	p.Mem.ReadRAM(MultibootInfoBase, info[:])
+	m.ReadRAM(MultibootInfoBase, info[:])
 	le := binary.LittleEndian
 	if le.Uint32(info[0:])&(mbInfoMem|mbInfoMmap|mbInfoCmdline) != mbInfoMem|mbInfoMmap|mbInfoCmdline ||
 		le.Uint32(info[4:]) != 636 || le.Uint32(info[8:]) != 3*1024 {
 		t.Fatalf("info flags %#x lower %d upper %d", le.Uint32(info[0:]), le.Uint32(info[4:]), le.Uint32(info[8:]))
 	}
 	cmd := make([]byte, 7)
-	p.Mem.ReadRAM(uint64(le.Uint32(info[16:])), cmd)
+	m.ReadRAM(uint64(le.Uint32(info[16:])), cmd)
 	if string(cmd) != "root=x\x00" {
 		t.Fatalf("cmdline %q", cmd)
 	}
 	mm := make([]byte, le.Uint32(info[44:]))
-	p.Mem.ReadRAM(uint64(le.Uint32(info[48:])), mm)
+	m.ReadRAM(uint64(le.Uint32(info[48:])), mm)
 	if len(mm) != 48 || le.Uint64(mm[4+24:]) != 0x100000 || le.Uint64(mm[12+24:]) != 3<<20 {
 		t.Fatalf("mmap % x", mm)
 	}
 	var code [1]byte
-	p.Mem.ReadRAM(0x100020, code[:])
+	m.ReadRAM(0x100020, code[:])
 	if code[0] != 0xf4 {
 		t.Fatal("code not loaded")
 	}
@@ -87,8 +87,7 @@ func TestParseMultibootRejects(t *testing.T) {
 			}
 		})
 	}
-	p, _, _, _ := newTestPartition(t, 1<<20)
-	if err := LoadMultiboot(p, good, ""); err == nil {
+	if _, err := loadMultiboot(newFakeMem(0, 1<<20), good, ""); err == nil {
 		t.Fatal("loaded a kernel at 1 MiB into 1 MiB of RAM")
 	}
 }
@@ -106,7 +105,6 @@ func FuzzParseMultiboot(f *testing.F) {
 				t.Fatalf("segment data %d > memsize %d", len(s.Data), s.MemSize)
 			}
 		}
-		p, _, _, _ := newTestPartition(t, 2<<20)
-		LoadMultiboot(p, b, "x") // must not panic whatever the file says
+		loadMultiboot(newFakeMem(0, 2<<20), b, "x") // must not panic whatever the file says
 	})
 }
