@@ -25,6 +25,9 @@ type fakeRAM struct {
 	holeLo, holeHi uint64
 	ops            int
 	hook           func(op string, gpa uint64)
+	// failOp, when non-empty, makes every operation of that kind fail:
+	// a page that stops being RAM between two accesses.
+	failOp string
 }
 
 const (
@@ -52,6 +55,8 @@ func (m *fakeRAM) before(op string, gpa uint64) {
 	}
 }
 
+func (m *fakeRAM) fails(op string) bool { return m.failOp == op }
+
 func (m *fakeRAM) ReadRAM(gpa uint64, b []byte) error {
 	m.before("read", gpa)
 	m.mu.Lock()
@@ -69,8 +74,8 @@ func (m *fakeRAM) WriteRAM(gpa uint64, b []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.ops++
-	if err := m.check(gpa, len(b)); err != nil {
-		return err
+	if err := m.check(gpa, len(b)); err != nil || m.fails("write") {
+		return errNotRAM
 	}
 	copy(m.b[gpa:], b)
 	return nil
@@ -81,7 +86,7 @@ func (m *fakeRAM) OrU32(gpa uint64, bits uint32) (uint32, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.ops++
-	if err := m.check(gpa, 4); err != nil || gpa%4 != 0 {
+	if err := m.check(gpa, 4); err != nil || gpa%4 != 0 || m.fails("or") && bits != 0 {
 		return 0, errNotRAM
 	}
 	old := binary.LittleEndian.Uint32(m.b[gpa:])
@@ -94,7 +99,7 @@ func (m *fakeRAM) CmpxchgU32(gpa uint64, old, new uint32) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.ops++
-	if err := m.check(gpa, 4); err != nil || gpa%4 != 0 {
+	if err := m.check(gpa, 4); err != nil || gpa%4 != 0 || m.fails("cmpxchg") {
 		return false, errNotRAM
 	}
 	if binary.LittleEndian.Uint32(m.b[gpa:]) != old {

@@ -365,3 +365,55 @@ func mustPost(t testing.TB, s *SynIC, sint uint8, typ tlfs.MessageType, payload 
 		t.Fatalf("Post(%d, %q): %v", sint, payload, err)
 	}
 }
+
+// TestPageLostMidDelivery: a SIM page that stops being RAM between the
+// SynIC's accesses (the root took it away) drops what waits for the SINT,
+// counted, at whichever access fails; nothing panics and the books
+// balance.
+func TestPageLostMidDelivery(t *testing.T) {
+	for _, op := range []string{"write", "cmpxchg", "or"} {
+		r := newRig(t, nil)
+		r.enable(t)
+		mustPost(t, r.s, 2, 1, "first") // occupies the slot, so the next sets MessagePending
+		r.ram.failOp = op
+		err := r.s.Post(2, 1, 0, []byte("second"))
+		if op == "write" || op == "cmpxchg" {
+			// The slot is busy: the failing write or cmpxchg is not reached yet.
+			if err != nil || r.s.Queued(2) != 1 {
+				t.Fatalf("%s: Post %v, queued %d", op, err, r.s.Queued(2))
+			}
+			r.ram.failOp = ""
+			r.ram.consume(simpGPA, 2)
+			r.ram.failOp = op
+			r.wr(t, tlfs.MsrEOM, 0)
+		} else if !errors.Is(err, ErrNoPage) {
+			t.Fatalf("%s: Post %v", op, err)
+		}
+		if st := r.s.Stats(); st.Dropped != 1 || r.s.Queued(2) != 0 {
+			t.Fatalf("%s: stats %+v, queued %d", op, st, r.s.Queued(2))
+		}
+		checkConservation(t, r.s)
+	}
+}
+
+// TestGuestRewritesSlotAndPageGoes: after a guest wrote its own type into
+// the slot during a delivery, setting MessagePending may find the page
+// gone: the waiting message is dropped and counted.
+func TestGuestRewritesSlotAndPageGoes(t *testing.T) {
+	r := newRig(t, nil)
+	r.enable(t)
+	slot := uint64(simpGPA + 2*tlfs.MessageSize)
+	r.ram.hook = func(op string, gpa uint64) {
+		if op == "cmpxchg" && gpa == slot {
+			r.ram.hook = nil
+			r.ram.setU32(slot, 0x77)
+			r.ram.failOp = "or"
+		}
+	}
+	if err := r.s.Post(2, 1, 0, []byte("x")); !errors.Is(err, ErrNoPage) {
+		t.Fatalf("Post: %v", err)
+	}
+	if st := r.s.Stats(); st.Dropped != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -228,3 +228,41 @@ func TestAutoEOIMarks(t *testing.T) {
 		t.Fatal("Reset left auto-EOI marks")
 	}
 }
+
+// TestErrorsNameTheCheck: #GP errors say which rule refused the write.
+func TestErrorsNameTheCheck(t *testing.T) {
+	r := newRig(t, nil)
+	err := r.s.WriteMSR(tlfs.MsrSINT0, 3)
+	if err == nil || err.Error() != "synic: #GP(0): SINTx unmasked with a vector below 16" {
+		t.Fatalf("error %q", err)
+	}
+	if !r.s.HandlesMSR(tlfs.MsrEOM) || r.s.HandlesMSR(tlfs.MsrHypercall) {
+		t.Fatal("method HandlesMSR disagrees with the function")
+	}
+	if r.s.Queued(16) != 0 || r.s.VP() != 0 {
+		t.Fatal("Queued(16) or VP")
+	}
+}
+
+// TestNewRefusesBadConfig: a Config without its seams or with a queue
+// depth out of range is a wiring bug: New panics.
+func TestNewRefusesBadConfig(t *testing.T) {
+	r := newRig(t, nil)
+	good := Config{Memory: r.ram, Interrupter: r.intr, Clock: r.clock}
+	for name, c := range map[string]Config{
+		"no memory":      {Interrupter: r.intr, Clock: r.clock},
+		"no interrupter": {Memory: r.ram, Clock: r.clock},
+		"no clock":       {Memory: r.ram, Interrupter: r.intr},
+		"depth -1":       func() Config { c := good; c.QueueDepth = -1; return c }(),
+		"depth too deep": func() Config { c := good; c.QueueDepth = MaxQueueDepth + 1; return c }(),
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: New did not panic", name)
+				}
+			}()
+			New(c)
+		}()
+	}
+}

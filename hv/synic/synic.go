@@ -190,6 +190,9 @@ func New(cfg Config) *SynIC {
 	return s
 }
 
+// VP returns the index of the VP the SynIC belongs to (Config.VP).
+func (s *SynIC) VP() uint32 { return s.vp }
+
 // Reset puts the SynIC in its reset state, as at an INIT or VP reset:
 // registers to their reset values, timers stopped, queued messages and
 // held timer expirations dropped (and counted in Stats.Dropped and

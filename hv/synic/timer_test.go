@@ -395,3 +395,20 @@ func TestResetStopsTimers(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleCallback: a host-timer callback that was already running when
+// the timer was disabled, or that comes early, changes nothing.
+func TestStaleCallback(t *testing.T) {
+	r := newRig(t, nil)
+	r.wr(t, count0, 10_000)
+	r.wr(t, cfg0, directED|tlfs.STimerPeriodic|tlfs.STimerEnable)
+	r.s.timerCallback(0) // early: re-arms for the same expiry
+	if at, armed, _ := r.clock.timers[0].state(); !armed || at != r.clock.ReferenceTime()+10_000 {
+		t.Fatalf("early callback: armed %v at %d", armed, at)
+	}
+	r.wr(t, cfg0, 0)
+	r.s.timerCallback(0) // stale: the timer is off
+	if _, armed, _ := r.clock.timers[0].state(); armed || r.intr.total() != 0 {
+		t.Fatal("stale callback re-armed or raised")
+	}
+}
