@@ -4,7 +4,7 @@ package apic
 // local APIC. A SINTx register with its AutoEOI bit set asks the
 // hypervisor to perform "an implicit EOI ... when an interrupt is
 // delivered to the virtual processor" and to clear the vector's bit in
-// the virtual APIC's ISR (TLFS 11.8.4, "SINTx Registers"): the guest's
+// the virtual APIC's ISR (TLFS "SINTx Registers"): the guest's
 // handler then writes no EOI. A real local APIC has no such mode; the
 // SynIC tells the LAPIC which vectors it wants treated that way, and Ack
 // consults the set.
@@ -34,10 +34,10 @@ func (l *LAPIC) SetAutoEOI(vector uint8, on bool) {
 	l.mu.Unlock()
 }
 
-// AutoEOI reports whether vector is marked auto-EOI: after Ack returns
-// such a vector the caller treats it as EOId (the SynIC rescans its
-// message queues on an EOI of a SINT vector, TLFS 11.3.1). Any goroutine;
-// does not allocate.
+// AutoEOI reports whether vector is marked auto-EOI: after Ack returns such a
+// vector the caller treats it as EOId (the SynIC rescans its message queues
+// on an EOI of a SINT vector, TLFS "SynIC Messages"). Any goroutine; does not
+// allocate.
 func (l *LAPIC) AutoEOI(vector uint8) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()

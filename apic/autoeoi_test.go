@@ -6,9 +6,10 @@ import (
 )
 
 // TestAutoEOIVectorSkipsISR: an auto-EOI vector is acknowledged without
-// entering ISR (TLFS 11.8.4: the hypervisor clears the ISR bit itself), so
-// a lower-priority vector behind it is deliverable at once and no EOI is
-// needed; with the mark removed the same vector is in service until EOI.
+// entering ISR (TLFS "SINTx Registers": the hypervisor clears the ISR bit
+// itself), so a lower-priority vector behind it is deliverable at once and no
+// EOI is needed; with the mark removed the same vector is in service until
+// EOI.
 func TestAutoEOIVectorSkipsISR(t *testing.T) {
 	l, r := newOne(t)
 	enable(l)

@@ -1,7 +1,7 @@
 // Package synic models a virtual processor's Hyper-V synthetic interrupt
 // controller (SynIC), its four synthetic timers, and a partition's ports
 // and connections, as the Hypervisor Top-Level Functional Specification
-// describes them (TLFS 11, "Inter-Partition Communication"; TLFS 12.4,
+// describes them (TLFS 11, "Inter-Partition Communication"; TLFS 12,
 // "Synthetic Timers"). Register and field names are the TLFS's (SCONTROL,
 // SIEFP, SIMP, EOM, SINTx, STIMERx_CONFIG), so a reader can look each one
 // up; the numbers come from hv/tlfs.
@@ -28,17 +28,16 @@
 //
 // # Messages
 //
-// Post writes a message into its SINT's slot of the SIM page (SIMP page +
-// 256 × SINT) when the slot's type reads 0: PayloadSize, flags, origin and
-// payload first, then the type by compare-and-swap, so the guest never
-// sees a type before its payload. A busy slot gets its MessagePending
-// flag set (then its type is read again, so a guest that emptied it in
-// between is not left waiting for an EOM it will not write) and the
-// message waits in a bounded per-SINT queue. EOM, an EOI of the SINT's
-// vector, the next Post, and enabling SCONTROL or SIMP each give every
-// waiting SINT one delivery attempt (TLFS 11.1.1, 11.8.5). Each timer has
-// its own buffer: a held timer expiration goes into the slot before the
-// queued messages.
+// Post writes a message into its SINT's slot of the SIM page (SIMP page + 256
+// × SINT) when the slot's type reads 0: PayloadSize, flags, origin and
+// payload first, then the type by compare-and-swap, so the guest never sees a
+// type before its payload. A busy slot gets its MessagePending flag set (then
+// its type is read again, so a guest that emptied it in between is not left
+// waiting for an EOM it will not write) and the message waits in a bounded
+// per-SINT queue. EOM, an EOI of the SINT's vector, the next Post, and
+// enabling SCONTROL or SIMP each give every waiting SINT one delivery attempt
+// (TLFS "SynIC Messages", "EOM Register"). Each timer has its own buffer: a
+// held timer expiration goes into the slot before the queued messages.
 //
 // # Timers
 //
@@ -68,13 +67,13 @@
 //
 // # Decisions where the TLFS leaves room
 //
-//   - A masked SINT still receives messages in its slot; only the
-//     interrupt is lost (TLFS 11.1.1), and EOM drains it. An event for a
-//     masked SINT sets no flag and fails with ErrMasked (TLFS 11.4.1:
-//     INVALID_SYNIC_STATE). Polling SINTs receive both without an
+//   - A masked SINT still receives messages in its slot; only the interrupt
+//     is lost (TLFS "SynIC Messages"), and EOM drains it. An event for a
+//     masked SINT sets no flag and fails with ErrMasked (TLFS "Event Flag
+//     Delivery": INVALID_SYNIC_STATE). Polling SINTs receive both without an
 //     interrupt.
 //   - A SIMP or SIEFP write naming a page outside RAM or in MMIO is
-//     accepted and reads back (TLFS 11.8.3, as Hyper-V's overlay; KVM
+//     accepted and reads back (TLFS "SIMP Register", as Hyper-V's overlay; KVM
 //     raises #GP instead); the enable clears nothing and counts
 //     Stats.BadPages; every message or event for the page is dropped and
 //     counted, and Status reports SUCCESS to a sender, which on Hyper-V

@@ -2,9 +2,9 @@ package synic
 
 import "gohv/hv/tlfs"
 
-// This file: event flags (TLFS 11.4). SINT n's 2048 flags are the n-th
-// 256-byte bitmap of the SIEF page; flag f is bit f%8 of byte f/8, which
-// is bit f%32 of the little-endian 32-bit word at byte 4*(f/32).
+// This file: event flags (TLFS "SynIC Event Flags"). SINT n's 2048 flags are
+// the n-th 256-byte bitmap of the SIEF page; flag f is bit f%8 of byte f/8,
+// which is bit f%32 of the little-endian 32-bit word at byte 4*(f/32).
 
 // Signal sets event flag `flag` of SINT sint in the SIEF page with an
 // atomic OR, and raises the SINT's vector if the flag went from 0 to 1
@@ -12,12 +12,12 @@ import "gohv/hv/tlfs"
 // a flag already set merges (the guest clears flags with a locked
 // instruction before it handles them, so nothing is lost).
 //
-// Errors: ErrDisabled when SCONTROL or SIEFP is not enabled (TLFS 11.4.1:
-// the VP is no target); ErrMasked when the SINT is masked (TLFS 11.4.1:
-// HvCallSignalEvent returns HV_STATUS_INVALID_SYNIC_STATE), and no flag
-// is set; ErrNoPage when the SIEF page is outside RAM (counted in
-// Stats.EventsDropped); ErrBadArgument for sint > 15 or flag >= 2048.
-// Any goroutine; does not allocate.
+// Errors: ErrDisabled when SCONTROL or SIEFP is not enabled (TLFS "Event Flag
+// Delivery": the VP is no target); ErrMasked when the SINT is masked (TLFS
+// "Event Flag Delivery": HvCallSignalEvent returns
+// HV_STATUS_INVALID_SYNIC_STATE), and no flag is set; ErrNoPage when the SIEF
+// page is outside RAM (counted in Stats.EventsDropped); ErrBadArgument for
+// sint > 15 or flag >= 2048. Any goroutine; does not allocate.
 func (s *SynIC) Signal(sint uint8, flag uint32) (bool, error) {
 	if sint >= tlfs.SINTCount || flag >= tlfs.EventFlagsPerSINT {
 		return false, ErrBadArgument

@@ -9,7 +9,7 @@ import (
 )
 
 // TestSignalSetsFlag: flag f of SINT n is bit f%8 of byte SIEFP + 256n +
-// f/8 (TLFS 11.4.2); a newly set flag raises the SINT's vector, a flag
+// f/8 (TLFS "SIEF Page"); a newly set flag raises the SINT's vector, a flag
 // already set merges without one.
 func TestSignalSetsFlag(t *testing.T) {
 	r := newRig(t, nil)
@@ -44,8 +44,8 @@ func TestSignalSetsFlag(t *testing.T) {
 	}
 }
 
-// TestSignalRefusals: bad arguments, a disabled SynIC or SIEF page, a
-// masked SINT (TLFS 11.4.1: INVALID_SYNIC_STATE, and no flag set).
+// TestSignalRefusals: bad arguments, a disabled SynIC or SIEF page, a masked
+// SINT (TLFS "Event Flag Delivery": INVALID_SYNIC_STATE, and no flag set).
 func TestSignalRefusals(t *testing.T) {
 	r := newRig(t, nil)
 	r.enable(t)

@@ -7,13 +7,14 @@ import (
 	"gohv/hv/tlfs"
 )
 
-// This file: messages (TLFS 11.1-11.3). A message goes into its SINT's
+// This file: messages (TLFS "SynIC Messages"). A message goes into its SINT's
 // slot of the SIM page when the slot is empty (message type 0); otherwise
 // it waits in the SINT's queue, the slot's MessagePending flag is set, and
 // the guest's EOM (or its EOI of the SINT's vector, or the next Post)
 // brings the next waiting message in.
 
-// message is one queued message: a guest message buffer (TLFS 11.2.1).
+// message is one queued message: a guest message buffer (TLFS "Guest Message
+// Buffers").
 type message struct {
 	typ     tlfs.MessageType
 	size    uint8
@@ -39,21 +40,21 @@ func (q *queue) clear() (was int) { was, q.head, q.n = q.n, 0, 0; return was }
 const pendingBit = tlfs.MessagePendingFlag << (8 * (tlfs.MessageFlagsOffset - tlfs.MessageSizeOffset))
 
 // Post delivers a message to SINT sint (from the root, a port, or the
-// hypervisor): into the SIM slot if it is free (payload and header first,
-// the type last), else the slot's MessagePending flag is set and the
-// message waits in the SINT's queue; then the SINT's vector is raised
-// unless it is masked or polling. A masked SINT still receives messages
-// in its slot: the TLFS loses only the interrupt (TLFS 11.1.1), and the
-// guest may drain a masked SINT with EOM.
+// hypervisor): into the SIM slot if it is free (payload and header first, the
+// type last), else the slot's MessagePending flag is set and the message
+// waits in the SINT's queue; then the SINT's vector is raised unless it is
+// masked or polling. A masked SINT still receives messages in its slot: the
+// TLFS loses only the interrupt (TLFS "SynIC Messages"), and the guest may
+// drain a masked SINT with EOM.
 //
 // Errors: ErrDisabled when SCONTROL or SIMP is not enabled (the VP is no
-// target, TLFS 11.1.1; nothing queued); ErrQueueFull when the slot is busy
-// and Config.QueueDepth messages wait already (nothing queued; the
+// target, TLFS "SynIC Messages"; nothing queued); ErrQueueFull when the slot
+// is busy and Config.QueueDepth messages wait already (nothing queued; the
 // hypercall returns INSUFFICIENT_BUFFERS); ErrNoPage when the SIM page is
-// outside RAM (the message, and whatever waited for the SINT, is dropped
-// and counted); ErrBadArgument for sint > 15, type 0 or a payload above
-// 240 bytes. payload is copied before Post returns. Any goroutine; does
-// not allocate.
+// outside RAM (the message, and whatever waited for the SINT, is dropped and
+// counted); ErrBadArgument for sint > 15, type 0 or a payload above 240
+// bytes. payload is copied before Post returns. Any goroutine; does not
+// allocate.
 func (s *SynIC) Post(sint uint8, typ tlfs.MessageType, origin uint64, payload []byte) error {
 	if sint >= tlfs.SINTCount || typ == tlfs.MessageTypeNone || len(payload) > tlfs.MessagePayloadSize {
 		return ErrBadArgument
@@ -89,7 +90,7 @@ func (s *SynIC) Post(sint uint8, typ tlfs.MessageType, origin uint64, payload []
 	return nil
 }
 
-// EOM is the guest's write of HV_X64_MSR_EOM (TLFS 11.8.5): every SINT
+// EOM is the guest's write of HV_X64_MSR_EOM (TLFS "EOM Register"): every SINT
 // with a waiting message gets one delivery attempt. Costs at most one
 // slot write per SINT, however often the guest writes.
 func (s *SynIC) eomLocked(r *raises) {
@@ -107,11 +108,11 @@ func (s *SynIC) flushAllLocked(r *raises) {
 	}
 }
 
-// EOI tells the SynIC that the VP EOId vector at its local APIC (or that
-// the APIC retired an auto-EOI vector): every unmasked SINT with that
-// vector and a waiting message gets a delivery attempt, as TLFS 11.1.1
-// asks of an APIC EOI. Nothing waiting costs one atomic load. Any
-// goroutine; does not allocate.
+// EOI tells the SynIC that the VP EOId vector at its local APIC (or that the
+// APIC retired an auto-EOI vector): every unmasked SINT with that vector and
+// a waiting message gets a delivery attempt, as TLFS "SynIC Messages" asks of
+// an APIC EOI. Nothing waiting costs one atomic load. Any goroutine; does not
+// allocate.
 func (s *SynIC) EOI(vector uint8) {
 	if s.waiting.Load() == 0 {
 		return
@@ -147,7 +148,7 @@ const (
 )
 
 // flushSINTLocked makes one delivery attempt for SINT n: a held timer
-// expiration first (each timer has its own buffer, TLFS 11.1.1, so a
+// expiration first (each timer has its own buffer, TLFS "SynIC Messages", so a
 // flood of port messages cannot starve it), else the oldest queued
 // message. The slot is claimed only if its type reads 0; the header and
 // payload are written first and the type last, by compare-and-swap from
@@ -196,7 +197,8 @@ func (s *SynIC) flushSINTLocked(n uint8, r *raises) flushOutcome {
 	}
 	if !swapped {
 		// The guest wrote a message type into the slot it had emptied:
-		// its slot, its loss of time. Ours waits for the next EOM.
+		// its slot, its loss of time. Ours waits, MessagePending set, for
+		// the next EOM, EOI or Post.
 		if _, err := s.mem.OrU32(gpa+tlfs.MessageSizeOffset, pendingBit); err != nil {
 			s.dropWaitingLocked(n)
 			return flushDropped
@@ -218,8 +220,8 @@ func (s *SynIC) flushSINTLocked(n uint8, r *raises) flushOutcome {
 // gets its MessagePending flag set, and then its type is read again: a
 // guest that emptied the slot between the two reads may have looked at
 // the flag before it was set and so will not write EOM, so the SynIC
-// delivers now instead (TLFS 11.1.1 orders the flag before the type
-// check for this reason).
+// delivers now instead (setting the flag and then looking again closes
+// the race).
 func (s *SynIC) claimSlotLocked(gpa uint64) (free bool, err error) {
 	typ, err := s.mem.OrU32(gpa+tlfs.MessageTypeOffset, 0)
 	if err != nil || typ == 0 {
@@ -235,7 +237,7 @@ func (s *SynIC) claimSlotLocked(gpa uint64) (free bool, err error) {
 // writeSlotLocked writes a message whose payload is in s.scratch[16:] into
 // the (empty) slot at gpa: PayloadSize, MessageFlags, the reserved field,
 // the origin and the payload, then the type by compare-and-swap from 0.
-// Only the payload's own bytes are written (TLFS 11.1.1).
+// Only the payload's own bytes are written (TLFS "SynIC Messages").
 func (s *SynIC) writeSlotLocked(gpa uint64, typ tlfs.MessageType, origin uint64, size int, pending bool) (bool, error) {
 	b := s.scratch[:]
 	b[tlfs.MessageSizeOffset] = uint8(size)

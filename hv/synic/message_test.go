@@ -37,7 +37,7 @@ func TestPostIntoFreeSlot(t *testing.T) {
 
 // TestPostWritesTypeLast: the header and payload are written before the
 // type, and the type by compare-and-swap from 0, so a guest polling the
-// type never sees a half-written message (TLFS 11.1.1).
+// type never sees a half-written message (TLFS "SynIC Messages").
 func TestPostWritesTypeLast(t *testing.T) {
 	r := newRig(t, nil)
 	r.enable(t)
@@ -147,8 +147,9 @@ func TestGuestWritesSlotMeanwhile(t *testing.T) {
 	checkConservation(t, r.s)
 }
 
-// TestMaskedAndPollingSINTs: a masked SINT still gets the message in its
-// slot and loses only the interrupt (TLFS 11.1.1); so does a polling one.
+// TestMaskedAndPollingSINTs: a masked SINT still gets the message in its slot
+// and loses only the interrupt (TLFS "SynIC Messages"); so does a polling
+// one.
 func TestMaskedAndPollingSINTs(t *testing.T) {
 	for _, sint := range []uint64{tlfs.SINTMasked | 0xf3, tlfs.SINTPolling | 0xf3, tlfs.SINTMasked} {
 		r := newRig(t, nil)
@@ -159,7 +160,7 @@ func TestMaskedAndPollingSINTs(t *testing.T) {
 		if _, p, ok := r.ram.consume(simpGPA, 2); !ok || string(p) != "x" {
 			t.Fatalf("SINT %#x: slot %q", sint, p)
 		}
-		r.wr(t, tlfs.MsrEOM, 0) // drains a masked SINT (TLFS 11.8.5)
+		r.wr(t, tlfs.MsrEOM, 0) // drains a masked SINT (TLFS "EOM Register")
 		if _, p, ok := r.ram.consume(simpGPA, 2); !ok || string(p) != "y" {
 			t.Fatalf("SINT %#x: EOM did not drain: %q", sint, p)
 		}
@@ -169,8 +170,8 @@ func TestMaskedAndPollingSINTs(t *testing.T) {
 	}
 }
 
-// TestPostRefusedWhenDisabled: with SCONTROL or SIMP off the VP is no
-// target (TLFS 11.1.1): ErrDisabled, INVALID_SYNIC_STATE, nothing queued.
+// TestPostRefusedWhenDisabled: with SCONTROL or SIMP off the VP is no target
+// (TLFS "SynIC Messages"): ErrDisabled, INVALID_SYNIC_STATE, nothing queued.
 func TestPostRefusedWhenDisabled(t *testing.T) {
 	for _, c := range []struct {
 		msr uint32
@@ -293,8 +294,8 @@ func TestEOMStormIsCheap(t *testing.T) {
 }
 
 // TestEOIRedelivers: an EOI of a SINT's vector retries that SINT's queue
-// (TLFS 11.1.1), for a guest that empties the slot and EOIs without EOM;
-// an EOI of another vector, or of a masked SINT's, does nothing.
+// (TLFS "SynIC Messages"), for a guest that empties the slot and EOIs without
+// EOM; an EOI of another vector, or of a masked SINT's, does nothing.
 func TestEOIRedelivers(t *testing.T) {
 	r := newRig(t, nil)
 	r.enable(t)
@@ -378,7 +379,8 @@ func TestPageLostMidDelivery(t *testing.T) {
 		r.ram.failOp = op
 		err := r.s.Post(2, 1, 0, []byte("second"))
 		if op == "write" || op == "cmpxchg" {
-			// The slot is busy: the failing write or cmpxchg is not reached yet.
+			// The slot is busy: the failing write or cmpxchg is not reached
+			// yet.
 			if err != nil || r.s.Queued(2) != 1 {
 				t.Fatalf("%s: Post %v, queued %d", op, err, r.s.Queued(2))
 			}

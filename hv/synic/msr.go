@@ -7,10 +7,11 @@ import (
 	"gohv/hv/tlfs"
 )
 
-// This file: the SynIC's and the synthetic timers' MSRs (TLFS 11.8,
-// 12.5). Reserved bits the TLFS marks RsvdP (SCONTROL 63:1, SIMP and
-// SIEFP 11:1, SINTx 15:8 and 63:19) are stored and read back and do
-// nothing; RsvdZ bits (EOM, STIMERx_CONFIG 15:13 and 63:20) raise #GP.
+// This file: the SynIC's and the synthetic timers' MSRs (TLFS 11, "SynIC
+// MSRs"; TLFS 12, "Synthetic Timer MSRs"). Reserved bits the TLFS marks RsvdP
+// (SCONTROL 63:1, SIMP and SIEFP 11:1, SINTx 15:8 and 63:19) are stored and
+// read back and do nothing; RsvdZ bits (EOM, STIMERx_CONFIG 15:13 and 63:20)
+// raise #GP.
 
 // ErrGP is wrapped by every error that the guest must see as #GP(0).
 var ErrGP = errors.New("synic: #GP(0)")
@@ -77,20 +78,19 @@ func (s *SynIC) ReadMSR(msr uint32) (uint64, error) {
 // raises #GP(0), and nothing changed. What each write does:
 //
 //   - SCONTROL: stored; turning Enable on retries every waiting message.
-//   - SVERSION: #GP (TLFS 11.8.2).
-//   - SIEFP, SIMP: stored whatever the GPFN. Enabling a page, or moving
-//     an enabled one, clears it to zero, as KVM and OpenVMM do for the
-//     TLFS's overlay that starts out zero. A page outside RAM or in MMIO
-//     is accepted too (TLFS 11.8.3: the page "will not be accessible to
-//     the guest"), counted in Stats.BadPages; messages and events for it
-//     are then dropped and counted. Enabling SIMP retries every waiting
-//     message.
+//   - SVERSION: #GP (TLFS "SVERSION Register").
+//   - SIEFP, SIMP: stored whatever the GPFN. Enabling a page, or moving an
+//     enabled one, clears it to zero, as KVM and OpenVMM do for the TLFS's
+//     overlay that starts out zero. A page outside RAM or in MMIO is accepted
+//     too (TLFS "SIMP Register": the page "will not be accessible to the
+//     guest"), counted in Stats.BadPages; messages and events for it are then
+//     dropped and counted. Enabling SIMP retries every waiting message.
 //   - EOM: 0 retries the next waiting message of every SINT (TLFS
 //     11.8.5); any other value is RsvdZ: #GP.
-//   - SINTx: #GP when unmasked with a vector below 16 (TLFS 11.8.4; a
-//     masked SINT may hold any vector, as its reset value 0x10000 does).
-//     AutoEOI on an unmasked, non-polling SINT marks its vector auto-EOI
-//     at the local APIC.
+//   - SINTx: #GP when unmasked with a vector below 16 (TLFS "SINTx
+//     Registers"; a masked SINT may hold any vector, as its reset value
+//     0x10000 does). AutoEOI on an unmasked, non-polling SINT marks its
+//     vector auto-EOI at the local APIC.
 //   - STIMERx_CONFIG, STIMERx_COUNT: see writeConfigLocked and
 //     writeCountLocked in timer.go.
 //
@@ -158,11 +158,10 @@ func (s *SynIC) writeOverlayLocked(reg *uint64, v uint64) {
 	}
 }
 
-// autoEOIVectorsLocked is the set of vectors of unmasked, non-polling
-// SINTs with AutoEOI set: the vectors the local APIC retires on
-// acknowledge (TLFS 11.8.4). A vector shared with a SINT without AutoEOI
-// is auto-EOI all the same, as in KVM: the APIC cannot tell which SINT
-// raised it.
+// autoEOIVectorsLocked is the set of vectors of unmasked, non-polling SINTs
+// with AutoEOI set: the vectors the local APIC retires on acknowledge (TLFS
+// "SINTx Registers"). A vector shared with a SINT without AutoEOI is auto-EOI
+// all the same, as in KVM: the APIC cannot tell which SINT raised it.
 func (s *SynIC) autoEOIVectorsLocked() [4]uint64 {
 	var set [4]uint64
 	for _, v := range s.sint {

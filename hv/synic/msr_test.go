@@ -9,7 +9,7 @@ import (
 
 // TestResetValues: a new SynIC reads as the TLFS says a VP starts (TLFS
 // 11.8: SCONTROL, SIEFP, SIMP 0; SVERSION 1; EOM reads 0; every SINT
-// 0x10000, masked; TLFS 12.5: every timer 0).
+// 0x10000, masked; TLFS "Synthetic Timer MSRs": every timer 0).
 func TestResetValues(t *testing.T) {
 	r := newRig(t, nil)
 	want := map[uint32]uint64{
@@ -167,7 +167,7 @@ func TestOverlayEnableClearsPage(t *testing.T) {
 }
 
 // TestOverlayOutsideRAM: SIMP and SIEFP pointing at MMIO or past RAM are
-// accepted and read back (TLFS 11.8.3); the enable counts a bad page,
+// accepted and read back (TLFS "SIMP Register"); the enable counts a bad page,
 // and messages and events for them are dropped, counted, and reported as
 // success to a sender.
 func TestOverlayOutsideRAM(t *testing.T) {
@@ -197,8 +197,8 @@ func TestOverlayOutsideRAM(t *testing.T) {
 	}
 }
 
-// TestAutoEOIMarks: the Interrupter hears of exactly the vectors of
-// unmasked, non-polling SINTs with AutoEOI (TLFS 11.8.4), as they change,
+// TestAutoEOIMarks: the Interrupter hears of exactly the vectors of unmasked,
+// non-polling SINTs with AutoEOI (TLFS "SINTx Registers"), as they change,
 // and Reset takes the marks back.
 func TestAutoEOIMarks(t *testing.T) {
 	r := newRig(t, nil)

@@ -10,14 +10,14 @@ import (
 	"gohv/hv/tlfs"
 )
 
-// This file: ports and connections (TLFS 11.5). A partition that serves
-// something owns a port; a partition that uses it holds a connection to
-// it. Ports is one partition's table of connections: the connection IDs
-// its guest may name in HvCallPostMessage and HvCallSignalEvent, each
-// bound to a port that the root serves with a Go handler or that a
-// partition's SynIC owns (a SINT, and for events a range of flags). A
-// connection ID a partition's table does not hold, another partition's
-// included, is HV_STATUS_INVALID_CONNECTION_ID.
+// This file: ports and connections (TLFS "Ports and Connections"). A
+// partition that serves something owns a port; a partition that uses it holds
+// a connection to it. Ports is one partition's table of connections: the
+// connection IDs its guest may name in HvCallPostMessage and
+// HvCallSignalEvent, each bound to a port that the root serves with a Go
+// handler or that a partition's SynIC owns (a SINT, and for events a range of
+// flags). A connection ID a partition's table does not hold, another
+// partition's included, is HV_STATUS_INVALID_CONNECTION_ID.
 
 // MessageHandler serves a root-owned message port. payload is valid only
 // during the call (it is the guest's input page); the returned status is
@@ -30,9 +30,9 @@ type MessageHandler interface {
 	Message(vp uint32, typ tlfs.MessageType, payload []byte) tlfs.Status
 }
 
-// EventHandler serves a root-owned event port. A root port takes every
-// flag number: flag is the guest's FlagNumber, and refusing one it does
-// not serve (HV_STATUS_INVALID_PARAMETER, TLFS 11.10.2) is the handler's
+// EventHandler serves a root-owned event port. A root port takes every flag
+// number: flag is the guest's FlagNumber, and refusing one it does not serve
+// (HV_STATUS_INVALID_PARAMETER, TLFS "HvCallSignalEvent") is the handler's
 // call. Same calling rules as MessageHandler.
 type EventHandler interface {
 	Event(vp uint32, flag uint16) tlfs.Status
@@ -97,10 +97,10 @@ func (p *Ports) AddSynICMessagePort(conn uint32, target *SynIC, sint uint8) erro
 	return p.add(conn, &port{target: target, sint: sint})
 }
 
-// AddSynICEventPort binds connection conn to an event port that target's
-// SINT sint owns, with flagCount flags from flagBase (TLFS 11.5): the
-// guest's FlagNumber f sets flag flagBase+f, and f >= flagCount is
-// HV_STATUS_INVALID_PARAMETER.
+// AddSynICEventPort binds connection conn to an event port that target's SINT
+// sint owns, with flagCount flags from flagBase (TLFS "Ports and
+// Connections"): the guest's FlagNumber f sets flag flagBase+f, and f >=
+// flagCount is HV_STATUS_INVALID_PARAMETER.
 func (p *Ports) AddSynICEventPort(conn uint32, target *SynIC, sint uint8, flagBase, flagCount uint16) error {
 	if target == nil || sint >= tlfs.SINTCount || flagCount == 0 || int(flagBase)+int(flagCount) > tlfs.EventFlagsPerSINT {
 		return ErrPort
@@ -130,8 +130,8 @@ func (p *Ports) add(conn uint32, pt *port) error {
 }
 
 // Remove unbinds connection conn, if bound. Messages its port's SynIC has
-// queued stay queued (TLFS 11.2.3: breaking a connection does not affect
-// undelivered messages).
+// queued stay queued (TLFS "Reliability and Sequencing of Guest Message
+// Buffers": breaking a connection does not affect undelivered messages).
 func (p *Ports) Remove(conn uint32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

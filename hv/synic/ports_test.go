@@ -99,7 +99,7 @@ func TestRootPorts(t *testing.T) {
 
 // TestPortKindAndInput: a message to an event port, or an event to a
 // message port, is INVALID_PORT_ID; a bad message type or size is
-// INVALID_PARAMETER (TLFS 11.10.1), checked before the lookup.
+// INVALID_PARAMETER (TLFS "HvCallPostMessage"), checked before the lookup.
 func TestPortKindAndInput(t *testing.T) {
 	var p Ports
 	echo := &echoPort{limit: 10}
@@ -131,7 +131,7 @@ func TestPortKindAndInput(t *testing.T) {
 // the port's SINT with the port ID as sender; a full queue is
 // INSUFFICIENT_BUFFERS, a disabled SynIC INVALID_SYNIC_STATE. Events set
 // flag base+FlagNumber; a FlagNumber beyond the port's count is
-// INVALID_PARAMETER (TLFS 11.10.2).
+// INVALID_PARAMETER (TLFS "HvCallSignalEvent").
 func TestSynICPorts(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.QueueDepth = 1 })
 	var p Ports

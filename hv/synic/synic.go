@@ -37,10 +37,10 @@ type Interrupter interface {
 	// local APIC: a SINT's vector or a direct-mode timer's. Never called
 	// with a vector below 16. Safe from any goroutine; must not block.
 	Interrupt(vector uint8)
-	// SetAutoEOI tells the local APIC that vector is (on) or is no longer
-	// the vector of an unmasked SINT with AutoEOI set: the APIC then
-	// acknowledges it without entering it into ISR (apic.LAPIC.SetAutoEOI;
-	// TLFS 11.8.4). Called on the VP's thread, from WriteMSR and Reset.
+	// SetAutoEOI tells the local APIC that vector is (on) or is no longer the
+	// vector of an unmasked SINT with AutoEOI set: the APIC then acknowledges
+	// it without entering it into ISR (apic.LAPIC.SetAutoEOI; TLFS "SINTx
+	// Registers"). Called on the VP's thread, from WriteMSR and Reset.
 	SetAutoEOI(vector uint8, on bool)
 }
 
@@ -74,7 +74,7 @@ type HostTimer interface {
 const (
 	// DefaultQueueDepth is how many messages wait per SINT when the slot
 	// is busy: the sixteen guest message buffers the TLFS gives each port
-	// (TLFS 11.2.1, "Guest Message Buffers").
+	// (TLFS "Guest Message Buffers").
 	DefaultQueueDepth = 16
 	// MaxQueueDepth bounds Config.QueueDepth: the queues are allocated at
 	// New, 16 SINTs × depth × 256 bytes.
@@ -88,8 +88,8 @@ const (
 	// that early callback comes.
 	MaxArmAhead = 1 << 50
 	// CatchUpLimit is how many expirations a periodic, non-lazy timer
-	// that fell behind still signals one by one (TLFS 12.4.2's "period
-	// modulation"); the older ones are skipped.
+	// that fell behind still signals one by one ("period modulation", TLFS
+	// "Periodic Timers"); the older ones are skipped.
 	CatchUpLimit = 8
 )
 
@@ -116,7 +116,7 @@ type Config struct {
 }
 
 // SynIC is one VP's synthetic interrupt controller and its four synthetic
-// timers (TLFS 11, 12.4).
+// timers (TLFS 11, 12).
 type SynIC struct {
 	mu sync.Mutex
 
@@ -153,7 +153,7 @@ type SynIC struct {
 	stats counters
 }
 
-// New makes a VP's SynIC in its reset state (TLFS 11.8: SCONTROL, SIEFP
+// New makes a VP's SynIC in its reset state (TLFS "SynIC MSRs": SCONTROL, SIEFP
 // and SIMP 0, every SINT masked, every timer disabled) and allocates its
 // message queues and host timers. A Config without its seams or with a
 // queue depth out of range is a wiring bug: New panics.
@@ -289,9 +289,10 @@ var (
 	// Config.QueueDepth messages already; nothing was queued.
 	ErrQueueFull = errors.New("synic: SINT message queue full")
 	// ErrDisabled: SCONTROL's enable bit, or the SIM page (Post) or SIEF
-	// page (Signal), is off, so the VP is no target (TLFS 11.1.1).
+	// page (Signal), is off, so the VP is no target (TLFS "SynIC Messages").
 	ErrDisabled = errors.New("synic: SynIC or its message/event page disabled")
-	// ErrMasked: an event for a masked SINT (TLFS 11.4.1); no flag set.
+	// ErrMasked: an event for a masked SINT (TLFS "Event Flag Delivery"); no
+	// flag set.
 	ErrMasked = errors.New("synic: SINT masked")
 	// ErrNoPage: the SIM or SIEF page lies outside the partition's RAM,
 	// so the message or event was dropped (and counted).
@@ -302,12 +303,12 @@ var (
 )
 
 // Status is the TLFS status for an error Post or Signal returned, as
-// HvCallPostMessage and HvCallSignalEvent report it (TLFS 11.10):
-// INSUFFICIENT_BUFFERS for a full queue, INVALID_SYNIC_STATE for a
-// disabled SynIC, page or masked SINT, INVALID_PARAMETER for a bad
-// argument. A page outside RAM is SUCCESS: on Hyper-V the pages are
-// overlays that exist wherever the guest puts them, so the sender cannot
-// tell; the target counts the drop.
+// HvCallPostMessage and HvCallSignalEvent report it (TLFS
+// "HvCallPostMessage", "HvCallSignalEvent"): INSUFFICIENT_BUFFERS for a full
+// queue, INVALID_SYNIC_STATE for a disabled SynIC, page or masked SINT,
+// INVALID_PARAMETER for a bad argument. A page outside RAM is SUCCESS: on
+// Hyper-V the pages are overlays that exist wherever the guest puts them, so
+// the sender cannot tell; the target counts the drop.
 func Status(err error) tlfs.Status {
 	switch {
 	case err == nil, errors.Is(err, ErrNoPage):
@@ -344,7 +345,7 @@ func (s *SynIC) fire(r *raises) {
 }
 
 // raiseSINTLocked raises SINT n's vector unless it is masked or polling
-// (TLFS 11.8.4: polling unmasks the source without an interrupt).
+// (TLFS "SINTx Registers": polling unmasks the source without an interrupt).
 func (s *SynIC) raiseSINTLocked(n uint8, r *raises) {
 	v := s.sint[n]
 	if v&(tlfs.SINTMasked|tlfs.SINTPolling) == 0 {

@@ -4,12 +4,12 @@ import (
 	"gohv/hv/tlfs"
 )
 
-// This file: the four synthetic timers of a VP (TLFS 12.4). Each counts
-// in the partition's reference time (100 ns units) and, when it expires,
-// either raises its APIC vector (direct mode) or posts an
-// HvMessageTypeTimerExpired message to its SINT from its own message
-// buffer. The host timer is armed only for the next expiration that must
-// reach the guest.
+// This file: the four synthetic timers of a VP (TLFS 12, "Synthetic Timers").
+// Each counts in the partition's reference time (100 ns units) and, when it
+// expires, either raises its APIC vector (direct mode) or posts an
+// HvMessageTypeTimerExpired message to its SINT from its own message buffer.
+// The host timer is armed only for the next expiration that must reach the
+// guest.
 
 // stimer is one synthetic timer. Guarded by the SynIC's mutex.
 type stimer struct {
@@ -43,13 +43,13 @@ func (t *stimer) vector() uint8 {
 }
 func (t *stimer) sint() uint8 { return uint8((t.config & tlfs.STimerSINTMask) >> tlfs.STimerSINTShift) }
 
-// writeConfigLocked is a write of HV_X64_MSR_STIMERx_CONFIG (TLFS
-// 12.5.1). The RsvdZ bits raise #GP, as does direct mode when it is not
-// advertised or names a vector below 16 (a SINT's rule, TLFS 11.8.4: a
-// direct timer's vector is raised like one). An enabled message-mode
-// timer with SINT 0 is disabled at once, as the TLFS says. Every write
-// restarts the timer from its new configuration and drops a held
-// expiration (the TLFS leaves rewriting an enabled timer undefined).
+// writeConfigLocked is a write of HV_X64_MSR_STIMERx_CONFIG (TLFS "Synthetic
+// Timer Configuration Register"). The RsvdZ bits raise #GP, as does direct
+// mode when it is not advertised or names a vector below 16 (a SINT's rule,
+// TLFS "SINTx Registers": a direct timer's vector is raised like one). An
+// enabled message-mode timer with SINT 0 is disabled at once, as the TLFS
+// says. Every write restarts the timer from its new configuration and drops a
+// held expiration (the TLFS leaves rewriting an enabled timer undefined).
 func (s *SynIC) writeConfigLocked(i int, v uint64, r *raises) error {
 	if v&tlfs.STimerReserved != 0 {
 		return ErrTimerReserved
@@ -69,10 +69,10 @@ func (s *SynIC) writeConfigLocked(i int, v uint64, r *raises) error {
 	return nil
 }
 
-// writeCountLocked is a write of HV_X64_MSR_STIMERx_COUNT (TLFS 12.5.2):
-// 0 disables the timer whatever AutoEnable says; any other value with
-// AutoEnable set enables it. A one-shot's count is an absolute reference
-// time, a periodic timer's its period.
+// writeCountLocked is a write of HV_X64_MSR_STIMERx_COUNT (TLFS "Synthetic
+// Timer Count Register"): 0 disables the timer whatever AutoEnable says; any
+// other value with AutoEnable set enables it. A one-shot's count is an
+// absolute reference time, a periodic timer's its period.
 func (s *SynIC) writeCountLocked(i int, v uint64, r *raises) {
 	t := &s.timers[i]
 	t.count = v
@@ -86,19 +86,19 @@ func (s *SynIC) writeCountLocked(i int, v uint64, r *raises) {
 	s.restartLocked(i, r)
 }
 
-// refuseSINT0 clears Enable of a message-mode timer aimed at SINT 0
-// (TLFS 12.5.1: "It is not permitted to set the SINTx field to zero for an
-// enabled timer").
+// refuseSINT0 clears Enable of a message-mode timer aimed at SINT 0 (TLFS
+// "Synthetic Timer Configuration Register": "It is not permitted to set the
+// SINTx field to zero for an enabled timer").
 func (t *stimer) refuseSINT0() {
 	if t.enabled() && !t.direct() && t.sint() == 0 {
 		t.config &^= tlfs.STimerEnable
 	}
 }
 
-// restartLocked starts timer i from its registers: a periodic timer's
-// first period begins now (TLFS 12.5.2), a one-shot whose time has passed
-// expires at once (TLFS 12.5.1). A held expiration of the old programming
-// is dropped.
+// restartLocked starts timer i from its registers: a periodic timer's first
+// period begins now (TLFS "Synthetic Timer Count Register"), a one-shot whose
+// time has passed expires at once (TLFS "Synthetic Timer Configuration
+// Register"). A held expiration of the old programming is dropped.
 func (s *SynIC) restartLocked(i int, r *raises) {
 	t := &s.timers[i]
 	if t.held {
@@ -133,15 +133,16 @@ func (s *SynIC) timerCallback(i int) {
 // evalLocked signals timer i's expiration if it is due at now, else arms
 // the host timer for it.
 //
-// A one-shot signals once and disables itself (TLFS 12.5.1). A periodic
-// timer keeps its phase. When it fell behind (a late callback, a held
-// message, the rate limit) by several periods: a lazy timer signals only
-// the latest expiration (TLFS 12.4.2: a late lazy signal is skipped when
-// the next is due); a non-lazy one signals the missed expirations one by
-// one, each with its own ExpirationTime, MinTimerPeriod apart ("period
-// modulation"), at most CatchUpLimit of them; a timer whose period is
-// below MinTimerPeriod cannot catch up and signals the latest. Skipped
-// expirations are counted in Stats.TimerCoalesced.
+// A one-shot signals once and disables itself (TLFS "Synthetic Timer
+// Configuration Register"). A periodic timer keeps its phase. When it fell
+// behind (a late callback, a held message, the rate limit) by several
+// periods: a lazy timer signals only the latest expiration (TLFS "Periodic
+// Timers": a late lazy signal is skipped when the next is due); a non-lazy
+// one signals the missed expirations one by one, each with its own
+// ExpirationTime, MinTimerPeriod apart ("period modulation"), at most
+// CatchUpLimit of them; a timer whose period is below MinTimerPeriod cannot
+// catch up and signals the latest. Skipped expirations are counted in
+// Stats.TimerCoalesced.
 func (s *SynIC) evalLocked(i int, now uint64, r *raises) {
 	t := &s.timers[i]
 	if !t.running || t.held {

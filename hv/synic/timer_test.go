@@ -37,10 +37,10 @@ func slotEmpty(r *rig, sint uint8) bool {
 }
 
 // TestOneShotMessage is Linux's legacy stimer: CONFIG with AutoEnable and
-// SINT 2, then COUNT = an absolute reference time (TLFS 12.5.2). The
-// message arrives when the reference time reaches COUNT, not before, with
-// the timer index, the expiration and the delivery time, and the timer
-// disables itself.
+// SINT 2, then COUNT = an absolute reference time (TLFS "Synthetic Timer
+// Count Register"). The message arrives when the reference time reaches
+// COUNT, not before, with the timer index, the expiration and the delivery
+// time, and the timer disables itself.
 func TestOneShotMessage(t *testing.T) {
 	r := newRig(t, nil)
 	r.enable(t)
@@ -72,7 +72,8 @@ func TestOneShotMessage(t *testing.T) {
 }
 
 // TestOneShotInThePast: a one-shot enabled with a count already passed
-// expires at once (TLFS 12.5.1), on the write.
+// expires at once (TLFS "Synthetic Timer Configuration Register"), on the
+// write.
 func TestOneShotInThePast(t *testing.T) {
 	r := newRig(t, nil)
 	r.enable(t)
@@ -111,8 +112,9 @@ func TestOneShotDirect(t *testing.T) {
 	}
 }
 
-// TestPeriodicDirect: the first period starts at enable (TLFS 12.5.2);
-// one interrupt and one host callback per period, phase kept.
+// TestPeriodicDirect: the first period starts at enable (TLFS "Synthetic
+// Timer Count Register"); one interrupt and one host callback per period,
+// phase kept.
 func TestPeriodicDirect(t *testing.T) {
 	r := newRig(t, nil)
 	r.wr(t, count0, 10_000)
@@ -152,10 +154,10 @@ func TestPeriodOfOneIsRateLimited(t *testing.T) {
 	}
 }
 
-// TestPeriodicCatchUp: a non-lazy periodic timer whose host callback came
-// 2.5 periods late signals every missed expiration, each with its own
-// ExpirationTime, MinTimerPeriod apart, until it is back on its grid
-// (TLFS 12.4.2, period modulation); a lazy one signals only the latest
+// TestPeriodicCatchUp: a non-lazy periodic timer whose host callback came 2.5
+// periods late signals every missed expiration, each with its own
+// ExpirationTime, MinTimerPeriod apart, until it is back on its grid (TLFS
+// "Periodic Timers": period modulation); a lazy one signals only the latest
 // and skips the rest.
 func TestPeriodicCatchUp(t *testing.T) {
 	type rec struct{ exp, delivery uint64 }
@@ -248,7 +250,7 @@ func TestBusySlotHoldsOneExpiration(t *testing.T) {
 }
 
 // TestTimerBeforeQueuedMessages: each timer has its own message buffer
-// (TLFS 11.1.1): a held expiration goes into the slot before messages
+// (TLFS "SynIC Messages"): a held expiration goes into the slot before messages
 // queued earlier, so a message flood cannot starve the timer.
 func TestTimerBeforeQueuedMessages(t *testing.T) {
 	r := newRig(t, nil)
@@ -270,10 +272,10 @@ func TestTimerBeforeQueuedMessages(t *testing.T) {
 	checkConservation(t, r.s)
 }
 
-// TestCountWrites: AutoEnable sets Enable on a non-zero COUNT write; a
-// COUNT of 0 clears Enable whatever AutoEnable says (TLFS 12.5.2); an
-// enabled message-mode timer aimed at SINT 0 is disabled at once (TLFS
-// 12.5.1).
+// TestCountWrites: AutoEnable sets Enable on a non-zero COUNT write; a COUNT
+// of 0 clears Enable whatever AutoEnable says (TLFS "Synthetic Timer Count
+// Register"); an enabled message-mode timer aimed at SINT 0 is disabled at
+// once (TLFS "Synthetic Timer Configuration Register").
 func TestCountWrites(t *testing.T) {
 	r := newRig(t, nil)
 	r.wr(t, cfg0, msgOneShot)
