@@ -28,8 +28,8 @@
 //
 // # Messages
 //
-// Post writes a message into its SINT's slot of the SIM page (SIMP page + 256
-// × SINT) when the slot's type reads 0: PayloadSize, flags, origin and
+// Post writes a message into its SINT's slot of the SIM page (the SIMP page +
+// 256 × SINT) when the slot's type reads 0: PayloadSize, flags, origin and
 // payload first, then the type by compare-and-swap, so the guest never sees a
 // type before its payload. A busy slot gets its MessagePending flag set (then
 // its type is read again, so a guest that emptied it in between is not left
@@ -48,7 +48,8 @@
 // APIC). AutoEnable: a non-zero COUNT write sets Enable; COUNT 0 clears
 // it. Expirations are computed from Clock.ReferenceTime, never stepped; a
 // host timer is armed only for the next expiration that must reach the
-// guest, and at most MaxArmAhead ahead. A message-mode expiration whose
+// guest, and at most MaxArmAhead ahead; nothing is signalled before its
+// expiration time (TLFS "Synthetic Timers"). A message-mode expiration whose
 // slot is busy is held, one per timer, and the timer signals nothing more
 // until it is delivered. A periodic timer signals at most once per
 // Config.MinTimerPeriod however short its period (a period of 1 included):
@@ -116,6 +117,11 @@
 //   - Post and Signal return sentinel errors (ErrQueueFull, ErrDisabled,
 //     ErrMasked, ErrNoPage, ErrBadArgument); Status turns them into the
 //     hypercall's TLFS status.
+//   - A guest that writes a type into its own empty slot while the SynIC
+//     fills it keeps its value (the type goes in by compare-and-swap); the
+//     SynIC's message stays queued with MessagePending set. A guest that
+//     clears MessagePending, or points SIMP at its SIEF page, confuses only
+//     itself: the accounting above holds whatever the page holds.
 //   - A guest that never EOIs or EOMs fills its own SINT's queue, after
 //     which Post returns ErrQueueFull for that SINT only; its timers hold
 //     one expiration each and stop. An EOM storm costs at most one slot
