@@ -66,6 +66,10 @@ type LAPIC struct {
 	lint    [2]bool // LINT0/LINT1 input levels
 	timer   timerState
 
+	// autoEOI marks the vectors Ack retires at once (autoeoi.go): the
+	// SynIC's AutoEOI SINTs. Not architectural: resets leave it alone.
+	autoEOI [4]uint64
+
 	// Events for the run loop, guarded by mu.
 	nmi, init, sipi bool
 	sipiVector      uint8

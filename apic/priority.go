@@ -62,7 +62,8 @@ func (l *LAPIC) PendingVector() (uint8, bool) {
 // (the VP took an INIT meanwhile, or never asked PendingVector) it
 // returns the spurious vector from SVR with ok false: the hardware
 // delivers that vector without setting ISR and expects no EOI (SDM Vol.
-// 3A 11.9); the caller may inject it or nothing. VP thread; does not
+// 3A 11.9); the caller may inject it or nothing. An auto-EOI vector
+// (SetAutoEOI) leaves IRR without entering ISR. VP thread; does not
 // allocate.
 func (l *LAPIC) Ack() (uint8, bool) {
 	l.mu.Lock()
@@ -74,7 +75,9 @@ func (l *LAPIC) Ack() (uint8, bool) {
 		return v, false
 	}
 	clearBit(&l.irr, v)
-	setBit(&l.isr, v)
+	if !l.autoEOILocked(v) {
+		setBit(&l.isr, v)
+	}
 	l.noteWorkLocked()
 	l.mu.Unlock()
 	l.stats.acked.Add(1)

@@ -35,6 +35,7 @@ var rules = []struct {
 	{"metal/...", []string{"metal/...", "x86"}, "metal hosts the runtime; it imports nothing of the hypervisor"},
 	{"hv/tlfs", nil, "Hyper-V definitions: standard library only, usable by guests"},
 	{"hv/hypercall", []string{"hv/tlfs", "x86"}, "the hypercall ABI sees only the TLFS definitions and architectural numbers"},
+	{"hv/synic/...", []string{"hv/tlfs", "x86"}, "the SynIC is logic over small seams: it sees the TLFS definitions, not the core"},
 	{"apic/...", []string{"apic/...", "x86"}, "the APIC models are vendor-neutral and host-tested"},
 	{"vmbus/...", []string{"vmbus/...", "hv/tlfs", "x86"}, "VMBus serves both ends: neither root nor the core"},
 	{"root/console", nil, "the console is a leaf"},
