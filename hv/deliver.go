@@ -66,6 +66,9 @@ func (vp *VP) deliver() bool {
 	if v, ok := l.Ack(); ok {
 		vp.cpu.Inject(vcpu.Event{Vector: v, Type: vcpu.EventExternal})
 		vp.Injected++
+		if l.AutoEOI(v) {
+			vp.synic.EOI(v) // an auto-EOI SINT vector is retired as it is delivered
+		}
 	}
 	vp.cpu.RequestInterruptWindow(false)
 	return true
@@ -81,6 +84,7 @@ func (vp *VP) events(ev apic.Events) {
 		// the caches, MTRRs, FPU and a few MSRs, which gohv's model
 		// does not carry.
 		vp.SetState(vcpu.ResetRegs())
+		vp.synic.Reset()
 		vp.cr8, vp.nmiPending = 0, false
 		vp.waitSIPI = ev.WaitForSIPI
 		vp.apicMoved() // the INIT reset put the page back at its default
@@ -167,11 +171,11 @@ func (vp *VP) sleep(ready func() bool) {
 		// the VP then processes itself (not waiting for the timer's
 		// callback, which rides the Go runtime's millisecond timers).
 		var d time.Duration
-		if at := vp.lapic.TimerExpiry(); at != 0 {
+		if at := vp.nextDeadline(); at != 0 {
 			d = time.Duration(max(at-vp.p.hv.Host.Nanotime(), 1))
 		}
 		if !vp.waiter.wait(d) {
-			vp.lapic.PollTimer()
+			vp.pollTimers()
 		}
 	}
 }

@@ -3,6 +3,7 @@ package hv
 import (
 	"fmt"
 	"sort"
+	"sync/atomic"
 
 	"gohv/ept"
 	"gohv/hv/vcpu"
@@ -196,4 +197,26 @@ func (m *GuestMemory) casU64(gpa, old, new uint64) (bool, error) {
 	}
 	*p = new
 	return true, nil
+}
+
+// OrU32 atomically ORs bits into the aligned 32-bit word of RAM at gpa and
+// returns its old value: a LOCK OR on the host mapping, so a guest VP
+// clearing bits of the same word concurrently (SynIC event flags) loses
+// nothing. Guest-controlled gpa: outside RAM or misaligned is an error.
+func (m *GuestMemory) OrU32(gpa uint64, bits uint32) (uint32, error) {
+	pg := m.page(gpa)
+	if pg == nil || gpa%4 != 0 {
+		return 0, fmt.Errorf("guest memory: word at %#x: %w", gpa, ErrOutsideMemory)
+	}
+	return atomic.OrUint32(u32At(pg, gpa%x86.PageSize), bits), nil
+}
+
+// CmpxchgU32 atomically replaces old with new in the aligned 32-bit word
+// of RAM at gpa (a SynIC message slot's type). Guest-controlled gpa.
+func (m *GuestMemory) CmpxchgU32(gpa uint64, old, new uint32) (bool, error) {
+	pg := m.page(gpa)
+	if pg == nil || gpa%4 != 0 {
+		return false, fmt.Errorf("guest memory: word at %#x: %w", gpa, ErrOutsideMemory)
+	}
+	return atomic.CompareAndSwapUint32(u32At(pg, gpa%x86.PageSize), old, new), nil
 }

@@ -18,10 +18,11 @@ import (
 
 // What gohv implements of the TLFS, and so advertises: nothing more.
 const (
-	hvPrivilegesLow = tlfs.AccessVpRunTimeReg | tlfs.AccessPartitionReferenceCounter | tlfs.AccessHypercallMsrs |
-		tlfs.AccessVpIndex | tlfs.AccessPartitionReferenceTsc | tlfs.AccessFrequencyRegs
-	hvPrivilegesHigh  = 0
-	hvFeatures        = tlfs.FeatureFrequencyRegs | tlfs.FeatureGuestCrashRegs
+	hvPrivilegesLow = tlfs.AccessVpRunTimeReg | tlfs.AccessPartitionReferenceCounter | tlfs.AccessSynicRegs |
+		tlfs.AccessSyntheticTimerRegs | tlfs.AccessHypercallMsrs | tlfs.AccessVpIndex | tlfs.AccessPartitionReferenceTsc |
+		tlfs.AccessFrequencyRegs
+	hvPrivilegesHigh  = tlfs.PostMessages | tlfs.SignalEvents
+	hvFeatures        = tlfs.FeatureFrequencyRegs | tlfs.FeatureGuestCrashRegs | tlfs.FeatureDirectSyntheticTimers
 	hvRecommendations = tlfs.RecommendDeprecateAutoEoi // guests EOI SINT vectors themselves
 	hvMaxLeaf         = tlfs.CPUIDHardwareFeatures
 	// gohv's version as CPUID 0x40000002 reports it: build, major.minor.

@@ -189,3 +189,63 @@ func TestHypercall32(t *testing.T) {
 		t.Fatalf("real mode: %+v", v.injected)
 	}
 }
+
+// echoPort is a root message port that answers by posting the payload
+// back to the sender's SINT 2.
+type echoPort struct{ p *Partition }
+
+func (e echoPort) Message(vp uint32, typ tlfs.MessageType, payload []byte) tlfs.Status {
+	if err := e.p.VP(int(vp)).SynIC().Post(2, typ, 0, payload); err != nil {
+		return tlfs.StatusInsufficientBuffers
+	}
+	return tlfs.StatusSuccess
+}
+
+// TestPostMessageReachesARootPortAndBack: a guest's HvCallPostMessage to a
+// root port, answered into its SIM slot with the SINT's vector raised.
+func TestPostMessageReachesARootPortAndBack(t *testing.T) {
+	p, v, _, _ := newTestPartition(t, 1<<20)
+	vp := p.VP(0)
+	v.regs.CR0, v.regs.CR4, v.regs.EFER = x86.CR0PE|x86.CR0PG, x86.CR4PAE, x86.EFERLME|x86.EFERLMA
+	v.regs.CS.Attrib = x86.SegL
+	wrmsr(vp, v, x86.MsrAPICBase, x86.APICDefaultBase|x86.APICBaseEnable|x86.APICBaseBSP)
+	var svr [4]byte
+	binary.LittleEndian.PutUint32(svr[:], 0x1ff)
+	vp.view.Write(x86.APICDefaultBase+0xf0, svr[:])
+	wrmsr(vp, v, tlfs.MsrGuestOSID, 1)
+	wrmsr(vp, v, tlfs.MsrSIMP, 0x5000|tlfs.OverlayEnable)
+	wrmsr(vp, v, tlfs.MsrSINT0+2, 0xf3)
+	wrmsr(vp, v, tlfs.MsrSControl, tlfs.SControlEnable)
+	if gpCount(v) != 0 {
+		t.Fatalf("#GP setting up the SynIC: %+v", v.injected)
+	}
+	if err := p.Ports().AddMessagePort(0x42, echoPort{p}); err != nil {
+		t.Fatal(err)
+	}
+	in := make([]byte, tlfs.PostMessageInputSize)
+	tlfs.PutPostMessageInput(in, tlfs.PostMessageInput{ConnectionID: 0x42, Type: 1, Payload: []byte("ping")})
+	p.Mem.WriteRAM(0x6000, in)
+	v.regs.GPR[x86.RCX], v.regs.GPR[x86.RDX], v.regs.GPR[x86.R8] = tlfs.HvCallPostMessage, 0x6000, 0
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
+	if v.regs.GPR[x86.RAX] != uint64(tlfs.StatusSuccess) {
+		t.Fatalf("HvCallPostMessage: %#x", v.regs.GPR[x86.RAX])
+	}
+	slot := make([]byte, tlfs.MessageSize)
+	p.Mem.ReadRAM(0x5000+2*tlfs.MessageSize, slot)
+	h, payload, err := tlfs.ParseMessage(slot)
+	if err != nil || h.Type != 1 || string(payload) != "ping" {
+		t.Fatalf("slot: %+v %q %v", h, payload, err)
+	}
+	v.regs.RFLAGS = x86.RFLAGSIF
+	vp.deliver()
+	if last := v.injected[len(v.injected)-1]; last.Vector != 0xf3 {
+		t.Fatalf("SINT2 vector not raised: %+v", v.injected)
+	}
+	// An unknown connection is refused as Linux expects.
+	tlfs.PutPostMessageInput(in, tlfs.PostMessageInput{ConnectionID: 0x43, Type: 1})
+	p.Mem.WriteRAM(0x6000, in)
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
+	if v.regs.GPR[x86.RAX] != uint64(tlfs.StatusInvalidConnectionID) {
+		t.Fatalf("unknown connection: %#x", v.regs.GPR[x86.RAX])
+	}
+}

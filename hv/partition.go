@@ -12,6 +12,7 @@ import (
 	"gohv/apic"
 	"gohv/apic/ioapic"
 	"gohv/ept"
+	"gohv/hv/synic"
 	"gohv/hv/vcpu"
 	"gohv/x86"
 )
@@ -53,6 +54,7 @@ type Partition struct {
 	ioapic  *ioapic.IOAPIC
 	hyperv  hyperv
 	calls   partitionCalls
+	hvPorts synic.Ports // Hyper-V message and event ports (connection IDs)
 	com1    *UART
 
 	stopping atomic.Bool

@@ -7,6 +7,7 @@ import (
 	"gohv/apic"
 	"gohv/hv/emul"
 	"gohv/hv/hypercall"
+	"gohv/hv/synic"
 	"gohv/hv/tlfs"
 	"gohv/hv/vcpu"
 	"gohv/x86"
@@ -20,6 +21,9 @@ type VP struct {
 	cpu   vcpu.VCPU
 	exit  vcpu.Exit
 	lapic *apic.LAPIC
+	synic *synic.SynIC
+	// stimers are the synthetic timers' host timers (synthetic.go).
+	stimers []*refTimer
 
 	waiter waiter // where the VP sleeps in HLT or wait-for-SIPI until kicked
 
@@ -55,6 +59,7 @@ func newVP(p *Partition, i int, cpu vcpu.VCPU) (*VP, error) {
 		return nil, err
 	}
 	vp.lapic = l
+	vp.newSynIC()
 	vp.apicMoved()
 	vp.SetState(vcpu.ResetRegs())
 	return vp, nil
@@ -92,7 +97,7 @@ func (vp *VP) run() {
 		}
 		// A guest timer due while the guest runs needs a host interrupt to
 		// bring the VP back on time.
-		if at := vp.lapic.TimerExpiry(); at != vp.alarm {
+		if at := vp.nextDeadline(); at != vp.alarm {
 			vp.p.hv.Host.SetAlarm(at)
 			vp.alarm = at
 		}
@@ -120,7 +125,7 @@ func (vp *VP) handle(e *vcpu.Exit) {
 		// while this thread keeps entering the guest), and catch up the
 		// LAPIC's timer here in case its callback is still waiting.
 		runtime.Gosched()
-		vp.lapic.PollTimer()
+		vp.pollTimers()
 		vp.alarm = -1 // the alarm may have fired (and cleared itself): set it again
 	case vcpu.ExitInterruptWindow, vcpu.ExitNone:
 		// deliver() runs before the next entry.
@@ -141,6 +146,8 @@ func (vp *VP) handle(e *vcpu.Exit) {
 		switch {
 		case apic.HandlesMSR(msr):
 			v, err = vp.lapic.ReadMSR(msr)
+		case synic.HandlesMSR(msr):
+			v, err = vp.synic.ReadMSR(msr)
 		case msr >= tlfs.MsrRangeFirst && msr <= tlfs.MsrRangeLast:
 			v, err = vp.readHyperVMSR(msr)
 		default:
@@ -163,6 +170,8 @@ func (vp *VP) handle(e *vcpu.Exit) {
 			if msr == x86.MsrAPICBase {
 				vp.apicMoved()
 			}
+		case synic.HandlesMSR(msr):
+			err = vp.synic.WriteMSR(msr, v)
 		case msr >= tlfs.MsrRangeFirst && msr <= tlfs.MsrRangeLast:
 			err = vp.writeHyperVMSR(msr, v)
 		default:
