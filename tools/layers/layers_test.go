@@ -38,6 +38,7 @@ var rules = []struct {
 	{"vmbus/...", []string{"vmbus/...", "hv/tlfs", "x86"}, "VMBus serves both ends: neither root nor the core"},
 	{"root/console", nil, "the console is a leaf"},
 	{"root/acpitables", []string{"x86"}, "the guest's ACPI tables are a format library: no hypervisor state"},
+	{"root/devices", []string{"root/acpitables", "hv", "hv/...", "ept", "x86", "apic/...", "iommu/..."}, "device models sit on the core's port bus; never cmd or checks"},
 	{"hv", []string{"hv/vcpu", "hv/emul", "hv/tlfs", "ept", "x86", "apic/...", "iommu/..."}, "the core never imports a backend, root, checks or cmd"},
 	{"hv/vendor", []string{"hv", "hv/...", "svm", "vmx", "ept", "x86", "apic/...", "iommu/..."}, "the one chooser that imports both backends"},
 }
