@@ -150,6 +150,14 @@ func (c *Config) Check(mods map[string]int) error {
 	return errs.orNil()
 }
 
+// Where names partition i's key as errors do, "FILE:LINE: partition[i].key",
+// for messages about it from outside the package (a loader refusing a
+// kernel, a host command missing a module's file).
+func (c *Config) Where(i int, key string) string {
+	e := c.errorf(fieldPath(i, key), "")
+	return strings.TrimSuffix(e.Error(), ": ")
+}
+
 // errorf is an error about the field at path, on the line the file wrote it
 // (or the partition's first line when the key was left out).
 func (c *Config) errorf(path, format string, args ...any) *Error {

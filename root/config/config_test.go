@@ -233,6 +233,24 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+func TestWhere(t *testing.T) {
+	c, err := Parse("w.toml", []byte(partition("a", "initrd = \"i\"")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		key, want string
+	}{
+		{"initrd", "w.toml:5: partition[0].initrd"},
+		{"cmdline", "w.toml:1: partition[0].cmdline"}, // left out: the partition's line
+		{"", "w.toml:1: partition[0]"},
+	} {
+		if got := c.Where(0, tc.key); got != tc.want {
+			t.Errorf("Where(0, %q) = %q, want %q", tc.key, got, tc.want)
+		}
+	}
+}
+
 func TestDetectKernelFormat(t *testing.T) {
 	linux := make([]byte, 0x1000)
 	linux[0x1fe], linux[0x1ff] = 0x55, 0xaa
