@@ -60,7 +60,7 @@ func TestRunConfigModules(t *testing.T) {
 	if len(*boots) != 1 || !reflect.DeepEqual((*boots)[0].Modules, want) {
 		t.Fatalf("modules %+v, want %+v", *boots, want)
 	}
-	if !strings.Contains(f.stderr.String(), "-initrd "+cfg+" config,") {
+	if !strings.Contains(f.stderr.String(), "-initrd '"+cfg+" config,") {
 		t.Errorf("the QEMU command line printed lacks the modules: %q", f.stderr.String())
 	}
 

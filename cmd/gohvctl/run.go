@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"gohv/tools/qemu"
@@ -75,7 +74,7 @@ func (h *host) cmdRun(ctx context.Context, args []string) int {
 		}
 	}
 	c.Console = h.stdout
-	fmt.Fprintf(h.stderr, "gohvctl run: %s %s\n", qemu.Binary, strings.Join(c.Args(), " "))
+	fmt.Fprintf(h.stderr, "gohvctl run: %s\n", c.CommandLine())
 	r, err := h.qemu(ctx, c)
 	if err != nil {
 		fmt.Fprintf(h.stderr, "gohvctl run: %v\n", err)

@@ -140,6 +140,18 @@ func (c Config) Check() error {
 	return nil
 }
 
+// CommandLine is the QEMU command for c as a shell would take it: the
+// binary and Args, those holding blanks or quotes in single quotes.
+func (c Config) CommandLine() string {
+	a := append([]string{Binary}, c.Args()...)
+	for i, s := range a {
+		if s == "" || strings.ContainsAny(s, " \t\n'\"\\$`;&|<>()*?[]{}~#") {
+			a[i] = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(a, " ")
+}
+
 // ErrNoQEMU is returned when the emulator is not installed.
 var ErrNoQEMU = errors.New("qemu: qemu-system-x86_64 not found (Debian: apt-get install qemu-system-x86)")
 

@@ -111,6 +111,16 @@ func TestArgsModules(t *testing.T) {
 	}
 }
 
+// The command line printed for a person can be pasted into a shell.
+func TestCommandLine(t *testing.T) {
+	c := Config{Kernel: "build/gohv", Append: []string{"selftest"}, Modules: []Module{{Path: "it's/a", Name: "config"}}}
+	got := c.CommandLine()
+	if !strings.HasPrefix(got, Binary+" -accel tcg ") || !strings.Contains(got, " -append selftest ") ||
+		!strings.Contains(got, ` -initrd 'it'\''s/a config'`) {
+		t.Errorf("command line %s", got)
+	}
+}
+
 func TestCheckModules(t *testing.T) {
 	for _, tc := range []struct {
 		c    Config
