@@ -54,6 +54,21 @@ func TestParseExample(t *testing.T) {
 	}
 }
 
+// The README documents the format with this example: keep them one.
+func TestREADMEShowsTheExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Skip(err)
+	}
+	example, err := os.ReadFile("example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```toml\n"+string(example)+"```\n") {
+		t.Error("README.md does not show root/config/example.toml as it is: copy the file into its toml block")
+	}
+}
+
 func TestParseDefaults(t *testing.T) {
 	c, err := Parse("d.toml", []byte(partition("a")))
 	if err != nil {
