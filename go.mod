@@ -6,3 +6,5 @@ require (
 	github.com/usbarmory/tamago v1.26.5
 	golang.org/x/arch v0.33.0
 )
+
+require github.com/pelletier/go-toml/v2 v2.4.3

@@ -193,5 +193,10 @@ func BootRSDP() []byte {
 	return append([]byte(nil), boot.rsdp[:boot.rsdpLen]...)
 }
 
+// BootModules returns the files the boot loader loaded beside the image, in
+// the order it listed them, each named by the last word of its string (see
+// modules.go). Their pages are never handed out, so Data stays valid.
+func BootModules() []Module { return bootModules(&boot, physBytes) }
+
 // MemoryMapSource names the boot structure the memory map came from.
 func MemoryMapSource() string { return boot.mmapSource.String() }

@@ -29,6 +29,7 @@ func kmain(magic, info uint64) {
 		if r := parseMultiboot1Mmap(w, info, &boot, inject); r != "" {
 			fatal(r)
 		}
+		parseMultiboot1Modules(w, info, &boot)
 	case multiboot2Magic:
 		// The command line comes from the same tags; parse twice so that
 		// inject= words apply to the memory map.
@@ -45,6 +46,9 @@ func kmain(magic, info uint64) {
 		fatal("boot: not started by a Multiboot or Multiboot2 loader")
 	}
 	readImageBounds()
+	if checkBootModules(&boot, imageStart, imageEnd); boot.moduleFault.bad() {
+		failBootModule(&boot.moduleFault)
+	}
 	detectCPU()
 	initMemory()
 	initCPUTables()
@@ -132,6 +136,7 @@ func reportBoot() {
 	kputs("gohv: metal: command line \"")
 	kputbytes(boot.cmdlineBytes())
 	kputs("\"\n")
+	reportBootModules(&boot)
 	if !hasRDRAND {
 		kputs("gohv: metal: no RDRAND; random seeds come from the TSC\n")
 	}

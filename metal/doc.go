@@ -18,7 +18,8 @@
 // recoverable panic.
 //
 // To the hypervisor's Go code, from above (api.go, pages.go): what metal
-// found (GetInfo, GetStats, BootRSDP), physical pages for control blocks
+// found (GetInfo, GetStats, BootRSDP), the files the boot loader loaded
+// beside the image (BootModules, modules.go), physical pages for control blocks
 // and guest memory (AllocPage, FreePage, PhysPage, PhysMemory), time (TSC,
 // Nanotime, and SetAlarm, a timer interrupt for the calling thread), and
 // ending the run (Verdict, which powers the machine off).

@@ -78,9 +78,11 @@ func allocFrame() (uint64, bool) {
 
 // initMemory builds the page allocator and the kernel's own page tables.
 func initMemory() {
-	// Never hand out the first MiB (BIOS, boot loader) or the image.
+	// Never hand out the first MiB (BIOS, boot loader), the image or the
+	// boot modules.
 	boot.ram.Reserve(0, 1<<20)
 	boot.ram.Reserve(imageStart&^(pageSize-1), imageEnd)
+	reserveBootModules(&boot, &boot.ram)
 	ram := boot.ram
 	if ram.Highest() > uint64(len(pageBits))*64*pageSize {
 		kputs("gohv: RAM above 64 GiB is ignored\n")

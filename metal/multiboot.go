@@ -36,6 +36,10 @@ type bootInfo struct {
 	rsdpLen    int
 	ram        physmem.Map
 	reserved   physmem.Map // firmware-reserved ranges, for the console report
+
+	modules     [maxBootModules]bootModule // modules.go
+	moduleCount int
+	moduleFault moduleFault // the first bad module, reported once the image's bounds are known
 }
 
 func (b *bootInfo) cmdlineBytes() []byte { return b.cmdline[:b.cmdlineLen] }

@@ -25,8 +25,8 @@ const (
 	efiConventionalMemory = 7
 )
 
-// parseMultiboot2 copies the command line, loader name, memory map and ACPI
-// RSDP out of the tags. Returns a reason on failure, "" on success. Runs
+// parseMultiboot2 copies the command line, loader name, memory map, ACPI
+// RSDP and boot modules (modules.go) out of the tags. Returns a reason on failure, "" on success. Runs
 // before the Go runtime; must not allocate.
 func parseMultiboot2(w physWindow, info uint64, bi *bootInfo, inject injectFlags) string {
 	total, ok := w.u32(info)
@@ -54,6 +54,8 @@ func parseMultiboot2(w physWindow, info uint64, bi *bootInfo, inject injectFlags
 			bi.cmdlineLen = copyCString(bi.cmdline[:], tag[8:])
 		case mb2TagLoaderName:
 			bi.loaderLen = copyCString(bi.loader[:], tag[8:])
+		case mb2TagModule:
+			mb2Module(tag, bi)
 		case mb2TagACPIOld, mb2TagACPINew:
 			if typ == mb2TagACPINew || bi.rsdpLen == 0 {
 				bi.rsdpLen = copy(bi.rsdp[:], tag[8:])

@@ -131,12 +131,20 @@ func FuzzParseMultiboot2(f *testing.F) {
 	w, info := mb2Image(mb2Tag(mb2TagCmdline, []byte("selftest\x00")), mb2MmapTag(qemuMap),
 		efiMmapTag([][3]uint64{{7, 0x100000, 16}}), mb2Tag(mb2TagACPINew, make([]byte, 36)))
 	f.Add(w.mem[info-w.base : info-w.base+0x200])
+	w, info = mb2Image(mb2Tag(mb2TagCmdline, []byte("selftest\x00")), mb2ModuleTag(qemuModules[0]), mb2MmapTag(qemuMap),
+		mb2ModuleTag(testModule{0x1300000, 0x1400000, "vmlinuz"}), mb2ModuleTag(qemuModules[2]))
+	f.Add(w.mem[info-w.base : info-w.base+0x200])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		w := physWindow{mem: make([]byte, 0x10000), base: 0x1000}
 		copy(w.mem[0x8000:], b)
 		var bi bootInfo
-		if r := parseMultiboot2(w, 0x9000, &bi, 0); r == "" && bi.ram.Total() == 0 {
+		r := parseMultiboot2(w, 0x9000, &bi, 0)
+		if r == "" && bi.ram.Total() == 0 {
 			t.Fatal("accepted a map without RAM")
+		}
+		checkBootModules(&bi, testImageLo, testImageHi)
+		if r == "" && !bi.moduleFault.bad() {
+			checkAcceptedModules(t, &bi)
 		}
 	})
 }

@@ -123,6 +123,8 @@ func TestParseMultiboot1BadMaps(t *testing.T) {
 func FuzzParseMultiboot1(f *testing.F) {
 	w, info := mbImage(mbFlagCmdline|mbFlagMmap, "selftest", qemuMap)
 	f.Add(w.mem[info-w.base : info-w.base+0x400])
+	withModules(w, info, qemuModules)
+	f.Add(w.mem[info-w.base : info-w.base+0x400])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		w := physWindow{mem: make([]byte, 0x10000), base: 0x1000}
 		copy(w.mem[0x8000:], b)
@@ -131,6 +133,11 @@ func FuzzParseMultiboot1(f *testing.F) {
 		r := parseMultiboot1Mmap(w, 0x9000, &bi, 0)
 		if r == "" && bi.ram.Total() == 0 {
 			t.Fatal("accepted a map without RAM")
+		}
+		parseMultiboot1Modules(w, 0x9000, &bi)
+		checkBootModules(&bi, testImageLo, testImageHi)
+		if !bi.moduleFault.bad() {
+			checkAcceptedModules(t, &bi)
 		}
 	})
 }

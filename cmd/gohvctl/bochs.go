@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gohv/tools/bochs"
+	"gohv/tools/media/bootmedia"
 )
 
 const bochsAbout = `usage: gohvctl bochs [flags]
@@ -19,12 +20,17 @@ unrestricted guest) and streams its serial console to stdout. Bochs has no
 temporary directory (or boots the medium -iso names) as a CD-ROM. Exits 0
 when the image reports a single "gohv: verdict PASS" and then powers off,
 1 otherwise. ` + "`make run-bochs`" + ` runs it.
+
+With -config FILE the ISO also carries the partition configuration and the
+kernels and initrds it names, as boot modules (the rules of gohvctl run).
 `
 
 // bochsPlan is what a bochs command line asks for: the run's configuration
 // and, when it names no ISO, the kernel and command line to build one from.
 type bochsPlan struct {
 	kernel, cmdline string
+	configFile      string
+	modules         moduleFlags
 	config          bochs.Config
 }
 
@@ -43,11 +49,12 @@ func bochsFlags() (fs *flag.FlagSet, plan func() (bochsPlan, error)) {
 	fs.Int64Var(&c.IPS, "ips", bochs.DefaultIPS, "emulated instructions per second of emulated time")
 	fs.DurationVar(&c.Timeout, "timeout", bochs.DefaultTimeout, "kill Bochs after this long")
 	fs.StringVar(&c.WorkDir, "keep", "", "keep bochsrc, serial.log and bochs.log in this directory")
+	addModuleFlags(fs, &p.configFile, &p.modules)
 	return fs, func() (bochsPlan, error) {
 		if c.ISO != "" {
 			var err error
 			fs.Visit(func(f *flag.Flag) {
-				if f.Name == "kernel" || f.Name == "append" {
+				if f.Name == "kernel" || f.Name == "append" || f.Name == "config" || f.Name == "module" {
 					err = fmt.Errorf("-%s does not apply to a medium given by -iso", f.Name)
 				}
 			})
@@ -81,8 +88,21 @@ func (h *host) cmdBochs(ctx context.Context, args []string) int {
 		}
 		defer os.RemoveAll(dir)
 		c.ISO = filepath.Join(dir, "gohv.iso")
+		files, err := resolveModules(p.configFile, p.modules)
+		if err != nil {
+			h.fail("bochs", err)
+			return 1
+		}
+		var mods []*bootmedia.Module
+		for _, f := range files {
+			m, err := bootmedia.ReadModule(f.name, f.path)
+			if err != nil {
+				return h.bochsFail(err)
+			}
+			mods = append(mods, m)
+		}
 		t := time.Now()
-		if err := h.bochsISO(ctx, p.kernel, p.cmdline, c.ISO); err != nil {
+		if err := h.bochsISO(ctx, p.kernel, p.cmdline, c.ISO, mods); err != nil {
 			return h.bochsFail(err)
 		}
 		fmt.Fprintf(h.stderr, "gohvctl bochs: ISO for %q built in %v\n", p.cmdline, time.Since(t).Round(time.Millisecond))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gohv/tools/bochs"
+	"gohv/tools/media/bootmedia"
 	"gohv/tools/verdict"
 )
 
@@ -36,8 +37,8 @@ func TestBochsFlagsReachConfig(t *testing.T) {
 		f := newFakeHost(t)
 		var isos []isoCall
 		var boots []bochs.Config
-		f.h.bochsISO = func(_ context.Context, kernel, cmdline, out string) error {
-			isos = append(isos, isoCall{kernel, cmdline, out})
+		f.h.bochsISO = func(_ context.Context, kernel, cmdline, out string, _ []*bootmedia.Module) error {
+			isos = append(isos, isoCall{kernel: kernel, cmdline: cmdline, out: out})
 			return nil
 		}
 		f.h.bochs = func(_ context.Context, c bochs.Config) (*bochs.Result, error) {
@@ -108,7 +109,7 @@ func TestBochsExitStatusFollowsVerdict(t *testing.T) {
 
 func TestBochsISOBuildFailureBootsNothing(t *testing.T) {
 	f := newFakeHost(t) // a boot fails the test
-	f.h.bochsISO = func(context.Context, string, string, string) error { return bochs.ErrNoBochs }
+	f.h.bochsISO = func(context.Context, string, string, string, []*bootmedia.Module) error { return bochs.ErrNoBochs }
 	if code := f.gohvctl("bochs", "-append", "selftest"); code != 1 {
 		t.Errorf("exit %d, want 1; stderr %q", code, f.stderr.String())
 	}

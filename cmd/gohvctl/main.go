@@ -43,8 +43,9 @@ type host struct {
 
 	qemu  func(context.Context, qemu.Config) (*qemu.Result, error)
 	bochs func(context.Context, bochs.Config) (*bochs.Result, error)
-	// bochsISO writes a GRUB ISO at out booting kernel with cmdline.
-	bochsISO func(ctx context.Context, kernel, cmdline, out string) error
+	// bochsISO writes a GRUB ISO at out booting kernel with cmdline and
+	// the boot modules mods.
+	bochsISO func(ctx context.Context, kernel, cmdline, out string, mods []*bootmedia.Module) error
 	// medium builds one medium (bootmedia.MediumISO, MediumPXE or
 	// MediumDisk) at out; disk applies to MediumDisk only.
 	medium func(ctx context.Context, b *bootmedia.Builder, medium, out string, disk bootmedia.DiskOptions) error
@@ -55,7 +56,7 @@ func realHost() *host {
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
 		qemu:     qemu.Run,
 		bochs:    bochs.Run,
-		bochsISO: bochs.BuildISOContext,
+		bochsISO: bochs.BuildISOModules,
 		medium:   buildMedium,
 	}
 }
@@ -157,6 +158,14 @@ func (h *host) noArgs(fs *flag.FlagSet, about string) bool {
 	fmt.Fprintf(h.stderr, "gohvctl %s: unexpected arguments %q\n", fs.Name(), fs.Args())
 	printUsage(h.stderr, fs, about)
 	return false
+}
+
+// fail prints err for command cmd, each of its lines (a configuration's
+// errors are one a line) prefixed with the command.
+func (h *host) fail(cmd string, err error) {
+	for _, l := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(h.stderr, "gohvctl %s: %s\n", cmd, l)
+	}
 }
 
 // words splits a flag's value at blanks; no words is nil, so a flag left

@@ -26,7 +26,10 @@ type fakeHost struct {
 	media      []mediumCall
 }
 
-type isoCall struct{ kernel, cmdline, out string }
+type isoCall struct {
+	kernel, cmdline, out string
+	modules              []string // names, in order
+}
 
 type mediumCall struct {
 	b      *bootmedia.Builder
@@ -48,7 +51,7 @@ func newFakeHost(t *testing.T) *fakeHost {
 			t.Errorf("unexpected Bochs boot %+v", c)
 			return nil, context.Canceled
 		},
-		bochsISO: func(_ context.Context, kernel, cmdline, out string) error {
+		bochsISO: func(_ context.Context, kernel, cmdline, out string, _ []*bootmedia.Module) error {
 			t.Errorf("unexpected ISO build %q %q %q", kernel, cmdline, out)
 			return context.Canceled
 		},

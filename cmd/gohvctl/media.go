@@ -23,6 +23,12 @@ grub-efi-amd64-bin, xorriso, mtools) from the image ` + "`make image`" + ` makes
   all       all three into one directory                      -out DIR
             (DIR/gohv.iso, DIR/pxe, DIR/gohv.img)
   grub-cfg  print the grub.cfg a medium carries               -medium iso|pxe|disk
+
+With -config FILE every medium also carries the partition configuration, as
+the boot module "config", and the kernels and initrds it names, each from
+the file -module NAME=PATH gives or else the file NAME beside the
+configuration: under /boot/gohv/modules, each loaded by a module2 line of
+grub.cfg after a SHA-256 check like the kernel's.
 `
 
 // mediaKinds are the words after "media"; each but grub-cfg builds.
@@ -50,6 +56,9 @@ type mediaPlan struct {
 	disk    bootmedia.DiskOptions
 	medium  string // grub-cfg: whose grub.cfg
 	verbose bool
+	// configFile and modules are -config and -module: the boot modules.
+	configFile string
+	modules    moduleFlags
 	// out is -out; jobs are the media to build there (none for grub-cfg).
 	out  string
 	jobs []mediaJob
@@ -74,6 +83,7 @@ func mediaFlags() (fs *flag.FlagSet, plan func(kind string) (mediaPlan, error)) 
 	fs.IntVar(&c.Timeout, "timeout", c.Timeout, "seconds the GRUB menu waits; 0 boots the default entry at once")
 	fs.IntVar(&c.SerialUnit, "serial-unit", c.SerialUnit, "GRUB serial unit for the console: 0 is COM1 (0x3f8)")
 	fs.IntVar(&c.Baud, "baud", c.Baud, "serial console speed (8N1)")
+	addModuleFlags(fs, &p.configFile, &p.modules)
 	return fs, func(kind string) (mediaPlan, error) {
 		p.kind = kind
 		c.Args = words(extra)
@@ -126,6 +136,12 @@ func (h *host) cmdMedia(ctx context.Context, args []string) int {
 		return 2
 	}
 	if kind == "grub-cfg" {
+		names, err := moduleNames(p.configFile, p.modules)
+		if err != nil {
+			h.fail("media "+kind, err)
+			return 1
+		}
+		p.config.Modules = names
 		cfg, err := bootmedia.GrubConfig(p.config, p.medium)
 		if err != nil {
 			fmt.Fprintf(h.stderr, "gohvctl media %s: %v\n", kind, err)
@@ -147,7 +163,23 @@ func (h *host) buildMedia(ctx context.Context, p mediaPlan) int {
 	if err != nil {
 		return fail(err)
 	}
+	files, err := resolveModules(p.configFile, p.modules)
+	if err != nil {
+		h.fail("media "+p.kind, err)
+		return 1
+	}
 	b := &bootmedia.Builder{Kernel: k, Config: p.config, GrubLib: p.grubLib}
+	for _, f := range files {
+		m, err := bootmedia.ReadModule(f.name, f.path)
+		if err != nil {
+			return fail(err)
+		}
+		b.Modules = append(b.Modules, m)
+		b.Config.Modules = append(b.Config.Modules, m.Name)
+	}
+	if err := b.Config.Validate(); err != nil {
+		return fail(err)
+	}
 	if p.verbose {
 		b.Log = h.stderr
 	}
@@ -162,8 +194,12 @@ func (h *host) buildMedia(ctx context.Context, p mediaPlan) int {
 		if err := h.medium(ctx, b, j.medium, j.out, p.disk); err != nil {
 			return fail(err)
 		}
-		fmt.Fprintf(h.stdout, "gohvctl media: %s %s (default entry %q, timeout %d s, console COM%d %d)\n",
-			mediumNames[j.medium], j.out, p.config.Default, p.config.Timeout, p.config.SerialUnit+1, p.config.Baud)
+		mods := ""
+		if len(b.Modules) > 0 {
+			mods = ", modules " + strings.Join(b.Config.Modules, " ")
+		}
+		fmt.Fprintf(h.stdout, "gohvctl media: %s %s (default entry %q, timeout %d s, console COM%d %d%s)\n",
+			mediumNames[j.medium], j.out, p.config.Default, p.config.Timeout, p.config.SerialUnit+1, p.config.Baud, mods)
 	}
 	return 0
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"gohv/tools/qemu"
@@ -16,16 +15,24 @@ Boots the gohv image under QEMU (TCG; -cpu EPYC has AMD-V with nested
 paging) and streams its serial console to stdout. Exits 0 when the image
 reports a single "gohv: verdict PASS" and QEMU's exit status agrees, 1
 otherwise. ` + "`make run`" + ` runs it with the defaults.
+
+With -config FILE the partition configuration and the kernels and initrds
+it names go to the image as Multiboot modules (QEMU's -initrd): the
+configuration as the module "config", each other module from the file
+-module NAME=PATH gives, or else the file NAME beside the configuration.
 `
 
 // runFlags declares run's flags; config gives the QEMU configuration they
-// describe once fs has parsed.
-func runFlags() (fs *flag.FlagSet, config func() qemu.Config) {
+// describe once fs has parsed, without its modules, and the partition
+// configuration and module files to resolve them from.
+func runFlags() (fs *flag.FlagSet, config func() (qemu.Config, string, moduleFlags)) {
 	fs = flag.NewFlagSet("run", flag.ContinueOnError)
 	var (
-		c       qemu.Config
-		appendW string
-		extra   string
+		c          qemu.Config
+		appendW    string
+		extra      string
+		configFile string
+		mods       moduleFlags
 	)
 	fs.StringVar(&c.Kernel, "kernel", "build/gohv", "Multiboot kernel image to boot")
 	fs.StringVar(&appendW, "append", "", "kernel command-line words, e.g. \"selftest\" or \"bench\"")
@@ -35,10 +42,11 @@ func runFlags() (fs *flag.FlagSet, config func() qemu.Config) {
 	fs.BoolVar(&c.Icount, "icount", false, "-icount shift=0: deterministic timing, one instruction per TSC tick")
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Minute, "kill the emulator after this long")
 	fs.StringVar(&extra, "qemu", "", "extra QEMU arguments, space separated")
-	return fs, func() qemu.Config {
+	addModuleFlags(fs, &configFile, &mods)
+	return fs, func() (qemu.Config, string, moduleFlags) {
 		c.Append = words(appendW)
 		c.Extra = words(extra)
-		return c
+		return c, configFile, mods
 	}
 }
 
@@ -50,9 +58,23 @@ func (h *host) cmdRun(ctx context.Context, args []string) int {
 	if !h.noArgs(fs, runAbout) {
 		return 2
 	}
-	c := config()
+	c, configFile, mods := config()
+	if configFile != "" || len(mods) > 0 {
+		files, err := resolveModules(configFile, mods)
+		if err != nil {
+			h.fail("run", err)
+			return 1
+		}
+		for _, f := range files {
+			c.Modules = append(c.Modules, qemu.Module{Path: f.path, Name: f.name})
+		}
+		if err := c.Check(); err != nil {
+			h.fail("run", err)
+			return 1
+		}
+	}
 	c.Console = h.stdout
-	fmt.Fprintf(h.stderr, "gohvctl run: %s %s\n", qemu.Binary, strings.Join(c.Args(), " "))
+	fmt.Fprintf(h.stderr, "gohvctl run: %s\n", c.CommandLine())
 	r, err := h.qemu(ctx, c)
 	if err != nil {
 		fmt.Fprintf(h.stderr, "gohvctl run: %v\n", err)

@@ -416,3 +416,13 @@ func TestComplaints(t *testing.T) {
 		t.Errorf("describe %q", d)
 	}
 }
+
+// Modules reach the ISO's boot configuration by name; names the media
+// refuse are refused before anything is built.
+func TestBuildISOModulesRefusesBadNames(t *testing.T) {
+	err := BuildISOModules(context.Background(), "/nonexistent/gohv", "", filepath.Join(t.TempDir(), "x.iso"),
+		[]*bootmedia.Module{{Name: "initrd"}, {Name: "Initrd"}})
+	if err == nil || !strings.Contains(err.Error(), "differ in more than case") {
+		t.Errorf("BuildISOModules = %v", err)
+	}
+}

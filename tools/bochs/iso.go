@@ -27,9 +27,22 @@ func BuildISO(kernel, cmdline, out string) error {
 
 // BuildISOContext is BuildISO under a context.
 func BuildISOContext(ctx context.Context, kernel, cmdline, out string) error {
+	return BuildISOModules(ctx, kernel, cmdline, out, nil)
+}
+
+// BuildISOModules is BuildISOContext with boot modules on the ISO, loaded
+// beside the kernel in order (the partition configuration, named "config",
+// and the files it names), as `gohvctl media` puts them on every medium.
+func BuildISOModules(ctx context.Context, kernel, cmdline, out string, mods []*bootmedia.Module) error {
 	c, err := MediaConfig(cmdline)
 	if err != nil {
 		return err
+	}
+	for _, m := range mods {
+		c.Modules = append(c.Modules, m.Name)
+	}
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("bochs: %w", err)
 	}
 	k, err := bootmedia.ReadKernel(kernel)
 	if err != nil {
@@ -40,7 +53,7 @@ func BuildISOContext(ctx context.Context, kernel, cmdline, out string) error {
 			return fmt.Errorf("bochs: %w", err)
 		}
 	}
-	b := &bootmedia.Builder{Kernel: k, Config: c}
+	b := &bootmedia.Builder{Kernel: k, Config: c, Modules: mods}
 	if err := b.ISO(ctx, out); err != nil {
 		var miss *bootmedia.MissingError
 		if errors.As(err, &miss) {

@@ -1,13 +1,16 @@
 // Package mediatest boots gohv's boot media under QEMU TCG — the hybrid ISO
 // as a CD-ROM and as a USB stick, the PXE tree over QEMU's built-in TFTP, and
 // the raw GPT disk image — under SeaBIOS and under OVMF (UEFI), and reads the
-// verdict of the `selftest` boot off the serial port. It also cuts the
-// kernel short on copies of the media and wants GRUB to say so and power off
-// instead of hanging or jumping into it.
+// verdict of the `selftest` boot off the serial port, and the boot modules
+// the image reports it got: the media carry the test configuration
+// (testdata/gohv.toml) and the module it names, and each must arrive whole.
+// It also cuts the kernel, and a module, short on copies of the media and
+// wants GRUB to say so and power off instead of hanging or jumping into it.
 //
-// `make test-media` builds the media with `-default selftest -timeout 0`
-// into build/mediatest and runs this package with -media-dir pointing there.
-// Without -media-dir (plain `go test ./...`) the tests skip.
+// `make test-media` builds the media with `-default selftest -timeout 0
+// -config tools/mediatest/testdata/gohv.toml` into build/mediatest and runs
+// this package with -media-dir pointing there. Without -media-dir (plain
+// `go test ./...`) the tests skip.
 package mediatest
 
 import (
@@ -142,6 +145,34 @@ func checkTestConfig(t *testing.T, dir string) {
 			t.Fatalf("media in %s were not built for tests: grub.cfg lacks %q (build them with -default selftest -timeout 0)", dir, strings.TrimSpace(want))
 		}
 	}
+	for _, m := range testModules {
+		if !bytes.Contains(cfg, []byte("module2 --nounzip "+bootmedia.ModulePath(m)+" "+m+";")) {
+			t.Fatalf("media in %s were not built for tests: grub.cfg does not load module %s (build them with -config tools/mediatest/testdata/gohv.toml)", dir, m)
+		}
+	}
+}
+
+// testModules are the boot modules of the test media, in order: the
+// configuration and the module it names.
+var testModules = []string{"config", "payload.gz"}
+
+// requireModules wants the image's report of the boot modules GRUB handed
+// over: every module of the medium, by name, in order, each exactly as long
+// as its file on the medium (gzip data stays compressed).
+func requireModules(t *testing.T, r *qemu.Result, dir string) {
+	t.Helper()
+	var want []string
+	for _, m := range testModules {
+		fi, err := os.Stat(filepath.Join(dir, "pxe", filepath.FromSlash(bootmedia.ModulePath(m))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, fmt.Sprintf("%s (%d bytes)", m, fi.Size()))
+	}
+	line := fmt.Sprintf("gohv: metal: %d boot modules: %s", len(want), strings.Join(want, ", "))
+	if !bytes.Contains(r.Log, []byte(line+"\n")) && !bytes.Contains(r.Log, []byte(line+"\r\n")) {
+		t.Errorf("the image did not report the medium's modules: want the line\n%s", line)
+	}
 }
 
 // requireSelftestPass wants the single PASS verdict of a selftest run, with
@@ -199,6 +230,7 @@ func TestBoot(t *testing.T) {
 			t.Parallel()
 			r := boot(t, tc.fw, tc.machine, *timeout, tc.devices(t)...)
 			requireSelftestPass(t, r)
+			requireModules(t, r, dir)
 		})
 	}
 }
@@ -222,7 +254,7 @@ func TestDamagedKernel(t *testing.T) {
 		r := boot(t, seabios, "q35", 90*time.Second,
 			"-netdev", "user,id=net,restrict=on,tftp="+tree+",bootfile="+bootmedia.PXEBootFileBIOS,
 			"-device", "e1000,netdev=net", "-boot", "n")
-		requireDamageReported(t, r)
+		requireDamageReported(t, r, bootmedia.KernelPath, "kernel failed its SHA-256 check")
 	})
 	t.Run("disk-ovmf", func(t *testing.T) {
 		t.Parallel()
@@ -265,8 +297,33 @@ func TestDamagedKernel(t *testing.T) {
 			t.Fatalf("mcopy: %v\n%s", err, out)
 		}
 		r := boot(t, ovmf, "q35", 90*time.Second, "-drive", "if=ide,format=raw,file="+img)
-		requireDamageReported(t, r)
+		requireDamageReported(t, r, bootmedia.KernelPath, "kernel failed its SHA-256 check")
 	})
+}
+
+// TestDamagedModule cuts the configuration module short on a copy of the
+// PXE tree: GRUB must report the mismatch, and the verdict name the module,
+// before the image starts with half a configuration.
+func TestDamagedModule(t *testing.T) {
+	dir := media(t)
+	checkTestConfig(t, dir)
+	t.Parallel()
+	tree := filepath.Join(t.TempDir(), "pxe")
+	if err := os.CopyFS(tree, os.DirFS(medium(t, "pxe"))); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(tree, filepath.FromSlash(bootmedia.ModulePath("config")))
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := boot(t, seabios, "q35", 90*time.Second,
+		"-netdev", "user,id=net,restrict=on,tftp="+tree+",bootfile="+bootmedia.PXEBootFileBIOS,
+		"-device", "e1000,netdev=net", "-boot", "n")
+	requireDamageReported(t, r, bootmedia.ModulePath("config"), "module config: bad SHA-256")
 }
 
 // truncateKernel cuts a kernel file in half. Its Multiboot2 header, in the
@@ -286,9 +343,10 @@ func truncateKernel(t *testing.T, path string) {
 	}
 }
 
-// requireDamageReported wants GRUB's own report of the mismatch, the boot
-// configuration's error and verdict, and a power-off instead of a hang.
-func requireDamageReported(t *testing.T, r *qemu.Result) {
+// requireDamageReported wants GRUB's own report of the mismatch of file,
+// the boot configuration's error (why) and a verdict giving it, and a
+// power-off instead of a hang.
+func requireDamageReported(t *testing.T, r *qemu.Result, file, why string) {
 	t.Helper()
 	if r.TimedOut {
 		t.Fatalf("damaged medium hung: %s", r.Describe())
@@ -297,19 +355,19 @@ func requireDamageReported(t *testing.T, r *qemu.Result) {
 		t.Errorf("QEMU exit status %d, want %d (GRUB's halt powers off)", r.ExitCode, qemu.ExitPowerOff)
 	}
 	for _, want := range []string{
-		bootmedia.KernelPath + ": HASH MISMATCH",
-		"gohv-media: error: kernel failed its SHA-256 check",
+		file + ": HASH MISMATCH",
+		"gohv-media: error: " + why,
 	} {
 		if !bytes.Contains(r.Log, []byte(want)) {
 			t.Errorf("serial log lacks %q", want)
 		}
 	}
 	v := r.Verdict
-	if v.Verdicts != 1 || v.Pass || !strings.Contains(v.Reason, "SHA-256") {
-		t.Errorf("verdict: %d verdict lines, pass=%v, reason %q; want exactly one FAIL naming the SHA-256 check",
-			v.Verdicts, v.Pass, v.Reason)
+	if v.Verdicts != 1 || v.Pass || v.Reason != "boot medium: "+why {
+		t.Errorf("verdict: %d verdict lines, pass=%v, reason %q; want exactly one FAIL: boot medium: %s",
+			v.Verdicts, v.Pass, v.Reason, why)
 	}
 	if bytes.Contains(r.Log, []byte("gohv: metal:")) {
-		t.Errorf("the truncated kernel was started")
+		t.Errorf("the kernel was started from a damaged medium")
 	}
 }

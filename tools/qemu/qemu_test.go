@@ -90,3 +90,60 @@ func TestRunMissingKernel(t *testing.T) {
 		t.Fatal("no error for a missing kernel")
 	}
 }
+
+// Modules become one -initrd item each, "PATH NAME", commas in paths
+// doubled as QEMU's option parser wants them.
+func TestArgsModules(t *testing.T) {
+	c := Config{Kernel: "build/gohv", Modules: []Module{
+		{Path: "cfg/gohv.toml", Name: "config"},
+		{Path: "/srv/a,b/vmlinuz", Name: "vmlinuz"},
+	}}
+	a := c.Args()
+	i := slices.Index(a, "-initrd")
+	if i < 0 || a[i+1] != "cfg/gohv.toml config,/srv/a,,b/vmlinuz vmlinuz" {
+		t.Errorf("args %q", a)
+	}
+	if err := c.Check(); err != nil {
+		t.Error(err)
+	}
+	if a := (Config{Kernel: "k"}).Args(); slices.Contains(a, "-initrd") {
+		t.Errorf("-initrd without modules: %q", a)
+	}
+}
+
+// The command line printed for a person can be pasted into a shell.
+func TestCommandLine(t *testing.T) {
+	c := Config{Kernel: "build/gohv", Append: []string{"selftest"}, Modules: []Module{{Path: "it's/a", Name: "config"}}}
+	got := c.CommandLine()
+	if !strings.HasPrefix(got, Binary+" -accel tcg ") || !strings.Contains(got, " -append selftest ") ||
+		!strings.Contains(got, ` -initrd 'it'\''s/a config'`) {
+		t.Errorf("command line %s", got)
+	}
+}
+
+func TestCheckModules(t *testing.T) {
+	for _, tc := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{Modules: []Module{{"a", "a"}}}, "need a kernel"},
+		{Config{Kernel: "k", Modules: []Module{{"my files/a", "a"}}}, "cannot carry a path with blanks"},
+		{Config{Kernel: "k", Modules: []Module{{"", "a"}}}, `module "a": no file`},
+		{Config{Kernel: "k", Modules: []Module{{"x", ""}}}, `name ""`},
+		{Config{Kernel: "k", Modules: []Module{{"x", "a b"}}}, `name "a b"`},
+	} {
+		if err := tc.c.Check(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error about %q", tc.c, err, tc.want)
+		}
+	}
+}
+
+func TestRunMissingModule(t *testing.T) {
+	fakeQEMU(t, "exit 0")
+	kernel := filepath.Join(t.TempDir(), "gohv")
+	os.WriteFile(kernel, nil, 0o644)
+	_, err := Run(context.Background(), Config{Kernel: kernel, Modules: []Module{{"/nonexistent/initrd", "initrd"}}})
+	if err == nil || !strings.Contains(err.Error(), "module initrd") {
+		t.Fatalf("missing module: %v", err)
+	}
+}

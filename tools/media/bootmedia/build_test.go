@@ -233,6 +233,12 @@ func TestBuildMedia(t *testing.T) {
 	}
 	b.Kernel = k
 	b.Config.Args = []string{"x=1"}
+	initrd := make([]byte, 100000)
+	for i := range initrd {
+		initrd[i] = byte(i * 7)
+	}
+	b.Config.Modules = []string{"config", "initrd.img"}
+	b.Modules = []*Module{{Name: "config", Data: []byte("[[partition]]\n")}, {Name: "initrd.img", Data: initrd}}
 	var log bytes.Buffer
 	b.Log = &log
 	ctx := context.Background()
@@ -258,6 +264,10 @@ func TestBuildMedia(t *testing.T) {
 	}
 
 	want := map[string][]byte{KernelPath: k.Data, SumPath: k.SumFile()}
+	for _, m := range b.Modules {
+		want[ModulePath(m.Name)] = m.Data
+		want[ModuleSumPath(m.Name)] = m.SumFile()
+	}
 	files := map[string]func(string) ([]byte, error){
 		MediumPXE: func(p string) ([]byte, error) { return os.ReadFile(filepath.Join(pxe, p)) },
 		MediumISO: func(p string) ([]byte, error) {
@@ -320,5 +330,72 @@ func TestBuildMedia(t *testing.T) {
 	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "BOOTX64.EFI") {
 		t.Errorf("ESP /EFI/BOOT: %v %s", err, out)
+	}
+}
+
+func TestReadModule(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "gohv.toml")
+	os.WriteFile(p, []byte("x"), 0o644)
+	m, err := ReadModule("config", p)
+	if err != nil || m.Name != "config" || string(m.Data) != "x" || m.Path != p {
+		t.Fatalf("ReadModule = %+v, %v", m, err)
+	}
+	h := sha256.Sum256([]byte("x"))
+	if got, want := string(m.SumFile()), hex.EncodeToString(h[:])+"  /boot/gohv/modules/config\n"; got != want {
+		t.Errorf("sum file %q, want %q", got, want)
+	}
+	for _, tc := range []struct{ name, path, want string }{
+		{"a b", p, "boot-module name"},
+		{"x", filepath.Join(dir, "missing"), "module x: "},
+		{"x", dir, "not a regular file"},
+	} {
+		if _, err := ReadModule(tc.name, tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ReadModule(%q, %q) = %v, want an error about %q", tc.name, tc.path, err, tc.want)
+		}
+	}
+}
+
+// The files staged are the boot configuration's: module files and module
+// names must agree.
+func TestStagedFiles(t *testing.T) {
+	k := &Kernel{Data: fakeKernel(4096, 0)}
+	b := &Builder{Kernel: k, Config: DefaultConfig(), Modules: []*Module{{Name: "config", Data: []byte("c")}}}
+	if _, err := b.files(MediumISO); err == nil || !strings.Contains(err.Error(), "1 module files for 0 modules") {
+		t.Errorf("files without names: %v", err)
+	}
+	b.Config.Modules = []string{"other"}
+	if _, err := b.files(MediumISO); err == nil || !strings.Contains(err.Error(), `"config"`) {
+		t.Errorf("files with another name: %v", err)
+	}
+	b.Config.Modules = []string{"config"}
+	files, err := b.files(MediumISO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, f.path)
+	}
+	if want := []string{KernelPath, SumPath, ConfigPath, "/boot/gohv/modules/config", "/boot/gohv/sums/config.sha256"}; strings.Join(paths, " ") != strings.Join(want, " ") {
+		t.Errorf("staged %q, want %q", paths, want)
+	}
+}
+
+func TestCheckESPRoom(t *testing.T) {
+	g := GUID{1}
+	layout, err := DiskLayout(64, DiskOptions{DiskGUID: g, BIOSGUID: GUID{2}, ESPGUID: GUID{3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	esp := layout.Partitions[1]
+	b := &Builder{Kernel: &Kernel{Data: make([]byte, 4<<20)}, Modules: []*Module{{Name: "initrd", Data: make([]byte, 40<<20)}}}
+	if err := b.checkESPRoom(64, esp); err != nil {
+		t.Errorf("52 MiB on a 64 MiB disk: %v", err)
+	}
+	b.Modules[0].Data = make([]byte, 60<<20)
+	err = b.checkESPRoom(64, esp)
+	if err == nil || !strings.Contains(err.Error(), "need 72 MiB") || !strings.Contains(err.Error(), "-size-mib 7") {
+		t.Errorf("72 MiB on a 64 MiB disk: %v", err)
 	}
 }

@@ -3,12 +3,15 @@
 // disk image (BIOS boot partition and EFI system partition) to write onto a
 // server's disk.
 //
-// Every medium carries the same three files — the Multiboot2 kernel at
-// /boot/gohv/kernel, its SHA-256 beside it, and a grub.cfg generated from
-// one template (grub.cfg.tmpl) — so the boot configuration is written in one
-// place. GRUB checks the kernel against the checksum before loading it: GRUB's
-// Multiboot2 loader reads a kernel with an address tag without noticing that
-// the file is short, so a truncated kernel would otherwise be jumped into.
+// Every medium carries the same files — the Multiboot2 kernel at
+// /boot/gohv/kernel, its SHA-256 beside it, the boot modules (the partition
+// configuration and the kernels it names, module.go) with theirs, and a
+// grub.cfg generated from one template (grub.cfg.tmpl) — so the boot
+// configuration is written in one place. GRUB checks the kernel and every
+// module against its checksum before loading any: GRUB's Multiboot2 loader
+// reads a kernel with an address tag without noticing that the file is
+// short, so a truncated kernel would otherwise be jumped into, and a short
+// module would reach the image as a shorter file.
 package bootmedia
 
 import (
@@ -46,6 +49,9 @@ type Config struct {
 	Baud int
 	// Args are further kernel command-line words for every entry.
 	Args []string
+	// Modules names the boot modules GRUB loads beside the kernel, in
+	// order (module2 FILE NAME); Builder.Modules holds their files.
+	Modules []string
 }
 
 // DefaultConfig is the configuration of the media `make media` builds: the
@@ -84,7 +90,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("kernel argument %q: choose the selftest entry with the default entry instead", a)
 		}
 	}
-	return nil
+	return checkModuleNames(c.Modules)
 }
 
 // ConsoleArg is the command-line word that names the console, e.g.

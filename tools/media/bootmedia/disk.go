@@ -105,6 +105,9 @@ func (b *Builder) disk(ctx context.Context, out string, o DiskOptions) error {
 		return err
 	}
 	biosPart, esp := layout.Partitions[0], layout.Partitions[1]
+	if err := b.checkESPRoom(size, esp); err != nil {
+		return err
+	}
 
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
@@ -149,7 +152,7 @@ func (b *Builder) disk(ctx context.Context, out string, o DiskOptions) error {
 
 	// The EFI system partition, as a FAT32 image file filled with mtools.
 	root := filepath.Join(work, "esp")
-	if err := stage(root, b.Kernel, b.Config, MediumDisk); err != nil {
+	if err := b.stage(root, MediumDisk); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Join(root, "EFI", "BOOT"), 0o755); err != nil {
@@ -202,6 +205,28 @@ func (b *Builder) disk(ctx context.Context, out string, o DiskOptions) error {
 	b.logf("disk: wrote %s (%d MiB, GPT %s; BIOS boot partition LBA %d..%d, ESP LBA %d..%d)",
 		out, size, layout.DiskGUID, biosPart.FirstLBA, biosPart.LastLBA, esp.FirstLBA, esp.LastLBA)
 	return nil
+}
+
+// espSlack is room on the ESP beyond the kernel and modules: GRUB's EFI
+// image (about 2 MiB), grub.cfg, the checksums and the file system's own
+// structures.
+const espSlack = 8 << 20
+
+// checkESPRoom says, before anything is built, when the kernel and modules
+// will not fit the EFI system partition of a disk of sizeMiB, and what size
+// would do.
+func (b *Builder) checkESPRoom(sizeMiB int, esp Partition) error {
+	need := uint64(len(b.Kernel.Data)) + espSlack
+	for _, m := range b.Modules {
+		need += uint64(len(m.Data))
+	}
+	have := esp.Sectors() * SectorSize
+	if need <= have {
+		return nil
+	}
+	want := sizeMiB + int((need-have+(1<<20)-1)>>20)
+	return fmt.Errorf("the kernel and modules need %d MiB on the EFI system partition, which holds %d MiB on a %d MiB disk image: give -size-mib %d or more",
+		need>>20, have>>20, sizeMiB, want)
 }
 
 // makeFAT makes a FAT32 file system image of the partition's size labelled

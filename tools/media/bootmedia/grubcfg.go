@@ -29,6 +29,11 @@ func GrubConfig(c Config, medium string) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("grub.cfg: unknown medium %q", medium)
 	}
+	type module struct{ Name, Path, SumFile string }
+	mods := make([]module, len(c.Modules))
+	for i, n := range c.Modules {
+		mods[i] = module{n, ModulePath(n), ModuleSumPath(n)}
+	}
 	data := struct {
 		Config
 		Medium  string
@@ -36,7 +41,8 @@ func GrubConfig(c Config, medium string) ([]byte, error) {
 		Kernel  string
 		SumFile string
 		Entries []Entry
-	}{c, medium, c.SerialUnit + 1, KernelPath, SumPath, c.Entries()}
+		Modules []module
+	}{c, medium, c.SerialUnit + 1, KernelPath, SumPath, c.Entries(), mods}
 	var b bytes.Buffer
 	if err := grubCfgTemplate.Execute(&b, data); err != nil {
 		return nil, fmt.Errorf("grub.cfg: %w", err)

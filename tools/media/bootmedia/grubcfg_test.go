@@ -1,6 +1,7 @@
 package bootmedia
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +33,16 @@ func TestConfigValidate(t *testing.T) {
 		{"brace", func(c *Config) { c.Args = []string{"}"} }, "kernel argument"},
 		{"empty", func(c *Config) { c.Args = []string{""} }, "kernel argument"},
 		{"selftest as arg", func(c *Config) { c.Args = []string{"selftest"} }, "selftest entry"},
+		{"module with a space", func(c *Config) { c.Modules = []string{"a b"} }, "boot-module name"},
+		{"module with a quote", func(c *Config) { c.Modules = []string{"a'b"} }, "boot-module name"},
+		{"module path", func(c *Config) { c.Modules = []string{"boot/x"} }, "boot-module name"},
+		{"module twice", func(c *Config) { c.Modules = []string{"config", "x", "config"} }, `module "config": given twice`},
+		{"modules differing in case", func(c *Config) { c.Modules = []string{"Initrd", "initrd"} }, "differ in more than case"},
+		{"too many modules", func(c *Config) {
+			for i := range MaxModules + 1 {
+				c.Modules = append(c.Modules, fmt.Sprint("m", i))
+			}
+		}, "33 modules: at most 32"},
 	} {
 		c := DefaultConfig()
 		tc.edit(&c)
@@ -83,7 +94,8 @@ func menuEntries(t *testing.T, cfg string) map[string]string {
 }
 
 func TestGrubConfig(t *testing.T) {
-	c := Config{Default: EntrySelftest, Timeout: 0, SerialUnit: 0, Baud: 115200, Args: []string{"extra=1"}}
+	c := Config{Default: EntrySelftest, Timeout: 0, SerialUnit: 0, Baud: 115200, Args: []string{"extra=1"},
+		Modules: []string{"config", "vmlinuz"}}
 	b, err := GrubConfig(c, MediumPXE)
 	if err != nil {
 		t.Fatal(err)
@@ -113,10 +125,27 @@ func TestGrubConfig(t *testing.T) {
 		t.Errorf("selftest entry does not boot selftest:\n%s", self)
 	}
 	for id, body := range entries {
-		// The checksum is checked before the kernel is loaded.
-		check, load := strings.Index(body, "sha256sum --check "+SumPath), strings.Index(body, "multiboot2 ")
-		if check < 0 || load < 0 || check > load {
-			t.Errorf("%s: no SHA-256 check before multiboot2:\n%s", id, body)
+		// Every checksum is checked before anything is loaded, then the
+		// kernel is loaded, then the modules in order, each with its name
+		// and exactly as the file is (no decompression).
+		load := strings.Index(body, "multiboot2 ")
+		for _, sum := range []string{SumPath, "/boot/gohv/sums/config.sha256", "/boot/gohv/sums/vmlinuz.sha256"} {
+			if check := strings.Index(body, "sha256sum --check "+sum+"; then"); check < 0 || load < 0 || check > load {
+				t.Errorf("%s: no SHA-256 check of %s before multiboot2:\n%s", id, sum, body)
+			}
+		}
+		cfgMod := strings.Index(body, "module2 --nounzip /boot/gohv/modules/config config; then")
+		vmlinuz := strings.Index(body, "module2 --nounzip /boot/gohv/modules/vmlinuz vmlinuz; then")
+		if cfgMod < load || vmlinuz < cfgMod {
+			t.Errorf("%s: modules not loaded after the kernel, in order:\n%s", id, body)
+		}
+		if boot := strings.Index(body, "\t\tboot\n"); boot < vmlinuz {
+			t.Errorf("%s: boots before loading the modules:\n%s", id, body)
+		}
+		for _, msg := range []string{"'module config: bad SHA-256'", "'module vmlinuz: bad SHA-256'", "'module vmlinuz: load failed'"} {
+			if !strings.Contains(body, msg) {
+				t.Errorf("%s: no error %s", id, msg)
+			}
 		}
 	}
 	if !strings.Contains(self, "halt") || !strings.Contains(self, "gohv: verdict FAIL") {
@@ -149,13 +178,15 @@ func TestGrubConfig(t *testing.T) {
 // terminal (which wraps longer lines and would split the verdict), and the
 // verdict parses as exactly one FAIL with the whole reason.
 func TestGrubConfigMessages(t *testing.T) {
-	b, err := GrubConfig(Config{Default: EntrySelftest, Baud: 115200, Timeout: 5}, MediumISO)
+	// The longest module name a configuration allows.
+	longest := strings.Repeat("m", 24)
+	b, err := GrubConfig(Config{Default: EntrySelftest, Baud: 115200, Timeout: 5, Modules: []string{longest}}, MediumISO)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := string(b)
 	errs := regexp.MustCompile(`set gohv_error='([^']*)'`).FindAllStringSubmatch(cfg, -1)
-	if len(errs) < 2 {
+	if len(errs) < 5 {
 		t.Fatalf("found %d error messages, want one per failure:\n%s", len(errs), cfg)
 	}
 	echo := regexp.MustCompile(`(?m)^\s*echo ["']([^"']*)["']$`)
@@ -180,9 +211,11 @@ func TestGrubConfigMessages(t *testing.T) {
 		t.Errorf("checked %d verdict lines for %d messages", verdicts, len(errs))
 	}
 	// GRUB prints "FILE: OK" / "FILE: HASH MISMATCH" for the checked file;
-	// the file name must not make those look like protocol lines.
-	if v := verdict.Parse([]byte(KernelPath + ": HASH MISMATCH\n" + KernelPath + ": OK\n")); len(v.Lines) != 0 {
-		t.Errorf("GRUB's checksum report reads as gohv protocol lines: %q", v.Lines)
+	// the file names must not make those look like protocol lines.
+	for _, f := range []string{KernelPath, ModulePath("config"), ModulePath(longest)} {
+		if v := verdict.Parse([]byte(f + ": HASH MISMATCH\n" + f + ": OK\n")); len(v.Lines) != 0 {
+			t.Errorf("GRUB's checksum report reads as gohv protocol lines: %q", v.Lines)
+		}
 	}
 }
 
@@ -199,6 +232,7 @@ func TestGrubConfigSyntax(t *testing.T) {
 			c := DefaultConfig()
 			c.Default = def
 			c.Args = []string{"a=b,c"}
+			c.Modules = []string{"config", "vmlinuz-6.1", "initrd.img"}
 			b, err := GrubConfig(c, medium)
 			if err != nil {
 				t.Fatal(err)

@@ -47,7 +47,7 @@ func (b *Builder) iso(ctx context.Context, out string) error {
 	}
 	defer os.RemoveAll(work)
 	root := filepath.Join(work, "root")
-	if err := stage(root, b.Kernel, b.Config, MediumISO); err != nil {
+	if err := b.stage(root, MediumISO); err != nil {
 		return err
 	}
 	tmp := filepath.Join(work, "gohv.iso")

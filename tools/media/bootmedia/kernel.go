@@ -72,20 +72,42 @@ func (k *Kernel) SumFile() []byte {
 	return fmt.Appendf(nil, "%s  %s\n", hex.EncodeToString(h[:]), KernelPath)
 }
 
-// stage writes the files every medium carries (kernel, checksum, grub.cfg)
-// under root, a directory that stands for the medium's root.
-func stage(root string, k *Kernel, c Config, medium string) error {
-	cfg, err := GrubConfig(c, medium)
+// stagedFile is one file of a medium: its path there and its content.
+type stagedFile struct {
+	path string
+	data []byte
+}
+
+// files lists the files every medium carries: the kernel, the boot modules,
+// their checksums and grub.cfg.
+func (b *Builder) files(medium string) ([]stagedFile, error) {
+	cfg, err := GrubConfig(b.Config, medium)
+	if err != nil {
+		return nil, err
+	}
+	if len(b.Modules) != len(b.Config.Modules) {
+		return nil, fmt.Errorf("%d module files for %d modules in the boot configuration", len(b.Modules), len(b.Config.Modules))
+	}
+	files := []stagedFile{
+		{KernelPath, b.Kernel.Data},
+		{SumPath, b.Kernel.SumFile()},
+		{ConfigPath, cfg},
+	}
+	for i, m := range b.Modules {
+		if m.Name != b.Config.Modules[i] {
+			return nil, fmt.Errorf("module file %d is %q, the boot configuration's module %d %q", i, m.Name, i, b.Config.Modules[i])
+		}
+		files = append(files, stagedFile{ModulePath(m.Name), m.Data}, stagedFile{ModuleSumPath(m.Name), m.SumFile()})
+	}
+	return files, nil
+}
+
+// stage writes the files every medium carries under root, a directory that
+// stands for the medium's root.
+func (b *Builder) stage(root, medium string) error {
+	files, err := b.files(medium)
 	if err != nil {
 		return err
-	}
-	files := []struct {
-		path string
-		data []byte
-	}{
-		{KernelPath, k.Data},
-		{SumPath, k.SumFile()},
-		{ConfigPath, cfg},
 	}
 	for _, f := range files {
 		p := filepath.Join(root, filepath.FromSlash(f.path))

@@ -59,7 +59,7 @@ func (b *Builder) pxe(ctx context.Context, outDir string) error {
 			return fmt.Errorf("grub-mknetdir did not make %s: %w", f, err)
 		}
 	}
-	if err := stage(tmp, b.Kernel, b.Config, MediumPXE); err != nil {
+	if err := b.stage(tmp, MediumPXE); err != nil {
 		return err
 	}
 	if err := replaceDir(tmp, outDir, isPXETree); err != nil {

@@ -51,6 +51,9 @@ func (e *MissingError) Error() string {
 type Builder struct {
 	Kernel *Kernel
 	Config Config
+	// Modules are the boot modules' files, one for each name in
+	// Config.Modules, in the same order.
+	Modules []*Module
 	// GrubLib holds GRUB's platform directories (i386-pc, x86_64-efi);
 	// empty means DefaultGrubLib. grub-mkimage and grub-mknetdir are pointed
 	// into it one platform at a time; grub-mkrescue reads only its built-in

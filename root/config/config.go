@@ -1,0 +1,222 @@
+// Package config is gohv's partition configuration: the TOML file a user
+// writes to say which child partitions to run, and the one Go type (Config)
+// that the image, the host command and later the management API share.
+//
+// The file is a list of [[partition]] tables (example.toml in this directory
+// documents every key):
+//
+//	[[partition]]
+//	name = "linux0"          # 1-32 letters, digits, '.', '_', '-'; prefixes its console lines
+//	memory_mib = 256         # 2..4064
+//	kernel = "vmlinuz"       # a boot module's name
+//	initrd = "initrd.img"    # a boot module's name, optional
+//	cmdline = "console=ttyS0"
+//
+// Parse reads and validates a file; every problem it finds is reported as
+// FILE:LINE: FIELD: what is wrong and what is allowed, e.g.
+//
+//	gohv.toml:7: partition[1].memory_mib: 0 MiB; a partition needs at least 2 MiB and at most 4064 MiB
+//
+// Partitions are numbered from 0 in the order the file lists them. Unknown
+// keys are refused with their line, so a misspelt key never silently keeps a
+// default. Kernels and initrds are named by boot module (the files the boot
+// loader loaded beside the image, see metal.BootModules); whether those
+// modules exist is checked once they are known, by Config.Check.
+//
+// The TOML library is github.com/pelletier/go-toml/v2: besides decoding it
+// offers its parser's syntax tree (package unstable) with the position of
+// every key, which is what lets a validation error name its line;
+// github.com/BurntSushi/toml keeps key positions private.
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ModuleName is the boot-module name of the configuration file itself.
+const ModuleName = "config"
+
+// Config is a partition configuration.
+type Config struct {
+	Partitions []Partition `toml:"partition"`
+
+	// Where each field was written, for errors that Check finds later.
+	file  string
+	lines map[string]int
+}
+
+// Partition describes one child partition. Parse fills in the defaults of
+// keys the file leaves out (noted per field).
+type Partition struct {
+	// Name identifies the partition: 1 to MaxNameLen letters, digits, '.',
+	// '_' or '-', starting with a letter or digit, unique in the file. It
+	// prefixes the partition's console lines ("linux0: ...").
+	Name string `toml:"name"`
+	// MemoryMiB is the partition's RAM, MinMemoryMiB to MaxMemoryMiB.
+	MemoryMiB uint64 `toml:"memory_mib"`
+	// VPs is the number of virtual processors: 1 (the default) until gohv
+	// runs partitions on more than one.
+	VPs int `toml:"vps"`
+	// Kernel names the boot module holding the kernel: a Linux bzImage or a
+	// Multiboot kernel.
+	Kernel string `toml:"kernel"`
+	// KernelFormat is FormatLinux or FormatMultiboot; empty (the default)
+	// means the loader tells them apart by their headers (DetectKernelFormat).
+	KernelFormat string `toml:"kernel_format"`
+	// Initrd names the boot module holding the initial RAM disk; optional.
+	Initrd string `toml:"initrd"`
+	// Cmdline is the kernel command line, at most MaxCmdline bytes.
+	Cmdline string `toml:"cmdline"`
+	// Console is where the partition's COM1 goes: ConsoleCOM1 (the default:
+	// the root console, each line prefixed with the partition's name) or
+	// ConsoleNone (discarded).
+	Console string `toml:"console"`
+	// Autostart starts the partition when gohv boots (the default); false
+	// leaves it configured but stopped.
+	Autostart bool `toml:"autostart"`
+	// OnReboot is what a guest's reboot request does: OnRebootRestart (the
+	// default: the partition starts again from its kernel) or OnRebootStop.
+	OnReboot string `toml:"on_reboot"`
+}
+
+// Limits and the allowed values of the enumerated keys.
+const (
+	MaxNameLen       = 32
+	MaxModuleNameLen = 24 // fits GRUB's 80-column error lines on boot media
+	MinMemoryMiB     = 2
+	// MaxMemoryMiB keeps a partition's RAM below 0xFEC00000, where its I/O
+	// APIC and local APIC pages are.
+	MaxMemoryMiB = 4064
+	MaxCmdline   = 2047 // Linux's COMMAND_LINE_SIZE (2048) less the NUL
+
+	FormatLinux     = "linux"
+	FormatMultiboot = "multiboot"
+
+	ConsoleCOM1 = "com1"
+	ConsoleNone = "none"
+
+	OnRebootRestart = "restart"
+	OnRebootStop    = "stop"
+)
+
+// File is the name Parse was given: where the configuration came from.
+func (c *Config) File() string { return c.file }
+
+// Modules lists the boot-module names the partitions refer to (kernels and
+// initrds), each once, in the order the file first names them.
+func (c *Config) Modules() []string {
+	var names []string
+	for _, p := range c.Partitions {
+		for _, m := range []string{p.Kernel, p.Initrd} {
+			if m != "" && !slices.Contains(names, m) {
+				names = append(names, m)
+			}
+		}
+	}
+	return names
+}
+
+// Check reports every partition whose kernel or initrd names a boot module
+// that is not in mods (module name to size in bytes), or an empty one. The
+// errors name the configuration's file, line and field.
+func (c *Config) Check(mods map[string]int) error {
+	var errs Errors
+	have := make([]string, 0, len(mods))
+	for m := range mods {
+		have = append(have, m)
+	}
+	slices.Sort(have)
+	passed := "none"
+	if len(have) > 0 {
+		passed = strings.Join(have, ", ")
+	}
+	for i, p := range c.Partitions {
+		for _, f := range []struct{ key, module string }{{"kernel", p.Kernel}, {"initrd", p.Initrd}} {
+			if f.module == "" {
+				continue
+			}
+			path := fieldPath(i, f.key)
+			size, ok := mods[f.module]
+			switch {
+			case !ok:
+				errs = append(errs, c.errorf(path, "no boot module %q; the boot loader passed %s", f.module, passed))
+			case size == 0:
+				errs = append(errs, c.errorf(path, "boot module %q is empty", f.module))
+			}
+		}
+	}
+	return errs.orNil()
+}
+
+// Where names partition i's key as errors do, "FILE:LINE: partition[i].key",
+// for messages about it from outside the package (a loader refusing a
+// kernel, a host command missing a module's file).
+func (c *Config) Where(i int, key string) string {
+	e := c.errorf(fieldPath(i, key), "")
+	return strings.TrimSuffix(e.Error(), ": ")
+}
+
+// errorf is an error about the field at path, on the line the file wrote it
+// (or the partition's first line when the key was left out).
+func (c *Config) errorf(path, format string, args ...any) *Error {
+	line, ok := c.lines[path]
+	if !ok {
+		if i := strings.IndexByte(path, '.'); i > 0 {
+			line = c.lines[path[:i]]
+		}
+	}
+	return &Error{File: c.file, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// fieldPath is how errors name partition i's key.
+func fieldPath(i int, key string) string {
+	if key == "" {
+		return fmt.Sprintf("partition[%d]", i)
+	}
+	return fmt.Sprintf("partition[%d].%s", i, key)
+}
+
+// Error is one problem in a configuration file.
+type Error struct {
+	File  string
+	Line  int    // from 1; 0 when the problem has no line (an empty file)
+	Field string // "partition[1].memory_mib"; empty for a syntax error
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in a file, in line order; its message is
+// one line per problem.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+func (es Errors) orNil() error {
+	if len(es) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(es, func(a, b *Error) int { return a.Line - b.Line })
+	return es
+}

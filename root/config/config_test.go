@@ -1,0 +1,321 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// partition is a valid [[partition]] table with extra lines appended.
+func partition(name string, extra ...string) string {
+	return "[[partition]]\nname = \"" + name + "\"\nmemory_mib = 64\nkernel = \"vmlinuz\"\n" + strings.Join(extra, "\n") + "\n"
+}
+
+func TestParseExample(t *testing.T) {
+	data, err := os.ReadFile("example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("example.toml", data)
+	if err != nil {
+		t.Fatalf("the example does not parse:\n%v", err)
+	}
+	want := []Partition{
+		{Name: "linux0", MemoryMiB: 256, VPs: 1, Kernel: "vmlinuz", KernelFormat: FormatLinux, Initrd: "initrd.img",
+			Cmdline: "console=ttyS0", Console: ConsoleCOM1, Autostart: true, OnReboot: OnRebootRestart},
+		{Name: "mb0", MemoryMiB: 16, VPs: 1, Kernel: "mbkernel", Console: ConsoleCOM1, Autostart: true, OnReboot: OnRebootStop},
+	}
+	if !reflect.DeepEqual(c.Partitions, want) {
+		t.Errorf("partitions\n%+v\nwant\n%+v", c.Partitions, want)
+	}
+	if got := c.Modules(); !reflect.DeepEqual(got, []string{"vmlinuz", "initrd.img", "mbkernel"}) {
+		t.Errorf("modules %q", got)
+	}
+	if err := c.Check(map[string]int{ModuleName: len(data), "vmlinuz": 1 << 20, "initrd.img": 1 << 19, "mbkernel": 4096}); err != nil {
+		t.Errorf("Check with every module: %v", err)
+	}
+	// The example documents every key: the first partition sets each one.
+	for _, k := range partitionKeys {
+		if _, ok := c.lines[fieldPath(0, k.name)]; !ok {
+			t.Errorf("example.toml's first partition does not show key %q", k.name)
+		}
+	}
+	// And every key of the Go type is one the file may set.
+	typ := reflect.TypeFor[Partition]()
+	for i := range typ.NumField() {
+		if _, ok := partitionKey(typ.Field(i).Tag.Get("toml")); !ok {
+			t.Errorf("field %s has no key in partitionKeys", typ.Field(i).Name)
+		}
+	}
+	if len(partitionKeys) != typ.NumField() {
+		t.Errorf("%d keys for %d fields", len(partitionKeys), typ.NumField())
+	}
+}
+
+// The README documents the format with this example: keep them one.
+func TestREADMEShowsTheExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Skip(err)
+	}
+	example, err := os.ReadFile("example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```toml\n"+string(example)+"```\n") {
+		t.Error("README.md does not show root/config/example.toml as it is: copy the file into its toml block")
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse("d.toml", []byte(partition("a")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Partition{Name: "a", MemoryMiB: 64, VPs: 1, Kernel: "vmlinuz", Console: ConsoleCOM1, Autostart: true, OnReboot: OnRebootRestart}
+	if !reflect.DeepEqual(c.Partitions, []Partition{want}) {
+		t.Errorf("got %+v, want %+v", c.Partitions, want)
+	}
+	c, err = Parse("d.toml", []byte(partition("a", "autostart = false", "console = \"none\"", "on_reboot = \"stop\"")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Partitions[0]; p.Autostart || p.Console != ConsoleNone || p.OnReboot != OnRebootStop {
+		t.Errorf("explicit values replaced by defaults: %+v", p)
+	}
+	if c.File() != "d.toml" {
+		t.Errorf("File() = %q", c.File())
+	}
+}
+
+// The array of inline tables is the same configuration as [[partition]]
+// tables, with the same errors.
+func TestParseInlineTables(t *testing.T) {
+	c, err := Parse("i.toml", []byte("partition = [\n  {name = \"a\", memory_mib = 8, kernel = \"k\"},\n  {name = \"b\", memory_mib = 9, kernel = \"k\"},\n]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Partitions) != 2 || c.Partitions[1].Name != "b" || c.Partitions[1].VPs != 1 {
+		t.Errorf("%+v", c.Partitions)
+	}
+	_, err = Parse("i.toml", []byte("partition = [\n  {name = \"a\", memory_mib = 8, kernel = \"k\"},\n  {name = \"b\", memory_mib = 1, kernel = \"k\"},\n]\n"))
+	if want := "i.toml:3: partition[1].memory_mib: 1 MiB; a partition needs at least 2 MiB and at most 4064 MiB"; err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
+
+// Every error, with its exact message.
+func TestParseErrors(t *testing.T) {
+	long := strings.Repeat("x", 33)
+	for _, tc := range []struct {
+		name, file, want string
+	}{
+		{"empty file", "", "c.toml: partition: no partitions; add a [[partition]] table for each"},
+		{"syntax", "[[partition]]\nname = 'a\n", "c.toml:2: TOML syntax: literal strings cannot have new lines"},
+		{"unknown key", partition("a", "memory = 5"),
+			"c.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot"},
+		{"unknown top-level key", "version = 2\n" + partition("a"), "c.toml:1: version: unknown key; the file holds [[partition]] tables"},
+		{"unknown table", partition("a") + "[machine]\nx = 1\n", "c.toml:6: machine: unknown table; the file holds [[partition]] tables"},
+		{"sub-table", partition("a") + "[partition.disk]\nx = 1\n",
+			"c.toml:6: partition[0].disk: unknown table; a partition takes the keys name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot"},
+		{"dotted key", partition("a", "kernel_format.x = 1"), "c.toml:5: partition[0].kernel_format.x: kernel_format is a string, not a table"},
+		{"single table", "[partition]\nname = \"a\"\n", "c.toml:1: partition: a single table; write [[partition]] (an array of tables), one per partition"},
+		{"partition not an array", "partition = 3\n", "c.toml:1: partition: an integer; write [[partition]] tables, one per partition"},
+		{"array of strings", "partition = [\"a\"]\n", "c.toml:1: partition: an array holding a string; each partition is a table"},
+		{"wrong type", partition("a", "vps = \"one\""), "c.toml:5: partition[0].vps: a string; want an integer"},
+		{"bool as integer", partition("a", "autostart = 1"), "c.toml:5: partition[0].autostart: an integer; want a boolean (true or false)"},
+		{"float memory", "[[partition]]\nname = \"a\"\nmemory_mib = 1.5\nkernel = \"k\"\n", "c.toml:3: partition[0].memory_mib: a float; want an integer"},
+		{"twice", partition("a", "name = \"b\""), "c.toml:5: partition[0].name: set twice (first on line 2)"},
+		{"negative memory", "[[partition]]\nname = \"a\"\nmemory_mib = -5\nkernel = \"k\"\n",
+			"c.toml:3: partition[0].memory_mib: out of range; a partition needs at least 2 MiB and at most 4064 MiB"},
+		{"huge memory", "[[partition]]\nname = \"a\"\nmemory_mib = 99999999999999999999\nkernel = \"k\"\n",
+			"c.toml:3: partition[0].memory_mib: out of range; a partition needs at least 2 MiB and at most 4064 MiB"},
+		{"zero memory", partition("a") + "[[partition]]\nname = \"b\"\nmemory_mib = 0\nkernel = \"k\"\n",
+			"c.toml:8: partition[1].memory_mib: 0 MiB; a partition needs at least 2 MiB and at most 4064 MiB"},
+		{"too much memory", "[[partition]]\nname = \"a\"\nmemory_mib = 4065\nkernel = \"k\"\n",
+			"c.toml:3: partition[0].memory_mib: 4065 MiB; a partition needs at least 2 MiB and at most 4064 MiB"},
+		{"memory missing", "\n[[partition]]\nname = \"a\"\nkernel = \"k\"\n",
+			"c.toml:2: partition[0].memory_mib: missing; a partition needs at least 2 MiB and at most 4064 MiB"},
+		{"smp", partition("a", "vps = 4"), "c.toml:5: partition[0].vps: 4 VPs; SMP is not supported yet: use 1"},
+		{"no vps", partition("a", "vps = 0"), "c.toml:5: partition[0].vps: 0 VPs; a partition has 1 VP (SMP is not supported yet)"},
+		{"huge vps", partition("a", "vps = 99999999999999999999"), "c.toml:5: partition[0].vps: out of range; a partition has 1 VP (SMP is not supported yet)"},
+		{"name missing", "[[partition]]\nmemory_mib = 8\nkernel = \"k\"\n", "c.toml:1: partition[0].name: missing; every partition needs a name"},
+		{"name with a space", partition("a b"),
+			`c.toml:2: partition[0].name: "a b": a partition name uses letters, digits, '.', '_' and '-', and starts with a letter or digit`},
+		{"name with a colon", partition("a:b"),
+			`c.toml:2: partition[0].name: "a:b": a partition name uses letters, digits, '.', '_' and '-', and starts with a letter or digit`},
+		{"name starting with a dot", partition(".a"),
+			`c.toml:2: partition[0].name: ".a": a partition name uses letters, digits, '.', '_' and '-', and starts with a letter or digit`},
+		{"name too long", partition(long), `c.toml:2: partition[0].name: "` + long + `": a partition name of 33 characters; at most 32`},
+		{"name ending in gohv", partition("test-gohv"),
+			`c.toml:2: partition[0].name: "test-gohv": a partition name may not end in "gohv" (its lines would read as gohv's own protocol lines)`},
+		{"duplicate name", partition("web") + partition("db") + partition("web"),
+			`c.toml:12: partition[2].name: "web" is also partition[0]'s name; names must be unique`},
+		{"kernel missing", "[[partition]]\nname = \"a\"\nmemory_mib = 8\n",
+			"c.toml:1: partition[0].kernel: missing; name the boot module that holds the partition's kernel"},
+		{"kernel a path", "[[partition]]\nname = \"a\"\nmemory_mib = 8\nkernel = \"/boot/vmlinuz\"\n",
+			`c.toml:4: partition[0].kernel: "/boot/vmlinuz": a boot-module name uses letters, digits, '.', '_' and '-', and starts with a letter or digit`},
+		{"kernel name too long", "[[partition]]\nname = \"a\"\nmemory_mib = 8\nkernel = \"vmlinuz-6.1.0-28-amd64-x86\"\n",
+			`c.toml:4: partition[0].kernel: "vmlinuz-6.1.0-28-amd64-x86": a boot-module name of 26 characters; at most 24`},
+		{"kernel is the config", "[[partition]]\nname = \"a\"\nmemory_mib = 8\nkernel = \"config\"\n",
+			`c.toml:4: partition[0].kernel: "config" is the configuration's own module`},
+		{"initrd is the kernel", partition("a", "initrd = \"vmlinuz\""), `c.toml:5: partition[0].initrd: "vmlinuz" is also the kernel`},
+		{"initrd is the config", partition("a", "initrd = \"config\""), `c.toml:5: partition[0].initrd: "config" is the configuration's own module`},
+		{"initrd with a comma", partition("a", "initrd = \"a,b\""),
+			`c.toml:5: partition[0].initrd: "a,b": a boot-module name uses letters, digits, '.', '_' and '-', and starts with a letter or digit`},
+		{"format", partition("a", "kernel_format = \"elf\""),
+			`c.toml:5: partition[0].kernel_format: "elf"; want "linux" or "multiboot" (or leave it out to tell them apart by their headers)`},
+		{"cmdline too long", partition("a", "cmdline = \""+strings.Repeat("a", 2048)+"\""),
+			"c.toml:5: partition[0].cmdline: 2048 bytes; at most 2047 (Linux's limit)"},
+		{"cmdline newline", partition("a", "cmdline = \"quiet\\ninit=/bin/sh\""),
+			`c.toml:5: partition[0].cmdline: a control character ('\n') at byte 5; separate words with spaces`},
+		{"console", partition("a", "console = \"com2\""), `c.toml:5: partition[0].console: "com2"; want "com1" (COM1 on the root console) or "none"`},
+		{"on_reboot", partition("a", "on_reboot = \"reset\""), `c.toml:5: partition[0].on_reboot: "reset"; want "restart" or "stop"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("c.toml", []byte(tc.file))
+			if err == nil {
+				t.Fatalf("accepted: %+v", c)
+			}
+			if c != nil {
+				t.Errorf("a configuration as well as an error")
+			}
+			if err.Error() != tc.want {
+				t.Errorf("got\n%v\nwant\n%s", err, tc.want)
+			}
+			var es Errors
+			if !errors.As(err, &es) || len(es) != 1 {
+				t.Errorf("want one Error in an Errors, got %#v", err)
+			}
+		})
+	}
+}
+
+// All the problems of a file are reported at once, in line order, each on a
+// line of its own.
+func TestParseReportsEveryProblem(t *testing.T) {
+	file := "[[partition]]\nname = \"a\"\nmemory_mib = 1\nkernel = \"k\"\nvps = 2\n" +
+		"[[partition]]\nname = \"a\"\nmemory_mib = 8\non_reboot = \"halt\"\n"
+	_, err := Parse("m.toml", []byte(file))
+	want := "m.toml:3: partition[0].memory_mib: 1 MiB; a partition needs at least 2 MiB and at most 4064 MiB\n" +
+		"m.toml:5: partition[0].vps: 2 VPs; SMP is not supported yet: use 1\n" +
+		"m.toml:6: partition[1].kernel: missing; name the boot module that holds the partition's kernel\n" +
+		"m.toml:7: partition[1].name: \"a\" is also partition[0]'s name; names must be unique\n" +
+		"m.toml:9: partition[1].on_reboot: \"halt\"; want \"restart\" or \"stop\""
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+	_, err = Parse("u.toml", []byte(partition("a", "memory = 1", "cpus = 2")))
+	want = "u.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot\n" +
+		"u.toml:6: partition[0].cpus: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot"
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+}
+
+func TestParseNamesTheFile(t *testing.T) {
+	if _, err := Parse("", nil); err == nil || !strings.HasPrefix(err.Error(), "configuration: ") {
+		t.Errorf("unnamed input: %v", err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	c, err := Parse("c.toml", []byte(partition("a", "initrd = \"initrd.img\"")+partition("b")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(map[string]int{"config": 100, "vmlinuz": 5000, "initrd.img": 10}); err != nil {
+		t.Errorf("all there: %v", err)
+	}
+	for _, tc := range []struct {
+		mods map[string]int
+		want string
+	}{
+		{map[string]int{"config": 100, "initrd.img": 10},
+			"c.toml:4: partition[0].kernel: no boot module \"vmlinuz\"; the boot loader passed config, initrd.img\n" +
+				"c.toml:9: partition[1].kernel: no boot module \"vmlinuz\"; the boot loader passed config, initrd.img"},
+		{map[string]int{"vmlinuz": 5000, "initrd.img": 0},
+			"c.toml:5: partition[0].initrd: boot module \"initrd.img\" is empty"},
+		{nil, "c.toml:4: partition[0].kernel: no boot module \"vmlinuz\"; the boot loader passed none\n" +
+			"c.toml:5: partition[0].initrd: no boot module \"initrd.img\"; the boot loader passed none\n" +
+			"c.toml:9: partition[1].kernel: no boot module \"vmlinuz\"; the boot loader passed none"},
+	} {
+		if err := c.Check(tc.mods); err == nil || err.Error() != tc.want {
+			t.Errorf("Check(%v) =\n%v\nwant\n%s", tc.mods, err, tc.want)
+		}
+	}
+}
+
+func TestWhere(t *testing.T) {
+	c, err := Parse("w.toml", []byte(partition("a", "initrd = \"i\"")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		key, want string
+	}{
+		{"initrd", "w.toml:5: partition[0].initrd"},
+		{"cmdline", "w.toml:1: partition[0].cmdline"}, // left out: the partition's line
+		{"", "w.toml:1: partition[0]"},
+	} {
+		if got := c.Where(0, tc.key); got != tc.want {
+			t.Errorf("Where(0, %q) = %q, want %q", tc.key, got, tc.want)
+		}
+	}
+}
+
+func TestDetectKernelFormat(t *testing.T) {
+	linux := make([]byte, 0x1000)
+	linux[0x1fe], linux[0x1ff] = 0x55, 0xaa
+	copy(linux[0x202:], "HdrS")
+	mb := make([]byte, 0x1000)
+	le := func(b []byte, off int, v uint32) {
+		b[off], b[off+1], b[off+2], b[off+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	}
+	le(mb, 0x40, 0x1badb002)
+	le(mb, 0x44, 0x10003)
+	le(mb, 0x48, uint32(-(0x1badb002+0x10003)&0xffffffff))
+	both := append([]byte(nil), linux...)
+	copy(both[0x40:], mb[0x40:0x4c])
+	for _, tc := range []struct {
+		name string
+		k    []byte
+		want string
+		err  string
+	}{
+		{"bzImage", linux, FormatLinux, ""},
+		{"multiboot", mb, FormatMultiboot, ""},
+		{"both", both, "", "both"},
+		{"neither", make([]byte, 100), "", "neither a Linux bzImage"},
+		{"empty", nil, "", "neither"},
+		{"bad checksum", append(mb[:0x48:0x48], 1, 2, 3, 4), "", "neither"},
+	} {
+		got, err := DetectKernelFormat(tc.k)
+		if got != tc.want || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: %q, %v; want %q, an error about %q", tc.name, got, err, tc.want, tc.err)
+		}
+	}
+	p := Partition{Name: "a", Kernel: "k"}
+	if f, err := p.Format(mb); f != FormatMultiboot || err != nil {
+		t.Errorf("Format detects: %q %v", f, err)
+	}
+	p.KernelFormat = FormatLinux
+	if f, err := p.Format(mb); f != FormatLinux || err != nil {
+		t.Errorf("Format overrides: %q %v", f, err)
+	}
+}
+
+func TestCheckModuleName(t *testing.T) {
+	for _, ok := range []string{"config", "vmlinuz", "initrd.img", "a", "A-1_b.c", strings.Repeat("x", 24)} {
+		if err := CheckModuleName(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a b", "a,b", "a/b", "-a", ".a", "a=b", "a;b", "\x00", "é", strings.Repeat("x", 25), "xgohv", "GOHV"} {
+		if err := CheckModuleName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The rules, as the errors state them.
+var (
+	memoryRule = fmt.Sprintf("a partition needs at least %d MiB and at most %d MiB", MinMemoryMiB, MaxMemoryMiB)
+	vpsRule    = "a partition has 1 VP (SMP is not supported yet)"
+)
+
+// validate checks every partition after decoding and defaults.
+func (c *Config) validate() error {
+	var errs Errors
+	bad := func(i int, key, format string, args ...any) {
+		errs = append(errs, c.errorf(fieldPath(i, key), format, args...))
+	}
+	if len(c.Partitions) == 0 {
+		return Errors{{File: c.file, Field: "partition", Msg: "no partitions; add a [[partition]] table for each"}}
+	}
+	names := map[string]int{}
+	for i, p := range c.Partitions {
+		switch err := CheckName(p.Name); {
+		case p.Name == "":
+			bad(i, "name", "missing; every partition needs a name")
+		case err != nil:
+			bad(i, "name", "%v", err)
+		default:
+			if j, dup := names[p.Name]; dup {
+				bad(i, "name", "%q is also partition[%d]'s name; names must be unique", p.Name, j)
+			} else {
+				names[p.Name] = i
+			}
+		}
+
+		switch {
+		case p.MemoryMiB == 0 && !c.has(i, "memory_mib"):
+			bad(i, "memory_mib", "missing; %s", memoryRule)
+		case p.MemoryMiB < MinMemoryMiB || p.MemoryMiB > MaxMemoryMiB:
+			bad(i, "memory_mib", "%d MiB; %s", p.MemoryMiB, memoryRule)
+		}
+
+		switch {
+		case p.VPs > 1:
+			bad(i, "vps", "%d VPs; SMP is not supported yet: use 1", p.VPs)
+		case p.VPs < 1:
+			bad(i, "vps", "%d VPs; %s", p.VPs, vpsRule)
+		}
+
+		switch err := CheckModuleName(p.Kernel); {
+		case p.Kernel == "":
+			bad(i, "kernel", "missing; name the boot module that holds the partition's kernel")
+		case err != nil:
+			bad(i, "kernel", "%v", err)
+		case p.Kernel == ModuleName:
+			bad(i, "kernel", "%q is the configuration's own module", p.Kernel)
+		}
+		if p.Initrd != "" {
+			switch err := CheckModuleName(p.Initrd); {
+			case err != nil:
+				bad(i, "initrd", "%v", err)
+			case p.Initrd == ModuleName:
+				bad(i, "initrd", "%q is the configuration's own module", p.Initrd)
+			case p.Initrd == p.Kernel:
+				bad(i, "initrd", "%q is also the kernel", p.Initrd)
+			}
+		}
+
+		switch p.KernelFormat {
+		case "", FormatLinux, FormatMultiboot:
+		default:
+			bad(i, "kernel_format", "%q; want %q or %q (or leave it out to tell them apart by their headers)", p.KernelFormat, FormatLinux, FormatMultiboot)
+		}
+
+		if len(p.Cmdline) > MaxCmdline {
+			bad(i, "cmdline", "%d bytes; at most %d (Linux's limit)", len(p.Cmdline), MaxCmdline)
+		} else if j := strings.IndexFunc(p.Cmdline, func(r rune) bool { return r < ' ' || r == 0x7f }); j >= 0 {
+			bad(i, "cmdline", "a control character (%q) at byte %d; separate words with spaces", p.Cmdline[j], j)
+		}
+
+		switch p.Console {
+		case ConsoleCOM1, ConsoleNone:
+		default:
+			bad(i, "console", "%q; want %q (COM1 on the root console) or %q", p.Console, ConsoleCOM1, ConsoleNone)
+		}
+
+		switch p.OnReboot {
+		case OnRebootRestart, OnRebootStop:
+		default:
+			bad(i, "on_reboot", "%q; want %q or %q", p.OnReboot, OnRebootRestart, OnRebootStop)
+		}
+	}
+	return errs.orNil()
+}
+
+// has reports whether the file set partition i's key.
+func (c *Config) has(i int, key string) bool {
+	_, ok := c.lines[fieldPath(i, key)]
+	return ok
+}
+
+// CheckName reports what is wrong with a partition name, or nil.
+func CheckName(s string) error {
+	return checkWord(s, "partition name", MaxNameLen)
+}
+
+// CheckModuleName reports what is wrong with a boot-module name, or nil.
+// Module names are written unquoted into grub.cfg and QEMU's -initrd and
+// are file names on the FAT and ISO file systems of the boot media, so they
+// take the same characters as partition names, and at most
+// MaxModuleNameLen of them.
+func CheckModuleName(s string) error {
+	return checkWord(s, "boot-module name", MaxModuleNameLen)
+}
+
+// checkWord: 1 to max letters, digits, '.', '_' or '-', starting with a
+// letter or digit, and not ending in "gohv" — "NAME: " starts the lines a
+// partition prints and GRUB's checksum report of a module, and a line holding
+// "gohv:" is a line of gohv's own serial protocol.
+func checkWord(s, what string, max int) error {
+	if s == "" {
+		return fmt.Errorf("empty %s", what)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !letter && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return fmt.Errorf("%q: a %s uses letters, digits, '.', '_' and '-', and starts with a letter or digit", s, what)
+		}
+	}
+	if len(s) > max {
+		return fmt.Errorf("%q: a %s of %d characters; at most %d", s, what, len(s), max)
+	}
+	if strings.HasSuffix(strings.ToLower(s), "gohv") {
+		return fmt.Errorf("%q: a %s may not end in \"gohv\" (its lines would read as gohv's own protocol lines)", s, what)
+	}
+	return nil
+}
