@@ -39,6 +39,7 @@ var rules = []struct {
 	{"apic/...", []string{"apic/...", "x86"}, "the APIC models are vendor-neutral and host-tested"},
 	{"vmbus/...", []string{"vmbus/...", "hv/tlfs", "x86"}, "VMBus serves both ends: neither root nor the core"},
 	{"root/console", nil, "the console is a leaf"},
+	{"root/config", nil, "the configuration format: the standard library and its TOML parser only"},
 	{"root/acpitables", []string{"x86"}, "the guest's ACPI tables are a format library: no hypervisor state"},
 	{"root/devices", []string{"root/acpitables", "hv", "hv/...", "ept", "x86", "apic/...", "iommu/..."}, "device models sit on the core's port bus; never cmd or checks"},
 	{"hv", []string{"hv/vcpu", "hv/emul", "hv/tlfs", "hv/hypercall", "hv/synic", "ept", "x86", "apic/...", "iommu/..."}, "the core never imports a backend, root, checks or cmd"},
