@@ -1,0 +1,203 @@
+// Package manager is the root partition's partition manager (Hyper-V's
+// VMMS): it creates child partitions from the configuration, gives each
+// its platform (the legacy devices and ACPI tables of root/devices and
+// root/acpitables) and its kernel (root/loader), and runs one worker per
+// partition (Hyper-V's VMWP) that owns its life: start, end, and a restart
+// when the guest asked for a reboot and the configuration says so.
+//
+// Failure: a partition that cannot be built (a kernel the loader refuses,
+// memory the host does not have) is reported with the configuration's
+// file, line and field and never started; a guest that crashes or
+// misbehaves ends its own partition only.
+package manager
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"gohv/hv"
+	"gohv/root/acpitables"
+	"gohv/root/config"
+	"gohv/root/devices"
+	"gohv/root/loader"
+	"gohv/x86"
+)
+
+// ACPIBase is where a partition's ACPI tables go: the legacy BIOS area,
+// which the E820 map already reserves and where Linux would also scan for
+// the RSDP.
+const ACPIBase = 0xe0000
+
+// maxRestarts bounds how often a partition that keeps asking for a reboot
+// is restarted in a row without reaching a minute of run time: a guest
+// that resets at once in a loop must not hold the root.
+const maxRestarts = 5
+
+// Console is where partitions' COM1 lines go and where the root's console
+// input finds them.
+type Console interface {
+	io.Writer
+	Add(name string, receive func([]byte) int)
+	Remove(name string)
+}
+
+// Manager creates and runs the configuration's partitions.
+type Manager struct {
+	hv      *hv.Hypervisor
+	log     *slog.Logger
+	console Console
+	modules map[string][]byte
+	clock   func() time.Time
+
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	results map[string]hv.Result // how each partition ended last
+}
+
+// New makes a manager over the hypervisor, the boot modules (by name) and
+// the console.
+func New(h *hv.Hypervisor, modules map[string][]byte, con Console, log *slog.Logger) *Manager {
+	return &Manager{hv: h, log: log, console: con, modules: modules, clock: time.Now, results: map[string]hv.Result{}}
+}
+
+// Start builds every autostart partition of cfg and starts it under its
+// worker. A partition that cannot be built is an error naming it; the
+// others still start.
+func (m *Manager) Start(cfg *config.Config) error {
+	var errs []error
+	for i := range cfg.Partitions {
+		pc := cfg.Partitions[i]
+		if !pc.Autostart {
+			m.log.Info("partition configured, not started", "partition", pc.Name)
+			continue
+		}
+		p, err := m.build(cfg, i)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.wg.Add(1)
+		go m.worker(cfg, i, p)
+	}
+	return errors.Join(errs...)
+}
+
+// Wait blocks until every worker has ended and returns how each partition
+// ended.
+func (m *Manager) Wait() map[string]hv.Result {
+	m.wg.Wait()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]hv.Result, len(m.results))
+	for k, v := range m.results {
+		out[k] = v
+	}
+	return out
+}
+
+// worker owns one partition: it starts it, waits for its end, and starts
+// it again after a reboot request when the configuration says "restart".
+func (m *Manager) worker(cfg *config.Config, i int, p *hv.Partition) {
+	defer m.wg.Done()
+	pc := cfg.Partitions[i]
+	restarts := 0
+	for {
+		started := time.Now()
+		if pc.Console == config.ConsoleCOM1 {
+			m.console.Add(pc.Name, p.COM1().Receive)
+		}
+		p.Start()
+		p.Wait()
+		m.console.Remove(pc.Name)
+		r := p.Result()
+		p.Destroy()
+		m.mu.Lock()
+		m.results[pc.Name] = r
+		m.mu.Unlock()
+		if !errors.Is(r.Err, hv.ErrReboot) || pc.OnReboot != config.OnRebootRestart {
+			return
+		}
+		if time.Since(started) > time.Minute {
+			restarts = 0
+		}
+		if restarts++; restarts > maxRestarts {
+			m.log.Warn("partition reboots in a loop: not restarted", "partition", pc.Name, "restarts", maxRestarts)
+			return
+		}
+		m.log.Info("partition restarting", "partition", pc.Name)
+		var err error
+		if p, err = m.build(cfg, i); err != nil {
+			m.log.Error("partition restart failed", "partition", pc.Name, "err", err)
+			return
+		}
+	}
+}
+
+// build creates partition i of cfg with its platform and its kernel
+// loaded, ready to start.
+func (m *Manager) build(cfg *config.Config, i int) (*hv.Partition, error) {
+	pc := cfg.Partitions[i]
+	var out io.Writer = m.console
+	if pc.Console == config.ConsoleNone {
+		out = io.Discard
+	}
+	p, err := m.hv.NewPartition(hv.Config{Name: pc.Name, RAMBytes: pc.MemoryMiB << 20, Console: out})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Where(i, "memory_mib"), err)
+	}
+	if err := m.load(cfg, i, p); err != nil {
+		p.Start() // a VP thread must run to end the partition and release it
+		p.Stop("it could not be built")
+		p.Destroy()
+		return nil, err
+	}
+	return p, nil
+}
+
+// load gives p its devices and ACPI tables and loads its kernel.
+func (m *Manager) load(cfg *config.Config, i int, p *hv.Partition) error {
+	pc := cfg.Partitions[i]
+	kernel := m.modules[pc.Kernel]
+	format, err := pc.Format(kernel)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Where(i, "kernel"), err)
+	}
+	dev := devices.New(devices.Config{Clock: m.clock, Reboot: p.Reboot, PowerOff: p.PowerOff})
+	dev.Register(p)
+	if format == config.FormatMultiboot {
+		if err := loader.LoadMultiboot(p, kernel, pc.Cmdline); err != nil {
+			return fmt.Errorf("%s: %w", cfg.Where(i, "kernel"), err)
+		}
+		return nil
+	}
+	tables, err := acpitables.Build(dev.ACPI(pc.VPs), ACPIBase)
+	if err != nil {
+		return fmt.Errorf("partition %s: ACPI tables: %w", pc.Name, err)
+	}
+	if err := p.Mem.WriteRAM(ACPIBase, tables.Bytes); err != nil {
+		return fmt.Errorf("partition %s: ACPI tables: %w", pc.Name, err)
+	}
+	regs, err := loader.LoadLinux(p.Mem, loader.Linux{
+		Kernel:  kernel,
+		Initrd:  m.modules[pc.Initrd],
+		Cmdline: pc.Cmdline,
+		RSDP:    tables.RSDP,
+		Reserved: []loader.Range{
+			{GPA: hv.IOAPICBase, Size: x86.PageSize, Type: loader.E820Reserved},
+			{GPA: x86.APICDefaultBase, Size: x86.PageSize, Type: loader.E820Reserved},
+		},
+	})
+	if err != nil {
+		field := "kernel"
+		if errors.Is(err, loader.ErrMemoryTooSmall) {
+			field = "memory_mib"
+		}
+		return fmt.Errorf("%s: %w", cfg.Where(i, field), err)
+	}
+	p.VP(0).SetState(regs)
+	return nil
+}
