@@ -156,9 +156,17 @@ func (m *CPUModel) ReadMSR(r *vcpu.Regs, msr uint32) (uint64, error) {
 		return r.EFER, nil
 	case x86.MsrPAT:
 		return r.PAT, nil
+	case x86.MsrMiscEnable:
+		// Linux's verify_cpu reads it on Intel CPUs before it has an
+		// IDT: a #GP there is a triple fault. Fast strings on, no branch
+		// trace or PEBS, XD not disabled.
+		return miscEnable, nil
 	}
 	return 0, errGP
 }
+
+// miscEnable is what IA32_MISC_ENABLE reads.
+const miscEnable = x86.MiscEnableFastStrings | x86.MiscEnableBTSUnavailable | x86.MiscEnablePEBSUnavailable
 
 // eferWritable are the EFER bits a guest may set; LMA is read-only.
 const eferWritable = x86.EFERSCE | x86.EFERLME | x86.EFERNXE | x86.EFERFFXSR
@@ -177,6 +185,14 @@ func (m *CPUModel) WriteMSR(r *vcpu.Regs, msr uint32, v uint64) (dirty bool, err
 		}
 		r.EFER = v&eferWritable | r.EFER&x86.EFERLMA
 		return true, nil
+	case x86.MsrMiscEnable:
+		// The model has nothing to switch: a write that keeps the value
+		// is accepted (verify_cpu clears XD_DISABLE, already clear), any
+		// other raises #GP.
+		if v != miscEnable {
+			return false, errGP
+		}
+		return false, nil
 	case x86.MsrPAT:
 		if !x86.PATValid(v) {
 			return false, errGP

@@ -104,3 +104,20 @@ func le64(v uint64) []byte {
 	binary.LittleEndian.PutUint64(b[:], v)
 	return b[:]
 }
+
+// TestMiscEnable: IA32_MISC_ENABLE reads as a modern CPU's and takes back
+// only its own value.
+func TestMiscEnable(t *testing.T) {
+	m := NewCPUModel()
+	r := &vcpu.Regs{}
+	v, err := m.ReadMSR(r, x86.MsrMiscEnable)
+	if err != nil || v&x86.MiscEnableXDDisable != 0 || v&x86.MiscEnableFastStrings == 0 {
+		t.Fatalf("%#x %v", v, err)
+	}
+	if _, err := m.WriteMSR(r, x86.MsrMiscEnable, v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteMSR(r, x86.MsrMiscEnable, v|x86.MiscEnableXDDisable); err == nil {
+		t.Fatal("XD_DISABLE accepted")
+	}
+}

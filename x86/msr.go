@@ -52,6 +52,14 @@ const (
 	STARSysretCSShift  = 48
 )
 
+// IA32_MISC_ENABLE bits (SDM Vol. 4 Table 2-2).
+const (
+	MiscEnableFastStrings     = 1 << 0
+	MiscEnableBTSUnavailable  = 1 << 11
+	MiscEnablePEBSUnavailable = 1 << 12
+	MiscEnableXDDisable       = 1 << 34
+)
+
 // IA32_APIC_BASE bits (SDM Vol. 3A 11.4.4).
 const (
 	APICBaseBSP      = 1 << 8  // the boot processor

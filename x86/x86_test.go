@@ -15,6 +15,8 @@ func TestNumbersMatchTheManuals(t *testing.T) {
 		{"IA32_FEATURE_CONTROL", MsrFeatureControl, 58},
 		{"IA32_SYSENTER_CS", MsrSysenterCS, 372},
 		{"IA32_PAT", MsrPAT, 631},
+		{"IA32_MISC_ENABLE", MsrMiscEnable, 416},
+		{"MISC_ENABLE.XD_DISABLE", MiscEnableXDDisable, 1 << 34},
 		{"IA32_TSC_DEADLINE", MsrTSCDeadline, 1760},
 		{"IA32_X2APIC_APICID", MsrX2APICBase + 2, 2050},
 		{"IA32_EFER", MsrEFER, 3221225600},
