@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +59,7 @@ type Partition struct {
 	hvPorts synic.Ports // Hyper-V message and event ports (connection IDs)
 	com1    *UART
 
+	started  int64 // host Nanotime at Start
 	stopping atomic.Bool
 	done     chan struct{}
 	wg       sync.WaitGroup
@@ -171,6 +174,7 @@ func (p *Partition) Start() {
 	p.state = StateRunning
 	p.mu.Unlock()
 	p.log.Debug("partition started", "vps", len(p.vps))
+	p.started = p.hv.Host.Nanotime()
 	for _, vp := range p.vps {
 		p.wg.Add(1)
 		go vp.run()
@@ -189,7 +193,9 @@ func (p *Partition) Start() {
 		for _, vp := range p.vps {
 			vp.cpu.Close()
 		}
-		p.log.Info("partition ended", resultAttrs(r)...)
+		attrs := append(resultAttrs(r), "ran", time.Duration(p.hv.Host.Nanotime()-p.started).Round(time.Microsecond).String(),
+			"exits", p.exitSummary())
+		p.log.Info("partition ended", attrs...)
 		close(p.done)
 	}()
 }
@@ -317,6 +323,32 @@ func (r Result) String() string {
 		return fmt.Sprintf("%s: %s, status %#x", r.State, reason, r.Status)
 	}
 	return fmt.Sprintf("%s: %s", r.State, reason)
+}
+
+// exitSummary lists the VPs' exits by kind, most frequent first
+// ("io:1234,msr-write:56"), for the end-of-life report.
+func (p *Partition) exitSummary() string {
+	var n [vcpu.NumExitKinds]uint64
+	for _, vp := range p.vps {
+		for k, c := range vp.Exits {
+			n[k] += c
+		}
+	}
+	kinds := make([]vcpu.ExitKind, 0, len(n))
+	for k := range n {
+		if n[k] > 0 {
+			kinds = append(kinds, vcpu.ExitKind(k))
+		}
+	}
+	sort.Slice(kinds, func(a, b int) bool { return n[kinds[a]] > n[kinds[b]] })
+	var b strings.Builder
+	for i, k := range kinds {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%v:%d", k, n[k])
+	}
+	return b.String()
 }
 
 func resultAttrs(r Result) []any {
