@@ -19,9 +19,9 @@ import (
 // when the package is installed), so this is where a module's dependencies
 // are found.
 type Modinfo struct {
-	Name     string     // name=: the module's name as the kernel knows it
-	Depends  []string   // depends=: modules that must be loaded first, in the section's order
-	Vermagic string     // vermagic=: the kernel release and build options it was built for
+	Name     string      // name=: the module's name as the kernel knows it
+	Depends  []string    // depends=: modules that must be loaded first, in the section's order
+	Vermagic string      // vermagic=: the kernel release and build options it was built for
 	Fields   [][2]string // every key=value in section order, depends and name included
 }
 
