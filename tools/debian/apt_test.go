@@ -83,10 +83,10 @@ func TestArtifactVerifyChecksSizeAndHash(t *testing.T) {
 
 func TestStaleListsHint(t *testing.T) {
 	for msg, want := range map[string]bool{
-		"E: Unable to locate package busybox-static":                                 true,
-		"E: Version '6.1.0' for 'linux-image-6.1.0-57-amd64' was not found":           true,
+		"E: Unable to locate package busybox-static":                                    true,
+		"E: Version '6.1.0' for 'linux-image-6.1.0-57-amd64' was not found":             true,
 		"E: Failed to fetch http://deb.debian.org/...  404  Not Found [IP: 1.2.3.4 80]": true,
-		"E: Could not open lock file": false,
+		"E: Could not open lock file":                                                   false,
 	} {
 		if staleLists(msg) != want {
 			t.Errorf("staleLists(%q) = %v", msg, !want)

@@ -117,8 +117,8 @@ func TestParseRelationsRefusesWhatIsNotARelation(t *testing.T) {
 func TestRelationSpecPinsOnlyExactVersions(t *testing.T) {
 	for r, want := range map[Relation]string{
 		{Name: "linux-image-6.1.0-57-amd64", Op: "=", Version: "6.1.192-3"}: "linux-image-6.1.0-57-amd64=6.1.192-3",
-		{Name: "busybox-static"}:                                             "busybox-static",
-		{Name: "linux-base", Op: ">=", Version: "4.3~"}:                      "linux-base",
+		{Name: "busybox-static"}:                        "busybox-static",
+		{Name: "linux-base", Op: ">=", Version: "4.3~"}: "linux-base",
 	} {
 		if got := r.Spec(); got != want {
 			t.Errorf("%v.Spec() = %q, want %q", r, got, want)
