@@ -167,8 +167,9 @@ type guestFiles struct {
 
 func (h *host) guestFiles(ctx context.Context, p guestPlan) (guestFiles, error) {
 	f := guestFiles{kernel: p.kernel, busybox: p.busybox}
-	needBusybox := p.kind != "run-bare" || p.initrd == ""
-	if p.kind != "fetch" && f.kernel != "" && (f.busybox != "" || !needBusybox) {
+	needKernel := p.kind == "run-bare"
+	needBusybox := p.kind == "initramfs" || p.kind == "run-bare" && p.initrd == ""
+	if p.kind != "fetch" && len(p.modules) == 0 && (!needKernel || f.kernel != "") && (!needBusybox || f.busybox != "") {
 		return f, nil
 	}
 	c := &debian.Cache{Dir: p.cache, KernelPackage: p.kernelPackage, AptGet: guestAptGet, DpkgDeb: guestDpkgDeb, Log: h.stderr}

@@ -15,8 +15,8 @@ package initramfs
 // then "guest: poweroff" and powers off at once (poweroff -f: no init
 // system to stop). Should poweroff fail, init exits and the kernel panics,
 // which panic=-1 on the command line turns into a reboot — an end either
-// way. "guest: insmod <module> ok|failed" lines come first when modules are
-// listed.
+// way. "guest: insmod.<module> ok|failed" lines come first when modules
+// are listed (<module> as the kernel names it: "-" in the file name is "_").
 const DefaultInit = `#!/bin/sh
 # gohv test guest /init (tools/debian/initramfs.DefaultInit): report what the
 # kernel found, one "guest: <key> <value>" line each, then power off.
@@ -28,10 +28,11 @@ if [ -r /` + ModulesList + ` ]; then
 	while read -r m; do
 		[ -n "$m" ] || continue
 		name=${m##*/}
+		name=$(echo "${name%.ko}" | tr - _)
 		if insmod "/$m"; then
-			echo "guest: insmod ${name%.ko} ok"
+			echo "guest: insmod.$name ok"
 		else
-			echo "guest: insmod ${name%.ko} failed"
+			echo "guest: insmod.$name failed"
 		fi
 	done < /` + ModulesList + `
 fi
