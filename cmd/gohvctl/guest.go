@@ -102,6 +102,8 @@ func guestFlags() (fs *flag.FlagSet, plan func(kind string) (guestPlan, error)) 
 			return p, errors.New("-modules come from Debian's kernel package: they do not go with -kernel")
 		case p.initrd != "" && (p.init != "" || p.shell || len(p.modules) > 0 || p.gzip):
 			return p, errors.New("-initrd boots a ready initramfs: -init, -shell, -modules and -gzip build one")
+		case kind == "run-bare" && p.shell:
+			return p, errors.New("-shell: run-bare gives the guest no console input; write the initramfs and boot it by hand")
 		case p.smp < 1:
 			return p, fmt.Errorf("-smp %d: at least 1", p.smp)
 		}

@@ -98,3 +98,17 @@ func TestStopwatchSeesRunInitAcrossWrites(t *testing.T) {
 		t.Errorf("RunInit() = %v, %v", d, ok)
 	}
 }
+
+// The console is the guest's to write: whatever it prints, ParseConsole
+// and the Stopwatch return without a panic.
+func FuzzParseConsole(f *testing.F) {
+	f.Add([]byte(bareLog))
+	f.Add([]byte("linux0: guest: x\n[ 99999999999.1] Run /init as init process\n"))
+	f.Fuzz(func(t *testing.T, log []byte) {
+		b := ParseConsole(log)
+		if b.HasRunInit && b.RunInit < 0 {
+			t.Fatalf("negative Run /init time %v", b.RunInit)
+		}
+		NewStopwatch().Write(log)
+	})
+}
