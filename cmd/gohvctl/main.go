@@ -76,6 +76,7 @@ var commands = []command{
 	{"run", "boot the image under QEMU (TCG, AMD-V), serial console on stdout", (*host).cmdRun},
 	{"bochs", "boot the image under Bochs (Intel VT-x) from a GRUB ISO", (*host).cmdBochs},
 	{"media", "build boot media (iso, pxe, disk, all) or print a grub.cfg (grub-cfg)", (*host).cmdMedia},
+	{"guest", "Debian's kernel and busybox: fetch, build an initramfs, boot them bare under QEMU", (*host).cmdGuest},
 	{"verdict", "summarise the gohv: lines of a serial log; exit 0 on a single PASS", (*host).cmdVerdict},
 }
 

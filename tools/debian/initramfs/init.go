@@ -1,0 +1,76 @@
+package initramfs
+
+// DefaultInit is the test guest's /init. busybox sh runs it as process 1:
+// it mounts proc, sysfs and devtmpfs, loads the modules ModulesList names,
+// reports one "guest: <key> <value>" line each for
+//
+//	uname-r       the kernel release
+//	hypervisor    what the kernel detected: dmesg's "Hypervisor detected: X"
+//	              (or /sys/hypervisor/type), "none" without one
+//	hyperv        yes when that is "Microsoft Hyper-V", else no
+//	clocksource   /sys/devices/system/clocksource/clocksource0/current_clocksource
+//	memtotal-kib  MemTotal from /proc/meminfo
+//	cpus          the processors in /proc/cpuinfo
+//
+// then "guest: poweroff" and powers off at once (poweroff -f: no init
+// system to stop). Should poweroff fail, init exits and the kernel panics,
+// which panic=-1 on the command line turns into a reboot — an end either
+// way. "guest: insmod.<module> ok|failed" lines come first when modules
+// are listed (<module> as the kernel names it: "-" in the file name is "_").
+const DefaultInit = `#!/bin/sh
+# gohv test guest /init (tools/debian/initramfs.DefaultInit): report what the
+# kernel found, one "guest: <key> <value>" line each, then power off.
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+if [ -r /` + ModulesList + ` ]; then
+	while read -r m; do
+		[ -n "$m" ] || continue
+		name=${m##*/}
+		name=$(echo "${name%.ko}" | tr - _)
+		if insmod "/$m"; then
+			echo "guest: insmod.$name ok"
+		else
+			echo "guest: insmod.$name failed"
+		fi
+	done < /` + ModulesList + `
+fi
+echo "guest: uname-r $(uname -r)"
+hv=$(dmesg | sed -n 's/.*Hypervisor detected: //p' | head -n 1)
+if [ -z "$hv" ] && [ -r /sys/hypervisor/type ]; then
+	hv=$(cat /sys/hypervisor/type)
+fi
+echo "guest: hypervisor ${hv:-none}"
+if [ "$hv" = "Microsoft Hyper-V" ]; then
+	echo "guest: hyperv yes"
+else
+	echo "guest: hyperv no"
+fi
+echo "guest: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+echo "guest: memtotal-kib $(sed -n 's/^MemTotal: *\([0-9]*\) kB$/\1/p' /proc/meminfo)"
+echo "guest: cpus $(grep -c '^processor' /proc/cpuinfo)"
+echo "guest: poweroff"
+poweroff -f
+`
+
+// ShellInit is an /init for a person: the same mounts, then an
+// interactive shell on the console with job control (cttyhack), and a
+// power-off when it exits.
+const ShellInit = `#!/bin/sh
+# gohv guest /init (tools/debian/initramfs.ShellInit): a shell on the console.
+export PATH=/bin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo "guest: shell on $(uname -r); exit powers off"
+setsid cttyhack sh -l
+poweroff -f
+`
+
+// KernelCmdline is the test guest's kernel command line: the serial
+// console, a reboot at once on a panic (with QEMU's -no-reboot, an exit)
+// instead of a hang, and the words given.
+func KernelCmdline(extra ...string) []string {
+	return append([]string{"console=ttyS0", "panic=-1"}, extra...)
+}
