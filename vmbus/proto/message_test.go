@@ -34,8 +34,8 @@ var layouts = []struct {
 	m      Message
 	size   int
 	fields []at
-	guids  map[int]GUID           // offset → GUID
-	bytes  map[int][]byte         // offset → raw bytes (user data)
+	guids  map[int]GUID   // offset → GUID
+	bytes  map[int][]byte // offset → raw bytes (user data)
 }{
 	{m: OfferChannel{
 		InterfaceType: guidA, InterfaceInstance: guidB, ChannelFlags: 0x2010, MMIOMegabytes: 0x1234,
