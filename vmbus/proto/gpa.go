@@ -149,6 +149,7 @@ func AppendGPARange(b []byte, byteCount, byteOffset uint32, pfns []uint64) ([]by
 // GPADL_BODY messages that carry it, filling each as Linux does (26 PFNs
 // after a range header in the first, 28 in each body). The array must
 // be valid (ParseGPADLRanges) and below 64 KiB (range_buflen is 16 bits).
+// The messages' Data are views of array.
 func SplitGPADL(childRelID, gpadl uint32, count uint16, array []byte) (GPADLHeader, []GPADLBody, error) {
 	if len(array) > 0xffff {
 		return GPADLHeader{}, nil, fmt.Errorf("%w: GPADL range array of %d bytes, above 65535", ErrRange, len(array))

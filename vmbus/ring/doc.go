@@ -58,7 +58,7 @@
 // # Concurrency
 //
 // One goroutine at a time uses a Sender, and one a Receiver; the two run
-// concurrently (FuzzReceiver and the tests under -race). The
+// concurrently (the stress tests, under -race too). The
 // control-page indices are loaded and stored with sequentially consistent
 // atomics (Memory.LoadU32 and StoreU32), which order the plain copies of
 // packet bytes: release on publish, acquire on load. The signal functions
