@@ -160,3 +160,57 @@ func FuzzParsePacket(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseGPADLRanges feeds arbitrary assembled GPADL range arrays to
+// the validator a host runs once the last GPADL_BODY arrives. It must
+// never panic; an accepted array must walk to exactly its length, name
+// no empty range, and split into messages that reassemble to it.
+func FuzzParseGPADLRanges(f *testing.F) {
+	array, _ := AppendGPARange(nil, 64*PageSize, 0, pfnsFrom(0x1000, 64))
+	f.Add(uint16(1), array)
+	two, _ := AppendGPARange(nil, 10, 0xff0, []uint64{1, 2})
+	two, _ = AppendGPARange(two, 1, 0, []uint64{3})
+	f.Add(uint16(2), two)
+	f.Add(uint16(3), two)
+	f.Fuzz(func(t *testing.T, count uint16, array []byte) {
+		l, err := ParseGPADLRanges(count, array)
+		if err != nil {
+			return
+		}
+		if len(l.Bytes()) != len(array) || l.Len() != int(count) {
+			t.Fatalf("%d ranges in %d of %d bytes", l.Len(), len(l.Bytes()), len(array))
+		}
+		n := 0
+		for r := range l.All() {
+			if r.ByteCount == 0 || r.ByteOffset >= PageSize || r.PageCount() == 0 {
+				t.Fatalf("range %+v", r)
+			}
+			_ = r.PFN(r.PageCount() - 1)
+			n++
+		}
+		if n != int(count) {
+			t.Fatalf("walked %d of %d ranges", n, count)
+		}
+		if len(array) > 0xffff {
+			return
+		}
+		h, bodies, err := SplitGPADL(1, 2, count, array)
+		if err != nil {
+			t.Fatalf("split: %v", err)
+		}
+		got := append([]byte(nil), h.Data...)
+		for _, b := range bodies {
+			m, err := Marshal(b)
+			if err != nil || len(m) > MaxMessageSize {
+				t.Fatalf("body: %v", err)
+			}
+			got = append(got, b.Data...)
+		}
+		if _, err := Marshal(h); err != nil {
+			t.Fatalf("header: %v", err)
+		}
+		if !bytes.Equal(got, array) {
+			t.Fatal("split does not reassemble")
+		}
+	})
+}

@@ -117,10 +117,13 @@ func ParseGPARanges(b []byte, count int) (GPARanges, error) {
 }
 
 // ParseGPADLRanges validates a GPADL's whole range array, assembled from
-// its GPADL_HEADER and GPADL_BODY messages: count ranges that use every
-// byte (Linux sends exactly that; range_buflen counts the PFNs of the
-// bodies too).
+// its GPADL_HEADER and GPADL_BODY messages: count ranges, at least one,
+// that use every byte (Linux sends exactly that; range_buflen counts the
+// PFNs of the bodies too).
 func ParseGPADLRanges(count uint16, array []byte) (GPARanges, error) {
+	if count == 0 {
+		return GPARanges{}, fmt.Errorf("%w: GPADL without ranges", ErrRange)
+	}
 	l, err := ParseGPARanges(array, int(count))
 	if err != nil {
 		return l, err
