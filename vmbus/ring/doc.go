@@ -53,7 +53,8 @@
 // not recover. A peer that rewrites packet bytes after publishing them
 // only garbles its own packets: Read copies each packet once, and
 // proto.ParsePacket checks the copy. No input makes the ring touch memory
-// outside its own Memory, panic, or loop.
+// outside its own Memory or panic, and every call does bounded work
+// except Drain, which reads for as long as the producer keeps writing.
 //
 // # Concurrency
 //
