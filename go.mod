@@ -8,3 +8,5 @@ require (
 )
 
 require github.com/pelletier/go-toml/v2 v2.4.3
+
+require github.com/google/uuid v1.6.0
