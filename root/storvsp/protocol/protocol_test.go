@@ -3,6 +3,9 @@ package protocol
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -251,9 +254,9 @@ func TestShortPackets(t *testing.T) {
 // parsed packet re-encodes to its first 64 bytes (zero-padded), and every
 // union view that succeeds survives a Set/decode round trip.
 func FuzzParsePacket(f *testing.F) {
-	f.Add(linuxRead10())
-	f.Add(make([]byte, 12))
-	f.Add(make([]byte, 48))
+	for _, b := range packetSeeds() {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := ParsePacket(b)
 		if err != nil {
@@ -300,4 +303,50 @@ func FuzzParsePacket(f *testing.F) {
 			}
 		}
 	})
+}
+
+// packetSeeds are FuzzParsePacket's seeds and committed corpus: each
+// packet Linux 6.1 sends, a completion, a pre-WIN8 packet, short ones.
+func packetSeeds() map[string][]byte {
+	req := func(op Operation, set func(*Packet)) []byte {
+		p := Packet{Operation: op, Flags: FlagRequestCompletion, UnionLen: UnionSize}
+		if set != nil {
+			set(&p)
+		}
+		b := p.Marshal()
+		return b[:]
+	}
+	done := Packet{Operation: OpCompleteIO}
+	done.SetChannelProperties(ChannelProperties{MaxTransferBytes: 0x40000})
+	props := done.Marshal()
+	old := req(OpQueryProtocolVersion, func(p *Packet) { p.SetProtocolVersion(ProtocolVersion{MajorMinor: VersionWin7}) })[:48]
+	return map[string][]byte{
+		"execute_srb_read10":    linuxRead10(),
+		"begin_initialization":  req(OpBeginInitialization, nil),
+		"query_version_6_2":     req(OpQueryProtocolVersion, func(p *Packet) { p.SetProtocolVersion(ProtocolVersion{MajorMinor: VersionWin10}) }),
+		"query_properties":      req(OpQueryProperties, nil),
+		"end_initialization":    req(OpEndInitialization, nil),
+		"create_sub_channels":   req(OpCreateSubChannels, func(p *Packet) { p.SetSubChannelCount(3) }),
+		"properties_completion": props[:],
+		"pre_win8_48_bytes":     old,
+		"header_only":           make([]byte, 12),
+		"too_short":             make([]byte, 11),
+	}
+}
+
+// TestWriteFuzzCorpus writes the seeds under testdata/fuzz when
+// GOHV_WRITE_CORPUS is set (the committed corpus comes from here).
+func TestWriteFuzzCorpus(t *testing.T) {
+	if os.Getenv("GOHV_WRITE_CORPUS") == "" {
+		t.Skip("set GOHV_WRITE_CORPUS=1 to rewrite testdata/fuzz/FuzzParsePacket")
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzParsePacket")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range packetSeeds() {
+		if err := os.WriteFile(filepath.Join(dir, name), fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

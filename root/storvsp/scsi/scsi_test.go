@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -621,14 +624,7 @@ func TestParseCDBFields(t *testing.T) {
 // only, no more bytes move than the buffer holds, and a read-only disk
 // never changes.
 func FuzzParseCDB(f *testing.F) {
-	for _, c := range [][]byte{
-		read10(1, 2), write10(3, 1), read16(5, 1), write16(7, 2), read12(0, 1), write12(9, 1),
-		inquiry(false, 0, 36), inquiry(true, 0, 255), inquiry(true, 0x83, 255), inquiry(true, 0xB0, 64),
-		modeSense6(0, 0x3F, 0, 255), modeSense10(0, 0x08, 0, 64), readCap16(32),
-		cdb(OpReadCapacity10, 0, 0, 0, 0, 0, 0, 0, 0, 0), reportLUNs(0, 64), unmapCDB(24),
-		cdb(OpSynchronizeCache10, 0, be32(0), 0, be16(0), 0), cdb(OpRequestSense, 1, 0, 0, 8, 0),
-		cdb(OpTestUnitReady, 0, 0, 0, 0, 0),
-	} {
+	for _, c := range cdbSeeds() {
 		f.Add(c, unmapList([2]uint64{1, 1}), uint16(1024))
 	}
 	rw := newUnit(f, false, true, Options{Serial: "x"})
@@ -665,4 +661,38 @@ func FuzzParseCDB(f *testing.F) {
 			t.Fatal("the read-only disk changed")
 		}
 	})
+}
+
+// cdbSeeds are FuzzParseCDB's seeds and committed corpus: every command
+// served, as Linux sends it.
+func cdbSeeds() map[string][]byte {
+	return map[string][]byte{
+		"read10": read10(1, 2), "write10": write10(3, 1), "read16": read16(5, 1), "write16": write16(7, 2),
+		"read12": read12(0, 1), "write12": write12(9, 1), "read6": cdb(OpRead6, 0, 0, 1, 1, 0),
+		"inquiry": inquiry(false, 0, 36), "vpd_pages": inquiry(true, 0, 255), "vpd_83": inquiry(true, 0x83, 255),
+		"vpd_b0": inquiry(true, 0xB0, 64), "mode_sense6_3f": modeSense6(0, 0x3F, 0, 255),
+		"mode_sense10_08": modeSense10(0, 0x08, 0, 64), "read_capacity16": readCap16(32),
+		"read_capacity10": cdb(OpReadCapacity10, 0, 0, 0, 0, 0, 0, 0, 0, 0), "report_luns": reportLUNs(0, 64),
+		"unmap": unmapCDB(24), "sync_cache10": cdb(OpSynchronizeCache10, 0, be32(0), 0, be16(0), 0),
+		"request_sense_desc": cdb(OpRequestSense, 1, 0, 0, 8, 0), "test_unit_ready": cdb(OpTestUnitReady, 0, 0, 0, 0, 0),
+		"write_same16": cdb(0x93, 0, be64(0), be32(1), 0, 0), "short": cdb(OpRead16, 0, 0),
+	}
+}
+
+// TestWriteFuzzCorpus writes the seeds under testdata/fuzz when
+// GOHV_WRITE_CORPUS is set (the committed corpus comes from here).
+func TestWriteFuzzCorpus(t *testing.T) {
+	if os.Getenv("GOHV_WRITE_CORPUS") == "" {
+		t.Skip("set GOHV_WRITE_CORPUS=1 to rewrite testdata/fuzz/FuzzParseCDB")
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzParseCDB")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range cdbSeeds() {
+		body := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n[]byte(%q)\nuint16(%d)\n", c, unmapList([2]uint64{1, 1}), 1024)
+		if err := os.WriteFile(filepath.Join(dir, name), body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
