@@ -12,7 +12,7 @@ import (
 )
 
 // Channel is the VSP's way back to the guest: the host→guest half of one
-// VMBus channel (the lead backs it with vmbus/channel).
+// VMBus channel (the partition worker backs it with a vmbus/channel channel).
 type Channel interface {
 	// Send writes packet — always one whole protocol.PacketSize-byte
 	// vstor_packet — to the guest as the VMBus completion (packet type

@@ -40,7 +40,7 @@ var rules = []struct {
 	{"root/console", nil, "the console is a leaf"},
 	{"root/storvsp/protocol", nil, "the VSTOR wire format: standard library only, usable by a guest-side client"},
 	{"root/storvsp/scsi", nil, "the SCSI logical unit works over a Disk interface: standard library only"},
-	{"root/storvsp", []string{"root/storvsp/protocol", "root/storvsp/scsi"}, "the storage VSP sees its wire format and SCSI layer, nothing of hv or vmbus: the lead wires it to a channel"},
+	{"root/storvsp", []string{"root/storvsp/protocol", "root/storvsp/scsi"}, "the storage VSP sees its wire format and SCSI layer, nothing of hv or vmbus: the partition worker wires it to a channel"},
 	{"hv", []string{"hv/vcpu", "hv/emul", "hv/tlfs", "hv/hypercall", "hv/synic", "ept", "x86", "apic/...", "iommu/..."}, "the core never imports a backend, root, checks or cmd"},
 	{"hv/vendor", []string{"hv", "hv/...", "svm", "vmx", "ept", "x86", "apic/...", "iommu/..."}, "the one chooser that imports both backends"},
 	{"root/loader", []string{"hv", "hv/...", "ept", "x86", "apic/...", "iommu/..."}, "the root's loaders use the core (never the other way) but no backend, checks or cmd"},
