@@ -907,8 +907,10 @@ func checkHyperVHostile(env *Env) (string, error) {
 	if slept > stormWindow+100*time.Millisecond {
 		return "", fmtErr("the root slept %v for %v while the hostile guests ran", slept, stormWindow)
 	}
-	parts = append(parts, fmt.Sprintf("bystander from the EOM storm on: %d ticks of %v, lateness median %v max %v, its ports untouched; root slept %v for %v",
-		len(tsc), byPeriod, f.late[len(f.late)/2].Round(time.Microsecond), f.late[len(f.late)-1].Round(time.Microsecond), slept.Round(time.Millisecond), stormWindow))
+	parts = append(parts, fmt.Sprintf("bystander from the EOM storm on: %d ticks of %v, lateness median %v max %v (during the storm's %s), its ports untouched; root slept %v for %v",
+		len(tsc), byPeriod, f.late[len(f.late)/2].Round(time.Microsecond), f.late[len(f.late)-1].Round(time.Microsecond),
+		stormPhase(results[3].s, worstTick(tsc, b.s.Results[0], float64(byCount*div.by)*float64(c.TSCHz)/float64(c.LAPICHz))),
+		slept.Round(time.Millisecond), stormWindow))
 
 	// The hypercalls.
 	hc := results[1]
@@ -956,6 +958,39 @@ func checkHyperVHostile(env *Env) (string, error) {
 	}
 	parts = append(parts, d)
 	return strings.Join(parts, "; "), nil
+}
+
+// worstTick returns the TSC of the latest tick of a periodic timer started
+// at start with period p (TSC ticks): the one furthest past its period's
+// boundary.
+func worstTick(tsc []uint64, start uint64, p float64) uint64 {
+	var at uint64
+	worst := -1.0
+	for _, t := range tsc {
+		if t < start {
+			continue
+		}
+		d := float64(t - start)
+		if late := d - p*float64(uint64(d/p)); late > worst {
+			worst, at = late, t
+		}
+	}
+	return at
+}
+
+// stormPhase names what the storm guest was doing at guest TSC t (the
+// partitions share the TSC).
+func stormPhase(s testguests.APICState, t uint64) string {
+	r := s.Results
+	switch {
+	case t < r[2]:
+		return "flood and EOM storm"
+	case t <= r[3]:
+		return "period-1 direct timer"
+	case t <= r[7]:
+		return "period-1 message timer"
+	}
+	return "end"
 }
 
 // waitStep waits until a guest's data page says it reached step n (or it

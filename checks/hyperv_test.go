@@ -171,3 +171,20 @@ func TestCrashCasesDistinct(t *testing.T) {
 		}
 	}
 }
+
+func TestWorstTickAndStormPhase(t *testing.T) {
+	// Period 100 from 1000: ticks 2 late, 30 late, 5 late.
+	if got := worstTick([]uint64{1102, 1230, 1305}, 1000, 100); got != 1230 {
+		t.Errorf("worst tick %d, want 1230", got)
+	}
+	var s testguests.APICState
+	s.Results[2], s.Results[3], s.Results[6], s.Results[7] = 100, 200, 201, 300
+	for _, c := range []struct {
+		t    uint64
+		want string
+	}{{50, "flood and EOM storm"}, {150, "period-1 direct timer"}, {250, "period-1 message timer"}, {400, "end"}} {
+		if got := stormPhase(s, c.t); got != c.want {
+			t.Errorf("TSC %d: %q, want %q", c.t, got, c.want)
+		}
+	}
+}
