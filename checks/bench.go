@@ -42,6 +42,9 @@ func Bench(env *Env) error {
 	if err := benchAPIC(env); err != nil {
 		return fmt.Errorf("apic benchmarks: %w", err)
 	}
+	if err := benchHyperV(env); err != nil {
+		return fmt.Errorf("hyper-v benchmarks: %w", err)
+	}
 	if err := benchPauses(env); err != nil {
 		return fmt.Errorf("pause benchmarks: %w", err)
 	}

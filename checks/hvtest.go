@@ -43,6 +43,13 @@ var HVTest = Suite{
 		{"x2apic-mode", checkX2APICMode},
 		{"ioapic-com1", checkIOAPICCOM1},
 		{"apic-hostile", checkAPICHostile},
+		{"hyperv-discovery", checkHyperVDiscovery},
+		{"hyperv-reftime", checkHyperVRefTime},
+		{"synic-message", checkSynICMessage},
+		{"synic-event", checkSynICEvent},
+		{"synic-timers", checkSynICTimers},
+		{"hyperv-crash", checkHyperVCrash},
+		{"hyperv-hostile", checkHyperVHostile},
 		{"pages-returned", checkPagesReturned}, // last: every partition is gone
 	},
 }

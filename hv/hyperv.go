@@ -83,6 +83,11 @@ type hyperv struct {
 	hypercall uint64 // HV_X64_MSR_HYPERCALL as the guest last wrote it (accepted bits)
 	refTSC    uint64 // HV_X64_MSR_REFERENCE_TSC
 	crash     [5]uint64
+	// warned: the hypercall page (bit 0) and the reference TSC page
+	// (bit 1) were once placed outside RAM and said so on the console. A
+	// guest may write the MSRs in a loop; the root's console gets one
+	// line each, not one per write.
+	warned uint8
 
 	// Reference time: TscScale and TscOffset make ((TSC*scale)>>64)+offset
 	// count 100 ns from the partition's creation (TLFS 12.7). Fixed at
@@ -230,8 +235,8 @@ func (p *Partition) writeHypercallPage(gpa uint64) {
 	insn := p.hv.Backend.HypercallInstruction()
 	copy(code[:], insn[:])
 	code[3] = 0xc3 // RET
-	if err := p.Mem.WriteRAM(gpa, code[:]); err != nil {
-		p.log.Warn("hypercall page outside RAM", "gpa", fmt.Sprintf("%#x", gpa))
+	if err := p.Mem.WriteRAM(gpa, code[:]); err != nil && p.hyperv.warnOnce(warnedHypercall) {
+		p.log.Warn("hypercall page outside RAM (said once per partition)", "gpa", fmt.Sprintf("%#x", gpa))
 	}
 }
 
@@ -241,9 +246,23 @@ func (p *Partition) writeHypercallPage(gpa uint64) {
 func (p *Partition) writeRefTSCPage(gpa uint64) {
 	var page [24]byte
 	tlfs.PutRefTSCPage(page[:], 1, p.hyperv.scale, p.hyperv.offset)
-	if err := p.Mem.WriteRAM(gpa, page[:]); err != nil {
-		p.log.Warn("reference TSC page outside RAM", "gpa", fmt.Sprintf("%#x", gpa))
+	if err := p.Mem.WriteRAM(gpa, page[:]); err != nil && p.hyperv.warnOnce(warnedRefTSC) {
+		p.log.Warn("reference TSC page outside RAM (said once per partition)", "gpa", fmt.Sprintf("%#x", gpa))
 	}
+}
+
+// Bits of hyperv.warned.
+const (
+	warnedHypercall = 1 << iota
+	warnedRefTSC
+)
+
+// warnOnce reports whether the warning bit was not yet set, and sets it.
+// Called with h.mu held.
+func (h *hyperv) warnOnce(bit uint8) bool {
+	first := h.warned&bit == 0
+	h.warned |= bit
+	return first
 }
 
 // guestCrash ends the partition with the crash the guest reported: the

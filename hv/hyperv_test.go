@@ -1,8 +1,10 @@
 package hv
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -247,5 +249,39 @@ func TestPostMessageReachesARootPortAndBack(t *testing.T) {
 	vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
 	if v.regs.GPR[x86.RAX] != uint64(tlfs.StatusInvalidConnectionID) {
 		t.Fatalf("unknown connection: %#x", v.regs.GPR[x86.RAX])
+	}
+}
+
+// countHandler counts the log records it gets.
+type countHandler struct{ n *int }
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool  { return true }
+func (h countHandler) Handle(context.Context, slog.Record) error { *h.n++; return nil }
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler        { return h }
+func (h countHandler) WithGroup(string) slog.Handler             { return h }
+
+// TestOverlayOutsideRAMWarnsOnce: a guest that points the hypercall page
+// or the reference TSC page outside its RAM again and again gets one line
+// on the root's console for each MSR, not one per write (the writes are
+// accepted and inert).
+func TestOverlayOutsideRAMWarnsOnce(t *testing.T) {
+	var n int
+	h := New(&fakeBackend{}, newTestHost(), NewCPUModel(), slog.New(countHandler{&n}))
+	p, err := h.NewPartition(Config{Name: "t", RAMBytes: 1 << 20, Console: &recorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vp, v := p.VP(0), h.Backend.(*fakeBackend).vcpus[0]
+	v.regs = vcpu.Regs{PAT: x86.PATReset}
+	wrmsr(vp, v, tlfs.MsrGuestOSID, 1)
+	for i := range 100 {
+		wrmsr(vp, v, tlfs.MsrHypercall, uint64(0x1000_0000+i*0x1000)|tlfs.OverlayEnable)
+		wrmsr(vp, v, tlfs.MsrReferenceTSC, uint64(0x2000_0000+i*0x1000)|tlfs.OverlayEnable)
+	}
+	if gpCount(v) != 0 {
+		t.Fatalf("%d #GP for pages outside RAM, want the writes accepted", gpCount(v))
+	}
+	if n != 2 {
+		t.Errorf("%d log records for 200 writes of pages outside RAM, want 2", n)
 	}
 }
