@@ -29,8 +29,8 @@ type Channel struct {
 	// (proto.VPIndexDisableInterrupt: nowhere); MODIFYCHANNEL moves it.
 	targetVP atomic.Uint32
 
-	in  *ring.Receiver // the guest-to-host ring
-	out *ring.Sender   // the host-to-guest ring
+	in       *ring.Receiver // the guest-to-host ring
+	out      *ring.Sender   // the host-to-guest ring
 	h        Handler
 	buf      []byte
 	onPacket func([]byte) error // c.packet, bound once so draining allocates nothing
