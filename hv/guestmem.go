@@ -133,6 +133,21 @@ func (m *GuestMemory) page(gpa uint64) *[4096]byte {
 	return nil
 }
 
+// Page is the host view of guest page pfn (4 KiB units), for the root's
+// services that share memory with the guest (VMBus rings). It stays valid
+// until Destroy; a caller must stop using it before then. Guest-controlled
+// pfn: an error wrapping ErrOutsideMemory when it is not RAM.
+func (m *GuestMemory) Page(pfn uint64) (*[x86.PageSize]byte, error) {
+	if pfn > (1<<64-1)/x86.PageSize {
+		return nil, fmt.Errorf("guest memory: page %#x: %w", pfn, ErrOutsideMemory)
+	}
+	pg := m.page(pfn * x86.PageSize)
+	if pg == nil {
+		return nil, fmt.Errorf("guest memory: page %#x: %w", pfn, ErrOutsideMemory)
+	}
+	return pg, nil
+}
+
 // IsRAM reports whether gpa is backed by RAM.
 func (m *GuestMemory) IsRAM(gpa uint64) bool { return m.page(gpa) != nil }
 

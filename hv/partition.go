@@ -164,6 +164,9 @@ func (p *Partition) COM1() *UART { return p.com1 }
 // VP returns virtual processor i.
 func (p *Partition) VP(i int) *VP { return p.vps[i] }
 
+// VPCount is the number of virtual processors.
+func (p *Partition) VPCount() int { return len(p.vps) }
+
 // Start runs every VP on its own thread.
 func (p *Partition) Start() {
 	p.mu.Lock()
@@ -220,6 +223,13 @@ func (p *Partition) PowerOff(why string) {
 // again is the root's decision. Safe from any goroutine.
 func (p *Partition) Reboot(why string) {
 	p.end(StateStopped, fmt.Errorf("%w: %s", ErrReboot, why), 0, false)
+}
+
+// Fail ends the partition because the root failed it: a service of the
+// root (a VSP) broke on this partition's input. err is reported as the
+// reason, wrapped in ErrHypervisor. Safe from any goroutine.
+func (p *Partition) Fail(err error) {
+	p.end(StateCrashed, fmt.Errorf("%w: %w", ErrHypervisor, err), 0, false)
 }
 
 // crash ends the partition because of something VP vp's guest did (or,

@@ -79,6 +79,27 @@ type Partition struct {
 	// OnReboot is what a guest's reboot request does: OnRebootRestart (the
 	// default: the partition starts again from its kernel) or OnRebootStop.
 	OnReboot string `toml:"on_reboot"`
+	// Disks are the partition's SCSI disks, served by the root's storage
+	// VSP over VMBus: [[partition.disk]] tables, in order.
+	Disks []Disk `toml:"disk"`
+}
+
+// Disk is one SCSI disk of a partition: a disk image (a boot module) at a
+// controller and LUN. Each controller is one VMBus storage channel.
+type Disk struct {
+	// Module names the boot module holding the disk image: a whole
+	// number of 512-byte blocks.
+	Module string `toml:"module"`
+	// Controller is the SCSI controller, 0 (the default) to
+	// MaxControllers-1.
+	Controller int `toml:"controller"`
+	// LUN is the disk's logical unit number on its controller, 0 to
+	// MaxLUN, unique per controller; the default is the disk's position
+	// among the partition's disks.
+	LUN int `toml:"lun"`
+	// ReadOnly disks refuse the guest's writes. A writable image backs one
+	// disk only; a read-only one may back several.
+	ReadOnly bool `toml:"read_only"`
 }
 
 // Limits and the allowed values of the enumerated keys.
@@ -99,17 +120,26 @@ const (
 
 	OnRebootRestart = "restart"
 	OnRebootStop    = "stop"
+
+	MaxControllers = 4
+	MaxLUN         = 63 // Hyper-V's SCSI controller has 64 LUNs
+	DiskBlockSize  = 512
 )
 
 // File is the name Parse was given: where the configuration came from.
 func (c *Config) File() string { return c.file }
 
-// Modules lists the boot-module names the partitions refer to (kernels and
-// initrds), each once, in the order the file first names them.
+// Modules lists the boot-module names the partitions refer to (kernels,
+// initrds and disk images), each once, in the order the file first names
+// them.
 func (c *Config) Modules() []string {
 	var names []string
 	for _, p := range c.Partitions {
-		for _, m := range []string{p.Kernel, p.Initrd} {
+		ms := []string{p.Kernel, p.Initrd}
+		for _, d := range p.Disks {
+			ms = append(ms, d.Module)
+		}
+		for _, m := range ms {
 			if m != "" && !slices.Contains(names, m) {
 				names = append(names, m)
 			}
@@ -146,6 +176,17 @@ func (c *Config) Check(mods map[string]int) error {
 				errs = append(errs, c.errorf(path, "boot module %q is empty", f.module))
 			}
 		}
+		for j, d := range p.Disks {
+			path := diskPath(i, j, "module")
+			size, ok := mods[d.Module]
+			switch {
+			case !ok:
+				errs = append(errs, c.errorf(path, "no boot module %q; the boot loader passed %s", d.Module, passed))
+			case size == 0 || size%DiskBlockSize != 0:
+				errs = append(errs, c.errorf(path, "boot module %q holds %d bytes; a disk image is a whole number of %d-byte blocks, at least one",
+					d.Module, size, DiskBlockSize))
+			}
+		}
 	}
 	return errs.orNil()
 }
@@ -161,11 +202,15 @@ func (c *Config) Where(i int, key string) string {
 // errorf is an error about the field at path, on the line the file wrote it
 // (or the partition's first line when the key was left out).
 func (c *Config) errorf(path, format string, args ...any) *Error {
+	// A key left out is reported on the line of the table it belongs in.
 	line, ok := c.lines[path]
-	if !ok {
-		if i := strings.IndexByte(path, '.'); i > 0 {
-			line = c.lines[path[:i]]
+	for up := path; !ok; {
+		i := strings.LastIndexByte(up, '.')
+		if i < 0 {
+			break
 		}
+		up = up[:i]
+		line, ok = c.lines[up]
 	}
 	return &Error{File: c.file, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)}
 }
@@ -176,6 +221,14 @@ func fieldPath(i int, key string) string {
 		return fmt.Sprintf("partition[%d]", i)
 	}
 	return fmt.Sprintf("partition[%d].%s", i, key)
+}
+
+// diskPath is how errors name disk j of partition i's key.
+func diskPath(i, j int, key string) string {
+	if key == "" {
+		return fmt.Sprintf("partition[%d].disk[%d]", i, j)
+	}
+	return fmt.Sprintf("partition[%d].disk[%d].%s", i, j, key)
 }
 
 // Error is one problem in a configuration file.

@@ -24,22 +24,29 @@ func TestParseExample(t *testing.T) {
 	}
 	want := []Partition{
 		{Name: "linux0", MemoryMiB: 256, VPs: 1, Kernel: "vmlinuz", KernelFormat: FormatLinux, Initrd: "initrd.img",
-			Cmdline: "console=ttyS0", Console: ConsoleCOM1, Autostart: true, OnReboot: OnRebootRestart},
+			Cmdline: "console=ttyS0", Console: ConsoleCOM1, Autostart: true, OnReboot: OnRebootRestart,
+			Disks: []Disk{{Module: "root.img"}, {Module: "data.img", LUN: 1, ReadOnly: true}}},
 		{Name: "mb0", MemoryMiB: 16, VPs: 1, Kernel: "mbkernel", Console: ConsoleCOM1, Autostart: true, OnReboot: OnRebootStop},
 	}
 	if !reflect.DeepEqual(c.Partitions, want) {
 		t.Errorf("partitions\n%+v\nwant\n%+v", c.Partitions, want)
 	}
-	if got := c.Modules(); !reflect.DeepEqual(got, []string{"vmlinuz", "initrd.img", "mbkernel"}) {
+	if got := c.Modules(); !reflect.DeepEqual(got, []string{"vmlinuz", "initrd.img", "root.img", "data.img", "mbkernel"}) {
 		t.Errorf("modules %q", got)
 	}
-	if err := c.Check(map[string]int{ModuleName: len(data), "vmlinuz": 1 << 20, "initrd.img": 1 << 19, "mbkernel": 4096}); err != nil {
+	if err := c.Check(map[string]int{ModuleName: len(data), "vmlinuz": 1 << 20, "initrd.img": 1 << 19, "mbkernel": 4096,
+		"root.img": 1 << 20, "data.img": 512}); err != nil {
 		t.Errorf("Check with every module: %v", err)
 	}
 	// The example documents every key: the first partition sets each one.
 	for _, k := range partitionKeys {
 		if _, ok := c.lines[fieldPath(0, k.name)]; !ok {
 			t.Errorf("example.toml's first partition does not show key %q", k.name)
+		}
+	}
+	for _, k := range diskKeys {
+		if _, ok := c.lines[diskPath(0, 0, k.name)]; !ok {
+			t.Errorf("example.toml's first disk does not show key %q", k.name)
 		}
 	}
 	// And every key of the Go type is one the file may set.
@@ -115,11 +122,11 @@ func TestParseErrors(t *testing.T) {
 		{"empty file", "", "c.toml: partition: no partitions; add a [[partition]] table for each"},
 		{"syntax", "[[partition]]\nname = 'a\n", "c.toml:2: TOML syntax: literal strings cannot have new lines"},
 		{"unknown key", partition("a", "memory = 5"),
-			"c.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot"},
+			"c.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk"},
 		{"unknown top-level key", "version = 2\n" + partition("a"), "c.toml:1: version: unknown key; the file holds [[partition]] tables"},
 		{"unknown table", partition("a") + "[machine]\nx = 1\n", "c.toml:6: machine: unknown table; the file holds [[partition]] tables"},
-		{"sub-table", partition("a") + "[partition.disk]\nx = 1\n",
-			"c.toml:6: partition[0].disk: unknown table; a partition takes the keys name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot"},
+		{"sub-table", partition("a") + "[partition.nic]\nx = 1\n",
+			"c.toml:6: partition[0].nic: unknown table; a partition takes the keys name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk"},
 		{"dotted key", partition("a", "kernel_format.x = 1"), "c.toml:5: partition[0].kernel_format.x: kernel_format is a string, not a table"},
 		{"single table", "[partition]\nname = \"a\"\n", "c.toml:1: partition: a single table; write [[partition]] (an array of tables), one per partition"},
 		{"partition not an array", "partition = 3\n", "c.toml:1: partition: an integer; write [[partition]] tables, one per partition"},
@@ -208,8 +215,8 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
 	_, err = Parse("u.toml", []byte(partition("a", "memory = 1", "cpus = 2")))
-	want = "u.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot\n" +
-		"u.toml:6: partition[0].cpus: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot"
+	want = "u.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk\n" +
+		"u.toml:6: partition[0].cpus: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk"
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
@@ -317,5 +324,78 @@ func TestCheckModuleName(t *testing.T) {
 		if err := CheckModuleName(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+func TestParseDisks(t *testing.T) {
+	c, err := Parse("d.toml", []byte(partition("a",
+		"[[partition.disk]]", `module = "r.img"`,
+		"[[partition.disk]]", `module = "s.img"`, "controller = 1", "lun = 5",
+		"[[partition.disk]]", `module = "t.img"`, "read_only = true",
+	)+partition("b", `disk = [{module = "t.img", read_only = true}, {module = "u.img", lun = 9}]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Disk{{Module: "r.img"}, {Module: "s.img", Controller: 1, LUN: 5}, {Module: "t.img", LUN: 2, ReadOnly: true}}
+	if !reflect.DeepEqual(c.Partitions[0].Disks, want) {
+		t.Errorf("disks %+v", c.Partitions[0].Disks)
+	}
+	if want := []Disk{{Module: "t.img", ReadOnly: true}, {Module: "u.img", LUN: 9}}; !reflect.DeepEqual(c.Partitions[1].Disks, want) {
+		t.Errorf("inline disks %+v", c.Partitions[1].Disks)
+	}
+	if got := c.Modules(); !reflect.DeepEqual(got, []string{"vmlinuz", "r.img", "s.img", "t.img", "u.img"}) {
+		t.Errorf("modules %q", got)
+	}
+	err = c.Check(map[string]int{"vmlinuz": 1, "r.img": 1024, "s.img": 1000, "t.img": 0})
+	want2 := []string{
+		`d.toml:8: partition[0].disk[1].module: boot module "s.img" holds 1000 bytes; a disk image is a whole number of 512-byte blocks, at least one`,
+		`d.toml:12: partition[0].disk[2].module: boot module "t.img" holds 0 bytes; a disk image is a whole number of 512-byte blocks, at least one`,
+		`d.toml:18: partition[1].disk[0].module: boot module "t.img" holds 0 bytes`,
+		`d.toml:18: partition[1].disk[1].module: no boot module "u.img"; the boot loader passed r.img, s.img, t.img, vmlinuz`,
+	}
+	for _, w := range want2 {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("Check: %v\nwant a line with %s", err, w)
+		}
+	}
+}
+
+func TestParseDiskErrors(t *testing.T) {
+	for _, tc := range []struct{ name, file, want string }{
+		{"no module", partition("a", "[[partition.disk]]", "lun = 1"),
+			"c.toml:5: partition[0].disk[0].module: missing; name the boot module that holds the disk image"},
+		{"bad module name", partition("a", "[[partition.disk]]", `module = "a b"`),
+			`c.toml:6: partition[0].disk[0].module: "a b": a boot-module name uses letters, digits, '.', '_' and '-', and starts with a letter or digit`},
+		{"kernel as disk", partition("a", "[[partition.disk]]", `module = "vmlinuz"`),
+			`c.toml:6: partition[0].disk[0].module: "vmlinuz" is also the configuration, kernel or initrd`},
+		{"controller", partition("a", "[[partition.disk]]", `module = "d"`, "controller = 4"),
+			"c.toml:7: partition[0].disk[0].controller: 4; want 0 to 3"},
+		{"lun", partition("a", "[[partition.disk]]", `module = "d"`, "lun = 64"),
+			"c.toml:7: partition[0].disk[0].lun: 64; want 0 to 63"},
+		{"duplicate lun", partition("a", "[[partition.disk]]", `module = "d"`, "[[partition.disk]]", `module = "e"`, "lun = 0"),
+			"c.toml:9: partition[0].disk[1].lun: controller 0 LUN 0 is also disk[0]'s; give each disk its own"},
+		{"writable twice", partition("a", "[[partition.disk]]", `module = "d"`) + partition("b", "[[partition.disk]]", `module = "d"`),
+			`c.toml:12: partition[1].disk[0].module: "d" is also partition[0].disk[0]'s image; a writable image backs one disk only (make both read_only to share it)`},
+		{"read-only of a writable", partition("a", "[[partition.disk]]", `module = "d"`) + partition("b", "[[partition.disk]]", `module = "d"`, "read_only = true"),
+			`c.toml:12: partition[1].disk[0].module: "d" is also partition[0].disk[0]'s writable image; an image another disk writes cannot be shared`},
+		{"unknown disk key", partition("a", "[[partition.disk]]", `module = "d"`, "size = 3"),
+			"c.toml:7: partition[0].disk[0].size: unknown key; a disk takes module, controller, lun, read_only"},
+		{"wrong type", partition("a", "[[partition.disk]]", `module = "d"`, `read_only = "yes"`),
+			"c.toml:7: partition[0].disk[0].read_only: a string; want a boolean (true or false)"},
+		{"single disk table", partition("a") + "[partition.disk]\nmodule = \"d\"\n",
+			"c.toml:6: partition[0].disk: a single table; write [[partition.disk]] (an array of tables), one per disk"},
+		{"inline and tables", partition("a", `disk = [{module = "d"}]`, "[[partition.disk]]", `module = "e"`),
+			"c.toml:6: key disk already exists as a value"}, // the TOML parser refuses it
+		{"inline not tables", partition("a", `disk = [1]`),
+			"c.toml:5: partition[0].disk: an array holding an integer; each disk is a table"},
+		{"disk before any partition", "[[partition.disk]]\nmodule = \"d\"\n",
+			"c.toml:1: partition.disk: unknown table; the file holds [[partition]] tables"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("c.toml", []byte(tc.file))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v\nwant %s", err, tc.want)
+			}
+		})
 	}
 }

@@ -60,6 +60,11 @@ func (p *Partition) defaults(present func(key string) bool) {
 	if !present("on_reboot") {
 		p.OnReboot = OnRebootRestart
 	}
+	for j := range p.Disks {
+		if !present(fmt.Sprintf("disk[%d].lun", j)) {
+			p.Disks[j].LUN = j
+		}
+	}
 }
 
 // key is one key a [[partition]] table takes, and the TOML type of its value.
@@ -79,6 +84,31 @@ var partitionKeys = []key{
 	{"console", unstable.String},
 	{"autostart", unstable.Bool},
 	{"on_reboot", unstable.String},
+	{"disk", unstable.Array}, // [[partition.disk]] tables, or an array of inline tables
+}
+
+var diskKeys = []key{
+	{"module", unstable.String},
+	{"controller", unstable.Integer},
+	{"lun", unstable.Integer},
+	{"read_only", unstable.Bool},
+}
+
+func diskKey(name string) (key, bool) {
+	for _, k := range diskKeys {
+		if k.name == name {
+			return k, true
+		}
+	}
+	return key{}, false
+}
+
+func diskKeyNames() string {
+	s := make([]string, len(diskKeys))
+	for i, k := range diskKeys {
+		s[i] = k.name
+	}
+	return strings.Join(s, ", ")
 }
 
 func partitionKey(name string) (key, bool) {
@@ -107,7 +137,9 @@ type walker struct {
 	errs       Errors
 	present    map[string]bool
 	partitions int
+	disks      int            // [[partition.disk]] tables of the current partition
 	seen       map[string]int // keys of the current table, to their line
+	diskSeen   map[string]int // keys of the current disk table
 }
 
 // Where the key-values being read belong.
@@ -121,6 +153,7 @@ const (
 func (w *walker) walk(data []byte) (syntax bool) {
 	w.p.Reset(data)
 	cur := atTop
+	disk := -1 // the [[partition.disk]] table being read, -1 in a partition's own table
 	for w.p.NextExpression() {
 		e := w.p.Expression()
 		switch e.Kind {
@@ -128,9 +161,15 @@ func (w *walker) walk(data []byte) (syntax bool) {
 			keys, line := w.keys(e.Key())
 			switch {
 			case e.Kind == unstable.ArrayTable && len(keys) == 1 && keys[0] == "partition":
-				cur = w.newPartition(line)
+				cur, disk = w.newPartition(line), -1
+			case e.Kind == unstable.ArrayTable && len(keys) == 2 && keys[0] == "partition" && keys[1] == "disk" && w.partitions > 0:
+				cur = w.partitions - 1
+				disk = w.newDisk(cur, line)
 			case e.Kind == unstable.Table && len(keys) == 1 && keys[0] == "partition":
 				w.errorf(line, "partition", "a single table; write [[partition]] (an array of tables), one per partition")
+				cur = atSkip
+			case e.Kind == unstable.Table && len(keys) == 2 && keys[0] == "partition" && keys[1] == "disk" && w.partitions > 0:
+				w.errorf(line, fieldPath(w.partitions-1, "disk"), "a single table; write [[partition.disk]] (an array of tables), one per disk")
 				cur = atSkip
 			case keys[0] == "partition" && w.partitions > 0:
 				w.errorf(line, fieldPath(w.partitions-1, strings.Join(keys[1:], ".")), "unknown table; a partition takes the keys %s", keyNames())
@@ -145,7 +184,11 @@ func (w *walker) walk(data []byte) (syntax bool) {
 			case atTop:
 				w.topKeyValue(e)
 			default:
-				w.keyValue(cur, e)
+				if disk >= 0 {
+					w.diskKeyValue(cur, disk, e)
+				} else {
+					w.keyValue(cur, e)
+				}
 			}
 		}
 	}
@@ -158,7 +201,71 @@ func (w *walker) newPartition(line int) int {
 	w.partitions++
 	w.c.lines[fieldPath(i, "")] = line
 	w.seen = map[string]int{}
+	w.disks = 0
 	return i
+}
+
+// newDisk starts disk number w.disks of partition i, whose table begins
+// on line. The partition's own keys stay in w.seen; the disk's go in
+// their own map.
+func (w *walker) newDisk(i, line int) int {
+	j := w.disks
+	w.disks++
+	if j == 0 {
+		w.seen["disk"] = line
+		w.c.lines[fieldPath(i, "disk")] = line
+		w.present[fieldPath(i, "disk")] = true
+	}
+	w.c.lines[diskPath(i, j, "")] = line
+	w.diskSeen = map[string]int{}
+	return j
+}
+
+// diskKeyValue reads one key-value of partition i's disk j.
+func (w *walker) diskKeyValue(i, j int, e *unstable.Node) {
+	keys, line := w.keys(e.Key())
+	path := diskPath(i, j, strings.Join(keys, "."))
+	k, known := diskKey(keys[0])
+	switch {
+	case !known:
+		w.errorf(line, path, "unknown key; a disk takes %s", diskKeyNames())
+		return
+	case len(keys) > 1:
+		w.errorf(line, path, "%s is %s, not a table", k.name, kindName(k.kind))
+		return
+	}
+	if first, dup := w.diskSeen[k.name]; dup {
+		w.errorf(line, path, "set twice (first on line %d)", first)
+		return
+	}
+	w.diskSeen[k.name] = line
+	w.c.lines[path] = line
+	w.present[path] = true
+	if v := e.Value(); v.Kind != k.kind {
+		w.errorf(line, path, "%s; want %s", kindName(v.Kind), kindName(k.kind))
+	}
+}
+
+// inlineDisks reads "disk = [{...}, ...]" in partition i.
+func (w *walker) inlineDisks(i, line int, v *unstable.Node) {
+	it := v.Children()
+	for it.Next() {
+		t := it.Node()
+		if t.Kind != unstable.InlineTable {
+			w.errorf(line, fieldPath(i, "disk"), "an array holding %s; each disk is a table", kindName(t.Kind))
+			continue
+		}
+		j := w.disks
+		w.disks++
+		w.c.lines[diskPath(i, j, "")] = line
+		w.diskSeen = map[string]int{}
+		kv := t.Children()
+		for kv.Next() {
+			if n := kv.Node(); n.Kind == unstable.KeyValue {
+				w.diskKeyValue(i, j, n)
+			}
+		}
+	}
 }
 
 // topKeyValue reads a key-value before any table header: only
@@ -217,8 +324,13 @@ func (w *walker) keyValue(i int, e *unstable.Node) {
 	w.seen[k.name] = line
 	w.c.lines[path] = line
 	w.present[path] = true
-	if v := e.Value(); v.Kind != k.kind {
+	v := e.Value()
+	if v.Kind != k.kind {
 		w.errorf(line, path, "%s; want %s", kindName(v.Kind), kindName(k.kind))
+		return
+	}
+	if k.name == "disk" {
+		w.inlineDisks(i, line, v)
 	}
 }
 

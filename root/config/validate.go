@@ -21,6 +21,7 @@ func (c *Config) validate() error {
 		return Errors{{File: c.file, Field: "partition", Msg: "no partitions; add a [[partition]] table for each"}}
 	}
 	names := map[string]int{}
+	writable := map[string]string{} // disk module → the disk that writes it
 	for i, p := range c.Partitions {
 		switch err := CheckName(p.Name); {
 		case p.Name == "":
@@ -91,8 +92,59 @@ func (c *Config) validate() error {
 		default:
 			bad(i, "on_reboot", "%q; want %q or %q", p.OnReboot, OnRebootRestart, OnRebootStop)
 		}
+		errs = append(errs, c.validateDisks(i, writable)...)
+	}
+	// A read-only use of a writable image would see it change under it.
+	for i, p := range c.Partitions {
+		for j, d := range p.Disks {
+			if w, ok := writable[d.Module]; ok && d.ReadOnly {
+				errs = append(errs, c.errorf(diskPath(i, j, "module"), "%q is also %s's writable image; an image another disk writes cannot be shared", d.Module, w))
+			}
+		}
 	}
 	return errs.orNil()
+}
+
+// validateDisks checks partition i's disks; writable collects the images
+// the partitions write.
+func (c *Config) validateDisks(i int, writable map[string]string) Errors {
+	var errs Errors
+	bad := func(j int, key, format string, args ...any) {
+		errs = append(errs, c.errorf(diskPath(i, j, key), format, args...))
+	}
+	p := c.Partitions[i]
+	at := map[[2]int]int{}
+	for j, d := range p.Disks {
+		switch err := CheckModuleName(d.Module); {
+		case d.Module == "":
+			bad(j, "module", "missing; name the boot module that holds the disk image")
+		case err != nil:
+			bad(j, "module", "%v", err)
+		case d.Module == ModuleName || d.Module == p.Kernel || d.Module == p.Initrd:
+			bad(j, "module", "%q is also the configuration, kernel or initrd", d.Module)
+		case !d.ReadOnly:
+			if w, ok := writable[d.Module]; ok {
+				bad(j, "module", "%q is also %s's image; a writable image backs one disk only (make both read_only to share it)", d.Module, w)
+			} else {
+				writable[d.Module] = diskPath(i, j, "")
+			}
+		}
+		if d.Controller < 0 || d.Controller >= MaxControllers {
+			bad(j, "controller", "%d; want 0 to %d", d.Controller, MaxControllers-1)
+		}
+		switch {
+		case d.LUN < 0 || d.LUN > MaxLUN:
+			bad(j, "lun", "%d; want 0 to %d", d.LUN, MaxLUN)
+		default:
+			k := [2]int{d.Controller, d.LUN}
+			if o, dup := at[k]; dup {
+				bad(j, "lun", "controller %d LUN %d is also disk[%d]'s; give each disk its own", d.Controller, d.LUN, o)
+			} else {
+				at[k] = j
+			}
+		}
+	}
+	return errs
 }
 
 // has reports whether the file set partition i's key.
