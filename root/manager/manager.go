@@ -24,6 +24,8 @@ import (
 	"gohv/root/config"
 	"gohv/root/devices"
 	"gohv/root/loader"
+	"gohv/root/storvsp/scsi"
+	"gohv/root/worker"
 	"gohv/x86"
 )
 
@@ -56,12 +58,15 @@ type Manager struct {
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	results map[string]hv.Result // how each partition ended last
+	// disks are the disk images by module name, made once: a partition's
+	// writes survive its restarts (not gohv's).
+	disks map[string]*scsi.RAMDisk
 }
 
 // New makes a manager over the hypervisor, the boot modules (by name) and
 // the console.
 func New(h *hv.Hypervisor, modules map[string][]byte, con Console, log *slog.Logger) *Manager {
-	return &Manager{hv: h, log: log, console: con, modules: modules, clock: time.Now, results: map[string]hv.Result{}}
+	return &Manager{hv: h, log: log, console: con, modules: modules, clock: time.Now, results: map[string]hv.Result{}, disks: map[string]*scsi.RAMDisk{}}
 }
 
 // Start builds every autostart partition of cfg and starts it under its
@@ -75,13 +80,13 @@ func (m *Manager) Start(cfg *config.Config) error {
 			m.log.Info("partition configured, not started", "partition", pc.Name)
 			continue
 		}
-		p, err := m.build(cfg, i)
+		p, w, err := m.build(cfg, i)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		m.wg.Add(1)
-		go m.worker(cfg, i, p)
+		go m.run(cfg, i, p, w)
 	}
 	return errors.Join(errs...)
 }
@@ -99,9 +104,10 @@ func (m *Manager) Wait() map[string]hv.Result {
 	return out
 }
 
-// worker owns one partition: it starts it, waits for its end, and starts
-// it again after a reboot request when the configuration says "restart".
-func (m *Manager) worker(cfg *config.Config, i int, p *hv.Partition) {
+// run owns one partition: it starts it and its worker, waits for its end,
+// and starts it again after a reboot request when the configuration says
+// "restart".
+func (m *Manager) run(cfg *config.Config, i int, p *hv.Partition, w *worker.Worker) {
 	defer m.wg.Done()
 	pc := cfg.Partitions[i]
 	restarts := 0
@@ -110,9 +116,11 @@ func (m *Manager) worker(cfg *config.Config, i int, p *hv.Partition) {
 		if pc.Console == config.ConsoleCOM1 {
 			m.console.Add(pc.Name, p.COM1().Receive)
 		}
+		w.Start()
 		p.Start()
 		p.Wait()
 		m.console.Remove(pc.Name)
+		w.Close() // before Destroy: the channels' rings are in the partition's memory
 		r := p.Result()
 		p.Destroy()
 		m.mu.Lock()
@@ -130,16 +138,16 @@ func (m *Manager) worker(cfg *config.Config, i int, p *hv.Partition) {
 		}
 		m.log.Info("partition restarting", "partition", pc.Name)
 		var err error
-		if p, err = m.build(cfg, i); err != nil {
+		if p, w, err = m.build(cfg, i); err != nil {
 			m.log.Error("partition restart failed", "partition", pc.Name, "err", err)
 			return
 		}
 	}
 }
 
-// build creates partition i of cfg with its platform and its kernel
-// loaded, ready to start.
-func (m *Manager) build(cfg *config.Config, i int) (*hv.Partition, error) {
+// build creates partition i of cfg with its platform, its kernel loaded
+// and its worker, ready to start.
+func (m *Manager) build(cfg *config.Config, i int) (*hv.Partition, *worker.Worker, error) {
 	pc := cfg.Partitions[i]
 	var out io.Writer = m.console
 	if pc.Console == config.ConsoleNone {
@@ -147,15 +155,48 @@ func (m *Manager) build(cfg *config.Config, i int) (*hv.Partition, error) {
 	}
 	p, err := m.hv.NewPartition(hv.Config{Name: pc.Name, RAMBytes: pc.MemoryMiB << 20, Console: out})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Where(i, "memory_mib"), err)
+		return nil, nil, fmt.Errorf("%s: %w", cfg.Where(i, "memory_mib"), err)
 	}
-	if err := m.load(cfg, i, p); err != nil {
+	discard := func() {
 		p.Start() // a VP thread must run to end the partition and release it
 		p.Stop("it could not be built")
 		p.Destroy()
-		return nil, err
 	}
-	return p, nil
+	if err := m.load(cfg, i, p); err != nil {
+		discard()
+		return nil, nil, err
+	}
+	disks, err := m.diskImages(cfg, i)
+	if err != nil {
+		discard()
+		return nil, nil, err
+	}
+	w, err := worker.New(p, worker.Config{Disks: disks, Log: m.log})
+	if err != nil {
+		discard()
+		return nil, nil, err
+	}
+	return p, w, nil
+}
+
+// diskImages are partition i's disks over their boot modules.
+func (m *Manager) diskImages(cfg *config.Config, i int) ([]worker.Disk, error) {
+	var out []worker.Disk
+	for j, d := range cfg.Partitions[i].Disks {
+		m.mu.Lock()
+		img := m.disks[d.Module]
+		if img == nil {
+			var err error
+			if img, err = scsi.NewRAMDisk(m.modules[d.Module], config.DiskBlockSize, d.ReadOnly); err != nil {
+				m.mu.Unlock()
+				return nil, fmt.Errorf("%s: %w", cfg.Where(i, fmt.Sprintf("disk[%d].module", j)), err)
+			}
+			m.disks[d.Module] = img
+		}
+		m.mu.Unlock()
+		out = append(out, worker.Disk{Name: d.Module, Controller: d.Controller, LUN: d.LUN, Image: img})
+	}
+	return out, nil
 }
 
 // load gives p its devices and ACPI tables and loads its kernel.
