@@ -21,6 +21,9 @@ type partitionConsole struct{}
 func (partitionConsole) Write(b []byte) (int, error)          { return serial.Write(b) }
 func (partitionConsole) Add(name string, rx func([]byte) int) { consoleInput.Add(name, rx) }
 func (partitionConsole) Remove(name string)                   { consoleInput.Remove(name) }
+func (partitionConsole) SetShutdown(name string, f func(reboot bool)) {
+	consoleInput.SetShutdown(name, f)
+}
 
 // runConfigured runs the partitions of the configuration the boot loader
 // handed over (the module "config"), or of the embedded default. It

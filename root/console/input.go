@@ -13,6 +13,9 @@ import (
 //	0-9  send input to partition 0-9 (in the order they were added)
 //	n    the next partition
 //	?    list the partitions and which has the input
+//	s    ask the partition with the input to shut down (gracefully, through
+//	     its shutdown integration service: Linux's hv_utils)
+//	r    ask it to restart, the same way
 //	Ctrl-]  send a literal Ctrl-] to the partition
 const Escape = 0x1d
 
@@ -27,8 +30,9 @@ type Input struct {
 }
 
 type target struct {
-	name    string
-	receive func([]byte) int
+	name     string
+	receive  func([]byte) int
+	shutdown func(reboot bool) // nil: the partition offers no graceful shutdown
 }
 
 // NewInput makes a router that reports on out.
@@ -39,10 +43,23 @@ func NewInput(out io.Writer) *Input { return &Input{out: out} }
 func (in *Input) Add(name string, receive func([]byte) int) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	in.targets = append(in.targets, target{name, receive})
+	in.targets = append(in.targets, target{name: name, receive: receive})
 	if len(in.targets) == 1 {
 		in.sel = 0
 		fmt.Fprintf(in.out, "%sconsole input goes to %s (Ctrl-] ? lists the partitions)\n", Prefix, name)
+	}
+}
+
+// SetShutdown gives partition name's s and r commands: f asks its guest
+// to shut down (reboot false) or restart. f runs on its own goroutine and
+// reports its outcome itself.
+func (in *Input) SetShutdown(name string, f func(reboot bool)) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for i := range in.targets {
+		if in.targets[i].name == name {
+			in.targets[i].shutdown = f
+		}
 	}
 }
 
@@ -124,8 +141,21 @@ func (in *Input) command(c byte) {
 			b = fmt.Appendf(b, " %s%d %s", mark, i, t.name)
 		}
 		fmt.Fprintf(in.out, "%sconsole partitions:%s (Ctrl-] then a digit switches)\n", Prefix, b)
+	case c == 's' || c == 'r':
+		if len(in.targets) == 0 {
+			fmt.Fprintf(in.out, "%sno partition has the input\n", Prefix)
+			return
+		}
+		t := in.targets[in.sel]
+		what := map[byte]string{'s': "shut down", 'r': "restart"}[c]
+		if t.shutdown == nil {
+			fmt.Fprintf(in.out, "%s%s cannot be asked to %s\n", Prefix, t.name, what)
+			return
+		}
+		fmt.Fprintf(in.out, "%sasking %s to %s\n", Prefix, t.name, what)
+		go t.shutdown(c == 'r')
 	default:
-		fmt.Fprintf(in.out, "%sCtrl-] then 0-9, n or ? (got %q)\n", Prefix, c)
+		fmt.Fprintf(in.out, "%sCtrl-] then 0-9, n, ?, s or r (got %q)\n", Prefix, c)
 	}
 }
 

@@ -60,3 +60,38 @@ func TestLiteralEscape(t *testing.T) {
 		t.Fatalf("%q", a.got)
 	}
 }
+
+// TestShutdownCommands: Ctrl-] s and r ask the partition with the input,
+// once each, and say so; a partition without the action says it cannot.
+func TestShutdownCommands(t *testing.T) {
+	var out strings.Builder
+	in := NewInput(&out)
+	a, b := &sink{cap: 100}, &sink{cap: 100}
+	in.Add("linux0", a.receive)
+	in.Add("mb0", b.receive)
+	asked := make(chan bool, 4)
+	in.SetShutdown("linux0", func(reboot bool) { asked <- reboot })
+	in.Feed([]byte{Escape, 's'})
+	if r := <-asked; r {
+		t.Error("s asked for a restart")
+	}
+	in.Feed([]byte{Escape, 'r'})
+	if r := <-asked; !r {
+		t.Error("r asked for a shutdown")
+	}
+	in.Feed([]byte{Escape, 'n', Escape, 's'})
+	select {
+	case <-asked:
+		t.Error("mb0's s reached linux0")
+	default:
+	}
+	if len(a.got) != 0 || len(b.got) != 0 {
+		t.Errorf("command keys reached the guests: %q %q", a.got, b.got)
+	}
+	log := out.String()
+	for _, want := range []string{"asking linux0 to shut down", "asking linux0 to restart", "mb0 cannot be asked to shut down"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("console lacks %q:\n%s", want, log)
+		}
+	}
+}

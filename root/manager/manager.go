@@ -12,6 +12,7 @@
 package manager
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -44,8 +45,15 @@ const maxRestarts = 5
 type Console interface {
 	io.Writer
 	Add(name string, receive func([]byte) int)
+	// SetShutdown gives a partition added with Add the console's graceful
+	// shutdown and restart commands.
+	SetShutdown(name string, f func(reboot bool))
 	Remove(name string)
 }
+
+// ShutdownTimeout bounds how long a console shutdown request waits for the
+// guest's answer.
+const ShutdownTimeout = 30 * time.Second
 
 // Manager creates and runs the configuration's partitions.
 type Manager struct {
@@ -115,6 +123,7 @@ func (m *Manager) run(cfg *config.Config, i int, p *hv.Partition, w *worker.Work
 		started := time.Now()
 		if pc.Console == config.ConsoleCOM1 {
 			m.console.Add(pc.Name, p.COM1().Receive)
+			m.console.SetShutdown(pc.Name, m.shutdownFunc(pc.Name, w))
 		}
 		w.Start()
 		p.Start()
@@ -142,6 +151,20 @@ func (m *Manager) run(cfg *config.Config, i int, p *hv.Partition, w *worker.Work
 			m.log.Error("partition restart failed", "partition", pc.Name, "err", err)
 			return
 		}
+	}
+}
+
+// shutdownFunc asks partition name's guest, through its worker, to shut
+// down or restart, and reports the outcome.
+func (m *Manager) shutdownFunc(name string, w *worker.Worker) func(reboot bool) {
+	return func(reboot bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		defer cancel()
+		if err := w.Shutdown(ctx, reboot); err != nil {
+			m.log.Warn("shutdown request failed", "partition", name, "err", err)
+			return
+		}
+		m.log.Info("the guest accepted the shutdown request; waiting for it to power off", "partition", name, "restart", reboot)
 	}
 }
 

@@ -84,7 +84,8 @@ func (c *fakeConsole) Add(name string, _ func([]byte) int) {
 	c.added = append(c.added, name)
 	c.mu.Unlock()
 }
-func (c *fakeConsole) Remove(string) {}
+func (c *fakeConsole) Remove(string)                         {}
+func (c *fakeConsole) SetShutdown(string, func(reboot bool)) {}
 func (c *fakeConsole) Write(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

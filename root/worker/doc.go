@@ -1,7 +1,8 @@
 // Package worker is the root's worker for one child partition (Hyper-V's
 // VMWP): it owns the partition's VMBus server (vmbus/server) and the
 // Virtualization Service Providers behind its channels — a storage VSP
-// (root/storvsp) per configured SCSI controller — and wires the server to
+// (root/storvsp) per configured SCSI controller, and the shutdown,
+// heartbeat and time-sync integration services (root/ic) — and wires the server to
 // the partition's SynIC: the guest's HvCallPostMessage on connections 1
 // and 4 reaches Server.HandleMessage, its HvCallSignalEvent on a channel's
 // connection reaches Server.HandleEvent, and the server's messages and

@@ -45,6 +45,8 @@ type Worker struct {
 	ports  []uint32 // message connections bound on the partition
 	cancel context.CancelFunc
 	ran    chan struct{}
+
+	shutdown, heartbeat *icDevice
 }
 
 // instanceNamespace makes channel instance GUIDs: the same partition
@@ -76,7 +78,11 @@ func New(p *hv.Partition, cfg Config) (*Worker, error) {
 		}
 		w.ports = append(w.ports, conn)
 	}
-	if err := w.addStorage(cfg.Disks); err != nil {
+	err := w.addStorage(cfg.Disks)
+	if err == nil {
+		err = w.addIntegrationServices()
+	}
+	if err != nil {
 		w.srv.Close()
 		w.unbind()
 		return nil, fmt.Errorf("worker: partition %s: %w", p.Name, err)
