@@ -117,6 +117,7 @@ func (c *Client) openChannel(ctx context.Context, o *offer, epoch uint64, sendPa
 		return nil, fmt.Errorf("allocate %d ring pages: %w", n, err)
 	}
 	if len(pfns) != n || len(pages) != n {
+		c.mem.FreePages(pfns)
 		return nil, fmt.Errorf("%w: asked Memory for %d pages, got %d frames and %d pages", ErrInvalid, n, len(pfns), len(pages))
 	}
 	ch := &Channel{
@@ -156,7 +157,7 @@ func (c *Client) openChannel(ctx context.Context, o *offer, epoch uint64, sendPa
 	for i, b := range bodies {
 		if err := c.post(ctx, conn, b); err != nil {
 			c.forget(k, w)
-			c.leak(pfns)
+			ch.leakPages(err)
 			return nil, fmt.Errorf("GPADL %#x body %d of %d: %w (its %d pages are left allocated)", ch.gpadl, i+1, len(bodies), err, n)
 		}
 	}
@@ -195,9 +196,11 @@ func (c *Client) openChannel(ctx context.Context, o *offer, epoch uint64, sendPa
 		ch.unregister()
 		ch.stop(ErrClosed)
 		// The host has the GPADL: take it back before freeing.
-		if terr := ch.teardownGPADL(ctx); terr == nil {
-			ch.freePages()
+		if terr := ch.teardownGPADL(ctx); terr != nil {
+			ch.leakPages(terr)
+			return nil, fmt.Errorf("%w; then %v", err, terr)
 		}
+		ch.freePages()
 		return nil, err
 	}
 	msg, err = c.await(ctx, k, w)
@@ -212,6 +215,7 @@ func (c *Client) openChannel(ctx context.Context, o *offer, epoch uint64, sendPa
 		ch.stop(ErrClosed)
 		err := fmt.Errorf("%w: open status %#x", ErrRefused, s)
 		if terr := ch.teardownGPADL(ctx); terr != nil {
+			ch.leakPages(terr)
 			return nil, fmt.Errorf("%w; then %v", err, terr)
 		}
 		ch.freePages()
@@ -276,6 +280,12 @@ func (ch *Channel) abandon(err error) {
 		ch.freePages()
 		return
 	}
+	ch.leakPages(err)
+}
+
+// leakPages keeps the pages, which the host may still use, until the
+// next Unload.
+func (ch *Channel) leakPages(err error) {
 	ch.c.log.Warn("vmbus/client: ring pages left allocated until an unload: the host may still use them", "relid", ch.offer.ChildRelID, "gpadl", ch.gpadl, "err", err)
 	ch.stateMu.Lock()
 	leak := !ch.freed

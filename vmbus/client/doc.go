@@ -10,7 +10,8 @@
 // and a Memory, the client's own guest-physical pages. What the host
 // sends comes in through two calls the transport's owner makes:
 // DeliverMessage with a SIM slot's payload on SINT 2, DeliverEvent with
-// the relid of an event flag it found set.
+// the relid of an event flag it found set. Package vmbus/vmbustest wires
+// a Client to gohv's server in one process for host tests.
 //
 // # The protocol as spoken
 //
