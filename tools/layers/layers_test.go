@@ -38,6 +38,7 @@ var rules = []struct {
 	{"hv/synic/...", []string{"hv/tlfs", "x86"}, "the SynIC is logic over small seams: it sees the TLFS definitions, not the core"},
 	{"apic/...", []string{"apic/...", "x86"}, "the APIC models are vendor-neutral and host-tested"},
 	{"vmbus/...", []string{"vmbus/...", "hv/tlfs", "x86"}, "VMBus serves both ends: neither root nor the core"},
+	{"vmbus/client", []string{"vmbus/proto", "vmbus/ring", "hv/tlfs"}, "the guest's VMBus library sees the wire format and the ring, never the host's server"},
 	{"root/console", nil, "the console is a leaf"},
 	{"root/config", nil, "the configuration format: the standard library and its TOML parser only"},
 	{"root/acpitables", []string{"x86"}, "the guest's ACPI tables are a format library: no hypervisor state"},
