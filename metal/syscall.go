@@ -154,6 +154,10 @@ func doSyscall(f *TrapFrame) {
 		}
 	case sysGetrandom:
 		r = sysGetrandomImpl(a0, a1)
+	case sysMetalAllocPage:
+		r = sysAllocPageImpl()
+	case sysMetalFreePage:
+		r = sysFreePageImpl(a0)
 	case sysMincore, sysUname:
 		r = errno(ENOSYS)
 	default:

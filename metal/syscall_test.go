@@ -109,3 +109,24 @@ func TestEpollReportsEventfdWrites(t *testing.T) {
 		t.Errorf("empty eventfd read = %d, want EAGAIN", int64(r))
 	}
 }
+
+// TestPageCallsServeTheHypervisor: metal's own calls hand out zeroed
+// frames, count them, take them back once, and refuse a page that is not
+// allocated or not aligned.
+func TestPageCallsServeTheHypervisor(t *testing.T) {
+	setupKernel(t)
+	before, free := hvPages, pages.FreePages()
+	pa := sys(sysMetalAllocPage)
+	if int64(pa) < 0 || pa&(pageSize-1) != 0 || hvPages != before+1 || pages.FreePages() != free-1 {
+		t.Fatalf("alloc = %#x, %d hypervisor pages, %d free (was %d, %d)", pa, hvPages, pages.FreePages(), before, free)
+	}
+	if r := sys(sysMetalFreePage, pa+8); r != errno(EINVAL) {
+		t.Errorf("free of an unaligned address = %d, want EINVAL", int64(r))
+	}
+	if r := sys(sysMetalFreePage, pa); r != 0 || hvPages != before || pages.FreePages() != free {
+		t.Fatalf("free = %d, %d hypervisor pages, %d free", int64(r), hvPages, pages.FreePages())
+	}
+	if r := sys(sysMetalFreePage, pa); r != errno(EINVAL) || hvPages != before {
+		t.Errorf("second free = %d, want EINVAL; %d hypervisor pages", int64(r), hvPages)
+	}
+}
