@@ -64,6 +64,7 @@ func (vp *VP) deliver() bool {
 		return true
 	}
 	if v, ok := l.Ack(); ok {
+		vp.haltFirst()
 		vp.cpu.Inject(vcpu.Event{Vector: v, Type: vcpu.EventExternal})
 		vp.Injected++
 		if l.AutoEOI(v) {
@@ -72,6 +73,49 @@ func (vp *VP) deliver() bool {
 	}
 	vp.cpu.RequestInterruptWindow(false)
 	return true
+}
+
+// noteShadow remembers where an exit found the guest inside an STI or
+// MOV SS interrupt shadow, until the guest moves on. VP thread; runs on
+// every exit, so it must not allocate.
+func (vp *VP) noteShadow() {
+	rip := vp.cpu.Regs().RIP
+	switch {
+	case vp.cpu.InterruptShadow():
+		vp.shadowRIP, vp.shadowSeen = rip, true
+	case vp.shadowSeen && rip != vp.shadowRIP:
+		vp.shadowSeen = false
+	}
+}
+
+// haltFirst runs before an external interrupt is injected. If an exit
+// found the guest in an interrupt shadow at this very RIP (the STI of the
+// idiom "sti; hlt" executed, the HLT not yet), the shadow was lost on the
+// way back into the guest, and the instruction there is HLT, it moves RIP
+// past the HLT: the HLT ran and this interrupt woke it, which is what the
+// processor does with an interrupt that arrives in the shadow. Injecting
+// before the HLT instead would return from the handler onto it, and a
+// guest that had checked for work with interrupts off would sleep with
+// the work already there. QEMU 7.2's TCG loses the shadow this way: an
+// external-interrupt exit in the shadow records it in the VMCB, but VMRUN
+// does not restore it, so the pending virtual interrupt is taken before
+// the HLT. On processors that keep the shadow this never matches (the HLT
+// exit moves RIP). VP thread; must not allocate.
+func (vp *VP) haltFirst() {
+	r := vp.cpu.Regs()
+	if !vp.shadowSeen || r.RIP != vp.shadowRIP || vp.cpu.InterruptShadow() {
+		return
+	}
+	vp.shadowSeen = false
+	vp.prepare()
+	if !vp.fetchAt(1) || vp.fetch[0] != opHLT.b[0] {
+		return
+	}
+	r.RIP++
+	if r.CS.Attrib&x86.SegL == 0 {
+		r.RIP &= 0xffff_ffff
+	}
+	vp.HaltsSkipped++
 }
 
 // events acts on what the LAPIC reports besides maskable vectors: INIT
@@ -142,7 +186,10 @@ func (vp *VP) startable() bool { return !vp.waitSIPI }
 func (vp *VP) halt() {
 	r := vp.cpu.Regs()
 	t0 := vp.p.hv.Host.Nanotime()
-	defer func() { vp.haltedNanos += vp.p.hv.Host.Nanotime() - t0 }()
+	defer func() {
+		vp.haltedNanos += vp.p.hv.Host.Nanotime() - t0
+		vp.newSlice()
+	}()
 	vp.sleep(func() bool {
 		if vp.nmiPending || vp.waitSIPI {
 			return true

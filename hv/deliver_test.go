@@ -329,3 +329,58 @@ func TestCOM1Receive(t *testing.T) {
 		t.Fatal("overrun reported twice")
 	}
 }
+
+// TestInterruptInLostShadowCompletesHLT: an exit found the guest between
+// the STI and the HLT of "sti; hlt", and the backend lost the shadow on
+// the way back (QEMU 7.2's VMRUN): the interrupt is injected after the
+// HLT, as if the HLT had run and this interrupt woken it. Anywhere else,
+// or with the shadow still there, RIP is left alone.
+func TestInterruptInLostShadowCompletesHLT(t *testing.T) {
+	p, vp, v, _ := enabledVP(t)
+	const at = 0x1000
+	if err := p.Mem.WriteRAM(at, []byte{0xf4, 0x90}); err != nil {
+		t.Fatal(err)
+	}
+	v.regs.CR0 &^= x86.CR0PG
+	v.regs.CS.Base, v.regs.CS.Attrib = 0, v.regs.CS.Attrib&^x86.SegL
+	v.regs.RIP = at
+
+	// The shadow reported at the HLT, then gone at the same RIP.
+	v.shadow = true
+	vp.noteShadow()
+	vp.Interrupt(0x30)
+	vp.deliver()
+	if len(v.injected) != 0 {
+		t.Fatal("injected in the shadow")
+	}
+	v.shadow = false
+	vp.noteShadow()
+	vp.deliver()
+	if len(v.injected) != 1 || v.regs.RIP != at+1 || vp.HaltsSkipped != 1 {
+		t.Fatalf("lost shadow at a HLT: injected %+v at RIP %#x, %d skipped", v.injected, v.regs.RIP, vp.HaltsSkipped)
+	}
+	apicWrite(t, vp, regEOI, 0)
+
+	// Without a shadow seen there, an interrupt before a HLT is taken
+	// before it, as the processor does.
+	v.regs.RIP = at
+	vp.noteShadow()
+	vp.Interrupt(0x31)
+	vp.deliver()
+	if len(v.injected) != 2 || v.regs.RIP != at {
+		t.Fatalf("no shadow seen: injected %+v at RIP %#x", v.injected, v.regs.RIP)
+	}
+	apicWrite(t, vp, regEOI, 0)
+
+	// A lost shadow before anything but HLT leaves RIP alone.
+	v.regs.RIP = at + 1
+	v.shadow = true
+	vp.noteShadow()
+	v.shadow = false
+	vp.noteShadow()
+	vp.Interrupt(0x32)
+	vp.deliver()
+	if len(v.injected) != 3 || v.regs.RIP != at+1 || vp.HaltsSkipped != 1 {
+		t.Fatalf("lost shadow at a NOP: injected %+v at RIP %#x", v.injected, v.regs.RIP)
+	}
+}

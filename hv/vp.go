@@ -3,6 +3,7 @@ package hv
 import (
 	"fmt"
 	"runtime"
+	"time"
 
 	"gohv/apic"
 	"gohv/hv/emul"
@@ -32,6 +33,9 @@ type VP struct {
 	nmiPending  bool      // an NMI waits for the guest to be able to take it
 	waitSIPI    bool      // INIT left this VP waiting for a start-up IPI
 	alarm       int64     // the host alarm this thread has set (HostClock.SetAlarm)
+	sliceEnd    int64     // host time this VP's turn on the CPU ends (TimeSlice)
+	shadowRIP   uint64    // where an exit last found the guest in an STI/MOV SS shadow
+	shadowSeen  bool      // shadowRIP is valid: the guest has not moved on since
 	apicPage    mmioRange // where the LAPIC's page answers (apicMoved); size 0 for nowhere
 	apicEnabled bool      // IA32_APIC_BASE.EN, as apicMoved last saw it
 	vpAssist    uint64    // HV_X64_MSR_VP_ASSIST_PAGE
@@ -46,6 +50,9 @@ type VP struct {
 	Exits     [vcpu.NumExitKinds]uint64
 	Injected  uint64
 	HLTSleeps uint64
+	// HaltsSkipped counts HLTs that an interrupt arriving in a lost
+	// STI shadow completed (haltFirst).
+	HaltsSkipped uint64
 }
 
 // newVP wraps a backend VCPU and gives it a local APIC; it starts in the
@@ -86,18 +93,30 @@ func (vp *VP) SetState(r vcpu.Regs) {
 	vp.cpu.MarkStateDirty()
 }
 
+// TimeSlice bounds how long a VP's guest keeps a host CPU before a host
+// interrupt brings it back to let the other threads and goroutines run:
+// the root's services (VMBus channels, the console), other partitions'
+// VPs. Without it a guest that spins (a driver's busy-wait for a reply its
+// host service would send) would keep the CPU from that very service.
+const TimeSlice = 2 * time.Millisecond
+
 func (vp *VP) run() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer vp.p.wg.Done()
+	vp.newSlice()
 	for !vp.p.stopping.Load() {
 		if !vp.deliver() {
 			vp.sleep(vp.startable) // wait-for-SIPI: nothing runs until a SIPI
 			continue
 		}
-		// A guest timer due while the guest runs needs a host interrupt to
-		// bring the VP back on time.
-		if at := vp.nextDeadline(); at != vp.alarm {
+		// A guest timer due while the guest runs, or the end of the VP's
+		// slice, needs a host interrupt to bring the VP back on time.
+		at := vp.nextDeadline()
+		if at == 0 || at > vp.sliceEnd {
+			at = vp.sliceEnd
+		}
+		if at != vp.alarm {
 			vp.p.hv.Host.SetAlarm(at)
 			vp.alarm = at
 		}
@@ -106,8 +125,34 @@ func (vp *VP) run() {
 			return
 		}
 		vp.Exits[vp.exit.Kind]++
+		vp.noteShadow()
 		vp.handle(&vp.exit)
+		// A guest that exits all the time (an MSR or hypercall storm) is
+		// seldom in guest mode when its slice's host interrupt comes:
+		// the host takes it after an exit instead, and no ExitInterrupt
+		// says so. Its slice ends here then.
+		if vp.exit.Kind != vcpu.ExitInterrupt && vp.p.hv.Host.Nanotime() >= vp.sliceEnd {
+			vp.yield()
+		}
 	}
+}
+
+// yield gives the host CPU up at the end of the VP's slice or after a host
+// interrupt: the goroutines that woke run (the root's services, the LAPIC
+// timers' callbacks among them; with one host CPU they cannot while this
+// thread keeps entering the guest), the VP's timers are caught up in case
+// their callbacks are still waiting, and a new slice starts. VP thread;
+// must not allocate.
+func (vp *VP) yield() {
+	runtime.Gosched()
+	vp.newSlice()
+	vp.pollTimers()
+	vp.alarm = -1 // the alarm may have fired (and cleared itself): set it again
+}
+
+// newSlice starts the VP's next turn on the CPU, after it gave the CPU up.
+func (vp *VP) newSlice() {
+	vp.sliceEnd = vp.p.hv.Host.Nanotime() + int64(TimeSlice)
 }
 
 // handle acts on one exit. Must not allocate on the paths a running guest
@@ -124,9 +169,7 @@ func (vp *VP) handle(e *vcpu.Exit) {
 		// timers' callbacks among them; with one host CPU they cannot
 		// while this thread keeps entering the guest), and catch up the
 		// LAPIC's timer here in case its callback is still waiting.
-		runtime.Gosched()
-		vp.pollTimers()
-		vp.alarm = -1 // the alarm may have fired (and cleared itself): set it again
+		vp.yield()
 	case vcpu.ExitInterruptWindow, vcpu.ExitNone:
 		// deliver() runs before the next entry.
 	case vcpu.ExitCPUID:
