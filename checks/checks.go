@@ -70,6 +70,7 @@ type Env struct {
 
 	hv          *hv.Hypervisor // set by HVTest's setup
 	pagesBefore uint64
+	stall       *stallMeter // runs while a check does (runOne)
 }
 
 // Find returns the suite args ask for (its word, or "word=names"), and the
@@ -125,8 +126,14 @@ func (s *Suite) Run(env *Env, only []string) bool {
 	return ok
 }
 
-// runOne turns a panic inside a check into its failure.
+// runOne turns a panic inside a check into its failure, and measures the
+// root's own timer lateness while the check runs (stallMeter).
 func runOne(c Check, env *Env) (detail string, err error) {
+	env.stall = startStallMeter()
+	defer func() {
+		env.stall.Stop()
+		env.stall = nil
+	}()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)

@@ -109,8 +109,8 @@ func boot(t testing.TB, cmdline string, c bochs.Config) *bochs.Result {
 	if r != nil {
 		t.Cleanup(func() {
 			if t.Failed() {
-				t.Logf("bochs: %q, %d MiB, %s\n%s\n---- serial log ----\n%s\n---- end ----\n---- bochs.log (tail) ----\n%s---- end ----",
-					cmdline, memMiB(c), cpuModel(c), r.Describe(), printable(r.Log), printable(r.BochsLog))
+				t.Logf("bochs: %q, %d MiB, %s\n%s\n---- serial log ----\n%s\n---- end ----\n---- bochs.log (tail) ----\n%s---- end ----\n%s",
+					cmdline, memMiB(c), cpuModel(c), r.Describe(), printable(r.Log), printable(r.BochsLog), r.Describe())
 			}
 		})
 		t.Logf("boot %q: %s", cmdline, r.Describe())

@@ -42,7 +42,7 @@ func boot(t testing.TB, c qemu.Config) *qemu.Result {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("qemu %s\n%s\n---- serial log ----\n%s---- end ----", strings.Join(c.Args(), " "), r.Describe(), r.Log)
+			t.Logf("qemu %s\n%s\n---- serial log ----\n%s---- end ----\n%s", strings.Join(c.Args(), " "), r.Describe(), r.Log, r.Describe())
 		}
 	})
 	return r

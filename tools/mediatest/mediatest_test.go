@@ -108,7 +108,7 @@ func boot(t *testing.T, fw firmware, machine string, limit time.Duration, device
 	t.Logf("%s on %s: %s in %v", fw, machine, r.Describe(), r.Elapsed.Round(100*time.Millisecond))
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("qemu %s\n%s\n---- serial log ----\n%s\n---- end ----", strings.Join(c.Args(), " "), r.Describe(), r.Log)
+			t.Logf("qemu %s\n%s\n---- serial log ----\n%s\n---- end ----\n%s", strings.Join(c.Args(), " "), r.Describe(), r.Log, r.Describe())
 		}
 	})
 	return r

@@ -68,6 +68,9 @@ func (r *Result) Err() error {
 	case r.Verdicts > 1:
 		return fmt.Errorf("verdict: %d verdict lines, want exactly one", r.Verdicts)
 	case !r.Pass:
+		if failed := r.failedChecks(); failed != "" {
+			return fmt.Errorf("verdict: FAIL %s; failed: %s", r.Reason, failed)
+		}
 		return fmt.Errorf("verdict: FAIL %s", r.Reason)
 	}
 	for _, c := range r.Checks {
@@ -76,6 +79,21 @@ func (r *Result) Err() error {
 		}
 	}
 	return nil
+}
+
+// failedChecks names each failed check with its detail, for a FAIL verdict
+// whose reason is only a summary.
+func (r *Result) failedChecks() string {
+	var b strings.Builder
+	for _, c := range r.Checks {
+		if !c.Pass {
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			fmt.Fprintf(&b, "check %s: %s", c.Name, c.Detail)
+		}
+	}
+	return b.String()
 }
 
 // Check returns the named check, if reported.

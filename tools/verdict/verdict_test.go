@@ -36,6 +36,8 @@ func TestParseFailures(t *testing.T) {
 		{"fail", "gohv: verdict FAIL metal: memory map: missing\n", "FAIL metal: memory map: missing"},
 		{"two", "gohv: verdict PASS\ngohv: verdict PASS\n", "2 verdict lines"},
 		{"check", "gohv: check x FAIL broken\ngohv: verdict PASS\n", "check x failed: broken"},
+		{"fail names its checks", "gohv: check a PASS fine\ngohv: check b FAIL late by 9ms\ngohv: verdict FAIL hvtest checks failed\n",
+			"FAIL hvtest checks failed; failed: check b: late by 9ms"},
 		{"truncated", "gohv: verdict PA", "no verdict"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
