@@ -33,6 +33,12 @@ var guestCache = flag.String("guest-cache", "", "Debian guest cache (build/guest
 // scratch holds what the binary's tests build (initramfs images, gohvctl).
 var scratch string
 
+// hostQuiet keeps the Linux boots — each keeps a host core busy for 10-20
+// s — off the machine while a boot whose checks time the host runs
+// (hvtest's timers and bystanders count lateness in the host's time, with
+// no -icount): that one takes it exclusively, Linux boots share it.
+var hostQuiet sync.RWMutex
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	d, err := os.MkdirTemp("", "gohv-imagetest-")
@@ -71,6 +77,8 @@ func qemuModules(ms []linuxtest.Module) []qemu.Module {
 func linuxBoot(t *testing.T, img string, memMiB int, ps []linuxtest.Partition, files ...linuxtest.Module) *qemu.Result {
 	t.Helper()
 	mods := linuxtest.Modules(t, t.TempDir(), ps, files...)
+	hostQuiet.RLock()
+	defer hostQuiet.RUnlock()
 	r := boot(t, qemu.Config{Kernel: img, Modules: qemuModules(mods), MemMiB: memMiB,
 		Icount: true, SkipIdle: true, Timeout: 5 * time.Minute})
 	t.Logf("QEMU ran %.1f s wall", r.Elapsed.Seconds())
@@ -439,6 +447,8 @@ func TestRunShell(t *testing.T) {
 			step("the power-off", "exit\n", func(l string) bool { return strings.Contains(l, "gohv: verdict ") })
 		close(failed)
 	}()
+	hostQuiet.RLock()
+	defer hostQuiet.RUnlock()
 	code, log := runGohvctl(t, in, con, "run", "-kernel", img, "-input", "-icount", "-skip-idle", "-timeout", "4m",
 		"-module", "vmlinuz="+g.Kernel, "-module", "initrd="+shell)
 	con.close()
