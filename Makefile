@@ -23,9 +23,29 @@ $(IMAGE): FORCE
 
 FORCE:
 
-# Boot the image under QEMU with its default configuration; serial on stdout.
+# The Debian guest's cache (tools/debian; mk/guest.mk): the Linux partition
+# tests and `make run` fetch Debian's current kernel and busybox into it once.
+GUEST_DIR := $(BUILD)/guest
+
+# Boot the image under QEMU with its default configuration: one Linux
+# partition, Debian's current kernel (fetched into build/guest on first
+# use; later runs make no network request) and a busybox shell initramfs,
+# passed as the boot modules "vmlinuz" and "initrd". The serial console is
+# on stdin/stdout: the shell's input is the keyboard (Ctrl-] ? lists the
+# partitions; `exit` in the shell powers the partition off and ends the
+# run; Ctrl-A x quits QEMU). Without apt-get, give the files:
+#   make run KERNEL=/path/to/bzImage BUSYBOX=/path/to/static/busybox
+KERNEL  ?=
+BUSYBOX ?=
+RUN_KERNEL  = $(or $(KERNEL),$(GUEST_DIR)/current/vmlinuz)
+RUN_BUSYBOX = $(or $(BUSYBOX),$(GUEST_DIR)/current/busybox)
+RUN_INITRD  = $(BUILD)/run/initrd.cpio
+RUN_HELP    = make run: the Linux partition needs a kernel and a static busybox. It fetches Debian's with apt-get download into $(GUEST_DIR); where that cannot work, give them: make run KERNEL=/path/to/bzImage BUSYBOX=/path/to/static/busybox
+
 run: image
-	$(GO) run ./cmd/gohvctl run -kernel $(IMAGE)
+	$(if $(and $(KERNEL),$(BUSYBOX)),,@$(GO) run ./cmd/gohvctl guest fetch -cache $(GUEST_DIR) || { echo "$(RUN_HELP)" >&2; exit 1; })
+	@$(GO) run ./cmd/gohvctl guest initramfs -shell -busybox $(RUN_BUSYBOX) -out $(RUN_INITRD) || { echo "$(RUN_HELP)" >&2; exit 1; }
+	$(GO) run ./cmd/gohvctl run -kernel $(IMAGE) -input -module vmlinuz=$(RUN_KERNEL) -module initrd=$(RUN_INITRD)
 
 vet:
 	$(GO) vet ./...
@@ -35,12 +55,14 @@ test-host:
 	$(GO) test ./...
 
 test-image: image
-	$(GO) test -count=1 -parallel 2 -timeout 40m ./tools/imagetest -image $(CURDIR)/$(IMAGE) -v
+	$(GO) test -count=1 -parallel 2 -timeout 40m ./tools/imagetest -image $(CURDIR)/$(IMAGE) \
+		-guest-cache $(CURDIR)/$(GUEST_DIR) -v
 
 test: test-host test-image
 
 bench: image
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./tools/imagetest -image $(CURDIR)/$(IMAGE)
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./tools/imagetest -image $(CURDIR)/$(IMAGE) \
+		-guest-cache $(CURDIR)/$(GUEST_DIR)
 
 clean:
 	rm -rf $(BUILD)

@@ -13,7 +13,8 @@ BOCHS_APPEND ?=
 .PHONY: test-bochs bench-bochs run-bochs
 
 test-bochs: image
-	$(GO) test -count=1 -timeout 30m ./tools/bochstest -image $(CURDIR)/$(IMAGE) -v
+	$(GO) test -count=1 -timeout 30m ./tools/bochstest -image $(CURDIR)/$(IMAGE) \
+		-guest-cache $(CURDIR)/$(GUEST_DIR) -v
 
 bench-bochs: image
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./tools/bochstest -image $(CURDIR)/$(IMAGE)

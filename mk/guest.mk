@@ -14,7 +14,6 @@
 #   make run-guest-bare  boot them under QEMU without gohv, console on stdout,
 #                        and report the guest's "Run /init" time and the wall time
 
-GUEST_DIR := $(BUILD)/guest
 GUEST     := $(GO) run ./cmd/gohvctl guest
 
 .PHONY: guest test-guest run-guest-bare

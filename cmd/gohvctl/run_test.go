@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +31,8 @@ func TestRunFlagsReachQEMUConfig(t *testing.T) {
 			qemu.Config{Kernel: "k.bin", Append: []string{"selftest", "inject=mmap-missing"}, Machine: "pc",
 				CPU: "EPYC,-svm", MemMiB: 2048, Icount: true, Timeout: 90 * time.Second,
 				Extra: []string{"-smp", "2", "-d", "int"}}},
+		{"linux measures", []string{"run", "-icount", "-skip-idle"},
+			qemu.Config{Kernel: "build/gohv", Machine: "q35", CPU: "EPYC", MemMiB: 512, Icount: true, SkipIdle: true, Timeout: 10 * time.Minute}},
 	} {
 		f := newFakeHost(t)
 		var got []qemu.Config
@@ -72,5 +76,32 @@ func TestRunExitStatusFollowsVerdict(t *testing.T) {
 		if code := f.gohvctl("run"); code != tc.want {
 			t.Errorf("%s: exit %d, want %d; stderr %q", tc.name, code, tc.want, f.stderr.String())
 		}
+	}
+}
+
+// -input hands QEMU gohvctl's standard input as the serial console's;
+// without it QEMU gets none.
+func TestRunInput(t *testing.T) {
+	for _, input := range []bool{false, true} {
+		f := newFakeHost(t)
+		var got qemu.Config
+		f.h.qemu = func(_ context.Context, c qemu.Config) (*qemu.Result, error) {
+			got = c
+			return bootResult(qemu.ExitPass, "gohv: verdict PASS\n"), nil
+		}
+		args := []string{"run"}
+		if input {
+			args = append(args, "-input")
+		}
+		if code := f.gohvctl(args...); code != 0 {
+			t.Fatalf("%v: exit %d; stderr %q", args, code, f.stderr.String())
+		}
+		if want := map[bool]io.Reader{false: nil, true: f.h.stdin}[input]; got.Input != want {
+			t.Errorf("%v: QEMU input %v, want %v", args, got.Input, want)
+		}
+	}
+	f := newFakeHost(t)
+	if code := f.gohvctl("run", "-skip-idle"); code != 2 || !strings.Contains(f.stderr.String(), "-skip-idle goes with -icount") {
+		t.Errorf("-skip-idle alone: exit %d, stderr %q", code, f.stderr.String())
 	}
 }

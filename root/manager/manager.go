@@ -226,7 +226,12 @@ func (m *Manager) diskImages(cfg *config.Config, i int) ([]worker.Disk, error) {
 func (m *Manager) load(cfg *config.Config, i int, p *hv.Partition) error {
 	pc := cfg.Partitions[i]
 	kernel := m.modules[pc.Kernel]
-	format, err := pc.Format(kernel)
+	// A kernel error names the module as well as the field: the file the
+	// user passed (-module, a medium's file) is what to look at.
+	kernelErr := func(field string, err error) error {
+		return fmt.Errorf("%s: module %q: %w", cfg.Where(i, field), pc.Kernel, err)
+	}
+	format, err := pc.Format(kernel) // its errors name the module
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Where(i, "kernel"), err)
 	}
@@ -234,7 +239,7 @@ func (m *Manager) load(cfg *config.Config, i int, p *hv.Partition) error {
 	dev.Register(p)
 	if format == config.FormatMultiboot {
 		if err := loader.LoadMultiboot(p, kernel, pc.Cmdline); err != nil {
-			return fmt.Errorf("%s: %w", cfg.Where(i, "kernel"), err)
+			return kernelErr("kernel", err)
 		}
 		return nil
 	}
@@ -260,7 +265,7 @@ func (m *Manager) load(cfg *config.Config, i int, p *hv.Partition) error {
 		if errors.Is(err, loader.ErrMemoryTooSmall) {
 			field = "memory_mib"
 		}
-		return fmt.Errorf("%s: %w", cfg.Where(i, field), err)
+		return kernelErr(field, err)
 	}
 	p.VP(0).SetState(regs)
 	return nil

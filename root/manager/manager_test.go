@@ -153,7 +153,7 @@ func TestBadKernelNamesTheField(t *testing.T) {
 		t.Skip("no kernel header in root/loader/testdata")
 	}
 	err := m.Start(parse(t, "[[partition]]\nname = \"l\"\nmemory_mib = 256\n\nkernel = \"vmlinuz\"\n"))
-	if err == nil || !strings.Contains(err.Error(), "c.toml:5: partition[0].kernel") || !strings.Contains(err.Error(), "missing") {
+	if err == nil || !strings.Contains(err.Error(), `c.toml:5: partition[0].kernel: module "vmlinuz": `) || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("%v", err)
 	}
 	if len(m.Wait()) != 0 {

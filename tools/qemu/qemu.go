@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,10 @@ type Config struct {
 	CPU     string // default EPYC
 	MemMiB  int    // default 512
 	Icount  bool   // -icount shift=0: one instruction per TSC tick, deterministic timing
+	// SkipIdle adds sleep=off to Icount: while every CPU halts, the
+	// emulated clock jumps to the next timer instead of following the
+	// host's (Linux boot measurements use it; idle time costs no wall time).
+	SkipIdle bool
 	// NoDebugExit leaves out isa-debug-exit, so the image powers off through
 	// ACPI S5 or halts instead.
 	NoDebugExit bool
@@ -49,6 +54,12 @@ type Config struct {
 	Timeout     time.Duration // default 5 minutes; the emulator is killed after it
 	// Console, if set, receives the serial output as it arrives.
 	Console io.Writer
+	// Input, if set, is the serial console's input: QEMU reads it as its
+	// standard input (a terminal stays QEMU's, which puts it in raw mode).
+	// The serial port is then multiplexed with QEMU's monitor, as
+	// -serial mon:stdio does: Ctrl-C reaches the guest, Ctrl-A x quits
+	// QEMU, Ctrl-A c switches to the monitor, Ctrl-A Ctrl-A sends Ctrl-A.
+	Input io.Reader
 }
 
 // Result is what one boot produced.
@@ -83,10 +94,16 @@ func (c Config) Args() []string {
 		"-serial", "stdio",
 		"-no-reboot",
 	}
+	if c.Input != nil {
+		a[slices.Index(a, "stdio")] = "mon:stdio"
+	}
 	if !c.NoDebugExit {
 		a = append(a, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04")
 	}
-	if c.Icount {
+	switch {
+	case c.Icount && c.SkipIdle:
+		a = append(a, "-icount", "shift=0,sleep=off")
+	case c.Icount:
 		a = append(a, "-icount", "shift=0")
 	}
 	if c.Kernel != "" {
@@ -191,6 +208,14 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	var log, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, Binary, c.Args()...)
 	cmd.Stdin = nil
+	if c.Input != nil {
+		in, done, err := inputFile(c.Input)
+		if err != nil {
+			return nil, fmt.Errorf("qemu: %w", err)
+		}
+		defer done()
+		cmd.Stdin = in
+	}
 	if c.Console != nil {
 		cmd.Stdout = io.MultiWriter(&log, c.Console)
 	} else {
@@ -214,6 +239,25 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		return r, fmt.Errorf("qemu: %w", err)
 	}
 	return r, nil
+}
+
+// inputFile gives QEMU r as a file: r itself when it is one (a terminal
+// stays a terminal), else a pipe fed from r. done closes the pipe, so a
+// reader that never ends does not hold Run past QEMU's exit (the copying
+// goroutine ends at r's next Read).
+func inputFile(r io.Reader) (f *os.File, done func(), err error) {
+	if f, ok := r.(*os.File); ok {
+		return f, func() {}, nil
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	go func() {
+		io.Copy(pw, r)
+		pw.Close()
+	}()
+	return pr, func() { pr.Close(); pw.Close() }, nil
 }
 
 // Describe is a one-line account of how the boot ended, for test failures.

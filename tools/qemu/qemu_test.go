@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -145,5 +146,39 @@ func TestRunMissingModule(t *testing.T) {
 	_, err := Run(context.Background(), Config{Kernel: kernel, Modules: []Module{{"/nonexistent/initrd", "initrd"}}})
 	if err == nil || !strings.Contains(err.Error(), "module initrd") {
 		t.Fatalf("missing module: %v", err)
+	}
+}
+
+// With Input the serial port shares stdio with QEMU's monitor (Ctrl-A x
+// quits), and SkipIdle makes -icount skip idle time.
+func TestArgsInputAndSkipIdle(t *testing.T) {
+	a := strings.Join(Config{Kernel: "k", Input: strings.NewReader(""), Icount: true, SkipIdle: true}.Args(), " ")
+	for _, want := range []string{"-serial mon:stdio", "-icount shift=0,sleep=off"} {
+		if !strings.Contains(a, want) {
+			t.Errorf("args %q lack %q", a, want)
+		}
+	}
+	if a := strings.Join(Config{Kernel: "k", SkipIdle: true}.Args(), " "); strings.Contains(a, "icount") {
+		t.Errorf("SkipIdle without Icount: %q", a)
+	}
+}
+
+// Input reaches QEMU's standard input, and a reader that never ends does
+// not keep Run waiting once QEMU has exited.
+func TestRunInput(t *testing.T) {
+	fakeQEMU(t, "read line; echo \"got $line\"; echo 'gohv: verdict PASS'; exit 1")
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte("echo hi\n"))
+	start := time.Now()
+	r, err := Run(context.Background(), Config{Input: pr, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Passed() || !strings.Contains(string(r.Log), "got echo hi") {
+		t.Fatalf("%s; log %q", r.Describe(), r.Log)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Run took %v after QEMU exited: waiting on the input", d)
 	}
 }

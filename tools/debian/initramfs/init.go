@@ -68,6 +68,23 @@ setsid cttyhack sh -l
 poweroff -f
 `
 
+// PanicInit is an /init whose kernel panics: it reports "guest: panic"
+// and crashes the kernel through the magic SysRq trigger ("c": a NULL
+// dereference in the kernel, which panics). A kernel that sees Hyper-V's
+// crash MSRs (CPUID 0x40000003 EDX bit 10) reports the panic through
+// HV_X64_MSR_CRASH_P0-P4 and CRASH_CTL before panic= takes effect: the
+// partition tests use it to see a crashing guest end its own partition
+// only.
+const PanicInit = `#!/bin/sh
+# gohv test guest /init (tools/debian/initramfs.PanicInit): crash the kernel.
+export PATH=/bin
+mount -t proc proc /proc
+echo "guest: uname-r $(uname -r)"
+echo "guest: panic"
+echo c > /proc/sysrq-trigger
+echo "guest: still running after the crash"
+`
+
 // KernelCmdline is the test guest's kernel command line: the serial
 // console, a reboot at once on a panic (with QEMU's -no-reboot, an exit)
 // instead of a hang, and the words given.

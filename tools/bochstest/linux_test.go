@@ -1,0 +1,71 @@
+package bochstest
+
+import (
+	"context"
+	"flag"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"gohv/tools/bochs"
+	"gohv/tools/debian/initramfs"
+	"gohv/tools/linuxtest"
+	"gohv/tools/media/bootmedia"
+)
+
+var guestCache = flag.String("guest-cache", "", "Debian guest cache (build/guest) for the Linux partition test; it skips without it")
+
+// TestLinuxVTx boots Debian's current kernel (the distribution's own
+// vmlinuz, fetched into -guest-cache by tools/debian) with the busybox
+// test init in a child partition on Intel VT-x: it runs /init and reports
+// its release, Microsoft Hyper-V, the Hyper-V TSC page clocksource, its
+// memory and one CPU, powers off through ACPI S5, and gohv passes.
+//
+// It is the only Linux boot under Bochs, which emulates slowly: it takes
+// about 2 minutes of wall time on a 2-core machine (the QEMU tests in
+// tools/imagetest cover the other Linux cases on AMD-V in seconds).
+func TestLinuxVTx(t *testing.T) {
+	img := needImage(t)
+	if *guestCache == "" {
+		t.Skip("no -guest-cache: run `make test-bochs`")
+	}
+	g := linuxtest.Fetch(t, *guestCache, isoDir)
+	t.Parallel()
+	ps := []linuxtest.Partition{{Name: "linux0", MemoryMiB: 256, Kernel: "vmlinuz", Initrd: "initrd", Cmdline: linuxtest.Cmdline, OnReboot: "stop"}}
+	dir := t.TempDir()
+	var mods []*bootmedia.Module
+	for _, m := range linuxtest.Modules(t, dir, ps,
+		linuxtest.Module{Name: "vmlinuz", Path: g.Kernel},
+		linuxtest.Module{Name: "initrd", Path: g.Initrd(t, initramfs.DefaultInit)}) {
+		bm, err := bootmedia.ReadModule(m.Name, m.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods = append(mods, bm)
+	}
+	iso := filepath.Join(dir, "linux.iso")
+	if err := bochs.BuildISOModules(context.Background(), img, "", iso, mods); err != nil {
+		t.Fatal(err)
+	}
+	c := bochs.Config{ISO: iso, MemMiB: 512, Timeout: 6 * time.Minute}
+	if *keepDir != "" {
+		c.WorkDir = filepath.Join(*keepDir, t.Name())
+	}
+	slots <- struct{}{}
+	r, err := bochs.Run(context.Background(), c)
+	<-slots
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("boot: %s", r.Describe())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("---- serial log ----\n%s\n---- end ----\n---- bochs.log (tail) ----\n%s---- end ----", printable(r.Log), printable(r.BochsLog))
+		}
+	})
+	if !r.Passed() {
+		t.Errorf("want verdict PASS and a power-off: %s", r.Describe())
+	}
+	b, e := g.CheckBoot(t, r.Log, "linux0", 256)
+	t.Logf("linux0: \"Run /init\" at %.3f s guest time; partition ran %s; exits %s", b.RunInit.Seconds(), e.Ran, e.Exits)
+}

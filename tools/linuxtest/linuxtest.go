@@ -1,0 +1,280 @@
+// Package linuxtest gives the image tests (tools/imagetest under QEMU,
+// tools/bochstest under Bochs) a real Linux guest and the means to judge
+// what it did in a partition: Debian's current kernel and busybox, fetched
+// through tools/debian into the cache `make test` shares (build/guest, so
+// CI downloads them once), busybox initramfs images with a chosen /init,
+// partition configurations naming them as boot modules, and the checks of
+// a partition's console lines and of gohv's account of its end.
+//
+// It is test support, like net/http/httptest: its helpers take a
+// testing.TB and fail the test themselves.
+package linuxtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"gohv/tools/debian"
+	"gohv/tools/debian/initramfs"
+)
+
+// Guest is the fetched kernel and busybox, and the initramfs images built
+// from them in this test binary.
+type Guest struct {
+	*debian.Guest
+	dir string // where Initrd writes
+
+	mu      sync.Mutex
+	initrds map[string]*initrd // by the /init's SHA-256
+}
+
+type initrd struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+var fetched struct {
+	once sync.Once
+	g    *Guest
+	err  error
+}
+
+// Fetch returns the current Debian guest from the cache directory cache,
+// fetching what is missing with `apt-get download` the first time a test
+// binary asks (later calls share the result). The initramfs images go to
+// dir, a directory the caller owns for the binary's run. A failed fetch
+// fails every test that asks.
+func Fetch(t testing.TB, cache, dir string) *Guest {
+	t.Helper()
+	fetched.once.Do(func() {
+		var log bytes.Buffer
+		c := &debian.Cache{Dir: cache, Log: &log}
+		g, err := c.Fetch(context.Background())
+		if err != nil {
+			fetched.err = fmt.Errorf("fetching Debian's kernel and busybox into %s: %w\n%s", cache, err, log.Bytes())
+			return
+		}
+		if len(g.Downloaded) > 0 {
+			t.Logf("fetched into %s: %s", cache, strings.Join(g.Downloaded, ", "))
+		}
+		fetched.g = &Guest{Guest: g, dir: dir, initrds: map[string]*initrd{}}
+	})
+	if fetched.err != nil {
+		t.Fatal(fetched.err)
+	}
+	return fetched.g
+}
+
+// Initrd returns an initramfs with busybox and init as /init
+// (initramfs.DefaultInit, PanicInit, ShellInit or a script of the test's
+// own), building it once per binary.
+func (g *Guest) Initrd(t testing.TB, init string) string {
+	t.Helper()
+	sum := sha256.Sum256([]byte(init))
+	key := hex.EncodeToString(sum[:8])
+	g.mu.Lock()
+	r := g.initrds[key]
+	if r == nil {
+		r = &initrd{}
+		g.initrds[key] = r
+	}
+	g.mu.Unlock()
+	r.once.Do(func() {
+		r.path = filepath.Join(g.dir, "initramfs-"+key+".cpio")
+		r.err = initramfs.Spec{Busybox: g.Busybox, Init: init}.WriteFile(r.path)
+	})
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r.path
+}
+
+// Partition is one [[partition]] of a test configuration.
+type Partition struct {
+	Name      string
+	MemoryMiB int
+	Kernel    string // boot module name
+	Format    string // "linux", "multiboot" or "" (told apart by the loader)
+	Initrd    string // boot module name; "" for none
+	Cmdline   string
+	OnReboot  string // "" leaves the default (restart)
+}
+
+// Cmdline is the kernel command line of the test partitions: the console
+// on the partition's COM1, and a reboot instead of a hang should the
+// kernel panic without reporting it (the partitions say on_reboot =
+// "stop", so that ends them too).
+const Cmdline = "console=ttyS0 panic=-1"
+
+// Config is the TOML text of a configuration holding ps.
+func Config(ps ...Partition) string {
+	var b strings.Builder
+	b.WriteString("# written by gohv/tools/linuxtest\n")
+	for _, p := range ps {
+		fmt.Fprintf(&b, "\n[[partition]]\nname = %q\nmemory_mib = %d\nkernel = %q\n", p.Name, p.MemoryMiB, p.Kernel)
+		if p.Format != "" {
+			fmt.Fprintf(&b, "kernel_format = %q\n", p.Format)
+		}
+		if p.Initrd != "" {
+			fmt.Fprintf(&b, "initrd = %q\n", p.Initrd)
+		}
+		if p.Cmdline != "" {
+			fmt.Fprintf(&b, "cmdline = %q\n", p.Cmdline)
+		}
+		if p.OnReboot != "" {
+			fmt.Fprintf(&b, "on_reboot = %q\n", p.OnReboot)
+		}
+	}
+	return b.String()
+}
+
+// Module is a boot module: the name the configuration gives it and the
+// host file holding it.
+type Module struct{ Name, Path string }
+
+// Modules writes the configuration of ps into dir and returns the boot
+// modules of a boot: the configuration ("config") first, then files, in
+// order.
+func Modules(t testing.TB, dir string, ps []Partition, files ...Module) []Module {
+	t.Helper()
+	p := filepath.Join(dir, "gohv.toml")
+	if err := os.WriteFile(p, []byte(Config(ps...)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return append([]Module{{"config", p}}, files...)
+}
+
+// Lines returns the lines partition name wrote to its COM1, as gohv's
+// console carried them ("name: text"), without the prefix.
+func Lines(log []byte, name string) []byte {
+	var out []byte
+	pre := []byte(name + ": ")
+	for _, l := range bytes.Split(log, []byte("\n")) {
+		if rest, ok := bytes.CutPrefix(bytes.TrimRight(l, "\r"), pre); ok {
+			out = append(append(out, rest...), '\n')
+		}
+	}
+	return out
+}
+
+// Ended is gohv's "partition ended" event for one partition.
+type Ended struct {
+	State  string // stopped or crashed
+	Reason string
+	Ran    string // the partition's life by gohv's clock (a Go duration)
+	Exits  string // its exits by kind, most frequent first
+	Line   string // the whole line
+}
+
+var endedRE = regexp.MustCompile(`^gohv: partition ended (.*)$`)
+
+// EndOf returns the last "gohv: partition ended" event of partition name,
+// and whether there was one.
+func EndOf(log []byte, name string) (Ended, bool) {
+	var e Ended
+	found := false
+	for _, l := range strings.Split(string(log), "\n") {
+		l = strings.TrimRight(l, "\r")
+		m := endedRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		kv := attrs(m[1])
+		if kv["partition"] != name {
+			continue
+		}
+		e = Ended{State: kv["state"], Reason: kv["reason"], Ran: kv["ran"], Exits: kv["exits"], Line: l}
+		found = true
+	}
+	return e, found
+}
+
+// attrs splits the key=value attributes of a gohv: event line; values
+// with blanks or quotes are Go-quoted (root/console's handler).
+func attrs(s string) map[string]string {
+	kv := map[string]string{}
+	for s != "" {
+		s = strings.TrimLeft(s, " ")
+		k, rest, ok := strings.Cut(s, "=")
+		if !ok || strings.Contains(k, " ") {
+			break
+		}
+		var v string
+		if strings.HasPrefix(rest, `"`) {
+			q, err := strconv.QuotedPrefix(rest)
+			if err != nil {
+				break
+			}
+			v, _ = strconv.Unquote(q)
+			rest = rest[len(q):]
+		} else {
+			v, rest, _ = strings.Cut(rest, " ")
+		}
+		kv[k] = v
+		s = rest
+	}
+	return kv
+}
+
+// PoweredOff is the end gohv reports for a Linux partition that powered
+// itself off through ACPI S5.
+const PoweredOff = "power-off: ACPI S5"
+
+// CheckBoot checks that partition name ran the test init
+// (initramfs.DefaultInit) on the fetched kernel with memMiB of RAM and one
+// VP: its "guest:" lines report the release, Microsoft Hyper-V, the
+// Hyper-V TSC page clocksource, the memory and one CPU, it ran /init
+// without a panic, and gohv reports it powered off through ACPI S5. It
+// returns what the guest reported and gohv's account of its end.
+func (g *Guest) CheckBoot(t testing.TB, log []byte, name string, memMiB int) (initramfs.Boot, Ended) {
+	t.Helper()
+	b := initramfs.ParseConsole(Lines(log, name))
+	r := b.Report
+	if !b.HasRunInit || b.Init != "/init" {
+		t.Errorf("%s: no \"Run /init as init process\" line", name)
+	}
+	if b.Panic != "" {
+		t.Errorf("%s: kernel panic: %s", name, b.Panic)
+	}
+	for _, c := range []struct{ key, want string }{
+		{"uname-r", g.Release},
+		{"hypervisor", "Microsoft Hyper-V"},
+		{"hyperv", "yes"},
+		{"clocksource", "hyperv_clocksource_tsc_page"},
+		{"cpus", "1"},
+	} {
+		if got, ok := r[c.key]; !ok {
+			t.Errorf("%s: no \"guest: %s\" line", name, c.key)
+		} else if got != c.want {
+			t.Errorf("%s: guest: %s %q, want %q", name, c.key, got, c.want)
+		}
+	}
+	// MemTotal is the RAM less what the kernel keeps for itself (its image,
+	// page tables, the initramfs while unpacked): most of it, never more.
+	mem, err := strconv.Atoi(r["memtotal-kib"])
+	if lo, hi := memMiB*1024*6/10, memMiB*1024; err != nil || mem < lo || mem > hi {
+		t.Errorf("%s: guest: memtotal-kib %q, want %d-%d for %d MiB", name, r["memtotal-kib"], lo, hi, memMiB)
+	}
+	if !b.PoweredOff() {
+		t.Errorf("%s: the init did not get to \"guest: poweroff\"", name)
+	}
+	e, ok := EndOf(log, name)
+	switch {
+	case !ok:
+		t.Errorf("%s: no \"gohv: partition ended\" line", name)
+	case e.State != "stopped" || e.Reason != PoweredOff:
+		t.Errorf("%s: %s; want state=stopped reason=%q", name, e.Line, PoweredOff)
+	}
+	return b, e
+}

@@ -1,0 +1,65 @@
+package linuxtest
+
+import (
+	"testing"
+
+	"gohv/root/config"
+)
+
+// The configuration Config writes is one root/config accepts, with every
+// key it was given.
+func TestConfigParses(t *testing.T) {
+	text := Config(
+		Partition{Name: "linux0", MemoryMiB: 256, Kernel: "vmlinuz", Initrd: "initrd", Cmdline: Cmdline, OnReboot: "stop"},
+		Partition{Name: "mb1", MemoryMiB: 4, Kernel: "mb", Format: "multiboot"},
+	)
+	c, err := config.Parse("t.toml", []byte(text))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	if len(c.Partitions) != 2 {
+		t.Fatalf("%d partitions", len(c.Partitions))
+	}
+	p := c.Partitions[0]
+	if p.Name != "linux0" || p.MemoryMiB != 256 || p.Kernel != "vmlinuz" || p.Initrd != "initrd" ||
+		p.Cmdline != Cmdline || p.OnReboot != "stop" {
+		t.Errorf("partition 0: %+v", p)
+	}
+	if q := c.Partitions[1]; q.KernelFormat != "multiboot" || q.Initrd != "" || q.OnReboot != "restart" {
+		t.Errorf("partition 1: %+v", q)
+	}
+}
+
+const log = "gohv: configuration from the configuration module: 2 partitions\r\n" +
+	"linux0: [    1.38] Run /init as init process\r\n" +
+	"linux1: guest: uname-r other\n" +
+	"linux0: guest: uname-r 6.1.0-57-amd64\n" +
+	"linux10: guest: uname-r not linux1\n" +
+	`gohv: partition ended partition=linux1 state=crashed vp=0 reason="vp 0: the guest reported a crash: P0 0x0 P1 0x0: [ 2.7] Kernel panic - not syncing: sysrq triggered crash\n" ran=11.999046s exits=io:42996,msr-write:1284` + "\n" +
+	`gohv: partition ended partition=linux0 state=stopped reason="power-off: ACPI S5" ran=5.997106s exits=io:39426,cpuid:999,hlt:1` + "\r\n"
+
+// Lines keeps a partition's own lines, prefix taken off, and no other's.
+func TestLines(t *testing.T) {
+	if got := string(Lines([]byte(log), "linux0")); got != "[    1.38] Run /init as init process\nguest: uname-r 6.1.0-57-amd64\n" {
+		t.Errorf("linux0: %q", got)
+	}
+	if got := string(Lines([]byte(log), "linux1")); got != "guest: uname-r other\n" {
+		t.Errorf("linux1: %q", got)
+	}
+}
+
+// EndOf reads gohv's partition-ended events, quoted reasons included.
+func TestEndOf(t *testing.T) {
+	e, ok := EndOf([]byte(log), "linux0")
+	if !ok || e.State != "stopped" || e.Reason != PoweredOff || e.Ran != "5.997106s" || e.Exits != "io:39426,cpuid:999,hlt:1" {
+		t.Errorf("linux0: %+v %v", e, ok)
+	}
+	e, ok = EndOf([]byte(log), "linux1")
+	if !ok || e.State != "crashed" || e.Reason != "vp 0: the guest reported a crash: P0 0x0 P1 0x0: [ 2.7] Kernel panic - not syncing: sysrq triggered crash\n" ||
+		e.Ran != "11.999046s" {
+		t.Errorf("linux1: %+v %v", e, ok)
+	}
+	if _, ok := EndOf([]byte(log), "linux2"); ok {
+		t.Error("an end for a partition that never ran")
+	}
+}
