@@ -16,8 +16,10 @@ type HostClock interface {
 	// SetAlarm asks for a host interrupt on the calling thread once
 	// Nanotime passes deadline (0 cancels): a VP running its guest then
 	// exits on time for a guest timer, whatever the Go runtime's timer
-	// latency. One alarm per thread; it clears itself when it fires. Must
-	// not allocate.
+	// latency. One alarm per thread, replaced by the next call; once due
+	// it keeps interrupting the thread while it runs (metal: every
+	// AlarmRepeat) until replaced or cancelled, so an entry just after it
+	// fired still exits. Must not allocate.
 	SetAlarm(deadline int64)
 }
 

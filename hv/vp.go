@@ -104,6 +104,7 @@ func (vp *VP) run() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer vp.p.wg.Done()
+	defer vp.p.hv.Host.SetAlarm(0) // the thread goes back to the runtime without it
 	vp.newSlice()
 	for !vp.p.stopping.Load() {
 		if !vp.deliver() {
@@ -147,7 +148,7 @@ func (vp *VP) yield() {
 	runtime.Gosched()
 	vp.newSlice()
 	vp.pollTimers()
-	vp.alarm = -1 // the alarm may have fired (and cleared itself): set it again
+	vp.alarm = -1 // set the next one on the way in
 }
 
 // newSlice starts the VP's next turn on the CPU, after it gave the CPU up.

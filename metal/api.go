@@ -118,10 +118,16 @@ func Nanotime() int64 { return nanotime() }
 // then takes a VM exit, within the timer's accuracy of the deadline. It is
 // how a VP thread gets back from its guest when a guest timer comes due,
 // without another thread to wake or the Go runtime's timers (whose waits
-// are whole milliseconds). One alarm per thread; a call replaces it, 0
-// cancels it, and it is cleared once it has fired, or if it comes due while
-// the thread is not running (nothing to interrupt then). Meaningful for a
-// goroutine locked to its thread (runtime.LockOSThread). Must not allocate.
+// are whole milliseconds). One alarm per thread; a call replaces it and 0
+// cancels it. Once due it repeats every AlarmRepeat while the thread runs,
+// until the thread replaces or cancels it: a thread that enters its guest
+// just after its alarm fired (or was off the CPU when it came due) is still
+// brought back. Meaningful for a goroutine locked to its thread
+// (runtime.LockOSThread), which cancels it before it unlocks. Must not
+// allocate.
+// AlarmRepeat is how often a due alarm interrupts its thread again.
+const AlarmRepeat = 50 * time.Microsecond
+
 func SetAlarm(deadline int64) {
 	f := x86.CLI()
 	c := thisCPU()

@@ -112,7 +112,10 @@ func schedule() {
 	c.sliceStart = nanotime()
 	c.timerDirty = true
 	if a := threads[next].alarm; a != 0 && a <= c.sliceStart {
-		threads[next].alarm = 0 // came due while it was not running: nothing to interrupt
+		// Came due while the thread was off the CPU: it is interrupted
+		// one AlarmRepeat into its slice, which it may be spending
+		// entering its guest.
+		threads[next].alarm = c.sliceStart + AlarmRepeat.Nanoseconds()
 	}
 	if next == c.current {
 		cur.state = tsRunning

@@ -313,7 +313,10 @@ func timerInterrupt() {
 	}
 	alarmed := false
 	if cur := &threads[c.current]; cur.alarm != 0 && cur.alarm <= now {
-		cur.alarm, alarmed = 0, true // this interrupt is the alarm: one-shot
+		// This interrupt is the alarm. It stays due until its thread
+		// replaces or cancels it: a thread that enters its guest after
+		// the alarm fired (between SetAlarm and the entry) still exits.
+		cur.alarm, alarmed = now+AlarmRepeat.Nanoseconds(), true
 	}
 	if wakeExpired(now) == 0 && !(c.contended() && now >= c.sliceEnd()) && !alarmed {
 		// Nothing due: a piece of a long one-shot count, or a deadline

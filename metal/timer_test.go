@@ -439,8 +439,10 @@ func TestInterruptBeforeTheDeadlineWaitsItOut(t *testing.T) {
 	}
 }
 
-// An alarm interrupts its thread while it runs, once; it is not armed for
-// a thread that is not running, and one that came due meanwhile is dropped.
+// An alarm interrupts its thread while it runs, and again every
+// AlarmRepeat until the thread replaces or cancels it; it is not armed for
+// a thread that is not running, and one that came due meanwhile fires
+// AlarmRepeat into the thread's next slice.
 func TestAlarmInterruptsItsThreadOnce(t *testing.T) {
 	setupKernel(t)
 	timerMode = timerTSCDeadline
@@ -467,19 +469,29 @@ func TestAlarmInterruptsItsThreadOnce(t *testing.T) {
 	if c.current != vp || c.timerArmed != at {
 		t.Fatalf("back on the CPU (running %d): armed %d, want its alarm %d", c.current, c.timerArmed, at)
 	}
-	// It fires: cleared, and not counted as early.
+	// It fires: not counted as early, and armed again AlarmRepeat on.
 	early := c.timerEarly
 	threads[vp].alarm = nanotime() - 1
 	c.timerDirty = true
 	c.armTimer()
+	before := nanotime()
 	timerInterrupt()
 	schedule()
 	c.armTimer()
-	if threads[vp].alarm != 0 || c.timerArmed != 0 || c.timerEarly != early {
-		t.Errorf("after the alarm: alarm %d, armed %d, %d early, want all cleared and none early",
-			threads[vp].alarm, c.timerArmed, c.timerEarly-early)
+	again := threads[vp].alarm
+	if again < before+AlarmRepeat.Nanoseconds() || again > nanotime()+AlarmRepeat.Nanoseconds() || c.timerArmed != again || c.timerEarly != early {
+		t.Errorf("after the alarm: alarm %d, armed %d, %d early, want it again %v on and none early",
+			again-before, c.timerArmed, c.timerEarly-early, AlarmRepeat)
 	}
-	// One that comes due while the thread is off the CPU is dropped.
+	// Cancelled (SetAlarm(0) without its CLI), it is gone.
+	threads[vp].alarm = 0
+	c.timerDirty = true
+	c.armTimer()
+	if threads[vp].alarm != 0 || c.timerArmed != 0 {
+		t.Errorf("cancelled: alarm %d, armed %d", threads[vp].alarm, c.timerArmed)
+	}
+	// One that comes due while the thread is off the CPU fires
+	// AlarmRepeat into its next slice.
 	threads[vp].alarm = nanotime() + 1000
 	sys(sysFutex, word, futexWait, uint64(*userU32(word)), 0)
 	schedule()
@@ -488,7 +500,7 @@ func TestAlarmInterruptsItsThreadOnce(t *testing.T) {
 	wake(vp, 0)
 	schedule()
 	c.armTimer()
-	if threads[vp].alarm != 0 || c.timerArmed != 0 {
-		t.Errorf("an alarm that passed while blocked: alarm %d, armed %d, want dropped", threads[vp].alarm, c.timerArmed)
+	if want := c.sliceStart + AlarmRepeat.Nanoseconds(); threads[vp].alarm != want || c.timerArmed != want {
+		t.Errorf("an alarm that passed while blocked: alarm %d, armed %d, want %d", threads[vp].alarm, c.timerArmed, want)
 	}
 }
