@@ -109,6 +109,17 @@ type Partition struct {
 	Initrd    string // boot module name; "" for none
 	Cmdline   string
 	OnReboot  string // "" leaves the default (restart)
+	Disks     []Disk // its [[partition.disk]] tables, in order
+}
+
+// Disk is one [[partition.disk]] of a partition: a SCSI disk the root's
+// storage VSP serves from a boot module. Config writes every key, so the
+// LUN is the one given, never the default by position.
+type Disk struct {
+	Module     string // boot module holding the image
+	Controller int
+	LUN        int
+	ReadOnly   bool
 }
 
 // Cmdline is the kernel command line of the test partitions: the console
@@ -134,6 +145,10 @@ func Config(ps ...Partition) string {
 		}
 		if p.OnReboot != "" {
 			fmt.Fprintf(&b, "on_reboot = %q\n", p.OnReboot)
+		}
+		for _, d := range p.Disks {
+			fmt.Fprintf(&b, "\n[[partition.disk]]\nmodule = %q\ncontroller = %d\nlun = %d\nread_only = %t\n",
+				d.Module, d.Controller, d.LUN, d.ReadOnly)
 		}
 	}
 	return b.String()

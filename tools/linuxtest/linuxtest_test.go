@@ -1,6 +1,7 @@
 package linuxtest
 
 import (
+	"reflect"
 	"testing"
 
 	"gohv/root/config"
@@ -11,7 +12,11 @@ import (
 func TestConfigParses(t *testing.T) {
 	text := Config(
 		Partition{Name: "linux0", MemoryMiB: 256, Kernel: "vmlinuz", Initrd: "initrd", Cmdline: Cmdline, OnReboot: "stop"},
-		Partition{Name: "mb1", MemoryMiB: 4, Kernel: "mb", Format: "multiboot"},
+		Partition{Name: "mb1", MemoryMiB: 4, Kernel: "mb", Format: "multiboot", Disks: []Disk{
+			{Module: "disk.img", LUN: 0},
+			{Module: "ro.img", Controller: 1, LUN: 3, ReadOnly: true},
+			{Module: "ro.img", LUN: 1, ReadOnly: true},
+		}},
 	)
 	c, err := config.Parse("t.toml", []byte(text))
 	if err != nil {
@@ -27,6 +32,17 @@ func TestConfigParses(t *testing.T) {
 	}
 	if q := c.Partitions[1]; q.KernelFormat != "multiboot" || q.Initrd != "" || q.OnReboot != "restart" {
 		t.Errorf("partition 1: %+v", q)
+	}
+	if len(p.Disks) != 0 {
+		t.Errorf("partition 0: disks %+v, want none", p.Disks)
+	}
+	want := []config.Disk{
+		{Module: "disk.img", LUN: 0},
+		{Module: "ro.img", Controller: 1, LUN: 3, ReadOnly: true},
+		{Module: "ro.img", LUN: 1, ReadOnly: true},
+	}
+	if got := c.Partitions[1].Disks; !reflect.DeepEqual(got, want) {
+		t.Errorf("partition 1: disks %+v, want %+v", got, want)
 	}
 }
 
