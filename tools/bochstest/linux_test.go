@@ -21,9 +21,9 @@ var guestCache = flag.String("guest-cache", "", "Debian guest cache (build/guest
 // its release, Microsoft Hyper-V, the Hyper-V TSC page clocksource, its
 // memory and one CPU, powers off through ACPI S5, and gohv passes.
 //
-// It is the only Linux boot under Bochs, which emulates slowly: it takes
-// about 2 minutes of wall time on a 2-core machine (the QEMU tests in
-// tools/imagetest cover the other Linux cases on AMD-V in seconds).
+// Bochs emulates slowly: it takes about 2 minutes of wall time on a 2-core
+// machine (the QEMU tests in tools/imagetest cover the other Linux cases
+// on AMD-V in seconds; TestLinuxStorageVTx is the other Linux boot here).
 func TestLinuxVTx(t *testing.T) {
 	img := needImage(t)
 	if *guestCache == "" {
