@@ -161,6 +161,8 @@ func (m *CPUModel) ReadMSR(r *vcpu.Regs, msr uint32) (uint64, error) {
 		// IDT: a #GP there is a triple fault. Fast strings on, no branch
 		// trace or PEBS, XD not disabled.
 		return miscEnable, nil
+	case x86.MsrAMDNBCfg:
+		return 0, nil
 	}
 	return 0, errGP
 }
@@ -192,6 +194,13 @@ func (m *CPUModel) WriteMSR(r *vcpu.Regs, msr uint32, v uint64) (dirty bool, err
 		if v != miscEnable {
 			return false, errGP
 		}
+		return false, nil
+	case x86.MsrAMDNBCfg:
+		// AMD's northbridge configuration. Linux's amd_bus_cpu_online
+		// sets EnableCf8ExtCfg (bit 46) on AMD CPUs to reach extended
+		// PCI configuration space through port 0xcf8; a partition has no
+		// northbridge and no such space, so the MSR reads 0 and writes
+		// change nothing, rather than #GP and a warning at every boot.
 		return false, nil
 	case x86.MsrPAT:
 		if !x86.PATValid(v) {

@@ -121,3 +121,16 @@ func TestMiscEnable(t *testing.T) {
 		t.Fatal("XD_DISABLE accepted")
 	}
 }
+
+// TestNBCfg: AMD's NB_CFG reads 0 and takes Linux's EnableCf8ExtCfg write
+// without effect.
+func TestNBCfg(t *testing.T) {
+	m := NewCPUModel()
+	r := &vcpu.Regs{}
+	if _, err := m.WriteMSR(r, x86.MsrAMDNBCfg, 1<<46); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := m.ReadMSR(r, x86.MsrAMDNBCfg); err != nil || v != 0 {
+		t.Fatalf("%#x %v", v, err)
+	}
+}

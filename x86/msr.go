@@ -24,6 +24,7 @@ const (
 	MsrGSBase           = 0xc000_0101 // IA32_GS_BASE
 	MsrKernelGSBase     = 0xc000_0102 // IA32_KERNEL_GS_BASE
 	MsrTSCAux           = 0xc000_0103 // IA32_TSC_AUX
+	MsrAMDNBCfg         = 0xc001_001f // NB_CFG (AMD BKDG MSRC001_001F)
 	MsrAMDVMCR          = 0xc001_0114 // VM_CR (APM Vol. 2 15.30.1)
 	MsrAMDVMHsavePA     = 0xc001_0117 // VM_HSAVE_PA (APM Vol. 2 15.30.4)
 	MsrVMXBasic         = 0x480       // IA32_VMX_BASIC

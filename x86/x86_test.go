@@ -30,6 +30,7 @@ func TestNumbersMatchTheManuals(t *testing.T) {
 		// SDM Vol. 3A 5.8.8: SYSCALL CS in STAR[47:32], SYSRET's in [63:48].
 		{"STAR SYSCALL CS shift", STARSyscallCSShift, 32},
 		{"STAR SYSRET CS shift", STARSysretCSShift, 48},
+		{"NB_CFG", MsrAMDNBCfg, 3221291039},
 		{"VM_CR", MsrAMDVMCR, 3221291284},
 		{"VM_HSAVE_PA", MsrAMDVMHsavePA, 3221291287},
 		{"IA32_VMX_BASIC", MsrVMXBasic, 1152},
