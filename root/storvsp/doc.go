@@ -51,6 +51,7 @@
 //	outcome                            srb_status  scsi_status       status (NTSTATUS)
 //	GOOD                               0x01        0x00              SUCCESS; data_transfer_length = bytes moved
 //	CHECK CONDITION, ILLEGAL REQUEST   0x86        0x02 + 18 B sense IO_DEVICE_ERROR
+//	(also: a page outside RAM: 05/24/00)
 //	CHECK CONDITION, other sense keys  0x84        0x02 + 18 B sense IO_DEVICE_ERROR
 //	absent LUN (not INQUIRY/REQUEST    0xA0        0x02 + 05/25/00   DEVICE_DOES_NOT_EXIST (Linux: DID_NO_CONNECT,
 //	SENSE/REPORT LUNS)                                               LUN removed)
@@ -70,6 +71,12 @@
 // and NewGPADirect derives the page count from byte_offset + byte_count,
 // never from the PFN array (trap 9). No field of a guest packet sizes an
 // allocation.
+//
+// An EXECUTE_SRB is refused before any logical unit sees it, so it
+// changes neither the disk nor the guest's memory, when any page under
+// its data_transfer_length is not the partition's RAM (GuestBuffers.Check
+// probes every page first): a WRITE never lands in part because a later
+// page was bad.
 //
 // # Failure
 //

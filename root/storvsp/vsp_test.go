@@ -544,6 +544,95 @@ func TestGuestPagesOutsideRAM(t *testing.T) {
 	}
 }
 
+// refusedSRB sends one EXECUTE_SRB over data and checks it came back as
+// the VSP's refusal: CHECK CONDITION, ILLEGAL REQUEST / INVALID FIELD IN
+// CDB with autosense, SRB status INVALID_REQUEST, IO_DEVICE_ERROR, no
+// data moved.
+func refusedSRB(t *testing.T, g *linux, cdb []byte, dir uint8, n uint32, data GuestBuffers) {
+	t.Helper()
+	req := protocol.SCSIRequest{Length: 0x34, CDBLength: uint8(len(cdb)), SenseInfoLength: protocol.SenseBufferSize, DataIn: dir, DataTransferLength: n}
+	copy(req.CDBOrSense[:], cdb)
+	g.tag++
+	c := g.request(vstor(protocol.OpExecuteSRB, func(p *protocol.Packet) { p.SetSCSIRequest(req) }), g.tag, data)
+	r, _ := c.SCSIRequest()
+	s, err := scsi.ParseSense(r.CDBOrSense[:r.SenseInfoLength])
+	if c.Status != protocol.StatusIODeviceError || r.SRBStatus != protocol.SRBStatusInvalidRequest|protocol.SRBStatusAutosenseValid ||
+		r.SCSIStatus != uint8(scsi.StatusCheckCondition) || err != nil ||
+		s != (scsi.Sense{Key: scsi.KeyIllegalRequest, Code: scsi.ASCInvalidFieldInCDB}) || r.DataTransferLength != 0 {
+		t.Fatalf("%x: status %v srb %#x scsi %#x sense %v (%v), %d bytes", cdb[0], c.Status, r.SRBStatus, r.SCSIStatus, s, err, r.DataTransferLength)
+	}
+}
+
+// TestBadLastPageChangesNothing: a transfer whose last page is not the
+// guest's RAM is refused before it starts. A WRITE of 128 KiB (more than
+// the logical unit's 64 KiB step, so it would have landed in part) leaves
+// the disk as it was; a READ leaves the guest's pages as they were; the
+// answer is the one a bad page always got, and the channel goes on.
+func TestBadLastPageChangesNothing(t *testing.T) {
+	d := testDisks(t)
+	g := newLinux(t, d.cfg)
+	g.init()
+	disk := d.ram[Address{}]
+	before := bytes.Clone(disk.Bytes())
+	const n = 128 << 10
+	for _, offset := range []uint32{0, 512, 4088} {
+		for _, c := range []struct {
+			cdb []byte
+			dir uint8
+		}{{rw10(0x2A, 16, n/512), protocol.DataOut}, {rw16(0x8A, 16, n/512), protocol.DataOut}, {rw10(0x28, 16, n/512), protocol.DataIn}} {
+			r, mem := g.buffer(n, offset)
+			for i := range mem {
+				mem[i] = byte(i*7) | 1
+			}
+			guest := bytes.Clone(mem)
+			r.PFNs[r.PageCount()-1] = 0xFFFFF // the last page is nobody's RAM
+			data, err := NewGPADirect(g.ram, []PageRange{r})
+			if err != nil {
+				t.Fatal(err)
+			}
+			refusedSRB(t, g, c.cdb, c.dir, n, data)
+			if !bytes.Equal(disk.Bytes(), before) {
+				t.Fatalf("offset %d, %x: the disk changed", offset, c.cdb[0])
+			}
+			if !bytes.Equal(mem, guest) {
+				t.Fatalf("offset %d, %x: the guest's pages changed", offset, c.cdb[0])
+			}
+		}
+	}
+	if r := g.srb(Address{}, rw10(0x2A, 16, 8), protocol.DataOut, 4096, bytes.Repeat([]byte{0x5A}, 4096)); r.req.SRBStatus != protocol.SRBStatusSuccess ||
+		!bytes.Equal(disk.Bytes()[16*512:24*512], bytes.Repeat([]byte{0x5A}, 4096)) {
+		t.Fatal("the channel did not survive")
+	}
+}
+
+// TestCheck: GuestBuffers.Check probes exactly the pages under its n
+// bytes, refuses n beyond the range, and allocates nothing.
+func TestCheck(t *testing.T) {
+	ram := newRAM(ramBase, 64<<10)
+	first := uint64(ramBase / PageSize)
+	// 8192 bytes from offset 100 over pages 0, 1 and a third outside RAM.
+	b, err := NewGPADirect(ram, []PageRange{{ByteCount: 8192, ByteOffset: 100, PFNs: []uint64{first, first + 1, 0x7777}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		n  int
+		ok bool
+	}{{0, true}, {1, true}, {4096 - 100, true}, {8192 - 100, true}, {8192 - 99, false}, {8192, false}} {
+		if err := b.Check(c.n); (err == nil) != c.ok || (err != nil && !errors.Is(err, errNotRAM)) {
+			t.Errorf("Check(%d): %v", c.n, err)
+		}
+	}
+	for _, n := range []int{-1, 8193, 1 << 40} {
+		if err := b.Check(n); !errors.Is(err, ErrOutOfRange) {
+			t.Errorf("Check(%d): %v", n, err)
+		}
+	}
+	if a := testing.AllocsPerRun(100, func() { b.Check(8192 - 100) }); a != 0 {
+		t.Errorf("Check allocates %.0f times", a)
+	}
+}
+
 // TestConcurrentIO: several goroutines read and write their own regions
 // while resets come in; run with -race.
 func TestConcurrentIO(t *testing.T) {
