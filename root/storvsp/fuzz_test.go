@@ -131,11 +131,19 @@ func fuzzSeeds() map[string]fuzzSeed {
 		"data_too_long":      {true, encodeScript(fuzzPacket{payload: srbPacket(Address{}, rw10(0x28, 0, 1), protocol.DataIn, 4096), data: true, count: 512})},
 		"write_bad_last_page": {true, encodeScript(fuzzPacket{payload: srbPacket(Address{}, rw10(0x2A, 0, 24), protocol.DataOut, 12288),
 			data: true, count: 12288, offset: 100, lastOutside: true})},
+		"over_max_transfer": {true, encodeScript(
+			fuzzPacket{payload: srbPacket(Address{}, rw10(0x2A, 0, 80), protocol.DataOut, fuzzMaxTransfer+512), data: true, count: fuzzMaxTransfer + 512},
+			fuzzPacket{payload: srbPacket(Address{}, rw10(0x28, 0, 1), protocol.DataIn, 512), data: true, count: fuzzMaxTransfer + 1},
+			fuzzPacket{payload: srbPacket(Address{}, rw10(0x2A, 0, 64), protocol.DataOut, fuzzMaxTransfer), data: true, count: fuzzMaxTransfer, offset: 4095})},
 		"host_operation": {true, encodeScript(fuzzPacket{payload: vstor(protocol.OpCompleteIO, nil)})},
 		"short_packet":   {false, encodeScript(fuzzPacket{payload: []byte{7, 0, 0, 0}})},
 		"empty":          {false, []byte{}},
 	}
 }
+
+// fuzzMaxTransfer is FuzzVSP's max_transfer_bytes: small enough that a
+// fuzzed range (at most 65535 bytes) can exceed it.
+const fuzzMaxTransfer = 32 << 10
 
 // countingDisk is a RAM disk that counts the writes reaching it.
 type countingDisk struct {
@@ -154,19 +162,21 @@ func (d *countingDisk) Unmap(off, n int64) error {
 }
 
 // FuzzVSP feeds a script of packets (after Linux's handshake when the
-// flag says so) to a VSP over testDisks' units. Nothing may panic; every HandlePacket that returns nil sent exactly
+// flag says so) to a VSP over testDisks' units, max_transfer_bytes 32
+// KiB. Nothing may panic; every HandlePacket that returns nil sent exactly
 // one 64-byte COMPLETE_IO with its transaction ID (an EXECUTE_SRB's
 // carrying an SRB); one that fails sent nothing, and every later call
 // returns ErrClosed; the read-only disk never changes. An SRB that did not
 // succeed wrote nothing to any disk (the RAM disks never fail, so every
-// refusal comes before the first write); once ready, one with a page
-// outside RAM under its transfer is refused with INVALID_REQUEST.
+// refusal comes before the first write); once ready, one longer than the
+// maximum (by length or by range) or with a page outside RAM under its
+// transfer is refused with INVALID_REQUEST.
 func FuzzVSP(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add(s.handshake, s.script)
 	}
 	d := testDisks(f)
-	cfg := Config{LUNs: map[Address]*scsi.LogicalUnit{}}
+	cfg := Config{LUNs: map[Address]*scsi.LogicalUnit{}, MaxTransferBytes: fuzzMaxTransfer}
 	var counted []*countingDisk
 	for a, ram := range d.ram {
 		cd := &countingDisk{RAMDisk: ram}
@@ -258,12 +268,13 @@ func FuzzVSP(f *testing.F) {
 				t.Fatalf("packet %d: a refused SRB (%#x) wrote to a disk %d times", i, got.SRBStatus, wrote)
 			}
 			// Ranges shorter than their transfer closed the channel above.
+			oversized := req.DataTransferLength > fuzzMaxTransfer || (p.data && p.count > fuzzMaxTransfer)
 			badPage := p.data && req.DataTransferLength > 0 &&
 				((p.outside && uint32(p.offset)+req.DataTransferLength > PageSize) ||
 					(p.lastOutside && (uint64(p.offset)+uint64(req.DataTransferLength)-1)/PageSize == uint64(r.PageCount()-1)))
-			if ready && badPage &&
+			if ready && (oversized || badPage) &&
 				(got.SRBStatus.Code() != protocol.SRBStatusInvalidRequest || got.SCSIStatus != uint8(scsi.StatusCheckCondition) || wrote != 0) {
-				t.Fatalf("packet %d: a bad page, yet SRB %#x SCSI %#x, %d writes", i, got.SRBStatus, got.SCSIStatus, wrote)
+				t.Fatalf("packet %d: oversized %v, bad page %v, yet SRB %#x SCSI %#x, %d writes", i, oversized, badPage, got.SRBStatus, got.SCSIStatus, wrote)
 			}
 		}
 		if !bytes.Equal(roBefore, d.ram[roAddr].Bytes()) {

@@ -68,6 +68,8 @@ type Config struct {
 	LUNs map[Address]*scsi.LogicalUnit
 	// MaxTransferBytes is QUERY_PROPERTIES' max_transfer_bytes: a
 	// multiple of 4096, at least 4096; 0 means DefaultMaxTransferBytes.
+	// An EXECUTE_SRB whose data_transfer_length or GPA range is longer
+	// is refused (ILLEGAL REQUEST, INVALID FIELD IN CDB) untouched.
 	MaxTransferBytes uint32
 	// Logger receives the negotiation and disk failures; nil discards.
 	Logger *slog.Logger
@@ -341,7 +343,11 @@ func (v *VSP) executeSRB(p Packet, pkt *protocol.Packet) error {
 	cdb := req.CDB()
 	var r scsi.Result
 	absent := false
-	if buf, err := dataBuffer(p, &req); err != nil {
+	if uint64(req.DataTransferLength) > uint64(v.maxXfer) || (p.Data != nil && uint64(p.Data.Len()) > uint64(v.maxXfer)) {
+		// Longer than QUERY_PROPERTIES' max_transfer_bytes: refused
+		// before a page of it is read.
+		r = invalidFieldInCDB
+	} else if buf, err := dataBuffer(p, &req); err != nil {
 		// Neither the disk nor the guest has been touched: a command
 		// over a bad page changes nothing.
 		r = bufferFault(err)
@@ -393,12 +399,13 @@ func (v *VSP) executeSRB(p Packet, pkt *protocol.Packet) error {
 // any logical unit sees it: CHECK CONDITION, ILLEGAL REQUEST / INVALID
 // FIELD IN CDB, so SRB status INVALID_REQUEST with autosense and
 // IO_DEVICE_ERROR, which Linux fails at once from the sense, without a
-// retry. A package-level value: refusing builds nothing.
+// retry. OpenVMM's SCSI disk refuses a transfer beyond its maximum length
+// the same way. A package-level value: refusing builds nothing.
 var invalidFieldInCDB = scsi.Result{Status: scsi.StatusCheckCondition,
 	Sense: scsi.Sense{Key: scsi.KeyIllegalRequest, Code: scsi.ASCInvalidFieldInCDB}}
 
 // dataBuffer is the SRB's data buffer cut to its data_transfer_length
-// (already checked against the buffer's length),
+// (already checked against the buffer's length and max_transfer_bytes),
 // nil when it moves no data, once every page under the transfer has been
 // found to be the guest's RAM; a page outside it is the error.
 // Guest-controlled: req, p.Data.

@@ -633,6 +633,90 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestMaxTransfer: an SRB longer than the max_transfer_bytes
+// QUERY_PROPERTIES advertised — by its data_transfer_length or by its GPA
+// range — is refused with ILLEGAL REQUEST before the disk or the guest's
+// pages are touched, whatever the length, and allocates no more than a
+// command without data; one of exactly the maximum is served.
+func TestMaxTransfer(t *testing.T) {
+	for _, max := range []uint32{0, 8192} {
+		d := testDisks(t)
+		cfg := d.cfg
+		cfg.MaxTransferBytes = max
+		if max == 0 {
+			max = DefaultMaxTransferBytes
+		}
+		g := newLinux(t, cfg)
+		g.init()
+		disk := d.ram[Address{}]
+		before := bytes.Clone(disk.Bytes())
+		// One past the maximum by length, with a range to match.
+		for _, c := range []struct {
+			cdb []byte
+			dir uint8
+		}{{rw10(0x2A, 0, uint16(max/512+1)), protocol.DataOut}, {rw10(0x28, 0, uint16(max/512+1)), protocol.DataIn},
+			{reportLUNsCDB(max + 512), protocol.DataIn}} {
+			r, mem := g.buffer(int(max)+512, 0)
+			for i := range mem {
+				mem[i] = 0xC3
+			}
+			data, _ := NewGPADirect(g.ram, []PageRange{r})
+			refusedSRB(t, g, c.cdb, c.dir, max+512, data)
+			if !bytes.Equal(disk.Bytes(), before) || !bytes.Equal(mem, bytes.Repeat([]byte{0xC3}, len(mem))) {
+				t.Fatalf("max %d, %x: the disk or the guest changed", max, c.cdb[0])
+			}
+		}
+		// A short transfer over a range longer than the maximum.
+		r, _ := g.buffer(int(max)+1, 0)
+		data, _ := NewGPADirect(g.ram, []PageRange{r})
+		refusedSRB(t, g, rw10(0x2A, 0, 1), protocol.DataOut, 512, data)
+		if !bytes.Equal(disk.Bytes(), before) {
+			t.Fatalf("max %d: the disk changed", max)
+		}
+		// Exactly the maximum, from an unaligned offset: served.
+		want := bytes.Repeat([]byte{0x6B}, int(max))
+		if res := g.srb(Address{}, rw10(0x2A, 0, uint16(max/512)), protocol.DataOut, int(max), want); res.req.SRBStatus != protocol.SRBStatusSuccess ||
+			!bytes.Equal(disk.Bytes()[:max], want) {
+			t.Fatalf("max %d: a transfer of the maximum: %+v", max, res.req)
+		}
+
+		// The refusal costs the same whatever the length claims: nothing
+		// of the request sizes an allocation, and no page is read.
+		huge := &countingBuffers{n: 1<<32 - 1}
+		tur := srbPacket(Address{}, []byte{0, 0, 0, 0, 0, 0}, protocol.DataUnspecified, 0)
+		big := srbPacket(Address{}, rw16(0x8A, 0, 1<<23), protocol.DataOut, 1<<32-1)
+		base := testing.AllocsPerRun(50, func() { g.vsp.HandlePacket(Packet{TransactionID: 1, Payload: tur}); g.ch.take() })
+		got := testing.AllocsPerRun(50, func() { g.vsp.HandlePacket(Packet{TransactionID: 2, Payload: big, Data: huge}); g.ch.take() })
+		if got > base {
+			t.Errorf("max %d: an oversized SRB allocates %.0f times, TEST UNIT READY %.0f", max, got, base)
+		}
+		if huge.touched != 0 {
+			t.Errorf("max %d: an oversized SRB touched its buffer %d times", max, huge.touched)
+		}
+	}
+}
+
+// countingBuffers is a GuestBuffers of any length that counts every
+// access and refuses it.
+type countingBuffers struct {
+	n       int
+	touched int
+}
+
+func (b *countingBuffers) Len() int { return b.n }
+func (b *countingBuffers) ReadAt([]byte, int64) (int, error) {
+	b.touched++
+	return 0, errNotRAM
+}
+func (b *countingBuffers) WriteAt([]byte, int64) (int, error) {
+	b.touched++
+	return 0, errNotRAM
+}
+func (b *countingBuffers) Check(int) error {
+	b.touched++
+	return errNotRAM
+}
+
 // TestConcurrentIO: several goroutines read and write their own regions
 // while resets come in; run with -race.
 func TestConcurrentIO(t *testing.T) {
