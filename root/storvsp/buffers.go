@@ -22,6 +22,15 @@ type GuestBuffers interface {
 	ReadAt(p []byte, off int64) (int, error)
 	// WriteAt copies p into the guest at off: all of p, or an error.
 	WriteAt(p []byte, off int64) (int, error)
+	// Check makes sure the first n bytes lie inside the range and every
+	// page under them is the partition's RAM, changing nothing: nil, or
+	// the error the first ReadAt or WriteAt over a bad page would have
+	// given. The VSP calls it before a command runs, so a command over a
+	// page outside RAM is refused before it touches the disk or the
+	// guest; a partition's RAM does not change while it runs, so a page
+	// found good stays good for the command. Must not allocate when
+	// every page is good.
+	Check(n int) error
 }
 
 // GuestMemory is a partition's RAM as the VSP may touch it, by guest
@@ -96,6 +105,10 @@ type gpaDirect struct {
 	pfns   []uint64
 	offset uint32
 	n      int
+	// probe is Check's scratch byte: it lives in the gpaDirect, already
+	// on the heap, so a probe allocates nothing. A GuestBuffers serves
+	// one HandlePacket call, one access at a time.
+	probe [1]byte
 }
 
 // ErrOutOfRange is a GuestBuffers' refusal of an access beyond its length.
@@ -109,6 +122,30 @@ func (g *gpaDirect) ReadAt(p []byte, off int64) (int, error) {
 
 func (g *gpaDirect) WriteAt(p []byte, off int64) (int, error) {
 	return g.access(p, off, g.mem.WriteRAM)
+}
+
+// Check reads one byte of every page under the first n bytes (GuestMemory
+// has no other way to ask), so data-out and data-in commands alike are
+// refused before they start. Guest-controlled: the PFNs; n is at most
+// Len, so at most PageCount pages are probed.
+func (g *gpaDirect) Check(n int) error {
+	if n < 0 || n > g.n {
+		return fmt.Errorf("%w: %d bytes of %d", ErrOutOfRange, n, g.n)
+	}
+	if n == 0 {
+		return nil
+	}
+	last := (uint64(g.offset) + uint64(n) - 1) / PageSize
+	for page := uint64(0); page <= last; page++ {
+		gpa := g.pfns[page] * PageSize
+		if page == 0 {
+			gpa += uint64(g.offset)
+		}
+		if err := g.mem.ReadRAM(gpa, g.probe[:]); err != nil {
+			return fmt.Errorf("storvsp: guest page %#x (PFN %d of the range): %w", g.pfns[page], page, err)
+		}
+	}
+	return nil
 }
 
 // access walks p page by page through the PFN list.

@@ -51,6 +51,7 @@
 //	outcome                            srb_status  scsi_status       status (NTSTATUS)
 //	GOOD                               0x01        0x00              SUCCESS; data_transfer_length = bytes moved
 //	CHECK CONDITION, ILLEGAL REQUEST   0x86        0x02 + 18 B sense IO_DEVICE_ERROR
+//	(also: longer than max_transfer_bytes, a page outside RAM: 05/24/00)
 //	CHECK CONDITION, other sense keys  0x84        0x02 + 18 B sense IO_DEVICE_ERROR
 //	absent LUN (not INQUIRY/REQUEST    0xA0        0x02 + 05/25/00   DEVICE_DOES_NOT_EXIST (Linux: DID_NO_CONNECT,
 //	SENSE/REPORT LUNS)                                               LUN removed)
@@ -71,6 +72,14 @@
 // never from the PFN array (trap 9). No field of a guest packet sizes an
 // allocation.
 //
+// An EXECUTE_SRB is refused before any logical unit sees it, so it
+// changes neither the disk nor the guest's memory, when its
+// data_transfer_length or its GPA range's byte_count exceeds
+// Config.MaxTransferBytes (what QUERY_PROPERTIES advertised; nothing of
+// the range is read), or when any page under its data_transfer_length is
+// not the partition's RAM (GuestBuffers.Check probes every page first): a
+// WRITE never lands in part because a later page was bad.
+//
 // # Failure
 //
 // Everything in a Packet is guest-controlled. A packet the VSP cannot
@@ -81,8 +90,9 @@
 // wrapping ErrMalformed without answering; a failed Send returns its
 // error. Either way the caller closes (or resets) the channel and logs the
 // error; the VSP answers every later call with ErrClosed. A guest's SCSI
-// mistakes, a disk's failure and guest pages outside its RAM are not
-// errors: they are CHECK CONDITION completions (the last two also logged).
+// mistakes (a transfer beyond max_transfer_bytes among them), a disk's
+// failure and guest pages outside its RAM are not errors: they are CHECK
+// CONDITION completions (the last two also logged).
 //
 // The VSP does not recover panics: a panic here is a gohv bug. The caller
 // that runs HandlePacket — the partition worker's goroutine that drains

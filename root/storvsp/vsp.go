@@ -68,6 +68,8 @@ type Config struct {
 	LUNs map[Address]*scsi.LogicalUnit
 	// MaxTransferBytes is QUERY_PROPERTIES' max_transfer_bytes: a
 	// multiple of 4096, at least 4096; 0 means DefaultMaxTransferBytes.
+	// An EXECUTE_SRB whose data_transfer_length or GPA range is longer
+	// is refused (ILLEGAL REQUEST, INVALID FIELD IN CDB) untouched.
 	MaxTransferBytes uint32
 	// Logger receives the negotiation and disk failures; nil discards.
 	Logger *slog.Logger
@@ -337,23 +339,29 @@ func (v *VSP) executeSRB(p Packet, pkt *protocol.Packet) error {
 
 	v.io.RLock()
 	defer v.io.RUnlock()
-	var buf scsi.Buffer
-	if req.DataTransferLength > 0 {
-		buf = window{p.Data, int(req.DataTransferLength)}
-	}
 	addr := Address{req.PathID, req.TargetID, req.LUN}
 	cdb := req.CDB()
 	var r scsi.Result
 	absent := false
-	switch u, ok := v.luns[addr]; {
-	case len(cdb) > 0 && scsi.Opcode(cdb[0]) == scsi.OpReportLUNs:
-		// The target's command, for whichever LUN it is sent to.
-		r = scsi.ReportLUNs(cdb, v.targets[[2]uint8{addr.Path, addr.Target}], buf)
-	case ok:
-		r = u.Execute(cdb, buf)
-	default:
-		r = scsi.NotPresent(cdb, buf)
-		absent = r.Status == scsi.StatusCheckCondition && r.Sense.Code == scsi.ASCLogicalUnitNotSupported
+	if uint64(req.DataTransferLength) > uint64(v.maxXfer) || (p.Data != nil && uint64(p.Data.Len()) > uint64(v.maxXfer)) {
+		// Longer than QUERY_PROPERTIES' max_transfer_bytes: refused
+		// before a page of it is read.
+		r = invalidFieldInCDB
+	} else if buf, err := dataBuffer(p, &req); err != nil {
+		// Neither the disk nor the guest has been touched: a command
+		// over a bad page changes nothing.
+		r = bufferFault(err)
+	} else {
+		switch u, ok := v.luns[addr]; {
+		case len(cdb) > 0 && scsi.Opcode(cdb[0]) == scsi.OpReportLUNs:
+			// The target's command, for whichever LUN it is sent to.
+			r = scsi.ReportLUNs(cdb, v.targets[[2]uint8{addr.Path, addr.Target}], buf)
+		case ok:
+			r = u.Execute(cdb, buf)
+		default:
+			r = scsi.NotPresent(cdb, buf)
+			absent = r.Status == scsi.StatusCheckCondition && r.Sense.Code == scsi.ASCLogicalUnitNotSupported
+		}
 	}
 	if r.Err != nil {
 		v.log.Warn("storvsp: command failed", "lun", addr.String(), "op", opName(cdb), "sense", r.Sense.String(), "err", r.Err)
@@ -385,6 +393,40 @@ func (v *VSP) executeSRB(p Packet, pkt *protocol.Packet) error {
 		}
 	}
 	return v.complete(p, status, func(q *protocol.Packet) { q.SetSCSIRequest(out) })
+}
+
+// invalidFieldInCDB is the answer to a request the VSP refuses before
+// any logical unit sees it: CHECK CONDITION, ILLEGAL REQUEST / INVALID
+// FIELD IN CDB, so SRB status INVALID_REQUEST with autosense and
+// IO_DEVICE_ERROR, which Linux fails at once from the sense, without a
+// retry. OpenVMM's SCSI disk refuses a transfer beyond its maximum length
+// the same way. A package-level value: refusing builds nothing.
+var invalidFieldInCDB = scsi.Result{Status: scsi.StatusCheckCondition,
+	Sense: scsi.Sense{Key: scsi.KeyIllegalRequest, Code: scsi.ASCInvalidFieldInCDB}}
+
+// dataBuffer is the SRB's data buffer cut to its data_transfer_length
+// (already checked against the buffer's length and max_transfer_bytes),
+// nil when it moves no data, once every page under the transfer has been
+// found to be the guest's RAM; a page outside it is the error.
+// Guest-controlled: req, p.Data.
+func dataBuffer(p Packet, req *protocol.SCSIRequest) (scsi.Buffer, error) {
+	if req.DataTransferLength == 0 {
+		return nil, nil
+	}
+	n := int(req.DataTransferLength)
+	if err := p.Data.Check(n); err != nil {
+		return nil, err
+	}
+	return window{p.Data, n}, nil
+}
+
+// bufferFault is scsi's answer to an initiator buffer it cannot reach
+// (ILLEGAL REQUEST / INVALID FIELD IN CDB, Err wrapping scsi.ErrBuffer),
+// given before the command starts.
+func bufferFault(err error) scsi.Result {
+	r := invalidFieldInCDB
+	r.Err = fmt.Errorf("%w: %w", scsi.ErrBuffer, err)
+	return r
 }
 
 func opName(cdb []byte) string {

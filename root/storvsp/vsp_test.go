@@ -544,6 +544,179 @@ func TestGuestPagesOutsideRAM(t *testing.T) {
 	}
 }
 
+// refusedSRB sends one EXECUTE_SRB over data and checks it came back as
+// the VSP's refusal: CHECK CONDITION, ILLEGAL REQUEST / INVALID FIELD IN
+// CDB with autosense, SRB status INVALID_REQUEST, IO_DEVICE_ERROR, no
+// data moved.
+func refusedSRB(t *testing.T, g *linux, cdb []byte, dir uint8, n uint32, data GuestBuffers) {
+	t.Helper()
+	req := protocol.SCSIRequest{Length: 0x34, CDBLength: uint8(len(cdb)), SenseInfoLength: protocol.SenseBufferSize, DataIn: dir, DataTransferLength: n}
+	copy(req.CDBOrSense[:], cdb)
+	g.tag++
+	c := g.request(vstor(protocol.OpExecuteSRB, func(p *protocol.Packet) { p.SetSCSIRequest(req) }), g.tag, data)
+	r, _ := c.SCSIRequest()
+	s, err := scsi.ParseSense(r.CDBOrSense[:r.SenseInfoLength])
+	if c.Status != protocol.StatusIODeviceError || r.SRBStatus != protocol.SRBStatusInvalidRequest|protocol.SRBStatusAutosenseValid ||
+		r.SCSIStatus != uint8(scsi.StatusCheckCondition) || err != nil ||
+		s != (scsi.Sense{Key: scsi.KeyIllegalRequest, Code: scsi.ASCInvalidFieldInCDB}) || r.DataTransferLength != 0 {
+		t.Fatalf("%x: status %v srb %#x scsi %#x sense %v (%v), %d bytes", cdb[0], c.Status, r.SRBStatus, r.SCSIStatus, s, err, r.DataTransferLength)
+	}
+}
+
+// TestBadLastPageChangesNothing: a transfer whose last page is not the
+// guest's RAM is refused before it starts. A WRITE of 128 KiB (more than
+// the logical unit's 64 KiB step, so it would have landed in part) leaves
+// the disk as it was; a READ leaves the guest's pages as they were; the
+// answer is the one a bad page always got, and the channel goes on.
+func TestBadLastPageChangesNothing(t *testing.T) {
+	d := testDisks(t)
+	g := newLinux(t, d.cfg)
+	g.init()
+	disk := d.ram[Address{}]
+	before := bytes.Clone(disk.Bytes())
+	const n = 128 << 10
+	for _, offset := range []uint32{0, 512, 4088} {
+		for _, c := range []struct {
+			cdb []byte
+			dir uint8
+		}{{rw10(0x2A, 16, n/512), protocol.DataOut}, {rw16(0x8A, 16, n/512), protocol.DataOut}, {rw10(0x28, 16, n/512), protocol.DataIn}} {
+			r, mem := g.buffer(n, offset)
+			for i := range mem {
+				mem[i] = byte(i*7) | 1
+			}
+			guest := bytes.Clone(mem)
+			r.PFNs[r.PageCount()-1] = 0xFFFFF // the last page is nobody's RAM
+			data, err := NewGPADirect(g.ram, []PageRange{r})
+			if err != nil {
+				t.Fatal(err)
+			}
+			refusedSRB(t, g, c.cdb, c.dir, n, data)
+			if !bytes.Equal(disk.Bytes(), before) {
+				t.Fatalf("offset %d, %x: the disk changed", offset, c.cdb[0])
+			}
+			if !bytes.Equal(mem, guest) {
+				t.Fatalf("offset %d, %x: the guest's pages changed", offset, c.cdb[0])
+			}
+		}
+	}
+	if r := g.srb(Address{}, rw10(0x2A, 16, 8), protocol.DataOut, 4096, bytes.Repeat([]byte{0x5A}, 4096)); r.req.SRBStatus != protocol.SRBStatusSuccess ||
+		!bytes.Equal(disk.Bytes()[16*512:24*512], bytes.Repeat([]byte{0x5A}, 4096)) {
+		t.Fatal("the channel did not survive")
+	}
+}
+
+// TestCheck: GuestBuffers.Check probes exactly the pages under its n
+// bytes, refuses n beyond the range, and allocates nothing.
+func TestCheck(t *testing.T) {
+	ram := newRAM(ramBase, 64<<10)
+	first := uint64(ramBase / PageSize)
+	// 8192 bytes from offset 100 over pages 0, 1 and a third outside RAM.
+	b, err := NewGPADirect(ram, []PageRange{{ByteCount: 8192, ByteOffset: 100, PFNs: []uint64{first, first + 1, 0x7777}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		n  int
+		ok bool
+	}{{0, true}, {1, true}, {4096 - 100, true}, {8192 - 100, true}, {8192 - 99, false}, {8192, false}} {
+		if err := b.Check(c.n); (err == nil) != c.ok || (err != nil && !errors.Is(err, errNotRAM)) {
+			t.Errorf("Check(%d): %v", c.n, err)
+		}
+	}
+	for _, n := range []int{-1, 8193, 1 << 40} {
+		if err := b.Check(n); !errors.Is(err, ErrOutOfRange) {
+			t.Errorf("Check(%d): %v", n, err)
+		}
+	}
+	if a := testing.AllocsPerRun(100, func() { b.Check(8192 - 100) }); a != 0 {
+		t.Errorf("Check allocates %.0f times", a)
+	}
+}
+
+// TestMaxTransfer: an SRB longer than the max_transfer_bytes
+// QUERY_PROPERTIES advertised — by its data_transfer_length or by its GPA
+// range — is refused with ILLEGAL REQUEST before the disk or the guest's
+// pages are touched, whatever the length, and allocates no more than a
+// command without data; one of exactly the maximum is served.
+func TestMaxTransfer(t *testing.T) {
+	for _, max := range []uint32{0, 8192} {
+		d := testDisks(t)
+		cfg := d.cfg
+		cfg.MaxTransferBytes = max
+		if max == 0 {
+			max = DefaultMaxTransferBytes
+		}
+		g := newLinux(t, cfg)
+		g.init()
+		disk := d.ram[Address{}]
+		before := bytes.Clone(disk.Bytes())
+		// One past the maximum by length, with a range to match.
+		for _, c := range []struct {
+			cdb []byte
+			dir uint8
+		}{{rw10(0x2A, 0, uint16(max/512+1)), protocol.DataOut}, {rw10(0x28, 0, uint16(max/512+1)), protocol.DataIn},
+			{reportLUNsCDB(max + 512), protocol.DataIn}} {
+			r, mem := g.buffer(int(max)+512, 0)
+			for i := range mem {
+				mem[i] = 0xC3
+			}
+			data, _ := NewGPADirect(g.ram, []PageRange{r})
+			refusedSRB(t, g, c.cdb, c.dir, max+512, data)
+			if !bytes.Equal(disk.Bytes(), before) || !bytes.Equal(mem, bytes.Repeat([]byte{0xC3}, len(mem))) {
+				t.Fatalf("max %d, %x: the disk or the guest changed", max, c.cdb[0])
+			}
+		}
+		// A short transfer over a range longer than the maximum.
+		r, _ := g.buffer(int(max)+1, 0)
+		data, _ := NewGPADirect(g.ram, []PageRange{r})
+		refusedSRB(t, g, rw10(0x2A, 0, 1), protocol.DataOut, 512, data)
+		if !bytes.Equal(disk.Bytes(), before) {
+			t.Fatalf("max %d: the disk changed", max)
+		}
+		// Exactly the maximum, from an unaligned offset: served.
+		want := bytes.Repeat([]byte{0x6B}, int(max))
+		if res := g.srb(Address{}, rw10(0x2A, 0, uint16(max/512)), protocol.DataOut, int(max), want); res.req.SRBStatus != protocol.SRBStatusSuccess ||
+			!bytes.Equal(disk.Bytes()[:max], want) {
+			t.Fatalf("max %d: a transfer of the maximum: %+v", max, res.req)
+		}
+
+		// The refusal costs the same whatever the length claims: nothing
+		// of the request sizes an allocation, and no page is read.
+		huge := &countingBuffers{n: 1<<32 - 1}
+		tur := srbPacket(Address{}, []byte{0, 0, 0, 0, 0, 0}, protocol.DataUnspecified, 0)
+		big := srbPacket(Address{}, rw16(0x8A, 0, 1<<23), protocol.DataOut, 1<<32-1)
+		base := testing.AllocsPerRun(50, func() { g.vsp.HandlePacket(Packet{TransactionID: 1, Payload: tur}); g.ch.take() })
+		got := testing.AllocsPerRun(50, func() { g.vsp.HandlePacket(Packet{TransactionID: 2, Payload: big, Data: huge}); g.ch.take() })
+		if got > base {
+			t.Errorf("max %d: an oversized SRB allocates %.0f times, TEST UNIT READY %.0f", max, got, base)
+		}
+		if huge.touched != 0 {
+			t.Errorf("max %d: an oversized SRB touched its buffer %d times", max, huge.touched)
+		}
+	}
+}
+
+// countingBuffers is a GuestBuffers of any length that counts every
+// access and refuses it.
+type countingBuffers struct {
+	n       int
+	touched int
+}
+
+func (b *countingBuffers) Len() int { return b.n }
+func (b *countingBuffers) ReadAt([]byte, int64) (int, error) {
+	b.touched++
+	return 0, errNotRAM
+}
+func (b *countingBuffers) WriteAt([]byte, int64) (int, error) {
+	b.touched++
+	return 0, errNotRAM
+}
+func (b *countingBuffers) Check(int) error {
+	b.touched++
+	return errNotRAM
+}
+
 // TestConcurrentIO: several goroutines read and write their own regions
 // while resets come in; run with -race.
 func TestConcurrentIO(t *testing.T) {
