@@ -32,40 +32,51 @@ func TestLinuxVTx(t *testing.T) {
 	g := linuxtest.Fetch(t, *guestCache, isoDir)
 	t.Parallel()
 	ps := []linuxtest.Partition{{Name: "linux0", MemoryMiB: 256, Kernel: "vmlinuz", Initrd: "initrd", Cmdline: linuxtest.Cmdline, OnReboot: "stop"}}
+	r := bootLinux(t, img, "linux.iso", 6*time.Minute, ps,
+		linuxtest.Module{Name: "vmlinuz", Path: g.Kernel},
+		linuxtest.Module{Name: "initrd", Path: g.Initrd(t, initramfs.DefaultInit)})
+	if !r.Passed() {
+		t.Errorf("want verdict PASS and a power-off: %s", r.Describe())
+	}
+	b, e := g.CheckBoot(t, r.Log, "linux0", 256)
+	t.Logf("linux0: \"Run /init\" at %.3f s guest time; partition ran %s; exits %s", b.RunInit.Seconds(), e.Ran, e.Exits)
+}
+
+// bootLinux writes the configuration of ps and the module files into an
+// ISO with the image, boots it under Bochs (taking one of the slots) and
+// returns the result; on a failure of the test the serial log and the tail
+// of bochs.log are printed.
+func bootLinux(t *testing.T, img, isoName string, timeout time.Duration, ps []linuxtest.Partition, files ...linuxtest.Module) *bochs.Result {
+	t.Helper()
 	dir := t.TempDir()
 	var mods []*bootmedia.Module
-	for _, m := range linuxtest.Modules(t, dir, ps,
-		linuxtest.Module{Name: "vmlinuz", Path: g.Kernel},
-		linuxtest.Module{Name: "initrd", Path: g.Initrd(t, initramfs.DefaultInit)}) {
+	for _, m := range linuxtest.Modules(t, dir, ps, files...) {
 		bm, err := bootmedia.ReadModule(m.Name, m.Path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		mods = append(mods, bm)
 	}
-	iso := filepath.Join(dir, "linux.iso")
+	iso := filepath.Join(dir, isoName)
 	if err := bochs.BuildISOModules(context.Background(), img, "", iso, mods); err != nil {
 		t.Fatal(err)
 	}
-	c := bochs.Config{ISO: iso, MemMiB: 512, Timeout: 6 * time.Minute}
+	c := bochs.Config{ISO: iso, MemMiB: 512, Timeout: timeout}
 	if *keepDir != "" {
 		c.WorkDir = filepath.Join(*keepDir, t.Name())
 	}
 	slots <- struct{}{}
+	start := time.Now()
 	r, err := bochs.Run(context.Background(), c)
 	<-slots
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("boot: %s", r.Describe())
+	t.Logf("boot: %s (%s wall time)", r.Describe(), time.Since(start).Round(time.Second))
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("---- serial log ----\n%s\n---- end ----\n---- bochs.log (tail) ----\n%s---- end ----", printable(r.Log), printable(r.BochsLog))
 		}
 	})
-	if !r.Passed() {
-		t.Errorf("want verdict PASS and a power-off: %s", r.Describe())
-	}
-	b, e := g.CheckBoot(t, r.Log, "linux0", 256)
-	t.Logf("linux0: \"Run /init\" at %.3f s guest time; partition ran %s; exits %s", b.RunInit.Seconds(), e.Ran, e.Exits)
+	return r
 }

@@ -13,10 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"gohv/tools/bochs"
 	"gohv/tools/debian/initramfs"
 	"gohv/tools/linuxtest"
-	"gohv/tools/media/bootmedia"
 )
 
 // The storage test's disks and the block its guest writes.
@@ -187,39 +185,11 @@ func TestLinuxStorageVTx(t *testing.T) {
 			{Module: "disk.img", Controller: 0, LUN: 0},
 			{Module: "ro.img", Controller: 0, LUN: 1, ReadOnly: true},
 		}}}
-	var bms []*bootmedia.Module
-	for _, m := range linuxtest.Modules(t, dir, ps,
+	r := bootLinux(t, img, "storage.iso", 8*time.Minute, ps,
 		linuxtest.Module{Name: "vmlinuz", Path: g.Kernel},
 		linuxtest.Module{Name: "initrd", Path: initrd},
 		linuxtest.Module{Name: "disk.img", Path: diskPath},
-		linuxtest.Module{Name: "ro.img", Path: roPath}) {
-		bm, err := bootmedia.ReadModule(m.Name, m.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bms = append(bms, bm)
-	}
-	iso := filepath.Join(dir, "storage.iso")
-	if err := bochs.BuildISOModules(context.Background(), img, "", iso, bms); err != nil {
-		t.Fatal(err)
-	}
-	c := bochs.Config{ISO: iso, MemMiB: 512, Timeout: 8 * time.Minute}
-	if *keepDir != "" {
-		c.WorkDir = filepath.Join(*keepDir, t.Name())
-	}
-	slots <- struct{}{}
-	start := time.Now()
-	r, err := bochs.Run(context.Background(), c)
-	<-slots
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("boot: %s (%s wall time)", r.Describe(), time.Since(start).Round(time.Second))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("---- serial log ----\n%s\n---- end ----\n---- bochs.log (tail) ----\n%s---- end ----", printable(r.Log), printable(r.BochsLog))
-		}
-	})
+		linuxtest.Module{Name: "ro.img", Path: roPath})
 	if !r.Passed() {
 		t.Errorf("want verdict PASS and a power-off: %s", r.Describe())
 	}
