@@ -104,7 +104,7 @@ func (h *icChannel) Close(error) {
 type partitionClock struct{ p *hv.Partition }
 
 func (c partitionClock) ReferenceTime() uint64 { return c.p.ReferenceTime() }
-func (c partitionClock) Now() time.Time         { return time.Now() }
+func (c partitionClock) Now() time.Time        { return time.Now() }
 
 // addIntegrationServices offers shutdown, heartbeat and time sync.
 func (w *Worker) addIntegrationServices() error {
