@@ -119,6 +119,7 @@ func (w *Worker) addStorage(disks []Disk) error {
 			luns:     byController[c],
 			mem:      w.p.Mem,
 			log:      w.log.With("controller", c),
+			maxXfer:  storvsp.DefaultMaxTransferBytes,
 		}
 		relid, err := w.srv.AddDevice(dev)
 		if err != nil {

@@ -270,5 +270,6 @@ func (s *Server) reset() {
 		d.offered = false
 	}
 	clear(s.gpadls)
+	s.gpadlPages = 0
 	s.conn = connection{targetVP: s.conn.targetVP}
 }

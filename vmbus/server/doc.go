@@ -37,9 +37,16 @@
 //   - GPADLs: a GPADL_HEADER starts one, GPADL_BODYs continue it in order
 //     until its range_buflen bytes are in, then every page of every range
 //     is checked against the guest's memory (Host.Page) and GPADL_CREATED
-//     says 0 or a failure status. GPADL_TEARDOWN of a GPADL an open
-//     channel uses closes that channel first; GPADL_TORNDOWN goes out only
-//     once nothing of the host touches the pages.
+//     says 0 or a failure status. A connection holds at most MaxGPADLs
+//     GPADLs, MaxPendingGPADLs of them waiting for bodies, and
+//     MaxGPADLPages pages in all of them, a pending one counted at the
+//     PFNs its range_buflen has room for; a header past a bound is
+//     refused at once, before anything is allocated for it; a GPADL's
+//     pages go back to the budget when it is torn down, refused, or
+//     dropped with its relid or the connection.
+//     GPADL_TEARDOWN of a GPADL an open channel uses closes that channel
+//     first; GPADL_TORNDOWN goes out only once nothing of the host
+//     touches the pages.
 //   - Open: OPENCHANNEL names an offered, closed channel and a complete
 //     GPADL of whole pages, at least two per ring; the guest-to-host ring
 //     is the pages before downstream_ringbuffer_pageoffset and the

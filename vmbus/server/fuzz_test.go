@@ -29,7 +29,10 @@ import (
 //
 //   - its bookkeeping holds together: a GPADL is pending (its array
 //     partly in, no pages) or established (pages, no array), never both;
-//     at most MaxPendingGPADLs pending and MaxGPADLs in all; every GPADL
+//     at most MaxPendingGPADLs pending and MaxGPADLs in all; the pages
+//     they reserve add up to the server's count, which stays within its
+//     limit (fuzzGPADLPageLimit here, so scripts reach it), and an
+//     established one maps exactly what it reserved; every GPADL
 //     belongs to a device that exists; an open channel is its device's,
 //     on an established GPADL of its relid that names it as user, and in
 //     the HandleEvent table, and nothing else is; a rescinded device has
@@ -106,7 +109,11 @@ const (
 	guardBytes   = 4096
 	guardByte    = 0xA5
 	maxGPADLPgs  = 64
-	fuzzVPs      = 2
+	// fuzzGPADLPageLimit stands in for MaxGPADLPages: five of the
+	// script's largest GPADLs cross it, the pending_unload seed's eight
+	// pending ones do not.
+	fuzzGPADLPageLimit = 4 * maxGPADLPgs
+	fuzzVPs            = 2
 	// maxFuzzDevices bounds the devices one script adds.
 	maxFuzzDevices = 8
 )
@@ -212,6 +219,16 @@ func fuzzScripts() map[string][]byte {
 		misc(miscRescind, 1, 0).misc(miscClose, 1, 0).misc(miscTeardown, 1, 1).misc(miscReleased, 1, 0).
 		misc(miscAdd, 0, 0).gpadl(1, 1, 0, 4, 0).open(1, 1, 2, 1, openInitRings).ring(1, ringSend, []byte("again...")).
 		misc(miscRescind, 2, 0).misc(miscAdd, 0, 0).offers()
+	// The page limit (fuzzGPADLPageLimit): a script GPADL of n pages is
+	// gpadl(…, n-1, …). Four GPADLs, one pending, hold 252 pages; 5 more
+	// are refused, 4 fit; teardown of an established and of a pending
+	// one, and the release of a rescinded relid, each make room again.
+	pageLimit := linux().gpadl(1, 1, 0, 63, 0).gpadl(1, 2, 0, 63, 0).gpadl(2, 3, 0, 63, 0).gpadl(1, 4, 64, 59, gpadlDropLast).
+		gpadl(1, 5, 0, 4, 0).gpadl(1, 5, 0, 3, 0).
+		misc(miscTeardown, 1, 1).gpadl(1, 6, 0, 63, 0).open(1, 6, 2, 0, openInitRings).ring(1, ringSend, []byte("limit...")).
+		misc(miscTeardown, 1, 4).gpadl(1, 7, 64, 59, 0).gpadl(1, 1, 0, 0, 0).
+		misc(miscRescind, 2, 0).misc(miscReleased, 2, 0).gpadl(1, 0, 0, 63, 0).gpadl(1, 1, 0, 0, 0).
+		misc(miscUnload, 0, 0).contact(0, 0, 0).offers().gpadl(1, 1, 0, 63, 0)
 	badContact := (&fuzzScript{}).contact(8, 0, 0).contact(0, 5, 0).contact(0, 0, 1).offers().
 		msg(proto.RequestOffers{}).raw(1, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 	return map[string][]byte{
@@ -226,6 +243,7 @@ func fuzzScripts() map[string][]byte {
 		"old_version":      *oldVersion,
 		"bad_contact":      *badContact,
 		"host_rescind":     *hostRescind,
+		"page_limit":       *pageLimit,
 		"garbage":          {opRaw, 0, 9, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0, 1},
 		"empty":            {},
 		"offers_unconnect": {opOffers, opMisc, miscUnload, 0, 0},
@@ -362,6 +380,7 @@ func newFuzzRun(t *testing.T) *fuzzRun {
 		defer r.panicMu.Unlock()
 		r.panics = append(r.panics, err)
 	}})
+	s.gpadlPageLimit = fuzzGPADLPageLimit
 	for i, typ := range []proto.GUID{proto.SCSIGUID, proto.ShutdownGUID, proto.HeartbeatGUID} {
 		d := &fuzzDevice{typ: typ, refuse: i == 2}
 		relid, err := s.AddDevice(d)
@@ -610,8 +629,9 @@ func (r *fuzzRun) checkReleased() {
 func (r *fuzzRun) invariants() error {
 	s := r.s
 	r.wasHeld, r.held = r.held, [fuzzPages]bool{}
-	pending := 0
+	pending, reserved := 0, 0
 	for h, g := range s.gpadls {
+		reserved += g.npages
 		switch {
 		case g.handle != h:
 			return fmt.Errorf("GPADL %d filed under %d", g.handle, h)
@@ -623,6 +643,8 @@ func (r *fuzzRun) invariants() error {
 			return fmt.Errorf("GPADL %d pending with %d of %d bytes", h, len(g.data), g.want)
 		case s.device(g.relid) == nil:
 			return fmt.Errorf("GPADL %d of relid %d, which has no device", h, g.relid)
+		case g.complete && len(g.pages) != g.npages:
+			return fmt.Errorf("GPADL %d maps %d pages, reserved %d", h, len(g.pages), g.npages)
 		}
 		if !g.complete {
 			pending++
@@ -642,6 +664,9 @@ func (r *fuzzRun) invariants() error {
 	}
 	if pending > MaxPendingGPADLs || len(s.gpadls) > MaxGPADLs {
 		return fmt.Errorf("%d GPADLs, %d pending", len(s.gpadls), pending)
+	}
+	if reserved != s.gpadlPages || s.gpadlPages > s.gpadlPageLimit {
+		return fmt.Errorf("the GPADLs reserve %d pages, the server counts %d, limit %d", reserved, s.gpadlPages, s.gpadlPageLimit)
 	}
 	if !s.conn.connected && len(s.gpadls) != 0 {
 		return fmt.Errorf("not connected, yet %d GPADLs", len(s.gpadls))

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 
 	"gohv/vmbus/proto"
@@ -16,7 +17,33 @@ const (
 	// MaxPendingGPADLs is how many may be incomplete (waiting for
 	// bodies) at once.
 	MaxPendingGPADLs = 16
+	// MaxGPADLPages is how many pages a connection's GPADLs may name
+	// together, established and pending: 16384 pages, 64 MiB of guest
+	// memory. The root holds a host view (8 bytes) per page, so at most
+	// 128 KiB per partition, where without it 1024 GPADLs of up to 8190
+	// PFNs each (range_buflen is 16 bits) could make it hold 64 MiB.
+	//
+	// The bound is the partition's, not a channel's: the GPADLs live in
+	// one table per connection, the guest picks any offered relid for
+	// each, and a per-channel bound would let it multiply the budget by
+	// MaxChannels. One channel's GPADLs can crowd out another's only
+	// within the same guest.
+	//
+	// What Linux 6.1 makes, in pages (netvsc-facts.md §1, §4;
+	// linux-guest-hyperv-facts.md §5.1): hv_netvsc a 256-page ring, a
+	// receive buffer of 4096 (16 MiB; 7936 at ethtool's 31 MiB maximum)
+	// and a send buffer of 255, and with vRSS a 256-page ring per
+	// sub-channel (8 channels by default); hv_storvsc a 64-page ring per
+	// controller; hv_utils 8 per integration service. One NIC at its
+	// maximum receive buffer with 8 channels, 10239 pages, or two at
+	// their defaults with 8 channels each, 12798, fit with the SCSI
+	// controllers and the integration services beside them.
+	MaxGPADLPages = 16384
 )
+
+// errGPADLPages is wrapped by the refusal of a GPADL that would take the
+// connection's GPADLs past their page limit.
+var errGPADLPages = errors.New("vmbus/server: GPADL page limit reached")
 
 // gpadl is one GPADL the guest described.
 type gpadl struct {
@@ -25,6 +52,12 @@ type gpadl struct {
 	want          int    // range_buflen: bytes of the whole range array
 	data          []byte // the array so far
 	complete      bool
+	// npages is the number of PFNs range_buflen leaves room for after
+	// count range headers, taken from the connection's budget when the
+	// header arrives and given back when the GPADL goes. A range array
+	// that parses uses every byte, 8 per range header and 8 per PFN, so
+	// an established GPADL's len(pages) is exactly npages.
+	npages int
 	// pages are the host views of every page of every range, in order.
 	pages []*[proto.PageSize]byte
 	// wholePages is true when every range covers whole pages (offset 0,
@@ -43,31 +76,50 @@ func (s *Server) pendingGPADLs() int {
 	return n
 }
 
+// arrayPages is the number of PFNs a range array of count ranges in
+// buflen bytes holds, if it parses: an upper bound on what it can map.
+// Guest-controlled: count, buflen (16 bits each, so no overflow).
+func arrayPages(count, buflen uint16) int {
+	return max(0, int(buflen)-8*int(count)) / 8
+}
+
 func (s *Server) gpadlHeader(m proto.GPADLHeader) {
-	fail := func(why string) {
-		s.log.Warn("vmbus: GPADL refused", "gpadl", m.GPADL, "relid", m.ChildRelID, "why", why)
+	fail := func(err error) {
+		s.log.Warn("vmbus: GPADL refused", "gpadl", m.GPADL, "relid", m.ChildRelID, "err", err)
 		s.send(proto.GPADLCreated{ChildRelID: m.ChildRelID, GPADL: m.GPADL, CreationStatus: statusUnsuccessful})
 	}
-	switch {
-	case s.usable(m.ChildRelID) == nil:
-		fail("no offered channel has that relid")
-		return
-	case s.gpadls[m.GPADL] != nil:
-		fail("the handle is in use")
-		return
-	case len(s.gpadls) >= MaxGPADLs:
-		fail(fmt.Sprintf("more than %d GPADLs", MaxGPADLs))
-		return
-	case s.pendingGPADLs() >= MaxPendingGPADLs:
-		fail(fmt.Sprintf("more than %d GPADLs waiting for their bodies", MaxPendingGPADLs))
+	if err := s.admitGPADL(m); err != nil {
+		fail(err)
 		return
 	}
-	g := &gpadl{handle: m.GPADL, relid: m.ChildRelID, count: m.RangeCount, want: int(m.RangeBufLen)}
+	g := &gpadl{handle: m.GPADL, relid: m.ChildRelID, count: m.RangeCount, want: int(m.RangeBufLen),
+		npages: arrayPages(m.RangeCount, m.RangeBufLen)}
+	s.gpadlPages += g.npages
 	g.data = append(make([]byte, 0, g.want), m.Data...)
 	s.gpadls[g.handle] = g
 	if len(g.data) == g.want {
 		s.finishGPADL(g)
 	}
+}
+
+// admitGPADL checks a GPADL_HEADER against the connection's bounds
+// before anything is allocated for it. Guest-controlled: m.
+func (s *Server) admitGPADL(m proto.GPADLHeader) error {
+	switch {
+	case s.usable(m.ChildRelID) == nil:
+		return fmt.Errorf("vmbus/server: gpadl %d: no offered channel has relid %d", m.GPADL, m.ChildRelID)
+	case s.gpadls[m.GPADL] != nil:
+		return fmt.Errorf("vmbus/server: gpadl %d: the handle is in use", m.GPADL)
+	case len(s.gpadls) >= MaxGPADLs:
+		return fmt.Errorf("vmbus/server: gpadl %d: more than %d GPADLs", m.GPADL, MaxGPADLs)
+	case s.pendingGPADLs() >= MaxPendingGPADLs:
+		return fmt.Errorf("vmbus/server: gpadl %d: more than %d GPADLs waiting for their bodies", m.GPADL, MaxPendingGPADLs)
+	}
+	if n := arrayPages(m.RangeCount, m.RangeBufLen); n > s.gpadlPageLimit-s.gpadlPages {
+		return fmt.Errorf("vmbus/server: gpadl %d: %d pages with %d of %d held: %w",
+			m.GPADL, n, s.gpadlPages, s.gpadlPageLimit, errGPADLPages)
+	}
+	return nil
 }
 
 func (s *Server) gpadlBody(m proto.GPADLBody) {
@@ -77,8 +129,9 @@ func (s *Server) gpadlBody(m proto.GPADLBody) {
 		return
 	}
 	if len(g.data)+len(m.Data) > g.want {
-		delete(s.gpadls, g.handle)
-		s.log.Warn("vmbus: GPADL refused", "gpadl", g.handle, "why", fmt.Sprintf("bodies carry more than range_buflen %d bytes", g.want))
+		s.forgetGPADL(g)
+		s.log.Warn("vmbus: GPADL refused", "gpadl", g.handle, "relid", g.relid,
+			"err", fmt.Errorf("vmbus/server: gpadl %d: bodies carry more than range_buflen %d bytes", g.handle, g.want))
 		s.send(proto.GPADLCreated{ChildRelID: g.relid, GPADL: g.handle, CreationStatus: statusUnsuccessful})
 		return
 	}
@@ -94,7 +147,7 @@ func (s *Server) finishGPADL(g *gpadl) {
 	err := s.mapGPADL(g)
 	status := uint32(0)
 	if err != nil {
-		delete(s.gpadls, g.handle)
+		s.forgetGPADL(g)
 		status = statusUnsuccessful
 		s.log.Warn("vmbus: GPADL refused", "gpadl", g.handle, "relid", g.relid, "err", err)
 	}
@@ -104,9 +157,14 @@ func (s *Server) finishGPADL(g *gpadl) {
 func (s *Server) mapGPADL(g *gpadl) error {
 	ranges, err := proto.ParseGPADLRanges(g.count, g.data)
 	if err != nil {
-		return err
+		return fmt.Errorf("vmbus/server: gpadl %d: %w", g.handle, err)
 	}
-	g.pages = make([]*[proto.PageSize]byte, 0, ranges.PageCount())
+	// An array that parses names exactly npages PFNs; checked so that
+	// nothing but the budget sizes the allocation below.
+	if n := ranges.PageCount(); n > g.npages {
+		return fmt.Errorf("vmbus/server: gpadl %d: %d pages, %d reserved: %w", g.handle, n, g.npages, errGPADLPages)
+	}
+	g.pages = make([]*[proto.PageSize]byte, 0, g.npages)
 	g.wholePages = true
 	for r := range ranges.All() {
 		if r.ByteOffset != 0 || r.ByteCount%proto.PageSize != 0 {
@@ -115,7 +173,7 @@ func (s *Server) mapGPADL(g *gpadl) error {
 		for i := 0; i < r.PageCount(); i++ {
 			pg, err := s.host.Page(r.PFN(i))
 			if err != nil {
-				return fmt.Errorf("page %d (pfn %#x): %w", len(g.pages), r.PFN(i), err)
+				return fmt.Errorf("vmbus/server: gpadl %d: page %d (pfn %#x): %w", g.handle, len(g.pages), r.PFN(i), err)
 			}
 			g.pages = append(g.pages, pg)
 		}
@@ -130,7 +188,7 @@ func (s *Server) gpadlTeardown(m proto.GPADLTeardown) {
 			s.log.Warn("vmbus: GPADL torn down under an open channel; closing it", "gpadl", g.handle, "relid", g.user.relid)
 			g.user.close(fmt.Errorf("vmbus/server: relid %d: its ring GPADL %d was torn down while open", g.user.relid, g.handle))
 		}
-		delete(s.gpadls, m.GPADL)
+		s.forgetGPADL(g)
 	} else {
 		s.log.Warn("vmbus: GPADL_TEARDOWN of an unknown GPADL", "gpadl", m.GPADL)
 	}
@@ -139,9 +197,17 @@ func (s *Server) gpadlTeardown(m proto.GPADLTeardown) {
 
 // dropGPADLs forgets the GPADLs of relid (its channel is closed).
 func (s *Server) dropGPADLs(relid uint32) {
-	for h, g := range s.gpadls {
+	for _, g := range s.gpadls {
 		if g.relid == relid {
-			delete(s.gpadls, h)
+			s.forgetGPADL(g)
 		}
 	}
+}
+
+// forgetGPADL removes g from the table and gives its pages back to the
+// connection's budget. Every GPADL leaves the table through here, but for
+// reset's, which empties the table and the budget at once.
+func (s *Server) forgetGPADL(g *gpadl) {
+	delete(s.gpadls, g.handle)
+	s.gpadlPages -= g.npages
 }

@@ -142,6 +142,26 @@ func (g *guest) post(m proto.Message) {
 	}
 }
 
+// postWaiting posts m, retrying while the server's queue is full, as
+// Linux does on HV_STATUS_INSUFFICIENT_BUFFERS: for the hundreds of
+// GPADL_BODYs of a large GPADL.
+func (g *guest) postWaiting(m proto.Message) {
+	g.t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		switch st := g.s.HandleMessage(0, proto.SynICMessageType, b); {
+		case st == tlfs.StatusSuccess:
+			return
+		case st != tlfs.StatusInsufficientBuffers || time.Now().After(deadline):
+			g.t.Fatalf("post %v: status %v", m.Type(), st)
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
 // recv is the next message the server posted.
 func (g *guest) recv() proto.Message {
 	g.t.Helper()
@@ -224,13 +244,39 @@ func (g *guest) gpadl(relid, handle uint32, pfns []uint64) uint32 {
 	}
 	g.post(hdr)
 	for _, b := range bodies {
-		g.post(b)
+		g.postWaiting(b)
 	}
 	c := expect[proto.GPADLCreated](g)
 	if c.ChildRelID != relid || c.GPADL != handle {
 		g.t.Fatalf("GPADL_CREATED for %d/%d, want %d/%d", c.ChildRelID, c.GPADL, relid, handle)
 	}
 	return c.CreationStatus
+}
+
+// heldPages is the server's count of the pages its GPADLs name, read on
+// Run's goroutine once the messages posted so far are handled.
+func (g *guest) heldPages() int {
+	g.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		ch := make(chan int, 1)
+		g.s.do(func() {
+			if len(g.s.in) > 0 {
+				ch <- -1
+				return
+			}
+			ch <- g.s.gpadlPages
+		})
+		select {
+		case n := <-ch:
+			if n >= 0 {
+				return n
+			}
+		case <-g.s.stopped:
+			g.t.Fatal("the server stopped")
+		}
+	}
+	g.t.Fatal("the server did not drain its queue in 5 s")
+	return 0
 }
 
 // guestRings are the guest's ends of an open channel's rings.

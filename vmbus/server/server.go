@@ -127,6 +127,9 @@ type Server struct {
 	// Owned by Run's goroutine.
 	conn   connection
 	gpadls map[uint32]*gpadl
+	// gpadlPages is the sum of npages over gpadls: never above
+	// gpadlPageLimit (MaxGPADLPages; tests lower it).
+	gpadlPages, gpadlPageLimit int
 
 	// signalFailed counts host-to-guest signals the SynIC refused (a
 	// guest that disabled its SIEF page or masked SINT 2 under an open
@@ -160,14 +163,15 @@ func New(host Host, cfg Config) *Server {
 		log = slog.New(discard{})
 	}
 	return &Server{
-		host:     host,
-		cfg:      cfg,
-		log:      log,
-		in:       make(chan inMessage, 64),
-		requests: make(chan func(), 16),
-		gpadls:   make(map[uint32]*gpadl),
-		done:     make(chan struct{}),
-		stopped:  make(chan struct{}),
+		host:           host,
+		cfg:            cfg,
+		log:            log,
+		in:             make(chan inMessage, 64),
+		requests:       make(chan func(), 16),
+		gpadls:         make(map[uint32]*gpadl),
+		gpadlPageLimit: MaxGPADLPages,
+		done:           make(chan struct{}),
+		stopped:        make(chan struct{}),
 	}
 }
 

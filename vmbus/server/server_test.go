@@ -2,8 +2,11 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -458,5 +461,211 @@ func TestClosedServer(t *testing.T) {
 	}
 	if _, err := g.s.AddDevice(&echo{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("AddDevice on a closed server: %v", err)
+	}
+}
+
+// samePFN is n PFNs all naming page pfn: a GPADL may name a page more
+// than once, so the fake's small RAM holds GPADLs of any size.
+func samePFN(n int, pfn uint64) []uint64 {
+	pfns := make([]uint64, n)
+	for i := range pfns {
+		pfns[i] = pfn
+	}
+	return pfns
+}
+
+// errorLog is a slog.Handler that keeps the "err" attributes logged.
+type errorLog struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (l *errorLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *errorLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *errorLog) WithGroup(string) slog.Handler            { return l }
+func (l *errorLog) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && a.Key == "err" {
+			l.mu.Lock()
+			l.errs = append(l.errs, err)
+			l.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (l *errorLog) count(target error) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, err := range l.errs {
+		if errors.Is(err, target) {
+			n++
+		}
+	}
+	return n
+}
+
+// maxGPADL is the most PFNs one GPADL of one range holds: range_buflen
+// is 16 bits.
+const maxGPADL = (0xFFFF - 8) / 8
+
+// TestGPADLPageLimit: the pages a connection's GPADLs name are bounded by
+// MaxGPADLPages, a pending GPADL counting from its header at what its
+// range_buflen has room for; one past the bound is refused with
+// GPADL_CREATED's failure status as soon as its header arrives (its
+// bodies are then dropped), with an error wrapping errGPADLPages; the
+// pages go back to the budget on GPADL_TEARDOWN, on a refusal, when
+// the relid is released and on UNLOAD.
+func TestGPADLPageLimit(t *testing.T) {
+	log := &errorLog{}
+	dev := &echo{typ: scsi}
+	g := start(t, Config{Log: slog.New(log)}, dev, &echo{typ: proto.ShutdownGUID})
+	g.connect(proto.VersionWin10V5_3)
+	if g.s.gpadlPageLimit != MaxGPADLPages || MaxGPADLPages != 16384 {
+		t.Fatalf("limit %d, MaxGPADLPages %d", g.s.gpadlPageLimit, MaxGPADLPages)
+	}
+	held := func(want int) {
+		t.Helper()
+		if n := g.heldPages(); n != want {
+			t.Fatalf("the server counts %d pages held, want %d", n, want)
+		}
+	}
+	refused := 0
+	refuse := func(relid, handle uint32, pfns []uint64) {
+		t.Helper()
+		if st := g.gpadl(relid, handle, pfns); st == 0 {
+			t.Fatalf("GPADL %d of %d pages accepted past the limit", handle, len(pfns))
+		}
+		if refused++; log.count(errGPADLPages) != refused {
+			t.Fatalf("%d refusals logged wrapping errGPADLPages, want %d", log.count(errGPADLPages), refused)
+		}
+	}
+	accept := func(relid, handle uint32, pfns []uint64) {
+		t.Helper()
+		if st := g.gpadl(relid, handle, pfns); st != 0 {
+			t.Fatalf("GPADL %d of %d pages refused: %#x", handle, len(pfns), st)
+		}
+	}
+	teardown := func(relid, handle uint32) {
+		t.Helper()
+		g.post(proto.GPADLTeardown{ChildRelID: relid, GPADL: handle})
+		if m := expect[proto.GPADLTorndown](g); m.GPADL != handle {
+			t.Fatalf("torndown %d, want %d", m.GPADL, handle)
+		}
+	}
+
+	// Up to the limit exactly, over both channels: the bound is the
+	// partition's.
+	accept(1, 1, samePFN(maxGPADL, 20))
+	accept(2, 2, samePFN(maxGPADL, 21))
+	refuse(1, 3, samePFN(MaxGPADLPages-2*maxGPADL+1, 22))
+	accept(1, 3, samePFN(MaxGPADLPages-2*maxGPADL, 22))
+	held(MaxGPADLPages)
+	refuse(2, 4, []uint64{23})
+	held(MaxGPADLPages)
+
+	// The refusal answers the header: the bodies that follow are for no
+	// GPADL and dropped.
+	arr, _ := proto.AppendGPARange(nil, 64*proto.PageSize, 0, samePFN(64, 24))
+	hdr, bodies, _ := proto.SplitGPADL(1, 5, 1, arr)
+	g.post(hdr)
+	if c := expect[proto.GPADLCreated](g); c.GPADL != 5 || c.CreationStatus == 0 {
+		t.Fatalf("header past the limit: %+v", c)
+	}
+	for _, b := range bodies {
+		g.post(b)
+	}
+	g.quiet()
+	refused++
+
+	// GPADL_TEARDOWN gives the pages back.
+	teardown(1, 1)
+	held(MaxGPADLPages - maxGPADL)
+	accept(1, 1, samePFN(maxGPADL, 25))
+
+	// A pending GPADL holds what its range_buflen has room for.
+	teardown(1, 1)
+	teardown(2, 2)
+	held(MaxGPADLPages - 2*maxGPADL)
+	arr, _ = proto.AppendGPARange(nil, maxGPADL*proto.PageSize, 0, samePFN(maxGPADL, 26))
+	for _, h := range []uint32{6, 7} {
+		hdr, _, _ := proto.SplitGPADL(1, h, 1, arr)
+		g.post(hdr)
+	}
+	g.quiet()
+	held(MaxGPADLPages)
+	refuse(1, 8, []uint64{27})
+
+	// A GPADL refused once its array is in gives its pages back too.
+	teardown(1, 6)
+	teardown(1, 7)
+	if st := g.gpadl(1, 9, append(samePFN(100, 28), 1<<40)); st == 0 {
+		t.Fatal("GPADL with a page outside RAM accepted")
+	}
+	held(MaxGPADLPages - 2*maxGPADL)
+
+	// Released with the relid: the host rescinds relid 2, the guest
+	// releases it, and its GPADLs go.
+	accept(2, 10, samePFN(maxGPADL, 29))
+	held(MaxGPADLPages - maxGPADL)
+	g.s.Rescind(2)
+	expect[proto.RescindChannelOffer](g)
+	g.post(proto.RelIDReleased{ChildRelID: 2})
+	held(MaxGPADLPages - 2*maxGPADL)
+
+	// UNLOAD drops everything; a new connection starts from nothing.
+	accept(1, 11, samePFN(maxGPADL, 30))
+	g.post(proto.Unload{})
+	expect[proto.UnloadResponse](g)
+	held(0)
+	offers := g.connect(proto.VersionWin10V5_3)
+	accept(1, 1, samePFN(maxGPADL, 31))
+	accept(1, 2, samePFN(maxGPADL, 32))
+	held(2 * maxGPADL)
+	if st, _ := g.open(offers[0], 3, 2, 2); st != 0 {
+		t.Fatalf("open beside %d held pages: %#x", 2*maxGPADL, st)
+	}
+	held(2*maxGPADL + 4)
+	if n := log.count(errGPADLPages); n != refused {
+		t.Fatalf("%d refusals logged wrapping errGPADLPages, want %d", n, refused)
+	}
+}
+
+// TestGPADLPageLimitFitsLinux: what Linux 6.1's drivers make of GPADLs
+// in one partition (netvsc-facts.md §1, §4; linux-guest-hyperv-facts.md
+// §5.1) fits under MaxGPADLPages: hv_utils' three integration services
+// (8-page rings), two hv_storvsc controllers (64-page rings), and either
+// one hv_netvsc NIC at ethtool's largest receive buffer (31 MiB) with 8
+// channels, or two NICs at the defaults (16 MiB) with 8 channels each.
+func TestGPADLPageLimitFitsLinux(t *testing.T) {
+	nic := func(recvPages int) []int {
+		sizes := []int{recvPages, 255} // receive buffer, send buffer
+		for range 8 {
+			sizes = append(sizes, 256) // a channel's 2 × 512 KiB rings
+		}
+		return sizes
+	}
+	base := func() []int { return []int{8, 8, 8, 64, 64} }
+	for name, sizes := range map[string][]int{
+		"one NIC at the largest receive buffer": append(base(), nic(31<<20/proto.PageSize)...),
+		"two NICs at the defaults":              append(append(base(), nic(16<<20/proto.PageSize)...), nic(16<<20/proto.PageSize)...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := start(t, Config{}, &echo{typ: scsi})
+			g.connect(proto.VersionWin10V5_3)
+			total := 0
+			for i, n := range sizes {
+				if st := g.gpadl(1, uint32(i+1), samePFN(n, 20)); st != 0 {
+					t.Fatalf("GPADL %d of %d pages, after %d, refused: %#x", i+1, n, total, st)
+				}
+				total += n
+			}
+			if total > MaxGPADLPages || g.heldPages() != total {
+				t.Fatalf("%d pages, the server counts %d", total, g.heldPages())
+			}
+			t.Logf("%d of %d pages", total, MaxGPADLPages)
+		})
 	}
 }
