@@ -55,21 +55,7 @@ var storageModules = []string{"hv_vmbus", "hv_storvsc", "sd_mod"}
 // tests' to show.
 const storageInit = `#!/bin/sh
 # gohv storage test guest /init (tools/bochstest storage_test.go).
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-while read -r m; do
-	[ -n "$m" ] || continue
-	name=${m##*/}
-	name=$(echo "${name%.ko}" | tr - _)
-	if insmod "/$m"; then
-		echo "guest: insmod.$name ok"
-	else
-		echo "guest: insmod.$name failed"
-	fi
-done < /` + initramfs.ModulesList + `
-i=0
+` + initramfs.Prologue + `i=0
 while [ ! -b /dev/sda ] || [ ! -b /dev/sdb ]; do
 	i=$((i + 1))
 	if [ $i -gt 100 ]; then
@@ -93,26 +79,20 @@ for b in /sys/block/sd*; do
 	echo "guest: $d-ro $(blockdev --getro /dev/$d)"
 	echo "guest: $d-md5 $(md5sum < /dev/$d | cut -d ' ' -f 1)"
 done
-if [ -n "$rw" ]; then
-	if dd if=/etc/pattern of=/dev/$rw bs=4096 seek=256 count=1 oflag=direct conv=notrunc; then
-		echo "guest: $rw-write succeeded"
+# trywrite DEV SEEK: write /etc/pattern's block at SEEK, then report the
+# disk's MD5 read back with the page cache dropped.
+trywrite() {
+	if dd if=/etc/pattern of=/dev/$1 bs=4096 seek=$2 count=1 oflag=direct conv=notrunc; then
+		echo "guest: $1-write succeeded"
 	else
-		echo "guest: $rw-write failed"
+		echo "guest: $1-write failed"
 	fi
-	blockdev --flushbufs /dev/$rw
+	blockdev --flushbufs /dev/$1
 	echo 3 > /proc/sys/vm/drop_caches
-	echo "guest: $rw-md5-after $(md5sum < /dev/$rw | cut -d ' ' -f 1)"
-fi
-if [ -n "$ro" ]; then
-	if dd if=/etc/pattern of=/dev/$ro bs=4096 count=1 oflag=direct conv=notrunc; then
-		echo "guest: $ro-write succeeded"
-	else
-		echo "guest: $ro-write failed"
-	fi
-	blockdev --flushbufs /dev/$ro
-	echo 3 > /proc/sys/vm/drop_caches
-	echo "guest: $ro-md5-after $(md5sum < /dev/$ro | cut -d ' ' -f 1)"
-fi
+	echo "guest: $1-md5-after $(md5sum < /dev/$1 | cut -d ' ' -f 1)"
+}
+[ -z "$rw" ] || trywrite $rw 256
+[ -z "$ro" ] || trywrite $ro 0
 echo "guest: poweroff"
 poweroff -f
 `

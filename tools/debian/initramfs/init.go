@@ -1,5 +1,27 @@
 package initramfs
 
+// Prologue is the start every test /init shares: PATH, the mounts of
+// proc, sysfs and devtmpfs, and the modules ModulesList names loaded in
+// order, one "guest: insmod.<module> ok|failed" line each (<module> as the
+// kernel names it: "-" in the file name is "_").
+const Prologue = `export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+if [ -r /` + ModulesList + ` ]; then
+	while read -r m; do
+		[ -n "$m" ] || continue
+		name=${m##*/}
+		name=$(echo "${name%.ko}" | tr - _)
+		if insmod "/$m"; then
+			echo "guest: insmod.$name ok"
+		else
+			echo "guest: insmod.$name failed"
+		fi
+	done < /` + ModulesList + `
+fi
+`
+
 // DefaultInit is the test guest's /init. busybox sh runs it as process 1:
 // it mounts proc, sysfs and devtmpfs, loads the modules ModulesList names,
 // reports one "guest: <key> <value>" line each for
@@ -20,23 +42,7 @@ package initramfs
 const DefaultInit = `#!/bin/sh
 # gohv test guest /init (tools/debian/initramfs.DefaultInit): report what the
 # kernel found, one "guest: <key> <value>" line each, then power off.
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-if [ -r /` + ModulesList + ` ]; then
-	while read -r m; do
-		[ -n "$m" ] || continue
-		name=${m##*/}
-		name=$(echo "${name%.ko}" | tr - _)
-		if insmod "/$m"; then
-			echo "guest: insmod.$name ok"
-		else
-			echo "guest: insmod.$name failed"
-		fi
-	done < /` + ModulesList + `
-fi
-echo "guest: uname-r $(uname -r)"
+` + Prologue + `echo "guest: uname-r $(uname -r)"
 hv=$(dmesg | sed -n 's/.*Hypervisor detected: //p' | head -n 1)
 if [ -z "$hv" ] && [ -r /sys/hypervisor/type ]; then
 	hv=$(cat /sys/hypervisor/type)
