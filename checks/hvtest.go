@@ -40,6 +40,7 @@ var HVTest = Suite{
 		{"self-ipi", checkSelfIPI},
 		{"tpr-masking", checkTPRMasking},
 		{"eoi-nesting", checkEOINesting},
+		{"interrupt-once", checkInterruptOnce},
 		{"x2apic-mode", checkX2APICMode},
 		{"ioapic-com1", checkIOAPICCOM1},
 		{"apic-hostile", checkAPICHostile},

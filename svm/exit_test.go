@@ -11,7 +11,7 @@ import (
 // testVCPU is a VCPU over a VMCB image in a Go array, as decode sees it
 // after a #VMEXIT.
 func testVCPU(f Features) *VCPU {
-	return &VCPU{b: &Backend{feat: f}, vmcb: new(VMCB)}
+	return &VCPU{b: &Backend{feat: f}, vmcb: new(VMCB), ctx: new(runContext)}
 }
 
 func (v *VCPU) exitWith(code, info1, info2 uint64) vcpu.Exit {

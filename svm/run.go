@@ -63,6 +63,16 @@ func (v *VCPU) storeState() {
 
 // Run enters the guest once. Must not allocate: it is the exit path.
 func (v *VCPU) Run(e *vcpu.Exit) error {
+	v.enter()
+	vmrun(v.ctx)
+	v.complete(e)
+	return nil
+}
+
+// enter writes what the next VMRUN needs into the VMCB: the registers,
+// the event to inject, the virtual interrupt and the intercepts that
+// depend on it. Must not allocate.
+func (v *VCPU) enter() {
 	c, r := v.vmcb, &v.regs
 	if v.dirty {
 		v.loadState()
@@ -75,10 +85,21 @@ func (v *VCPU) Run(e *vcpu.Exit) error {
 	v.ctx.gpr = r.GPR
 	c.SetU64(CtlEventInj, v.pending)
 	v.pending = 0
-	vi := c.U64(CtlVIntr)&^(VIntrIRQ|VIntrIgnTPR|VIntrTPRMask|VIntrPrioMask) | r.CR8&VIntrTPRMask
+	vi := c.U64(CtlVIntr)&^(VIntrIRQ|VIntrIgnTPR|VIntrTPRMask|VIntrPrioMask|VIntrVectorMask) | r.CR8&VIntrTPRMask
 	misc := uint32(misc1)
 	crIntercept := uint32(0)
 	switch {
+	case v.virq != 0:
+		// The external interrupt rides V_IRQ with the VINTR intercept
+		// off: the guest takes V_INTR_VECTOR as soon as RFLAGS.IF and
+		// its interrupt shadow allow (APM 15.21.4), which the core has
+		// checked. Not EVENTINJ: QEMU's TCG (7.2 and later) delivers an
+		// EVENTINJ interrupt but leaves its vector as the CPU's pending
+		// exception, and delivers it a second time, with IF clear, the
+		// next time its loop yields before anything else resets that
+		// (under -icount, whenever a timer is due). A Linux guest took
+		// its timer vector again inside the timer handler and hung.
+		vi |= VIntrIRQ | VIntrIgnTPR | uint64(uint8(v.virq))<<VIntrVectorShift
 	case v.window:
 		vi |= VIntrIRQ | VIntrIgnTPR
 		misc |= InterceptVINTR
@@ -104,15 +125,39 @@ func (v *VCPU) Run(e *vcpu.Exit) error {
 		c.SetU32(CtlTLBControl, TLBControlNothing)
 	}
 	c.SetU32(CtlVMCBClean, 0)
+}
 
-	vmrun(v.ctx)
-
-	r.GPR = v.ctx.gpr
+// complete reads the guest's state and the exit back from the VMCB after
+// #VMEXIT. Must not allocate.
+func (v *VCPU) complete(e *vcpu.Exit) {
+	c := v.vmcb
+	v.regs.GPR = v.ctx.gpr
 	v.storeState()
-	// An event whose delivery the exit interrupted is delivered again.
+	if v.virq != 0 && c.U64(CtlVIntr)&VIntrIRQ == 0 {
+		v.virq = 0 // the guest took it
+	}
+	// An event whose delivery the exit interrupted is delivered again; an
+	// external interrupt the same way as the first time.
 	if ii := c.U64(CtlExitIntInfo); ii&EventValid != 0 {
-		v.pending = ii
+		if external(ii) {
+			v.virq = virqValid | uint16(uint8(ii))
+		} else {
+			v.pending = ii
+		}
 	}
 	v.decode(e)
-	return nil
+}
+
+// external reports whether EXITINTINFO names an external interrupt. QEMU's
+// TCG records an interrupt whose delivery a nested page fault cut short as
+// an exception; an exception vector is below 32, so a larger one can only
+// have been an interrupt.
+func external(ii uint64) bool {
+	switch ii & EventTypeMask {
+	case EventTypeINTR:
+		return true
+	case EventTypeExc:
+		return uint8(ii) >= 32
+	}
+	return false
 }

@@ -32,7 +32,8 @@ type VCPU struct {
 	regs    vcpu.Regs
 	dirty   bool
 	flush   bool
-	pending uint64 // EVENTINJ for the next entry
+	pending uint64 // EVENTINJ for the next entry: exceptions, NMIs, software interrupts
+	virq    uint16 // the external interrupt for the guest to take through V_IRQ: virqValid | vector
 	window  bool
 	tprHold uint8 // SetTPRThreshold's class
 	closed  bool
@@ -96,12 +97,22 @@ func (v *VCPU) ClearInterruptShadow() {
 // SyncState: Run already stores every field of Regs from the VMCB.
 func (v *VCPU) SyncState() {}
 
-// Inject queues ev for the next VMRUN through EVENTINJ (APM 15.20).
+// virqValid marks VCPU.virq as holding a vector.
+const virqValid = 1 << 8
+
+// Inject queues ev for the next VMRUN: an external interrupt as a virtual
+// interrupt (V_IRQ with V_INTR_VECTOR, APM 15.21.4), which the guest takes
+// before its first instruction because the core injects only when
+// RFLAGS.IF and the interrupt shadow allow; anything else through EVENTINJ
+// (APM 15.20). An external interrupt the guest has not yet taken stays
+// queued across exits (EventPending).
 func (v *VCPU) Inject(ev vcpu.Event) {
+	if ev.Type == vcpu.EventExternal {
+		v.virq = virqValid | uint16(ev.Vector)
+		return
+	}
 	e := uint64(ev.Vector) | EventValid
 	switch ev.Type {
-	case vcpu.EventExternal:
-		e |= EventTypeINTR
 	case vcpu.EventNMI:
 		e |= EventTypeNMI
 	case vcpu.EventException:
@@ -115,8 +126,9 @@ func (v *VCPU) Inject(ev vcpu.Event) {
 	v.pending = e
 }
 
-// EventPending: EVENTINJ is loaded from v.pending at the next VMRUN.
-func (v *VCPU) EventPending() bool { return v.pending != 0 }
+// EventPending: EVENTINJ is loaded from v.pending at the next VMRUN, and
+// an external interrupt waits in v.virq until the guest takes it.
+func (v *VCPU) EventPending() bool { return v.pending != 0 || v.virq != 0 }
 
 // RequestInterruptWindow uses a virtual interrupt (V_IRQ, ignoring V_TPR)
 // with the VINTR intercept: the exit comes when the guest could take it.

@@ -136,6 +136,10 @@ const (
 	VIntrPrioMask  = 0xf << VIntrPrioShift
 	VIntrIgnTPR    = 1 << 20
 	VIntrMasking   = 1 << 24
+	// V_INTR_VECTOR 39:32: the vector the guest takes for V_IRQ when the
+	// VINTR intercept is off.
+	VIntrVectorShift = 32
+	VIntrVectorMask  = 0xff << VIntrVectorShift
 )
 
 // EXITINFO1 of a nested page fault (APM Vol. 2 15.25.6): the #PF-style
@@ -159,6 +163,7 @@ const (
 	EventTypeNMI  = 2 << 8
 	EventTypeExc  = 3 << 8
 	EventTypeSoft = 4 << 8
+	EventTypeMask = 7 << 8
 )
 
 // Exit codes (APM Vol. 2 Appendix C).

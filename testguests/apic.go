@@ -34,6 +34,7 @@ func apicReservedBits()
 func apicIllegalVector()
 func apicBench()
 func apicX2APICPage()
+func apicHold()
 
 func apicBlobAddrs(p *[numAPICBlobs]uintptr)
 func apicText(dst *[apicBlobLimit]byte, from uintptr) (n int)
@@ -60,6 +61,7 @@ const (
 	APICIllegalVector             // vectors 0-15 and the ESR
 	APICBench                     // self-IPI and timer round trips
 	APICX2APICPage                // the xAPIC page read in x2APIC mode
+	APICHold                      // self-IPIs whose handler keeps interrupts off for a while
 	numAPICBlobs
 )
 
@@ -116,6 +118,10 @@ const (
 	// ActChain sends the vector's chain as self-IPIs, lets them in (STI,
 	// a short spin, CLI) and appends an After record before its EOI.
 	ActChain
+	// ActHold keeps interrupts disabled in the handler for 8 ms of TSC
+	// before its EOI, with no exit: across host time slices and whatever
+	// the processor (or its emulator) does in between.
+	ActHold
 )
 
 // APICRecord is one interrupt the shared handler took. Every field is

@@ -44,6 +44,7 @@
 #define ACT_SNAP 1
 #define ACT_NOEOI 2
 #define ACT_CHAIN 4
+#define ACT_HOLD 8
 #define APIC_BLOB_LIMIT 16384
 
 #define LAPIC_PAGE 0xfee00000
@@ -101,7 +102,8 @@
 // disabled by the gate), it reads the TSC first, appends a record to the
 // log (the scratch record once the log is full; D_COUNT counts every
 // interrupt) and does what D_ACTIONS[vector] asks: ACT_SNAP records ISR
-// 0x40-0x7f and PPR; ACT_CHAIN sends the self-IPIs listed at
+// 0x40-0x7f and PPR; ACT_HOLD keeps interrupts disabled for 8 ms of TSC
+// before the EOI; ACT_CHAIN sends the self-IPIs listed at
 // D_CHAIN[4*vector], lets them in (STI, a short spin, CLI) and appends an
 // after-record (vector | 0x100); ACT_NOEOI returns without an EOI. The
 // EOI and the snapshot go through the page or the MSRs as D_MODE says.
@@ -208,6 +210,21 @@ hnest:
 	JMP hrecord
 heoi:
 	MOVBQZX D_ACTIONS(BX)(DI*1), CX
+	TESTQ $ACT_HOLD, CX
+	JEQ hheld
+	RDTSC
+	SHLQ $32, DX
+	ORQ DX, AX
+	MOVQ D_TSCMS(BX), R8
+	SHLQ $3, R8
+	ADDQ AX, R8
+hhold:
+	RDTSC
+	SHLQ $32, DX
+	ORQ DX, AX
+	CMPQ AX, R8
+	JCS hhold
+hheld:
 	TESTQ $ACT_NOEOI, CX
 	JNE hdone
 	CMPQ D_MODE(BX), $0
@@ -1407,6 +1424,37 @@ bfail:
 	FAILEXIT
 	END
 
+// apicHold: self-IPIs, vector 0x58 through the xAPIC ICR and 0x59
+// through x2APIC SELF_IPI, whose handler (ACT_HOLD, set by the root)
+// keeps interrupts disabled for 8 ms of TSC, without an exit, before its
+// EOI. Each arrives once, not nested: a vector delivered again inside its
+// own handler, with IF clear, is a hypervisor (or emulator) that injected
+// an interrupt twice.
+TEXT ·apicHold(SB), NOSPLIT|NOFRAME, $0
+	PROLOGUE
+	SWENABLE
+	STEP(1) // the xAPIC self-IPI, let in by STI
+	CLI
+	SELFIPI(0x58)
+	WAITCOUNT($1, hdw1, hdfail)
+	STEP(2) // once: nothing more in the next millisecond
+	MOVQ D_TSCMS(R11), R9
+	QUIET(R9, hdq1)
+	CMPQ D_COUNT(R11), $1
+	JNE hdfail
+	STEP(3) // x2APIC SELF_IPI
+	X2APICON
+	X2SELFIPI(0x59)
+	WAITCOUNT($2, hdw2, hdfail)
+	STEP(4) // once
+	QUIET(R9, hdq2)
+	CMPQ D_COUNT(R11), $2
+	JNE hdfail
+	EXIT(0)
+hdfail:
+	FAILEXIT
+	END
+
 // apicBlobAddrs stores the blobs' addresses (their ABI0 entry points) in
 // APICProgram order.
 TEXT ·apicBlobAddrs(SB), NOSPLIT, $0-8
@@ -1445,6 +1493,8 @@ TEXT ·apicBlobAddrs(SB), NOSPLIT, $0-8
 	MOVQ AX, 120(DI)
 	MOVQ $·apicX2APICPage(SB), AX
 	MOVQ AX, 128(DI)
+	MOVQ $·apicHold(SB), AX
+	MOVQ AX, 136(DI)
 	RET
 
 // apicText copies a blob from its entry point up to and including its end

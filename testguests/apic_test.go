@@ -57,7 +57,7 @@ func TestAPICLayoutMatchesAssembly(t *testing.T) {
 		"D_SCRATCH": apicScratch, "D_ACTIONS": apicActions, "D_CHAIN": apicChain,
 		"D_PARAMS": apicParams, "D_RESULTS": apicResults, "D_LOG": apicLog, "LOG_CAP": APICLogCap,
 		"D_TABLE": apicTable, "D_BENCH": apicBenchArea, "RAM_PAGE": APICRAMPage,
-		"ACT_SNAP": uint64(ActSnapshot), "ACT_NOEOI": uint64(ActNoEOI), "ACT_CHAIN": uint64(ActChain),
+		"ACT_SNAP": uint64(ActSnapshot), "ACT_NOEOI": uint64(ActNoEOI), "ACT_CHAIN": uint64(ActChain), "ACT_HOLD": uint64(ActHold),
 		"APIC_BLOB_LIMIT": apicBlobLimit,
 		"LAPIC_PAGE":      0xfee0_0000, "IOAPIC_PAGE": 0xfec0_0000,
 	} {

@@ -35,7 +35,9 @@ type VCPU interface {
 	SyncState()
 	// Inject delivers ev at the next entry. The caller has checked that the
 	// guest can take it (IF and the interrupt shadow for external ones)
-	// and that no event is pending (EventPending).
+	// and that no event is pending (EventPending). An external interrupt
+	// that an exit preempts before the guest takes it stays pending, and
+	// is taken once IF allows.
 	Inject(ev Event)
 	// EventPending reports whether an event waits for the next entry: one
 	// the core injected, or one whose delivery an exit interrupted and the

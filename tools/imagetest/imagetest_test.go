@@ -120,6 +120,26 @@ func TestHypervisor(t *testing.T) {
 	}
 }
 
+// TestInterruptOnceUnderIcount runs hvtest's interrupt-once check under
+// -icount, where QEMU's loop yields at every timer due: the setting in
+// which its TCG delivered an interrupt injected through EVENTINJ a second
+// time, nested in its own handler with interrupts disabled (what hung the
+// Linux guests now and then).
+func TestInterruptOnceUnderIcount(t *testing.T) {
+	img := needImage(t)
+	t.Parallel()
+	r := boot(t, qemu.Config{Kernel: img, Append: []string{"hvtest=interrupt-once"}, CPU: "EPYC", Machine: "q35",
+		MemMiB: 512, Icount: true, Timeout: 3 * time.Minute})
+	if !r.Passed() {
+		t.Fatalf("hvtest=interrupt-once: %s", r.Describe())
+	}
+	c, ok := r.Verdict.Check("interrupt-once")
+	if !ok {
+		t.Fatal("check interrupt-once not reported")
+	}
+	t.Log(c.Detail)
+}
+
 // TestNoSVM: on a CPU without AMD-V the default configuration says so and
 // fails cleanly.
 func TestNoSVM(t *testing.T) {
