@@ -423,7 +423,14 @@ func TestRunShell(t *testing.T) {
 	t.Parallel()
 	shell := g.Initrd(t, initramfs.ShellInit)
 	con := newConsole()
-	in, typist := io.Pipe()
+	// An OS pipe, not io.Pipe: gohvctl gets the file itself, so no copying
+	// goroutine outlives it, and its exit (a hang cut off by -timeout
+	// included) ends the run even while the typist waits for a line.
+	in, typist, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
 	failed := make(chan string, 1)
 	go func() {
 		defer typist.Close()
