@@ -25,11 +25,7 @@ var guestCache = flag.String("guest-cache", "", "Debian guest cache (build/guest
 // machine (the QEMU tests in tools/imagetest cover the other Linux cases
 // on AMD-V in seconds; TestLinuxStorageVTx is the other Linux boot here).
 func TestLinuxVTx(t *testing.T) {
-	img := needImage(t)
-	if *guestCache == "" {
-		t.Skip("no -guest-cache: run `make test-bochs`")
-	}
-	g := linuxtest.Fetch(t, *guestCache, isoDir)
+	img, g := linuxGuest(t)
 	t.Parallel()
 	ps := []linuxtest.Partition{{Name: "linux0", MemoryMiB: 256, Kernel: "vmlinuz", Initrd: "initrd", Cmdline: linuxtest.Cmdline, OnReboot: "stop"}}
 	r := bootLinux(t, img, "linux.iso", 6*time.Minute, ps,
@@ -40,6 +36,13 @@ func TestLinuxVTx(t *testing.T) {
 	}
 	b, e := g.CheckBoot(t, r.Log, "linux0", 256)
 	t.Logf("linux0: \"Run /init\" at %.3f s guest time; partition ran %s; exits %s", b.RunInit.Seconds(), e.Ran, e.Exits)
+}
+
+// linuxGuest is the image and the Debian guest, or a skip.
+func linuxGuest(t *testing.T) (string, *linuxtest.Guest) {
+	t.Helper()
+	img := needImage(t)
+	return img, linuxtest.FetchOrSkip(t, *guestCache, isoDir, "test-bochs")
 }
 
 // bootLinux writes the configuration of ps and the module files into an

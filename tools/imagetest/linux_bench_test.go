@@ -24,10 +24,7 @@ import (
 // ACPI power-off) and, logged, its exits by kind.
 func BenchmarkLinuxBoot(b *testing.B) {
 	img := needImage(b)
-	if *guestCache == "" {
-		b.Skip("no -guest-cache: run `make bench`")
-	}
-	g := linuxtest.Fetch(b, *guestCache, scratch)
+	g := linuxtest.FetchOrSkip(b, *guestCache, scratch, "bench")
 	initrd := g.Initrd(b, initramfs.DefaultInit)
 	for b.Loop() {
 		// Bare: what gohvctl guest run-bare boots.

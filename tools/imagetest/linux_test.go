@@ -56,10 +56,7 @@ func TestMain(m *testing.M) {
 func linuxGuest(t *testing.T) (string, *linuxtest.Guest) {
 	t.Helper()
 	img := needImage(t)
-	if *guestCache == "" {
-		t.Skip("no -guest-cache: run `make test-image`")
-	}
-	return img, linuxtest.Fetch(t, *guestCache, scratch)
+	return img, linuxtest.FetchOrSkip(t, *guestCache, scratch, "test-image")
 }
 
 // qemuModules turns boot modules into QEMU's.

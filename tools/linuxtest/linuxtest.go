@@ -76,6 +76,17 @@ func Fetch(t testing.TB, cache, dir string) *Guest {
 	return fetched.g
 }
 
+// FetchOrSkip is Fetch, or a skip of the test when cache is "" (the test
+// binary was given no -guest-cache); target names the make target that
+// gives it one.
+func FetchOrSkip(t testing.TB, cache, dir, target string) *Guest {
+	t.Helper()
+	if cache == "" {
+		t.Skipf("no -guest-cache: run `make %s`", target)
+	}
+	return Fetch(t, cache, dir)
+}
+
 // Initrd returns an initramfs with busybox and init as /init
 // (initramfs.DefaultInit, PanicInit, ShellInit or a script of the test's
 // own), building it once per binary.
