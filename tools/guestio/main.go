@@ -10,7 +10,7 @@
 //	guestio -dev /dev/sda -mib 32 -random 2000
 //
 // The sequential write test overwrites the device's first -mib MiB: give
-// it a scratch disk.
+// it a scratch disk. -mib 0 runs only the random reads.
 package main
 
 import (
@@ -68,18 +68,20 @@ func run(out io.Writer, dev string, mib, block, random int, write, direct bool) 
 		fmt.Fprintf(out, "guest: io.%s-mibps %.1f (%d MiB in %v, %d KiB requests)\n", what, float64(total)/float64(1<<20)/d.Seconds(), total>>20, d.Round(time.Millisecond), block>>10)
 		return nil
 	}
-	if err := seq("seq-read", f.ReadAt); err != nil {
-		return err
-	}
-	if write {
-		for i := range buf {
-			buf[i] = byte(i)
-		}
-		if err := seq("seq-write", f.WriteAt); err != nil {
+	if total > 0 { // -mib 0: the random reads only
+		if err := seq("seq-read", f.ReadAt); err != nil {
 			return err
 		}
-		if err := f.Sync(); err != nil {
-			return err
+		if write {
+			for i := range buf {
+				buf[i] = byte(i)
+			}
+			if err := seq("seq-write", f.WriteAt); err != nil {
+				return err
+			}
+			if err := f.Sync(); err != nil {
+				return err
+			}
 		}
 	}
 	small := aligned(4096)

@@ -32,6 +32,13 @@ func TestRunReportsEachMeasure(t *testing.T) {
 	if data[1] != 1 || data[2<<20] != 0 {
 		t.Error("the write test did not write its pattern over exactly -mib MiB")
 	}
+	out.Reset()
+	if err := run(&out, dev, 0, 64<<10, 10, true, false); err != nil {
+		t.Fatal(err)
+	}
+	if regexp.MustCompile(`seq-`).Match(out.Bytes()) || !regexp.MustCompile(`rand-read-iops [0-9]+ \(10 reads`).Match(out.Bytes()) {
+		t.Errorf("-mib 0 runs the random reads only:\n%s", out.String())
+	}
 	if err := run(&out, filepath.Join(t.TempDir(), "none"), 1, 4096, 1, false, false); err == nil {
 		t.Error("a missing device is not an error")
 	}

@@ -2,8 +2,6 @@ package imagetest
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -72,13 +70,10 @@ func BenchmarkLinuxBoot(b *testing.B) {
 		b.ReportMetric(ran.Seconds(), "gohv-partition-life-s")
 		b.ReportMetric(ran.Seconds()/7.08, "life/kvm-qemu")
 		b.Logf("gohv partition linux0: exits %s", e.Exits)
-		total := 0
-		for _, kv := range strings.Split(e.Exits, ",") {
-			if _, n, ok := strings.Cut(kv, ":"); ok {
-				c, _ := strconv.Atoi(n)
-				total += c
-			}
+		exits, err := e.ExitCounts()
+		if err != nil {
+			b.Fatal(err)
 		}
-		b.ReportMetric(float64(total), "gohv-exits")
+		b.ReportMetric(float64(exits[""]), "gohv-exits")
 	}
 }

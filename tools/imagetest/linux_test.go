@@ -71,7 +71,7 @@ func qemuModules(ms []linuxtest.Module) []qemu.Module {
 // linuxBoot boots the image with the partitions ps and the module files
 // besides the configuration, under -icount shift=0,sleep=off, with memMiB
 // of host memory.
-func linuxBoot(t *testing.T, img string, memMiB int, ps []linuxtest.Partition, files ...linuxtest.Module) *qemu.Result {
+func linuxBoot(t testing.TB, img string, memMiB int, ps []linuxtest.Partition, files ...linuxtest.Module) *qemu.Result {
 	t.Helper()
 	mods := linuxtest.Modules(t, t.TempDir(), ps, files...)
 	hostQuiet.RLock()

@@ -226,6 +226,25 @@ func EndOf(log []byte, name string) (Ended, bool) {
 	return e, found
 }
 
+// ExitCounts parses Exits ("io:39121,interrupt:4098,...") into counts by
+// kind, with their total under "".
+func (e Ended) ExitCounts() (map[string]int, error) {
+	n := map[string]int{}
+	if e.Exits == "" {
+		return n, nil
+	}
+	for _, kv := range strings.Split(e.Exits, ",") {
+		k, v, ok := strings.Cut(kv, ":")
+		c, err := strconv.Atoi(v)
+		if !ok || k == "" || err != nil || c < 0 {
+			return nil, fmt.Errorf("linuxtest: exits %q: %q is not kind:count", e.Exits, kv)
+		}
+		n[k] += c
+		n[""] += c
+	}
+	return n, nil
+}
+
 // attrs splits the key=value attributes of a gohv: event line; values
 // with blanks or quotes are Go-quoted (root/console's handler).
 func attrs(s string) map[string]string {

@@ -79,3 +79,20 @@ func TestEndOf(t *testing.T) {
 		t.Error("an end for a partition that never ran")
 	}
 }
+
+// ExitCounts reads the exits by kind and their total, and refuses what is
+// not kind:count.
+func TestExitCounts(t *testing.T) {
+	n, err := Ended{Exits: "io:39121,interrupt:4098,hlt:1"}.ExitCounts()
+	if err != nil || n["io"] != 39121 || n["interrupt"] != 4098 || n["hlt"] != 1 || n[""] != 43220 || len(n) != 4 {
+		t.Fatalf("%v %v", n, err)
+	}
+	if n, err := (Ended{}).ExitCounts(); err != nil || len(n) != 0 {
+		t.Fatalf("no exits: %v %v", n, err)
+	}
+	for _, bad := range []string{"io", "io:x", ":3", "io:-1", "io:1,,hlt:2"} {
+		if _, err := (Ended{Exits: bad}).ExitCounts(); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
