@@ -25,6 +25,14 @@
 // and TSC-deadline LAPIC timer need no calibration), no ACPI PM timer
 // (hardware-reduced ACPI has none), no HPET, no VGA.
 //
+// # The reset vector
+//
+// A partition has no BIOS, but Linux reboots through one: on gohv's
+// hardware-reduced ACPI platform it ends in real mode at F000:FFF0
+// (ResetVectorCode says why). The root writes ResetVectorCode there, in
+// the BIOS area a Linux partition's E820 map reserves: it writes
+// ResetValue to 0xCF9, which reboots the partition like any other reset.
+//
 // # Hostile input
 //
 // Everything a guest writes is guest-controlled: any value, any width,

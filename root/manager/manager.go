@@ -250,6 +250,11 @@ func (m *Manager) load(cfg *config.Config, i int, p *hv.Partition) error {
 	if err := p.Mem.WriteRAM(ACPIBase, tables.Bytes); err != nil {
 		return fmt.Errorf("partition %s: ACPI tables: %w", pc.Name, err)
 	}
+	// Linux reboots through the real-mode reset vector (see
+	// devices.ResetVectorCode): there, code that resets the partition.
+	if err := p.Mem.WriteRAM(devices.ResetVector, devices.ResetVectorCode()); err != nil {
+		return fmt.Errorf("partition %s: reset vector: %w", pc.Name, err)
+	}
 	regs, err := loader.LoadLinux(p.Mem, loader.Linux{
 		Kernel:  kernel,
 		Initrd:  m.modules[pc.Initrd],

@@ -1,6 +1,8 @@
 package manager
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"gohv/hv/vcpu"
 	"gohv/hv/vcpu/vcputest"
 	"gohv/root/config"
+	"gohv/root/devices"
 	"gohv/testguests"
 	"gohv/x86"
 )
@@ -158,5 +161,64 @@ func TestBadKernelNamesTheField(t *testing.T) {
 	}
 	if len(m.Wait()) != 0 {
 		t.Fatal("a partition ran")
+	}
+}
+
+// tinyLinux is Debian's kernel header (root/loader's test data) made into
+// a bzImage a 16 MiB partition holds: 4 KiB of zeros for the
+// protected-mode code, init_size 64 KiB, pref_address 4 MiB. false without
+// the test data.
+func tinyLinux(t *testing.T) ([]byte, bool) {
+	t.Helper()
+	head, err := os.ReadFile("../loader/testdata/vmlinuz-6.1.0-57-amd64.head")
+	if err != nil {
+		return nil, false
+	}
+	const (
+		setupSects  = 0x1f1 // the setup header's fields (root/loader)
+		sysSize     = 0x1f4
+		prefAddress = 0x258
+		initSize    = 0x260
+		code        = 4096
+	)
+	le := binary.LittleEndian
+	le.PutUint32(head[sysSize:], code/16)
+	le.PutUint64(head[prefAddress:], 4<<20)
+	le.PutUint32(head[initSize:], 64<<10)
+	img := make([]byte, (int(head[setupSects])+1)*512+code)
+	copy(img, head)
+	return img, true
+}
+
+// TestLinuxPartitionHasAResetVector: a Linux partition's BIOS area holds,
+// at the real-mode reset vector, the code that resets it through 0xCF9
+// (Linux reboots through there: devices.ResetVectorCode).
+func TestLinuxPartitionHasAResetVector(t *testing.T) {
+	m, _ := newManager(t, &backend{port: hv.DebugExitPort})
+	kernel, ok := tinyLinux(t)
+	if !ok {
+		t.Skip("no kernel header in root/loader/testdata")
+	}
+	m.modules["tiny"] = kernel
+	cfg := parse(t, "[[partition]]\nname = \"l\"\nmemory_mib = 16\nkernel = \"tiny\"\nkernel_format = \"linux\"\n")
+	p, w, err := m.build(cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { // as run does
+		w.Start()
+		p.Start()
+		p.Stop("test over")
+		p.Wait()
+		w.Close()
+		p.Destroy()
+	}()
+	want := devices.ResetVectorCode()
+	got := make([]byte, len(want))
+	if err := p.Mem.ReadRAM(devices.ResetVector, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("at %#x: % x, want % x", devices.ResetVector, got, want)
 	}
 }
