@@ -30,22 +30,29 @@ GUEST_DIR := $(BUILD)/guest
 # Boot the image under QEMU with its default configuration: one Linux
 # partition, Debian's current kernel (fetched into build/guest on first
 # use; later runs make no network request) and a busybox shell initramfs,
-# passed as the boot modules "vmlinuz" and "initrd". The serial console is
-# on stdin/stdout: the shell's input is the keyboard (Ctrl-] ? lists the
-# partitions; `exit` in the shell powers the partition off and ends the
-# run; Ctrl-A x quits QEMU). Without apt-get, give the files:
+# passed as the boot modules "vmlinuz" and "initrd", and a 64 MiB ext4 disk
+# ("disk", build/run/disk.img, new each run) that the shell mounts on /mnt.
+# The serial console is on stdin/stdout: the shell's input is the keyboard
+# (Ctrl-] ? lists the partitions; Ctrl-] s shuts the partition down through
+# Linux's hv_utils, as `exit` in the shell does; Ctrl-A x quits QEMU).
+# Without apt-get, give the files (a kernel of your own gets no modules):
 #   make run KERNEL=/path/to/bzImage BUSYBOX=/path/to/static/busybox
 KERNEL  ?=
 BUSYBOX ?=
 RUN_KERNEL  = $(or $(KERNEL),$(GUEST_DIR)/current/vmlinuz)
 RUN_BUSYBOX = $(or $(BUSYBOX),$(GUEST_DIR)/current/busybox)
 RUN_INITRD  = $(BUILD)/run/initrd.cpio
+RUN_DISK    = $(BUILD)/run/disk.img
+# The shell initramfs's modules: VMBus and the disk (hv_storvsc, sd_mod, ext4
+# with the crc32c its metadata checksums need), and hv_utils for Ctrl-] s/r.
+RUN_MODULES = hv_vmbus hv_storvsc sd_mod crc32c_generic ext4 hv_utils
 RUN_HELP    = make run: the Linux partition needs a kernel and a static busybox. It fetches Debian's with apt-get download into $(GUEST_DIR); where that cannot work, give them: make run KERNEL=/path/to/bzImage BUSYBOX=/path/to/static/busybox
 
 run: image
 	$(if $(and $(KERNEL),$(BUSYBOX)),,@$(GO) run ./cmd/gohvctl guest fetch -cache $(GUEST_DIR) || { echo "$(RUN_HELP)" >&2; exit 1; })
-	@$(GO) run ./cmd/gohvctl guest initramfs -shell -busybox $(RUN_BUSYBOX) -out $(RUN_INITRD) || { echo "$(RUN_HELP)" >&2; exit 1; }
-	$(GO) run ./cmd/gohvctl run -kernel $(IMAGE) -input -module vmlinuz=$(RUN_KERNEL) -module initrd=$(RUN_INITRD)
+	@$(GO) run ./cmd/gohvctl guest initramfs -shell -cache $(GUEST_DIR) -busybox $(RUN_BUSYBOX) $(if $(KERNEL),,-modules "$(RUN_MODULES)") -out $(RUN_INITRD) || { echo "$(RUN_HELP)" >&2; exit 1; }
+	@$(GO) run ./cmd/gohvctl guest disk -out $(RUN_DISK)
+	$(GO) run ./cmd/gohvctl run -kernel $(IMAGE) -input -module vmlinuz=$(RUN_KERNEL) -module initrd=$(RUN_INITRD) -module disk=$(RUN_DISK)
 
 vet:
 	$(GO) vet ./...

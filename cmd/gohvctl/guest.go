@@ -15,10 +15,11 @@ import (
 
 	"gohv/tools/debian"
 	"gohv/tools/debian/initramfs"
+	"gohv/tools/ext4img"
 	"gohv/tools/qemu"
 )
 
-const guestAbout = `usage: gohvctl guest fetch|initramfs|run-bare [flags]
+const guestAbout = `usage: gohvctl guest fetch|initramfs|disk|run-bare [flags]
 
 A real Linux guest from Debian's packages — the distribution's current
 kernel (through the linux-image-amd64 metapackage, never a pinned version)
@@ -31,6 +32,9 @@ and busybox-static — cached under -cache:
              FILE, -shell, or the test init that prints "guest: key value"
              lines (uname -r, hypervisor, clocksource, memory, CPUs) and
              powers off; -modules adds kernel modules for it to insmod
+  disk       write an ext4 disk image of -size MiB to -out (make run's
+             disk: the shell mounts it on /mnt), holding README.txt; needs
+             mke2fs (Debian's e2fsprogs)
   run-bare   boot the kernel and an initramfs directly under QEMU TCG,
              without gohv (the bare reference for Linux partitions), console
              on stdout; then report the guest's printk time of "Run /init"
@@ -41,7 +45,7 @@ On a host without apt-get, give -kernel (a Linux bzImage) and -busybox (a
 static busybox) instead.
 `
 
-var guestKinds = []string{"fetch", "initramfs", "run-bare"}
+var guestKinds = []string{"fetch", "initramfs", "disk", "run-bare"}
 
 // The programs fetch runs; tests point them elsewhere.
 var guestAptGet, guestDpkgDeb = "apt-get", "dpkg-deb"
@@ -66,6 +70,7 @@ type guestPlan struct {
 	icount        bool
 	appendW       []string
 	smp           int
+	sizeMiB       int // disk
 }
 
 func guestFlags() (fs *flag.FlagSet, plan func(kind string) (guestPlan, error)) {
@@ -80,7 +85,8 @@ func guestFlags() (fs *flag.FlagSet, plan func(kind string) (guestPlan, error)) 
 	fs.StringVar(&p.init, "init", "", "a file holding the /init script (default: the test init)")
 	fs.BoolVar(&p.shell, "shell", false, "/init starts a shell on the console instead of the test init")
 	fs.BoolVar(&p.gzip, "gzip", false, "gzip the initramfs")
-	fs.StringVar(&p.out, "out", "", "where initramfs writes (default: initramfs.cpio in the release directory)")
+	fs.StringVar(&p.out, "out", "", "where initramfs and disk write (initramfs default: initramfs.cpio in the release directory)")
+	fs.IntVar(&p.sizeMiB, "size", 64, "disk: the image's size in MiB")
 	fs.StringVar(&p.initrd, "initrd", "", "run-bare: boot this initramfs instead of building one with the test init")
 	fs.StringVar(&p.qemu.Machine, "M", "pc", "run-bare: QEMU machine")
 	fs.StringVar(&p.qemu.CPU, "cpu", "EPYC", "run-bare: QEMU CPU model")
@@ -106,6 +112,10 @@ func guestFlags() (fs *flag.FlagSet, plan func(kind string) (guestPlan, error)) 
 			return p, errors.New("-shell: run-bare gives the guest no console input; write the initramfs and boot it by hand")
 		case p.smp < 1:
 			return p, fmt.Errorf("-smp %d: at least 1", p.smp)
+		case kind == "disk" && p.out == "":
+			return p, errors.New("disk: -out names the image to write")
+		case kind == "disk" && p.sizeMiB < 16:
+			return p, fmt.Errorf("-size %d: at least 16 MiB for an ext4 disk with a journal", p.sizeMiB)
 		}
 		return p, nil
 	}
@@ -137,6 +147,14 @@ func (h *host) cmdGuest(ctx context.Context, args []string) int {
 		fmt.Fprintf(h.stderr, "gohvctl guest %s: %v\n", kind, err)
 		return 2
 	}
+	if kind == "disk" {
+		if err := ext4img.Build(ctx, p.out, p.sizeMiB, []ext4img.File{{Name: "README.txt", Data: []byte(runDiskReadme)}}); err != nil {
+			fmt.Fprintf(h.stderr, "gohvctl guest disk: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(h.stdout, "disk %s\n", p.out)
+		return 0
+	}
 	g, err := h.guestFiles(ctx, p)
 	if err != nil {
 		fmt.Fprintf(h.stderr, "gohvctl guest %s: %v\n", kind, err)
@@ -157,6 +175,13 @@ func (h *host) cmdGuest(ctx context.Context, args []string) int {
 	}
 	return h.runBare(ctx, p, g)
 }
+
+// runDiskReadme is the file on the disk guest disk writes.
+const runDiskReadme = `This is the partition's disk: an ext4 image that gohv's root partition
+serves over VMBus (its storage VSP), which Linux's own hv_storvsc drives as
+/dev/sda. Writes stay in the hypervisor's memory: they survive the
+partition's reboots, not gohv's.
+`
 
 // guestFiles is what a plan works with: the kernel, busybox and modules,
 // fetched unless the command line gave them.
@@ -219,6 +244,7 @@ func (h *host) writeInitramfs(p guestPlan, f guestFiles, def string) (string, er
 	switch {
 	case p.shell:
 		s.Init = initramfs.ShellInit
+		s.Files = initramfs.StopperFiles()
 	case p.init != "":
 		b, err := os.ReadFile(p.init)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -56,6 +57,8 @@ func TestGuestRefusesBadCommandLines(t *testing.T) {
 		{"guest", "run-bare", "-kernel", k, "-initrd", "x", "-gzip"},
 		{"guest", "run-bare", "-kernel", k, "-busybox", bb, "-smp", "0"},
 		{"guest", "run-bare", "-no-such-flag"},
+		{"guest", "disk"},
+		{"guest", "disk", "-out", "x.img", "-size", "8"},
 	} {
 		f := newFakeHost(t)
 		if code := f.gohvctl(args...); code != 2 {
@@ -172,5 +175,26 @@ func TestGuestRunBareFailsOnAPanicOrNoInit(t *testing.T) {
 		if code := f.gohvctl("guest", "run-bare", "-kernel", k, "-initrd", k); code != 1 {
 			t.Errorf("%q: status %d, want 1", log, code)
 		}
+	}
+}
+
+// guest disk writes an ext4 image holding README.txt.
+func TestGuestDisk(t *testing.T) {
+	if _, err := exec.LookPath("debugfs"); err != nil {
+		if _, err := exec.LookPath("/usr/sbin/debugfs"); err != nil {
+			t.Skip("no debugfs (e2fsprogs)")
+		}
+	}
+	out := filepath.Join(t.TempDir(), "disk.img")
+	f := newFakeHost(t)
+	if code := f.gohvctl("guest", "disk", "-out", out, "-size", "16"); code != 0 {
+		t.Fatalf("status %d: %s", code, f.stderr.String())
+	}
+	if st, err := os.Stat(out); err != nil || st.Size() != 16<<20 {
+		t.Fatalf("%v %v", st, err)
+	}
+	b, err := exec.Command("debugfs", "-R", "cat /README.txt", out).Output()
+	if err != nil || string(b) != runDiskReadme {
+		t.Fatalf("README.txt: %q %v", b, err)
 	}
 }

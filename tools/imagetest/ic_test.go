@@ -31,19 +31,13 @@ var icModules = []string{"hv_vmbus", "hv_utils"}
 // the partition, so the ID tells the boots apart) and idles.
 //
 // hv_utils answers a shutdown request with orderly_poweroff or
-// orderly_reboot, which run /sbin/poweroff or /sbin/reboot as a kernel
-// user-mode helper: here icStopper, which says so on the console and runs
-// busybox's applet without -f, which signals process 1 as a real system's
-// would (SIGUSR2 power off, SIGTERM reboot). This init traps those
-// signals, says so, and does it at once (poweroff -f, reboot -f): ACPI S5,
-// or the reset that gohv turns into a restart. (ash runs a trap when the
-// foreground command ends: within the second of guest time a sleep 1
-// takes.)
+// orderly_reboot, which run /sbin/poweroff or /sbin/reboot
+// (initramfs.StopperFiles): they say so on the console and signal process
+// 1, which this init traps (initramfs.StopTraps) to power off or reset at
+// once: ACPI S5, or the reset that gohv turns into a restart.
 var icInit = `#!/bin/sh
 # gohv integration-services test guest /init (tools/imagetest ic_test.go).
-trap 'echo "guest: init-signal poweroff"; poweroff -f' USR2
-trap 'echo "guest: init-signal reboot"; reboot -f' TERM
-` + initramfs.Prologue + `i=0
+` + initramfs.StopTraps + initramfs.Prologue + `i=0
 while :; do
 	for d in /sys/bus/vmbus/devices/*; do
 		case $(cat "$d/class_id" 2>/dev/null) in
@@ -61,15 +55,6 @@ echo "guest: ready boot-id $(cat /proc/sys/kernel/random/boot_id)"
 while :; do
 	sleep 1
 done
-`
-
-// icStopper is /sbin/poweroff and /sbin/reboot of that guest (one script
-// under both names): the kernel's user-mode helper has no open files, so
-// it writes to the console itself.
-const icStopper = `#!/bin/sh
-# gohv integration-services test guest's /sbin/poweroff and /sbin/reboot.
-echo "guest: ran $0" > /dev/console
-exec /bin/${0##*/} "$@"
 `
 
 // TestLinuxShutdownFromRoot proves the console's Ctrl-] r and Ctrl-] s
@@ -95,10 +80,7 @@ func TestLinuxShutdownFromRoot(t *testing.T) {
 	spec := initramfs.Spec{
 		Busybox: g.Busybox,
 		Init:    icInit,
-		Files: []initramfs.File{
-			{Name: "sbin/poweroff", Mode: 0o755, Data: []byte(icStopper)},
-			{Name: "sbin/reboot", Mode: 0o755, Data: []byte(icStopper)},
-		},
+		Files:   initramfs.StopperFiles(),
 	}
 	var loaded []string
 	for _, m := range mods {

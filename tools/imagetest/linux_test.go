@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -409,16 +410,42 @@ func (c *console) waitLine(from int, ok func(string) bool) (int, bool) {
 }
 
 // TestRunShell drives what `make run` runs: gohvctl run -input with the
-// embedded default configuration (one Linux partition, linux0) and the
-// modules the Makefile passes, Debian's kernel and a shell initramfs
-// (initramfs.ShellInit). Typed lines reach the Linux shell through gohv's
-// console input: Ctrl-] ? lists the partitions with linux0 selected, a
-// command's output comes back prefixed with linux0, and `exit` powers the
-// partition off and ends the run with a PASS.
+// embedded default configuration (one Linux partition, linux0, with a
+// disk) and the modules the Makefile passes: Debian's kernel, a shell
+// initramfs (initramfs.ShellInit with the Makefile's modules and
+// initramfs.StopperFiles) and an ext4 disk as gohvctl guest disk writes
+// it. Typed lines reach the Linux shell through gohv's console input:
+// Ctrl-] ? lists the partitions with linux0 selected, the disk is mounted
+// on /mnt and its README.txt reads back through the shell, and Ctrl-] s
+// shuts the partition down through Linux's hv_utils, which ends the run
+// with a PASS.
 func TestRunShell(t *testing.T) {
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`(?m)^RUN_MODULES = (.*)$`).FindSubmatch(mk); m == nil || string(m[1]) != strings.Join(runModules, " ") {
+		t.Fatalf("the Makefile's RUN_MODULES is not %q: make run and this test would differ", strings.Join(runModules, " "))
+	}
 	img, g := linuxGuest(t)
 	t.Parallel()
-	shell := g.Initrd(t, initramfs.ShellInit)
+	dir := t.TempDir()
+	mods, err := g.Modules(context.Background(), runModules...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := initramfs.Spec{Busybox: g.Busybox, Init: initramfs.ShellInit, Files: initramfs.StopperFiles()}
+	for _, m := range mods {
+		spec.Files = append(spec.Files, initramfs.File{Name: m.Path, Source: m.File})
+		spec.Modules = append(spec.Modules, m.Path)
+	}
+	shell, disk := filepath.Join(dir, "initrd.cpio"), filepath.Join(dir, "disk.img")
+	if err := spec.WriteFile(shell); err != nil {
+		t.Fatal(err)
+	}
+	if code, log := runGohvctl(t, nil, nil, "guest", "disk", "-out", disk); code != 0 {
+		t.Fatalf("gohvctl guest disk: status %d\n%s", code, log)
+	}
 	con := newConsole()
 	// An OS pipe, not io.Pipe: gohvctl gets the file itself, so no copying
 	// goroutine outlives it, and its exit (a hang cut off by -timeout
@@ -448,13 +475,16 @@ func TestRunShell(t *testing.T) {
 			step("the partition list", "\x1d?", func(l string) bool { return strings.Contains(l, "gohv: console partitions: *0 linux0") }) &&
 			// The answer, not the terminal's echo of the command, has 42.
 			step("the shell's answer", "echo hi $((6*7))\n", func(l string) bool { return l == "linux0: hi 42" }) &&
-			step("the power-off", "exit\n", func(l string) bool { return strings.Contains(l, "gohv: verdict ") })
+			step("the disk's file", "cat /mnt/README.txt\n", func(l string) bool {
+				return l == "linux0: This is the partition's disk: an ext4 image that gohv's root partition"
+			}) &&
+			step("the shutdown", "\x1ds", func(l string) bool { return strings.Contains(l, "gohv: verdict ") })
 		close(failed)
 	}()
 	hostQuiet.RLock()
 	defer hostQuiet.RUnlock()
 	code, log := runGohvctl(t, in, con, "run", "-kernel", img, "-input", "-icount", "-skip-idle", "-timeout", "4m",
-		"-module", "vmlinuz="+g.Kernel, "-module", "initrd="+shell)
+		"-module", "vmlinuz="+g.Kernel, "-module", "initrd="+shell, "-module", "disk="+disk)
 	con.close()
 	if msg, ok := <-failed; ok {
 		t.Error(msg)
@@ -465,4 +495,15 @@ func TestRunShell(t *testing.T) {
 	if e, ok := linuxtest.EndOf([]byte(log), "linux0"); !ok || e.Reason != linuxtest.PoweredOff {
 		t.Errorf("linux0 did not power off: %s", e.Line)
 	}
+	for _, want := range []string{"linux0: guest: mounted /dev/sda on /mnt", "gohv: ic: guest accepted a shutdown partition=linux0",
+		"linux0: guest: ran /sbin/poweroff", "linux0: guest: init-signal poweroff"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
 }
+
+// runModules are the modules `make run`'s shell initramfs loads (the
+// Makefile's RUN_MODULES): VMBus, the disk and its ext4 (with the crc32c
+// its metadata checksums need), and hv_utils.
+var runModules = []string{"hv_vmbus", "hv_storvsc", "sd_mod", "crc32c_generic", "ext4", "hv_utils"}

@@ -60,17 +60,66 @@ echo "guest: poweroff"
 poweroff -f
 `
 
-// ShellInit is an /init for a person: the same mounts, then an
-// interactive shell on the console with job control (cttyhack), and a
-// power-off when it exits.
+// StopTraps makes a shell script running as process 1 do what busybox's
+// poweroff and reboot ask of an init, which they signal instead of acting
+// themselves: SIGUSR2 powers off, SIGTERM reboots (after a sync, as the
+// line it prints says). The kernel runs /sbin/poweroff or /sbin/reboot
+// when hv_utils' shutdown service is asked to stop or restart the guest
+// (orderly_poweroff, orderly_reboot; StopperFiles). ash runs a trap once
+// the foreground command ends, or at once during the wait builtin.
+const StopTraps = `trap 'echo "guest: init-signal poweroff"; sync; poweroff -f' USR2
+trap 'echo "guest: init-signal reboot"; sync; reboot -f' TERM
+`
+
+// stopper is /sbin/poweroff and /sbin/reboot (one script under both
+// names): the kernel's user-mode helper starts it with no open files, so
+// it says on the console what it runs, then runs busybox's applet, which
+// signals process 1 (StopTraps).
+const stopper = `#!/bin/sh
+# gohv guest /sbin/poweroff and /sbin/reboot (tools/debian/initramfs).
+echo "guest: ran $0" > /dev/console
+exec /bin/${0##*/} "$@"
+`
+
+// StopperFiles are /sbin/poweroff and /sbin/reboot for an initramfs whose
+// /init sets StopTraps.
+func StopperFiles() []File {
+	return []File{
+		{Name: "sbin/poweroff", Mode: 0o755, Data: []byte(stopper)},
+		{Name: "sbin/reboot", Mode: 0o755, Data: []byte(stopper)},
+	}
+}
+
+// ShellInit is an /init for a person (make run's): the same mounts and
+// modules as the test inits (Prologue); when hv_storvsc is among the
+// modules, up to 5 s for the first disk, /dev/sda, which it mounts on /mnt
+// as ext4 (make run's disk: gohvctl guest disk); then an interactive shell
+// on the console with job control (cttyhack), and a power-off when it
+// exits. With StopTraps and StopperFiles a shutdown or restart the root
+// asks for through hv_utils (Ctrl-] s, Ctrl-] r) ends it too, the shell
+// running in the background while process 1 waits for it.
 const ShellInit = `#!/bin/sh
 # gohv guest /init (tools/debian/initramfs.ShellInit): a shell on the console.
-export PATH=/bin HOME=/root
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
+` + StopTraps + Prologue + `export HOME=/root
+if grep -q hv_storvsc /` + ModulesList + ` 2>/dev/null; then
+	i=0
+	while [ ! -b /dev/sda ] && [ $i -lt 25 ]; do
+		i=$((i + 1))
+		sleep 0.2
+	done
+fi
+if [ -b /dev/sda ]; then
+	mkdir -p /mnt
+	if mount -t ext4 /dev/sda /mnt; then
+		echo "guest: mounted /dev/sda on /mnt"
+	else
+		echo "guest: could not mount /dev/sda on /mnt"
+	fi
+fi
 echo "guest: shell on $(uname -r); exit powers off"
-setsid cttyhack sh -l
+setsid cttyhack sh -l &
+wait $!
+umount /mnt 2>/dev/null
 poweroff -f
 `
 
