@@ -36,8 +36,11 @@ const (
 // Mke2fs is the program Build runs; tests point it elsewhere.
 var Mke2fs = "mke2fs"
 
-// Build writes an ext4 image of sizeMiB MiB holding files to out (4 KiB
-// blocks, the files owned by root).
+// Build writes an ext4 image of sizeMiB MiB holding files to out: 4 KiB
+// blocks, a journal, and metadata checksums whatever the host's
+// mke2fs.conf says (so a Linux guest mounting it needs a crc32c driver,
+// e.g. crc32c_generic). The root directory is root's; the files are owned
+// by whoever runs Build.
 func Build(ctx context.Context, out string, sizeMiB int, files []File) error {
 	if sizeMiB < 1 {
 		return fmt.Errorf("ext4img: %s: size %d MiB", out, sizeMiB)
@@ -87,7 +90,7 @@ func Build(ctx context.Context, out string, sizeMiB int, files []File) error {
 	if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, mke2fs, "-q", "-F", "-t", "ext4", "-b", "4096", "-U", uuid,
+	cmd := exec.CommandContext(ctx, mke2fs, "-q", "-F", "-t", "ext4", "-b", "4096", "-O", "metadata_csum", "-U", uuid,
 		"-E", "hash_seed="+hashSeed+",root_owner=0:0", "-d", src, out, strconv.Itoa(sizeMiB)+"M")
 	cmd.Env = append(os.Environ(), "E2FSPROGS_FAKE_TIME="+strconv.Itoa(epoch))
 	var msg bytes.Buffer

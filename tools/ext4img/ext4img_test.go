@@ -42,6 +42,15 @@ func TestBuildIsReproducibleAndHoldsTheFiles(t *testing.T) {
 	if err != nil || string(out) != "hello\n" {
 		t.Fatalf("debugfs cat /hello.txt: %q %v", out, err)
 	}
+	stats, err := exec.Command("debugfs", "-R", "stats", a).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Filesystem UUID:          " + uuid, "metadata_csum", "has_journal", "Block size:               4096"} {
+		if !strings.Contains(string(stats), want) {
+			t.Errorf("debugfs stats has no %q", want)
+		}
+	}
 	out, err = exec.Command("debugfs", "-R", "stat /bin/tool", a).Output()
 	if err != nil || !strings.Contains(string(out), "Mode:  0755") {
 		t.Fatalf("debugfs stat /bin/tool: %v\n%s", err, out)
