@@ -68,7 +68,8 @@ done
 // runs /sbin/poweroff, powers off through ACPI S5, and the run ends with
 // the partition stopped and a PASS. Linux's reset goes through the
 // real-mode reset vector (devices.ResetVectorCode), so the restart proves
-// that too.
+// that too. Its disk, whose driver the guest never loads, leaves the
+// storage offer pending without harm.
 func TestLinuxShutdownFromRoot(t *testing.T) {
 	img, g := linuxGuest(t)
 	t.Parallel()
@@ -93,8 +94,15 @@ func TestLinuxShutdownFromRoot(t *testing.T) {
 	if err := spec.WriteFile(initrd); err != nil {
 		t.Fatal(err)
 	}
+	// The partition has a disk whose driver (hv_storvsc) the guest never
+	// loads: its offer stays pending through both boots, which must harm
+	// nothing (no gohv warning, the same shutdown and restart).
+	disk := filepath.Join(dir, "unused.img")
+	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ps := []linuxtest.Partition{{Name: "linux0", MemoryMiB: 256, Kernel: "vmlinuz", Initrd: "initrd",
-		Cmdline: linuxtest.Cmdline, OnReboot: "restart"}}
+		Cmdline: linuxtest.Cmdline, OnReboot: "restart", Disks: []linuxtest.Disk{{Module: "unused.img"}}}}
 	cfg := linuxtest.Modules(t, dir, ps)[0].Path
 
 	con := newConsole()
@@ -172,7 +180,7 @@ func TestLinuxShutdownFromRoot(t *testing.T) {
 	hostQuiet.RLock()
 	defer hostQuiet.RUnlock()
 	code, log := runGohvctl(t, in, con, "run", "-kernel", img, "-input", "-icount", "-skip-idle", "-timeout", "4m",
-		"-config", cfg, "-module", "vmlinuz="+g.Kernel, "-module", "initrd="+initrd)
+		"-config", cfg, "-module", "vmlinuz="+g.Kernel, "-module", "initrd="+initrd, "-module", "unused.img="+disk)
 	con.close()
 	for msg := range failed {
 		t.Error(msg)
