@@ -128,6 +128,7 @@ func (vp *VP) events(ev apic.Events) {
 		// the caches, MTRRs, FPU and a few MSRs, which gohv's model
 		// does not carry.
 		vp.SetState(vcpu.ResetRegs())
+		vp.cpu.DropEvents()
 		vp.synic.Reset()
 		vp.cr8, vp.nmiPending = 0, false
 		vp.waitSIPI = ev.WaitForSIPI

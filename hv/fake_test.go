@@ -27,6 +27,7 @@ func (v *fakeVCPU) MarkStateDirty()               { v.dirty = true }
 func (v *fakeVCPU) SyncState()                    {}
 func (v *fakeVCPU) Inject(ev vcpu.Event)          { v.injected = append(v.injected, ev) }
 func (v *fakeVCPU) EventPending() bool            { return v.pending }
+func (v *fakeVCPU) DropEvents()                   { v.pending = false }
 func (v *fakeVCPU) InterruptShadow() bool         { return v.shadow }
 func (v *fakeVCPU) ClearInterruptShadow()         { v.shadow = false }
 func (v *fakeVCPU) RequestInterruptWindow(b bool) { v.window = b }

@@ -121,3 +121,16 @@ func TestEntryAndExitDoNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations", n)
 	}
 }
+
+// TestDropEvents: what INIT discards, the virtual interrupt and EVENTINJ,
+// is neither pending nor armed at the next entry.
+func TestDropEvents(t *testing.T) {
+	v := testVCPU(Features{})
+	v.Inject(vcpu.Event{Vector: 0x40, Type: vcpu.EventExternal})
+	v.Inject(vcpu.Exception(x86.VectorGP, 0))
+	v.DropEvents()
+	v.enter()
+	if v.EventPending() || v.vmcb.U64(CtlEventInj) != 0 || v.vmcb.U64(CtlVIntr)&VIntrIRQ != 0 {
+		t.Fatalf("after DropEvents: pending %v EVENTINJ %#x V_INTR %#x", v.EventPending(), v.vmcb.U64(CtlEventInj), v.vmcb.U64(CtlVIntr))
+	}
+}

@@ -130,6 +130,9 @@ func (v *VCPU) Inject(ev vcpu.Event) {
 // an external interrupt waits in v.virq until the guest takes it.
 func (v *VCPU) EventPending() bool { return v.pending != 0 || v.virq != 0 }
 
+// DropEvents clears EVENTINJ's next value and the virtual interrupt.
+func (v *VCPU) DropEvents() { v.pending, v.virq = 0, 0 }
+
 // RequestInterruptWindow uses a virtual interrupt (V_IRQ, ignoring V_TPR)
 // with the VINTR intercept: the exit comes when the guest could take it.
 func (v *VCPU) RequestInterruptWindow(on bool) { v.window = on }

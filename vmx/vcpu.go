@@ -211,6 +211,9 @@ func (v *VCPU) SetTPRThreshold(class uint8) { v.tprThreshold = uint32(class) }
 // is v.pending.
 func (v *VCPU) EventPending() bool { return v.pending != 0 }
 
+// DropEvents clears the next entry's interruption information.
+func (v *VCPU) DropEvents() { v.pending, v.pendErr = 0, 0 }
+
 // Inject queues ev through the VM-entry interruption-information field.
 func (v *VCPU) Inject(ev vcpu.Event) {
 	t := uint32(intTypeExternal)

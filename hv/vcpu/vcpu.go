@@ -44,6 +44,10 @@ type VCPU interface {
 	// backend delivers again (its vector is already in the local APIC's
 	// ISR, so the core must not take another in its place).
 	EventPending() bool
+	// DropEvents discards what waits for the next entry (the INIT
+	// reset's: an interrupt acknowledged but not yet taken, an exception
+	// to re-deliver), so it is not delivered into the reset state.
+	DropEvents()
 	// InterruptShadow reports whether the guest is in an STI/MOV SS shadow.
 	InterruptShadow() bool
 	// ClearInterruptShadow ends the shadow: the core emulated (skipped) the

@@ -52,6 +52,7 @@ func (v *scriptVCPU) MarkStateDirty()             {}
 func (v *scriptVCPU) SyncState()                  {}
 func (v *scriptVCPU) Inject(vcpu.Event)           {}
 func (v *scriptVCPU) EventPending() bool          { return false }
+func (v *scriptVCPU) DropEvents()                 {}
 func (v *scriptVCPU) InterruptShadow() bool       { return false }
 func (v *scriptVCPU) ClearInterruptShadow()       {}
 func (v *scriptVCPU) RequestInterruptWindow(bool) {}
