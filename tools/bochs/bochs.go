@@ -15,6 +15,11 @@
 // a run passes only when the log holds one PASS verdict and the guest then
 // powered the machine off through ACPI S5 (which Bochs reports as the panic
 // "ACPI control: soft power off", and with panic: action=fatal exits on).
+//
+// COM1 goes to a file that Run follows, or, when the run has console input
+// (Config.Input), to a TCP connection: Run listens on a free loopback port
+// and Bochs, in its socket-client mode, connects to it as it starts; the
+// guest's output comes back on the connection and Input goes out on it.
 package bochs
 
 import (
@@ -23,12 +28,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -79,6 +86,14 @@ type Config struct {
 	Grace time.Duration
 	// Console, if set, receives the serial output as it arrives.
 	Console io.Writer
+	// Input, if set, is the serial console's input: what it yields is
+	// written to COM1 as it comes (see the package comment). Its end does
+	// not end the connection, which stays open until Bochs exits (Bochs
+	// would read a closed connection as a stream of NUL bytes). Run does
+	// not wait for Input: a Read of it under way when Bochs exits is left
+	// to return, after which the copying stops; a caller that gives a
+	// pipe's read end closes it after Run.
+	Input io.Reader
 	// BIOS and VGABIOS are the ROM images (Debian's by default).
 	BIOS, VGABIOS string
 	// WorkDir, if set, holds the run's files (bochsrc, serial.log,
@@ -87,6 +102,10 @@ type Config struct {
 	WorkDir string
 	// Extra holds further bochsrc lines, appended after the generated ones.
 	Extra []string
+
+	// serialAddr is the loopback address Run listens on for COM1 when
+	// Input is set, host:port.
+	serialAddr string
 }
 
 // Result is what one boot produced.
@@ -137,6 +156,9 @@ func (c Config) withDefaults() Config {
 // Bochs splits option lines at commas and blanks and reads # as a comment.
 var bochsrcWord = regexp.MustCompile(`^[A-Za-z0-9_./+-]+$`)
 
+// loopbackAddr is the form of the address Run listens on for COM1.
+var loopbackAddr = regexp.MustCompile(`^127\.0\.0\.1:[0-9]{1,5}$`)
+
 // Bochsrc returns the configuration file for c. Files of the run are named
 // relative to the work directory Bochs runs in (see FileISO and friends).
 func (c Config) Bochsrc() ([]byte, error) {
@@ -161,6 +183,14 @@ func (c Config) Bochsrc() ([]byte, error) {
 			return nil, fmt.Errorf("bochs: extra bochsrc line %q holds a line break", l)
 		}
 	}
+	com1 := "mode=file, dev=" + FileSerial
+	if c.Input != nil {
+		if !loopbackAddr.MatchString(c.serialAddr) {
+			return nil, fmt.Errorf("bochs: console input needs the loopback address Run listens on, not %q", c.serialAddr)
+		}
+		// Bochs connects as it starts and only then: Run listens first.
+		com1 = "mode=socket-client, dev=" + c.serialAddr
+	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# gohv under Bochs 2.7, written by gohv/tools/bochs. Run from the directory\n")
 	fmt.Fprintf(&b, "# holding it: bochs -q -f %s -rc %s\n", FileConfig, FileRC)
@@ -176,7 +206,7 @@ func (c Config) Bochsrc() ([]byte, error) {
 	fmt.Fprintf(&b, "vgaromimage: file=%s\n", c.VGABIOS)
 	fmt.Fprintf(&b, "ata0-master: type=cdrom, path=%s, status=inserted\n", FileISO)
 	fmt.Fprintf(&b, "boot: cdrom\n")
-	fmt.Fprintf(&b, "com1: enabled=1, mode=file, dev=%s\n", FileSerial)
+	fmt.Fprintf(&b, "com1: enabled=1, %s\n", com1)
 	// Debian's Bochs has no nogui library; rfb without waiting for a viewer
 	// is the headless choice (it listens on the first free port from 5900).
 	fmt.Fprintf(&b, "display_library: rfb, options=\"timeout=0\"\n")
@@ -291,6 +321,21 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("bochs: %w", err)
 	}
+	serial := &tailer{console: c.Console}
+	defer serial.close()
+	if c.Input != nil {
+		sock, err := listenSerial(c.Input)
+		if err != nil {
+			return nil, err
+		}
+		defer sock.close()
+		c.serialAddr = sock.ln.Addr().String()
+		serial.open = func() (io.Reader, error) { return sock, nil }
+		serial.finish = sock.finish
+	} else {
+		path := filepath.Join(dir, FileSerial)
+		serial.open = func() (io.Reader, error) { return os.Open(path) }
+	}
 	if err := c.WriteFiles(dir); err != nil {
 		return nil, err
 	}
@@ -313,8 +358,6 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	kill := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 
 	r := &Result{}
-	serial := &tailer{path: filepath.Join(dir, FileSerial), console: c.Console}
-	defer serial.close()
 	deadline := time.NewTimer(c.Timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(pollInterval)
@@ -353,6 +396,9 @@ loop:
 		}
 	}
 	r.Elapsed = time.Since(start)
+	if serial.finish != nil {
+		serial.finish()
+	}
 	serial.read()
 	r.Log = serial.log
 	r.Output = out.Bytes()
@@ -378,34 +424,37 @@ loop:
 	return r, nil
 }
 
-// tailer follows the serial log file as Bochs writes it.
+// tailer follows the serial output as Bochs writes it: the file, or what
+// the socket has received. Its reads never wait: a source with nothing new
+// returns 0 bytes or an error (io.EOF).
 type tailer struct {
-	path    string
+	open    func() (io.Reader, error) // the source, once it is there
+	finish  func()                    // waits for the last output after Bochs exited, if set
 	console io.Writer
-	f       *os.File
+	r       io.Reader
 	buf     []byte
 	log     []byte
 }
 
 func (t *tailer) close() {
-	if t.f != nil {
-		t.f.Close()
+	if c, ok := t.r.(io.Closer); ok {
+		c.Close()
 	}
 }
 
 func (t *tailer) read() {
-	if t.f == nil {
-		f, err := os.Open(t.path)
+	if t.r == nil {
+		r, err := t.open()
 		if err != nil {
 			return // not created yet
 		}
-		t.f = f
+		t.r = r
 	}
 	if t.buf == nil {
 		t.buf = make([]byte, 32<<10)
 	}
 	for {
-		n, err := t.f.Read(t.buf)
+		n, err := t.r.Read(t.buf)
 		if n > 0 {
 			t.log = append(t.log, t.buf[:n]...)
 			if t.console != nil {
@@ -416,6 +465,101 @@ func (t *tailer) read() {
 			return
 		}
 	}
+}
+
+// serialSocket is COM1 over TCP: Bochs (com1 mode socket-client) connects
+// to its listener as it starts. What the guest sends is kept until the
+// tailer reads it; what Input yields is written to the guest.
+type serialSocket struct {
+	ln    net.Listener
+	input io.Reader
+	done  chan struct{} // closed when the connection's reading ended
+
+	mu     sync.Mutex
+	got    []byte   // received, not yet read
+	conn   net.Conn // Bochs's, once accepted
+	closed bool
+}
+
+func listenSerial(input io.Reader) (*serialSocket, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("bochs: console input: %w", err)
+	}
+	s := &serialSocket{ln: ln, input: input, done: make(chan struct{})}
+	go s.serve()
+	return s, nil
+}
+
+// serve takes Bochs's connection (the only one), copies Input to it and
+// keeps what it sends until the connection ends.
+func (s *serialSocket) serve() {
+	defer close(s.done)
+	conn, err := s.ln.Accept()
+	s.ln.Close()
+	if err != nil {
+		return // Bochs exited without connecting
+	}
+	s.mu.Lock()
+	s.conn = conn
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		conn.Close()
+		return
+	}
+	// Stops at Input's end without closing the connection, or at the
+	// first write after close.
+	go io.Copy(conn, s.input)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := conn.Read(buf)
+		s.mu.Lock()
+		s.got = append(s.got, buf[:n]...)
+		s.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Read hands over what has arrived since the last Read, without waiting:
+// 0 bytes and io.EOF when nothing has.
+func (s *serialSocket) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.got) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.got)
+	s.got = s.got[n:]
+	return n, nil
+}
+
+// finishWait is how long finish waits for the connection to end after
+// Bochs exited (its end closes the connection at once).
+const finishWait = 2 * time.Second
+
+// finish waits, once Bochs has exited, for the rest of its output: until
+// the connection ends or finishWait has passed.
+func (s *serialSocket) finish() {
+	s.ln.Close()
+	select {
+	case <-s.done:
+	case <-time.After(finishWait):
+	}
+}
+
+// close ends the connection and the listener.
+func (s *serialSocket) close() {
+	s.ln.Close()
+	s.mu.Lock()
+	s.closed = true
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.mu.Unlock()
+	<-s.done
 }
 
 // exitMessage finds the reason Bochs gave for exiting: the line after

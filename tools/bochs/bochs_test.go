@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,6 +81,25 @@ func TestBochsrcOptions(t *testing.T) {
 	}
 }
 
+// With Input, COM1 is a socket-client connection to the address Run
+// listens on; Input without one cannot be written.
+func TestBochsrcInput(t *testing.T) {
+	c := Config{ISO: "x.iso", Input: strings.NewReader(""), serialAddr: "127.0.0.1:4321"}
+	rc, err := c.Bochsrc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(rc); !strings.Contains(s, "\ncom1: enabled=1, mode=socket-client, dev=127.0.0.1:4321\n") || strings.Contains(s, FileSerial) {
+		t.Errorf("bochsrc:\n%s", s)
+	}
+	for _, addr := range []string{"", "127.0.0.1:1, mode=file", "localhost:80", "127.0.0.1"} {
+		c.serialAddr = addr
+		if _, err := c.Bochsrc(); err == nil {
+			t.Errorf("no error for input at %q", addr)
+		}
+	}
+}
+
 func TestMediaConfig(t *testing.T) {
 	for _, tc := range []struct {
 		cmdline, entry string
@@ -110,6 +130,12 @@ func TestMediaConfig(t *testing.T) {
 // it writes serial.log and bochs.log there as Bochs would.
 func fakeBochs(t *testing.T, script string) Config {
 	t.Helper()
+	return fakeBochsIn(t, "/bin/sh", script)
+}
+
+// fakeBochsIn is fakeBochs with the script run by shell.
+func fakeBochsIn(t *testing.T, shell, script string) Config {
+	t.Helper()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "bochs")
 	// Bochs's own lines on exiting after the guest's ACPI power-off.
@@ -120,7 +146,7 @@ func fakeBochs(t *testing.T, script string) Config {
 	exit 1
 }
 `
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+prelude+script), 0o755); err != nil {
+	if err := os.WriteFile(p, []byte("#!"+shell+"\n"+prelude+script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	old := Binary
@@ -424,5 +450,86 @@ func TestBuildISOModulesRefusesBadNames(t *testing.T) {
 		[]*bootmedia.Module{{Name: "initrd"}, {Name: "Initrd"}})
 	if err == nil || !strings.Contains(err.Error(), "differ in more than case") {
 		t.Errorf("BuildISOModules = %v", err)
+	}
+}
+
+// socketBochs is a fake Bochs in socket-client mode: it connects to the
+// port its bochsrc names (bash's /dev/tcp), as Bochs does when it starts,
+// and runs script with the connection on descriptor 3.
+func socketBochs(t *testing.T, script string) Config {
+	t.Helper()
+	if _, err := os.Stat("/bin/bash"); err != nil {
+		t.Skip("the fake Bochs needs bash's /dev/tcp:", err)
+	}
+	return fakeBochsIn(t, "/bin/bash", `
+port=$(sed -n 's/^com1: enabled=1, mode=socket-client, dev=127\.0\.0\.1:\([0-9]*\)$/\1/p' bochsrc)
+exec 3<>/dev/tcp/127.0.0.1/$port || exit 2
+`+script)
+}
+
+// With Input the guest's output arrives through the socket into the log,
+// the console and the verdict, and Input reaches the guest; Input's end
+// leaves the connection open (Bochs would read its end as NUL bytes).
+func TestRunInput(t *testing.T) {
+	c := socketBochs(t, `
+printf 'gohv: banner\r\n' >&3
+IFS= read -r line <&3
+printf 'got %s\r\n' "$line" >&3
+read -r -t 1 more <&3
+printf 'after the input: %d\r\n' $? >&3
+printf 'gohv: verdict PASS\r\n' >&3
+poweroff
+`)
+	c.Input = strings.NewReader("echo hi\n")
+	var console bytes.Buffer
+	c.Console = &console
+	keep := filepath.Join(t.TempDir(), "work")
+	c.WorkDir = keep
+	r, err := Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// read's status is 1 at the end of its input, 128 and more on its
+	// timeout.
+	const want = "gohv: banner\r\ngot echo hi\r\nafter the input: 142\r\ngohv: verdict PASS\r\n"
+	if string(r.Log) != want || console.String() != want || !r.Passed() {
+		t.Fatalf("log %q console %q: %s", r.Log, console.String(), r.Describe())
+	}
+	if _, err := os.Stat(filepath.Join(keep, FileSerial)); !os.IsNotExist(err) {
+		t.Errorf("%s written with console input: %v", FileSerial, err)
+	}
+}
+
+// An Input that never ends does not keep Run once Bochs has exited, nor
+// does a Bochs that exits without connecting.
+func TestRunInputDoesNotWait(t *testing.T) {
+	for _, tc := range []struct{ name, script, log string }{
+		{"never-ends", "IFS= read -r line <&3; printf 'got %s\\n' \"$line\" >&3; printf 'gohv: verdict PASS\\n' >&3; poweroff",
+			"got echo hi\ngohv: verdict PASS\n"},
+		{"no-connection", "exit 1", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Config
+			if tc.log == "" {
+				c = fakeBochs(t, tc.script)
+			} else {
+				c = socketBochs(t, tc.script)
+			}
+			pr, pw := io.Pipe()
+			defer pr.Close()
+			go pw.Write([]byte("echo hi\n"))
+			c.Input = pr
+			start := time.Now()
+			r, err := Run(context.Background(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(r.Log) != tc.log {
+				t.Errorf("log %q, want %q: %s", r.Log, tc.log, r.Describe())
+			}
+			if d := time.Since(start); d > finishWait+time.Second {
+				t.Errorf("Run took %v", d)
+			}
+		})
 	}
 }

@@ -51,6 +51,13 @@ func linuxGuest(t *testing.T) (string, *linuxtest.Guest) {
 // of bochs.log are printed.
 func bootLinux(t *testing.T, img, isoName string, timeout time.Duration, ps []linuxtest.Partition, files ...linuxtest.Module) *bochs.Result {
 	t.Helper()
+	return bootLinuxWith(t, img, isoName, bochs.Config{Timeout: timeout}, ps, files...)
+}
+
+// bootLinuxWith is bootLinux with c's timeout, console and input (the ISO,
+// memory and work directory are bootLinux's).
+func bootLinuxWith(t *testing.T, img, isoName string, c bochs.Config, ps []linuxtest.Partition, files ...linuxtest.Module) *bochs.Result {
+	t.Helper()
 	dir := t.TempDir()
 	var mods []*bootmedia.Module
 	for _, m := range linuxtest.Modules(t, dir, ps, files...) {
@@ -64,7 +71,7 @@ func bootLinux(t *testing.T, img, isoName string, timeout time.Duration, ps []li
 	if err := bochs.BuildISOModules(context.Background(), img, "", iso, mods); err != nil {
 		t.Fatal(err)
 	}
-	c := bochs.Config{ISO: iso, MemMiB: 512, Timeout: timeout}
+	c.ISO, c.MemMiB = iso, 512
 	if *keepDir != "" {
 		c.WorkDir = filepath.Join(*keepDir, t.Name())
 	}

@@ -351,64 +351,6 @@ func wantDamageReported(t *testing.T, log []byte, want []string) {
 	t.Log(verdicts[0])
 }
 
-// console is a serial console's output as it arrives, for a test that
-// answers it: waitLine blocks until a whole line arrives.
-type console struct {
-	mu    sync.Mutex
-	cond  *sync.Cond
-	lines []string
-	part  []byte
-	done  bool
-}
-
-func newConsole() *console {
-	c := &console{}
-	c.cond = sync.NewCond(&c.mu)
-	return c
-}
-
-func (c *console) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.part = append(c.part, p...)
-	for {
-		i := bytes.IndexByte(c.part, '\n')
-		if i < 0 {
-			break
-		}
-		c.lines = append(c.lines, strings.TrimRight(string(c.part[:i]), "\r"))
-		c.part = c.part[i+1:]
-	}
-	c.cond.Broadcast()
-	return len(p), nil
-}
-
-// close wakes waiters for good: nothing more will arrive.
-func (c *console) close() {
-	c.mu.Lock()
-	c.done = true
-	c.cond.Broadcast()
-	c.mu.Unlock()
-}
-
-// waitLine waits for a line satisfying ok among those from index from on,
-// and returns the index after it; false when the output ended without one.
-func (c *console) waitLine(from int, ok func(string) bool) (int, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for {
-		for ; from < len(c.lines); from++ {
-			if ok(c.lines[from]) {
-				return from + 1, true
-			}
-		}
-		if c.done {
-			return from, false
-		}
-		c.cond.Wait()
-	}
-}
-
 // TestRunShell drives what `make run` runs: gohvctl run -input with the
 // embedded default configuration (one Linux partition, linux0, with a
 // disk) and the modules the Makefile passes: Debian's kernel, a shell
@@ -446,7 +388,7 @@ func TestRunShell(t *testing.T) {
 	if code, log := runGohvctl(t, nil, nil, "guest", "disk", "-out", disk); code != 0 {
 		t.Fatalf("gohvctl guest disk: status %d\n%s", code, log)
 	}
-	con := newConsole()
+	con := linuxtest.NewConsole()
 	// An OS pipe, not io.Pipe: gohvctl gets the file itself, so no copying
 	// goroutine outlives it, and its exit (a hang cut off by -timeout
 	// included) ends the run even while the typist waits for a line.
@@ -466,7 +408,7 @@ func TestRunShell(t *testing.T) {
 				}
 			}
 			var seen bool
-			if _, seen = con.waitLine(0, ok); !seen {
+			if _, seen = con.WaitLine(0, ok); !seen {
 				failed <- "the console ended before " + what
 			}
 			return seen
@@ -485,7 +427,7 @@ func TestRunShell(t *testing.T) {
 	defer hostQuiet.RUnlock()
 	code, log := runGohvctl(t, in, con, "run", "-kernel", img, "-input", "-icount", "-skip-idle", "-timeout", "4m",
 		"-module", "vmlinuz="+g.Kernel, "-module", "initrd="+shell, "-module", "disk="+disk)
-	con.close()
+	con.Close()
 	if msg, ok := <-failed; ok {
 		t.Error(msg)
 	}

@@ -111,6 +111,25 @@ func (g *Guest) Initrd(t testing.TB, init string) string {
 	return r.path
 }
 
+// addModules adds the modules names and their dependencies
+// (debian.Guest.Modules) to spec for its /init to load, in load order,
+// logs them and returns them as the kernel names them.
+func (g *Guest) addModules(t testing.TB, spec *initramfs.Spec, names ...string) []string {
+	t.Helper()
+	mods, err := g.Modules(context.Background(), names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loaded []string
+	for _, m := range mods {
+		spec.Files = append(spec.Files, initramfs.File{Name: m.Path, Source: m.File})
+		spec.Modules = append(spec.Modules, m.Path)
+		loaded = append(loaded, m.Name)
+	}
+	t.Logf("modules: %s", strings.Join(loaded, " "))
+	return loaded
+}
+
 // Partition is one [[partition]] of a test configuration.
 type Partition struct {
 	Name      string

@@ -217,22 +217,13 @@ func newStorage() *Storage {
 func (g *Guest) Storage(t testing.TB, dir string) *Storage {
 	t.Helper()
 	s := newStorage()
-	mods, err := g.Modules(context.Background(), storageModules...)
-	if err != nil {
-		t.Fatal(err)
-	}
 	spec := initramfs.Spec{
 		Busybox: g.Busybox,
 		Init:    storageInit,
 		Applets: append(append([]string(nil), initramfs.DefaultApplets...), "md5sum", "blockdev", "readlink"),
 		Files:   []initramfs.File{{Name: "etc/pattern", Data: s.pattern}},
 	}
-	for _, m := range mods {
-		spec.Files = append(spec.Files, initramfs.File{Name: m.Path, Source: m.File})
-		spec.Modules = append(spec.Modules, m.Path)
-		s.loaded = append(s.loaded, m.Name)
-	}
-	t.Logf("modules: %s", strings.Join(s.loaded, " "))
+	s.loaded = g.addModules(t, &spec, storageModules...)
 
 	initrd := filepath.Join(dir, "initrd.cpio")
 	if err := spec.WriteFile(initrd); err != nil {
