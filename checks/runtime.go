@@ -158,9 +158,11 @@ func checkGC(*Env) (string, error) {
 	// stays near GOGC's goal of twice the marked heap, but the marked heap
 	// includes what was allocated during a concurrent mark, and HeapAlloc
 	// counts dead objects not yet swept: under TCG, where the mark runs
-	// slowly next to this loop, peaks of 100 MiB are seen. Four times the
-	// live set separates those from a collector that is not reclaiming.
-	if maxHeap > 4*liveChunks*chunk {
+	// slowly next to this loop, peaks of 100 MiB are seen, and 134 MiB on
+	// a host busy with other emulators. Eight times the live set (256 MiB,
+	// an eighth of what was allocated) separates those from a collector
+	// that is not reclaiming.
+	if maxHeap > 8*liveChunks*chunk {
 		return "", fmt.Errorf("heap peaked at %d MiB with 32 MiB live", maxHeap>>20)
 	}
 	if after.HeapAlloc > before.HeapAlloc+4<<20 {

@@ -59,15 +59,7 @@ func BenchmarkLinuxStorage(b *testing.B) {
 			Busybox: g.Busybox,
 			Init: `#!/bin/sh
 # gohv storage benchmark guest /init (tools/imagetest storage_bench_test.go).
-` + initramfs.Prologue + `i=0
-while [ ! -b /dev/sda ]; do
-	i=$((i + 1))
-	if [ $i -gt 100 ]; then
-		echo "guest: disk-timeout"
-		break
-	fi
-	sleep 0.2
-done
+` + initramfs.Prologue + `waitfor disk '[ -b /dev/sda ]'
 ` + run + `
 echo "guest: poweroff"
 poweroff -f

@@ -40,20 +40,15 @@ const shutdownPartition = "linux0"
 // once: ACPI S5, or the reset that gohv turns into a restart.
 var shutdownInit = `#!/bin/sh
 # gohv integration-services test guest /init (tools/linuxtest shutdown.go).
-` + initramfs.StopTraps + initramfs.Prologue + `i=0
-while :; do
+` + initramfs.StopTraps + initramfs.Prologue + `bound() {
 	for d in /sys/bus/vmbus/devices/*; do
 		case $(cat "$d/class_id" 2>/dev/null) in
-		*` + ic.ShutdownOffer.Class.String() + `*) [ -e "$d/driver" ] && break 2 ;;
+		*` + ic.ShutdownOffer.Class.String() + `*) [ -e "$d/driver" ] && return 0 ;;
 		esac
 	done
-	i=$((i + 1))
-	if [ $i -gt 100 ]; then
-		echo "guest: shutdown-device-timeout"
-		break
-	fi
-	sleep 0.2
-done
+	return 1
+}
+waitfor shutdown-device bound
 echo "guest: ready boot-id $(cat /proc/sys/kernel/random/boot_id)"
 while :; do
 	sleep 1

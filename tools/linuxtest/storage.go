@@ -82,15 +82,7 @@ var storageModules = []string{"hv_vmbus", "hv_storvsc", "sd_mod", "crc32c_generi
 const storageInit = `#!/bin/sh
 # gohv storage test guest /init (tools/linuxtest storage.go): boots twice.
 ` + initramfs.Prologue + `mkdir -p /mnt
-i=0
-while [ ! -b /dev/sda ] || [ ! -b /dev/sdb ] || [ ! -b /dev/sdc ]; do
-	i=$((i + 1))
-	if [ $i -gt 100 ]; then
-		echo "guest: disks-timeout $(ls /sys/block | tr '\n' ' ')"
-		break
-	fi
-	sleep 0.2
-done
+waitfor disks '[ -b /dev/sda ] && [ -b /dev/sdb ] && [ -b /dev/sdc ]'
 rw= ro= fs=
 for b in /sys/block/sd*; do
 	[ -e "$b" ] || continue

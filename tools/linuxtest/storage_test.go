@@ -32,7 +32,10 @@ func TestStorageInitWritesWhereCheckLooks(t *testing.T) {
 
 // storageInit prints every key Check reads.
 func TestStorageInitPrintsWhatCheckReads(t *testing.T) {
-	for _, k := range []string{"disks-timeout", "ext4-mount", "boot", "boot1-known-md5", "reboot", "reboot-returned",
+	if !strings.Contains(storageInit, "waitfor disks ") {
+		t.Error("storageInit does not wait for the disks (waitfor disks: the disks-timeout line)")
+	}
+	for _, k := range []string{"ext4-mount", "boot", "boot1-known-md5", "reboot", "reboot-returned",
 		"boot2-known-md5", "boot2-written-md5", "poweroff", "$d-hctl", "$d-size", "$d-ro", "$d-md5", "$1-write", "$1-md5-after"} {
 		if !strings.Contains(storageInit, `echo "guest: `+k+` `) && !strings.Contains(storageInit, `echo "guest: `+k+`"`) {
 			t.Errorf("storageInit prints no %q line", k)

@@ -3,8 +3,26 @@ package initramfs
 // Prologue is the start every test /init shares: PATH, the mounts of
 // proc, sysfs and devtmpfs, and the modules ModulesList names loaded in
 // order, one "guest: insmod.<module> ok|failed" line each (<module> as the
-// kernel names it: "-" in the file name is "_").
+// kernel names it: "-" in the file name is "_"). It also defines the
+// shell function
+//
+//	waitfor WHAT CONDITION
+//
+// which evaluates CONDITION (a shell command line) every 0.2 s until it
+// holds, for at most 20 s of guest time; then it reports
+// "guest: WHAT-timeout <the block devices there are>" and fails.
 const Prologue = `export PATH=/bin
+waitfor() {
+	n=0
+	until eval "$2"; do
+		n=$((n + 1))
+		if [ $n -gt 100 ]; then
+			echo "guest: $1-timeout $(ls /sys/block | tr '\n' ' ')"
+			return 1
+		fi
+		sleep 0.2
+	done
+}
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
