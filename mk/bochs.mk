@@ -5,7 +5,8 @@
 #
 #   make test-bochs   selftest, hvtest and the default configuration (part of `make test`)
 #   make bench-bochs  the `bench` measures in Bochs guest TSC cycles (part of `make bench`)
-#   make run-bochs    boot the default configuration, serial console on stdout;
+#   make run-bochs    boot the default configuration, serial console on stdout
+#                     and its input on stdin;
 #                     BOCHS_APPEND=selftest (or hvtest, bench) boots with those words
 
 BOCHS_APPEND ?=
@@ -20,7 +21,7 @@ bench-bochs: image
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./tools/bochstest -image $(CURDIR)/$(IMAGE)
 
 run-bochs: image
-	$(GO) run ./cmd/gohvctl bochs -kernel $(IMAGE) -append '$(BOCHS_APPEND)'
+	$(GO) run ./cmd/gohvctl bochs -input -kernel $(IMAGE) -append '$(BOCHS_APPEND)'
 
 test: test-bochs
 

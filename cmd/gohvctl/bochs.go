@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -21,6 +22,10 @@ temporary directory (or boots the medium -iso names) as a CD-ROM. Exits 0
 when the image reports a single "gohv: verdict PASS" and then powers off,
 1 otherwise. ` + "`make run-bochs`" + ` runs it.
 
+With -input the serial console's input is stdin, as with gohvctl run
+-input: gohv's console commands (Ctrl-] ?, s, r) and the partition's
+shell.
+
 With -config FILE the ISO also carries the partition configuration and the
 kernels and initrds it names, as boot modules (the rules of gohvctl run).
 `
@@ -37,9 +42,10 @@ type bochsPlan struct {
 // bochsFlags declares the bochs command's flags; plan gives what they
 // describe once fs has parsed, or an error for flags that contradict each
 // other.
-func bochsFlags() (fs *flag.FlagSet, plan func() (bochsPlan, error)) {
+func bochsFlags(stdin io.Reader) (fs *flag.FlagSet, plan func() (bochsPlan, error)) {
 	fs = flag.NewFlagSet("bochs", flag.ContinueOnError)
 	var p bochsPlan
+	var input bool
 	c := &p.config
 	fs.StringVar(&p.kernel, "kernel", "build/gohv", "the gohv image to boot")
 	fs.StringVar(&c.ISO, "iso", "", "boot this ISO instead of building one from -kernel and -append")
@@ -49,8 +55,12 @@ func bochsFlags() (fs *flag.FlagSet, plan func() (bochsPlan, error)) {
 	fs.Int64Var(&c.IPS, "ips", bochs.DefaultIPS, "emulated instructions per second of emulated time")
 	fs.DurationVar(&c.Timeout, "timeout", bochs.DefaultTimeout, "kill Bochs after this long")
 	fs.StringVar(&c.WorkDir, "keep", "", "keep bochsrc, serial.log and bochs.log in this directory")
+	fs.BoolVar(&input, "input", false, "the serial console's input is stdin (COM1 over a loopback socket; Ctrl-C ends Bochs)")
 	addModuleFlags(fs, &p.configFile, &p.modules)
 	return fs, func() (bochsPlan, error) {
+		if input {
+			c.Input = stdin
+		}
 		if c.ISO != "" {
 			var err error
 			fs.Visit(func(f *flag.Flag) {
@@ -67,7 +77,7 @@ func bochsFlags() (fs *flag.FlagSet, plan func() (bochsPlan, error)) {
 }
 
 func (h *host) cmdBochs(ctx context.Context, args []string) int {
-	fs, plan := bochsFlags()
+	fs, plan := bochsFlags(h.stdin)
 	if code, ok := h.parse(fs, bochsAbout, args); !ok {
 		return code
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,9 @@ func bochsPass() *bochs.Result {
 	log := []byte("gohv: verdict PASS\n")
 	return &bochs.Result{Log: log, ExitCode: 1, PoweredOff: true, Verdict: verdict.Parse(log)}
 }
+
+// stdinMarker stands for the host's stdin in a wanted bochs.Config.
+var stdinMarker = strings.NewReader("stdin")
 
 // Without -iso the command builds an ISO from -kernel and -append and boots
 // it; every other flag reaches bochs.Config.
@@ -33,6 +37,8 @@ func TestBochsFlagsReachConfig(t *testing.T) {
 			"-ips", "50000000", "-timeout", "20m", "-keep", "/tmp/keep"},
 			isoCall{kernel: "k.bin", cmdline: "hvtest bench"},
 			bochs.Config{MemMiB: 2048, CPUModel: "corei7_icelake_u", IPS: 50_000_000, Timeout: 20 * time.Minute, WorkDir: "/tmp/keep"}},
+		{"input", []string{"bochs", "-input"}, isoCall{kernel: "build/gohv"},
+			bochs.Config{MemMiB: bochs.DefaultMemMiB, CPUModel: bochs.DefaultCPUModel, IPS: bochs.DefaultIPS, Timeout: bochs.DefaultTimeout, Input: stdinMarker}},
 	} {
 		f := newFakeHost(t)
 		var isos []isoCall
@@ -62,6 +68,12 @@ func TestBochsFlagsReachConfig(t *testing.T) {
 			t.Errorf("%s: the serial console does not reach stdout", tc.name)
 		}
 		got.ISO, got.Console = "", nil
+		if got.Input != nil {
+			if got.Input != f.h.stdin {
+				t.Errorf("%s: the console's input is not stdin", tc.name)
+			}
+			got.Input = stdinMarker
+		}
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: Bochs config\n%+v\nwant\n%+v", tc.name, got, tc.want)
 		}
