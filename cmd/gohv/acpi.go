@@ -7,8 +7,8 @@ import (
 	"gohv/metal/acpi"
 )
 
-// setupACPI finds the firmware's ACPI tables, reports the processors and
-// interrupt controllers they describe, and tells metal how to power off
+// setupACPI finds the firmware's ACPI tables, reports the processors,
+// interrupt controllers and IOMMUs (DMAR, IVRS) they describe, and tells metal how to power off
 // (ACPI S5). Without an RSDP the image cannot know the machine: it stops.
 func setupACPI() error {
 	mem := metal.PhysMemory{}
@@ -55,6 +55,9 @@ func setupACPI() error {
 	}
 	for _, o := range madt.Overrides {
 		fmt.Printf("gohv: acpi override isa irq %d -> gsi %d %v\n", o.Source, o.GSI, o.Flags)
+	}
+	for _, l := range t.IOMMUReport() { // parsed and reported; no IOMMU is enabled yet
+		fmt.Printf("gohv: %s\n", l)
 	}
 	if p, err := t.PowerOff(); err != nil {
 		fmt.Printf("gohv: warning: no ACPI S5 power-off (%v); the image halts instead when no debug-exit device is present\n", err)

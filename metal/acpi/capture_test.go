@@ -15,7 +15,7 @@ import (
 
 // The captures under testdata/ were made by tools/acpidump from QEMU 7.2
 // (see its doc comment and each tables.txt header).
-var captures = []string{"qemu-pc", "qemu-q35", "qemu-q35-hotplug", "qemu-q35-ovmf"}
+var captures = []string{"qemu-pc", "qemu-q35", "qemu-q35-hotplug", "qemu-q35-ovmf", "qemu-q35-intel-iommu", "qemu-q35-amd-iommu"}
 
 // captured is one capture: the manifest and a sparse memory rebuilt from
 // it, laid out as the firmware left it.
@@ -141,6 +141,10 @@ func TestCapturedTablesLoadCompletely(t *testing.T) {
 			"ACPI: RSDT, 6 tables (FACP APIC HPET MCFG WAET DSDT), 2 CPUs, 1 IOAPIC @0xfec00000 GSI 0, 5 overrides, HPET @0xfed00000, S5 0/0 via 0x604"},
 		{"qemu-q35-ovmf", false, 0x777e000,
 			"ACPI: RSDT, 6 tables (FACP APIC HPET MCFG WAET DSDT), 2 CPUs, 1 IOAPIC @0xfec00000 GSI 0, 5 overrides, HPET @0xfed00000, S5 0/0 via 0x604"},
+		{"qemu-q35-intel-iommu", true, 0xf59e0,
+			"ACPI: RSDT, 7 tables (FACP APIC HPET MCFG DMAR WAET DSDT), 2 CPUs, 1 IOAPIC @0xfec00000 GSI 0, 5 overrides, HPET @0xfed00000, S5 0/0 via 0x604"},
+		{"qemu-q35-amd-iommu", true, 0xf59e0,
+			"ACPI: RSDT, 7 tables (FACP APIC HPET MCFG IVRS WAET DSDT), 2 CPUs, 1 IOAPIC @0xfec00000 GSI 0, 5 overrides, HPET @0xfed00000, S5 0/0 via 0x604"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.capture, func(t *testing.T) {

@@ -194,3 +194,76 @@ func fixAt(b []byte, pa uint64) {
 	}
 	fixChecksum(b[pa:], 9, int(n))
 }
+
+func FuzzParseDMAR(f *testing.F) {
+	addCaptured(f, "DMAR.bin")
+	f.Add(mkDMAR(45, DMARIntrRemap,
+		drhdStruct(DRHDIncludePCIAll, 0, 0xfed90000, scopeEntry(ScopeIOAPIC, 8, 0xf0, 0x1f, 0)),
+		rmrrStruct(0, 0x1000, 0x1fff, scopeEntry(ScopePCISubHierarchy, 0, 0, 0x1c, 0, 0, 0)),
+		cat(le16(DMARTypeATSR), le16(8), []byte{1, 0}, le16(0))), true)
+	f.Fuzz(func(t *testing.T, b []byte, fix bool) {
+		if fix {
+			b = fixTable(b, SigDMAR)
+		}
+		d, err := ParseDMAR(b)
+		if err != nil {
+			return
+		}
+		for _, u := range d.DRHDs {
+			u.IncludePCIAll()
+			for _, s := range u.Scopes {
+				if len(s.Path) == 0 {
+					t.Fatalf("DRHD at %d: scope %+v without a path", u.Offset, s)
+				}
+				_ = s.String()
+			}
+		}
+		for _, r := range d.RMRRs {
+			if r.Limit < r.Base {
+				t.Fatalf("RMRR %+v: limit below base", r)
+			}
+		}
+		for _, s := range d.Skipped {
+			if s.Offset < dmarStructuresOff || s.Offset+int(s.Length) > len(b) || s.Length < 4 {
+				t.Fatalf("skipped structure %+v outside the table", s)
+			}
+			_ = s.Name()
+		}
+	})
+}
+
+func FuzzParseIVRS(f *testing.F) {
+	addCaptured(f, "IVRS.bin")
+	f.Add(mkIVRS(0x00203041,
+		ivhd10(0xb0, 2, 0x40, 0xfeb80000, 0, 0, 0,
+			dev4(IVHDEntryAll, 0, 0), dev4(IVHDEntryStartRange, 0x10, 0), dev4(IVHDEntryEndRange, 0xfe, 0),
+			cat(dev4(IVHDEntryAliasSelect, 0x300, 0), []byte{0}, le16(0xa5), []byte{0}),
+			cat([]byte{IVHDEntrySpecial, 0, 0, 0xd7, 0x21}, le16(0xa0), []byte{SpecialIOAPIC}),
+			cat(dev4(IVHDEntryACPIHID, 0xa5, 0), []byte("AMDI0020"), make([]byte, 8), []byte{2, 1}, []byte("0"))),
+		ivhd11(IVHDType40, 2, 0xfeb80000, 1, cat(dev4(IVHDEntryExtRange, 0x500, 0), le32(7)), dev4(IVHDEntryEndRange, 0x5ff, 0)),
+		ivmd(IVMDRange, 0x8, 0x100, 0x1ff, 0x80000000, 0x10000)), true)
+	f.Fuzz(func(t *testing.T, b []byte, fix bool) {
+		if fix {
+			b = fixTable(b, SigIVRS)
+		}
+		r, err := ParseIVRS(b)
+		if err != nil {
+			return
+		}
+		r.PASize()
+		r.VASize()
+		for _, h := range r.IVHDs {
+			_ = PCIAddress(h.DeviceID)
+			for _, e := range h.Entries {
+				if e.Last < e.First || e.Offset < h.Offset || e.Offset >= len(b) {
+					t.Fatalf("IVHD at %d: entry %+v", h.Offset, e)
+				}
+			}
+		}
+		for _, m := range r.IVMDs {
+			if m.Last < m.First {
+				t.Fatalf("IVMD %+v: devices backwards", m)
+			}
+		}
+	})
+}

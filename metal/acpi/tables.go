@@ -214,6 +214,8 @@ const (
 	SigHPET = "HPET"
 	SigMCFG = "MCFG"
 	SigFACS = "FACS"
+	SigDMAR = "DMAR" // Intel VT-d
+	SigIVRS = "IVRS" // AMD-Vi
 )
 
 // Find returns the first table with the signature.
@@ -270,6 +272,24 @@ func (t *Tables) HPET() (*HPET, error) {
 		return nil, err
 	}
 	return ParseHPET(tab.Data)
+}
+
+// DMAR parses the first DMA Remapping Reporting table (Intel VT-d).
+func (t *Tables) DMAR() (*DMAR, error) {
+	tab, err := t.need(SigDMAR)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDMAR(tab.Data)
+}
+
+// IVRS parses the first I/O Virtualization Reporting Structure (AMD-Vi).
+func (t *Tables) IVRS() (*IVRS, error) {
+	tab, err := t.need(SigIVRS)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIVRS(tab.Data)
 }
 
 // S5 finds \_S5_ in the DSDT, then in each SSDT.

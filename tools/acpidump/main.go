@@ -19,9 +19,11 @@
 //	go run ./tools/acpidump -machine q35 -smp 4 -out metal/acpi/testdata/qemu-q35
 //	go run ./tools/acpidump -machine q35 -smp 2,maxcpus=4 -out metal/acpi/testdata/qemu-q35-hotplug
 //	go run ./tools/acpidump -machine q35 -smp 2 -bios /usr/share/qemu/OVMF.fd -out metal/acpi/testdata/qemu-q35-ovmf
+//	go run ./tools/acpidump -machine q35 -smp 2 -device intel-iommu,intremap=on -out metal/acpi/testdata/qemu-q35-intel-iommu
+//	go run ./tools/acpidump -machine q35 -smp 2 -device amd-iommu -out metal/acpi/testdata/qemu-q35-amd-iommu
 //
 // Each runs, for -machine M -smp S -m 128 (the default size), what the
-// manifest's header records:
+// manifest's header records (with -bios and each -device D after -smp):
 //
 //	qemu-system-x86_64 -accel tcg -display none -nodefaults -no-user-config \
 //	    -M M -m 128 -smp S -S -qmp unix:TMP/qmp.sock,server=on,wait=off
@@ -56,18 +58,20 @@ func main() {
 		smp     = flag.String("smp", "2", "QEMU -smp value")
 		memMiB  = flag.Uint64("m", 128, "guest RAM in MiB (all of it is dumped at each look; keep it below 2816 so it is all under 4 GiB)")
 		bios    = flag.String("bios", "", "firmware image for QEMU -bios (default: QEMU's SeaBIOS)")
+		devices deviceFlags
 		out     = flag.String("out", "", "directory to write the tables and tables.txt into (required)")
 		poll    = flag.Duration("poll", 500*time.Millisecond, "interval between looks")
 		settle  = flag.Duration("settle", 2*time.Second, "how long the tables must stay the same")
 		timeout = flag.Duration("timeout", 120*time.Second, "give up after this long")
 	)
+	flag.Var(&devices, "device", "a QEMU -device value, e.g. intel-iommu,intremap=on (repeatable)")
 	flag.Parse()
 	if *out == "" || flag.NArg() != 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
 	c := capture{
-		qemu: *qemu, machine: *machine, smp: *smp, memBytes: *memMiB << 20, bios: *bios,
+		qemu: *qemu, machine: *machine, smp: *smp, memBytes: *memMiB << 20, bios: *bios, devices: devices,
 		poll: *poll, settle: *settle, timeout: *timeout,
 	}
 	if err := c.run(*out); err != nil {
@@ -78,6 +82,7 @@ func main() {
 
 type capture struct {
 	qemu, machine, smp, bios string
+	devices                  []string
 	memBytes                 uint64
 	poll, settle, timeout    time.Duration
 }
@@ -89,6 +94,9 @@ func (c *capture) args(sock string) []string {
 	}
 	if c.bios != "" {
 		a = append(a, "-bios", c.bios)
+	}
+	for _, d := range c.devices {
+		a = append(a, "-device", d)
 	}
 	return append(a, "-S", "-qmp", "unix:"+sock+",server=on,wait=off")
 }
@@ -306,6 +314,12 @@ func (f *found) write(dir string, header []string) error {
 	fmt.Print(m.String())
 	return nil
 }
+
+// deviceFlags collects repeated -device values.
+type deviceFlags []string
+
+func (d *deviceFlags) String() string     { return strings.Join(*d, " ") }
+func (d *deviceFlags) Set(v string) error { *d = append(*d, v); return nil }
 
 // fileName makes a signature safe for a file name.
 func fileName(sig string) string {

@@ -187,3 +187,50 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestIOMMUReport boots a short selftest on q35 with QEMU's intel-iommu,
+// with its amd-iommu, and with neither, and wants the boot report's IOMMU
+// lines from the ACPI DMAR and IVRS tables: one line per unit, and the
+// warning that DMA is not confined (gohv only parses the tables yet).
+func TestIOMMUReport(t *testing.T) {
+	img := needImage(t)
+	const (
+		notEnabled = "gohv: warning: IOMMU not enabled (gohv only reads the tables yet): DMA is not confined and device assignment is unavailable"
+		none       = "gohv: warning: no IOMMU (no usable ACPI DMAR or IVRS table): DMA is not confined and device assignment is unavailable"
+	)
+	for _, c := range []struct {
+		name  string
+		extra []string
+		want  []string
+	}{
+		// QEMU 7.2 names each device on bus 0 in the unit's scope
+		// (no INCLUDE_PCI_ALL): the I/O APIC, the host bridge, the
+		// default VGA and e1000e, the ICH9 LPC, SATA and SMBus.
+		{"intel-iommu", []string{"-device", "intel-iommu,intremap=on"}, []string{
+			"gohv: acpi iommu vt-d unit 0 at 0xfed90000 segment 0 scope 7 entries intr-remap=true address-width 39", notEnabled}},
+		// The IOMMU is a PCI function, in the first free slot after
+		// the default VGA (00:01.0) and e1000e (00:02.0).
+		{"amd-iommu", []string{"-device", "amd-iommu"}, []string{
+			"gohv: acpi iommu amd-vi unit 0 at 0xfed80000 segment 0 device 00:03.0 ivhd-type 0x10 8 device entries", notEnabled}},
+		{"none", nil, []string{none}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := boot(t, qemu.Config{Kernel: img, Append: []string{"selftest=panic-recover"},
+				Machine: "q35", MemMiB: 256, Extra: c.extra, Timeout: 2 * time.Minute})
+			if !r.Passed() {
+				t.Fatalf("selftest: %s", r.Describe())
+			}
+			var got []string
+			for _, l := range strings.Split(string(r.Log), "\n") {
+				l = strings.TrimRight(l, "\r")
+				if strings.HasPrefix(l, "gohv: acpi iommu ") || strings.Contains(l, "IOMMU") {
+					got = append(got, l)
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+				t.Errorf("IOMMU lines:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}
