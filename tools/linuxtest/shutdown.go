@@ -294,7 +294,7 @@ steps:
 	}
 	for _, l := range lines {
 		if strings.Contains(l, "Failed to start orderly") || strings.HasPrefix(l, "gohv: error: ") ||
-			strings.HasPrefix(l, "gohv: warning: ") && !strings.Contains(l, "has not answered a heartbeat") {
+			strings.HasPrefix(l, "gohv: warning: ") && !strings.Contains(l, "has not answered a heartbeat") && !hostDMAWarning.MatchString(l) {
 			t.Errorf("unexpected line: %q", l)
 		}
 	}
@@ -302,3 +302,8 @@ steps:
 		t.Errorf("%s did not power off: %s", shutdownPartition, e.Line)
 	}
 }
+
+// hostDMAWarning is the boot's warning that no IOMMU confines DMA (none
+// found, or found and not yet enabled): the machine's, not the
+// partition's.
+var hostDMAWarning = regexp.MustCompile(`^gohv: warning: (no IOMMU|IOMMU not enabled) .*DMA is not confined`)

@@ -45,3 +45,19 @@ func TestShutdownTypistConsoleEnds(t *testing.T) {
 		t.Errorf("done: %v", err)
 	}
 }
+
+// The boot's DMA warnings (cmd/gohv's, with an IOMMU found or not) are the
+// machine's and pass; a warning about the partition does not.
+func TestHostDMAWarning(t *testing.T) {
+	for _, l := range []string{
+		"gohv: warning: IOMMU not enabled (gohv only reads the tables yet): DMA is not confined and device assignment is unavailable",
+		"gohv: warning: no IOMMU (no usable ACPI DMAR or IVRS table): DMA is not confined and device assignment is unavailable",
+	} {
+		if !hostDMAWarning.MatchString(l) {
+			t.Errorf("%q not taken for the host's DMA warning", l)
+		}
+	}
+	if l := "gohv: warning: vmbus: channel closed partition=linux0 relid=3"; hostDMAWarning.MatchString(l) {
+		t.Errorf("%q taken for the host's DMA warning", l)
+	}
+}
