@@ -8,8 +8,9 @@ import (
 )
 
 // setupACPI finds the firmware's ACPI tables, reports the processors,
-// interrupt controllers and IOMMUs (DMAR, IVRS) they describe, and tells metal how to power off
-// (ACPI S5). Without an RSDP the image cannot know the machine: it stops.
+// interrupt controllers and IOMMUs (DMAR, IVRS) they describe and the PCI
+// functions (through the MCFG's ECAM window or the legacy ports), and
+// tells metal how to power off (ACPI S5). Without an RSDP the image cannot know the machine: it stops.
 func setupACPI() error {
 	mem := metal.PhysMemory{}
 	var rsdp acpi.RSDP
@@ -59,6 +60,7 @@ func setupACPI() error {
 	for _, l := range t.IOMMUReport() { // parsed and reported; no IOMMU is enabled yet
 		fmt.Printf("gohv: %s\n", l)
 	}
+	reportPCI(t)
 	if p, err := t.PowerOff(); err != nil {
 		fmt.Printf("gohv: warning: no ACPI S5 power-off (%v); the image halts instead when no debug-exit device is present\n", err)
 	} else {

@@ -234,3 +234,64 @@ func TestIOMMUReport(t *testing.T) {
 		})
 	}
 }
+
+// TestPCIReport boots a short word and checks the boot report's PCI lines:
+// on q35 through ECAM (MCFG at 0xb0000000, buses 0-255) with QEMU's edu
+// device added, and on pc through the legacy ports (no MCFG).
+func TestPCIReport(t *testing.T) {
+	img := needImage(t)
+	for _, c := range []struct {
+		machine string
+		extra   []string
+		want    []string
+	}{
+		// QEMU 7.2's q35: the MCH host bridge, the default VGA and e1000e
+		// (82574L: registers, flash, I/O, MSI-X table), the edu device
+		// issue 16's DMA tests use (class 00.ff: "other"), a PCIe root
+		// port (MSI-X table in BAR0) with a second edu behind it on bus 1,
+		// and the ICH9 LPC/ISA bridge, AHCI controller (ABAR in BAR5,
+		// index/data I/O in BAR4) and SMBus controller.
+		{"q35", []string{"-device", "edu", "-device", "pcie-root-port,id=rp,chassis=1", "-device", "edu,bus=rp"}, []string{
+			"gohv: pci 9 functions on buses 00-ff through ECAM 0xb0000000",
+			"gohv: pci 00:00.0 8086:29c0 class 06.00.00",
+			"gohv: pci 00:01.0 1234:1111 class 03.00.00 bars mem32-pf 0xfd000000/16M mem32 0xfeb94000/4K",
+			"gohv: pci 00:02.0 8086:10d3 class 02.00.00 bars mem32 0xfeb40000/128K mem32 0xfeb60000/128K io 0xc040/32 mem32 0xfeb90000/16K caps pm msi pcie msix",
+			"gohv: pci 00:03.0 1234:11e8 class 00.ff.00 bars mem32 0xfea00000/1M caps msi",
+			"gohv: pci 00:04.0 1b36:000c class 06.04.00 bridge buses 01-01 bars mem32 0xfeb95000/4K caps pcie msix ssvid",
+			"gohv: pci 00:1f.0 8086:2918 class 06.01.00",
+			"gohv: pci 00:1f.2 8086:2922 class 01.06.01 bars io 0xc060/32 mem32 0xfeb96000/4K caps msi sata",
+			"gohv: pci 00:1f.3 8086:2930 class 0c.05.00 bars io 0x700/64",
+			"gohv: pci 01:00.0 1234:11e8 class 00.ff.00 bars mem32 0xfe800000/1M caps msi",
+		}},
+		// i440FX: no MCFG, so the legacy ports; the PIIX3 ISA bridge, IDE
+		// (bus-master I/O in BAR4) and ACPI/power-management function.
+		{"pc", nil, []string{
+			"gohv: pci 6 functions on buses 00-ff through legacy ports 0xcf8/0xcfc",
+			"gohv: pci 00:00.0 8086:1237 class 06.00.00",
+			"gohv: pci 00:01.0 8086:7000 class 06.01.00",
+			"gohv: pci 00:01.1 8086:7010 class 01.01.80 bars io 0xc040/16",
+			"gohv: pci 00:01.3 8086:7113 class 06.80.00",
+			"gohv: pci 00:02.0 1234:1111 class 03.00.00 bars mem32-pf 0xfd000000/16M mem32 0xfebf0000/4K",
+			"gohv: pci 00:03.0 8086:100e class 02.00.00 bars mem32 0xfebc0000/128K io 0xc000/64",
+		}},
+	} {
+		t.Run(c.machine, func(t *testing.T) {
+			t.Parallel()
+			r := boot(t, qemu.Config{Kernel: img, Append: []string{"selftest=panic-recover"},
+				Machine: c.machine, MemMiB: 256, Extra: c.extra, Timeout: 2 * time.Minute})
+			if !r.Passed() {
+				t.Fatalf("selftest: %s", r.Describe())
+			}
+			var got []string
+			for _, l := range strings.Split(string(r.Log), "\n") {
+				l = strings.TrimRight(l, "\r")
+				if strings.HasPrefix(l, "gohv: pci ") || strings.HasPrefix(l, "gohv: warning: pci ") {
+					got = append(got, l)
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+				t.Errorf("PCI lines:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}
