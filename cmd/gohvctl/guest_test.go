@@ -180,8 +180,9 @@ func TestGuestRunBareFailsOnAPanicOrNoInit(t *testing.T) {
 
 // guest disk writes an ext4 image holding README.txt.
 func TestGuestDisk(t *testing.T) {
-	if _, err := exec.LookPath("debugfs"); err != nil {
-		if _, err := exec.LookPath("/usr/sbin/debugfs"); err != nil {
+	debugfs, err := exec.LookPath("debugfs")
+	if err != nil {
+		if debugfs, err = exec.LookPath("/usr/sbin/debugfs"); err != nil {
 			t.Skip("no debugfs (e2fsprogs)")
 		}
 	}
@@ -193,7 +194,7 @@ func TestGuestDisk(t *testing.T) {
 	if st, err := os.Stat(out); err != nil || st.Size() != 16<<20 {
 		t.Fatalf("%v %v", st, err)
 	}
-	b, err := exec.Command("debugfs", "-R", "cat /README.txt", out).Output()
+	b, err := exec.Command(debugfs, "-R", "cat /README.txt", out).Output()
 	if err != nil || string(b) != runDiskReadme {
 		t.Fatalf("README.txt: %q %v", b, err)
 	}

@@ -193,7 +193,7 @@ func TestBadInput(t *testing.T) {
 // lines from the ACPI DMAR and IVRS tables: one line per unit, and the
 // warning that DMA is not confined (gohv only parses the tables yet).
 func TestIOMMUReport(t *testing.T) {
-	img := needImage(t)
+	needImage(t) // skips without -image, before the subtests
 	const (
 		notEnabled = "gohv: warning: IOMMU not enabled (gohv only reads the tables yet): DMA is not confined and device assignment is unavailable"
 		none       = "gohv: warning: no IOMMU (no usable ACPI DMAR or IVRS table): DMA is not confined and device assignment is unavailable"
@@ -216,21 +216,9 @@ func TestIOMMUReport(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			r := boot(t, qemu.Config{Kernel: img, Append: []string{"selftest=panic-recover"},
-				Machine: "q35", MemMiB: 256, Extra: c.extra, Timeout: 2 * time.Minute})
-			if !r.Passed() {
-				t.Fatalf("selftest: %s", r.Describe())
-			}
-			var got []string
-			for _, l := range strings.Split(string(r.Log), "\n") {
-				l = strings.TrimRight(l, "\r")
-				if strings.HasPrefix(l, "gohv: acpi iommu ") || strings.Contains(l, "IOMMU") {
-					got = append(got, l)
-				}
-			}
-			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
-				t.Errorf("IOMMU lines:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
-			}
+			reportLines(t, "IOMMU", "q35", c.extra, c.want, func(l string) bool {
+				return strings.HasPrefix(l, "gohv: acpi iommu ") || strings.Contains(l, "IOMMU")
+			})
 		})
 	}
 }
@@ -239,7 +227,7 @@ func TestIOMMUReport(t *testing.T) {
 // on q35 through ECAM (MCFG at 0xb0000000, buses 0-255) with QEMU's edu
 // device added, and on pc through the legacy ports (no MCFG).
 func TestPCIReport(t *testing.T) {
-	img := needImage(t)
+	needImage(t) // skips without -image, before the subtests
 	for _, c := range []struct {
 		machine string
 		extra   []string
@@ -277,21 +265,30 @@ func TestPCIReport(t *testing.T) {
 	} {
 		t.Run(c.machine, func(t *testing.T) {
 			t.Parallel()
-			r := boot(t, qemu.Config{Kernel: img, Append: []string{"selftest=panic-recover"},
-				Machine: c.machine, MemMiB: 256, Extra: c.extra, Timeout: 2 * time.Minute})
-			if !r.Passed() {
-				t.Fatalf("selftest: %s", r.Describe())
-			}
-			var got []string
-			for _, l := range strings.Split(string(r.Log), "\n") {
-				l = strings.TrimRight(l, "\r")
-				if strings.HasPrefix(l, "gohv: pci ") || strings.HasPrefix(l, "gohv: warning: pci ") {
-					got = append(got, l)
-				}
-			}
-			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
-				t.Errorf("PCI lines:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
-			}
+			reportLines(t, "PCI", c.machine, c.extra, c.want, func(l string) bool {
+				return strings.HasPrefix(l, "gohv: pci ") || strings.HasPrefix(l, "gohv: warning: pci ")
+			})
 		})
+	}
+}
+
+// reportLines boots a short selftest on machine with the extra QEMU
+// arguments and wants the boot report's lines that keep selects (what
+// names them) to be exactly want, in order.
+func reportLines(t *testing.T, what, machine string, extra, want []string, keep func(string) bool) {
+	t.Helper()
+	r := boot(t, qemu.Config{Kernel: needImage(t), Append: []string{"selftest=panic-recover"},
+		Machine: machine, MemMiB: 256, Extra: extra, Timeout: 2 * time.Minute})
+	if !r.Passed() {
+		t.Fatalf("selftest: %s", r.Describe())
+	}
+	var got []string
+	for _, l := range strings.Split(string(r.Log), "\n") {
+		if l = strings.TrimRight(l, "\r"); keep(l) {
+			got = append(got, l)
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s lines:\n%s\nwant\n%s", what, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -372,15 +372,8 @@ func TestRunShell(t *testing.T) {
 	img, g := linuxGuest(t)
 	t.Parallel()
 	dir := t.TempDir()
-	mods, err := g.Modules(context.Background(), runModules...)
-	if err != nil {
-		t.Fatal(err)
-	}
 	spec := initramfs.Spec{Busybox: g.Busybox, Init: initramfs.ShellInit, Files: initramfs.StopperFiles()}
-	for _, m := range mods {
-		spec.Files = append(spec.Files, initramfs.File{Name: m.Path, Source: m.File})
-		spec.Modules = append(spec.Modules, m.Path)
-	}
+	g.AddModules(t, &spec, runModules...)
 	shell, disk := filepath.Join(dir, "initrd.cpio"), filepath.Join(dir, "disk.img")
 	if err := spec.WriteFile(shell); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package imagetest
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -50,10 +49,6 @@ func BenchmarkLinuxStorage(b *testing.B) {
 	if err := os.WriteFile(disk, make([]byte, benchDiskMiB<<20), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	mods, err := g.Modules(context.Background(), "hv_vmbus", "hv_storvsc", "sd_mod")
-	if err != nil {
-		b.Fatal(err)
-	}
 	initrd := func(name, run string) string {
 		spec := initramfs.Spec{
 			Busybox: g.Busybox,
@@ -66,10 +61,7 @@ poweroff -f
 `,
 			Files: []initramfs.File{{Name: "bin/guestio", Mode: 0o755, Source: guestio}},
 		}
-		for _, m := range mods {
-			spec.Files = append(spec.Files, initramfs.File{Name: m.Path, Source: m.File})
-			spec.Modules = append(spec.Modules, m.Path)
-		}
+		g.AddModules(b, &spec, "hv_vmbus", "hv_storvsc", "sd_mod")
 		p := filepath.Join(dir, name+".cpio")
 		if err := spec.WriteFile(p); err != nil {
 			b.Fatal(err)

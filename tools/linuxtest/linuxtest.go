@@ -111,10 +111,10 @@ func (g *Guest) Initrd(t testing.TB, init string) string {
 	return r.path
 }
 
-// addModules adds the modules names and their dependencies
+// AddModules adds the modules names and their dependencies
 // (debian.Guest.Modules) to spec for its /init to load, in load order,
 // logs them and returns them as the kernel names them.
-func (g *Guest) addModules(t testing.TB, spec *initramfs.Spec, names ...string) []string {
+func (g *Guest) AddModules(t testing.TB, spec *initramfs.Spec, names ...string) []string {
 	t.Helper()
 	mods, err := g.Modules(context.Background(), names...)
 	if err != nil {

@@ -93,7 +93,7 @@ func (g *Guest) Shutdown(t testing.TB, dir string) *Shutdown {
 		Init:    shutdownInit,
 		Files:   initramfs.StopperFiles(),
 	}
-	s.loaded = g.addModules(t, &spec, shutdownModules...)
+	s.loaded = g.AddModules(t, &spec, shutdownModules...)
 	initrd := filepath.Join(dir, "initrd.cpio")
 	if err := spec.WriteFile(initrd); err != nil {
 		t.Fatal(err)

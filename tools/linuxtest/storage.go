@@ -215,7 +215,7 @@ func (g *Guest) Storage(t testing.TB, dir string) *Storage {
 		Applets: append(append([]string(nil), initramfs.DefaultApplets...), "md5sum", "blockdev", "readlink"),
 		Files:   []initramfs.File{{Name: "etc/pattern", Data: s.pattern}},
 	}
-	s.loaded = g.addModules(t, &spec, storageModules...)
+	s.loaded = g.AddModules(t, &spec, storageModules...)
 
 	initrd := filepath.Join(dir, "initrd.cpio")
 	if err := spec.WriteFile(initrd); err != nil {
