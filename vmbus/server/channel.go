@@ -229,6 +229,7 @@ func (c *Channel) close(err error) {
 	c.sendMu.Unlock()
 	c.h.Close(err)
 	c.gpadl.user, c.dev.ch = nil, nil
+	c.s.returnLent(c)
 }
 
 // SendInband writes an in-band packet (proto.PktDataInband) to the guest.

@@ -54,6 +54,11 @@
 //     OPENCHANNEL_RESULT says 0, or a failure status and nothing is
 //     served. CLOSECHANNEL stops the channel's goroutine and closes the
 //     Handler; it has no reply.
+//   - Lent GPADLs: a device whose protocol names further GPADLs of its
+//     relid (netvsc's receive and send buffers) borrows them through
+//     Channel.BorrowGPADL; one that holds rings or is lent already is
+//     refused. GPADL_TEARDOWN of a lent GPADL closes the borrowing
+//     channel first; closing a channel returns what it borrowed.
 //   - MODIFYCHANNEL moves a channel's target VP (answered from 5.3);
 //     UNLOAD closes everything and answers UNLOAD_RESPONSE;
 //     TL_CONNECT_REQUEST (hv_sock) is refused.

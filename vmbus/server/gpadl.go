@@ -64,6 +64,9 @@ type gpadl struct {
 	// a multiple of 4 KiB): the only kind a ring may live in.
 	wholePages bool
 	user       *Channel // the open channel whose rings these are
+	// borrower is the open channel whose Handler holds the GPADL as a
+	// buffer (BorrowGPADL); nil when none does.
+	borrower *Channel
 }
 
 func (s *Server) pendingGPADLs() int {
@@ -187,6 +190,10 @@ func (s *Server) gpadlTeardown(m proto.GPADLTeardown) {
 		if g.user != nil {
 			s.log.Warn("vmbus: GPADL torn down under an open channel; closing it", "gpadl", g.handle, "relid", g.user.relid)
 			g.user.close(fmt.Errorf("vmbus/server: relid %d: its ring GPADL %d was torn down while open", g.user.relid, g.handle))
+		}
+		if b := g.borrower; b != nil {
+			s.log.Warn("vmbus: GPADL torn down while its channel's device uses it; closing the channel", "gpadl", g.handle, "relid", b.relid)
+			b.close(fmt.Errorf("vmbus/server: relid %d: gpadl %d was torn down while its device used it", b.relid, g.handle))
 		}
 		s.forgetGPADL(g)
 	} else {
