@@ -4,8 +4,8 @@
 // RNDIS, the Remote NDIS messages that travel inside NVSP's
 // SEND_RNDIS_PKT (control requests and their completions, status
 // indications, and the Ethernet frames themselves with their per-packet
-// information). The VSP itself, root/netvsp, is still to come under issue
-// 13; this package is its definitions and codecs only.
+// information). The VSP itself is root/netvsp; this package is its
+// definitions and codecs only, usable by a guest-side client too.
 //
 // Names follow Linux 6.1's drivers/net/hyperv/hyperv_net.h and
 // include/linux/rndis.h, and the RNDIS and NDIS specifications' names for

@@ -602,3 +602,22 @@ func parseIndirectionTable(r *reader) Message {
 	}
 	return m
 }
+
+// ParseSendRNDISPacket decodes a SEND_RNDIS_PKT (either direction)
+// without going through Message: the data path's parser, which does not
+// allocate when the message is well formed.
+func ParseSendRNDISPacket(b []byte) (SendRNDISPacket, error) {
+	r := reader{b: b, msg: "nvsp SEND_RNDIS_PKT"}
+	if t := MessageType(r.u32(offType, "msg_type")); r.err == nil && t != TypeSendRNDISPacket {
+		r.fail("msg_type", "%v, not SEND_RNDIS_PKT", t)
+	}
+	m := SendRNDISPacket{
+		ChannelType:  r.u32(offField1, "channel_type"),
+		SectionIndex: r.u32(offField2, "send_buf_section_index"),
+		SectionSize:  r.u32(offField3, "send_buf_section_size"),
+	}
+	if r.err != nil {
+		return SendRNDISPacket{}, r.err
+	}
+	return m, nil
+}

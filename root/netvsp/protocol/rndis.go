@@ -578,3 +578,16 @@ func parsePacket(r *reader) RNDISMessage {
 	}
 	return p
 }
+
+// AppendPacketMsgHeader appends the 44-byte header of a PACKET_MSG whose
+// frame of dataLen bytes follows it directly, with no per-packet info
+// and msg_len covering both: the layout PacketMsg.Append writes, for a
+// receive path that copies the frame straight after the header.
+func AppendPacketMsgHeader(b []byte, dataLen int) []byte {
+	b, p := grow(b, PacketMsgSize)
+	put32(p, offRNDISType, uint32(RNDISPacketMsg))
+	put32(p, offRNDISLen, uint32(PacketMsgSize+dataLen))
+	put32(p, offPacketDataOffset, PacketSize)
+	put32(p, offPacketDataLen, uint32(dataLen))
+	return b
+}
