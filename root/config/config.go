@@ -41,6 +41,9 @@ const ModuleName = "config"
 // Config is a partition configuration.
 type Config struct {
 	Partitions []Partition `toml:"partition"`
+	// Switches are the root's virtual Ethernet switches ([[switch]]
+	// tables); partitions' NICs connect to them by name.
+	Switches []Switch `toml:"switch"`
 
 	// Where each field was written, for errors that Check finds later.
 	file  string
@@ -82,6 +85,36 @@ type Partition struct {
 	// Disks are the partition's SCSI disks, served by the root's storage
 	// VSP over VMBus: [[partition.disk]] tables, in order.
 	Disks []Disk `toml:"disk"`
+	// NICs are the partition's synthetic network adapters, served by the
+	// root's network VSP over VMBus: [[partition.nic]] tables, in order
+	// (Linux's hv_netvsc names them eth0, eth1, ...).
+	NICs []NIC `toml:"nic"`
+}
+
+// Switch is one of the root's virtual Ethernet switches: a learning L2
+// switch joining the NICs that name it and, when RootAddress is set, the
+// root partition's own TCP/IP endpoint.
+type Switch struct {
+	// Name identifies the switch, as partition names do; unique.
+	Name string `toml:"name"`
+	// RootAddress, when set, is the root partition's IPv4 address on the
+	// switch with its prefix length ("10.0.0.1/24"): the root answers
+	// ping there and serves its diagnostic page on TCP port 80.
+	RootAddress string `toml:"root_address"`
+	// RootMAC is the root port's MAC address; by default one gohv
+	// derives from the switch's position (DefaultRootMAC).
+	RootMAC string `toml:"root_mac"`
+}
+
+// NIC is one synthetic network adapter of a partition.
+type NIC struct {
+	// Switch names the [[switch]] the NIC is connected to.
+	Switch string `toml:"switch"`
+	// MAC is the adapter's address ("00:15:5d:00:01:00"), unicast and
+	// unique in the file; by default one gohv derives from the
+	// partition's and the NIC's positions (DefaultNICMAC). The switch
+	// drops frames the guest sends from any other source address.
+	MAC string `toml:"mac"`
 }
 
 // Disk is one SCSI disk of a partition: a disk image (a boot module) at a
