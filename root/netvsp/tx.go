@@ -1,6 +1,7 @@
 package netvsp
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"gohv/root/netvsp/protocol"
@@ -87,6 +88,15 @@ func (v *VSP) gatherRNDIS(p *proto.Packet, m protocol.SendRNDISPacket) ([]byte, 
 // header are the last message's padding.
 func (v *VSP) rndisMessages(b []byte) error {
 	for len(b) >= protocol.RNDISHeaderSize {
+		if protocol.RNDISType(binary.LittleEndian.Uint32(b)) == protocol.RNDISPacketMsg {
+			m, n, err := protocol.ParsePacketMsg(b)
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrMalformed, err)
+			}
+			v.frame(m)
+			b = b[n:]
+			continue
+		}
 		msg, n, err := protocol.ParseRNDIS(b)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrMalformed, err)

@@ -340,10 +340,49 @@ func TestDeliverDoesNotAllocate(t *testing.T) {
 // quietChannel records the transaction ID of the last packet sent.
 type quietChannel struct {
 	Channel
-	tid uint64
+	tid         uint64
+	completions int
+}
+
+func (q *quietChannel) SendCompletion(tid uint64, payload []byte) error {
+	q.completions++
+	return nil
 }
 
 func (q *quietChannel) SendPacket(header, payload []byte) error {
 	q.tid = binary.LittleEndian.Uint64(header[8:])
 	return nil
 }
+
+func TestSendDoesNotAllocate(t *testing.T) {
+	g := newGuest(t, Config{})
+	g.up()
+	q := &quietChannel{Channel: g.ch}
+	g.vsp.ch = q
+	var port countingPort
+	g.vsp.cfg.Port = &port
+	f := frame(otherMAC, guestMAC, 1400)
+	copy(g.ram.b[sendPFN*PageSize:], protocol.PacketMsg{Data: f}.Append(nil))
+	payload := protocol.SendRNDISPacket{SectionIndex: 0, SectionSize: uint32(protocol.PacketMsgSize + len(f))}.Append(nil)
+	hdr, _ := proto.AppendInbandHeader(nil, proto.PacketFlagCompletionRequested, 7, len(payload))
+	raw := append(hdr, payload...)
+	p, err := proto.ParsePacket(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := g.vsp.Packet(&p); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per sent frame", allocs)
+	}
+	if port.n < 100 || q.completions < 100 {
+		t.Errorf("%d frames reached the switch, %d completions", port.n, q.completions)
+	}
+}
+
+type countingPort struct{ n int }
+
+func (c *countingPort) Send([]byte) bool { c.n++; return true }

@@ -525,7 +525,9 @@ func ParseRNDIS(b []byte) (RNDISMessage, int, error) {
 	case RNDISKeepaliveCmplt:
 		m = KeepaliveCmplt{r.u32(offRequestID, "req_id"), RNDISStatus(r.u32(offCmpltStatus, "status"))}
 	case RNDISPacketMsg:
-		m = parsePacket(&r)
+		if p, ok := parsePacket(&r); ok {
+			m = p
+		}
 	default:
 		return nil, 0, fmt.Errorf("rndis: type %v: %w", h.Type, ErrUnknownType)
 	}
@@ -560,7 +562,7 @@ func (r *reader) region(offOff, offLen int, offField, lenField string, minOff ui
 	return r.b[start:int(end):int(end)]
 }
 
-func parsePacket(r *reader) RNDISMessage {
+func parsePacket(r *reader) (PacketMsg, bool) {
 	var p PacketMsg
 	p.NumOOBDataElements = r.u32(offPacketOOBCount, "num_oob_data_elements")
 	p.VCHandle = r.u32(offPacketVCHandle, "vc_handle")
@@ -570,13 +572,13 @@ func parsePacket(r *reader) RNDISMessage {
 	p.OOBDataOffset, p.OOBDataLength = r.u32(offPacketOOBOffset, "oob_data_offset"), uint32(len(oob))
 	p.PPI = r.region(offPacketPPIOffset, offPacketPPILen, "per_pkt_info_offset", "per_pkt_info_len", packetContentsMinOffsets)
 	if r.err != nil {
-		return nil
+		return PacketMsg{}, false
 	}
 	if err := checkPPIChain(p.PPI); err != nil {
 		r.err = err
-		return nil
+		return PacketMsg{}, false
 	}
-	return p
+	return p, true
 }
 
 // AppendPacketMsgHeader appends the 44-byte header of a PACKET_MSG whose
@@ -590,4 +592,31 @@ func AppendPacketMsgHeader(b []byte, dataLen int) []byte {
 	put32(p, offPacketDataOffset, PacketSize)
 	put32(p, offPacketDataLen, uint32(dataLen))
 	return b
+}
+
+// ParsePacketMsg decodes the PACKET_MSG at b's start and returns how many
+// bytes it took, with ParseRNDIS's checks, without going through
+// RNDISMessage: the data path's parser, which does not allocate when the
+// message is well formed. A message of another type is refused.
+func ParsePacketMsg(b []byte) (PacketMsg, int, error) {
+	r := reader{b: b, msg: "rndis PACKET_MSG"}
+	t, n := RNDISType(r.u32(offRNDISType, "ndis_msg_type")), r.u32(offRNDISLen, "msg_len")
+	switch {
+	case r.err != nil:
+	case t != RNDISPacketMsg:
+		r.fail("ndis_msg_type", "%v, not PACKET_MSG", t)
+	case n < RNDISHeaderSize:
+		r.fail("msg_len", "%d is shorter than the %d-byte header", n, RNDISHeaderSize)
+	case uint64(n) > uint64(len(b)):
+		r.fail("msg_len", "%d but only %d bytes were sent", n, len(b))
+	}
+	if r.err != nil {
+		return PacketMsg{}, 0, r.err
+	}
+	r.b = b[:n]
+	p, ok := parsePacket(&r)
+	if !ok {
+		return PacketMsg{}, 0, r.err
+	}
+	return p, int(n), nil
 }

@@ -111,7 +111,10 @@ func StopperFiles() []File {
 // ShellInit is an /init for a person (make run's): the same mounts and
 // modules as the test inits (Prologue); when hv_storvsc is among the
 // modules, up to 5 s for the first disk, /dev/sda, which it mounts on /mnt
-// as ext4 (make run's disk: gohvctl guest disk); then an interactive shell
+// as ext4 (make run's disk: gohvctl guest disk); when the kernel command
+// line says gohv.ip=ADDRESS/LENGTH (make run's default configuration
+// does), up to 5 s for eth0 (hv_netvsc), which it brings up with that
+// address, and lo; then an interactive shell
 // on the console with job control (cttyhack), and a power-off when it
 // exits. With StopTraps and StopperFiles a shutdown or restart the root
 // asks for through hv_utils (Ctrl-] s, Ctrl-] r) ends it too, the shell
@@ -132,6 +135,22 @@ if [ -b /dev/sda ]; then
 		echo "guest: mounted /dev/sda on /mnt"
 	else
 		echo "guest: could not mount /dev/sda on /mnt"
+	fi
+fi
+for w in $(cat /proc/cmdline); do
+	case $w in gohv.ip=*) addr=${w#gohv.ip=} ;; esac
+done
+if [ -n "$addr" ]; then
+	i=0
+	while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 25 ]; do
+		i=$((i + 1))
+		sleep 0.2
+	done
+	ip link set lo up
+	if ip addr add "$addr" dev eth0 && ip link set eth0 up; then
+		echo "guest: eth0 is $addr ($(cat /sys/class/net/eth0/address))"
+	else
+		echo "guest: could not bring eth0 up as $addr"
 	fi
 fi
 echo "guest: shell on $(uname -r); exit powers off"
