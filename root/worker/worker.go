@@ -22,6 +22,9 @@ import (
 type Config struct {
 	// Disks are the partition's SCSI disks.
 	Disks []Disk
+	// NICs are the partition's network adapters, offered after the
+	// disks' controllers.
+	NICs []NIC
 	// Log receives the worker's and its services' events (nil:
 	// discarded); the partition's name is added.
 	Log *slog.Logger
@@ -47,6 +50,7 @@ type Worker struct {
 	ran    chan struct{}
 
 	shutdown, heartbeat *icDevice
+	nics                []*nicDevice
 }
 
 // instanceNamespace makes channel instance GUIDs: the same partition
@@ -79,6 +83,9 @@ func New(p *hv.Partition, cfg Config) (*Worker, error) {
 		w.ports = append(w.ports, conn)
 	}
 	err := w.addStorage(cfg.Disks)
+	if err == nil {
+		err = w.addNICs(cfg.NICs)
+	}
 	if err == nil {
 		err = w.addIntegrationServices()
 	}

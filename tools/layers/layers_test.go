@@ -54,7 +54,7 @@ var rules = []struct {
 	{"hv", []string{"hv/vcpu", "hv/emul", "hv/tlfs", "hv/hypercall", "hv/synic", "ept", "x86", "apic/...", "iommu/..."}, "the core never imports a backend, root, checks or cmd"},
 	{"hv/vendor", []string{"hv", "hv/...", "svm", "vmx", "ept", "x86", "apic/...", "iommu/..."}, "the one chooser that imports both backends"},
 	{"root/loader", []string{"hv", "hv/...", "ept", "x86", "apic/...", "iommu/..."}, "the root's loaders use the core (never the other way) but no backend, checks or cmd"},
-	{"root/worker", []string{"hv", "hv/...", "ept", "x86", "apic/...", "iommu/...", "vmbus/...", "root/storvsp/...", "root/ic/..."}, "a partition's worker joins the core, VMBus and the VSPs; never a backend, the manager, checks or cmd"},
+	{"root/worker", []string{"hv", "hv/...", "ept", "x86", "apic/...", "iommu/...", "vmbus/...", "root/storvsp/...", "root/ic/...", "root/netvsp/..."}, "a partition's worker joins the core, VMBus and the VSPs; never a backend, the manager, checks or cmd"},
 }
 
 // TestDependenciesPointOneWay reads every package's imports from its
