@@ -294,6 +294,9 @@ func (n *Stack) Close() {
 	}
 	n.s.Close()
 	n.s.Wait()
+	if e := n.s.RemoveNIC(nicID); e != nil {
+		n.log.Warn("hostnet: remove NIC", "address", n.addr.String(), "err", e.String())
+	}
 	n.link.up.Store(nil)
 	n.log.Info("hostnet closed", "address", n.addr.String())
 }

@@ -316,3 +316,42 @@ func TestClosedStackRefuses(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestCloseDuringTraffic: closing both stacks while frames flow in both
+// directions returns (no deadlock between Deliver and the stack's
+// teardown), and the transfer fails instead of hanging.
+func TestCloseDuringTraffic(t *testing.T) {
+	a, b := pair(t, nil)
+	l, err := b.Listen(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			_, _, _ = exchange(c, pattern(3, 8<<20))
+		}
+	}()
+	c, err := a.Dial(ctxFor(t, 10*time.Second), netip.AddrPortFrom(addrB.Addr(), 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, _, err := exchange(c, pattern(4, 8<<20)); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	closed := make(chan struct{})
+	go func() { b.Close(); a.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close did not return while traffic flowed")
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("transfer succeeded across Close")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("transfer still blocked after Close")
+	}
+}

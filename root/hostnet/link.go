@@ -23,7 +23,8 @@ const minFrame = 60
 //
 // Concurrency: WritePackets runs on any stack goroutine and Deliver on the
 // port's; the uplink is an atomic pointer, the dispatcher is read under
-// dmu, and the frame scratch buffer under wmu.
+// dmu (and used after releasing it), and the frame scratch buffer is
+// guarded by wmu.
 type link struct {
 	mac   tcpip.LinkAddress
 	mtu   atomic.Uint32
@@ -161,14 +162,17 @@ func (l *link) deliver(frame []byte) {
 		l.stats.droppedIn.Add(1)
 		return
 	}
+	// Not under dmu: the stack detaches (Attach(nil)) holding its own
+	// lock, which delivery may need. A NIC being removed drops the packet.
 	l.dmu.RLock()
-	defer l.dmu.RUnlock()
-	if l.dispatcher == nil {
+	d := l.dispatcher
+	l.dmu.RUnlock()
+	if d == nil {
 		l.stats.droppedIn.Add(1)
 		return
 	}
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
 	defer pkt.DecRef()
 	// The protocol is the ethernet wrapper's to read from the header.
-	l.dispatcher.DeliverNetworkPacket(0, pkt)
+	d.DeliverNetworkPacket(0, pkt)
 }
