@@ -15,7 +15,8 @@ import (
 )
 
 // Selftest checks metal and the Go runtime it hosts: threads, channels,
-// the collector, timers, panics, maps and closures, mutexes, nil checks.
+// the collector, timers, panics, maps and closures, mutexes, nil checks,
+// and gVisor's netstack (root/hostnet) on top of them.
 var Selftest = Suite{
 	Word: "selftest",
 	Checks: []Check{
@@ -27,6 +28,7 @@ var Selftest = Suite{
 		{"maps-defer-closures", checkMapsDeferClosures},
 		{"mutex-contention", checkMutex},
 		{"nil-deref-panic", checkNilDeref},
+		{"hostnet-loopback", checkHostnetLoopback},
 	},
 	After: func(env *Env) {
 		s := metal.GetStats()

@@ -49,6 +49,8 @@ var rules = []struct {
 	{"root/storvsp/storvsc", []string{"root/storvsp/protocol", "vmbus/client", "vmbus/proto", "vmbus/ring", "hv/tlfs"}, "the guest's storage client sees the VSTOR wire format and the guest's VMBus library: never the VSP, the SCSI unit, the VMBus server or the core"},
 	{"root/netvsp/protocol", nil, "the network VSP's wire format (NVSP and RNDIS): standard library only, usable by a guest-side client"},
 	{"root/netvsp", []string{"root/netvsp/protocol", "vmbus/proto", "hv/tlfs"}, "the network VSP sees its wire format and the VMBus packet formats (vmbus/proto, which brings the TLFS definitions), nothing of hv, the VMBus server or the switch: the partition worker wires it to a channel and a switch port"},
+	{"root/hostnet/diag", nil, "the diagnostic HTTP service reports plain data the caller fills: standard library only"},
+	{"root/hostnet/...", []string{"root/hostnet/..."}, "the root's TCP/IP endpoint is gVisor's netstack over an Uplink seam: nothing of hv, vmbus or the rest of root (the switch satisfies its interface)"},
 	{"root/ic/protocol", nil, "the integration services' wire format: standard library only, usable by a guest-side client"},
 	{"root/ic", []string{"root/ic/protocol", "vmbus/proto", "hv/tlfs"}, "the integration services see their wire format and the VMBus GUIDs (vmbus/proto, which brings the TLFS definitions), nothing of hv or the VMBus server: the partition worker wires them to a channel"},
 	{"hv", []string{"hv/vcpu", "hv/emul", "hv/tlfs", "hv/hypercall", "hv/synic", "ept", "x86", "apic/...", "iommu/..."}, "the core never imports a backend, root, checks or cmd"},
