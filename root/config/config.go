@@ -157,6 +157,7 @@ const (
 	MaxControllers = 4
 	MaxLUN         = 63 // Hyper-V's SCSI controller has 64 LUNs
 	DiskBlockSize  = 512
+	MaxNICs        = 8 // synthetic network adapters per partition, as Hyper-V allows per VM
 )
 
 // File is the name Parse was given: where the configuration came from.
@@ -232,10 +233,14 @@ func (c *Config) Where(i int, key string) string {
 	return strings.TrimSuffix(e.Error(), ": ")
 }
 
-// errorf is an error about the field at path, on the line the file wrote it
-// (or the partition's first line when the key was left out).
+// errorf is an error about the field at path, on its line.
 func (c *Config) errorf(path, format string, args ...any) *Error {
-	// A key left out is reported on the line of the table it belongs in.
+	return &Error{File: c.file, Line: c.line(path), Field: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// line is where the file wrote the field at path, or, for a key left out,
+// the first line of the table it belongs in.
+func (c *Config) line(path string) int {
 	line, ok := c.lines[path]
 	for up := path; !ok; {
 		i := strings.LastIndexByte(up, '.')
@@ -245,7 +250,7 @@ func (c *Config) errorf(path, format string, args ...any) *Error {
 		up = up[:i]
 		line, ok = c.lines[up]
 	}
-	return &Error{File: c.file, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)}
+	return line
 }
 
 // fieldPath is how errors name partition i's key.
@@ -257,11 +262,25 @@ func fieldPath(i int, key string) string {
 }
 
 // diskPath is how errors name disk j of partition i's key.
-func diskPath(i, j int, key string) string {
+func diskPath(i, j int, key string) string { return subPath(i, "disk", j, key) }
+
+// nicPath is how errors name NIC j of partition i's key.
+func nicPath(i, j int, key string) string { return subPath(i, "nic", j, key) }
+
+// subPath is how errors name partition i's disk or NIC (sub) j's key.
+func subPath(i int, sub string, j int, key string) string {
 	if key == "" {
-		return fmt.Sprintf("partition[%d].disk[%d]", i, j)
+		return fmt.Sprintf("partition[%d].%s[%d]", i, sub, j)
 	}
-	return fmt.Sprintf("partition[%d].disk[%d].%s", i, j, key)
+	return fmt.Sprintf("partition[%d].%s[%d].%s", i, sub, j, key)
+}
+
+// switchPath is how errors name switch k's key.
+func switchPath(k int, key string) string {
+	if key == "" {
+		return fmt.Sprintf("switch[%d]", k)
+	}
+	return fmt.Sprintf("switch[%d].%s", k, key)
 }
 
 // Error is one problem in a configuration file.

@@ -25,11 +25,15 @@ func TestParseExample(t *testing.T) {
 	want := []Partition{
 		{Name: "linux0", MemoryMiB: 256, VPs: 1, Kernel: "vmlinuz", KernelFormat: FormatLinux, Initrd: "initrd.img",
 			Cmdline: "console=ttyS0", Console: ConsoleCOM1, Autostart: true, OnReboot: OnRebootRestart,
-			Disks: []Disk{{Module: "root.img"}, {Module: "data.img", LUN: 1, ReadOnly: true}}},
+			Disks: []Disk{{Module: "root.img"}, {Module: "data.img", LUN: 1, ReadOnly: true}},
+			NICs:  []NIC{{Switch: "lan0", MAC: "02:00:00:00:00:01"}}},
 		{Name: "mb0", MemoryMiB: 16, VPs: 1, Kernel: "mbkernel", Console: ConsoleCOM1, Autostart: true, OnReboot: OnRebootStop},
 	}
 	if !reflect.DeepEqual(c.Partitions, want) {
 		t.Errorf("partitions\n%+v\nwant\n%+v", c.Partitions, want)
+	}
+	if want := []Switch{{Name: "lan0", RootAddress: "10.0.0.1/24", RootMAC: "00:15:5d:ff:ff:00"}}; !reflect.DeepEqual(c.Switches, want) {
+		t.Errorf("switches %+v, want %+v", c.Switches, want)
 	}
 	if got := c.Modules(); !reflect.DeepEqual(got, []string{"vmlinuz", "initrd.img", "root.img", "data.img", "mbkernel"}) {
 		t.Errorf("modules %q", got)
@@ -49,15 +53,34 @@ func TestParseExample(t *testing.T) {
 			t.Errorf("example.toml's first disk does not show key %q", k.name)
 		}
 	}
-	// And every key of the Go type is one the file may set.
-	typ := reflect.TypeFor[Partition]()
-	for i := range typ.NumField() {
-		if _, ok := partitionKey(typ.Field(i).Tag.Get("toml")); !ok {
-			t.Errorf("field %s has no key in partitionKeys", typ.Field(i).Name)
+	for _, k := range nicKeys {
+		if _, ok := c.lines[nicPath(0, 0, k.name)]; !ok {
+			t.Errorf("example.toml's first NIC does not show key %q", k.name)
 		}
 	}
-	if len(partitionKeys) != typ.NumField() {
-		t.Errorf("%d keys for %d fields", len(partitionKeys), typ.NumField())
+	for _, k := range switchKeys {
+		if _, ok := c.lines[switchPath(0, k.name)]; !ok {
+			t.Errorf("example.toml's first switch does not show key %q", k.name)
+		}
+	}
+	// And every key of the Go types is one the file may set.
+	for _, tc := range []struct {
+		typ reflect.Type
+		t   *table
+	}{
+		{reflect.TypeFor[Partition](), partitionTable},
+		{reflect.TypeFor[Disk](), subTables["disk"]},
+		{reflect.TypeFor[NIC](), subTables["nic"]},
+		{reflect.TypeFor[Switch](), switchTable},
+	} {
+		for i := range tc.typ.NumField() {
+			if _, ok := tc.t.key(tc.typ.Field(i).Tag.Get("toml")); !ok {
+				t.Errorf("field %s.%s has no key", tc.typ.Name(), tc.typ.Field(i).Name)
+			}
+		}
+		if len(tc.t.keys) != tc.typ.NumField() {
+			t.Errorf("%s: %d keys for %d fields", tc.typ.Name(), len(tc.t.keys), tc.typ.NumField())
+		}
 	}
 }
 
@@ -122,11 +145,11 @@ func TestParseErrors(t *testing.T) {
 		{"empty file", "", "c.toml: partition: no partitions; add a [[partition]] table for each"},
 		{"syntax", "[[partition]]\nname = 'a\n", "c.toml:2: TOML syntax: literal strings cannot have new lines"},
 		{"unknown key", partition("a", "memory = 5"),
-			"c.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk"},
-		{"unknown top-level key", "version = 2\n" + partition("a"), "c.toml:1: version: unknown key; the file holds [[partition]] tables"},
-		{"unknown table", partition("a") + "[machine]\nx = 1\n", "c.toml:6: machine: unknown table; the file holds [[partition]] tables"},
-		{"sub-table", partition("a") + "[partition.nic]\nx = 1\n",
-			"c.toml:6: partition[0].nic: unknown table; a partition takes the keys name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk"},
+			"c.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic"},
+		{"unknown top-level key", "version = 2\n" + partition("a"), "c.toml:1: version: unknown key; the file holds [[partition]] and [[switch]] tables"},
+		{"unknown table", partition("a") + "[machine]\nx = 1\n", "c.toml:6: machine: unknown table; the file holds [[partition]] and [[switch]] tables"},
+		{"sub-table", partition("a") + "[partition.net]\nx = 1\n",
+			"c.toml:6: partition[0].net: unknown table; a partition takes the keys name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic"},
 		{"dotted key", partition("a", "kernel_format.x = 1"), "c.toml:5: partition[0].kernel_format.x: kernel_format is a string, not a table"},
 		{"single table", "[partition]\nname = \"a\"\n", "c.toml:1: partition: a single table; write [[partition]] (an array of tables), one per partition"},
 		{"partition not an array", "partition = 3\n", "c.toml:1: partition: an integer; write [[partition]] tables, one per partition"},
@@ -215,8 +238,8 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
 	_, err = Parse("u.toml", []byte(partition("a", "memory = 1", "cpus = 2")))
-	want = "u.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk\n" +
-		"u.toml:6: partition[0].cpus: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk"
+	want = "u.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic\n" +
+		"u.toml:6: partition[0].cpus: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic"
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
@@ -389,7 +412,7 @@ func TestParseDiskErrors(t *testing.T) {
 		{"inline not tables", partition("a", `disk = [1]`),
 			"c.toml:5: partition[0].disk: an array holding an integer; each disk is a table"},
 		{"disk before any partition", "[[partition.disk]]\nmodule = \"d\"\n",
-			"c.toml:1: partition.disk: unknown table; the file holds [[partition]] tables"},
+			"c.toml:1: partition.disk: unknown table; the file holds [[partition]] and [[switch]] tables"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("c.toml", []byte(tc.file))
