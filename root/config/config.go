@@ -2,24 +2,37 @@
 // writes to say which child partitions to run, and the one Go type (Config)
 // that the image, the host command and later the management API share.
 //
-// The file is a list of [[partition]] tables (example.toml in this directory
-// documents every key):
+// The file is a list of [[partition]] tables and [[switch]] tables, in any
+// order (example.toml in this directory documents every key):
 //
 //	[[partition]]
-//	name = "linux0"          # 1-32 letters, digits, '.', '_', '-'; prefixes its console lines
-//	memory_mib = 256         # 2..4064
-//	kernel = "vmlinuz"       # a boot module's name
-//	initrd = "initrd.img"    # a boot module's name, optional
+//	name = "linux0"                # 1-32 letters, digits, '.', '_', '-'; prefixes its console lines
+//	memory_mib = 256               # 2..4064
+//	kernel = "vmlinuz"             # a boot module's name
+//	initrd = "initrd.img"          # a boot module's name, optional
 //	cmdline = "console=ttyS0"
+//	[[partition.nic]]              # at most MaxNICs, after the partition's own keys
+//	switch = "lan0"                # a [[switch]]'s name
+//	mac = "02:00:00:00:00:01"      # optional: DefaultNICMAC
+//
+//	[[switch]]
+//	name = "lan0"                  # as a partition's name
+//	root_address = "10.0.0.1/24"   # optional: the root's IPv4 address on the switch
+//	root_mac = "00:15:5d:ff:ff:00" # optional: DefaultRootMAC
+//
+// [[partition.disk]] tables, like [[partition.nic]] ones, follow their
+// partition's keys; both may also be written inline (nic = [{switch =
+// "lan0"}]). Every MAC address in the file, written or by default, is
+// unicast and unique; Parse puts them in lower case.
 //
 // Parse reads and validates a file; every problem it finds is reported as
 // FILE:LINE: FIELD: what is wrong and what is allowed, e.g.
 //
 //	gohv.toml:7: partition[1].memory_mib: 0 MiB; a partition needs at least 2 MiB and at most 4064 MiB
 //
-// Partitions are numbered from 0 in the order the file lists them. Unknown
-// keys are refused with their line, so a misspelt key never silently keeps a
-// default. Kernels and initrds are named by boot module (the files the boot
+// Partitions are numbered from 0 in the order the file lists them, as are
+// switches and each partition's disks and NICs. Unknown keys are refused
+// with their line, so a misspelt key never silently keeps a default. Kernels and initrds are named by boot module (the files the boot
 // loader loaded beside the image, see metal.BootModules); whether those
 // modules exist is checked once they are known, by Config.Check.
 //

@@ -141,18 +141,26 @@ func (c *Config) validateSwitches() Errors {
 	return errs
 }
 
-// validateNICs checks partition i's NICs, putting their MACs in lower case.
-func (c *Config) validateNICs(i int) Errors {
+// switchNames lists the switches' names, each once, in the order of the
+// file: the names NICs may connect to. A switch whose name is wrong is
+// reported once, as a switch, not again by every NIC naming it.
+func (c *Config) switchNames() (names []string, has map[string]bool) {
+	has = map[string]bool{}
+	for _, s := range c.Switches {
+		if s.Name != "" && !has[s.Name] {
+			has[s.Name] = true
+			names = append(names, s.Name)
+		}
+	}
+	return names, has
+}
+
+// validateNICs checks partition i's NICs, putting their MACs in lower case;
+// switches and has are switchNames' results.
+func (c *Config) validateNICs(i int, switches []string, has map[string]bool) Errors {
 	var errs Errors
 	bad := func(j int, key, format string, args ...any) {
 		errs = append(errs, c.errorf(nicPath(i, j, key), format, args...))
-	}
-	// A switch whose name is wrong is reported once, as a switch.
-	var switches []string
-	for _, s := range c.Switches {
-		if s.Name != "" && !slices.Contains(switches, s.Name) {
-			switches = append(switches, s.Name)
-		}
 	}
 	nics := c.Partitions[i].NICs
 	for j, n := range nics {
@@ -166,7 +174,7 @@ func (c *Config) validateNICs(i int) Errors {
 			bad(j, "switch", "missing; name the switch the NIC connects to: %s", strings.Join(switches, ", "))
 		case len(switches) == 0:
 			bad(j, "switch", "%q: no such switch; the file has none: add a [[switch]] table with name = %q", n.Switch, n.Switch)
-		case !slices.Contains(switches, n.Switch):
+		case !has[n.Switch]:
 			bad(j, "switch", "%q: no such switch; the file's switches are %s", n.Switch, strings.Join(switches, ", "))
 		}
 		if mac, msg := checkMAC(n.MAC, "mac"); msg != "" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	toml "github.com/pelletier/go-toml/v2"
@@ -172,6 +173,7 @@ type walker struct {
 	seen       map[string]int // keys of the current partition's own table, to their line
 	subSeen    map[string]int // keys of the current disk or NIC table
 	switchSeen map[string]int // keys of the current switch table
+	newlines   []int          // the offsets of data's '\n's, for lines
 }
 
 // Where the key-values being read belong, besides a partition's index.
@@ -185,6 +187,13 @@ const (
 // then reports with its position.
 func (w *walker) walk(data []byte) (syntax bool) {
 	w.p.Reset(data)
+	// The parser's Shape counts the lines before an offset each time it is
+	// asked, which makes a walk quadratic in the file's size.
+	for i, b := range data {
+		if b == '\n' {
+			w.newlines = append(w.newlines, i)
+		}
+	}
 	cur := atTop
 	sub := "" // "disk" or "nic" in a partition's disk or NIC table; "" in its own
 	j := 0    // which disk or NIC
@@ -411,7 +420,7 @@ func (w *walker) keys(it unstable.Iterator) ([]string, int) {
 	for it.Next() {
 		n := it.Node()
 		if line == 0 {
-			line = w.p.Shape(n.Raw).Start.Line
+			line = w.line(n.Raw)
 		}
 		parts = append(parts, string(n.Data))
 	}
@@ -419,6 +428,12 @@ func (w *walker) keys(it unstable.Iterator) ([]string, int) {
 		parts = []string{""}
 	}
 	return parts, line
+}
+
+// line is the line on which r starts, from 1, as the parser's Shape counts.
+func (w *walker) line(r unstable.Range) int {
+	n, _ := slices.BinarySearch(w.newlines, int(r.Offset))
+	return n + 1
 }
 
 func (w *walker) errorf(line int, field, format string, args ...any) {

@@ -22,6 +22,7 @@ func (c *Config) validate() error {
 		errs = append(errs, &Error{File: c.file, Field: "partition", Msg: "no partitions; add a [[partition]] table for each"})
 	}
 	errs = append(errs, c.validateSwitches()...)
+	switches, hasSwitch := c.switchNames()
 	names := map[string]int{}
 	writable := map[string]string{} // disk module → the disk that writes it
 	for i, p := range c.Partitions {
@@ -95,7 +96,7 @@ func (c *Config) validate() error {
 			bad(i, "on_reboot", "%q; want %q or %q", p.OnReboot, OnRebootRestart, OnRebootStop)
 		}
 		errs = append(errs, c.validateDisks(i, writable)...)
-		errs = append(errs, c.validateNICs(i)...)
+		errs = append(errs, c.validateNICs(i, switches, hasSwitch)...)
 	}
 	// A read-only use of a writable image would see it change under it.
 	for i, p := range c.Partitions {
