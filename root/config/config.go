@@ -2,24 +2,37 @@
 // writes to say which child partitions to run, and the one Go type (Config)
 // that the image, the host command and later the management API share.
 //
-// The file is a list of [[partition]] tables (example.toml in this directory
-// documents every key):
+// The file is a list of [[partition]] tables and [[switch]] tables, in any
+// order (example.toml in this directory documents every key):
 //
 //	[[partition]]
-//	name = "linux0"          # 1-32 letters, digits, '.', '_', '-'; prefixes its console lines
-//	memory_mib = 256         # 2..4064
-//	kernel = "vmlinuz"       # a boot module's name
-//	initrd = "initrd.img"    # a boot module's name, optional
+//	name = "linux0"                # 1-32 letters, digits, '.', '_', '-'; prefixes its console lines
+//	memory_mib = 256               # 2..4064
+//	kernel = "vmlinuz"             # a boot module's name
+//	initrd = "initrd.img"          # a boot module's name, optional
 //	cmdline = "console=ttyS0"
+//	[[partition.nic]]              # at most MaxNICs, after the partition's own keys
+//	switch = "lan0"                # a [[switch]]'s name
+//	mac = "02:00:00:00:00:01"      # optional: DefaultNICMAC
+//
+//	[[switch]]
+//	name = "lan0"                  # as a partition's name
+//	root_address = "10.0.0.1/24"   # optional: the root's IPv4 address on the switch
+//	root_mac = "00:15:5d:ff:ff:00" # optional: DefaultRootMAC
+//
+// [[partition.disk]] tables, like [[partition.nic]] ones, follow their
+// partition's keys; both may also be written inline (nic = [{switch =
+// "lan0"}]). Every MAC address in the file, written or by default, is
+// unicast and unique; Parse puts them in lower case.
 //
 // Parse reads and validates a file; every problem it finds is reported as
 // FILE:LINE: FIELD: what is wrong and what is allowed, e.g.
 //
 //	gohv.toml:7: partition[1].memory_mib: 0 MiB; a partition needs at least 2 MiB and at most 4064 MiB
 //
-// Partitions are numbered from 0 in the order the file lists them. Unknown
-// keys are refused with their line, so a misspelt key never silently keeps a
-// default. Kernels and initrds are named by boot module (the files the boot
+// Partitions are numbered from 0 in the order the file lists them, as are
+// switches and each partition's disks and NICs. Unknown keys are refused
+// with their line, so a misspelt key never silently keeps a default. Kernels and initrds are named by boot module (the files the boot
 // loader loaded beside the image, see metal.BootModules); whether those
 // modules exist is checked once they are known, by Config.Check.
 //
@@ -157,6 +170,7 @@ const (
 	MaxControllers = 4
 	MaxLUN         = 63 // Hyper-V's SCSI controller has 64 LUNs
 	DiskBlockSize  = 512
+	MaxNICs        = 8 // synthetic network adapters per partition, as Hyper-V allows per VM
 )
 
 // File is the name Parse was given: where the configuration came from.
@@ -232,10 +246,14 @@ func (c *Config) Where(i int, key string) string {
 	return strings.TrimSuffix(e.Error(), ": ")
 }
 
-// errorf is an error about the field at path, on the line the file wrote it
-// (or the partition's first line when the key was left out).
+// errorf is an error about the field at path, on its line.
 func (c *Config) errorf(path, format string, args ...any) *Error {
-	// A key left out is reported on the line of the table it belongs in.
+	return &Error{File: c.file, Line: c.line(path), Field: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// line is where the file wrote the field at path, or, for a key left out,
+// the first line of the table it belongs in.
+func (c *Config) line(path string) int {
 	line, ok := c.lines[path]
 	for up := path; !ok; {
 		i := strings.LastIndexByte(up, '.')
@@ -245,7 +263,7 @@ func (c *Config) errorf(path, format string, args ...any) *Error {
 		up = up[:i]
 		line, ok = c.lines[up]
 	}
-	return &Error{File: c.file, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)}
+	return line
 }
 
 // fieldPath is how errors name partition i's key.
@@ -257,11 +275,25 @@ func fieldPath(i int, key string) string {
 }
 
 // diskPath is how errors name disk j of partition i's key.
-func diskPath(i, j int, key string) string {
+func diskPath(i, j int, key string) string { return subPath(i, "disk", j, key) }
+
+// nicPath is how errors name NIC j of partition i's key.
+func nicPath(i, j int, key string) string { return subPath(i, "nic", j, key) }
+
+// subPath is how errors name partition i's disk or NIC (sub) j's key.
+func subPath(i int, sub string, j int, key string) string {
 	if key == "" {
-		return fmt.Sprintf("partition[%d].disk[%d]", i, j)
+		return fmt.Sprintf("partition[%d].%s[%d]", i, sub, j)
 	}
-	return fmt.Sprintf("partition[%d].disk[%d].%s", i, j, key)
+	return fmt.Sprintf("partition[%d].%s[%d].%s", i, sub, j, key)
+}
+
+// switchPath is how errors name switch k's key.
+func switchPath(k int, key string) string {
+	if key == "" {
+		return fmt.Sprintf("switch[%d]", k)
+	}
+	return fmt.Sprintf("switch[%d].%s", k, key)
 }
 
 // Error is one problem in a configuration file.

@@ -25,11 +25,15 @@ func TestParseExample(t *testing.T) {
 	want := []Partition{
 		{Name: "linux0", MemoryMiB: 256, VPs: 1, Kernel: "vmlinuz", KernelFormat: FormatLinux, Initrd: "initrd.img",
 			Cmdline: "console=ttyS0", Console: ConsoleCOM1, Autostart: true, OnReboot: OnRebootRestart,
-			Disks: []Disk{{Module: "root.img"}, {Module: "data.img", LUN: 1, ReadOnly: true}}},
+			Disks: []Disk{{Module: "root.img"}, {Module: "data.img", LUN: 1, ReadOnly: true}},
+			NICs:  []NIC{{Switch: "lan0", MAC: "02:00:00:00:00:01"}}},
 		{Name: "mb0", MemoryMiB: 16, VPs: 1, Kernel: "mbkernel", Console: ConsoleCOM1, Autostart: true, OnReboot: OnRebootStop},
 	}
 	if !reflect.DeepEqual(c.Partitions, want) {
 		t.Errorf("partitions\n%+v\nwant\n%+v", c.Partitions, want)
+	}
+	if want := []Switch{{Name: "lan0", RootAddress: "10.0.0.1/24", RootMAC: "00:15:5d:ff:ff:00"}}; !reflect.DeepEqual(c.Switches, want) {
+		t.Errorf("switches %+v, want %+v", c.Switches, want)
 	}
 	if got := c.Modules(); !reflect.DeepEqual(got, []string{"vmlinuz", "initrd.img", "root.img", "data.img", "mbkernel"}) {
 		t.Errorf("modules %q", got)
@@ -49,15 +53,34 @@ func TestParseExample(t *testing.T) {
 			t.Errorf("example.toml's first disk does not show key %q", k.name)
 		}
 	}
-	// And every key of the Go type is one the file may set.
-	typ := reflect.TypeFor[Partition]()
-	for i := range typ.NumField() {
-		if _, ok := partitionKey(typ.Field(i).Tag.Get("toml")); !ok {
-			t.Errorf("field %s has no key in partitionKeys", typ.Field(i).Name)
+	for _, k := range nicKeys {
+		if _, ok := c.lines[nicPath(0, 0, k.name)]; !ok {
+			t.Errorf("example.toml's first NIC does not show key %q", k.name)
 		}
 	}
-	if len(partitionKeys) != typ.NumField() {
-		t.Errorf("%d keys for %d fields", len(partitionKeys), typ.NumField())
+	for _, k := range switchKeys {
+		if _, ok := c.lines[switchPath(0, k.name)]; !ok {
+			t.Errorf("example.toml's first switch does not show key %q", k.name)
+		}
+	}
+	// And every key of the Go types is one the file may set.
+	for _, tc := range []struct {
+		typ reflect.Type
+		t   *table
+	}{
+		{reflect.TypeFor[Partition](), partitionTable},
+		{reflect.TypeFor[Disk](), subTables["disk"]},
+		{reflect.TypeFor[NIC](), subTables["nic"]},
+		{reflect.TypeFor[Switch](), switchTable},
+	} {
+		for i := range tc.typ.NumField() {
+			if _, ok := tc.t.key(tc.typ.Field(i).Tag.Get("toml")); !ok {
+				t.Errorf("field %s.%s has no key", tc.typ.Name(), tc.typ.Field(i).Name)
+			}
+		}
+		if len(tc.t.keys) != tc.typ.NumField() {
+			t.Errorf("%s: %d keys for %d fields", tc.typ.Name(), len(tc.t.keys), tc.typ.NumField())
+		}
 	}
 }
 
@@ -122,11 +145,11 @@ func TestParseErrors(t *testing.T) {
 		{"empty file", "", "c.toml: partition: no partitions; add a [[partition]] table for each"},
 		{"syntax", "[[partition]]\nname = 'a\n", "c.toml:2: TOML syntax: literal strings cannot have new lines"},
 		{"unknown key", partition("a", "memory = 5"),
-			"c.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk"},
-		{"unknown top-level key", "version = 2\n" + partition("a"), "c.toml:1: version: unknown key; the file holds [[partition]] tables"},
-		{"unknown table", partition("a") + "[machine]\nx = 1\n", "c.toml:6: machine: unknown table; the file holds [[partition]] tables"},
-		{"sub-table", partition("a") + "[partition.nic]\nx = 1\n",
-			"c.toml:6: partition[0].nic: unknown table; a partition takes the keys name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk"},
+			"c.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic"},
+		{"unknown top-level key", "version = 2\n" + partition("a"), "c.toml:1: version: unknown key; the file holds [[partition]] and [[switch]] tables"},
+		{"unknown table", partition("a") + "[machine]\nx = 1\n", "c.toml:6: machine: unknown table; the file holds [[partition]] and [[switch]] tables"},
+		{"sub-table", partition("a") + "[partition.net]\nx = 1\n",
+			"c.toml:6: partition[0].net: unknown table; a partition takes the keys name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic"},
 		{"dotted key", partition("a", "kernel_format.x = 1"), "c.toml:5: partition[0].kernel_format.x: kernel_format is a string, not a table"},
 		{"single table", "[partition]\nname = \"a\"\n", "c.toml:1: partition: a single table; write [[partition]] (an array of tables), one per partition"},
 		{"partition not an array", "partition = 3\n", "c.toml:1: partition: an integer; write [[partition]] tables, one per partition"},
@@ -215,8 +238,8 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
 	_, err = Parse("u.toml", []byte(partition("a", "memory = 1", "cpus = 2")))
-	want = "u.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk\n" +
-		"u.toml:6: partition[0].cpus: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk"
+	want = "u.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic\n" +
+		"u.toml:6: partition[0].cpus: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic"
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
@@ -389,7 +412,7 @@ func TestParseDiskErrors(t *testing.T) {
 		{"inline not tables", partition("a", `disk = [1]`),
 			"c.toml:5: partition[0].disk: an array holding an integer; each disk is a table"},
 		{"disk before any partition", "[[partition.disk]]\nmodule = \"d\"\n",
-			"c.toml:1: partition.disk: unknown table; the file holds [[partition]] tables"},
+			"c.toml:1: partition.disk: unknown table; the file holds [[partition]] and [[switch]] tables"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("c.toml", []byte(tc.file))
@@ -397,5 +420,278 @@ func TestParseDiskErrors(t *testing.T) {
 				t.Errorf("got %v\nwant %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// swtch is a [[switch]] table named name with extra lines appended.
+func swtch(name string, extra ...string) string {
+	return "[[switch]]\nname = \"" + name + "\"\n" + strings.Join(extra, "\n") + "\n"
+}
+
+// Switches come before or after the partitions; NICs are tables or inline;
+// MACs left out get their defaults and written ones come out in lower case.
+func TestParseSwitchesAndNICs(t *testing.T) {
+	file := swtch("lan0") +
+		partition("a",
+			"[[partition.nic]]", `switch = "lan0"`,
+			"[[partition.nic]]", `switch = "lan1"`, `mac = "02:AA:bb:CC:dd:EE"`) +
+		swtch("lan1", `root_address = "192.168.7.1/24"`, `root_mac = "06:00:00:00:00:0A"`) +
+		"[[partition.nic]]\nswitch = \"lan1\"\n" + // still partition a's, after a [[switch]]
+		partition("b", `nic = [{switch = "lan1"}, {mac = "0a:00:00:00:00:01", switch = "lan0"}]`) +
+		partition("c")
+	c, err := Parse("n.toml", []byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSwitches := []Switch{
+		{Name: "lan0", RootMAC: "00:15:5d:ff:ff:00"},
+		{Name: "lan1", RootAddress: "192.168.7.1/24", RootMAC: "06:00:00:00:00:0a"},
+	}
+	if !reflect.DeepEqual(c.Switches, wantSwitches) {
+		t.Errorf("switches %+v\nwant %+v", c.Switches, wantSwitches)
+	}
+	for i, want := range [][]NIC{
+		{{Switch: "lan0", MAC: "00:15:5d:00:00:00"}, {Switch: "lan1", MAC: "02:aa:bb:cc:dd:ee"}, {Switch: "lan1", MAC: "00:15:5d:00:00:02"}},
+		{{Switch: "lan1", MAC: "00:15:5d:00:01:00"}, {Switch: "lan0", MAC: "0a:00:00:00:00:01"}},
+		nil,
+	} {
+		if got := c.Partitions[i].NICs; !reflect.DeepEqual(got, want) {
+			t.Errorf("partition[%d] NICs %+v\nwant %+v", i, got, want)
+		}
+	}
+	if got := c.Modules(); !reflect.DeepEqual(got, []string{"vmlinuz"}) {
+		t.Errorf("modules %q: NICs name no modules", got)
+	}
+	// Lines and paths of the switch and NIC keys, for errors found later.
+	for path, line := range map[string]int{
+		"switch[0]": 1, "switch[1].root_mac": 16, "partition[0].nic[1].mac": 12,
+		"partition[0].nic[2]": 17, "partition[1].nic[1]": 23,
+	} {
+		if got := c.line(path); got != line {
+			t.Errorf("%s on line %d, want %d", path, got, line)
+		}
+	}
+
+	// Switches as an array of inline tables, before any table header.
+	c, err = Parse("i.toml", []byte("switch = [{name = \"lan0\"}, {name = \"lan1\", root_mac = \"02:00:00:00:00:01\"}]\n"+
+		partition("a", `nic = [{switch = "lan1"}]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSwitches = []Switch{{Name: "lan0", RootMAC: "00:15:5d:ff:ff:00"}, {Name: "lan1", RootMAC: "02:00:00:00:00:01"}}
+	if !reflect.DeepEqual(c.Switches, wantSwitches) || !reflect.DeepEqual(c.Partitions[0].NICs, []NIC{{Switch: "lan1", MAC: "00:15:5d:00:00:00"}}) {
+		t.Errorf("inline: %+v %+v", c.Switches, c.Partitions[0].NICs)
+	}
+}
+
+func TestDefaultMACs(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{DefaultNICMAC(0, 0), "00:15:5d:00:00:00"},
+		{DefaultNICMAC(1, 0), "00:15:5d:00:01:00"},
+		{DefaultNICMAC(0, 7), "00:15:5d:00:00:07"},
+		{DefaultNICMAC(0x1234, 5), "00:15:5d:12:34:05"},
+		{DefaultRootMAC(0), "00:15:5d:ff:ff:00"},
+		{DefaultRootMAC(3), "00:15:5d:ff:ff:03"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %s, want %s", tc.got, tc.want)
+		}
+	}
+	// Distinct, valid and unicast for every partition below 0xffff with
+	// MaxNICs NICs and 256 switches.
+	seen := map[string]bool{}
+	add := func(mac string) {
+		if seen[mac] {
+			t.Fatalf("%s twice", mac)
+		}
+		seen[mac] = true
+		if got, msg := checkMAC(mac, "mac"); got != mac {
+			t.Fatalf("%s: %s", mac, msg)
+		}
+	}
+	for sw := range 256 {
+		add(DefaultRootMAC(sw))
+	}
+	for p := range 0xffff {
+		for n := range MaxNICs {
+			add(DefaultNICMAC(p, n))
+		}
+	}
+}
+
+// Every error about switches and NICs, with its exact message.
+func TestParseNetworkErrors(t *testing.T) {
+	nic := func(lines ...string) string { return "[[partition.nic]]\n" + strings.Join(lines, "\n") }
+	lan0 := swtch("lan0") // 3 lines, the last empty
+	nine := []string{}
+	for range MaxNICs + 1 {
+		nine = append(nine, nic(`switch = "lan0"`))
+	}
+	for _, tc := range []struct {
+		name, file, want string
+	}{
+		// The walk.
+		{"single switch table", "[switch]\nname = \"lan0\"\n" + partition("a"),
+			"c.toml:1: switch: a single table; write [[switch]] (an array of tables), one per switch"},
+		{"switch not an array", "switch = 3\n" + partition("a"),
+			"c.toml:1: switch: an integer; write [[switch]] tables, one per switch"},
+		{"switch array of strings", "switch = [\"lan0\"]\n" + partition("a"),
+			"c.toml:1: switch: an array holding a string; each switch is a table"},
+		{"unknown switch key", swtch("lan0", "vlan = 5") + partition("a"),
+			"c.toml:3: switch[0].vlan: unknown key; a switch takes name, root_address, root_mac"},
+		{"unknown inline switch key", "switch = [{name = \"lan0\", vlan = 5}]\n" + partition("a"),
+			"c.toml:1: switch[0].vlan: unknown key; a switch takes name, root_address, root_mac"},
+		{"switch sub-table", partition("a") + lan0 + "[switch.ports]\nx = 1\n",
+			"c.toml:9: switch[0].ports: unknown table; a switch takes the keys name, root_address, root_mac"},
+		{"switch dotted key", swtch("lan0", "root_mac.x = 1") + partition("a"),
+			"c.toml:3: switch[0].root_mac.x: root_mac is a string, not a table"},
+		{"switch wrong type", swtch("lan0", "root_address = 10") + partition("a"),
+			"c.toml:3: switch[0].root_address: an integer; want a string"},
+		{"switch key twice", swtch("lan0", `name = "lan1"`) + partition("a"),
+			"c.toml:3: switch[0].name: set twice (first on line 2)"},
+		{"unknown NIC key", partition("a", nic(`switch = "lan0"`, "vlan = 5")) + lan0,
+			"c.toml:7: partition[0].nic[0].vlan: unknown key; a NIC takes switch, mac"},
+		{"single NIC table", partition("a") + "[partition.nic]\nswitch = \"lan0\"\n" + lan0,
+			"c.toml:6: partition[0].nic: a single table; write [[partition.nic]] (an array of tables), one per NIC"},
+		{"inline NICs not tables", partition("a", "nic = [1]") + lan0,
+			"c.toml:5: partition[0].nic: an array holding an integer; each NIC is a table"},
+		{"NIC wrong type", partition("a", nic("mac = 5")) + lan0,
+			"c.toml:6: partition[0].nic[0].mac: an integer; want a string"},
+		{"NIC before any partition", nic(`switch = "lan0"`) + "\n" + partition("a") + lan0,
+			"c.toml:1: partition.nic: unknown table; the file holds [[partition]] and [[switch]] tables"},
+
+		// Switches.
+		{"switch name missing", "[[switch]]\nroot_address = \"10.0.0.1/24\"\n" + partition("a"),
+			"c.toml:1: switch[0].name: missing; every switch needs a name"},
+		{"switch name with a space", swtch("lan 0") + partition("a"),
+			`c.toml:2: switch[0].name: "lan 0": a switch name uses letters, digits, '.', '_' and '-', and starts with a letter or digit`},
+		{"switch name too long", swtch(strings.Repeat("s", 33)) + partition("a"),
+			`c.toml:2: switch[0].name: "` + strings.Repeat("s", 33) + `": a switch name of 33 characters; at most 32`},
+		{"duplicate switch name", lan0 + partition("a") + lan0,
+			`c.toml:10: switch[1].name: "lan0" is also switch[0]'s name; names must be unique`},
+		{"root address without a prefix", swtch("lan0", `root_address = "10.0.0.1"`) + partition("a"),
+			`c.toml:3: switch[0].root_address: "10.0.0.1"; want the root's IPv4 address and its network's prefix length, such as "10.0.0.1/24"`},
+		{"root address not an address", swtch("lan0", `root_address = "router/24"`) + partition("a"),
+			`c.toml:3: switch[0].root_address: "router/24"; want the root's IPv4 address and its network's prefix length, such as "10.0.0.1/24"`},
+		{"root address IPv6", swtch("lan0", `root_address = "fd00::1/64"`) + partition("a"),
+			`c.toml:3: switch[0].root_address: "fd00::1/64": not an IPv4 address; want the root's IPv4 address and its network's prefix length, such as "10.0.0.1/24"`},
+		{"root address IPv4 in IPv6", swtch("lan0", `root_address = "::ffff:10.0.0.1/120"`) + partition("a"),
+			`c.toml:3: switch[0].root_address: "::ffff:10.0.0.1/120": not an IPv4 address; want the root's IPv4 address and its network's prefix length, such as "10.0.0.1/24"`},
+		{"root address /32", swtch("lan0", `root_address = "10.0.0.1/32"`) + partition("a"),
+			`c.toml:3: switch[0].root_address: "10.0.0.1/32": a /32 prefix; want a prefix length of 1 to 30 (a network with room for the root and its guests)`},
+		{"root address /31", swtch("lan0", `root_address = "10.0.0.1/31"`) + partition("a"),
+			`c.toml:3: switch[0].root_address: "10.0.0.1/31": a /31 prefix; want a prefix length of 1 to 30 (a network with room for the root and its guests)`},
+		{"root address /0", swtch("lan0", `root_address = "10.0.0.1/0"`) + partition("a"),
+			`c.toml:3: switch[0].root_address: "10.0.0.1/0": a /0 prefix; want a prefix length of 1 to 30 (a network with room for the root and its guests)`},
+		{"root address the network's", swtch("lan0", `root_address = "10.1.2.0/23"`) + partition("a"),
+			`c.toml:3: switch[0].root_address: "10.1.2.0/23": the network address of 10.1.2.0/23; want a host address in it, such as "10.1.2.1/23"`},
+		{"root address the broadcast", swtch("lan0", `root_address = "10.1.3.255/23"`) + partition("a"),
+			`c.toml:3: switch[0].root_address: "10.1.3.255/23": the broadcast address of 10.1.2.0/23; want a host address in it, such as "10.1.2.1/23"`},
+		{"root address loopback", swtch("lan0", `root_address = "127.0.0.1/8"`) + partition("a"),
+			`c.toml:3: switch[0].root_address: "127.0.0.1/8": a loopback address; want an address the switch's guests can reach, such as "10.0.0.1/24"`},
+		{"root address multicast", swtch("lan0", `root_address = "224.0.0.1/24"`) + partition("a"),
+			`c.toml:3: switch[0].root_address: "224.0.0.1/24": a multicast address; want a unicast address, such as "10.0.0.1/24"`},
+		{"root MAC format", swtch("lan0", `root_mac = "00-15-5d-00-00-01"`) + partition("a"),
+			`c.toml:3: switch[0].root_mac: "00-15-5d-00-00-01"; a MAC address is six two-digit hex bytes separated by colons, such as "00:15:5d:00:01:00"`},
+		{"root MAC multicast", swtch("lan0", `root_mac = "01:00:5e:00:00:01"`) + partition("a"),
+			`c.toml:3: switch[0].root_mac: "01:00:5e:00:00:01": a multicast address (an odd first byte); want a unicast address (an even first byte), or leave root_mac out for gohv's default`},
+
+		// NICs.
+		{"NIC switch missing", partition("a", nic(`mac = "02:00:00:00:00:01"`)) + lan0 + swtch("lan1"),
+			"c.toml:5: partition[0].nic[0].switch: missing; name the switch the NIC connects to: lan0, lan1"},
+		{"NIC switch missing, no switches", partition("a", nic()),
+			"c.toml:5: partition[0].nic[0].switch: missing; name the switch the NIC connects to (the file has none: add a [[switch]] table)"},
+		{"NIC switch unknown", partition("a", nic(`switch = "wan"`)) + lan0 + swtch("lan1"),
+			`c.toml:6: partition[0].nic[0].switch: "wan": no such switch; the file's switches are lan0, lan1`},
+		{"NIC switch unknown, no switches", partition("a", `nic = [{switch = "lan0"}]`),
+			`c.toml:5: partition[0].nic[0].switch: "lan0": no such switch; the file has none: add a [[switch]] table with name = "lan0"`},
+		{"NIC MAC short", partition("a", nic(`switch = "lan0"`, `mac = "00:15:5d:00:01"`)) + lan0,
+			`c.toml:7: partition[0].nic[0].mac: "00:15:5d:00:01"; a MAC address is six two-digit hex bytes separated by colons, such as "00:15:5d:00:01:00"`},
+		{"NIC MAC not hex", partition("a", nic(`switch = "lan0"`, `mac = "00:15:5d:00:01:0g"`)) + lan0,
+			`c.toml:7: partition[0].nic[0].mac: "00:15:5d:00:01:0g"; a MAC address is six two-digit hex bytes separated by colons, such as "00:15:5d:00:01:00"`},
+		{"NIC MAC zero", partition("a", nic(`switch = "lan0"`, `mac = "00:00:00:00:00:00"`)) + lan0,
+			`c.toml:7: partition[0].nic[0].mac: "00:00:00:00:00:00": all zeros; want a unicast address other than zero, or leave mac out for gohv's default`},
+		{"NIC MAC broadcast", partition("a", nic(`switch = "lan0"`, `mac = "FF:FF:FF:FF:FF:FF"`)) + lan0,
+			`c.toml:7: partition[0].nic[0].mac: "FF:FF:FF:FF:FF:FF": the broadcast address; want a unicast address (an even first byte), or leave mac out for gohv's default`},
+		{"NIC MAC multicast", partition("a", nic(`switch = "lan0"`, `mac = "33:33:00:00:00:01"`)) + lan0,
+			`c.toml:7: partition[0].nic[0].mac: "33:33:00:00:00:01": a multicast address (an odd first byte); want a unicast address (an even first byte), or leave mac out for gohv's default`},
+		{"too many NICs", partition("a", nine...) + lan0,
+			"c.toml:21: partition[0].nic[8]: 9 NICs; a partition has at most 8"},
+
+		// Every MAC in the file is unique, written or by default.
+		{"MAC twice", partition("a", nic(`switch = "lan0"`, `mac = "02:00:00:00:00:01"`)) +
+			partition("b", nic(`switch = "lan0"`, `mac = "02:00:00:00:00:01"`)) + lan0,
+			"c.toml:14: partition[1].nic[0].mac: 02:00:00:00:00:01 is also partition[0].nic[0].mac; MAC addresses must be unique in the file"},
+		{"MAC twice, cases differ", partition("a", nic(`switch = "lan0"`, `mac = "02:00:00:00:00:0a"`)) + swtch("lan0", `root_mac = "02:00:00:00:00:0A"`),
+			"c.toml:10: switch[0].root_mac: 02:00:00:00:00:0a is also partition[0].nic[0].mac; MAC addresses must be unique in the file"},
+		{"MAC another's default", partition("a", nic(`switch = "lan0"`)) + partition("b", nic(`switch = "lan0"`, `mac = "00:15:5D:00:00:00"`)) + lan0,
+			"c.toml:13: partition[1].nic[0].mac: 00:15:5d:00:00:00 is also partition[0].nic[0].mac (its default); MAC addresses must be unique in the file"},
+		{"root MAC a switch's default", lan0 + swtch("lan1", `root_mac = "00:15:5d:ff:ff:00"`) + partition("a"),
+			"c.toml:6: switch[1].root_mac: 00:15:5d:ff:ff:00 is also switch[0].root_mac (its default); MAC addresses must be unique in the file"},
+		{"default MAC taken", swtch("lan0", `root_mac = "00:15:5d:00:00:01"`) + partition("a", nic(`switch = "lan0"`), nic(`switch = "lan0"`)),
+			"c.toml:10: partition[0].nic[1].mac: 00:15:5d:00:00:01, the default, is also switch[0].root_mac; MAC addresses must be unique in the file (set mac to another)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("c.toml", []byte(tc.file))
+			if err == nil {
+				t.Fatalf("accepted: %+v", c)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("got\n%v\nwant\n%s", err, tc.want)
+			}
+			var es Errors
+			if !errors.As(err, &es) || len(es) != 1 {
+				t.Errorf("want one Error in an Errors, got %#v", err)
+			}
+		})
+	}
+}
+
+// A file's switch and NIC problems come at once, in line order, with the
+// partitions'.
+func TestParseReportsEveryNetworkProblem(t *testing.T) {
+	file := swtch("lan0", `root_address = "10.0.0.0/24"`, `root_mac = "01:00:00:00:00:00"`) +
+		"[[partition]]\nname = \"a\"\nmemory_mib = 1\nkernel = \"k\"\n" +
+		"[[partition.nic]]\nswitch = \"lan9\"\nmac = \"zz\"\n" +
+		"[[partition.nic]]\nmac = \"00:15:5d:00:00:01\"\n" +
+		swtch("lan0")
+	_, err := Parse("m.toml", []byte(file))
+	want := `m.toml:3: switch[0].root_address: "10.0.0.0/24": the network address of 10.0.0.0/24; want a host address in it, such as "10.0.0.1/24"` + "\n" +
+		`m.toml:4: switch[0].root_mac: "01:00:00:00:00:00": a multicast address (an odd first byte); want a unicast address (an even first byte), or leave root_mac out for gohv's default` + "\n" +
+		`m.toml:7: partition[0].memory_mib: 1 MiB; a partition needs at least 2 MiB and at most 4064 MiB` + "\n" +
+		`m.toml:10: partition[0].nic[0].switch: "lan9": no such switch; the file's switches are lan0` + "\n" +
+		`m.toml:11: partition[0].nic[0].mac: "zz"; a MAC address is six two-digit hex bytes separated by colons, such as "00:15:5d:00:01:00"` + "\n" +
+		`m.toml:12: partition[0].nic[1].switch: missing; name the switch the NIC connects to: lan0` + "\n" +
+		`m.toml:15: switch[1].name: "lan0" is also switch[0]'s name; names must be unique`
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+}
+
+// The walker counts lines itself (the parser's Shape rescans the file from
+// its start for each key); it counts them as Shape does.
+func TestWalkerLines(t *testing.T) {
+	data, err := os.ReadFile("example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = append(data, "\n\n[[partition]]\r\nname = 'x'\n  [[ switch ]]\nname.x = 1"...)
+	w := walker{c: &Config{lines: map[string]int{}}, present: map[string]bool{}}
+	w.walk(data)
+	p := w.p
+	p.Reset(data)
+	n := 0
+	for p.NextExpression() {
+		it := p.Expression().Key()
+		for it.Next() {
+			r := it.Node().Raw
+			if got, want := w.line(r), p.Shape(r).Start.Line; got != want {
+				t.Errorf("offset %d: line %d, want %d", r.Offset, got, want)
+			}
+			n++
+		}
+	}
+	if n < 30 {
+		t.Errorf("only %d keys compared", n)
 	}
 }

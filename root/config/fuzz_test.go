@@ -15,6 +15,11 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(partition("a", "initrd = \"i\"", "vps = 2")))
 	f.Add([]byte("partition = [{name = \"a\", memory_mib = 8, kernel = \"k\"}]\n"))
 	f.Add([]byte("[partition]\n[[partition]]\nname = 'a\n"))
+	f.Add([]byte(swtch("lan0", `root_address = "10.0.0.1/24"`) +
+		partition("a", "[[partition.nic]]", `switch = "lan0"`, "[[partition.nic]]", `switch = "lan1"`, `mac = "02:AA:00:00:00:01"`) +
+		swtch("lan1", `root_mac = "02:00:00:00:00:02"`) +
+		partition("b", `nic = [{switch = "lan0"}, {switch = "lan1", mac = "00:15:5d:00:01:00"}]`)))
+	f.Add([]byte("switch = [{name = \"s\", root_mac = \"00:15:5d:00:00:00\"}]\n" + partition("a", `nic = [{switch = "s"}]`)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.toml", data)
 		if err != nil {
@@ -38,6 +43,32 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("accepted an invalid partition %+v", p)
 			}
 			names[p.Name] = true
+		}
+		switches := map[string]bool{}
+		macs := map[string]bool{}
+		mac := func(m string) {
+			if got, msg := checkMAC(m, "mac"); got != m || macs[m] {
+				t.Fatalf("accepted MAC %q: %s, or twice", m, msg)
+			}
+			macs[m] = true
+		}
+		for _, s := range c.Switches {
+			if CheckSwitchName(s.Name) != nil || switches[s.Name] || s.RootAddress != "" && checkRootAddress(s.RootAddress) != "" {
+				t.Fatalf("accepted an invalid switch %+v", s)
+			}
+			switches[s.Name] = true
+			mac(s.RootMAC)
+		}
+		for _, p := range c.Partitions {
+			if len(p.NICs) > MaxNICs {
+				t.Fatalf("accepted %d NICs", len(p.NICs))
+			}
+			for _, n := range p.NICs {
+				if !switches[n.Switch] {
+					t.Fatalf("accepted a NIC on no switch: %+v", n)
+				}
+				mac(n.MAC)
+			}
 		}
 		c.Check(map[string]int{"k": 1})
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	toml "github.com/pelletier/go-toml/v2"
@@ -37,8 +38,16 @@ func Parse(name string, data []byte) (*Config, error) {
 		// but say something useful rather than validate the wrong thing.
 		return nil, Errors{{File: name, Msg: "partition: cannot tell the [[partition]] tables apart; write one [[partition]] table per partition"}}
 	}
+	if len(c.Switches) != w.switches {
+		return nil, Errors{{File: name, Msg: "switch: cannot tell the [[switch]] tables apart; write one [[switch]] table per switch"}}
+	}
 	for i := range c.Partitions {
-		c.Partitions[i].defaults(func(key string) bool { return w.present[fieldPath(i, key)] })
+		c.Partitions[i].defaults(i, func(key string) bool { return w.present[fieldPath(i, key)] })
+	}
+	for k := range c.Switches {
+		if !w.present[switchPath(k, "root_mac")] {
+			c.Switches[k].RootMAC = DefaultRootMAC(k)
+		}
 	}
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -46,8 +55,8 @@ func Parse(name string, data []byte) (*Config, error) {
 	return c, nil
 }
 
-// defaults fills in the keys the file left out.
-func (p *Partition) defaults(present func(key string) bool) {
+// defaults fills in the keys the file left out of partition i.
+func (p *Partition) defaults(i int, present func(key string) bool) {
 	if !present("vps") {
 		p.VPs = 1
 	}
@@ -65,9 +74,14 @@ func (p *Partition) defaults(present func(key string) bool) {
 			p.Disks[j].LUN = j
 		}
 	}
+	for j := range p.NICs {
+		if !present(fmt.Sprintf("nic[%d].mac", j)) {
+			p.NICs[j].MAC = DefaultNICMAC(i, j)
+		}
+	}
 }
 
-// key is one key a [[partition]] table takes, and the TOML type of its value.
+// key is one key a table takes, and the TOML type of its value.
 type key struct {
 	name string
 	kind unstable.Kind
@@ -85,6 +99,7 @@ var partitionKeys = []key{
 	{"autostart", unstable.Bool},
 	{"on_reboot", unstable.String},
 	{"disk", unstable.Array}, // [[partition.disk]] tables, or an array of inline tables
+	{"nic", unstable.Array},  // [[partition.nic]] tables, or an array of inline tables
 }
 
 var diskKeys = []key{
@@ -94,8 +109,37 @@ var diskKeys = []key{
 	{"read_only", unstable.Bool},
 }
 
-func diskKey(name string) (key, bool) {
-	for _, k := range diskKeys {
+var nicKeys = []key{
+	{"switch", unstable.String},
+	{"mac", unstable.String},
+}
+
+var switchKeys = []key{
+	{"name", unstable.String},
+	{"root_address", unstable.String},
+	{"root_mac", unstable.String},
+}
+
+// table is a kind of table the file holds: the keys it takes, and what
+// errors call one.
+type table struct {
+	noun string // "a partition takes ..."
+	keys []key
+}
+
+var (
+	partitionTable = &table{"partition", partitionKeys}
+	switchTable    = &table{"switch", switchKeys}
+	// subTables are the arrays of tables inside a partition, by key:
+	// [[partition.disk]] and [[partition.nic]].
+	subTables = map[string]*table{
+		"disk": {"disk", diskKeys},
+		"nic":  {"NIC", nicKeys},
+	}
+)
+
+func (t *table) key(name string) (key, bool) {
+	for _, k := range t.keys {
 		if k.name == name {
 			return k, true
 		}
@@ -103,33 +147,20 @@ func diskKey(name string) (key, bool) {
 	return key{}, false
 }
 
-func diskKeyNames() string {
-	s := make([]string, len(diskKeys))
-	for i, k := range diskKeys {
+func (t *table) keyNames() string {
+	s := make([]string, len(t.keys))
+	for i, k := range t.keys {
 		s[i] = k.name
 	}
 	return strings.Join(s, ", ")
 }
 
-func partitionKey(name string) (key, bool) {
-	for _, k := range partitionKeys {
-		if k.name == name {
-			return k, true
-		}
-	}
-	return key{}, false
-}
-
-func keyNames() string {
-	s := make([]string, len(partitionKeys))
-	for i, k := range partitionKeys {
-		s[i] = k.name
-	}
-	return strings.Join(s, ", ")
-}
+// topRule is what the file holds, as errors about other tables and keys
+// say.
+const topRule = "the file holds [[partition]] and [[switch]] tables"
 
 // walker reads the file's syntax tree before it is decoded: it records the
-// line of every partition and key (for errors), which keys are present (for
+// line of every table and key (for errors), which keys are present (for
 // defaults), and refuses unknown keys and tables and values of the wrong type.
 type walker struct {
 	c          *Config
@@ -137,62 +168,95 @@ type walker struct {
 	errs       Errors
 	present    map[string]bool
 	partitions int
-	disks      int            // [[partition.disk]] tables of the current partition
-	seen       map[string]int // keys of the current table, to their line
-	diskSeen   map[string]int // keys of the current disk table
+	switches   int
+	subs       map[string]int // [[partition.disk]] and [[partition.nic]] tables of the current partition, by key
+	seen       map[string]int // keys of the current partition's own table, to their line
+	subSeen    map[string]int // keys of the current disk or NIC table
+	switchSeen map[string]int // keys of the current switch table
+	newlines   []int          // the offsets of data's '\n's, for lines
 }
 
-// Where the key-values being read belong.
+// Where the key-values being read belong, besides a partition's index.
 const (
-	atTop  = -1 // before the first table header
-	atSkip = -2 // inside a table already reported as wrong
+	atTop    = -1 // before the first table header
+	atSkip   = -2 // inside a table already reported as wrong
+	atSwitch = -3 // in the last [[switch]] table
 )
 
 // walk reads data; it returns true on a syntax error, which the decoder
 // then reports with its position.
 func (w *walker) walk(data []byte) (syntax bool) {
 	w.p.Reset(data)
+	// The parser's Shape counts the lines before an offset each time it is
+	// asked, which makes a walk quadratic in the file's size.
+	for i, b := range data {
+		if b == '\n' {
+			w.newlines = append(w.newlines, i)
+		}
+	}
 	cur := atTop
-	disk := -1 // the [[partition.disk]] table being read, -1 in a partition's own table
+	sub := "" // "disk" or "nic" in a partition's disk or NIC table; "" in its own
+	j := 0    // which disk or NIC
 	for w.p.NextExpression() {
 		e := w.p.Expression()
 		switch e.Kind {
 		case unstable.ArrayTable, unstable.Table:
-			keys, line := w.keys(e.Key())
-			switch {
-			case e.Kind == unstable.ArrayTable && len(keys) == 1 && keys[0] == "partition":
-				cur, disk = w.newPartition(line), -1
-			case e.Kind == unstable.ArrayTable && len(keys) == 2 && keys[0] == "partition" && keys[1] == "disk" && w.partitions > 0:
-				cur = w.partitions - 1
-				disk = w.newDisk(cur, line)
-			case e.Kind == unstable.Table && len(keys) == 1 && keys[0] == "partition":
-				w.errorf(line, "partition", "a single table; write [[partition]] (an array of tables), one per partition")
-				cur = atSkip
-			case e.Kind == unstable.Table && len(keys) == 2 && keys[0] == "partition" && keys[1] == "disk" && w.partitions > 0:
-				w.errorf(line, fieldPath(w.partitions-1, "disk"), "a single table; write [[partition.disk]] (an array of tables), one per disk")
-				cur = atSkip
-			case keys[0] == "partition" && w.partitions > 0:
-				w.errorf(line, fieldPath(w.partitions-1, strings.Join(keys[1:], ".")), "unknown table; a partition takes the keys %s", keyNames())
-				cur = atSkip
-			default:
-				w.errorf(line, strings.Join(keys, "."), "unknown table; the file holds [[partition]] tables")
-				cur = atSkip
-			}
+			cur, sub, j = w.header(e)
 		case unstable.KeyValue:
-			switch cur {
-			case atSkip:
-			case atTop:
+			switch {
+			case cur == atSkip:
+			case cur == atTop:
 				w.topKeyValue(e)
+			case cur == atSwitch:
+				w.switchKeyValue(w.switches-1, e)
+			case sub != "":
+				w.subKeyValue(cur, sub, j, e)
 			default:
-				if disk >= 0 {
-					w.diskKeyValue(cur, disk, e)
-				} else {
-					w.keyValue(cur, e)
-				}
+				w.partitionKeyValue(cur, e)
 			}
 		}
 	}
 	return w.p.Error() != nil
+}
+
+// header reads a table header and returns where the key-values after it
+// belong: a partition's index (and, in a disk or NIC table, which one), or
+// atSwitch, or atSkip.
+func (w *walker) header(e *unstable.Node) (cur int, sub string, j int) {
+	keys, line := w.keys(e.Key())
+	array := e.Kind == unstable.ArrayTable
+	last := w.partitions - 1
+	switch {
+	case keys[0] == "partition" && len(keys) == 1:
+		if !array {
+			w.errorf(line, "partition", "a single table; write [[partition]] (an array of tables), one per partition")
+			return atSkip, "", 0
+		}
+		return w.newPartition(line), "", 0
+	case keys[0] == "partition" && last >= 0:
+		t := subTables[keys[1]]
+		switch {
+		case len(keys) == 2 && t != nil && array:
+			return last, keys[1], w.newSub(last, keys[1], line)
+		case len(keys) == 2 && t != nil:
+			w.errorf(line, fieldPath(last, keys[1]), "a single table; write [[partition.%s]] (an array of tables), one per %s", keys[1], t.noun)
+		default:
+			w.errorf(line, fieldPath(last, strings.Join(keys[1:], ".")), "unknown table; a partition takes the keys %s", partitionTable.keyNames())
+		}
+		return atSkip, "", 0
+	case keys[0] == "switch" && len(keys) == 1:
+		if !array {
+			w.errorf(line, "switch", "a single table; write [[switch]] (an array of tables), one per switch")
+			return atSkip, "", 0
+		}
+		w.newSwitch(line)
+		return atSwitch, "", 0
+	case keys[0] == "switch" && w.switches > 0:
+		w.errorf(line, switchPath(w.switches-1, strings.Join(keys[1:], ".")), "unknown table; a switch takes the keys %s", switchTable.keyNames())
+		return atSkip, "", 0
+	}
+	w.errorf(line, strings.Join(keys, "."), "unknown table; %s", topRule)
+	return atSkip, "", 0
 }
 
 // newPartition starts partition number w.partitions, whose table begins on line.
@@ -201,136 +265,151 @@ func (w *walker) newPartition(line int) int {
 	w.partitions++
 	w.c.lines[fieldPath(i, "")] = line
 	w.seen = map[string]int{}
-	w.disks = 0
+	w.subs = map[string]int{}
 	return i
 }
 
-// newDisk starts disk number w.disks of partition i, whose table begins
-// on line. The partition's own keys stay in w.seen; the disk's go in
-// their own map.
-func (w *walker) newDisk(i, line int) int {
-	j := w.disks
-	w.disks++
+// newSwitch starts switch number w.switches, whose table begins on line.
+func (w *walker) newSwitch(line int) int {
+	k := w.switches
+	w.switches++
+	w.c.lines[switchPath(k, "")] = line
+	w.switchSeen = map[string]int{}
+	return k
+}
+
+// newSub starts the next of partition i's disk or NIC tables (name is
+// "disk" or "nic"), which begins on line, and returns its number. The
+// partition's own keys stay in w.seen; the sub-table's go in their own map.
+func (w *walker) newSub(i int, name string, line int) int {
+	j := w.subs[name]
+	w.subs[name]++
 	if j == 0 {
-		w.seen["disk"] = line
-		w.c.lines[fieldPath(i, "disk")] = line
-		w.present[fieldPath(i, "disk")] = true
+		w.seen[name] = line
+		w.c.lines[fieldPath(i, name)] = line
+		w.present[fieldPath(i, name)] = true
 	}
-	w.c.lines[diskPath(i, j, "")] = line
-	w.diskSeen = map[string]int{}
+	w.c.lines[subPath(i, name, j, "")] = line
+	w.subSeen = map[string]int{}
 	return j
 }
 
-// diskKeyValue reads one key-value of partition i's disk j.
-func (w *walker) diskKeyValue(i, j int, e *unstable.Node) {
+// keyValue reads one key-value of a t table that errors call base
+// ("partition[0]", "partition[0].disk[1]", "switch[2]"); seen holds the
+// keys the table set before. It returns the key's name, its value and its
+// line when the key is known, set once and of its type.
+func (w *walker) keyValue(t *table, base string, seen map[string]int, e *unstable.Node) (string, *unstable.Node, int, bool) {
 	keys, line := w.keys(e.Key())
-	path := diskPath(i, j, strings.Join(keys, "."))
-	k, known := diskKey(keys[0])
+	path := base + "." + strings.Join(keys, ".")
+	k, known := t.key(keys[0])
 	switch {
 	case !known:
-		w.errorf(line, path, "unknown key; a disk takes %s", diskKeyNames())
-		return
+		w.errorf(line, path, "unknown key; a %s takes %s", t.noun, t.keyNames())
+		return "", nil, 0, false
 	case len(keys) > 1:
 		w.errorf(line, path, "%s is %s, not a table", k.name, kindName(k.kind))
-		return
+		return "", nil, 0, false
 	}
-	if first, dup := w.diskSeen[k.name]; dup {
+	if first, dup := seen[k.name]; dup {
 		w.errorf(line, path, "set twice (first on line %d)", first)
-		return
+		return "", nil, 0, false
 	}
-	w.diskSeen[k.name] = line
+	seen[k.name] = line
 	w.c.lines[path] = line
 	w.present[path] = true
-	if v := e.Value(); v.Kind != k.kind {
+	v := e.Value()
+	if v.Kind != k.kind {
 		w.errorf(line, path, "%s; want %s", kindName(v.Kind), kindName(k.kind))
+		return "", nil, 0, false
+	}
+	return k.name, v, line, true
+}
+
+// partitionKeyValue reads one key-value of partition i's own table.
+func (w *walker) partitionKeyValue(i int, e *unstable.Node) {
+	name, v, line, ok := w.keyValue(partitionTable, fieldPath(i, ""), w.seen, e)
+	if t := subTables[name]; ok && t != nil {
+		w.inlineSubs(i, name, t, line, v)
 	}
 }
 
-// inlineDisks reads "disk = [{...}, ...]" in partition i.
-func (w *walker) inlineDisks(i, line int, v *unstable.Node) {
+// subKeyValue reads one key-value of partition i's disk or NIC (name)
+// number j.
+func (w *walker) subKeyValue(i int, name string, j int, e *unstable.Node) {
+	w.keyValue(subTables[name], subPath(i, name, j, ""), w.subSeen, e)
+}
+
+// switchKeyValue reads one key-value of switch k.
+func (w *walker) switchKeyValue(k int, e *unstable.Node) {
+	w.keyValue(switchTable, switchPath(k, ""), w.switchSeen, e)
+}
+
+// inlineSubs reads "disk = [{...}, ...]" or "nic = [{...}, ...]" (name)
+// in partition i, on line.
+func (w *walker) inlineSubs(i int, name string, t *table, line int, v *unstable.Node) {
 	it := v.Children()
 	for it.Next() {
-		t := it.Node()
-		if t.Kind != unstable.InlineTable {
-			w.errorf(line, fieldPath(i, "disk"), "an array holding %s; each disk is a table", kindName(t.Kind))
+		n := it.Node()
+		if n.Kind != unstable.InlineTable {
+			w.errorf(line, fieldPath(i, name), "an array holding %s; each %s is a table", kindName(n.Kind), t.noun)
 			continue
 		}
-		j := w.disks
-		w.disks++
-		w.c.lines[diskPath(i, j, "")] = line
-		w.diskSeen = map[string]int{}
-		kv := t.Children()
+		j := w.subs[name]
+		w.subs[name]++
+		w.c.lines[subPath(i, name, j, "")] = line
+		w.subSeen = map[string]int{}
+		kv := n.Children()
 		for kv.Next() {
 			if n := kv.Node(); n.Kind == unstable.KeyValue {
-				w.diskKeyValue(i, j, n)
+				w.subKeyValue(i, name, j, n)
 			}
 		}
 	}
 }
 
 // topKeyValue reads a key-value before any table header: only
-// "partition = [{...}, ...]", an array of inline tables, belongs there.
+// "partition = [{...}, ...]" and "switch = [{...}, ...]", arrays of inline
+// tables, belong there.
 func (w *walker) topKeyValue(e *unstable.Node) {
 	keys, line := w.keys(e.Key())
-	if len(keys) != 1 || keys[0] != "partition" {
-		w.errorf(line, strings.Join(keys, "."), "unknown key; the file holds [[partition]] tables")
+	name := keys[0]
+	if len(keys) != 1 || name != "partition" && name != "switch" {
+		w.errorf(line, strings.Join(keys, "."), "unknown key; %s", topRule)
 		return
 	}
 	v := e.Value()
 	if v.Kind != unstable.Array {
-		w.errorf(line, "partition", "%s; write [[partition]] tables, one per partition", kindName(v.Kind))
+		w.errorf(line, name, "%s; write [[%s]] tables, one per %s", kindName(v.Kind), name, name)
 		return
 	}
 	it := v.Children()
 	for it.Next() {
 		t := it.Node()
 		if t.Kind != unstable.InlineTable {
-			w.errorf(line, "partition", "an array holding %s; each partition is a table", kindName(t.Kind))
+			w.errorf(line, name, "an array holding %s; each %s is a table", kindName(t.Kind), name)
 			continue
 		}
-		i := w.newPartition(line)
+		var base string
+		var read func(*unstable.Node)
+		if name == "partition" {
+			i := w.newPartition(line)
+			base, read = fieldPath(i, ""), func(n *unstable.Node) { w.partitionKeyValue(i, n) }
+		} else {
+			k := w.newSwitch(line)
+			base, read = switchPath(k, ""), func(n *unstable.Node) { w.switchKeyValue(k, n) }
+		}
 		kv := t.Children()
 		first := true
 		for kv.Next() {
 			if n := kv.Node(); n.Kind == unstable.KeyValue {
 				if first {
 					_, l := w.keys(n.Key())
-					w.c.lines[fieldPath(i, "")] = l
+					w.c.lines[base] = l
 					first = false
 				}
-				w.keyValue(i, n)
+				read(n)
 			}
 		}
-	}
-}
-
-// keyValue reads one key-value of partition i.
-func (w *walker) keyValue(i int, e *unstable.Node) {
-	keys, line := w.keys(e.Key())
-	path := fieldPath(i, strings.Join(keys, "."))
-	k, known := partitionKey(keys[0])
-	switch {
-	case !known:
-		w.errorf(line, path, "unknown key; a partition takes %s", keyNames())
-		return
-	case len(keys) > 1:
-		w.errorf(line, path, "%s is %s, not a table", k.name, kindName(k.kind))
-		return
-	}
-	if first, dup := w.seen[k.name]; dup {
-		w.errorf(line, path, "set twice (first on line %d)", first)
-		return
-	}
-	w.seen[k.name] = line
-	w.c.lines[path] = line
-	w.present[path] = true
-	v := e.Value()
-	if v.Kind != k.kind {
-		w.errorf(line, path, "%s; want %s", kindName(v.Kind), kindName(k.kind))
-		return
-	}
-	if k.name == "disk" {
-		w.inlineDisks(i, line, v)
 	}
 }
 
@@ -341,7 +420,7 @@ func (w *walker) keys(it unstable.Iterator) ([]string, int) {
 	for it.Next() {
 		n := it.Node()
 		if line == 0 {
-			line = w.p.Shape(n.Raw).Start.Line
+			line = w.line(n.Raw)
 		}
 		parts = append(parts, string(n.Data))
 	}
@@ -349,6 +428,12 @@ func (w *walker) keys(it unstable.Iterator) ([]string, int) {
 		parts = []string{""}
 	}
 	return parts, line
+}
+
+// line is the line on which r starts, from 1, as the parser's Shape counts.
+func (w *walker) line(r unstable.Range) int {
+	n, _ := slices.BinarySearch(w.newlines, int(r.Offset))
+	return n + 1
 }
 
 func (w *walker) errorf(line int, field, format string, args ...any) {

@@ -11,15 +11,18 @@ var (
 	vpsRule    = "a partition has 1 VP (SMP is not supported yet)"
 )
 
-// validate checks every partition after decoding and defaults.
+// validate checks every partition and switch after decoding and defaults,
+// and puts MAC addresses in lower case.
 func (c *Config) validate() error {
 	var errs Errors
 	bad := func(i int, key, format string, args ...any) {
 		errs = append(errs, c.errorf(fieldPath(i, key), format, args...))
 	}
 	if len(c.Partitions) == 0 {
-		return Errors{{File: c.file, Field: "partition", Msg: "no partitions; add a [[partition]] table for each"}}
+		errs = append(errs, &Error{File: c.file, Field: "partition", Msg: "no partitions; add a [[partition]] table for each"})
 	}
+	errs = append(errs, c.validateSwitches()...)
+	switches, hasSwitch := c.switchNames()
 	names := map[string]int{}
 	writable := map[string]string{} // disk module → the disk that writes it
 	for i, p := range c.Partitions {
@@ -93,6 +96,7 @@ func (c *Config) validate() error {
 			bad(i, "on_reboot", "%q; want %q or %q", p.OnReboot, OnRebootRestart, OnRebootStop)
 		}
 		errs = append(errs, c.validateDisks(i, writable)...)
+		errs = append(errs, c.validateNICs(i, switches, hasSwitch)...)
 	}
 	// A read-only use of a writable image would see it change under it.
 	for i, p := range c.Partitions {
@@ -102,6 +106,7 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.validateMACs()...)
 	return errs.orNil()
 }
 
