@@ -58,9 +58,16 @@ func bootLinux(t *testing.T, img, isoName string, timeout time.Duration, ps []li
 // memory and work directory are bootLinux's).
 func bootLinuxWith(t *testing.T, img, isoName string, c bochs.Config, ps []linuxtest.Partition, files ...linuxtest.Module) *bochs.Result {
 	t.Helper()
+	return bootLinuxConfig(t, img, isoName, c, linuxtest.Config(ps...), files...)
+}
+
+// bootLinuxConfig is bootLinuxWith for a configuration's text (one with
+// switches: linuxtest.ConfigWithSwitches).
+func bootLinuxConfig(t *testing.T, img, isoName string, c bochs.Config, config string, files ...linuxtest.Module) *bochs.Result {
+	t.Helper()
 	dir := t.TempDir()
 	var mods []*bootmedia.Module
-	for _, m := range linuxtest.Modules(t, dir, ps, files...) {
+	for _, m := range linuxtest.ConfigModules(t, dir, config, files...) {
 		bm, err := bootmedia.ReadModule(m.Name, m.Path)
 		if err != nil {
 			t.Fatal(err)

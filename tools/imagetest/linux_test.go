@@ -74,7 +74,14 @@ func qemuModules(ms []linuxtest.Module) []qemu.Module {
 // of host memory.
 func linuxBoot(t testing.TB, img string, memMiB int, ps []linuxtest.Partition, files ...linuxtest.Module) *qemu.Result {
 	t.Helper()
-	mods := linuxtest.Modules(t, t.TempDir(), ps, files...)
+	return linuxBootConfig(t, img, memMiB, linuxtest.Config(ps...), files...)
+}
+
+// linuxBootConfig is linuxBoot for a configuration's text (one with
+// switches: linuxtest.ConfigWithSwitches).
+func linuxBootConfig(t testing.TB, img string, memMiB int, config string, files ...linuxtest.Module) *qemu.Result {
+	t.Helper()
+	mods := linuxtest.ConfigModules(t, t.TempDir(), config, files...)
 	hostQuiet.RLock()
 	defer hostQuiet.RUnlock()
 	r := boot(t, qemu.Config{Kernel: img, Modules: qemuModules(mods), MemMiB: memMiB,

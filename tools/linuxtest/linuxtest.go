@@ -140,6 +140,24 @@ type Partition struct {
 	Cmdline   string
 	OnReboot  string // "" leaves the default (restart)
 	Disks     []Disk // its [[partition.disk]] tables, in order
+	NICs      []NIC  // its [[partition.nic]] tables, in order
+}
+
+// NIC is one [[partition.nic]] of a partition: a synthetic network
+// adapter the root's network VSP serves, a port of a switch.
+type NIC struct {
+	Switch string // the [[switch]] it plugs into
+	MAC    string // "00:15:5d:00:00:10"; "" leaves gohv's choice
+}
+
+// Switch is one [[switch]] of a test configuration: a virtual switch in
+// the root partition.
+type Switch struct {
+	Name string
+	// RootAddress is the root partition's own port on the switch, an
+	// address with its prefix ("10.0.0.1/24"); "" for none. The root
+	// serves its HTTP diagnostic page there.
+	RootAddress string
 }
 
 // Disk is one [[partition.disk]] of a partition: a SCSI disk the root's
@@ -159,9 +177,19 @@ type Disk struct {
 const Cmdline = "console=ttyS0 panic=-1"
 
 // Config is the TOML text of a configuration holding ps.
-func Config(ps ...Partition) string {
+func Config(ps ...Partition) string { return ConfigWithSwitches(nil, ps...) }
+
+// ConfigWithSwitches is the TOML text of a configuration holding the
+// switches sw, then ps.
+func ConfigWithSwitches(sw []Switch, ps ...Partition) string {
 	var b strings.Builder
 	b.WriteString("# written by gohv/tools/linuxtest\n")
+	for _, s := range sw {
+		fmt.Fprintf(&b, "\n[[switch]]\nname = %q\n", s.Name)
+		if s.RootAddress != "" {
+			fmt.Fprintf(&b, "root_address = %q\n", s.RootAddress)
+		}
+	}
 	for _, p := range ps {
 		fmt.Fprintf(&b, "\n[[partition]]\nname = %q\nmemory_mib = %d\nkernel = %q\n", p.Name, p.MemoryMiB, p.Kernel)
 		if p.Format != "" {
@@ -180,6 +208,12 @@ func Config(ps ...Partition) string {
 			fmt.Fprintf(&b, "\n[[partition.disk]]\nmodule = %q\ncontroller = %d\nlun = %d\nread_only = %t\n",
 				d.Module, d.Controller, d.LUN, d.ReadOnly)
 		}
+		for _, n := range p.NICs {
+			fmt.Fprintf(&b, "\n[[partition.nic]]\nswitch = %q\n", n.Switch)
+			if n.MAC != "" {
+				fmt.Fprintf(&b, "mac = %q\n", n.MAC)
+			}
+		}
 	}
 	return b.String()
 }
@@ -193,8 +227,15 @@ type Module struct{ Name, Path string }
 // order.
 func Modules(t testing.TB, dir string, ps []Partition, files ...Module) []Module {
 	t.Helper()
+	return ConfigModules(t, dir, Config(ps...), files...)
+}
+
+// ConfigModules is Modules for a configuration's text (ConfigWithSwitches'
+// or Network.Config's).
+func ConfigModules(t testing.TB, dir, config string, files ...Module) []Module {
+	t.Helper()
 	p := filepath.Join(dir, "gohv.toml")
-	if err := os.WriteFile(p, []byte(Config(ps...)), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return append([]Module{{"config", p}}, files...)

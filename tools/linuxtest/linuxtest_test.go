@@ -96,3 +96,47 @@ func TestExitCounts(t *testing.T) {
 		}
 	}
 }
+
+// ConfigWithSwitches writes the [[switch]] tables first, then each
+// partition with its [[partition.nic]] tables after its disks; without
+// switches and NICs it is Config. The text only: root/config's parse of
+// it is the network image tests' to exercise.
+func TestConfigWithSwitches(t *testing.T) {
+	sw := []Switch{{Name: "lan0", RootAddress: "10.0.0.1/24"}, {Name: "lan1"}}
+	p := Partition{Name: "linux0", MemoryMiB: 256, Kernel: "vmlinuz", Disks: []Disk{{Module: "disk.img"}},
+		NICs: []NIC{{Switch: "lan0", MAC: "00:15:5d:00:00:10"}, {Switch: "lan1"}}}
+	want := `# written by gohv/tools/linuxtest
+
+[[switch]]
+name = "lan0"
+root_address = "10.0.0.1/24"
+
+[[switch]]
+name = "lan1"
+
+[[partition]]
+name = "linux0"
+memory_mib = 256
+kernel = "vmlinuz"
+
+[[partition.disk]]
+module = "disk.img"
+controller = 0
+lun = 0
+read_only = false
+
+[[partition.nic]]
+switch = "lan0"
+mac = "00:15:5d:00:00:10"
+
+[[partition.nic]]
+switch = "lan1"
+`
+	if got := ConfigWithSwitches(sw, p); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	p.NICs = nil
+	if got, want := ConfigWithSwitches(nil, p), Config(p); got != want {
+		t.Errorf("without switches and NICs\n%s\nConfig gives\n%s", got, want)
+	}
+}
