@@ -48,6 +48,7 @@ var rules = []struct {
 	{"root/storvsp", []string{"root/storvsp/protocol", "root/storvsp/scsi"}, "the storage VSP sees its wire format and SCSI layer, nothing of hv or vmbus: the partition worker wires it to a channel"},
 	{"root/storvsp/storvsc", []string{"root/storvsp/protocol", "vmbus/client", "vmbus/proto", "vmbus/ring", "hv/tlfs"}, "the guest's storage client sees the VSTOR wire format and the guest's VMBus library: never the VSP, the SCSI unit, the VMBus server or the core"},
 	{"root/netvsp/protocol", nil, "the network VSP's wire format (NVSP and RNDIS): standard library only, usable by a guest-side client"},
+	{"root/vswitch", nil, "the virtual switch: standard library only; the VSPs and the root's stack attach to its ports"},
 	{"root/ic/protocol", nil, "the integration services' wire format: standard library only, usable by a guest-side client"},
 	{"root/ic", []string{"root/ic/protocol", "vmbus/proto", "hv/tlfs"}, "the integration services see their wire format and the VMBus GUIDs (vmbus/proto, which brings the TLFS definitions), nothing of hv or the VMBus server: the partition worker wires them to a channel"},
 	{"hv", []string{"hv/vcpu", "hv/emul", "hv/tlfs", "hv/hypercall", "hv/synic", "ept", "x86", "apic/...", "iommu/..."}, "the core never imports a backend, root, checks or cmd"},
