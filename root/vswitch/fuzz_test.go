@@ -87,15 +87,20 @@ func (e fuzzEndpoint) Deliver(frame []byte) {
 }
 
 // FuzzSwitch sends arbitrary frames from arbitrary ports. Each op is
-// [port, dst selector, src selector, length, content...]: a selector below
-// len(fuzzAddrs) picks a known address, otherwise the content's bytes stay;
-// a length of 240 and above picks one of fuzzSizes. No frame may panic the
-// switch, reach its sender, reach anyone with a spoofed or group source,
-// or arrive changed; the counters must account for every Send.
+// [port, dst selector, src selector, length, n, n content bytes]: the
+// content fills the frame from its start; a selector below len(fuzzAddrs)
+// then overwrites the address with a known one; a length of 240 and above
+// picks one of fuzzSizes. No frame may panic the switch, reach its sender,
+// reach anyone with a spoofed or group source, reach anyone but the owner
+// of a connected port's address, or arrive changed; the counters must
+// account for every Send.
 func FuzzSwitch(f *testing.F) {
-	f.Add([]byte{0, 1, 0, 60, 3, 4, 0, 0, 60, 1, 2, 3, 60})
-	f.Add([]byte{3, 4, 6, 60, 0, 6, 0, 60, 3, 6, 1, 60, 1, 99, 99, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
-	f.Add([]byte{2, 4, 2, 245, 2, 4, 2, 246, 2, 0, 9, 240, 3, 3, 3, 241})
+	f.Add([]byte{0, 1, 0, 60, 0, 3, 4, 0, 60, 0, 0, 0, 60, 0, 1, 2, 3, 60, 0})
+	// The root sends from a learned address, from vm1's and from a group
+	// address; vm1 sends raw addresses.
+	f.Add([]byte{3, 4, 6, 60, 0, 0, 6, 0, 60, 0, 3, 6, 1, 60, 0, 3, 4, 5, 60, 0, 1, 99, 99, 20, 12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
+	f.Add([]byte{2, 4, 2, 245, 0, 2, 4, 2, 246, 0, 2, 0, 9, 240, 0, 3, 3, 3, 241, 0})
+	f.Add([]byte{3, 7, 6, 60, 0, 3, 7, 7, 60, 0, 0, 7, 0, 60, 0, 3, 0, 7, 60, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := &fuzzChecker{sent: map[uint16]*sent{}}
 		s := New("fuzz", nil)
@@ -108,14 +113,16 @@ func FuzzSwitch(f *testing.F) {
 			ports[i] = p
 		}
 		sends := make([]uint64, len(ports))
-		for op := uint16(0); len(data) >= 4 && op < 1000; op++ {
+		for op := uint16(0); len(data) >= 5 && op < 1000; op++ {
 			from := int(data[0]) % len(ports)
 			size := int(data[3])
 			if size >= 240 {
 				size = fuzzSizes[(size-240)%len(fuzzSizes)]
 			}
 			frame := make([]byte, size)
-			n := copy(frame, data[4:])
+			content := data[5:]
+			content = content[:min(int(data[4]), len(content))]
+			copy(frame, content)
 			if size >= 12 {
 				if sel := int(data[1]); sel < len(fuzzAddrs) {
 					copy(frame[0:6], fuzzAddrs[sel][:])
@@ -127,7 +134,7 @@ func FuzzSwitch(f *testing.F) {
 			if size >= 14 {
 				binary.BigEndian.PutUint16(frame[12:14], op)
 			}
-			data = data[4+min(n, 64):]
+			data = data[5+len(content):]
 			rec := &sent{from: from, frame: string(frame), accepted: true}
 			c.mu.Lock()
 			c.sent[op] = rec
@@ -138,6 +145,7 @@ func FuzzSwitch(f *testing.F) {
 			c.mu.Unlock()
 			sends[from]++
 		}
+		quiesce(t, s) // every accepted frame forwarded and delivered or dropped
 		s.Close()
 		for _, e := range c.errs {
 			t.Error(e)

@@ -2,6 +2,7 @@ package vswitch
 
 import (
 	"encoding/binary"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -92,11 +93,15 @@ func seqOf(f []byte) uint32 { return binary.BigEndian.Uint32(f[14:18]) }
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
+	for i := 0; !cond(); i++ {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(100 * time.Microsecond)
+		if i < 1000 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(100 * time.Microsecond)
+		}
 	}
 }
 
@@ -124,12 +129,4 @@ func connect(t *testing.T, s *Switch, cfg PortConfig, ep Endpoint) *Port {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// settle gives the switch time to deliver frames that a test expects NOT
-// to arrive, after quiescing.
-func settle(t *testing.T, s *Switch) {
-	t.Helper()
-	quiesce(t, s)
-	time.Sleep(5 * time.Millisecond)
 }
