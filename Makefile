@@ -45,7 +45,7 @@ RUN_INITRD  = $(BUILD)/run/initrd.cpio
 RUN_DISK    = $(BUILD)/run/disk.img
 # The shell initramfs's modules: VMBus and the disk (hv_storvsc, sd_mod, ext4
 # with the crc32c its metadata checksums need), and hv_utils for Ctrl-] s/r.
-RUN_MODULES = hv_vmbus hv_storvsc sd_mod crc32c_generic ext4 hv_utils
+RUN_MODULES = hv_vmbus hv_storvsc sd_mod crc32c_generic ext4 hv_utils hv_netvsc
 RUN_HELP    = make run: the Linux partition needs a kernel and a static busybox. It fetches Debian's with apt-get download into $(GUEST_DIR); where that cannot work, give them: make run KERNEL=/path/to/bzImage BUSYBOX=/path/to/static/busybox
 
 run: image

@@ -69,12 +69,18 @@ type Manager struct {
 	// disks are the disk images by module name, made once: a partition's
 	// writes survive its restarts (not gohv's).
 	disks map[string]*scsi.RAMDisk
+	// net is the switches and NIC ports, made once by Start (nil when
+	// the configuration has no network).
+	net *network
+	cfg *config.Config
+	// states say where each partition is, for the diagnostic page.
+	states map[string]string
 }
 
 // New makes a manager over the hypervisor, the boot modules (by name) and
 // the console.
 func New(h *hv.Hypervisor, modules map[string][]byte, con Console, log *slog.Logger) *Manager {
-	return &Manager{hv: h, log: log, console: con, modules: modules, clock: time.Now, results: map[string]hv.Result{}, disks: map[string]*scsi.RAMDisk{}}
+	return &Manager{hv: h, log: log, console: con, modules: modules, clock: time.Now, results: map[string]hv.Result{}, disks: map[string]*scsi.RAMDisk{}, states: map[string]string{}}
 }
 
 // Start builds every autostart partition of cfg and starts it under its
@@ -82,6 +88,19 @@ func New(h *hv.Hypervisor, modules map[string][]byte, con Console, log *slog.Log
 // others still start.
 func (m *Manager) Start(cfg *config.Config) error {
 	var errs []error
+	m.mu.Lock()
+	m.cfg = cfg
+	for _, pc := range cfg.Partitions {
+		m.states[pc.Name] = "not started"
+	}
+	m.mu.Unlock()
+	if len(cfg.Switches) > 0 {
+		n, err := startNetwork(cfg, m.log, m.status)
+		if err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
+		m.net = n
+	}
 	for i := range cfg.Partitions {
 		pc := cfg.Partitions[i]
 		if !pc.Autostart {
@@ -103,6 +122,7 @@ func (m *Manager) Start(cfg *config.Config) error {
 // ended.
 func (m *Manager) Wait() map[string]hv.Result {
 	m.wg.Wait()
+	m.net.close()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make(map[string]hv.Result, len(m.results))
@@ -126,14 +146,18 @@ func (m *Manager) run(cfg *config.Config, i int, p *hv.Partition, w *worker.Work
 			m.console.SetShutdown(pc.Name, m.shutdownFunc(pc.Name, w))
 		}
 		w.Start()
+		m.net.attach(pc.Name, w)
 		p.Start()
+		m.setState(pc.Name, "running")
 		p.Wait()
 		m.console.Remove(pc.Name)
+		m.net.attach(pc.Name, nil)
 		w.Close() // before Destroy: the channels' rings are in the partition's memory
 		r := p.Result()
 		p.Destroy()
 		m.mu.Lock()
 		m.results[pc.Name] = r
+		m.states[pc.Name] = "stopped: " + r.String()
 		m.mu.Unlock()
 		if !errors.Is(r.Err, hv.ErrReboot) || pc.OnReboot != config.OnRebootRestart {
 			return
@@ -146,6 +170,7 @@ func (m *Manager) run(cfg *config.Config, i int, p *hv.Partition, w *worker.Work
 			return
 		}
 		m.log.Info("partition restarting", "partition", pc.Name)
+		m.setState(pc.Name, "restarting")
 		var err error
 		if p, w, err = m.build(cfg, i); err != nil {
 			m.log.Error("partition restart failed", "partition", pc.Name, "err", err)
@@ -194,7 +219,7 @@ func (m *Manager) build(cfg *config.Config, i int) (*hv.Partition, *worker.Worke
 		discard()
 		return nil, nil, err
 	}
-	w, err := worker.New(p, worker.Config{Disks: disks, Log: m.log})
+	w, err := worker.New(p, worker.Config{Disks: disks, NICs: m.net.workerNICs(pc.Name), Log: m.log})
 	if err != nil {
 		discard()
 		return nil, nil, err
