@@ -166,8 +166,8 @@ func (n *network) switchStatus() []diag.Switch {
 			s.Ports = append(s.Ports, diag.Port{
 				Name: p.Name, MAC: diag.MAC(p.MAC),
 				FramesIn: p.Stats.TxFrames, BytesIn: p.Stats.TxBytes,
-				DroppedIn:  p.Stats.TxDropped + p.Stats.SpoofDropped + p.Stats.MalformedDropped,
-				FramesOut:  p.Stats.RxFrames, BytesOut: p.Stats.RxBytes, DroppedOut: p.Stats.RxDropped,
+				DroppedIn: p.Stats.TxDropped + p.Stats.SpoofDropped + p.Stats.MalformedDropped,
+				FramesOut: p.Stats.RxFrames, BytesOut: p.Stats.RxBytes, DroppedOut: p.Stats.RxDropped,
 			})
 		}
 		out = append(out, s)
