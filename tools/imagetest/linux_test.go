@@ -420,6 +420,11 @@ func TestRunShell(t *testing.T) {
 			step("the disk's file", "cat /mnt/README.txt\n", func(l string) bool {
 				return l == "linux0: This is the partition's disk: an ext4 image that gohv's root partition"
 			}) &&
+			// The root's diagnostic page, over the partition's eth0, the
+			// switch lan0 and the root's own stack: its line for linux0.
+			step("the root's diagnostic page", "wget -qO- http://10.0.0.1/\n", func(l string) bool {
+				return strings.HasPrefix(l, "linux0: linux0") && strings.Contains(l, "running") && strings.Contains(l, "@lan0")
+			}) &&
 			step("the shutdown", "\x1ds", func(l string) bool { return strings.Contains(l, "gohv: verdict ") })
 		close(failed)
 	}()
@@ -437,7 +442,7 @@ func TestRunShell(t *testing.T) {
 	if e, ok := linuxtest.EndOf([]byte(log), "linux0"); !ok || e.Reason != linuxtest.PoweredOff {
 		t.Errorf("linux0 did not power off: %s", e.Line)
 	}
-	for _, want := range []string{"linux0: guest: mounted /dev/sda on /mnt", "gohv: ic: guest accepted a shutdown partition=linux0",
+	for _, want := range []string{"linux0: guest: mounted /dev/sda on /mnt", "linux0: guest: eth0 is 10.0.0.2/24 (00:15:5d:00:00:00)", "gohv: ic: guest accepted a shutdown partition=linux0",
 		"linux0: guest: ran /sbin/poweroff", "linux0: guest: init-signal poweroff"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q", want)
@@ -448,4 +453,4 @@ func TestRunShell(t *testing.T) {
 // runModules are the modules `make run`'s shell initramfs loads (the
 // Makefile's RUN_MODULES): VMBus, the disk and its ext4 (with the crc32c
 // its metadata checksums need), and hv_utils.
-var runModules = []string{"hv_vmbus", "hv_storvsc", "sd_mod", "crc32c_generic", "ext4", "hv_utils"}
+var runModules = []string{"hv_vmbus", "hv_storvsc", "sd_mod", "crc32c_generic", "ext4", "hv_utils", "hv_netvsc"}
