@@ -127,8 +127,17 @@ func (n *network) addRootPort(sw *vswitch.Switch, sc config.Switch, status func(
 			n.log.Warn("diagnostic page stopped", "switch", sc.Name, "err", err)
 		}
 	}()
+	d, err := st.Listen(diag.DiscardPort)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := diag.ServeDiscard(d); err != nil && !errors.Is(err, hostnet.ErrClosed) {
+			n.log.Warn("discard service stopped", "switch", sc.Name, "err", err)
+		}
+	}()
 	n.log.Info("root network endpoint up", "switch", sc.Name, "address", addr.String(), "mac", vswitch.MAC(mac).String(),
-		"diagnostics", fmt.Sprintf("http://%s:%d/", addr.Addr(), DiagPort))
+		"diagnostics", fmt.Sprintf("http://%s:%d/", addr.Addr(), DiagPort), "discard", fmt.Sprintf("tcp port %d", diag.DiscardPort))
 	return nil
 }
 

@@ -46,7 +46,7 @@ func (d *nicDevice) Open(ch *server.Channel) (server.Handler, error) {
 		return nil, err
 	}
 	d.vsp.Store(v)
-	return &nicHandler{d: d, v: v}, nil
+	return &nicHandler{d: d, v: v, ch: ch}, nil
 }
 
 // Deliver gives the guest a frame the switch forwarded: the switch
@@ -61,8 +61,9 @@ func (d *nicDevice) Deliver(frame []byte) {
 
 // nicHandler serves one open of a NIC's channel.
 type nicHandler struct {
-	d *nicDevice
-	v *netvsp.VSP
+	d  *nicDevice
+	v  *netvsp.VSP
+	ch *server.Channel
 }
 
 func (h *nicHandler) Packet(p *proto.Packet) error { return h.v.Packet(p) }
@@ -71,8 +72,10 @@ func (h *nicHandler) Close(err error) {
 	h.d.vsp.CompareAndSwap(h.v, nil)
 	h.v.Close(err)
 	s := h.v.Stats()
+	toGuest, fromGuest := h.ch.SignalCounts()
 	h.d.log.Info("netvsp: channel closed", "tx_frames", s.TxFrames, "rx_frames", s.RxFrames,
-		"tx_dropped", s.TxDropped, "rx_dropped", s.RxDropped, "tx_malformed", s.TxMalformed)
+		"tx_dropped", s.TxDropped, "rx_dropped", s.RxDropped, "tx_malformed", s.TxMalformed,
+		"signals_to_guest", toGuest, "signals_from_guest", fromGuest)
 }
 
 // nicChannel is a server channel as the VSP uses it: GPADLs of whole

@@ -43,6 +43,18 @@ type Channel struct {
 	stop   chan struct{}
 	done   chan struct{}
 	closed atomic.Bool
+
+	// Signals each way since the open: host-to-guest interrupts sent
+	// (signalled) and the guest's HvCallSignalEvents on the channel
+	// (kicked).
+	signalled, kicked atomic.Uint64
+}
+
+// SignalCounts are how often the host interrupted the guest for the
+// channel (through the SynIC event flags) and how often the guest
+// signalled the host (HvCallSignalEvent), since the open.
+func (c *Channel) SignalCounts() (toGuest, fromGuest uint64) {
+	return c.signalled.Load(), c.kicked.Load()
 }
 
 // RelID is the channel's relid.
@@ -148,12 +160,15 @@ func (c *Channel) signal() {
 	}
 	if err := c.s.host.Signal(vp, c.relid); err != nil {
 		c.s.signalFailed.Add(1)
+		return
 	}
+	c.signalled.Add(1)
 }
 
 // kick wakes the channel's goroutine and any sender waiting for room.
 // VP thread; must not block or allocate.
 func (c *Channel) kick() {
+	c.kicked.Add(1)
 	select {
 	case c.wake <- struct{}{}:
 	default:

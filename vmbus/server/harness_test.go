@@ -370,6 +370,7 @@ type echo struct {
 	closes  []error
 	refuse  bool
 	panicOn string
+	last    *Channel // the latest open's
 }
 
 func (e *echo) Offer() Offer {
@@ -382,6 +383,7 @@ func (e *echo) Open(ch *Channel) (Handler, error) {
 	}
 	e.mu.Lock()
 	e.opens++
+	e.last = ch
 	e.mu.Unlock()
 	return &echoHandler{e: e, ch: ch}, nil
 }

@@ -208,6 +208,12 @@ func TestOpenEchoClose(t *testing.T) {
 	if g.h.signalCount(1) == 0 {
 		t.Error("the host never signalled the guest")
 	}
+	dev.mu.Lock()
+	toGuest, fromGuest := dev.last.SignalCounts()
+	dev.mu.Unlock()
+	if toGuest != uint64(g.h.signalCount(1)) || fromGuest == 0 {
+		t.Errorf("the channel counted %d signals to the guest (the host saw %d) and %d from it", toGuest, g.h.signalCount(1), fromGuest)
+	}
 	g.h.mu.Lock()
 	vp := g.h.sigVP[1]
 	g.h.mu.Unlock()
