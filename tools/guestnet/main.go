@@ -57,14 +57,13 @@ func main() {
 	case *udp != "":
 		err = sendUDP(os.Stdout, *udp, *count, *size, deadline)
 	case *sink != 0:
-		err = withListener(*sink, func(ln net.Listener) error {
-			pc, err := net.ListenPacket("udp", ":"+strconv.Itoa(*sink))
-			if err != nil {
-				return err
-			}
-			defer pc.Close()
-			return sinkUDP(os.Stdout, ln, pc, *quiet, deadline)
-		})
+		// The UDP socket first: the sender sends once the TCP
+		// connection is up.
+		var pc net.PacketConn
+		if pc, err = net.ListenPacket("udp", ":"+strconv.Itoa(*sink)); err == nil {
+			err = withListener(*sink, func(ln net.Listener) error { return sinkUDP(os.Stdout, ln, pc, *quiet, deadline) })
+			pc.Close()
+		}
 	case *rr != "":
 		err = roundTrips(os.Stdout, *rr, *count, deadline)
 	case *echo != 0:
