@@ -36,10 +36,10 @@ const (
 // both partitions of their exits by kind (total under "") and of their
 // NICs' frames and SynIC signals.
 type nbBoot struct {
-	net                    map[string]float64
-	exits                  map[string]int
-	frames, toGuest, fromG int
-	dropped                int
+	net                        map[string]float64
+	exits                      map[string]int
+	frames, toGuest, fromGuest int
+	dropped                    int
 }
 
 // BenchmarkLinuxNetwork measures the network path between Linux
@@ -173,7 +173,7 @@ poweroff -f
 			c := nics[0]
 			m.frames += c.Frames()
 			m.toGuest += c.SignalsToGuest
-			m.fromG += c.SignalsFromGuest
+			m.fromGuest += c.SignalsFromGuest
 			m.dropped += c.TxDropped + c.RxDropped
 			b.Logf("%s: %s: partition ran %s; %s", name, p.Name, e.Ran, strings.TrimPrefix(c.Line, "gohv: netvsp: channel closed "))
 		}
@@ -187,7 +187,7 @@ poweroff -f
 			b.Fatalf("%s: %d frames, the idle boot %d", name, m.frames, idle.frames)
 		}
 		b.ReportMetric(float64(m.exits[""]-idle.exits[""])/frames, "exits/frame-"+name)
-		b.ReportMetric(float64(m.toGuest+m.fromG-idle.toGuest-idle.fromG)/frames, "signals/frame-"+name)
+		b.ReportMetric(float64(m.toGuest+m.fromGuest-idle.toGuest-idle.fromGuest)/frames, "signals/frame-"+name)
 		var kinds []string
 		for k := range m.exits {
 			if k != "" {
@@ -203,7 +203,7 @@ poweroff -f
 		}
 		b.Logf("%s: %d frames (idle boot %d), %d dropped; signals per frame: to the guests %.3f, from them %.3f; exits per frame, by kind: %s",
 			name, m.frames, idle.frames, m.dropped,
-			float64(m.toGuest-idle.toGuest)/frames, float64(m.fromG-idle.fromG)/frames, strings.Join(per, ", "))
+			float64(m.toGuest-idle.toGuest)/frames, float64(m.fromGuest-idle.fromGuest)/frames, strings.Join(per, ", "))
 	}
 	for b.Loop() {
 		idle, tcp, udp := run("idle"), run("tcp"), run("udp")
