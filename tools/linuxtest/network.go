@@ -40,6 +40,59 @@ var netModules = []string{"hv_vmbus", "hv_netvsc"}
 // -T, so timeout bounds it.
 var netApplets = []string{"ip", "ping", "nc", "wget", "timeout", "md5sum"}
 
+// NetLink is a piece of a network test guest's /init, after
+// initramfs.Prologue has loaded hv_netvsc: shell functions that bring eth0
+// up, every wait bounded in guest time.
+//
+//	now                   guest time in hundredths of a second (/proc/uptime)
+//	within SECONDS COND   evaluate COND every 0.2 s until it holds, for at most SECONDS
+//	link PREFIX           wait for eth0 (20 s), give it $addr (ADDR/PREFIXLEN), bring it
+//	                      up, wait for its carrier (20 s); report "guest: PREFIXeth0
+//	                      present <MAC>|missing <interfaces>", "PREFIXaddress ok|failed",
+//	                      "PREFIXcarrier up|down"; fail at the first that does not hold
+//
+// It needs busybox's ip applet (NetApplets).
+const NetLink = `# now: guest time in hundredths of a second (/proc/uptime has two decimals).
+now() {
+	read -r u _ < /proc/uptime
+	echo $((${u%.*} * 100 + 1${u#*.} - 100))
+}
+# within SECONDS CONDITION: evaluate CONDITION every 0.2 s until it holds,
+# for at most SECONDS of guest time.
+within() {
+	end=$(($(now) + $1 * 100))
+	until eval "$2"; do
+		[ $(now) -lt $end ] || return 1
+		sleep 0.2
+	done
+}
+# link PREFIX: wait for eth0, give it its address, bring it up, wait for
+# its carrier; report PREFIXeth0, PREFIXaddress, PREFIXcarrier.
+link() {
+	if ! within 20 '[ -e /sys/class/net/eth0 ]'; then
+		echo "guest: ${1}eth0 missing $(ls /sys/class/net | tr '\n' ' ')"
+		return 1
+	fi
+	echo "guest: ${1}eth0 present $(cat /sys/class/net/eth0/address)"
+	if ip addr add $addr dev eth0 && ip link set eth0 up; then
+		echo "guest: ${1}address ok"
+	else
+		echo "guest: ${1}address failed"
+		return 1
+	fi
+	if within 20 '[ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" = 1 ]'; then
+		echo "guest: ${1}carrier up"
+	else
+		echo "guest: ${1}carrier down"
+		return 1
+	fi
+}
+`
+
+// NetApplets are the busybox applets NetLink needs beyond
+// initramfs.DefaultApplets.
+var NetApplets = []string{"ip"}
+
 // netInit is the network guests' /init, the same in both partitions: the
 // kernel command line says which it is (gohv.role=server or client,
 // gohv.ip, gohv.peer, gohv.root, and on the client gohv.blocks). After
@@ -94,47 +147,12 @@ for w in $(cat /proc/cmdline); do
 	esac
 done
 echo "guest: net-role $role $addr"
-# now: guest time in hundredths of a second (/proc/uptime has two decimals).
-now() {
-	read -r u _ < /proc/uptime
-	echo $((${u%.*} * 100 + 1${u#*.} - 100))
-}
-# within SECONDS CONDITION: evaluate CONDITION every 0.2 s until it holds,
-# for at most SECONDS of guest time.
-within() {
-	end=$(($(now) + $1 * 100))
-	until eval "$2"; do
-		[ $(now) -lt $end ] || return 1
-		sleep 0.2
-	done
-}
-md5() { md5sum < "$1" | cut -d ' ' -f 1; }
+` + NetLink + `md5() { md5sum < "$1" | cut -d ' ' -f 1; }
 size() { echo $(($(wc -c < "$1"))); }
 stop() {
 	echo "guest: net stopped $1"
 	echo "guest: poweroff"
 	poweroff -f
-}
-# link PREFIX: wait for eth0, give it its address, bring it up, wait for
-# its carrier; report PREFIXeth0, PREFIXaddress, PREFIXcarrier.
-link() {
-	if ! within 20 '[ -e /sys/class/net/eth0 ]'; then
-		echo "guest: ${1}eth0 missing $(ls /sys/class/net | tr '\n' ' ')"
-		return 1
-	fi
-	echo "guest: ${1}eth0 present $(cat /sys/class/net/eth0/address)"
-	if ip addr add $addr dev eth0 && ip link set eth0 up; then
-		echo "guest: ${1}address ok"
-	else
-		echo "guest: ${1}address failed"
-		return 1
-	fi
-	if within 20 '[ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" = 1 ]'; then
-		echo "guest: ${1}carrier up"
-	else
-		echo "guest: ${1}carrier down"
-		return 1
-	fi
 }
 # pingcheck KEY ADDR: up to 30 s for ADDR to answer, then ping -c 3 -W 2.
 pingcheck() {
@@ -488,4 +506,59 @@ func (n *Network) judge(log []byte) (NetworkFigures, []string) {
 		}
 	}
 	return f, out
+}
+
+// NICClosed is gohv's "netvsp: channel closed" event for one NIC of a
+// partition (root/worker), logged when the guest closes the NIC's channel
+// — at its power-off, or when hv_netvsc is unloaded: the frames the VSP
+// carried each way and the SynIC signals its channel took.
+type NICClosed struct {
+	NIC                              int
+	TxFrames, RxFrames               int // from the guest, to the guest
+	TxDropped, RxDropped             int
+	SignalsToGuest, SignalsFromGuest int
+	Line                             string // the whole line
+}
+
+// Frames is the frames the NIC carried, both ways.
+func (c NICClosed) Frames() int { return c.TxFrames + c.RxFrames }
+
+// Signals is the SynIC signals its channel took, both ways.
+func (c NICClosed) Signals() int { return c.SignalsToGuest + c.SignalsFromGuest }
+
+var nicClosedRE = regexp.MustCompile(`^gohv: netvsp: channel closed (.*)$`)
+
+// NICClosedOf returns partition name's "netvsp: channel closed" events in
+// the order logged (a NIC whose driver was reloaded has one per open), or
+// an error naming a line whose counts are not numbers.
+func NICClosedOf(log []byte, name string) ([]NICClosed, error) {
+	var out []NICClosed
+	for _, l := range strings.Split(string(log), "\n") {
+		l = strings.TrimRight(l, "\r")
+		m := nicClosedRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		kv := attrs(m[1])
+		if kv["partition"] != name {
+			continue
+		}
+		c := NICClosed{Line: l}
+		for _, f := range []struct {
+			key string
+			v   *int
+		}{
+			{"nic", &c.NIC}, {"tx_frames", &c.TxFrames}, {"rx_frames", &c.RxFrames},
+			{"tx_dropped", &c.TxDropped}, {"rx_dropped", &c.RxDropped},
+			{"signals_to_guest", &c.SignalsToGuest}, {"signals_from_guest", &c.SignalsFromGuest},
+		} {
+			n, err := strconv.Atoi(kv[f.key])
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("linuxtest: %q: %s is not a count", l, f.key)
+			}
+			*f.v = n
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }

@@ -274,3 +274,29 @@ func TestNetworkCheckStopsAtTheFirstMissingLine(t *testing.T) {
 		t.Errorf("step problems\n%q\nwant\n%q\n(all: %q)", steps, want, p)
 	}
 }
+
+// NICClosedOf reads root/worker's "netvsp: channel closed" lines of one
+// partition, and refuses one whose counts are not numbers.
+func TestNICClosedOf(t *testing.T) {
+	log := []byte("gohv: netvsp: channel closed partition=net0 nic=0 tx_frames=10 rx_frames=20 tx_dropped=0 rx_dropped=1 tx_malformed=0 signals_to_guest=7 signals_from_guest=9\r\n" +
+		"gohv: netvsp: channel closed partition=net1 nic=0 tx_frames=1 rx_frames=2 tx_dropped=0 rx_dropped=0 tx_malformed=0 signals_to_guest=3 signals_from_guest=4\n" +
+		"net0: gohv: netvsp: channel closed partition=net0 nic=5\n" +
+		"gohv: netvsp: channel closed partition=net0 nic=1 tx_frames=3 rx_frames=4 tx_dropped=2 rx_dropped=0 tx_malformed=0 signals_to_guest=5 signals_from_guest=6\n")
+	got, err := NICClosedOf(log, "net0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %d events, want 2: %+v", len(got), got)
+	}
+	if c := got[0]; c.NIC != 0 || c.TxFrames != 10 || c.RxFrames != 20 || c.RxDropped != 1 || c.Frames() != 30 || c.Signals() != 16 {
+		t.Errorf("first %+v", c)
+	}
+	if c := got[1]; c.NIC != 1 || c.TxDropped != 2 || c.SignalsToGuest != 5 || c.SignalsFromGuest != 6 {
+		t.Errorf("second %+v", c)
+	}
+	bad := []byte("gohv: netvsp: channel closed partition=net0 nic=0 tx_frames=x\n")
+	if _, err := NICClosedOf(bad, "net0"); err == nil {
+		t.Error("a line without counts is not an error")
+	}
+}
