@@ -38,7 +38,17 @@ type Config struct {
 	Name     string
 	RAMBytes uint64    // RAM at guest-physical 0, a multiple of 4 KiB
 	Console  io.Writer // where the partition's COM1 lines go, prefixed with its name
+	// VPs is the number of virtual processors, 1 (for 0) to MaxVPs. VP 0
+	// is the bootstrap processor; the others start in wait-for-SIPI, as
+	// a PC's application processors do after reset, until the guest
+	// starts them with INIT and SIPI through its local APIC.
+	VPs int
 }
+
+// MaxVPs is the most VPs a partition has: their local APIC IDs (the VP
+// indexes) stay below the I/O APIC's ID (IOAPICID), which an xAPIC
+// guest's MADT must keep distinct from them.
+const MaxVPs = IOAPICID
 
 // Partition is one child partition: its guest-physical memory, its VPs, the
 // devices the root emulates for it, and how it ended.
@@ -97,12 +107,18 @@ func New(b vcpu.Backend, host Host, model *CPUModel, log *slog.Logger) *Hypervis
 	return &Hypervisor{Backend: b, Host: host, Model: model, Log: log, nextID: 1}
 }
 
-// NewPartition creates a partition with its RAM and one VP. The RAM is
+// NewPartition creates a partition with its RAM and its VPs. The RAM is
 // zeroed host pages owned by the partition and mapped read/write/execute in
 // its nested tables; nothing else is mapped.
 func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 	if c.RAMBytes == 0 || c.RAMBytes%x86.PageSize != 0 {
 		return nil, fmt.Errorf("hv: partition %q: RAM size %#x is not a positive multiple of 4 KiB", c.Name, c.RAMBytes)
+	}
+	if c.VPs == 0 {
+		c.VPs = 1
+	}
+	if c.VPs < 0 || c.VPs > MaxVPs {
+		return nil, fmt.Errorf("hv: partition %q: %d VPs; 1 to %d are allowed", c.Name, c.VPs, MaxVPs)
 	}
 	if c.RAMBytes > IOAPICBase {
 		return nil, fmt.Errorf("hv: partition %q: %d MiB of RAM at 0 would cover the interrupt controllers at %#x; at most %d MiB",
@@ -138,22 +154,36 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 		mem.Destroy()
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
 	}
-	cpu, err := h.Backend.NewVCPU(root)
-	if err != nil {
-		mem.Destroy()
-		return nil, fmt.Errorf("hv: partition %q: vp 0: %w", c.Name, err)
+	for i := range c.VPs {
+		if err := p.addVP(root, i); err != nil {
+			for _, vp := range p.vps {
+				vp.cpu.Close()
+			}
+			mem.Destroy()
+			return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
+		}
 	}
-	vp, err := newVP(p, 0, cpu)
-	if err != nil {
-		cpu.Close()
-		mem.Destroy()
-		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
-	}
-	p.vps = append(p.vps, vp)
 	p.com1 = NewUART(c.Name, c.Console, func(level bool) { p.SetIRQ(COM1IRQ, level) })
 	p.AddPort(0x3f8, 8, p.com1)
 	p.AddPort(DebugExitPort, 4, debugExit{p})
 	return p, nil
+}
+
+// addVP makes VP i over a new backend VCPU on the partition's nested
+// tables; an application processor (i > 0) waits for a SIPI.
+func (p *Partition) addVP(root uint64, i int) error {
+	cpu, err := p.hv.Backend.NewVCPU(root)
+	if err != nil {
+		return fmt.Errorf("vp %d: %w", i, err)
+	}
+	vp, err := newVP(p, i, cpu)
+	if err != nil {
+		cpu.Close()
+		return err
+	}
+	vp.waitSIPI = i > 0
+	p.vps = append(p.vps, vp)
+	return nil
 }
 
 // COM1 is the partition's first serial port: its lines go to the

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"gohv/hv/vcpu"
+	"gohv/x86"
 )
 
 // TestPartitionEndIsLogged: the root's log gets one event per partition
@@ -26,11 +27,15 @@ func TestPartitionEndIsLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.vcpus[0].next = vcpu.Exit{Kind: vcpu.ExitShutdown}
+	b.vcpus[0].regs = vcpu.Regs{RIP: 0x1000, CR0: x86.CR0PE, CS: vcpu.Segment{Selector: 8, Attrib: 0xc9b}}
+	if err := p.Mem.WriteRAM(0x1000, []byte{0x0f, 0x22, 0xc0}); err != nil {
+		t.Fatal(err)
+	}
 	p.Start()
 	p.Wait()
 	p.Destroy()
 	got := out.String()
-	for _, want := range []string{`msg="partition ended"`, "partition=tf", "state=crashed", "vp=0", `reason="vp 0: triple fault (shutdown) at rip`} {
+	for _, want := range []string{`msg="partition ended"`, "partition=tf", "state=crashed", "vp=0", `reason="vp 0: triple fault (shutdown) at rip 0x1000 (cs 0x8 base 0x0 attrib 0xc9b`, "cr0 0x1,", "code 0f 22 c0 00"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("log lacks %s:\n%s", want, got)
 		}

@@ -273,7 +273,7 @@ func (vp *VP) handle(e *vcpu.Exit) {
 		}
 		vp.cpu.Inject(vcpu.Exception(e.Vector, e.ErrorCode))
 	case vcpu.ExitShutdown:
-		p.crash(vp.index, fmt.Errorf("vp %d: %w at rip %#x", vp.index, ErrTripleFault, r.RIP))
+		p.crash(vp.index, fmt.Errorf("vp %d: %w at rip %#x (%s)", vp.index, ErrTripleFault, r.RIP, vp.describeState()))
 	case vcpu.ExitInvalidState:
 		p.crash(vp.index, &InvalidStateError{VP: vp.index, Detail: e.Detail, CR0: r.CR0, CR4: r.CR4, EFER: r.EFER})
 	default:
@@ -356,4 +356,22 @@ func (vp *VP) portIO(e *vcpu.Exit) {
 
 func errOverlap(gpa, size uint64) error {
 	return fmt.Errorf("hv: range %#x+%#x overlaps guest RAM or another device", gpa, size)
+}
+
+// describeState is the VP's mode and the code at RIP, for the report of
+// a guest that stopped in a way a person will debug (a triple fault): the
+// segment, control and descriptor-table registers that decide how an
+// exception is taken, and the instruction bytes up to 15 or the page's
+// end. Not on any fast path: it syncs the whole state.
+func (vp *VP) describeState() string {
+	vp.prepare()
+	r := vp.cpu.Regs()
+	code := "unreadable"
+	la := r.CS.Base + r.RIP
+	if n := min(len(vp.fetch), int(x86.PageSize-la%x86.PageSize)); vp.fetchAt(n) {
+		code = fmt.Sprintf("% x", vp.fetch[:n])
+	}
+	return fmt.Sprintf("cs %#x base %#x attrib %#x, ss %#x attrib %#x, tr attrib %#x, cr0 %#x, cr4 %#x, efer %#x, gdtr %#x+%#x, idtr %#x+%#x; code %s",
+		r.CS.Selector, r.CS.Base, r.CS.Attrib, r.SS.Selector, r.SS.Attrib, r.TR.Attrib, r.CR0, r.CR4, r.EFER,
+		r.GDTR.Base, r.GDTR.Limit, r.IDTR.Base, r.IDTR.Limit, code)
 }

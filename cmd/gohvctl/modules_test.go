@@ -93,7 +93,7 @@ func TestRunConfigModules(t *testing.T) {
 func TestRunConfigErrors(t *testing.T) {
 	cfg := configDir(t, "vmlinuz")
 	bad := filepath.Join(t.TempDir(), "bad.toml")
-	write(t, bad, "[[partition]]\nname = \"a\"\nmemory_mib = 1\nkernel = \"k\"\nvps = 2\n")
+	write(t, bad, "[[partition]]\nname = \"a\"\nmemory_mib = 1\nkernel = \"k\"\nvps = 16\n")
 	empty := configDir(t, "initrd.img")
 	write(t, filepath.Join(filepath.Dir(empty), "vmlinuz"), "")
 	for _, tc := range []struct {
@@ -113,7 +113,7 @@ func TestRunConfigErrors(t *testing.T) {
 		{"empty module", []string{"-config", empty}, 1, []string{empty + `:4: partition[0].kernel: boot module "vmlinuz" is empty`}},
 		{"invalid configuration", []string{"-config", bad}, 1, []string{
 			"gohvctl run: " + bad + ":3: partition[0].memory_mib: 1 MiB; a partition needs at least 2 MiB and at most 4064 MiB\n" +
-				"gohvctl run: " + bad + ":5: partition[0].vps: 2 VPs; SMP is not supported yet: use 1\n"}},
+				"gohvctl run: " + bad + ":5: partition[0].vps: 16 VPs; a partition has 1 to 15 VPs\n"}},
 		{"no configuration file", []string{"-config", "/nonexistent/gohv.toml"}, 1, []string{"configuration: open /nonexistent/gohv.toml"}},
 		{"module flag without =", []string{"-module", "vmlinuz"}, 2, []string{`"vmlinuz": want NAME=PATH`}},
 		{"module flag named config", []string{"-module", "config=x"}, 2, []string{"give it with -config"}},

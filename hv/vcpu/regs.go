@@ -62,7 +62,11 @@ func ResetRegs() Regs {
 		CR0:    x86.CR0CD | x86.CR0NW | x86.CR0ET,
 		CS:     Segment{Selector: 0xf000, Base: 0xffff_0000, Limit: 0xffff, Attrib: x86.SegTypeCodeXRA | x86.SegS | x86.SegP},
 		DS:     data, ES: data, SS: data, FS: data, GS: data,
-		TR:   Segment{Attrib: x86.SegTypeTSS16Busy | x86.SegP, Limit: 0xffff},
+		// TR holds a busy 32-bit TSS, as KVM and Bochs reset it: with a
+		// 16-bit TSS in TR, Bochs refuses (#GP) the MOV to CR0 that
+		// activates IA-32e mode, which is how Linux's trampoline brings
+		// an application processor from its SIPI to long mode.
+		TR:   Segment{Attrib: x86.SegTypeTSSBusy | x86.SegP, Limit: 0xffff},
 		LDTR: Segment{Attrib: x86.SegTypeLDT | x86.SegP, Limit: 0xffff},
 		GDTR: DescTable{Limit: 0xffff},
 		IDTR: DescTable{Limit: 0xffff},

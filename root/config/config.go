@@ -72,8 +72,10 @@ type Partition struct {
 	Name string `toml:"name"`
 	// MemoryMiB is the partition's RAM, MinMemoryMiB to MaxMemoryMiB.
 	MemoryMiB uint64 `toml:"memory_mib"`
-	// VPs is the number of virtual processors: 1 (the default) until gohv
-	// runs partitions on more than one.
+	// VPs is the number of virtual processors, 1 (the default) to
+	// MaxVPs: VP 0 boots, the guest starts the others (INIT and SIPI).
+	// Until gohv itself runs on every host CPU (issue 14), a partition's
+	// VPs take turns on the boot CPU.
 	VPs int `toml:"vps"`
 	// Kernel names the boot module holding the kernel: a Linux bzImage or a
 	// Multiboot kernel.
@@ -150,7 +152,9 @@ type Disk struct {
 
 // Limits and the allowed values of the enumerated keys.
 const (
-	MaxNameLen       = 32
+	MaxNameLen = 32
+	// MaxVPs is hv.MaxVPs: the VPs' APIC IDs stay below the I/O APIC's.
+	MaxVPs           = 15
 	MaxModuleNameLen = 24 // fits GRUB's 80-column error lines on boot media
 	MinMemoryMiB     = 2
 	// MaxMemoryMiB keeps a partition's RAM below 0xFEC00000, where its I/O

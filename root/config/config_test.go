@@ -168,9 +168,9 @@ func TestParseErrors(t *testing.T) {
 			"c.toml:3: partition[0].memory_mib: 4065 MiB; a partition needs at least 2 MiB and at most 4064 MiB"},
 		{"memory missing", "\n[[partition]]\nname = \"a\"\nkernel = \"k\"\n",
 			"c.toml:2: partition[0].memory_mib: missing; a partition needs at least 2 MiB and at most 4064 MiB"},
-		{"smp", partition("a", "vps = 4"), "c.toml:5: partition[0].vps: 4 VPs; SMP is not supported yet: use 1"},
-		{"no vps", partition("a", "vps = 0"), "c.toml:5: partition[0].vps: 0 VPs; a partition has 1 VP (SMP is not supported yet)"},
-		{"huge vps", partition("a", "vps = 99999999999999999999"), "c.toml:5: partition[0].vps: out of range; a partition has 1 VP (SMP is not supported yet)"},
+		{"too many vps", partition("a", "vps = 16"), "c.toml:5: partition[0].vps: 16 VPs; a partition has 1 to 15 VPs"},
+		{"no vps", partition("a", "vps = 0"), "c.toml:5: partition[0].vps: 0 VPs; a partition has 1 to 15 VPs"},
+		{"huge vps", partition("a", "vps = 99999999999999999999"), "c.toml:5: partition[0].vps: out of range; a partition has 1 to 15 VPs"},
 		{"name missing", "[[partition]]\nmemory_mib = 8\nkernel = \"k\"\n", "c.toml:1: partition[0].name: missing; every partition needs a name"},
 		{"name with a space", partition("a b"),
 			`c.toml:2: partition[0].name: "a b": a partition name uses letters, digits, '.', '_' and '-', and starts with a letter or digit`},
@@ -226,11 +226,11 @@ func TestParseErrors(t *testing.T) {
 // All the problems of a file are reported at once, in line order, each on a
 // line of its own.
 func TestParseReportsEveryProblem(t *testing.T) {
-	file := "[[partition]]\nname = \"a\"\nmemory_mib = 1\nkernel = \"k\"\nvps = 2\n" +
+	file := "[[partition]]\nname = \"a\"\nmemory_mib = 1\nkernel = \"k\"\nvps = 16\n" +
 		"[[partition]]\nname = \"a\"\nmemory_mib = 8\non_reboot = \"halt\"\n"
 	_, err := Parse("m.toml", []byte(file))
 	want := "m.toml:3: partition[0].memory_mib: 1 MiB; a partition needs at least 2 MiB and at most 4064 MiB\n" +
-		"m.toml:5: partition[0].vps: 2 VPs; SMP is not supported yet: use 1\n" +
+		"m.toml:5: partition[0].vps: 16 VPs; a partition has 1 to 15 VPs\n" +
 		"m.toml:6: partition[1].kernel: missing; name the boot module that holds the partition's kernel\n" +
 		"m.toml:7: partition[1].name: \"a\" is also partition[0]'s name; names must be unique\n" +
 		"m.toml:9: partition[1].on_reboot: \"halt\"; want \"restart\" or \"stop\""

@@ -39,7 +39,7 @@ func FuzzParse(f *testing.F) {
 		names := map[string]bool{}
 		for _, p := range c.Partitions {
 			if CheckName(p.Name) != nil || names[p.Name] || CheckModuleName(p.Kernel) != nil ||
-				p.MemoryMiB < MinMemoryMiB || p.MemoryMiB > MaxMemoryMiB || p.VPs != 1 {
+				p.MemoryMiB < MinMemoryMiB || p.MemoryMiB > MaxMemoryMiB || p.VPs < 1 || p.VPs > MaxVPs {
 				t.Fatalf("accepted an invalid partition %+v", p)
 			}
 			names[p.Name] = true

@@ -8,7 +8,7 @@ import (
 // The rules, as the errors state them.
 var (
 	memoryRule = fmt.Sprintf("a partition needs at least %d MiB and at most %d MiB", MinMemoryMiB, MaxMemoryMiB)
-	vpsRule    = "a partition has 1 VP (SMP is not supported yet)"
+	vpsRule    = fmt.Sprintf("a partition has 1 to %d VPs", MaxVPs)
 )
 
 // validate checks every partition and switch after decoding and defaults,
@@ -46,10 +46,7 @@ func (c *Config) validate() error {
 			bad(i, "memory_mib", "%d MiB; %s", p.MemoryMiB, memoryRule)
 		}
 
-		switch {
-		case p.VPs > 1:
-			bad(i, "vps", "%d VPs; SMP is not supported yet: use 1", p.VPs)
-		case p.VPs < 1:
+		if p.VPs < 1 || p.VPs > MaxVPs {
 			bad(i, "vps", "%d VPs; %s", p.VPs, vpsRule)
 		}
 

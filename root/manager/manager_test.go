@@ -223,3 +223,9 @@ func TestLinuxPartitionHasAResetVector(t *testing.T) {
 		t.Errorf("at %#x: % x, want % x", devices.ResetVector, got, want)
 	}
 }
+
+func TestConfigAllowsTheVPsTheCoreMakes(t *testing.T) {
+	if config.MaxVPs != hv.MaxVPs {
+		t.Fatalf("config.MaxVPs is %d, hv.MaxVPs %d: a file could ask for VPs the core refuses", config.MaxVPs, hv.MaxVPs)
+	}
+}

@@ -134,6 +134,7 @@ func (g *Guest) AddModules(t testing.TB, spec *initramfs.Spec, names ...string) 
 type Partition struct {
 	Name      string
 	MemoryMiB int
+	VPs       int    // 0 leaves the default (1)
 	Kernel    string // boot module name
 	Format    string // "linux", "multiboot" or "" (told apart by the loader)
 	Initrd    string // boot module name; "" for none
@@ -192,6 +193,9 @@ func ConfigWithSwitches(sw []Switch, ps ...Partition) string {
 	}
 	for _, p := range ps {
 		fmt.Fprintf(&b, "\n[[partition]]\nname = %q\nmemory_mib = %d\nkernel = %q\n", p.Name, p.MemoryMiB, p.Kernel)
+		if p.VPs != 0 {
+			fmt.Fprintf(&b, "vps = %d\n", p.VPs)
+		}
 		if p.Format != "" {
 			fmt.Fprintf(&b, "kernel_format = %q\n", p.Format)
 		}
