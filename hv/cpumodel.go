@@ -163,6 +163,11 @@ func (m *CPUModel) ReadMSR(r *vcpu.Regs, msr uint32) (uint64, error) {
 		return miscEnable, nil
 	case x86.MsrAMDNBCfg:
 		return 0, nil
+	case x86.MsrBIOSSignID:
+		// No microcode update is loaded in the partition (bits 63:32,
+		// the revision, read 0). Linux's early_init_intel reads it
+		// after writing 0 and running CPUID (SDM Vol. 3A 10.11.7.1).
+		return 0, nil
 	}
 	return 0, errGP
 }
@@ -201,6 +206,11 @@ func (m *CPUModel) WriteMSR(r *vcpu.Regs, msr uint32, v uint64) (dirty bool, err
 		// PCI configuration space through port 0xcf8; a partition has no
 		// northbridge and no such space, so the MSR reads 0 and writes
 		// change nothing, rather than #GP and a warning at every boot.
+		return false, nil
+	case x86.MsrBIOSSignID:
+		// Writing 0 before a CPUID is how software asks for the
+		// microcode revision; there is none to report, and nothing to
+		// store: the MSR reads 0 whatever is written.
 		return false, nil
 	case x86.MsrPAT:
 		if !x86.PATValid(v) {

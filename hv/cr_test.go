@@ -134,3 +134,17 @@ func TestNBCfg(t *testing.T) {
 		t.Fatalf("%#x %v", v, err)
 	}
 }
+
+// TestBIOSSignID: IA32_BIOS_SIGN_ID takes Linux's write of 0 and reads 0
+// (no microcode revision), rather than #GP and an "unchecked MSR access"
+// warning at every boot on Intel.
+func TestBIOSSignID(t *testing.T) {
+	m := NewCPUModel()
+	r := &vcpu.Regs{}
+	if dirty, err := m.WriteMSR(r, x86.MsrBIOSSignID, 0); err != nil || dirty {
+		t.Fatal(dirty, err)
+	}
+	if v, err := m.ReadMSR(r, x86.MsrBIOSSignID); err != nil || v != 0 {
+		t.Fatalf("%#x %v", v, err)
+	}
+}

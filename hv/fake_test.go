@@ -19,6 +19,7 @@ type fakeVCPU struct {
 	pending   bool // EventPending's answer
 	threshold uint8
 	next      vcpu.Exit
+	flushes   atomic.Int32 // FlushGuestTLB calls
 }
 
 func (v *fakeVCPU) Run(e *vcpu.Exit) error        { *e = v.next; return nil }
@@ -28,6 +29,7 @@ func (v *fakeVCPU) SyncState()                    {}
 func (v *fakeVCPU) Inject(ev vcpu.Event)          { v.injected = append(v.injected, ev) }
 func (v *fakeVCPU) EventPending() bool            { return v.pending }
 func (v *fakeVCPU) DropEvents()                   { v.pending = false }
+func (v *fakeVCPU) FlushGuestTLB()                { v.flushes.Add(1) }
 func (v *fakeVCPU) InterruptShadow() bool         { return v.shadow }
 func (v *fakeVCPU) ClearInterruptShadow()         { v.shadow = false }
 func (v *fakeVCPU) RequestInterruptWindow(b bool) { v.window = b }

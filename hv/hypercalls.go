@@ -62,3 +62,30 @@ type partitionCalls struct{ p *Partition }
 func (c *partitionCalls) NotifyLongSpinWait(vp uint32, count uint32) tlfs.Status {
 	return tlfs.StatusSuccess
 }
+
+// FlushVirtualAddressSpace flushes the guest-linear translations of every
+// VP the input names (TLFS "HvCallFlushVirtualAddressSpace"): each
+// targeted VP's VPID or ASID is flushed before its next entry, the
+// caller's included. The TLFS wants the flush visible on every target when
+// the call returns: a partition's VPs take turns on one host CPU, so no
+// other VP is in guest mode while the caller runs, and each flushes before
+// it enters again. (With VPs on several host CPUs this must kick the
+// running targets and wait for their exits: issue 14.) Whole address
+// spaces are flushed whatever the address-space and non-global flags say:
+// more than asked, never less. A VP index the partition does not have is
+// ignored. Runs on the caller's thread; must not allocate.
+func (c *partitionCalls) FlushVirtualAddressSpace(vp uint32, in tlfs.FlushVirtualAddressInput) tlfs.Status {
+	for i, v := range c.p.vps {
+		if in.Includes(uint32(i)) {
+			v.cpu.FlushGuestTLB()
+		}
+	}
+	return tlfs.StatusSuccess
+}
+
+// FlushVirtualAddressList flushes the listed ranges on the targeted VPs
+// (TLFS "HvCallFlushVirtualAddressList"): as FlushVirtualAddressSpace,
+// the whole VPID or ASID, which covers every range.
+func (c *partitionCalls) FlushVirtualAddressList(vp uint32, in tlfs.FlushVirtualAddressInput, ranges []tlfs.GVARange) tlfs.Status {
+	return c.FlushVirtualAddressSpace(vp, in)
+}

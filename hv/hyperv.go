@@ -23,7 +23,11 @@ const (
 		tlfs.AccessFrequencyRegs
 	hvPrivilegesHigh  = tlfs.PostMessages | tlfs.SignalEvents
 	hvFeatures        = tlfs.FeatureFrequencyRegs | tlfs.FeatureGuestCrashRegs | tlfs.FeatureDirectSyntheticTimers
-	hvRecommendations = tlfs.RecommendDeprecateAutoEoi // guests EOI SINT vectors themselves
+	// Guests EOI SINT vectors themselves; they flush other VPs' TLBs
+	// with HvCallFlushVirtualAddressSpace/List(Ex) rather than IPIs,
+	// which a VP waiting for its turn on the host CPU would take a time
+	// slice to answer.
+	hvRecommendations = tlfs.RecommendDeprecateAutoEoi | tlfs.RecommendHypercallRemoteFlush | tlfs.RecommendExProcessorMasks
 	hvMaxLeaf         = tlfs.CPUIDHardwareFeatures
 	// gohv's version as CPUID 0x40000002 reports it: build, major.minor.
 	hvBuild, hvMajor, hvMinor = 1, 0, 1

@@ -1,9 +1,11 @@
 package hv
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
 
+	"gohv/hv/tlfs"
 	"gohv/hv/vcpu"
 	"gohv/x86"
 )
@@ -72,5 +74,62 @@ func TestVPCountBounds(t *testing.T) {
 	p, err := h.NewPartition(Config{Name: "one", RAMBytes: 1 << 20})
 	if err != nil || p.VPCount() != 1 {
 		t.Fatalf("VPs 0 gives %v VPs, %v; want 1", p, err)
+	}
+}
+
+// TestFlushHypercallFlushesTheTargets: HvCallFlushVirtualAddressSpace
+// from VP 0 with a processor mask flushes exactly the VPs it names, and
+// with HV_FLUSH_ALL_PROCESSORS every VP, the caller's own included; the
+// Ex form takes an HV_VP_SET. Each flush is taken at the VP's next entry.
+func TestFlushHypercallFlushesTheTargets(t *testing.T) {
+	b := &fakeBackend{}
+	h := New(b, newTestHost(), NewCPUModel(), nil)
+	p, err := h.NewPartition(Config{Name: "flush", RAMBytes: 1 << 20, Console: &recorder{}, VPs: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _, _, _ := h.Model.CPUID(tlfs.CPUIDEnlightenmentInfo, 0); a&tlfs.RecommendHypercallRemoteFlush == 0 || a&tlfs.RecommendExProcessorMasks == 0 {
+		t.Fatalf("CPUID 0x40000004.EAX %#x does not recommend the remote-flush hypercalls", a)
+	}
+	vp, v := p.VP(0), b.vcpus[0]
+	v.regs = vcpu.Regs{CR0: x86.CR0PE, CS: vcpu.Segment{Attrib: x86.SegL}, EFER: x86.EFERLMA}
+	v.regs.GPR[x86.RCX], v.regs.GPR[x86.RAX], v.regs.GPR[x86.RDX] = tlfs.MsrGuestOSID, 1, 0
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitMSRWrite, InstrLen: 2})
+	const in = 0x2000 // the input page
+	call := func(code uint64, input []byte) {
+		t.Helper()
+		if err := p.Mem.WriteRAM(in, input); err != nil {
+			t.Fatal(err)
+		}
+		v.regs.GPR[x86.RCX], v.regs.GPR[x86.RDX], v.regs.GPR[x86.R8] = code, in, 0
+		vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
+		if st := v.regs.GPR[x86.RAX] & 0xffff; st != uint64(tlfs.StatusSuccess) {
+			t.Fatalf("hypercall %#x: status %#x", code, st)
+		}
+	}
+	flushes := func() [3]int32 {
+		return [3]int32{b.vcpus[0].flushes.Load(), b.vcpus[1].flushes.Load(), b.vcpus[2].flushes.Load()}
+	}
+	le := func(ws ...uint64) []byte {
+		var out []byte
+		for _, w := range ws {
+			out = binary.LittleEndian.AppendUint64(out, w)
+		}
+		return out
+	}
+	// HV_FLUSH_VIRTUAL_ADDRESS_SPACE: address space, flags, processor mask.
+	call(tlfs.HvCallFlushVirtualAddressSpace, le(0, 0, 0b100))
+	if got := flushes(); got != [3]int32{0, 0, 1} {
+		t.Fatalf("mask 0b100 flushed %v", got)
+	}
+	call(tlfs.HvCallFlushVirtualAddressSpace, le(0, tlfs.FlushAllProcessors, 0))
+	if got := flushes(); got != [3]int32{1, 1, 2} {
+		t.Fatalf("all processors flushed %v", got)
+	}
+	// The Ex form: address space, flags, then an HV_VP_SET (sparse 4K,
+	// bank 0 holding VPs 0 and 1): its one bank is the variable header (1 unit).
+	call(tlfs.HvCallFlushVirtualAddressSpaceEx|1<<17, le(0, 0, tlfs.GenericSetSparse4K, 1, 0b011))
+	if got := flushes(); got != [3]int32{2, 2, 2} {
+		t.Fatalf("Ex set {0,1} flushed %v", got)
 	}
 }

@@ -118,6 +118,9 @@ func (v *VCPU) enter() {
 	c.SetU32(CtlInterceptCR, crIntercept)
 	c.SetU64(CtlVIntr, vi)
 	c.SetU32(CtlInterceptMisc1, misc)
+	if v.flushRequested.Swap(false) {
+		v.flush = true
+	}
 	if v.flush {
 		c.SetU32(CtlTLBControl, TLBControlFlushASID)
 		v.flush = false

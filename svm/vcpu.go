@@ -2,6 +2,7 @@ package svm
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"gohv/hv/vcpu"
 )
@@ -23,21 +24,24 @@ const (
 
 // VCPU is one VP on SVM.
 type VCPU struct {
-	b       *Backend
-	pages   *vcpu.Pages // VMCB and run context
-	vmcbPA  uint64
-	vmcb    *VMCB
-	ctx     *runContext
-	asid    uint32
-	regs    vcpu.Regs
-	dirty   bool
-	flush   bool
-	pending uint64 // EVENTINJ for the next entry: exceptions, NMIs, software interrupts
-	virq    uint16 // the external interrupt for the guest to take through V_IRQ: virqValid | vector
-	window  bool
-	tprHold uint8 // SetTPRThreshold's class
-	closed  bool
-	broken  bool // BreakGuestStateForTest: enter with EFER.SVME clear
+	b      *Backend
+	pages  *vcpu.Pages // VMCB and run context
+	vmcbPA uint64
+	vmcb   *VMCB
+	ctx    *runContext
+	asid   uint32
+	regs   vcpu.Regs
+	dirty  bool
+	flush  bool
+	// flushRequested is FlushGuestTLB's request, from any thread;
+	// the entry folds it into flush.
+	flushRequested atomic.Bool
+	pending        uint64 // EVENTINJ for the next entry: exceptions, NMIs, software interrupts
+	virq           uint16 // the external interrupt for the guest to take through V_IRQ: virqValid | vector
+	window         bool
+	tprHold        uint8 // SetTPRThreshold's class
+	closed         bool
+	broken         bool // BreakGuestStateForTest: enter with EFER.SVME clear
 }
 
 // NewVCPU allocates a VMCB and run context and sets up the intercepts,
@@ -151,3 +155,6 @@ func (v *VCPU) Close() error {
 	v.b.asids.Release(v.asid)
 	return v.pages.Free()
 }
+
+// FlushGuestTLB: the next entry flushes the guest's ASID (TLB_CONTROL).
+func (v *VCPU) FlushGuestTLB() { v.flushRequested.Store(true) }

@@ -143,6 +143,9 @@ func (v *VCPU) run(e *vcpu.Exit) error {
 		if w.err != nil {
 			return w.err
 		}
+		if v.flushRequested.Swap(false) {
+			v.flush = true
+		}
 		if v.flush {
 			v.invalidate()
 			v.flush = false

@@ -2,6 +2,7 @@ package vmx
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"gohv/hv/vcpu"
 	"gohv/x86"
@@ -14,18 +15,21 @@ var swappedMSRs = [...]uint32{x86.MsrSTAR, x86.MsrLSTAR, x86.MsrCSTAR, x86.MsrFM
 
 // VCPU is one VP on VMX.
 type VCPU struct {
-	b                    *Backend
-	pages                *vcpu.Pages // VMCS and run context
-	image                vmcsImage   // nil on hardware; host tests put a VMCS image here
-	vmcsPA               uint64
-	ctxPA                uint64
-	vapicPA              uint64
-	ctx                  *runContext
-	vpid                 uint16
-	eptp                 uint64
-	regs                 vcpu.Regs
-	dirty                bool
-	flush                bool
+	b       *Backend
+	pages   *vcpu.Pages // VMCS and run context
+	image   vmcsImage   // nil on hardware; host tests put a VMCS image here
+	vmcsPA  uint64
+	ctxPA   uint64
+	vapicPA uint64
+	ctx     *runContext
+	vpid    uint16
+	eptp    uint64
+	regs    vcpu.Regs
+	dirty   bool
+	flush   bool
+	// flushRequested is FlushGuestTLB's request, from any thread;
+	// the entry folds it into flush.
+	flushRequested       atomic.Bool
 	pending              uint32 // VM-entry interruption information for the next entry
 	pendErr              uint32
 	pendLen              uint32
@@ -277,3 +281,7 @@ func fromAR(ar uint64) uint16 {
 	}
 	return uint16(ar&0xff) | uint16(ar>>4&0xf00)
 }
+
+// FlushGuestTLB: the next entry invalidates the VP's VPID (INVVPID) and
+// its EPT-derived translations.
+func (v *VCPU) FlushGuestTLB() { v.flushRequested.Store(true) }

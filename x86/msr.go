@@ -11,6 +11,7 @@ const (
 	MsrSysenterESP      = 0x175 // IA32_SYSENTER_ESP
 	MsrSysenterEIP      = 0x176 // IA32_SYSENTER_EIP
 	MsrMiscEnable       = 0x1a0 // IA32_MISC_ENABLE
+	MsrBIOSSignID       = 0x8b  // IA32_BIOS_SIGN_ID: the loaded microcode update's signature
 	MsrPAT              = 0x277 // IA32_PAT
 	MsrTSCDeadline      = 0x6e0 // IA32_TSC_DEADLINE
 	MsrX2APICBase       = 0x800 // first of the x2APIC registers, 0x800-0x8ff

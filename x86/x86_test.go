@@ -16,6 +16,7 @@ func TestNumbersMatchTheManuals(t *testing.T) {
 		{"IA32_SYSENTER_CS", MsrSysenterCS, 372},
 		{"IA32_PAT", MsrPAT, 631},
 		{"IA32_MISC_ENABLE", MsrMiscEnable, 416},
+		{"IA32_BIOS_SIGN_ID", MsrBIOSSignID, 139},
 		{"MISC_ENABLE.XD_DISABLE", MiscEnableXDDisable, 1 << 34},
 		{"IA32_TSC_DEADLINE", MsrTSCDeadline, 1760},
 		{"IA32_X2APIC_APICID", MsrX2APICBase + 2, 2050},

@@ -44,6 +44,11 @@ type VCPU interface {
 	// backend delivers again (its vector is already in the local APIC's
 	// ISR, so the core must not take another in its place).
 	EventPending() bool
+	// FlushGuestTLB asks that the guest's linear-address translations
+	// cached for this VCPU (its VPID or ASID) be flushed before its next
+	// entry. Unlike the other methods it may be called from any thread
+	// (another VP's hypercall asks it); it does not block or allocate.
+	FlushGuestTLB()
 	// DropEvents discards what waits for the next entry (the INIT
 	// reset's: an interrupt acknowledged but not yet taken, an exception
 	// to re-deliver), so it is not delivered into the reset state.

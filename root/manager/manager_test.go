@@ -53,6 +53,7 @@ func (v *scriptVCPU) SyncState()                  {}
 func (v *scriptVCPU) Inject(vcpu.Event)           {}
 func (v *scriptVCPU) EventPending() bool          { return false }
 func (v *scriptVCPU) DropEvents()                 {}
+func (v *scriptVCPU) FlushGuestTLB()              {}
 func (v *scriptVCPU) InterruptShadow() bool       { return false }
 func (v *scriptVCPU) ClearInterruptShadow()       {}
 func (v *scriptVCPU) RequestInterruptWindow(bool) {}

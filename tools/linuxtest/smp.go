@@ -81,10 +81,11 @@ func (g *Guest) SMP(t testing.TB, memMiB int, vps ...int) *SMP {
 	return s
 }
 
-// Check judges every partition's report: all its VPs online, each CPU's
-// job hashed what it should, and each CPU did some of the work (at least
-// one tick: the jobs ran on every CPU, not all on one), then the
-// partition powered off. It returns each partition's ticks per CPU.
+// Check judges every partition's report: all its VPs online, the kernel
+// flushing remote TLBs with the Hyper-V hypercall, each CPU's job hashed
+// what it should, and each CPU did some of the work (at least one tick:
+// the jobs ran on every CPU, not all on one), then the partition powered
+// off. It returns each partition's ticks per CPU.
 func (s *SMP) Check(t testing.TB, log []byte) map[string][]int {
 	t.Helper()
 	out, problems := s.judge(log)
@@ -124,6 +125,11 @@ func (s *SMP) judge(log []byte) (map[string][]int, []string) {
 				bad("cpu%d-ticks %q: CPU %d did none of the work", i, got[fmt.Sprintf("cpu%d-ticks", i)], i)
 			}
 			ticks[p.Name] = append(ticks[p.Name], n)
+		}
+		// The kernel saw CPUID 0x40000004's remote-flush recommendation
+		// and flushes other CPUs' TLBs by hypercall (hyperv_setup_mmu_ops).
+		if !strings.Contains(string(Lines(log, p.Name)), "Using hypercall for remote TLB flush") {
+			bad("the kernel does not flush remote TLBs by hypercall (no \"Using hypercall for remote TLB flush\")")
 		}
 		if _, ok := got["smp"]; !ok {
 			bad("no \"smp done\": the init did not finish")
