@@ -21,8 +21,8 @@ const (
 	hvPrivilegesLow = tlfs.AccessVpRunTimeReg | tlfs.AccessPartitionReferenceCounter | tlfs.AccessSynicRegs |
 		tlfs.AccessSyntheticTimerRegs | tlfs.AccessHypercallMsrs | tlfs.AccessVpIndex | tlfs.AccessPartitionReferenceTsc |
 		tlfs.AccessFrequencyRegs
-	hvPrivilegesHigh  = tlfs.PostMessages | tlfs.SignalEvents
-	hvFeatures        = tlfs.FeatureFrequencyRegs | tlfs.FeatureGuestCrashRegs | tlfs.FeatureDirectSyntheticTimers
+	hvPrivilegesHigh = tlfs.PostMessages | tlfs.SignalEvents
+	hvFeatures       = tlfs.FeatureFrequencyRegs | tlfs.FeatureGuestCrashRegs | tlfs.FeatureDirectSyntheticTimers
 	// Guests EOI SINT vectors themselves; they flush other VPs' TLBs
 	// with HvCallFlushVirtualAddressSpace/List(Ex) rather than IPIs,
 	// which a VP waiting for its turn on the host CPU would take a time
