@@ -89,3 +89,18 @@ func (c *partitionCalls) FlushVirtualAddressSpace(vp uint32, in tlfs.FlushVirtua
 func (c *partitionCalls) FlushVirtualAddressList(vp uint32, in tlfs.FlushVirtualAddressInput, ranges []tlfs.GVARange) tlfs.Status {
 	return c.FlushVirtualAddressSpace(vp, in)
 }
+
+// SendSyntheticClusterIPI sends a fixed interrupt of in.Vector to every
+// VP of the set (TLFS "HvCallSendSyntheticClusterIpi(Ex)"), as an IPI
+// through the local APICs would: each targeted VP's LAPIC takes the vector
+// and its VP is woken. VP indexes the partition does not have are
+// ignored, as KVM ignores them. Runs on the caller's thread; must not
+// allocate.
+func (c *partitionCalls) SendSyntheticClusterIPI(vp uint32, in tlfs.SendIPIInput) tlfs.Status {
+	for i, v := range c.p.vps {
+		if in.Processors.Contains(uint32(i)) {
+			v.Interrupt(uint8(in.Vector))
+		}
+	}
+	return tlfs.StatusSuccess
+}

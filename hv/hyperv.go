@@ -26,8 +26,10 @@ const (
 	// Guests EOI SINT vectors themselves; they flush other VPs' TLBs
 	// with HvCallFlushVirtualAddressSpace/List(Ex) rather than IPIs,
 	// which a VP waiting for its turn on the host CPU would take a time
-	// slice to answer.
-	hvRecommendations = tlfs.RecommendDeprecateAutoEoi | tlfs.RecommendHypercallRemoteFlush | tlfs.RecommendExProcessorMasks
+	// slice to answer, and send IPIs to sets of VPs with one
+	// HvCallSendSyntheticClusterIpi(Ex) rather than an ICR write each.
+	hvRecommendations = tlfs.RecommendDeprecateAutoEoi | tlfs.RecommendHypercallRemoteFlush | tlfs.RecommendExProcessorMasks |
+		tlfs.RecommendSyntheticClusterIpi
 	hvMaxLeaf         = tlfs.CPUIDHardwareFeatures
 	// gohv's version as CPUID 0x40000002 reports it: build, major.minor.
 	hvBuild, hvMajor, hvMinor = 1, 0, 1

@@ -133,3 +133,46 @@ func TestFlushHypercallFlushesTheTargets(t *testing.T) {
 		t.Fatalf("Ex set {0,1} flushed %v", got)
 	}
 }
+
+// TestSyntheticClusterIPIReachesTheTargets: HvCallSendSyntheticClusterIpiEx
+// from VP 0 to VPs 1 and 2 puts the vector in their LAPICs, and each
+// takes it at its next entry; VP 0 gets nothing.
+func TestSyntheticClusterIPIReachesTheTargets(t *testing.T) {
+	b := &fakeBackend{}
+	h := New(b, newTestHost(), NewCPUModel(), nil)
+	p, err := h.NewPartition(Config{Name: "ipi", RAMBytes: 1 << 20, Console: &recorder{}, VPs: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _, _, _ := h.Model.CPUID(tlfs.CPUIDEnlightenmentInfo, 0); a&tlfs.RecommendSyntheticClusterIpi == 0 {
+		t.Fatalf("CPUID 0x40000004.EAX %#x does not recommend the synthetic-IPI hypercalls", a)
+	}
+	for i, v := range b.vcpus {
+		apicWrite(t, p.VP(i), regSVR, 0x1ff)
+		v.regs.RFLAGS = x86.RFLAGSIF
+		p.VP(i).waitSIPI = false
+	}
+	vp, v := p.VP(0), b.vcpus[0]
+	v.regs.CR0, v.regs.CS.Attrib, v.regs.EFER = x86.CR0PE, x86.SegL, x86.EFERLMA
+	v.regs.GPR[x86.RCX], v.regs.GPR[x86.RAX], v.regs.GPR[x86.RDX] = tlfs.MsrGuestOSID, 1, 0
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitMSRWrite, InstrLen: 2})
+	input := make([]byte, 0, 32)
+	for _, w := range []uint64{0xfd, tlfs.GenericSetSparse4K, 1, 0b110} {
+		input = binary.LittleEndian.AppendUint64(input, w)
+	}
+	if err := p.Mem.WriteRAM(0x2000, input); err != nil {
+		t.Fatal(err)
+	}
+	v.regs.GPR[x86.RCX], v.regs.GPR[x86.RDX] = tlfs.HvCallSendSyntheticClusterIpiEx|1<<tlfs.ControlVarHeaderShift, 0x2000
+	vp.handle(&vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3})
+	if st := v.regs.GPR[x86.RAX] & 0xffff; st != uint64(tlfs.StatusSuccess) {
+		t.Fatalf("status %#x", st)
+	}
+	for i := range 3 {
+		p.VP(i).deliver()
+		got := len(b.vcpus[i].injected) > 0 && b.vcpus[i].injected[0].Vector == 0xfd
+		if got != (i != 0) {
+			t.Errorf("VP %d took vector 0xfd: %v (injected %v)", i, got, b.vcpus[i].injected)
+		}
+	}
+}

@@ -151,3 +151,39 @@ func (c *Caller) flush(f AddressSpaceFlusher, mem Memory, ctl tlfs.Control, gpa 
 	}
 	return tlfs.StatusSuccess, start + uint16(n)
 }
+
+// sendIPI decodes either synthetic-IPI call: the plain form from memory
+// or, fast, from RDX (vector, VTL, reserved) and R8 (the processor mask);
+// the Ex form from memory, its bank masks the variable header.
+func (c *Caller) sendIPI(s SyntheticIPISender, mem Memory, ctl tlfs.Control, rdx, r8 uint64) tlfs.Status {
+	var in tlfs.SendIPIInput
+	switch {
+	case ctl.Code == tlfs.HvCallSendSyntheticClusterIpiEx:
+		header := tlfs.SendIPIExInputFixedSize + 8*int(ctl.VarHeaderUnits)
+		if st := c.read(mem, rdx, 0, header); st != tlfs.StatusSuccess {
+			return st
+		}
+		var n int
+		var err error
+		in, n, err = tlfs.ParseSendIPIExInput(c.in[:header])
+		switch {
+		case errors.Is(err, tlfs.ErrVPSetFormat):
+			return tlfs.StatusInvalidParameter
+		case err != nil, n != header:
+			return tlfs.StatusInvalidHypercallInput
+		}
+	case ctl.Fast:
+		binary.LittleEndian.PutUint64(c.in[0:], rdx)
+		binary.LittleEndian.PutUint64(c.in[8:], r8)
+		in, _ = tlfs.ParseSendIPIInput(c.in[:tlfs.SendIPIInputSize]) // cannot fail on SendIPIInputSize bytes
+	default:
+		if st := c.read(mem, rdx, 0, tlfs.SendIPIInputSize); st != tlfs.StatusSuccess {
+			return st
+		}
+		in, _ = tlfs.ParseSendIPIInput(c.in[:tlfs.SendIPIInputSize])
+	}
+	if !in.Valid() {
+		return tlfs.StatusInvalidHypercallInput
+	}
+	return s.SendSyntheticClusterIPI(c.VP, in)
+}

@@ -43,6 +43,8 @@ var served = []struct {
 	{"HvCallFlushVirtualAddressList", tlfs.HvCallFlushVirtualAddressList, false, 3, 0, func(m *fakeMem) { m.flushList(inputGPA, 0x5000, 0, 1, 3) }},
 	{"HvCallFlushVirtualAddressSpaceEx", tlfs.HvCallFlushVirtualAddressSpaceEx, false, 0, 1, func(m *fakeMem) { m.put64(inputGPA, 0x5000, 0, tlfs.GenericSetSparse4K, 1, 1) }},
 	{"HvCallFlushVirtualAddressListEx", tlfs.HvCallFlushVirtualAddressListEx, false, 2, 1, func(m *fakeMem) { m.put64(inputGPA, 0x5000, 0, tlfs.GenericSetSparse4K, 1, 1, 0x1000, 0x2000) }},
+	{"HvCallSendSyntheticClusterIpi slow", tlfs.HvCallSendSyntheticClusterIpi, false, 0, 0, func(m *fakeMem) { m.put64(inputGPA, 0xfd, 1) }},
+	{"HvCallSendSyntheticClusterIpiEx", tlfs.HvCallSendSyntheticClusterIpiEx, false, 0, 1, func(m *fakeMem) { m.put64(inputGPA, 0xfd, tlfs.GenericSetSparse4K, 1, 1) }},
 }
 
 // TestServedCallsSucceed is the baseline the refusal tests vary: each
@@ -94,7 +96,7 @@ func TestControlWordRefused(t *testing.T) {
 		}
 		switch c.code {
 		case tlfs.HvCallPostMessage, tlfs.HvCallFlushVirtualAddressSpace, tlfs.HvCallFlushVirtualAddressList,
-			tlfs.HvCallFlushVirtualAddressSpaceEx, tlfs.HvCallFlushVirtualAddressListEx:
+			tlfs.HvCallFlushVirtualAddressSpaceEx, tlfs.HvCallFlushVirtualAddressListEx, tlfs.HvCallSendSyntheticClusterIpiEx:
 			cases = append(cases, bad{"fast flag on a call without a fast form", control(c.code, true, c.varHdr, c.count, 0)})
 		}
 		for _, b := range cases {
@@ -113,7 +115,7 @@ func TestControlWordRefused(t *testing.T) {
 // else the input value says.
 func TestUnknownAndUnimplementedCodes(t *testing.T) {
 	r := &recorder{}
-	for _, code := range []uint16{0, tlfs.HvCallSwitchVirtualAddressSpace, tlfs.HvCallSendSyntheticClusterIpi,
+	for _, code := range []uint16{0, tlfs.HvCallSwitchVirtualAddressSpace,
 		tlfs.HvCallGetPartitionId, tlfs.HvExtCallQueryCapabilities, 0xffff} {
 		for _, rcx := range []uint64{uint64(code), uint64(code) | tlfs.ControlFast, ^uint64(0)&^0xffff | uint64(code)} {
 			if rax, _, done := (&Caller{}).Dispatch(r, &fakeMem{}, rcx, inputGPA, 0); rax != tlfs.Result(tlfs.StatusInvalidHypercallCode, 0) || !done {

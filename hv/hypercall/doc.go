@@ -26,8 +26,10 @@
 //	0x0002 HvCallFlushVirtualAddressSpace    slow, simple  AddressSpaceFlusher
 //	0x0003 HvCallFlushVirtualAddressList     slow, rep     AddressSpaceFlusher
 //	0x0008 HvCallNotifyLongSpinWait          fast or slow  LongSpinWaitNotifier
+//	0x000B HvCallSendSyntheticClusterIpi     fast or slow  SyntheticIPISender (fast: RDX and R8)
 //	0x0013 HvCallFlushVirtualAddressSpaceEx  slow, simple, variable header (HV_VP_SET banks)
 //	0x0014 HvCallFlushVirtualAddressListEx   slow, rep, variable header
+//	0x0015 HvCallSendSyntheticClusterIpiEx   slow, simple, variable header (HV_VP_SET banks)
 //	0x005C HvCallPostMessage                 slow          PostMessager
 //	0x005D HvCallSignalEvent                 fast or slow  EventSignaler
 //
@@ -36,8 +38,9 @@
 // WriteRAM is for calls with outputs that later work adds.
 //
 // XMM fast input (CPUID 0x40000003.EDX bit 4) is not advertised and not
-// implemented: a fast call whose input does not fit RDX — the flush calls'
-// 24 bytes and more — is refused as a call without a fast form. (The TLFS
+// implemented: a fast call whose input does not fit RDX and R8 (16 bytes:
+// HvCallSendSyntheticClusterIpi's) — the flush calls' 24 bytes and more,
+// the Ex forms' VP sets — is refused as a call without a fast form. (The TLFS
 // says using the XMM convention where it is not advertised raises #UD; the
 // two cannot be told apart here, and a status keeps the guest running.)
 //

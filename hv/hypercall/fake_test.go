@@ -106,6 +106,9 @@ type recorder struct {
 	ranges                [4096]tlfs.GVARange
 	nranges               int
 	maxChunk              int
+
+	ipi      tlfs.SendIPIInput
+	ipiBanks [tlfs.MaxSparseBanks * 8]byte
 }
 
 func (r *recorder) Allowed(code uint16) bool { return r.allowed == nil || r.allowed(code) }
@@ -165,3 +168,11 @@ func control(code uint16, fast bool, varHdr, count, start uint16) uint64 {
 // status and reps split a result value.
 func status(rax uint64) tlfs.Status { return tlfs.Status(rax) }
 func reps(rax uint64) uint16        { return uint16(rax>>32) & 0xfff }
+
+func (r *recorder) SendSyntheticClusterIPI(vp uint32, in tlfs.SendIPIInput) tlfs.Status {
+	r.calls, r.vp = r.calls+1, vp
+	n := copy(r.ipiBanks[:], in.Processors.BankContents)
+	r.ipi = in
+	r.ipi.Processors.BankContents = r.ipiBanks[:n] // the input is a view of the caller's buffer
+	return r.status
+}

@@ -57,6 +57,17 @@ type AddressSpaceFlusher interface {
 	FlushVirtualAddressList(vp uint32, in tlfs.FlushVirtualAddressInput, ranges []tlfs.GVARange) tlfs.Status
 }
 
+// SyntheticIPISender serves HvCallSendSyntheticClusterIpi and its Ex
+// form (TLFS "Virtual Processor Management" chapter's synthetic IPIs): a
+// fixed interrupt of in.Vector to every VP in in.Processors. The vector
+// (16 to 255), the target VTL (0) and the reserved bytes are checked
+// before the handler sees them: HV_STATUS_INVALID_HYPERCALL_INPUT
+// otherwise, as KVM answers. VP indexes the partition does not have are
+// the handler's to ignore.
+type SyntheticIPISender interface {
+	SendSyntheticClusterIPI(vp uint32, in tlfs.SendIPIInput) tlfs.Status
+}
+
 // Allower may be implemented by a handler whose partition is not given
 // every call the handler implements — the calls its CPUID leaves do not
 // advertise (the PostMessages and SignalEvents privileges, the remote-flush
@@ -116,7 +127,7 @@ func (c *Caller) Dispatch(h any, mem Memory, rcx, rdx, r8 uint64) (rax, newRCX u
 	if s := spec.check(ctl); s != tlfs.StatusSuccess {
 		return tlfs.Result(s, 0), rcx, true
 	}
-	s, reps := c.run(h, mem, spec, ctl, rdx)
+	s, reps := c.run(h, mem, spec, ctl, rdx, r8)
 	if s == tlfs.StatusSuccess && spec.rep && reps < ctl.RepCount {
 		return 0, rcx&^tlfs.ControlRepStartMask | uint64(reps)<<tlfs.ControlRepStartShift, false
 	}
@@ -125,7 +136,7 @@ func (c *Caller) Dispatch(h any, mem Memory, rcx, rdx, r8 uint64) (rax, newRCX u
 
 // call is one hypercall's shape as TLFS 3 and its page describe it.
 type call struct {
-	fast       bool   // has the register form: its whole input fits RDX
+	fast       bool   // has the register form: its whole input fits RDX (and R8: 16 bytes)
 	rep        bool   // a rep call (a list of elements after a header)
 	maxVarHdr  uint16 // the most 8-byte units of variable header it takes
 	header     int    // fixed input (header) bytes
@@ -151,6 +162,10 @@ func lookup(code uint16) (c call, ok bool) {
 		return call{header: tlfs.FlushExInputFixedSize, maxVarHdr: tlfs.MaxSparseBanks}, true
 	case tlfs.HvCallFlushVirtualAddressListEx:
 		return call{rep: true, header: tlfs.FlushExInputFixedSize, maxVarHdr: tlfs.MaxSparseBanks, elem: tlfs.GVARangeSize}, true
+	case tlfs.HvCallSendSyntheticClusterIpi:
+		return call{fast: true, header: tlfs.SendIPIInputSize}, true
+	case tlfs.HvCallSendSyntheticClusterIpiEx:
+		return call{header: tlfs.SendIPIExInputFixedSize, maxVarHdr: tlfs.MaxSparseBanks}, true
 	}
 	return call{}, false
 }
@@ -168,6 +183,8 @@ func implements(h any, code uint16) bool {
 	case tlfs.HvCallFlushVirtualAddressSpace, tlfs.HvCallFlushVirtualAddressList,
 		tlfs.HvCallFlushVirtualAddressSpaceEx, tlfs.HvCallFlushVirtualAddressListEx:
 		_, ok = h.(AddressSpaceFlusher)
+	case tlfs.HvCallSendSyntheticClusterIpi, tlfs.HvCallSendSyntheticClusterIpiEx:
+		_, ok = h.(SyntheticIPISender)
 	}
 	return ok
 }
@@ -217,7 +234,7 @@ func (c *Caller) read(mem Memory, gpa uint64, off, n int) tlfs.Status {
 
 // run performs a call whose input value passed check: it returns the
 // status and the reps completed (for a rep call, counted from element 0).
-func (c *Caller) run(h any, mem Memory, k call, ctl tlfs.Control, rdx uint64) (tlfs.Status, uint16) {
+func (c *Caller) run(h any, mem Memory, k call, ctl tlfs.Control, rdx, r8 uint64) (tlfs.Status, uint16) {
 	if !ctl.Fast {
 		if s := checkInput(rdx, k.inputSize(ctl)); s != tlfs.StatusSuccess {
 			return s, ctl.RepStart
@@ -230,6 +247,8 @@ func (c *Caller) run(h any, mem Memory, k call, ctl tlfs.Control, rdx uint64) (t
 		return c.signalEvent(h.(EventSignaler), mem, ctl, rdx), 0
 	case tlfs.HvCallNotifyLongSpinWait:
 		return c.notifyLongSpinWait(h.(LongSpinWaitNotifier), mem, ctl, rdx), 0
+	case tlfs.HvCallSendSyntheticClusterIpi, tlfs.HvCallSendSyntheticClusterIpiEx:
+		return c.sendIPI(h.(SyntheticIPISender), mem, ctl, rdx, r8), 0
 	default: // the four flush calls
 		return c.flush(h.(AddressSpaceFlusher), mem, ctl, rdx)
 	}
