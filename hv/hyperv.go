@@ -30,7 +30,7 @@ const (
 	// HvCallSendSyntheticClusterIpi(Ex) rather than an ICR write each.
 	hvRecommendations = tlfs.RecommendDeprecateAutoEoi | tlfs.RecommendHypercallRemoteFlush | tlfs.RecommendExProcessorMasks |
 		tlfs.RecommendSyntheticClusterIpi
-	hvMaxLeaf         = tlfs.CPUIDHardwareFeatures
+	hvMaxLeaf = tlfs.CPUIDHardwareFeatures
 	// gohv's version as CPUID 0x40000002 reports it: build, major.minor.
 	hvBuild, hvMajor, hvMinor = 1, 0, 1
 	// Hardware features the hypervisor uses (CPUID 0x40000006.EAX): MSR
