@@ -49,6 +49,7 @@ func DecodeCap(v uint64) Cap {
 // ECap is ECAP_REG decoded (VT-d 10.4.3): the fields gohv uses.
 type ECap struct {
 	Raw       uint64
+	C         bool   // Page-walk Coherency (bit 0): the unit snoops the CPU's caches
 	QI        bool   // Queued Invalidation support (bit 1)
 	DT        bool   // Device-TLB support (bit 2)
 	IR        bool   // Interrupt Remapping support (bit 3)
@@ -61,6 +62,7 @@ type ECap struct {
 
 // ECap fields' positions (10.4.3).
 const (
+	ecapC        = 1 << 0
 	ecapQI       = 1 << 1
 	ecapDT       = 1 << 2
 	ecapIR       = 1 << 3
@@ -76,6 +78,7 @@ const (
 func DecodeECap(v uint64) ECap {
 	return ECap{
 		Raw:       v,
+		C:         v&ecapC != 0,
 		QI:        v&ecapQI != 0,
 		DT:        v&ecapDT != 0,
 		IR:        v&ecapIR != 0,

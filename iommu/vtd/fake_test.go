@@ -230,9 +230,10 @@ func (f *fakeUnit) dma(sid uint16, addr uint64, write bool) bool {
 
 // fakePages hands out page-aligned "physical" pages.
 type fakePages struct {
-	next  uint64
-	pages map[uint64]*[4096]byte
-	fail  bool
+	flushed []uint64
+	next    uint64
+	pages   map[uint64]*[4096]byte
+	fail    bool
 }
 
 func newFakePages() *fakePages { return &fakePages{next: 0x7f000, pages: map[uint64]*[4096]byte{}} }
@@ -256,3 +257,5 @@ func (p *fakePages) Page(pa uint64) *[4096]byte {
 	}
 	return pg
 }
+
+func (p *fakePages) Flush(pa uint64) { p.flushed = append(p.flushed, pa) }

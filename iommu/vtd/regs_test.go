@@ -115,7 +115,7 @@ func TestDecodeCapFields(t *testing.T) {
 			t.Errorf("DecodeCap(%#x) = %+v, want %+v", c.v, got, c.want)
 		}
 	}
-	if e := DecodeECap(0x3ff<<8 | 1<<43 | 1<<3 | 1<<4 | 1<<7 | 1<<2); e != (ECap{Raw: e.Raw, IROOffset: 0x3ff0, SMTS: true, IR: true, EIM: true, SC: true, DT: true}) {
+	if e := DecodeECap(0x3ff<<8 | 1<<43 | 1<<3 | 1<<4 | 1<<7 | 1<<2 | 1); e != (ECap{Raw: e.Raw, C: true, IROOffset: 0x3ff0, SMTS: true, IR: true, EIM: true, SC: true, DT: true}) {
 		t.Errorf("DecodeECap: %+v", e)
 	}
 }

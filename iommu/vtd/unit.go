@@ -15,6 +15,9 @@ type Pages interface {
 	AllocPage() (uint64, error)
 	// Page is the page at physical address pa, as the CPU writes it.
 	Page(pa uint64) *[4096]byte
+	// Flush writes the page back from the CPU's caches to memory, for a
+	// unit that does not snoop them (ECAP_REG.C clear).
+	Flush(pa uint64)
 }
 
 // ErrTimeout is wrapped by every error of an operation the hardware did
@@ -88,6 +91,9 @@ func (u *Unit) BlockAll() error {
 		u.root = pa
 	}
 	clear(u.pages.Page(u.root)[:]) // every root entry not present (9.1)
+	if !u.ECap.C {
+		u.pages.Flush(u.root)
+	}
 
 	// No fault event interrupt: the fault records are polled.
 	u.regs.Write32(FECTL_REG, FECTL_IM)
