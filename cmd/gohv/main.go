@@ -43,7 +43,8 @@ func main() {
 	}
 
 	args := os.Args[1:]
-	env := &checks.Env{Out: serial, Log: rootLog, Host: host, OpenHypervisor: openHypervisor, MainTSC: mainTSC}
+	env := &checks.Env{Out: serial, Log: rootLog, Host: host, OpenHypervisor: openHypervisor, MainTSC: mainTSC,
+		IOMMUs: iommus, PCI: pciConfig, PCIFunctions: pciFunctions}
 	if suite, only := checks.Find(args); suite != nil {
 		if suite.Run(env, only) {
 			metal.Verdict(true, "")

@@ -100,3 +100,12 @@ func (c Cap) String() string {
 func (e ECap) String() string {
 	return fmt.Sprintf("iotlb at %#x qi=%v ir=%v pt=%v sc=%v smts=%v", e.IROOffset, e.QI, e.IR, e.PT, e.SC, e.SMTS)
 }
+
+// Extent is the size of the register file CAP_REG and ECAP_REG describe,
+// in whole 4 KiB pages: at least one page, and far enough to hold the
+// fault recording registers and the IOTLB registers wherever the unit
+// puts them.
+func Extent(c Cap, e ECap) uint64 {
+	end := max(uint64(c.FROffset)+uint64(c.NFR)*frcdSize, uint64(e.IROOffset)+16, 1)
+	return (end + 0xfff) &^ 0xfff
+}

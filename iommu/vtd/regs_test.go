@@ -119,3 +119,13 @@ func TestDecodeCapFields(t *testing.T) {
 		t.Errorf("DecodeECap: %+v", e)
 	}
 }
+
+func TestExtent(t *testing.T) {
+	if got := Extent(DecodeCap(qemuCap), DecodeECap(qemuECap)); got != 0x1000 {
+		t.Errorf("QEMU: %#x", got)
+	}
+	// The largest offsets: 256 records at 0x3ff0, the IOTLB at 0x3ff0.
+	if got := Extent(DecodeCap(0xff<<40|0x3ff<<24), DecodeECap(0x3ff<<8)); got != 0x5000 {
+		t.Errorf("largest: %#x", got)
+	}
+}
