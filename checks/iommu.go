@@ -23,7 +23,9 @@ var IOMMUTest = Suite{
 // BAR0 is 1 MiB of registers; a DMA engine copies between RAM and a
 // 4 KiB buffer the device keeps at bus address 0x40000, 100 ms of virtual
 // time after the command is written. Its DMA addresses are masked to 28
-// bits (the dma_mask property's default).
+// bits (the dma_mask property's default). QEMU 7.2 stops the machine
+// (hw_error) for a transfer that reaches the buffer's last byte, so the
+// transfers here are half the buffer.
 const (
 	eduVendor      = 0x1234
 	eduDevice      = 0x11e8
@@ -37,6 +39,7 @@ const (
 	eduDMAToRAM    = 1 << 1 // direction: 1 from the buffer to RAM, 0 from RAM to the buffer
 	eduBuffer      = 0x40000
 	eduDMALimit    = 1 << 28
+	dmaBytes       = 2048
 )
 
 // checkIOMMUBlocksDMA makes QEMU's edu device DMA into a hypervisor page.
@@ -101,8 +104,8 @@ func checkIOMMUBlocksDMA(env *Env) (detail string, err error) {
 	if err := eduDMA(regs, eduBuffer, dst, eduDMAToRAM); err != nil {
 		return "", fmt.Errorf("control, translation off: %w", err)
 	}
-	if n := count(dst, 0x5a); n != 4096 {
-		return "", fmt.Errorf("control, translation off: edu %v copied %#x through its buffer to %#x, but only %d of 4096 bytes arrived: the device programming is wrong, so a blocked DMA would prove nothing", edu, src, dst, n)
+	if n := count(dst, 0x5a); n != dmaBytes {
+		return "", fmt.Errorf("control, translation off: edu %v copied %d bytes from %#x through its buffer to %#x, but %d arrived: the device programming is wrong, so a blocked DMA would prove nothing", edu, dmaBytes, src, dst, n)
 	}
 	for _, u := range env.IOMMUs {
 		if f := u.Faults(); len(f) != 0 {
@@ -127,8 +130,12 @@ func checkIOMMUBlocksDMA(env *Env) (detail string, err error) {
 	for _, u := range env.IOMMUs {
 		for _, f := range u.Faults() {
 			if f.Source == source && f.Addr == dst && f.Write {
-				return fmt.Sprintf("device=%v target=%#x page=unchanged unit=%q fault=%q control=\"4096 bytes %#x->edu->%#x with translation off\"",
-					edu, dst, u.Name(), f.String(), src, dst), nil
+				kind := "read"
+				if f.Write {
+					kind = "write"
+				}
+				return fmt.Sprintf("device=%v target=%#x page=unchanged unit=%q fault-source=%s fault-addr=%#x fault-type=%s fault-reason=%q control=\"%d bytes %#x->edu->%#x with translation off\"",
+					edu, dst, u.Name(), f.SourceString(), f.Addr, kind, f.Reason, dmaBytes, src, dst), nil
 			}
 			all = append(all, u.Name()+": "+f.String())
 		}
@@ -190,7 +197,7 @@ func allocDMAPages(n int) ([]uint64, error) {
 	return got, nil
 }
 
-// eduDMA has the device copy 4096 bytes from src to dst (one of them its
+// eduDMA has the device copy dmaBytes from src to dst (one of them its
 // buffer) and waits for it, bounded: the transfer starts 100 ms of QEMU's
 // virtual time after the command.
 func eduDMA(regs metal.MMIO, src, dst uint64, dir uint64) error {
@@ -199,7 +206,7 @@ func eduDMA(regs metal.MMIO, src, dst uint64, dir uint64) error {
 	}
 	regs.Write64(eduRegDMASrc, src)
 	regs.Write64(eduRegDMADst, dst)
-	regs.Write64(eduRegDMACount, 4096)
+	regs.Write64(eduRegDMACount, dmaBytes)
 	regs.Write64(eduRegDMACmd, eduDMARun|dir)
 	deadline := time.Now().Add(5 * time.Second)
 	for regs.Read64(eduRegDMACmd)&eduDMARun != 0 {

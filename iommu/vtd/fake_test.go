@@ -6,12 +6,14 @@ import (
 	"testing"
 )
 
-// QEMU 7.2's intel-iommu (hw/i386/intel_iommu_internal.h): one fault
-// recording register at 0x220, the IOTLB registers at 0xf0, 39-bit
-// address width, 65536 domains.
+// QEMU 7.2's intel-iommu as the image reads it on q35 with -device
+// intel-iommu (hw/i386/intel_iommu_internal.h): one fault recording
+// register at 0x220, the IOTLB registers at 0xf0, 39-bit address width,
+// 65536 domains, queued invalidation, interrupt remapping, pass-through,
+// no page-walk coherency.
 const (
 	qemuCap  = 0x00d2008c22260206
-	qemuECap = 0x0000000000f00f42
+	qemuECap = 0x0000000000f00f4a
 	qemuVer  = 0x10
 )
 

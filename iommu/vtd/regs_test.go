@@ -90,7 +90,7 @@ func TestDecodeCapQEMU(t *testing.T) {
 		t.Errorf("cap %#x:\n got %+v\nwant %+v", qemuCap, c, want)
 	}
 	e := DecodeECap(qemuECap)
-	if wantE := (ECap{Raw: qemuECap, QI: true, PT: true, IROOffset: 0xf0}); e != wantE {
+	if wantE := (ECap{Raw: qemuECap, QI: true, IR: true, PT: true, IROOffset: 0xf0}); e != wantE {
 		t.Errorf("ecap %#x:\n got %+v\nwant %+v", qemuECap, e, wantE)
 	}
 }
