@@ -2,7 +2,7 @@
 // and hosts the Go runtime; main reports what metal found, wires the
 // hypervisor core to metal's memory and the serial console, and runs a
 // suite of in-image checks (package checks: kernel command-line words
-// "selftest", "hvtest"), the benchmark ("bench") or the default
+// "selftest", "hvtest", "iommutest"), the benchmark ("bench") or the default
 // configuration.
 package main
 

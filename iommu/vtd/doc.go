@@ -16,7 +16,9 @@
 //   - Blocking is a root table of 256 entries with P clear (VT-d 9.1): a
 //     request from any bus faults with reason 1h before any context
 //     table is read, so no context table exists. The table is one 4 KiB
-//     page the unit reads by DMA; it stays allocated for the unit's life.
+//     page the unit reads by DMA, written back from the CPU's caches for a
+//     unit that does not snoop them (ECAP_REG.C clear, as QEMU's); it
+//     stays allocated for the unit's life.
 //   - Every GCMD_REG write changes one command, writing back the others
 //     as GSTS_REG reports them with the one-shot bits cleared (10.4.4).
 //   - The root table pointer is set, then the context cache and the

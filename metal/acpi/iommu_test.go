@@ -7,7 +7,7 @@ import (
 
 func TestIOMMUReportOfCaptures(t *testing.T) {
 	const (
-		none       = "warning: no IOMMU (no usable ACPI DMAR or IVRS table): DMA is not confined and device assignment is unavailable"
+		none = "warning: no IOMMU (no usable ACPI DMAR or IVRS table): DMA is not confined and device assignment is unavailable"
 	)
 	tests := []struct {
 		capture string
