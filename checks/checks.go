@@ -1,8 +1,8 @@
 // Package checks is the image's registry of named in-image checks: the
 // suites a kernel command-line word runs ("selftest" for metal and the Go
 // runtime, "hvtest" for child partitions on the CPU's virtualization
-// extension) and the benchmark ("bench"). Each check prints one line in the
-// serial protocol,
+// extension, "iommutest" for the IOMMU against a real device's DMA) and the
+// benchmark ("bench"). Each check prints one line in the serial protocol,
 //
 //	gohv: check <name> PASS|FAIL <detail>
 //
@@ -20,6 +20,8 @@ import (
 
 	"gohv/hv"
 	"gohv/hv/vcpu"
+	"gohv/iommu"
+	"gohv/metal/pci"
 )
 
 // Check is one named check. Run returns a detail line on success or an
@@ -52,7 +54,7 @@ func (s *Suite) Names() []string {
 }
 
 // Suites are the suites the image knows, by command-line word.
-var Suites = []*Suite{&Selftest, &HVTest}
+var Suites = []*Suite{&Selftest, &HVTest, &IOMMUTest}
 
 // Env is what checks get from the image: how to reach the machine and the
 // hypervisor. cmd/gohv fills it.
@@ -67,6 +69,12 @@ type Env struct {
 	OpenHypervisor func() (*hv.Hypervisor, error)
 	// MainTSC is the TSC read first thing in main (for Bench).
 	MainTSC uint64
+	// IOMMUs are the remapping units the boot turned on (every device
+	// blocked); PCI and PCIFunctions the host's configuration space and
+	// the functions the boot report enumerated.
+	IOMMUs       []iommu.Unit
+	PCI          pci.Config
+	PCIFunctions []pci.Function
 
 	hv          *hv.Hypervisor // set by HVTest's setup
 	pagesBefore uint64

@@ -90,6 +90,15 @@ func OUTL(port uint16, v uint32)
 // INVLPG invalidates the TLB entries for the page containing va.
 func INVLPG(va uintptr)
 
+// CLFLUSH writes back and invalidates the cache line holding va in every
+// cache of the coherence domain (SDM Vol. 2A, CLFLUSH), so a device that
+// does not snoop the caches reads what the CPU wrote.
+func CLFLUSH(va uintptr)
+
+// MFENCE orders every load and store before it (and CLFLUSH) ahead of
+// every one after it (SDM Vol. 2B, MFENCE).
+func MFENCE()
+
 // FXSAVE stores the x87/MMX/SSE state into a 16-byte-aligned area (64-bit
 // format, SDM Vol. 1 10.5.1).
 //

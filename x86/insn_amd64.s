@@ -222,3 +222,14 @@ TEXT ·InterruptsEnabled(SB), NOSPLIT, $0-1
 	ANDQ $1, AX
 	MOVB AX, ret+0(FP)
 	RET
+
+// func CLFLUSH(va uintptr)
+TEXT ·CLFLUSH(SB), NOSPLIT, $0-8
+	MOVQ va+0(FP), AX
+	CLFLUSH (AX)
+	RET
+
+// func MFENCE()
+TEXT ·MFENCE(SB), NOSPLIT, $0-0
+	MFENCE
+	RET

@@ -8,7 +8,8 @@ import (
 )
 
 // setupACPI finds the firmware's ACPI tables, reports the processors,
-// interrupt controllers and IOMMUs (DMAR, IVRS) they describe and the PCI
+// interrupt controllers and IOMMUs (DMAR, IVRS) they describe, turns the
+// VT-d units on with every device blocked (enableIOMMUs), reports the PCI
 // functions (through the MCFG's ECAM window or the legacy ports), and
 // tells metal how to power off (ACPI S5). Without an RSDP the image cannot know the machine: it stops.
 func setupACPI() error {
@@ -57,9 +58,10 @@ func setupACPI() error {
 	for _, o := range madt.Overrides {
 		fmt.Printf("gohv: acpi override isa irq %d -> gsi %d %v\n", o.Source, o.GSI, o.Flags)
 	}
-	for _, l := range t.IOMMUReport() { // parsed and reported; no IOMMU is enabled yet
+	for _, l := range t.IOMMUReport() {
 		fmt.Printf("gohv: %s\n", l)
 	}
+	enableIOMMUs(t)
 	reportPCI(t)
 	if p, err := t.PowerOff(); err != nil {
 		fmt.Printf("gohv: warning: no ACPI S5 power-off (%v); the image halts instead when no debug-exit device is present\n", err)

@@ -2,7 +2,7 @@
 // and hosts the Go runtime; main reports what metal found, wires the
 // hypervisor core to metal's memory and the serial console, and runs a
 // suite of in-image checks (package checks: kernel command-line words
-// "selftest", "hvtest"), the benchmark ("bench") or the default
+// "selftest", "hvtest", "iommutest"), the benchmark ("bench") or the default
 // configuration.
 package main
 
@@ -43,7 +43,8 @@ func main() {
 	}
 
 	args := os.Args[1:]
-	env := &checks.Env{Out: serial, Log: rootLog, Host: host, OpenHypervisor: openHypervisor, MainTSC: mainTSC}
+	env := &checks.Env{Out: serial, Log: rootLog, Host: host, OpenHypervisor: openHypervisor, MainTSC: mainTSC,
+		IOMMUs: iommus, PCI: pciConfig, PCIFunctions: pciFunctions}
 	if suite, only := checks.Find(args); suite != nil {
 		if suite.Run(env, only) {
 			metal.Verdict(true, "")

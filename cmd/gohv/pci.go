@@ -7,6 +7,13 @@ import (
 	"gohv/metal/pci"
 )
 
+// The host's PCI configuration space and functions as reportPCI found
+// them, for the checks.
+var (
+	pciConfig    pci.Config
+	pciFunctions []pci.Function
+)
+
 // reportPCI enumerates the host's PCI functions, read-only apart from BAR
 // sizing (which restores every BAR and command register), and prints one
 // line per function: through ECAM when the MCFG describes segment 0 below
@@ -31,6 +38,7 @@ func reportPCI(t *acpi.Tables) {
 		}
 	}
 	fns, skipped := pci.Enumerate(cfg, first, last)
+	pciConfig, pciFunctions = cfg, fns
 	fmt.Printf("gohv: pci %d functions on buses %02x-%02x through %s\n", len(fns), first, last, via)
 	for _, f := range fns {
 		fmt.Printf("gohv: %v\n", &f)

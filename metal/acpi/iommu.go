@@ -7,14 +7,13 @@ import (
 
 // IOMMUReport renders the DMA remapping hardware the DMAR (Intel VT-d) and
 // IVRS (AMD-Vi) tables describe, for the boot log: one line per remapping
-// unit, one per reserved memory region, and a last line starting
-// "warning:" that says DMA is not confined, because no unit was found or
-// because none is enabled yet (this package only reads the tables). A
-// table that fails to parse gets its own warning line. Under QEMU q35
-// with -device intel-iommu,intremap=on:
+// unit, one per reserved memory region, and, when the tables name no unit,
+// a last line starting "warning:" that says DMA is not confined. Whether a
+// unit that is found gets enabled is the caller's to report (this package
+// only reads the tables). A table that fails to parse gets its own warning
+// line. Under QEMU q35 with -device intel-iommu,intremap=on:
 //
 //	acpi iommu vt-d unit 0 at 0xfed90000 segment 0 scope 5 entries intr-remap=true address-width 39
-//	warning: IOMMU not enabled (gohv only reads the tables yet): DMA is not confined and device assignment is unavailable
 func (t *Tables) IOMMUReport() []string {
 	var out []string
 	units := 0
@@ -51,7 +50,7 @@ func (t *Tables) IOMMUReport() []string {
 	if units == 0 {
 		return append(out, "warning: no IOMMU (no usable ACPI DMAR or IVRS table): DMA is not confined and device assignment is unavailable")
 	}
-	return append(out, "warning: IOMMU not enabled (gohv only reads the tables yet): DMA is not confined and device assignment is unavailable")
+	return out
 }
 
 // count renders "1 <one>" or "n <many>".

@@ -7,7 +7,9 @@
 //
 // Enumeration changes nothing it does not put back: the only writes are
 // BAR sizing, which disables memory and I/O decoding for the moment, and
-// restores each BAR and the command register afterwards. A function whose
+// restores each BAR and the command register afterwards. The one other
+// write is SetCommand, for a caller that drives a device (decoding and bus
+// mastering on), which returns the value to put back. A function whose
 // configuration space contradicts itself (a BAR whose size is not a power
 // of two, a capability pointer into the header, a capability loop) is
 // skipped with a message naming it.

@@ -190,14 +190,13 @@ func TestBadInput(t *testing.T) {
 
 // TestIOMMUReport boots a short selftest on q35 with QEMU's intel-iommu,
 // with its amd-iommu, and with neither, and wants the boot report's IOMMU
-// lines from the ACPI DMAR and IVRS tables: one line per unit, and the
-// warning that DMA is not confined (gohv only parses the tables yet).
+// lines: one line per unit from the ACPI DMAR and IVRS tables; the VT-d
+// unit turned on with every device blocked (its capabilities, then the
+// confinement); and the warning that DMA is not confined where no unit
+// could be enabled (AMD-Vi is not driven yet) or none exists.
 func TestIOMMUReport(t *testing.T) {
 	needImage(t) // skips without -image, before the subtests
-	const (
-		notEnabled = "gohv: warning: IOMMU not enabled (gohv only reads the tables yet): DMA is not confined and device assignment is unavailable"
-		none       = "gohv: warning: no IOMMU (no usable ACPI DMAR or IVRS table): DMA is not confined and device assignment is unavailable"
-	)
+	const none = "gohv: warning: no IOMMU (no usable ACPI DMAR or IVRS table): DMA is not confined and device assignment is unavailable"
 	for _, c := range []struct {
 		name  string
 		extra []string
@@ -207,20 +206,61 @@ func TestIOMMUReport(t *testing.T) {
 		// (no INCLUDE_PCI_ALL): the I/O APIC, the host bridge, the
 		// default VGA and e1000e, the ICH9 LPC, SATA and SMBus.
 		{"intel-iommu", []string{"-device", "intel-iommu,intremap=on"}, []string{
-			"gohv: acpi iommu vt-d unit 0 at 0xfed90000 segment 0 scope 7 entries intr-remap=true address-width 39", notEnabled}},
+			"gohv: acpi iommu vt-d unit 0 at 0xfed90000 segment 0 scope 7 entries intr-remap=true address-width 39",
+			"gohv: iommu vt-d unit 0xfed90000: version 1.0 cap 0xd2008c22260206 ecap 0xf00f4a: mgaw 39 sagaw 0x2 65536 domains 1 fault records at 0x220 rwbf=false cm=false; iotlb at 0xf0 qi=true ir=true pt=true sc=false smts=false",
+			"gohv: iommu vt-d unit 0xfed90000: translation on, every device blocked (1 fault record)"}},
 		// The IOMMU is a PCI function, in the first free slot after
 		// the default VGA (00:01.0) and e1000e (00:02.0).
 		{"amd-iommu", []string{"-device", "amd-iommu"}, []string{
-			"gohv: acpi iommu amd-vi unit 0 at 0xfed80000 segment 0 device 00:03.0 ivhd-type 0x10 8 device entries", notEnabled}},
+			"gohv: acpi iommu amd-vi unit 0 at 0xfed80000 segment 0 device 00:03.0 ivhd-type 0x10 8 device entries",
+			"gohv: warning: IOMMU not enabled (1 amd-vi unit: AMD-Vi is not supported yet): DMA is not confined and device assignment is unavailable"}},
 		{"none", nil, []string{none}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			reportLines(t, "IOMMU", "q35", c.extra, c.want, func(l string) bool {
-				return strings.HasPrefix(l, "gohv: acpi iommu ") || strings.Contains(l, "IOMMU")
+				return strings.HasPrefix(l, "gohv: acpi iommu ") || strings.HasPrefix(l, "gohv: iommu ") || strings.Contains(l, "IOMMU")
 			})
 		})
 	}
+}
+
+// TestIOMMUBlocksDMA boots `iommutest` on q35 with QEMU's intel-iommu and
+// edu device: the boot turns the VT-d unit on with every device blocked,
+// and the check iommu-blocks-dma has the edu device DMA into a
+// hypervisor page, first with translation off (the control: the data
+// arrives) and then on (the page stays unchanged and the unit records a
+// fault from 00:03.0 at that page, a write, "root entry not present").
+func TestIOMMUBlocksDMA(t *testing.T) {
+	r := boot(t, qemu.Config{Kernel: needImage(t), Append: []string{"iommutest"},
+		Machine: "q35", MemMiB: 256, Extra: []string{"-device", "intel-iommu", "-device", "edu"}, Timeout: 2 * time.Minute})
+	if !r.Passed() {
+		t.Fatalf("iommutest: %s", r.Describe())
+	}
+	c, ok := r.Verdict.Check("iommu-blocks-dma")
+	if !ok {
+		t.Fatal("check iommu-blocks-dma not reported")
+	}
+	for _, want := range []string{"device=00:03.0 ", "page=unchanged", "fault-source=00:03.0 ", "fault-type=write", `fault-reason="root entry not present (0x1)"`, "with translation off"} {
+		if !strings.Contains(c.Detail, want) {
+			t.Errorf("detail lacks %q: %s", want, c.Detail)
+		}
+	}
+	// The fault's page is the DMA's target.
+	if target, addr := field(c.Detail, "target="), field(c.Detail, "fault-addr="); target == "" || target != addr {
+		t.Errorf("fault at %q, DMA target %q", addr, target)
+	}
+	t.Logf("%s", c.Detail)
+}
+
+// field is the value after key in a detail line, up to the next space.
+func field(detail, key string) string {
+	_, v, ok := strings.Cut(detail, key)
+	if !ok {
+		return ""
+	}
+	v, _, _ = strings.Cut(v, " ")
+	return v
 }
 
 // TestPCIReport boots a short word and checks the boot report's PCI lines:

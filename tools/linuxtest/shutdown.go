@@ -304,6 +304,6 @@ steps:
 }
 
 // hostDMAWarning is the boot's warning that no IOMMU confines DMA (none
-// found, or found and not yet enabled): the machine's, not the
+// found, or none that could be enabled): the machine's, not the
 // partition's.
 var hostDMAWarning = regexp.MustCompile(`^gohv: warning: (no IOMMU|IOMMU not enabled) .*DMA is not confined`)

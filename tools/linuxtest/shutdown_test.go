@@ -50,7 +50,7 @@ func TestShutdownTypistConsoleEnds(t *testing.T) {
 // machine's and pass; a warning about the partition does not.
 func TestHostDMAWarning(t *testing.T) {
 	for _, l := range []string{
-		"gohv: warning: IOMMU not enabled (gohv only reads the tables yet): DMA is not confined and device assignment is unavailable",
+		"gohv: warning: IOMMU not enabled (1 amd-vi unit: AMD-Vi is not supported yet): DMA is not confined and device assignment is unavailable",
 		"gohv: warning: no IOMMU (no usable ACPI DMAR or IVRS table): DMA is not confined and device assignment is unavailable",
 	} {
 		if !hostDMAWarning.MatchString(l) {

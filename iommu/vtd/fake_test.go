@@ -1,0 +1,263 @@
+package vtd
+
+import (
+	"encoding/binary"
+	"fmt"
+	"testing"
+)
+
+// QEMU 7.2's intel-iommu as the image reads it on q35 with -device
+// intel-iommu (hw/i386/intel_iommu_internal.h): one fault recording
+// register at 0x220, the IOTLB registers at 0xf0, 39-bit address width,
+// 65536 domains, queued invalidation, interrupt remapping, pass-through,
+// no page-walk coherency.
+const (
+	qemuCap  = 0x00d2008c22260206
+	qemuECap = 0x0000000000f00f4a
+	qemuVer  = 0x10
+)
+
+// fakeUnit is a remapping unit's register file that behaves as VT-d 10.4
+// says: GSTS_REG follows GCMD_REG (TES follows TE, SRTP latches
+// RTADDR_REG and sets RTPS), ICC and IVT clear when the invalidation is
+// done and report its granularity, FSTS_REG's error bits are
+// write-one-to-clear and PPF follows the fault records' F bits. It keeps
+// the order of operations in log and fails the test on a GCMD_REG write
+// that changes more than one bit.
+type fakeUnit struct {
+	t     *testing.T
+	pages *fakePages
+
+	cap, ecap uint64
+	gsts      uint32
+	rtaddr    uint64 // as written
+	root      uint64 // as latched by SRTP
+	fectl     uint32
+	fsts      uint32 // error bits and FRI; PPF is computed
+	frcd      [][2]uint64
+	next      int // the record the next fault goes to
+
+	ctxValid, tlbValid bool   // nothing cached since the last invalidation
+	stuck              uint32 // a GSTS_REG bit that never follows its command
+	log                []string
+}
+
+func newFakeUnit(t *testing.T) *fakeUnit {
+	f := &fakeUnit{t: t, pages: newFakePages(), cap: qemuCap, ecap: qemuECap}
+	f.frcd = make([][2]uint64, DecodeCap(qemuCap).NFR)
+	return f
+}
+
+func (f *fakeUnit) iotlb() uint32 { return DecodeECap(f.ecap).IROOffset + IOTLB_REG }
+func (f *fakeUnit) fro() uint32   { return DecodeCap(f.cap).FROffset }
+
+func (f *fakeUnit) Read32(off uint32) uint32 {
+	switch off {
+	case VER_REG:
+		return qemuVer
+	case GSTS_REG:
+		return f.gsts
+	case FSTS_REG:
+		v := f.fsts
+		for _, r := range f.frcd {
+			if r[1]&FRCD_F != 0 {
+				v |= FSTS_PPF
+			}
+		}
+		return v
+	case FECTL_REG:
+		return f.fectl
+	}
+	f.t.Errorf("unexpected 32-bit read at %#x", off)
+	return 0
+}
+
+func (f *fakeUnit) Read64(off uint32) uint64 {
+	switch off {
+	case CAP_REG:
+		return f.cap
+	case ECAP_REG:
+		return f.ecap
+	case RTADDR_REG:
+		return f.rtaddr
+	case CCMD_REG:
+		return CCMD_Global << CCMD_CAIG_Shift
+	case f.iotlb():
+		return IOTLB_Global << IOTLB_IAIG_Shift
+	}
+	if r, half, ok := f.record(off); ok {
+		return f.frcd[r][half]
+	}
+	f.t.Errorf("unexpected 64-bit read at %#x", off)
+	return 0
+}
+
+// record maps an offset into the fault recording registers to a record
+// and its low (0) or high (1) qword.
+func (f *fakeUnit) record(off uint32) (int, int, bool) {
+	if off < f.fro() || off >= f.fro()+uint32(len(f.frcd))*frcdSize || off%8 != 0 {
+		return 0, 0, false
+	}
+	return int(off-f.fro()) / frcdSize, int(off-f.fro()) % frcdSize / 8, true
+}
+
+func (f *fakeUnit) Write32(off uint32, v uint32) {
+	switch off {
+	case GCMD_REG:
+		f.gcmd(v)
+		return
+	case FECTL_REG:
+		f.fectl = v & FECTL_IM
+		f.log = append(f.log, fmt.Sprintf("FECTL %#x", v))
+		return
+	case FSTS_REG:
+		f.fsts &^= v & fstsClear
+		f.log = append(f.log, fmt.Sprintf("FSTS clear %#x", v))
+		return
+	}
+	if off >= f.fro() && (off-f.fro())%frcdSize == frcdFDwordOffset {
+		if r, _, ok := f.record(off - 4); ok && v&(FRCD_F>>32) != 0 {
+			f.frcd[r][1] &^= FRCD_F
+			f.log = append(f.log, fmt.Sprintf("FRCD%d clear", r))
+			return
+		}
+	}
+	f.t.Errorf("unexpected 32-bit write %#x at %#x", v, off)
+}
+
+func (f *fakeUnit) Write64(off uint32, v uint64) {
+	switch off {
+	case RTADDR_REG:
+		f.rtaddr = v
+		f.log = append(f.log, fmt.Sprintf("RTADDR %#x", v))
+		return
+	case CCMD_REG:
+		if v&CCMD_ICC == 0 || v>>CCMD_CIRG_Shift&3 != CCMD_Global {
+			f.t.Errorf("CCMD_REG %#x: not a global context-cache invalidation", v)
+		}
+		f.ctxValid = true
+		f.log = append(f.log, "CCMD global")
+		return
+	case f.iotlb():
+		if v&IOTLB_IVT == 0 || v>>IOTLB_IIRG_Shift&3 != IOTLB_Global {
+			f.t.Errorf("IOTLB_REG %#x: not a global IOTLB invalidation", v)
+		}
+		if !f.ctxValid {
+			f.t.Errorf("IOTLB invalidated before the context cache (VT-d 6.5)")
+		}
+		f.tlbValid = true
+		f.log = append(f.log, "IOTLB global")
+		return
+	}
+	f.t.Errorf("unexpected 64-bit write %#x at %#x", v, off)
+}
+
+// gcmd applies a GCMD_REG write as 10.4.4 describes, after checking
+// that the write changes exactly one command against GSTS_REG.
+func (f *fakeUnit) gcmd(v uint32) {
+	const state = GCMD_TE | GCMD_EAFL | GCMD_QIE | GCMD_IRE | GCMD_CFI
+	changed := (v ^ f.gsts) & state
+	shots := v & gcmdOneShot
+	if n := popcount(changed) + popcount(shots); n != 1 {
+		f.t.Errorf("GCMD_REG %#x with GSTS_REG %#x changes %d commands, want exactly one (VT-d 10.4.4)", v, f.gsts, n)
+	}
+	switch {
+	case shots&GCMD_SRTP != 0:
+		f.root = f.rtaddr
+		f.ctxValid, f.tlbValid = false, false
+		if f.stuck != GSTS_RTPS {
+			f.gsts |= GSTS_RTPS
+		}
+		f.log = append(f.log, "SRTP")
+	case shots&GCMD_WBF != 0:
+		f.log = append(f.log, "WBF")
+	case changed&GCMD_TE != 0:
+		if v&GCMD_TE != 0 {
+			if !f.ctxValid || !f.tlbValid {
+				f.t.Errorf("translation enabled with the caches not invalidated since SRTP")
+			}
+			f.log = append(f.log, "TE on")
+		} else {
+			f.log = append(f.log, "TE off")
+		}
+		if f.stuck != GSTS_TES {
+			f.gsts = f.gsts&^GSTS_TES | v&GCMD_TE
+		}
+	default:
+		f.gsts = f.gsts&^changed | v&changed
+		f.log = append(f.log, fmt.Sprintf("GCMD %#x", v))
+	}
+}
+
+func popcount(v uint32) int {
+	n := 0
+	for ; v != 0; v &= v - 1 {
+		n++
+	}
+	return n
+}
+
+// dma is a request from source sid to addr: with translation off it
+// reaches memory (true); with it on the root table decides. A root entry
+// without P records fault 1h as 7.3.1 describes: into the next record if
+// it is free, else the overflow bit.
+func (f *fakeUnit) dma(sid uint16, addr uint64, write bool) bool {
+	if f.gsts&GSTS_TES == 0 {
+		return true
+	}
+	root := f.pages.Page(f.root &^ 0xfff)
+	lo := binary.LittleEndian.Uint64(root[int(sid>>8)*rootEntrySize:])
+	if lo&RootEntry_P != 0 {
+		f.t.Errorf("root entry for bus %d is present: %#x", sid>>8, lo)
+		return true
+	}
+	if f.fsts&FSTS_PFO != 0 {
+		return false
+	}
+	if f.frcd[f.next][1]&FRCD_F != 0 {
+		f.fsts |= FSTS_PFO
+		return false
+	}
+	hi := uint64(FRCD_F) | 0x01<<FRCD_FR_Shift | uint64(sid)
+	if !write {
+		hi |= FRCD_T
+	}
+	if f.Read32(FSTS_REG)&FSTS_PPF == 0 {
+		f.fsts = f.fsts&^(0xff<<FSTS_FRI_Shift) | uint32(f.next)<<FSTS_FRI_Shift
+	}
+	f.frcd[f.next] = [2]uint64{addr &^ 0xfff, hi}
+	f.next = (f.next + 1) % len(f.frcd)
+	return false
+}
+
+// fakePages hands out page-aligned "physical" pages.
+type fakePages struct {
+	flushed []uint64
+	next    uint64
+	pages   map[uint64]*[4096]byte
+	fail    bool
+}
+
+func newFakePages() *fakePages { return &fakePages{next: 0x7f000, pages: map[uint64]*[4096]byte{}} }
+
+func (p *fakePages) AllocPage() (uint64, error) {
+	if p.fail {
+		return 0, fmt.Errorf("fake: out of pages")
+	}
+	p.next += 4096
+	p.pages[p.next] = new([4096]byte)
+	for i := range p.pages[p.next] {
+		p.pages[p.next][i] = 0xa5 // the unit must clear what it uses
+	}
+	return p.next, nil
+}
+
+func (p *fakePages) Page(pa uint64) *[4096]byte {
+	pg, ok := p.pages[pa]
+	if !ok {
+		panic(fmt.Sprintf("fake: page %#x not allocated", pa))
+	}
+	return pg
+}
+
+func (p *fakePages) Flush(pa uint64) { p.flushed = append(p.flushed, pa) }
