@@ -98,11 +98,31 @@ type RTC struct {
 	ram   [cmosSize]byte // CMOS RAM, alarms, registers A and B; the time is computed
 
 	// The guest's clock: while running, host seconds + offset (the host's
-	// nanoseconds); while held, heldSec and heldNsec.
+	// nanoseconds); while held, the fields as the guest last set them,
+	// kept apart as the chip's registers are (firmware writes them in any
+	// order: a day of 31 before its month must not roll into the next
+	// month), and combined when the clock runs again.
 	offset   int64
 	held     bool
-	heldSec  int64
+	heldAt   clockFields
 	heldNsec int
+}
+
+// clockFields are the date and time registers' values, not normalised.
+type clockFields struct {
+	year             int
+	month            time.Month
+	day, h, min, sec int
+}
+
+func fieldsOf(t time.Time) clockFields {
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	return clockFields{y, mo, d, h, mi, s}
+}
+
+func (f clockFields) time(nsec int) time.Time {
+	return time.Date(f.year, f.month, f.day, f.h, f.min, f.sec, nsec, time.UTC)
 }
 
 // NewRTC makes an RTC whose time is clock's, in UTC; nil is time.Now.
@@ -195,9 +215,9 @@ func (r *RTC) hold(stop bool) {
 	switch {
 	case stop && !r.held:
 		t := r.now()
-		r.heldSec, r.heldNsec = t.Unix(), t.Nanosecond()
+		r.heldAt, r.heldNsec = fieldsOf(t), t.Nanosecond()
 	case !stop && r.held:
-		r.offset = r.heldSec - r.clock().Unix()
+		r.offset = r.heldAt.time(0).Unix() - r.clock().Unix()
 	}
 	r.held = stop
 }
@@ -205,7 +225,7 @@ func (r *RTC) hold(stop bool) {
 // now is the time the clock shows.
 func (r *RTC) now() time.Time {
 	if r.held {
-		return time.Unix(r.heldSec, int64(r.heldNsec)).UTC()
+		return r.heldAt.time(r.heldNsec)
 	}
 	h := r.clock()
 	return time.Unix(h.Unix()+r.offset, int64(h.Nanosecond())).UTC()
@@ -254,8 +274,11 @@ func (r *RTC) timeField(idx uint8, t time.Time) uint8 {
 // setTimeField sets one field of the clock to the guest's value.
 func (r *RTC) setTimeField(idx uint8, v uint8) {
 	t := r.now()
-	y, mo, d := t.Date()
-	h, mi, s := t.Clock()
+	f := fieldsOf(t)
+	if r.held {
+		f = r.heldAt
+	}
+	y, mo, d, h, mi, s := f.year, f.month, f.day, f.h, f.min, f.sec
 	switch idx {
 	case rtcSeconds:
 		s = r.decode(v)
@@ -279,11 +302,11 @@ func (r *RTC) setTimeField(idx uint8, v uint8) {
 	case CMOSCentury:
 		y = r.decode(v)*100 + mod(y, 100)
 	}
-	nt := time.Date(y, mo, d, h, mi, s, t.Nanosecond(), time.UTC)
 	if r.held {
-		r.heldSec = nt.Unix()
+		r.heldAt = clockFields{y, mo, d, h, mi, s}
 		return
 	}
+	nt := time.Date(y, mo, d, h, mi, s, t.Nanosecond(), time.UTC)
 	r.offset += nt.Unix() - t.Unix()
 }
 

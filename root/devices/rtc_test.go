@@ -119,9 +119,9 @@ func TestRTCUpdateInProgressInTheLast244Microseconds(t *testing.T) {
 func TestRTCSetTheTimeTheWayFirmwareDoes(t *testing.T) {
 	r, c := newTestRTC(monday)
 	rtcWrite(r, rtcRegB, regBSET|regB24)
-	for idx, v := range map[uint8]uint8{CMOSCentury: 0x19, rtcYear: 0x99, rtcMonth: 0x12, rtcDayOfMonth: 0x31,
-		rtcHours: 0x23, rtcMinutes: 0x59, rtcSeconds: 0x58} {
-		rtcWrite(r, idx, v)
+	for _, f := range []struct{ idx, v uint8 }{{CMOSCentury, 0x19}, {rtcYear, 0x99}, {rtcMonth, 0x12}, {rtcDayOfMonth, 0x31},
+		{rtcHours, 0x23}, {rtcMinutes, 0x59}, {rtcSeconds, 0x58}} {
+		rtcWrite(r, f.idx, f.v)
 	}
 	c.add(time.Hour)
 	if got := rtcReadTime(r); got != (rtcTime{0x58, 0x59, 0x23, 6 /* Friday */, 0x31, 0x12, 0x99, 0x19}) {
@@ -284,5 +284,33 @@ func TestRTCAsLinuxReadsIt(t *testing.T) {
 	}
 	if tries < 2 || rtcRead(r, rtcSeconds) != 0x08 {
 		t.Errorf("%d tries, seconds %#02x", tries, rtcRead(r, rtcSeconds))
+	}
+}
+
+// TestRTCFieldsSetInAnyOrder: with SET, each register holds what was
+// written; a day of the month that the current month lacks (31 while the
+// clock shows February) does not roll into March before the month is
+// written. Each order of the seven writes gives the same time.
+func TestRTCFieldsSetInAnyOrder(t *testing.T) {
+	fields := []struct{ idx, v uint8 }{
+		{CMOSCentury, 0x19}, {rtcYear, 0x99}, {rtcMonth, 0x12}, {rtcDayOfMonth, 0x31},
+		{rtcHours, 0x23}, {rtcMinutes, 0x59}, {rtcSeconds, 0x58},
+	}
+	want := rtcTime{0x58, 0x59, 0x23, 6 /* Friday */, 0x31, 0x12, 0x99, 0x19}
+	feb := time.Date(2026, time.February, 10, 8, 0, 0, 0, time.UTC)
+	for _, order := range [][]int{{0, 1, 2, 3, 4, 5, 6}, {3, 2, 1, 0, 6, 5, 4}, {6, 5, 4, 3, 2, 1, 0}, {3, 4, 5, 6, 0, 1, 2}} {
+		r, c := newTestRTC(feb)
+		rtcWrite(r, rtcRegB, regBSET|regB24)
+		for _, i := range order {
+			rtcWrite(r, fields[i].idx, fields[i].v)
+		}
+		if got := rtcReadTime(r); got != want {
+			t.Errorf("order %v, held: %+v, want %+v", order, got, want)
+		}
+		rtcWrite(r, rtcRegB, regB24)
+		c.add(time.Second)
+		if got := rtcReadTime(r); got != (rtcTime{0x59, 0x59, 0x23, 6, 0x31, 0x12, 0x99, 0x19}) {
+			t.Errorf("order %v, a second after the set: %+v", order, got)
+		}
 	}
 }
