@@ -19,13 +19,16 @@
 //	guestsmp -spin -threads T -ms M          T threads on CPUs 0..T-1 run a fixed CPU-bound loop for M ms:
 //	                                         iterations per second, all threads together
 //
-// A failure prints "guest: smp.error <why>" and exits 1.
+// -suffix S makes the keys smp.<what>-S-<unit>: a run of a mode under
+// other conditions (CPUs taken offline) beside the first. A failure prints "guest: smp.error <why>" and exits 1.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -39,16 +42,18 @@ func main() {
 	threads := flag.Int("threads", 1, "threads (-spin)")
 	ms := flag.Int("ms", 500, "how long the threads run, in ms of the guest's time (-spin)")
 	n := flag.Int("n", 2000, "round trips (-pingpong) or mprotect pairs (-shootdown)")
+	suffix := flag.String("suffix", "", "appended to the figures' keys (guest: smp.spin1-<suffix>-ips), to tell two runs of a mode apart")
 	flag.Parse()
 
+	w := &suffixWriter{w: os.Stdout, suffix: *suffix}
 	var err error
 	switch {
 	case *pingpong:
-		err = pingPong(os.Stdout, *from, *to, *n)
+		err = pingPong(w, *from, *to, *n)
 	case *shootdown:
-		err = shootDown(os.Stdout, *cpus, *n)
+		err = shootDown(w, *cpus, *n)
 	case *spinMode:
-		err = spin(os.Stdout, *threads, time.Duration(*ms)*time.Millisecond)
+		err = spin(w, *threads, time.Duration(*ms)*time.Millisecond)
 	default:
 		err = fmt.Errorf("no mode: one of -pingpong, -shootdown, -spin")
 	}
@@ -57,4 +62,27 @@ func main() {
 		fmt.Printf("guest: smp.error %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// suffixWriter writes the figure lines, "guest: smp.<what>-<unit> ...",
+// as "guest: smp.<what>-<suffix>-<unit> ..." (the unit is the key's last
+// "-" field). One line a Write.
+type suffixWriter struct {
+	w      io.Writer
+	suffix string
+}
+
+func (s *suffixWriter) Write(p []byte) (int, error) {
+	line := string(p)
+	if rest, ok := strings.CutPrefix(line, "guest: "); ok && s.suffix != "" {
+		if key, value, ok := strings.Cut(rest, " "); ok {
+			if i := strings.LastIndex(key, "-"); i > 0 {
+				line = "guest: " + key[:i] + "-" + s.suffix + key[i:] + " " + value
+			}
+		}
+	}
+	if _, err := io.WriteString(s.w, line); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

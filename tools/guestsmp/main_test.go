@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -128,5 +129,17 @@ func TestBadArguments(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// -suffix goes before the unit, the last "-" field of the key.
+func TestSuffix(t *testing.T) {
+	var out bytes.Buffer
+	w := &suffixWriter{w: &out, suffix: "offline"}
+	fmt.Fprintf(w, "guest: smp.spin1-ips 7.5e+07 (1 threads)\n")
+	fmt.Fprintf(w, "guest: smp.shootdown1-median-us 7.30 (a-b)\n")
+	want := "guest: smp.spin1-offline-ips 7.5e+07 (1 threads)\nguest: smp.shootdown1-median-offline-us 7.30 (a-b)\n"
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
 	}
 }

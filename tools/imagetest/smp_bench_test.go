@@ -50,7 +50,18 @@ type sbBoot struct {
 //     median per pair;
 //   - spin T for T = 1, 2, 4 up to the VP count: T threads on CPUs 0..T-1
 //     iterate xorshift64 for 300 ms: iterations per second, and the ratio
-//     to one thread's in the same partition.
+//     to one thread's in the same partition;
+//   - offline (2 and 4 VPs): the control, spin 1 and shootdown 1 again
+//     once CPUs 1.. are offline (echo 0 > .../cpuN/online), CPU 0 alone
+//     as in the 1-VP partition.
+//
+// Exits: Linux flushes remote TLBs with one hypercall per mprotect while
+// another CPU is online (whether or not a spinner runs there: the
+// process's other threads have run there), so the hypercall exits of a
+// partition, less the 1-VP partition's, over its shootdown pairs are the
+// hypercalls a pair costs. The HLT and MSR-write exits of a partition,
+// less the 1-VP partition's, over its round trips bound what a round trip
+// costs from above (the spins and shootdowns take some too).
 //
 // The VPs take turns on the host's one CPU (hv.TimeSlice, 2 ms), so the
 // guest's clock runs on while a VP waits for its turn.
@@ -78,6 +89,14 @@ func BenchmarkLinuxSMP(b *testing.B) {
 			if n <= vps {
 				run = append(run, fmt.Sprintf("guestsmp -spin -threads %d -ms %d", n, sbSpinMS))
 			}
+		}
+		if vps >= 2 {
+			// The control: CPU 0 alone online, as in the 1-VP partition.
+			for cpu := 1; cpu < vps; cpu++ {
+				run = append(run, fmt.Sprintf("echo 0 > /sys/devices/system/cpu/cpu%d/online", cpu))
+			}
+			run = append(run, fmt.Sprintf("guestsmp -spin -threads 1 -ms %d -suffix offline", sbSpinMS),
+				fmt.Sprintf("guestsmp -shootdown -cpus 1 -n %d -suffix offline", sbPairs))
 		}
 		spec := initramfs.Spec{
 			Busybox: g.Busybox,
@@ -166,6 +185,22 @@ poweroff -f
 				if n <= vps {
 					b.ReportMetric(figure(vps, fmt.Sprintf("shootdown%d-median-us", n)), fmt.Sprintf("shootdown%d-us/pair", n)+suffix)
 				}
+			}
+			if vps >= 2 {
+				b.ReportMetric(figure(vps, "shootdown1-median-offline-us"), "shootdown1-offline-us/pair"+suffix)
+				b.ReportMetric(figure(vps, "spin1-offline-ips")/1e6, "spin1-offline-Mips"+suffix)
+				e, e1 := boots[vps].exits, boots[1].exits
+				var runs int // shootdown runs with CPUs 1.. online
+				for _, n := range sbCounts {
+					if n <= vps {
+						runs++
+					}
+				}
+				pairs := float64(runs * sbPairs)
+				b.ReportMetric(float64(e["hypercall"]-e1["hypercall"])/pairs, "hypercalls/pair"+suffix)
+				b.Logf("smp%d: per round trip at most %.2f HLT and %.2f MSR-write exits; per mprotect pair %.2f hypercalls",
+					vps, float64(e["hlt"]-e1["hlt"])/sbRoundTrips, float64(e["msr-write"]-e1["msr-write"])/sbRoundTrips,
+					float64(e["hypercall"]-e1["hypercall"])/pairs)
 			}
 			one := figure(vps, "spin1-ips")
 			for _, n := range sbCounts {
