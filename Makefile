@@ -68,8 +68,8 @@ test-image: image
 test: test-host test-image
 
 # bench: every benchmark in tools/imagetest — BenchmarkBoot,
-# BenchmarkLinuxBoot, BenchmarkLinuxStorage, BenchmarkLinuxNetwork (README.md's
-# figures), one boot at a time.
+# BenchmarkLinuxBoot, BenchmarkLinuxStorage, BenchmarkLinuxNetwork,
+# BenchmarkLinuxSMP (README.md's figures), one boot at a time.
 bench: image
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./tools/imagetest -image $(CURDIR)/$(IMAGE) \
 		-guest-cache $(CURDIR)/$(GUEST_DIR)

@@ -13,7 +13,7 @@ require github.com/google/uuid v1.6.0
 
 require (
 	github.com/google/btree v1.1.2 // indirect
-	golang.org/x/sys v0.26.0 // indirect
+	golang.org/x/sys v0.26.0
 	golang.org/x/time v0.7.0 // indirect
 	gvisor.dev/gvisor v0.0.0-20250523182742-eede7a881b20
 )
