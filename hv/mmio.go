@@ -186,8 +186,14 @@ func (vp *VP) fetchAt(n int) bool {
 	if int(la%4096)+n > 4096 {
 		return false
 	}
-	gpa, err := vp.view.Translate(la, emul.AccessFetch)
-	return err == nil && vp.p.Mem.ReadRAM(gpa, vp.fetch[:n]) == nil
+	gpa, ok := vp.fetchGPA(la)
+	if !ok {
+		var err error
+		if gpa, err = vp.view.Translate(la, emul.AccessFetch); err != nil {
+			return false
+		}
+	}
+	return vp.p.Mem.ReadRAM(gpa, vp.fetch[:n]) == nil
 }
 
 // decodeAt fetches and decodes the instruction at RIP through the guest's
@@ -238,10 +244,11 @@ func (vp *VP) crWriteSource(cr uint8) (uint64, bool) {
 // inconsistency, the hypervisor is not affected.
 func (vp *VP) decodeLength(op opcode) int {
 	plain := op.n
-	vp.prepare()
+	vp.prepareFetch()
 	if vp.fetchAt(op.n) && string(vp.fetch[:op.n]) == string(op.b[:op.n]) {
 		return op.n
 	}
+	vp.prepare()
 	inst, err := vp.decodeAt()
 	if err != nil || inst.Len == 0 {
 		return plain

@@ -154,6 +154,10 @@ func TestLoadStoreStateRoundTrip(t *testing.T) {
 	}
 	v.regs = vcpu.Regs{}
 	v.storeState()
+	if v.regs.CS != r.CS || v.regs.SS != r.SS || v.regs.CR3 != r.CR3 || v.regs.EFER != r.EFER {
+		t.Errorf("after an exit: CS %+v SS %+v CR3 %#x EFER %#x", v.regs.CS, v.regs.SS, v.regs.CR3, v.regs.EFER)
+	}
+	v.SyncState()
 	r.GPR, r.RIP, r.RFLAGS = v.regs.GPR, v.regs.RIP, v.regs.RFLAGS
 	if v.regs != r {
 		t.Errorf("round trip:\n got %+v\nwant %+v", v.regs, r)

@@ -33,6 +33,9 @@ type VCPU struct {
 	regs   vcpu.Regs
 	dirty  bool
 	flush  bool
+	// segsStale: the segment registers other than CS and SS, and GDTR/IDTR,
+	// were not read back since the last exit (readSegments).
+	segsStale bool
 	// flushRequested is FlushGuestTLB's request, from any thread;
 	// the entry folds it into flush.
 	flushRequested atomic.Bool
@@ -99,7 +102,13 @@ func (v *VCPU) ClearInterruptShadow() {
 }
 
 // SyncState: Run already stores every field of Regs from the VMCB.
-func (v *VCPU) SyncState() {}
+// SyncState reads the segment registers and descriptor tables storeState
+// left in the VMCB.
+func (v *VCPU) SyncState() {
+	if v.segsStale {
+		v.readSegments()
+	}
+}
 
 // virqValid marks VCPU.virq as holding a vector.
 const virqValid = 1 << 8

@@ -1,0 +1,86 @@
+package hv
+
+import (
+	"encoding/binary"
+
+	"gohv/hv/emul"
+	"gohv/x86"
+)
+
+// This file: reading the instruction an exit stopped at, fast. When the
+// hardware gives no instruction length (QEMU's SVM has no NRIP-save), the
+// core reads the bytes at RIP to know how far to skip, on every CPUID,
+// MSR, HLT and hypercall exit: the emulator's full page walk (every
+// permission and reserved bit checked, errors built with context) cost
+// about 1,000 instructions of a 2,300-instruction CPUID round trip.
+
+// readU64 reads the aligned quadword at gpa if it is RAM. Exit path: must
+// not allocate; gpa is guest-controlled.
+func (m *GuestMemory) readU64(gpa uint64) (uint64, bool) {
+	pg := m.page(gpa &^ 7)
+	if pg == nil {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint64(pg[gpa&(x86.PageSize-1)&^7:]), true
+}
+
+// fetchGPA translates the linear address of an instruction the guest has
+// just executed — the one the exit reported — for reading its bytes: the
+// 4- and 5-level long-mode walks in line. It checks no permission and sets
+// no accessed flag: the CPU fetched the instruction under that very
+// translation a moment ago and set the flags then. Anything else (paging
+// off is trivial; 32-bit and PAE paging, an entry not present because
+// another VP changed it since) answers false, and the caller takes the
+// emulator's full walk, which reports faults properly. A translation that
+// changed since the fetch can only make the core read the partition's own
+// RAM elsewhere: never outside it. Exit path: must not allocate; the page
+// tables are guest-controlled.
+func (vp *VP) fetchGPA(la uint64) (uint64, bool) {
+	pg := &vp.view.paging
+	if pg.CR0&x86.CR0PG == 0 {
+		if pg.EFER&x86.EFERLMA == 0 {
+			la &= 0xffff_ffff
+		}
+		return la, true
+	}
+	if pg.EFER&x86.EFERLMA == 0 || pg.CR4&x86.CR4PAE == 0 {
+		return 0, false
+	}
+	levels := 4
+	if pg.CR4&x86.CR4LA57 != 0 {
+		levels = 5
+	}
+	bits := uint(vp.p.hv.Model.PhysAddrBits())
+	if bits < 32 || bits > 52 {
+		bits = 52
+	}
+	addr := (uint64(1)<<bits - 1) &^ (x86.PageSize - 1)
+	table := pg.CR3 & addr
+	for level := levels; level >= 1; level-- {
+		shift := uint(12 + 9*(level-1))
+		e, ok := vp.p.Mem.readU64(table + (la>>shift&511)*8)
+		if !ok || e&x86.PTEPresent == 0 {
+			return 0, false
+		}
+		if (level == 2 || level == 3) && e&x86.PTEPS != 0 {
+			off := uint64(1)<<shift - 1
+			return e&addr&^off | la&off, true
+		}
+		table = e & addr
+	}
+	return table | la&(x86.PageSize-1), true
+}
+
+// prepareFetch fills what fetchAt needs of the emulator state: RIP, the
+// code segment's base and mode, the paging registers. Cheaper than
+// prepare: no segment other than CS, no GPRs. Exit path: must not
+// allocate.
+func (vp *VP) prepareFetch() {
+	r := vp.cpu.Regs()
+	s := &vp.emuState
+	s.RIP = r.RIP
+	s.SegBase[emul.SegCS] = r.CS.Base
+	s.Mode = emul.ModeFromCS(r.EFER&x86.EFERLMA != 0, r.CS.Attrib&x86.SegL != 0, r.CS.Attrib&x86.SegDB != 0)
+	s.LA57 = r.CR4&x86.CR4LA57 != 0
+	vp.view.paging = emul.Paging{CR0: r.CR0, CR3: r.CR3, CR4: r.CR4, EFER: r.EFER, MaxPhysAddr: vp.p.hv.Model.PhysAddrBits()}
+}
