@@ -84,3 +84,20 @@ func (vp *VP) prepareFetch() {
 	s.LA57 = r.CR4&x86.CR4LA57 != 0
 	vp.view.paging = emul.Paging{CR0: r.CR0, CR3: r.CR3, CR4: r.CR4, EFER: r.EFER, MaxPhysAddr: vp.p.hv.Model.PhysAddrBits()}
 }
+
+// readCode copies instruction bytes at gpa (within one page) into b,
+// through the host page of the last code page read: a partition's RAM
+// does not move while it runs, so the page stays the guest's page gpa
+// names. Exit path: must not allocate; gpa is guest-controlled.
+func (vp *VP) readCode(gpa uint64, b []byte) bool {
+	pfn := gpa / x86.PageSize
+	if vp.codePage == nil || pfn != vp.codePFN {
+		pg := vp.p.Mem.page(gpa)
+		if pg == nil {
+			return false
+		}
+		vp.codePage, vp.codePFN = pg, pfn
+	}
+	copy(b, vp.codePage[gpa%x86.PageSize:])
+	return true
+}

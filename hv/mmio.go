@@ -193,7 +193,7 @@ func (vp *VP) fetchAt(n int) bool {
 			return false
 		}
 	}
-	return vp.p.Mem.ReadRAM(gpa, vp.fetch[:n]) == nil
+	return vp.readCode(gpa, vp.fetch[:n])
 }
 
 // decodeAt fetches and decodes the instruction at RIP through the guest's

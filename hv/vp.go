@@ -41,6 +41,11 @@ type VP struct {
 	vpAssist    uint64    // HV_X64_MSR_VP_ASSIST_PAGE
 	haltedNanos int64     // time spent in HLT, for HV_X64_MSR_VP_RUNTIME
 
+	// codePage is the host view of guest page codePFN, the page the last
+	// instruction fetch read (readCode).
+	codePage *[x86.PageSize]byte
+	codePFN  uint64
+
 	calls    hypercall.Caller // hypercall input buffers, reused: no allocation per call
 	emuState emul.State       // instruction emulation scratch, reused: no allocation per exit
 	view     guestView
