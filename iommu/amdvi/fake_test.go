@@ -28,10 +28,15 @@ type fakeUnit struct {
 	devTab, cmdBase, evBase uint64
 	cmdHead, cmdTail        uint64
 	evHead, evTail          uint64
-	qemuFlags               bool   // encode IO_PAGE_FAULT's access as QEMU 7.2 does
-	stuck                   uint64 // a Status Run bit that never follows
-	noStore                 bool   // COMPLETION_WAIT never stores
-	log                     []string
+	qemuFlags               bool // encode IO_PAGE_FAULT's access as QEMU 7.2 does
+	// qemuLog is QEMU 7.2's event log (amdvi_log_event): the Tail
+	// Pointer register keeps what software wrote, and the log overflows
+	// once its internal tail reaches 2^EventLen bytes (16 entries).
+	qemuLog   bool
+	evTailReg uint64
+	stuck     uint64 // a Status Run bit that never follows
+	noStore   bool   // COMPLETION_WAIT never stores
+	log       []string
 }
 
 func newFakeUnit(t *testing.T) *fakeUnit {
@@ -57,6 +62,9 @@ func (f *fakeUnit) Read64(off uint32) uint64 {
 	case MMIO_EventLogHead:
 		return f.evHead
 	case MMIO_EventLogTail:
+		if f.qemuLog {
+			return f.evTailReg
+		}
 		return f.evTail
 	case MMIO_Status:
 		return f.sts
@@ -95,6 +103,7 @@ func (f *fakeUnit) Write64(off uint32, v uint64) {
 			f.t.Errorf("event log tail written while the log runs")
 		}
 		f.evTail = v & mmioHeadTailOffset
+		f.evTailReg = f.evTail
 	case MMIO_Status:
 		f.sts &^= v & stsClear
 	default:
@@ -172,6 +181,13 @@ func (f *fakeUnit) event(lo, hi uint64) {
 		return
 	}
 	next := (f.evTail + EventSize) % f.evLen()
+	if f.qemuLog && f.evTail >= f.evLen()/EventSize {
+		f.sts |= Sts_EventOverflow
+		return
+	}
+	if f.qemuLog {
+		next = f.evTail + EventSize
+	}
 	if next == f.evHead {
 		f.sts |= Sts_EventOverflow
 		return

@@ -46,6 +46,12 @@ type Config struct {
 	// tables snoop the CPU's caches. Without it the tables are flushed
 	// after writing and before reading.
 	Coherent bool
+	// NoEventLog says the unit is known to write no events: QEMU 7.2's
+	// amd-iommu, whose amdvi_log_event returns before writing any
+	// (amdvi_test_mask ORs the Status Register with EventOverflow and
+	// tests the result, which is never zero). Its requests are refused
+	// all the same; Faults just has nothing to read.
+	NoEventLog bool
 }
 
 // The command buffer and the event log are one 4 KiB page each: 256
@@ -64,6 +70,9 @@ type Unit struct {
 	// Overflows counts the times the event log overflowed
 	// (Sts_EventOverflow): events after a full log were dropped.
 	Overflows int
+	// StaleTail is set once the unit was seen writing an event without
+	// advancing the Event Log Tail Pointer (QEMU 7.2); see Faults.
+	StaleTail bool
 
 	regs  Regs
 	pages Pages
@@ -87,6 +96,15 @@ func New(c Config, regs Regs, pages Pages) (*Unit, error) {
 	}
 	u.EFR = regs.Read64(MMIO_ExtFeature)
 	return u, nil
+}
+
+// RecordsFaults says whether Faults can report the unit's faults, and if
+// not, why.
+func (u *Unit) RecordsFaults() (bool, string) {
+	if u.NoEventLog {
+		return false, "QEMU 7.2's amd-iommu writes no event log entries"
+	}
+	return true, ""
 }
 
 // Name is the unit's name in the boot log.
@@ -283,10 +301,18 @@ func (u *Unit) completionWait() error {
 }
 
 // Faults reads the event log from the Event Log Head Pointer to the Tail
-// Pointer (2.5), decodes each entry and advances the head past it. After
-// an overflow (Sts_EventOverflow), counted in Overflows, the log is
-// restarted as the spec says: EventLogEn clear, EventLogRun awaited, head
-// and tail set to zero, the overflow cleared, EventLogEn set.
+// Pointer (2.5), decodes each entry, zeroes it and advances the head past
+// it. After an overflow (Sts_EventOverflow), counted in Overflows, the log
+// is restarted as the spec says: EventLogEn clear, EventLogRun awaited,
+// head and tail set to zero, the overflow cleared, EventLogEn set.
+//
+// A unit that writes entries without advancing the Tail Pointer (QEMU
+// 7.2: amdvi_log_event moves its internal tail and never the register) is
+// recognised when the entry at the head is not zero (the log starts
+// zeroed and every entry read is zeroed) while the tail pointer stays at
+// the head for tailPolls reads, which a unit that updates it does right
+// after the write; from then on (StaleTail) the entries are read while
+// they are not zero.
 func (u *Unit) Faults() []iommu.Fault {
 	if u.eventLog == 0 {
 		return nil
@@ -296,12 +322,30 @@ func (u *Unit) Faults() []iommu.Fault {
 	tail := u.regs.Read64(MMIO_EventLogTail) & mmioHeadTailOffset % bufBytes
 	pg := u.pages.Page(u.eventLog)
 	u.flush(u.eventLog)
-	for n := 0; head != tail && n < bufEntries; n++ {
-		if e, ok := DecodeEvent(binary.LittleEndian.Uint64(pg[head:]), binary.LittleEndian.Uint64(pg[head+8:])); ok {
+	entry := func(at uint64) (uint64, uint64) {
+		return binary.LittleEndian.Uint64(pg[at:]), binary.LittleEndian.Uint64(pg[at+8:])
+	}
+	if lo, _ := entry(head); head == tail && lo != 0 && !u.StaleTail {
+		u.StaleTail = true
+		for range tailPolls {
+			if t := u.regs.Read64(MMIO_EventLogTail) & mmioHeadTailOffset % bufBytes; t != head {
+				u.StaleTail, tail = false, t
+				break
+			}
+		}
+	}
+	for n := 0; n < bufEntries; n++ {
+		lo, hi := entry(head)
+		if u.StaleTail && lo == 0 || !u.StaleTail && head == tail {
+			break
+		}
+		if e, ok := DecodeEvent(lo, hi); ok {
 			out = append(out, e.Fault())
 		}
+		clear(pg[head : head+EventSize])
 		head = (head + EventSize) % bufBytes
 	}
+	u.flush(u.eventLog)
 	u.regs.Write64(MMIO_EventLogHead, head)
 	sts := u.regs.Read64(MMIO_Status)
 	if sts&Sts_EventOverflow != 0 {
@@ -313,6 +357,9 @@ func (u *Unit) Faults() []iommu.Fault {
 	}
 	return out
 }
+
+// tailPolls bounds the wait for a tail pointer that lags its entry.
+const tailPolls = 1000
 
 // restartEventLog restarts an overflowed event log; on a unit that does
 // not stop it, the log is left as it is and the overflow bit cleared.

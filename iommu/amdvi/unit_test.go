@@ -91,7 +91,7 @@ func TestInvalidateEachEntryWithoutIASup(t *testing.T) {
 func TestBlockedDMAFaults(t *testing.T) {
 	for _, qemu := range []bool{false, true} {
 		f := newFakeUnit(t)
-		f.qemuFlags = qemu
+		f.qemuFlags, f.qemuLog = qemu, qemu
 		u := newUnit(t, f, qemuConfig)
 		if !f.dma(0x0020, 0x1ec123, true) {
 			t.Fatal("DMA blocked before BlockAll")
@@ -131,6 +131,40 @@ func TestBlockedDMAFaults(t *testing.T) {
 			got[1].Source != 0x300 || got[1].Reason != "ILLEGAL_DEV_TABLE_ENTRY (0x1)" {
 			t.Fatalf("qemu %v: %+v", qemu, got)
 		}
+		if u.StaleTail != qemu {
+			t.Fatalf("qemu %v: StaleTail %v", qemu, u.StaleTail)
+		}
+	}
+}
+
+// TestQEMUEventLog: QEMU 7.2's log, whose Tail Pointer register never
+// moves and which overflows after 16 entries: Faults reads the entries
+// while they are not zero, and after the overflow restarts the log, so
+// faults keep being reported.
+func TestQEMUEventLog(t *testing.T) {
+	f := newFakeUnit(t)
+	f.qemuFlags, f.qemuLog = true, true
+	u := newUnit(t, f, qemuConfig)
+	if err := u.BlockAll(); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for round := range 5 {
+		for i := range 7 {
+			f.dma(uint16(i), uint64(round)<<12, true)
+		}
+		got := u.Faults()
+		total += len(got)
+		for _, g := range got {
+			if !g.Write || g.Addr != uint64(round)<<12 {
+				t.Fatalf("round %d: %+v", round, g)
+			}
+		}
+	}
+	// 7+7 fit, the third round's third entry overflows (16 entries, the
+	// rest dropped), the log restarts, and so on.
+	if total != 7+7+2+7+7 || u.Overflows != 1 || !u.StaleTail {
+		t.Fatalf("%d faults, %d overflows, StaleTail %v", total, u.Overflows, u.StaleTail)
 	}
 }
 
