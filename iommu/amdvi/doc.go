@@ -43,15 +43,18 @@
 //
 // QEMU 7.2's amd-iommu (hw/i386/amd_iommu.c), which the image tests run
 // against, differs from the spec in ways this package allows for: it
-// logs an IO_PAGE_FAULT only when the device table entry's IR/IW deny the
-// access on a walk (Mode 1-6; with Mode 0 the request is refused without
-// an event, and a missing page-table entry is refused without one too),
-// hence Mode 4 with IR=IW=0; it encodes the access in the event's GN and
-// NX flag bits with the I flag set, instead of RW (DecodeEvent recognises
-// that encoding: an "interrupt request" outside the interrupt address
-// range); it names the device by devfn only, dropping the bus; and its
-// event log tail never wraps, so a full log overflows and Faults restarts
-// it as the spec's overflow procedure says.
+// refuses a request with an IO_PAGE_FAULT only when the device table
+// entry's IR/IW deny the access on a walk (Mode 1-6; with Mode 0, or a
+// page-table entry that is not present, the request is refused without
+// one), hence Mode 4 with IR=IW=0; it writes no event log entry at all
+// (amdvi_log_event returns early: amdvi_test_mask is never zero), which
+// Config.NoEventLog records and RecordsFaults reports; were it to log, it
+// would encode the access in the GN and NX flags with I set instead of RW
+// (DecodeEvent recognises that: an "interrupt request" outside the
+// interrupt address range), name the device by devfn only, never move the
+// Event Log Tail Pointer register (Faults then reads entries while they
+// are not zero: StaleTail) and overflow after 16 entries (Faults restarts
+// the log).
 //
 // Not yet: domains and I/O page tables for device assignment, interrupt
 // remapping (IV=0: interrupts pass untranslated), the IVMD blocks' unity
