@@ -1,0 +1,290 @@
+package amdvi
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// QEMU 7.2's amd-iommu Extended Feature Register (hw/i386/amd_iommu.h
+// AMDVI_EXT_FEATURES: PreFSup, PPRSup, GTSup, IASup, GASup, HESup, HATS
+// and GATS 10b).
+const qemuEFR = 0x29d3
+
+// fakeUnit is an AMD-Vi IOMMU's register file over fake memory that
+// behaves as the spec says: the Status Register's Run bits follow the
+// Control Register, commands are fetched from the command buffer between
+// head and tail while IommuEn and CmdBufEn are set (the head advancing,
+// COMPLETION_WAIT storing its data), a DMA request is checked against the
+// device table, and events are written to the event log at its tail,
+// wrapping, with an overflow when the log is full. It keeps the order of
+// operations in log.
+type fakeUnit struct {
+	t   *testing.T
+	mem *fakePages
+
+	efr, ctl, sts           uint64
+	devTab, cmdBase, evBase uint64
+	cmdHead, cmdTail        uint64
+	evHead, evTail          uint64
+	qemuFlags               bool // encode IO_PAGE_FAULT's access as QEMU 7.2 does
+	// qemuLog is QEMU 7.2's event log (amdvi_log_event): the Tail
+	// Pointer register keeps what software wrote, and the log overflows
+	// once its internal tail reaches 2^EventLen bytes (16 entries).
+	qemuLog   bool
+	evTailReg uint64
+	stuck     uint64 // a Status Run bit that never follows
+	noStore   bool   // COMPLETION_WAIT never stores
+	log       []string
+}
+
+func newFakeUnit(t *testing.T) *fakeUnit {
+	return &fakeUnit{t: t, mem: newFakePages(), efr: qemuEFR}
+}
+
+func (f *fakeUnit) Read64(off uint32) uint64 {
+	switch off {
+	case MMIO_DevTableBase:
+		return f.devTab
+	case MMIO_CmdBufBase:
+		return f.cmdBase
+	case MMIO_EventLogBase:
+		return f.evBase
+	case MMIO_Control:
+		return f.ctl
+	case MMIO_ExtFeature:
+		return f.efr
+	case MMIO_CmdBufHead:
+		return f.cmdHead
+	case MMIO_CmdBufTail:
+		return f.cmdTail
+	case MMIO_EventLogHead:
+		return f.evHead
+	case MMIO_EventLogTail:
+		if f.qemuLog {
+			return f.evTailReg
+		}
+		return f.evTail
+	case MMIO_Status:
+		return f.sts
+	}
+	f.t.Errorf("unexpected read at %#x", off)
+	return 0
+}
+
+func (f *fakeUnit) Write64(off uint32, v uint64) {
+	on := f.ctl&Ctl_IommuEn != 0
+	switch off {
+	case MMIO_DevTableBase, MMIO_CmdBufBase, MMIO_EventLogBase:
+		if on {
+			f.t.Errorf("base register %#x written with IommuEn set", off)
+		}
+		switch off {
+		case MMIO_DevTableBase:
+			f.devTab = v
+		case MMIO_CmdBufBase:
+			f.cmdBase = v
+		case MMIO_EventLogBase:
+			f.evBase = v
+		}
+		f.log = append(f.log, fmt.Sprintf("base %#x = %#x", off, v))
+	case MMIO_Control:
+		f.control(v)
+	case MMIO_CmdBufHead:
+		f.cmdHead = v & mmioHeadTailOffset
+	case MMIO_CmdBufTail:
+		f.cmdTail = v & mmioHeadTailOffset
+		f.run()
+	case MMIO_EventLogHead:
+		f.evHead = v & mmioHeadTailOffset
+	case MMIO_EventLogTail:
+		if f.ctl&Ctl_EventLogEn != 0 && on {
+			f.t.Errorf("event log tail written while the log runs")
+		}
+		f.evTail = v & mmioHeadTailOffset
+		f.evTailReg = f.evTail
+	case MMIO_Status:
+		f.sts &^= v & stsClear
+	default:
+		f.t.Errorf("unexpected write %#x at %#x", v, off)
+	}
+}
+
+func (f *fakeUnit) control(v uint64) {
+	was := f.ctl
+	f.ctl = v
+	if v&Ctl_IommuEn != 0 && was&Ctl_IommuEn == 0 {
+		if v&(Ctl_CmdBufEn|Ctl_EventLogEn) != Ctl_CmdBufEn|Ctl_EventLogEn {
+			f.t.Errorf("IommuEn set before CmdBufEn and EventLogEn: %#x", v)
+		}
+		f.log = append(f.log, "IommuEn on")
+	}
+	if v&Ctl_IommuEn == 0 && was&Ctl_IommuEn != 0 {
+		f.log = append(f.log, "IommuEn off")
+	}
+	if v&(Ctl_EventIntEn|Ctl_ComWaitIntEn) != 0 {
+		f.t.Errorf("an interrupt enabled: control %#x", v)
+	}
+	on := v&Ctl_IommuEn != 0
+	for _, b := range []struct{ en, run uint64 }{{Ctl_CmdBufEn, Sts_CmdBufRun}, {Ctl_EventLogEn, Sts_EventLogRun}} {
+		if f.stuck == b.run {
+			continue
+		}
+		if on && v&b.en != 0 {
+			f.sts |= b.run
+		} else {
+			f.sts &^= b.run
+		}
+	}
+	f.run()
+}
+
+func (f *fakeUnit) cmdLen() uint64 { return 16 << (f.cmdBase >> BufLenShift & 0xf) }
+func (f *fakeUnit) evLen() uint64  { return 16 << (f.evBase >> BufLenShift & 0xf) }
+
+// run executes the commands from head to tail (2.4).
+func (f *fakeUnit) run() {
+	if f.sts&Sts_CmdBufRun == 0 {
+		return
+	}
+	for f.cmdHead != f.cmdTail {
+		pa := f.cmdBase&BufBase + f.cmdHead
+		lo, hi := f.mem.read64(pa), f.mem.read64(pa+8)
+		switch op := lo >> CmdOpShift; op {
+		case CMD_COMPLETION_WAIT:
+			if lo&CW_S != 0 && !f.noStore {
+				f.mem.write64(lo&CW_StoreAddr, hi)
+			}
+			f.log = append(f.log, fmt.Sprintf("COMPLETION_WAIT %#x", hi))
+		case CMD_INVALIDATE_DEVTAB:
+			if lo>>16&(1<<44-1) != 0 || hi != 0 {
+				f.t.Errorf("INVALIDATE_DEVTAB_ENTRY with reserved bits: %#x %#x", lo, hi)
+			}
+			f.log = append(f.log, fmt.Sprintf("INVALIDATE_DEVTAB_ENTRY %#x", lo&0xffff))
+		case CMD_INVALIDATE_IOMMU_ALL:
+			if f.efr&EFR_IASup == 0 {
+				f.event(ILLEGAL_COMMAND_ERROR<<EventCodeShift, pa)
+			}
+			f.log = append(f.log, "INVALIDATE_IOMMU_ALL")
+		default:
+			f.event(ILLEGAL_COMMAND_ERROR<<EventCodeShift, pa)
+		}
+		f.cmdHead = (f.cmdHead + CmdSize) % f.cmdLen()
+	}
+}
+
+// event writes one entry at the event log's tail, or sets the overflow
+// bit when the log is full (2.5).
+func (f *fakeUnit) event(lo, hi uint64) {
+	if f.sts&Sts_EventLogRun == 0 || f.sts&Sts_EventOverflow != 0 {
+		return
+	}
+	next := (f.evTail + EventSize) % f.evLen()
+	if f.qemuLog && f.evTail >= f.evLen()/EventSize {
+		f.sts |= Sts_EventOverflow
+		return
+	}
+	if f.qemuLog {
+		next = f.evTail + EventSize
+	}
+	if next == f.evHead {
+		f.sts |= Sts_EventOverflow
+		return
+	}
+	f.mem.write64(f.evBase&BufBase+f.evTail, lo)
+	f.mem.write64(f.evBase&BufBase+f.evTail+8, hi)
+	f.evTail = next
+	f.sts |= Sts_EventLogInt
+}
+
+// dma is a request from device id to addr: true if it reaches memory.
+func (f *fakeUnit) dma(id uint16, addr uint64, write bool) bool {
+	if f.ctl&Ctl_IommuEn == 0 {
+		return true
+	}
+	if entries := (f.devTab&DevTabSizeMax + 1) * 4096 / DTESize; uint64(id) >= entries {
+		f.event(ILLEGAL_DEV_TABLE_ENTRY<<EventCodeShift|uint64(id), addr)
+		return false
+	}
+	dte := f.mem.read64(f.devTab&DevTabBase + uint64(id)*DTESize)
+	if dte&DTE_V == 0 || dte&DTE_TV == 0 {
+		f.t.Errorf("device %#x: DTE %#x lets it through", id, dte)
+		return true
+	}
+	perm := uint64(DTE_IR)
+	if write {
+		perm = DTE_IW
+	}
+	allowed := dte&perm != 0
+	if mode := dte >> DTE_ModeShift & 7; mode != 0 && allowed {
+		// The walk's first level: the root maps nothing.
+		pte := f.mem.read64(dte&DTE_PtRoot + (addr>>(12+9*(mode-1))&0x1ff)*8)
+		allowed = pte&1 != 0
+	}
+	if allowed {
+		f.t.Errorf("device %#x: DTE %#x allows the access", id, dte)
+		return true
+	}
+	var flags uint64
+	switch {
+	case f.qemuFlags && write:
+		flags = EvFlag_I | EvFlag_NX
+	case f.qemuFlags:
+		flags = EvFlag_I | EvFlag_GN
+	case write:
+		flags = EvFlag_RW
+	}
+	f.event(IO_PAGE_FAULT<<EventCodeShift|flags<<EventFlagsShift|uint64(id), addr)
+	return false
+}
+
+// fakePages is physical memory handed out in contiguous runs.
+type fakePages struct {
+	flushed map[uint64]int
+	next    uint64
+	pages   map[uint64]*[4096]byte
+	fail    bool
+}
+
+func newFakePages() *fakePages {
+	return &fakePages{next: 0x100000, pages: map[uint64]*[4096]byte{}, flushed: map[uint64]int{}}
+}
+
+func (p *fakePages) AllocPages(n int) (uint64, error) {
+	if p.fail {
+		return 0, fmt.Errorf("fake: out of pages")
+	}
+	pa := p.next
+	for i := range n {
+		pg := new([4096]byte)
+		for j := range pg {
+			pg[j] = 0xa5 // the unit must write all it uses
+		}
+		p.pages[pa+uint64(i)*4096] = pg
+	}
+	p.next += uint64(n+1) * 4096 // a gap: runs are not adjacent
+	return pa, nil
+}
+
+func (p *fakePages) Page(pa uint64) *[4096]byte {
+	pg, ok := p.pages[pa&^0xfff]
+	if !ok {
+		panic(fmt.Sprintf("fake: page %#x not allocated", pa))
+	}
+	return pg
+}
+
+func (p *fakePages) Flush(pa uint64) { p.flushed[pa]++ }
+
+func (p *fakePages) read64(pa uint64) uint64 {
+	return binary.LittleEndian.Uint64(p.Page(pa)[pa&0xfff:])
+}
+
+func (p *fakePages) write64(pa, v uint64) {
+	binary.LittleEndian.PutUint64(p.Page(pa)[pa&0xfff:], v)
+}
+
+func (f *fakeUnit) commands() []string {
+	return slices.DeleteFunc(slices.Clone(f.log), func(s string) bool { return s[0] == 'b' })
+}
