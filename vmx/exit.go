@@ -90,12 +90,12 @@ const (
 // host tests drive it with a VMCS image. Must not allocate on the exits a
 // running guest takes.
 func (v *VCPU) decode(e *vcpu.Exit) bool {
-	reason := v.rd(ExitReason)
-	qual := v.rd(ExitQualification)
+	reason := v.exitVals[exitReason]
+	qual := v.exitVals[exitQual]
 	*e = vcpu.Exit{Code: reason, Info1: qual}
-	length := uint8(v.rd(ExitInstrLen))
+	length := uint8(v.exitVals[exitInstrLen])
 	// An event whose delivery the exit interrupted is delivered again.
-	if idt := uint32(v.rd(IDTVectInfo)); idt&intInfoValid != 0 {
+	if idt := uint32(v.exitVals[exitIDTVect]); idt&intInfoValid != 0 {
 		v.pending = idt &^ intInfoNMIUnblock
 		v.pendErr = uint32(v.rd(IDTVectErrorCode))
 		v.pendLen = uint32(length)

@@ -40,6 +40,9 @@ func testVCPU() (*VCPU, *fakeVMCS) {
 func (v *VCPU) exitWith(m *fakeVMCS, reason, qual, length uint64) (vcpu.Exit, bool) {
 	m.f[ExitReason], m.f[ExitQualification], m.f[ExitInstrLen] = reason, qual, length
 	var e vcpu.Exit
+	// What readState's batch would have read of the exit.
+	x := &v.exitVals
+	x[exitReason], x[exitQual], x[exitInstrLen], x[exitIDTVect] = reason, qual, length, m.f[IDTVectInfo]
 	toCore := v.decode(&e)
 	return e, toCore
 }

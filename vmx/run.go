@@ -206,22 +206,66 @@ const (
 // (SyncState, or before the state is written back): about 30 VMREADs fewer
 // per exit.
 func (v *VCPU) readState() {
-	r := &v.regs
-	r.RIP = v.rd(GuestRIP)
-	r.GPR[x86.RSP] = v.rd(GuestRSP)
-	r.RFLAGS = v.rd(GuestRFLAGS)
-	r.CR0 = v.rd(GuestCR0)&^v.cr0Mask | v.cr0Shadow&v.cr0Mask
-	r.CR3 = v.rd(GuestCR3)
-	r.CR4 = v.rd(GuestCR4)&^v.cr4Mask | v.cr4Shadow&v.cr4Mask
-	r.EFER = v.rd(GuestEFER)
-	r.PAT = v.rd(GuestPAT)
-	r.CS.Attrib, r.CS.Base = fromAR(v.rd(GuestCSAR)), v.rd(GuestCSBase)
-	r.SS.Attrib = fromAR(v.rd(GuestSSAR))
+	r, x := &v.regs, &v.exitVals
+	v.readMany(exitFields[:], x[:])
+	r.RIP = x[exitRIP]
+	r.GPR[x86.RSP] = x[exitRSP]
+	r.RFLAGS = x[exitRFLAGS]
+	r.CR0 = x[exitCR0]&^v.cr0Mask | v.cr0Shadow&v.cr0Mask
+	r.CR3 = x[exitCR3]
+	r.CR4 = x[exitCR4]&^v.cr4Mask | v.cr4Shadow&v.cr4Mask
+	r.EFER = x[exitEFER]
+	r.PAT = x[exitPAT]
+	r.CS.Attrib, r.CS.Base = fromAR(x[exitCSAR]), x[exitCSBase]
+	r.SS.Attrib = fromAR(x[exitSSAR])
 	if v.vapic != nil {
 		r.CR8 = uint64(v.vapic[vtprOffset] >> 4)
 	}
-	v.intr = v.rd(GuestInterruptibility)
+	v.intr = x[exitIntr]
 	v.segsStale = true
+}
+
+// exitFields are the VMCS fields every exit reads, in one VMREAD batch
+// (readMany); exitVals holds them, indexed by the exit* constants.
+var exitFields = [numExitFields]uint32{
+	exitRIP: GuestRIP, exitRSP: GuestRSP, exitRFLAGS: GuestRFLAGS, exitCR0: GuestCR0, exitCR3: GuestCR3,
+	exitCR4: GuestCR4, exitEFER: GuestEFER, exitPAT: GuestPAT, exitCSAR: GuestCSAR, exitCSBase: GuestCSBase,
+	exitSSAR: GuestSSAR, exitIntr: GuestInterruptibility, exitReason: ExitReason, exitQual: ExitQualification,
+	exitInstrLen: ExitInstrLen, exitIDTVect: IDTVectInfo,
+}
+
+const (
+	exitRIP = iota
+	exitRSP
+	exitRFLAGS
+	exitCR0
+	exitCR3
+	exitCR4
+	exitEFER
+	exitPAT
+	exitCSAR
+	exitCSBase
+	exitSSAR
+	exitIntr
+	exitReason
+	exitQual
+	exitInstrLen
+	exitIDTVect
+	numExitFields
+)
+
+// readMany reads fields into out (the same length): one VMREAD batch on
+// the hardware, field by field from a test's VMCS image. Must not
+// allocate.
+func (v *VCPU) readMany(fields []uint32, out []uint64) {
+	if v.image != nil {
+		for i, f := range fields {
+			out[i] = v.image.read(f)
+		}
+		return
+	}
+	v.ensure()
+	vmreadN(&fields[0], &out[0], uint64(len(fields)))
 }
 
 // readSegments fills every segment register and GDTR/IDTR from the VMCS.

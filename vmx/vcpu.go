@@ -27,6 +27,9 @@ type VCPU struct {
 	regs    vcpu.Regs
 	dirty   bool
 	flush   bool
+	// exitVals are the fields readState read at the last exit
+	// (exitFields), decode's among them.
+	exitVals [numExitFields]uint64
 	// flushRequested is FlushGuestTLB's request, from any thread;
 	// the entry folds it into flush.
 	flushRequested       atomic.Bool
