@@ -206,3 +206,26 @@ next:
 	JMP next
 done:
 	RET
+
+// func vmwriteN(fields *uint32, vals *uint64, n uint64) uint64
+// VMWRITEs n fields in one call, stopping at the first failure: it
+// returns n when every write succeeded, else the index of the one that
+// failed (its VM-instruction error says why).
+TEXT ·vmwriteN(SB), NOSPLIT, $0-32
+	MOVQ fields+0(FP), SI
+	MOVQ vals+8(FP), DI
+	MOVQ n+16(FP), CX
+	XORQ BX, BX
+wnext:
+	CMPQ BX, CX
+	JEQ wdone
+	MOVL (SI)(BX*4), DX
+	MOVQ (DI)(BX*8), AX
+	BYTE $0x0F; BYTE $0x79; BYTE $0xD0
+	JCS wdone
+	JEQ wdone
+	INCQ BX
+	JMP wnext
+wdone:
+	MOVQ BX, ret+24(FP)
+	RET

@@ -98,9 +98,12 @@ func (v *VCPU) run(e *vcpu.Exit) error {
 			v.writeState(&w)
 			v.dirty = false
 		}
-		w.set(GuestRIP, r.RIP)
-		w.set(GuestRSP, r.GPR[x86.RSP])
-		w.set(GuestRFLAGS, r.RFLAGS)
+		v.entryVals = [numEntryFields]uint64{r.RIP, r.GPR[x86.RSP], r.RFLAGS, v.b.preemptTicks}
+		n := numEntryFields
+		if v.b.preemptTicks == 0 {
+			n-- // no VMX-preemption timer: the last field is not written
+		}
+		w.setMany(entryFields[:n], v.entryVals[:n])
 		// Fields written only when they change: the VP's thread (hence the
 		// host FS base) is fixed, the interruptibility state changes only
 		// when the core ends a shadow, the window request rarely.
@@ -111,9 +114,6 @@ func (v *VCPU) run(e *vcpu.Exit) error {
 		if v.intrDirty {
 			w.set(GuestInterruptibility, v.intr)
 			v.intrDirty = false
-		}
-		if v.b.preemptTicks != 0 {
-			w.set(PreemptionTimer, v.b.preemptTicks)
 		}
 		// A VM exit clears the valid bit of the entry interruption
 		// information (SDM Vol. 3C 28.2, updating the VM-entry control
@@ -224,6 +224,13 @@ func (v *VCPU) readState() {
 	v.intr = x[exitIntr]
 	v.segsStale = true
 }
+
+// entryFields are the VMCS fields every entry writes, in one VMWRITE batch
+// (writer.setMany), from entryVals; the preemption timer's is last, left
+// out when the CPU has none.
+var entryFields = [numEntryFields]uint32{GuestRIP, GuestRSP, GuestRFLAGS, PreemptionTimer}
+
+const numEntryFields = 4
 
 // exitFields are the VMCS fields every exit reads, in one VMREAD batch
 // (readMany); exitVals holds them, indexed by the exit* constants.

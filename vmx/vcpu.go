@@ -30,6 +30,8 @@ type VCPU struct {
 	// exitVals are the fields readState read at the last exit
 	// (exitFields), decode's among them.
 	exitVals [numExitFields]uint64
+	// entryVals are what the next entry writes of entryFields.
+	entryVals [numEntryFields]uint64
 	// flushRequested is FlushGuestTLB's request, from any thread;
 	// the entry folds it into flush.
 	flushRequested       atomic.Bool
