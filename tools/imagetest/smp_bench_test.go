@@ -140,9 +140,9 @@ poweroff -f
 		if w := fmt.Sprintf("0-%d", vps-1); vps > 1 && rep["cpus-online"] != w {
 			b.Fatalf("%s: cpus-online %q, want %q\n%s", name, rep["cpus-online"], w, r.Log)
 		}
-		if rep["remote-flush"] != "hypercall" {
-			b.Fatalf("%s: remote-flush %q: the kernel does not flush remote TLBs by hypercall\n%s", name, rep["remote-flush"], r.Log)
-		}
+		// How the kernel flushes other CPUs' TLBs: "ipi" while gohv does
+		// not recommend the remote-flush hypercall (hv/hyperv.go says why).
+		b.Logf("%s: remote TLB flushes by %s", name, rep["remote-flush"])
 		m := sbBoot{smp: map[string]float64{}}
 		for k, v := range rep {
 			if what, ok := strings.CutPrefix(k, "smp."); ok {
