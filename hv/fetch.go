@@ -50,11 +50,7 @@ func (vp *VP) fetchGPA(la uint64) (uint64, bool) {
 	if pg.CR4&x86.CR4LA57 != 0 {
 		levels = 5
 	}
-	bits := uint(vp.p.hv.Model.PhysAddrBits())
-	if bits < 32 || bits > 52 {
-		bits = 52
-	}
-	addr := (uint64(1)<<bits - 1) &^ (x86.PageSize - 1)
+	addr := pg.FrameMask()
 	table := pg.CR3 & addr
 	for level := levels; level >= 1; level-- {
 		shift := uint(12 + 9*(level-1))

@@ -84,3 +84,47 @@ func FuzzFetchGPA(f *testing.F) {
 		}
 	})
 }
+
+// TestInstructionReadDoesNotAllocate: without an instruction length from
+// the hardware (QEMU's SVM), a CPUID exit reads the instruction through
+// the in-line walk and the cached code page, and allocates nothing; RIP
+// moves past the two bytes.
+func TestInstructionReadDoesNotAllocate(t *testing.T) {
+	p, v, _, _ := newTestPartition(t, 4<<20)
+	vp := p.VP(0)
+	put := func(gpa, val uint64) {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], val)
+		if err := p.Mem.WriteRAM(gpa, b[:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const pml4, pdpt, pd, pt, code = 0x10000, 0x11000, 0x12000, 0x13000, 0x7000
+	rw := uint64(x86.PTEPresent | 2)
+	put(pml4, pdpt|rw)
+	put(pdpt, pd|rw)
+	put(pd, pt|rw)
+	put(pt+5*8, code|rw) // linear 0x5000 -> 0x7000
+	if err := p.Mem.WriteRAM(code+0x123, []byte{0x0f, 0xa2}); err != nil {
+		t.Fatal(err)
+	}
+	long := vcpu.Regs{CR0: x86.CR0PE | x86.CR0PG, CR3: pml4, CR4: x86.CR4PAE, EFER: x86.EFERLME | x86.EFERLMA,
+		CS: vcpu.Segment{Attrib: x86.SegL}}
+	e := vcpu.Exit{Kind: vcpu.ExitCPUID}
+	n := testing.AllocsPerRun(1000, func() {
+		v.regs = long
+		v.regs.RIP = 0x5123
+		vp.handle(&e)
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per CPUID exit without an instruction length", n)
+	}
+	if v.regs.RIP != 0x5125 {
+		t.Errorf("RIP %#x after CPUID at 0x5123, want 0x5125", v.regs.RIP)
+	}
+	// The two bytes came from the page the tables name, not the plain
+	// length a failed read falls back to.
+	if vp.codePFN != code/x86.PageSize || string(vp.fetch[:2]) != "\x0f\xa2" {
+		t.Errorf("read % x from page %#x, want 0f a2 from %#x", vp.fetch[:2], vp.codePFN, code/x86.PageSize)
+	}
+}

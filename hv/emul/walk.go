@@ -63,6 +63,10 @@ func (p *Paging) maxPhys() uint {
 	return m
 }
 
+// FrameMask is the mask of the physical-address bits a paging-structure
+// entry holds: 12 to MAXPHYADDR-1. Exit path: must not allocate.
+func (p *Paging) FrameMask() uint64 { return bitRange(12, p.maxPhys()-1) }
+
 // bitRange returns a mask with bits lo..hi (inclusive) set; empty if hi <
 // lo. Exit path: must not allocate.
 func bitRange(lo, hi uint) uint64 {
