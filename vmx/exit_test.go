@@ -222,7 +222,7 @@ func TestDecodeDoesNotAllocate(t *testing.T) {
 	var e vcpu.Exit
 	for _, reason := range []uint64{reasonCPUID, reasonRDMSR, reasonIO, reasonHLT, reasonVMCALL, reasonExtInt, reasonEPTViolation} {
 		m.f[ExitReason] = reason
-		if n := testing.AllocsPerRun(100, func() { v.decode(&e); v.readState() }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { v.readState(); v.decode(&e) }); n != 0 {
 			t.Errorf("reason %d: %v allocations", reason, n)
 		}
 	}
@@ -241,5 +241,48 @@ func TestTPRShadow(t *testing.T) {
 	}
 	if e, toCore := v.exitWith(m, reasonTPRBelow, 0, 0); !toCore || e.Kind != vcpu.ExitInterruptWindow {
 		t.Fatalf("%v %v", e.Kind, toCore)
+	}
+}
+
+// TestExitBatchFeedsDecode: the exit information decode acts on is what
+// readState's one VMREAD batch read (exitFields): reason, length and the
+// interrupted event come from their own VMCS fields.
+func TestExitBatchFeedsDecode(t *testing.T) {
+	v, m := testVCPU()
+	m.f[ExitReason], m.f[ExitQualification], m.f[ExitInstrLen] = reasonCPUID, 0, 2
+	m.f[IDTVectInfo] = 0x0e | intTypeHWException<<intInfoTypeShift | intInfoValid
+	m.f[GuestRIP] = 0x1234
+	v.readState()
+	var e vcpu.Exit
+	if !v.decode(&e) || e.Kind != vcpu.ExitCPUID || e.InstrLen != 2 || v.regs.RIP != 0x1234 {
+		t.Fatalf("decoded %+v at rip %#x, want CPUID of 2 bytes at 0x1234", e, v.regs.RIP)
+	}
+	if v.pending != 0x0e|intTypeHWException<<intInfoTypeShift|intInfoValid {
+		t.Errorf("the interrupted event %#x was not kept for the next entry", v.pending)
+	}
+	for i, f := range exitFields {
+		for j, g := range exitFields[:i] {
+			if f == g {
+				t.Errorf("exitFields[%d] and [%d] are both %s", i, j, FieldName(f))
+			}
+		}
+	}
+}
+
+// TestEntryBatchWritesItsFields: writer.setMany writes each field its
+// value, and a refusal names the field.
+func TestEntryBatchWritesItsFields(t *testing.T) {
+	v, m := testVCPU()
+	vals := [numEntryFields]uint64{0x1000, 0x2000, 0x202, 77}
+	w := &writer{v: v}
+	w.setMany(entryFields[:], vals[:])
+	if w.err != nil || m.f[GuestRIP] != 0x1000 || m.f[GuestRSP] != 0x2000 || m.f[GuestRFLAGS] != 0x202 || m.f[PreemptionTimer] != 77 {
+		t.Fatalf("%v: %#x %#x %#x %d", w.err, m.f[GuestRIP], m.f[GuestRSP], m.f[GuestRFLAGS], m.f[PreemptionTimer])
+	}
+	m.refuse = GuestRSP
+	w = &writer{v: v}
+	w.setMany(entryFields[:], vals[:])
+	if w.err == nil || !strings.Contains(w.err.Error(), "GUEST_RSP") {
+		t.Fatalf("%v", w.err)
 	}
 }
