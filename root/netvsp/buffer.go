@@ -5,6 +5,11 @@ import "fmt"
 // PageSize is the VMBus page size: GPADLs and PFNs count 4 KiB pages.
 const PageSize = 4096
 
+// maxPFN keeps pfn·PageSize inside 64 bits and x86-64's 52-bit physical
+// addresses: a guest's GPA range naming a larger PFN is refused before
+// any address is formed from it.
+const maxPFN = 1<<40 - 1
+
 // pageBuffer is a lent GPADL of whole pages seen as one byte range: byte
 // i is pages[i/PageSize][i%PageSize]. The pages are the guest's RAM (the
 // VMBus server checked each when the GPADL was created); their contents

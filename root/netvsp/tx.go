@@ -69,12 +69,12 @@ func (v *VSP) gatherRNDIS(p *proto.Packet, m protocol.SendRNDISPacket) ([]byte, 
 		for left := int(r.ByteCount); left > 0; {
 			pg, in := int(pos/PageSize), pos%PageSize
 			k := min(left, int(PageSize-in))
-			gpa := r.PFN(pg)*PageSize + in
-			if r.PFN(pg) >= 1<<40 {
-				return nil, fmt.Errorf("PFN %#x", r.PFN(pg))
+			pfn := r.PFN(pg)
+			if pfn > maxPFN {
+				return nil, fmt.Errorf("GPA range PFN %#x is beyond 52 bits", pfn)
 			}
-			if err := v.mem.ReadRAM(gpa, v.gather[n:n+k]); err != nil {
-				return nil, fmt.Errorf("GPA range page %#x: %w", r.PFN(pg), err)
+			if err := v.mem.ReadRAM(pfn*PageSize+in, v.gather[n:n+k]); err != nil {
+				return nil, fmt.Errorf("GPA range page %#x: %w", pfn, err)
 			}
 			n, left, pos = n+k, left-k, pos+uint64(k)
 		}

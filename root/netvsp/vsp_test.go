@@ -213,6 +213,10 @@ func TestHostileSends(t *testing.T) {
 			arr, _ := proto.AppendGPARange(nil, 100, 0, []uint64{ramPages + 5})
 			return g.gpaDirectRanges(protocol.ChannelData, arr, 1)
 		}},
+		{"PFN beyond 52 bits", func() protocol.Status {
+			arr, _ := proto.AppendGPARange(nil, 100, 0, []uint64{1 << 50})
+			return g.gpaDirectRanges(protocol.ChannelData, arr, 1)
+		}},
 		{"garbage RNDIS", func() protocol.Status {
 			return g.gpaDirect(protocol.ChannelData, []byte{1, 0, 0, 0, 200, 0, 0, 0, 9, 9, 9, 9}, ctrlPFN)
 		}},
