@@ -34,7 +34,6 @@ type network struct {
 // nicPort is a NIC's switch port and the worker endpoint its frames go
 // to.
 type nicPort struct {
-	mac  [6]byte
 	port *vswitch.Port
 	to   atomic.Pointer[endpoint]
 }
@@ -85,7 +84,7 @@ func startNetwork(cfg *config.Config, log *slog.Logger, status func() diag.Statu
 				// config.Parse validated both.
 				return fail(fmt.Errorf("partition %s NIC %d: switch %q, MAC %q: %v", pc.Name, j, nc.Switch, nc.MAC, err))
 			}
-			np := &nicPort{mac: mac}
+			np := &nicPort{}
 			np.port, err = sw.Connect(vswitch.PortConfig{Name: fmt.Sprintf("%s/nic%d", pc.Name, j), MAC: mac}, np)
 			if err != nil {
 				return fail(fmt.Errorf("partition %s NIC %d: %w", pc.Name, j, err))
@@ -148,7 +147,7 @@ func (n *network) workerNICs(name string) []worker.NIC {
 	}
 	var out []worker.NIC
 	for _, np := range n.nics[name] {
-		out = append(out, worker.NIC{MAC: np.mac, Port: np.port})
+		out = append(out, worker.NIC{MAC: np.port.MAC(), Port: np.port})
 	}
 	return out
 }

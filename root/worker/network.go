@@ -25,7 +25,6 @@ type NIC struct {
 // fresh network VSP; the VSP of the current open receives the switch's
 // frames.
 type nicDevice struct {
-	index    int
 	instance proto.GUID
 	nic      NIC
 	mem      netvsp.GuestMemory
@@ -98,7 +97,6 @@ func (c nicChannel) BorrowGPADL(handle uint32) ([]*[netvsp.PageSize]byte, error)
 func (w *Worker) addNICs(nics []NIC) error {
 	for i, n := range nics {
 		dev := &nicDevice{
-			index:    i,
 			instance: proto.GUIDFromUUID(uuid.NewSHA1(instanceNamespace, fmt.Appendf(nil, "%s/nic/%d", w.p.Name, i))),
 			nic:      n,
 			mem:      w.p.Mem,

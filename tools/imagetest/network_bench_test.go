@@ -2,8 +2,6 @@ package imagetest
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -67,12 +65,7 @@ func BenchmarkLinuxNetwork(b *testing.B) {
 	img := needImage(b)
 	g := linuxtest.FetchOrSkip(b, *guestCache, scratch, "bench")
 	dir := b.TempDir()
-	guestnet := filepath.Join(dir, "guestnet")
-	build := exec.Command("go", "build", "-o", guestnet, "gohv/tools/guestnet")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building guestnet: %v\n%s", err, out)
-	}
+	guestnet := buildGuestTool(b, dir, "guestnet")
 	initrd := func(name, addr, run string) string {
 		spec := initramfs.Spec{
 			Busybox: g.Busybox,

@@ -2,8 +2,6 @@ package imagetest
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -69,12 +67,7 @@ func BenchmarkLinuxSMP(b *testing.B) {
 	img := needImage(b)
 	g := linuxtest.FetchOrSkip(b, *guestCache, scratch, "bench")
 	dir := b.TempDir()
-	guestsmp := filepath.Join(dir, "guestsmp")
-	build := exec.Command("go", "build", "-o", guestsmp, "gohv/tools/guestsmp")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building guestsmp: %v\n%s", err, out)
-	}
+	guestsmp := buildGuestTool(b, dir, "guestsmp")
 	initrd := func(vps int) string {
 		var run []string
 		if vps >= 2 {

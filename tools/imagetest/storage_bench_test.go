@@ -3,7 +3,6 @@ package imagetest
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -39,12 +38,7 @@ func BenchmarkLinuxStorage(b *testing.B) {
 	img := needImage(b)
 	g := linuxtest.FetchOrSkip(b, *guestCache, scratch, "bench")
 	dir := b.TempDir()
-	guestio := filepath.Join(dir, "guestio")
-	build := exec.Command("go", "build", "-o", guestio, "gohv/tools/guestio")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building guestio: %v\n%s", err, out)
-	}
+	guestio := buildGuestTool(b, dir, "guestio")
 	disk := filepath.Join(dir, "scratch.img")
 	if err := os.WriteFile(disk, make([]byte, benchDiskMiB<<20), 0o644); err != nil {
 		b.Fatal(err)
