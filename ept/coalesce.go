@@ -16,10 +16,10 @@ func (t *Table) Coalesce(gpa, size uint64) error {
 	if err := t.usable(); err != nil {
 		return fmt.Errorf("ept: coalesce gpa %#x size %#x: %w", gpa, size, err)
 	}
-	if err := checkRange(gpa, size); err != nil {
+	if err := t.checkRange(gpa, size); err != nil {
 		return fmt.Errorf("ept: coalesce gpa %#x size %#x: %w", gpa, size, err)
 	}
-	t.coalesce(t.page(t.root), 4, gpa, gpa+size)
+	t.coalesce(t.page(t.root), t.levels, gpa, gpa+size)
 	return nil
 }
 

@@ -156,6 +156,15 @@ type Options struct {
 	// and dirty bits of EPT entries (IA32_VMX_EPT_VPID_CAP bit 21 says
 	// whether it can). EPT only; NPT always maintains them.
 	AccessedDirty bool
+
+	// Levels is the depth of the tree: 4 (the default when zero; the
+	// root is a PML4 and the table covers GPASpace) or 3 (the root is a
+	// PDPT and the table covers 512 GiB, GPAs below 2^39). Three levels
+	// exist for VT-d second-level tables on a unit whose CAP_REG.SAGAW
+	// offers only a 39-bit guest address width (QEMU's intel-iommu);
+	// neither processor format walks a 3-level table. EPTP refuses such a
+	// table.
+	Levels int
 }
 
 // Table is one GPA → HPA translation hierarchy.
@@ -164,6 +173,7 @@ type Table struct {
 	a        Allocator
 	root     uint64 // HPA of the PML4
 	maxLevel int    // highest level Map and Coalesce put leaves at: 3, 2 or 1
+	levels   int    // the root's level: 4 or 3
 	ipat     bool
 	ad       bool
 	dead     bool
@@ -193,6 +203,14 @@ func NewOptions(f Format, a Allocator, o Options) (*Table, error) {
 		t.maxLevel = 1
 	default:
 		return nil, fmt.Errorf("ept: new %v table: MaxPage %#x: %w", f, o.MaxPage, ErrOption)
+	}
+	switch o.Levels {
+	case 0, 4:
+		t.levels = 4
+	case 3:
+		t.levels = 3
+	default:
+		return nil, fmt.Errorf("ept: new %v table: Levels %d: %w", f, o.Levels, ErrOption)
 	}
 	if f == NPT && (o.IgnorePAT || o.AccessedDirty) {
 		return nil, fmt.Errorf("ept: new NPT table: IgnorePAT and AccessedDirty are EPT options: %w", ErrOption)
@@ -235,6 +253,9 @@ func (t *Table) EPTP() (uint64, error) {
 	if t.f != EPT {
 		return 0, fmt.Errorf("ept: EPTP of an %v table: %w", t.f, ErrFormat)
 	}
+	if t.levels != 4 {
+		return 0, fmt.Errorf("ept: EPTP of a %d-level table: %w", t.levels, ErrOption)
+	}
 	return MakeEPTP(t.root, t.ad), nil
 }
 
@@ -247,7 +268,7 @@ func (t *Table) Destroy() {
 	if t.dead {
 		return
 	}
-	t.freeTree(t.root, 4)
+	t.freeTree(t.root, t.levels)
 	t.dead = true
 	t.root = 0
 }

@@ -775,3 +775,54 @@ func TestNoAllocs(t *testing.T) {
 		_ = sink
 	}
 }
+
+// TestThreeLevels: a 3-level table (Options.Levels 3, for VT-d units with
+// a 39-bit address width) has a PDPT root whose entries map 1 GiB each,
+// refuses GPAs from 2^39 on, maps 2 MiB and 4 KiB pages below it, splits
+// and frees as the 4-level table does, and has no EPTP.
+func TestThreeLevels(t *testing.T) {
+	a := newFakeAlloc()
+	tb, err := NewOptions(EPT, a, Options{Levels: 3, MaxPage: Size2M})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.Map(1<<39-Size4K, 0x1000, 2*Size4K, Read|Write, WB); !errors.Is(err, ErrRange) {
+		t.Fatalf("map across 2^39: %v", err)
+	}
+	if err := tb.Map(0x4000_0000, 0x20_0000, Size2M+Size4K, Read|Write, WB); err != nil {
+		t.Fatal(err)
+	}
+	root := a.Page(tb.Root())
+	pd := root[1] & addrMask // GPA 1 GiB: the root's second entry points at a PD
+	if root[1]&eptTable != eptTable || a.Page(pd)[0]&pageSize == 0 {
+		t.Fatalf("root[1] %#x, pd[0] %#x: want a table entry and a 2 MiB leaf", root[1], a.Page(pd)[0])
+	}
+	if hpa, _, size, ok := tb.Translate(0x4020_0123); !ok || hpa != 0x40_0123 || size != Size4K {
+		t.Fatalf("translate: %#x %#x %v", hpa, size, ok)
+	}
+	if _, _, _, ok := tb.Translate(1 << 39); ok {
+		t.Fatal("translated 2^39")
+	}
+	if err := tb.Unmap(0x4010_0000, Size4K); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, ok := tb.Translate(0x4010_0000); ok {
+		t.Fatal("unmapped page still translates")
+	}
+	if hpa, _, size, ok := tb.Translate(0x4010_1000); !ok || hpa != 0x30_1000 || size != Size4K {
+		t.Fatalf("after the split: %#x %#x %v", hpa, size, ok)
+	}
+	if _, err := tb.EPTP(); !errors.Is(err, ErrOption) {
+		t.Fatalf("EPTP of a 3-level table: %v", err)
+	}
+	if err := tb.Unmap(0, 1<<39); err != nil {
+		t.Fatal(err)
+	}
+	tb.Destroy()
+	if a.nLive != 0 || a.bad != "" {
+		t.Fatalf("%d pages live after Destroy; %s", a.nLive, a.bad)
+	}
+	if _, err := NewOptions(NPT, a, Options{Levels: 5}); !errors.Is(err, ErrOption) {
+		t.Fatalf("5 levels: %v", err)
+	}
+}

@@ -20,7 +20,7 @@ func (t *Table) Map(gpa, hpa, size uint64, perm Perm, mt MemType) error {
 		return fmt.Errorf("ept: map gpa %#x size %#x to hpa %#x: %w", gpa, size, hpa, err)
 	}
 	end := gpa + size
-	if t.anyMapped(t.page(t.root), 4, gpa, end) {
+	if t.anyMapped(t.page(t.root), t.levels, gpa, end) {
 		return fmt.Errorf("ept: map gpa %#x size %#x to hpa %#x: %w", gpa, size, hpa, ErrOverlap)
 	}
 	bits := t.leafBits(perm, mt)
@@ -32,7 +32,7 @@ func (t *Table) Map(gpa, hpa, size uint64, perm Perm, mt MemType) error {
 			// this call's, and no leaf straddles its edges: unmapping it
 			// needs no split and removes exactly what was added,
 			// including tables left empty by the failed step.
-			t.unmap(t.page(t.root), 4, gpa, end, &reserve{})
+			t.unmap(t.page(t.root), t.levels, gpa, end, &reserve{})
 			return fmt.Errorf("ept: map gpa %#x size %#x to hpa %#x: at gpa %#x: %w", gpa, size, hpa, a, err)
 		}
 		a += span(level)
@@ -45,7 +45,7 @@ func (t *Table) checkMap(gpa, hpa, size uint64, perm Perm, mt MemType) error {
 	if err := t.usable(); err != nil {
 		return err
 	}
-	if err := checkRange(gpa, size); err != nil {
+	if err := t.checkRange(gpa, size); err != nil {
 		return err
 	}
 	if hpa&(Size4K-1) != 0 {
@@ -96,7 +96,7 @@ func (t *Table) anyMapped(tbl *[512]uint64, level int, lo, hi uint64) bool {
 // allocation on the same path fails; Map's rollback frees it.
 func (t *Table) install(gpa, hpa uint64, level int, bits uint64) error {
 	tbl := t.page(t.root)
-	for l := 4; l > level; l-- {
+	for l := t.levels; l > level; l-- {
 		slot := &tbl[index(gpa, l)]
 		e := *slot
 		if !t.present(e) {

@@ -15,7 +15,7 @@ func (t *Table) Protect(gpa, size uint64, perm Perm) error {
 	if err := t.usable(); err != nil {
 		return fmt.Errorf("ept: protect gpa %#x size %#x: %w", gpa, size, err)
 	}
-	if err := checkRange(gpa, size); err != nil {
+	if err := t.checkRange(gpa, size); err != nil {
 		return fmt.Errorf("ept: protect gpa %#x size %#x: %w", gpa, size, err)
 	}
 	// The memory type is not changed; WB is valid in both formats.
@@ -24,7 +24,7 @@ func (t *Table) Protect(gpa, size uint64, perm Perm) error {
 	}
 	end := gpa + size
 	root := t.page(t.root)
-	if !t.allMapped(root, 4, gpa, end) {
+	if !t.allMapped(root, t.levels, gpa, end) {
 		return fmt.Errorf("ept: protect gpa %#x size %#x: %w", gpa, size, ErrNotMapped)
 	}
 	bits := t.permBits(perm) & t.permMask()
@@ -32,7 +32,7 @@ func (t *Table) Protect(gpa, size uint64, perm Perm) error {
 	if err := t.fill(&r, t.planSplits(gpa, end, true, bits)); err != nil {
 		return fmt.Errorf("ept: protect gpa %#x size %#x: %w", gpa, size, err)
 	}
-	t.protect(root, 4, gpa, end, bits, &r)
+	t.protect(root, t.levels, gpa, end, bits, &r)
 	t.release(&r)
 	return nil
 }

@@ -14,12 +14,12 @@ func (t *Table) usable() error {
 }
 
 // checkRange validates a guest-physical range: 4 KiB aligned, not empty,
-// inside the 48-bit GPA space.
-func checkRange(gpa, size uint64) error {
+// inside the table's GPA space (48 bits; 39 with Options.Levels 3).
+func (t *Table) checkRange(gpa, size uint64) error {
 	if gpa&(Size4K-1) != 0 || size&(Size4K-1) != 0 {
 		return ErrAlign
 	}
-	if size == 0 || gpa >= GPASpace || size > GPASpace-gpa {
+	if space := t.space(); size == 0 || gpa >= space || size > space-gpa {
 		return ErrRange
 	}
 	return nil
@@ -130,6 +130,10 @@ func (t *Table) fill(r *reserve, n int) error {
 	return nil
 }
 
+// space is the size of the GPA space the table covers: GPASpace with four
+// levels, 512 GiB with three.
+func (t *Table) space() uint64 { return span(t.levels) * 512 }
+
 // release frees the pages an operation did not use.
 func (t *Table) release(r *reserve) {
 	for r.n > 0 {
@@ -141,7 +145,7 @@ func (t *Table) release(r *reserve) {
 // leafEntry finds the leaf that maps gpa: its entry and level.
 func (t *Table) leafEntry(gpa uint64) (e uint64, level int, ok bool) {
 	tbl := t.page(t.root)
-	for level = 4; level >= 1; level-- {
+	for level = t.levels; level >= 1; level-- {
 		e = tbl[index(gpa, level)]
 		if !t.present(e) {
 			return 0, 0, false
@@ -178,7 +182,7 @@ func (t *Table) planSplits(lo, hi uint64, keep bool, permBits uint64) int {
 		n++
 	}
 	for _, a := range [2]uint64{lo, hi} {
-		if a >= GPASpace {
+		if a >= t.space() {
 			continue
 		}
 		e, level, ok := t.leafEntry(a)

@@ -15,7 +15,7 @@ func (t *Table) Unmap(gpa, size uint64) error {
 	if err := t.usable(); err != nil {
 		return fmt.Errorf("ept: unmap gpa %#x size %#x: %w", gpa, size, err)
 	}
-	if err := checkRange(gpa, size); err != nil {
+	if err := t.checkRange(gpa, size); err != nil {
 		return fmt.Errorf("ept: unmap gpa %#x size %#x: %w", gpa, size, err)
 	}
 	end := gpa + size
@@ -23,7 +23,7 @@ func (t *Table) Unmap(gpa, size uint64) error {
 	if err := t.fill(&r, t.planSplits(gpa, end, false, 0)); err != nil {
 		return fmt.Errorf("ept: unmap gpa %#x size %#x: %w", gpa, size, err)
 	}
-	t.unmap(t.page(t.root), 4, gpa, end, &r)
+	t.unmap(t.page(t.root), t.levels, gpa, end, &r)
 	t.release(&r)
 	return nil
 }

@@ -13,7 +13,7 @@ func (m Mapping) End() uint64 { return m.GPA + m.Size }
 // Lookup returns the leaf that maps gpa.
 // It does not allocate.
 func (t *Table) Lookup(gpa uint64) (m Mapping, ok bool) {
-	if t.dead || gpa >= GPASpace {
+	if t.dead || gpa >= t.space() {
 		return Mapping{}, false
 	}
 	e, level, ok := t.leafEntry(gpa)
@@ -42,7 +42,7 @@ func (t *Table) Translate(gpa uint64) (hpa uint64, perm Perm, pageSize uint64, o
 // fn must not change the table. Mappings itself does not allocate.
 func (t *Table) Mappings(fn func(m Mapping) bool) {
 	if !t.dead {
-		t.walk(t.page(t.root), 4, 0, fn)
+		t.walk(t.page(t.root), t.levels, 0, fn)
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package iommu is the vendor-neutral face of the host's DMA remapping
 // hardware: what the root asks of an IOMMU unit, whichever vendor made it.
-// Intel VT-d (package iommu/vtd) implements it today; AMD-Vi (iommu/amdvi,
-// over the IVRS table's units) will implement the same interface.
+// Intel VT-d (package iommu/vtd) and AMD-Vi (iommu/amdvi, over the IVRS
+// table's units) implement it.
 //
 // # Invariants
 //
@@ -13,9 +13,11 @@
 //     reported as not confining DMA.
 //   - Faults returns each hardware fault record once: reading clears it.
 //
-// Domains — attach a device to a partition's address space, map and unmap
-// its pages, for device assignment — are a later interface beside this
-// one; nothing here lets a device reach memory.
+// A Domain (domain.go) is an I/O address space for device assignment: a
+// device attached to it reaches exactly the host pages it maps, at the
+// addresses it maps them (a partition's RAM at its guest-physical
+// addresses), and every other access faults. A Unit that has domains is
+// a Domains. Detaching a device returns it to the blocked state.
 //
 // # Concurrency
 //

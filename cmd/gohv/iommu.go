@@ -22,6 +22,7 @@ type metalPages struct{}
 func (metalPages) AllocPage() (uint64, error) { return metal.AllocPage() }
 func (metalPages) Page(pa uint64) *[4096]byte { return metal.PhysPage(pa) }
 func (metalPages) Flush(pa uint64)            { metal.FlushPage(pa) }
+func (metalPages) FreePage(pa uint64)         { metal.FreePage(pa) }
 
 // AllocPages returns n physically contiguous pages. metal hands out one
 // page at a time, the first free one after the previous allocation, so

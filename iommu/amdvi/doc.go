@@ -56,9 +56,13 @@
 // are not zero: StaleTail) and overflow after 16 entries (Faults restarts
 // the log).
 //
-// Not yet: domains and I/O page tables for device assignment, interrupt
-// remapping (IV=0: interrupts pass untranslated), the IVMD blocks' unity
-// maps and exclusion ranges, the PPR log, the unit's MSI.
+// Domains (domain.go) give a device a device table entry over an I/O page
+// table in AMD's format, with a DomainID, INVALIDATE_DEVTAB_ENTRY,
+// INVALIDATE_IOMMU_PAGES and a COMPLETION_WAIT.
+//
+// Not yet: interrupt remapping (IV=0: interrupts pass untranslated), the
+// IVMD blocks' unity maps and exclusion ranges, the PPR log, the unit's
+// MSI.
 //
 // # Concurrency
 //

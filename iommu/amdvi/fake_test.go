@@ -37,10 +37,26 @@ type fakeUnit struct {
 	stuck     uint64 // a Status Run bit that never follows
 	noStore   bool   // COMPLETION_WAIT never stores
 	log       []string
+	// The caches a unit keeps (2.2.6): device table entries by device ID
+	// and translations by DomainID and page, filled by dma and dropped
+	// only by the commands that cover them, so a missing invalidation
+	// shows as a stale translation.
+	dteCache map[uint16][2]uint64
+	tlb      map[tlbKey]tlbEntry
+}
+
+type tlbKey struct {
+	dom  uint16
+	page uint64
+}
+
+type tlbEntry struct {
+	hpa    uint64
+	ir, iw bool
 }
 
 func newFakeUnit(t *testing.T) *fakeUnit {
-	return &fakeUnit{t: t, mem: newFakePages(), efr: qemuEFR}
+	return &fakeUnit{t: t, mem: newFakePages(), efr: qemuEFR, dteCache: map[uint16][2]uint64{}, tlb: map[tlbKey]tlbEntry{}}
 }
 
 func (f *fakeUnit) Read64(off uint32) uint64 {
@@ -161,11 +177,40 @@ func (f *fakeUnit) run() {
 			if lo>>16&(1<<44-1) != 0 || hi != 0 {
 				f.t.Errorf("INVALIDATE_DEVTAB_ENTRY with reserved bits: %#x %#x", lo, hi)
 			}
+			delete(f.dteCache, uint16(lo))
 			f.log = append(f.log, fmt.Sprintf("INVALIDATE_DEVTAB_ENTRY %#x", lo&0xffff))
+		case CMD_INVALIDATE_IOMMU_PAGE:
+			// QEMU 7.2's reserved-bit checks (amdvi_inval_pages).
+			if lo>>20&0xfff != 0 || lo>>48&0xfff != 0 || hi>>3&0x1ff != 0 {
+				f.t.Errorf("INVALIDATE_IOMMU_PAGES with reserved bits: %#x %#x", lo, hi)
+			}
+			dom := uint16(lo >> InvPages_DomainShift)
+			first, n := hi&PTE_Addr, uint64(1)
+			if hi&InvPages_S != 0 { // the lowest clear bit from 12 gives the size
+				k := 1
+				for hi>>(12+k-1)&1 == 1 && k < 52 {
+					k++
+				}
+				n = 1 << k
+				first &^= n*4096 - 1
+			}
+			all := n >= 1<<52
+			for key := range f.tlb {
+				if key.dom == dom && (all || key.page >= first && key.page-first < n*4096) {
+					delete(f.tlb, key)
+				}
+			}
+			if all {
+				f.log = append(f.log, fmt.Sprintf("INVALIDATE_IOMMU_PAGES %d all", dom))
+			} else {
+				f.log = append(f.log, fmt.Sprintf("INVALIDATE_IOMMU_PAGES %d %#x+%d", dom, first, n))
+			}
 		case CMD_INVALIDATE_IOMMU_ALL:
 			if f.efr&EFR_IASup == 0 {
 				f.event(ILLEGAL_COMMAND_ERROR<<EventCodeShift, pa)
 			}
+			clear(f.dteCache)
+			clear(f.tlb)
 			f.log = append(f.log, "INVALIDATE_IOMMU_ALL")
 		default:
 			f.event(ILLEGAL_COMMAND_ERROR<<EventCodeShift, pa)
@@ -200,31 +245,65 @@ func (f *fakeUnit) event(lo, hi uint64) {
 
 // dma is a request from device id to addr: true if it reaches memory.
 func (f *fakeUnit) dma(id uint16, addr uint64, write bool) bool {
+	_, ok := f.translate(id, addr, write)
+	return ok
+}
+
+// translate is a request from device id to addr as 2.2 describes for
+// host translation: the device table entry (cached), refused with an
+// IO_PAGE_FAULT unless it and every entry of the walk from its Mode's
+// level down grant the access and are present (the translation cached by
+// DomainID); a PTE's page size is its level's. A DTE with V or TV clear
+// would let the request through: BlockAll never writes one.
+func (f *fakeUnit) translate(id uint16, addr uint64, write bool) (uint64, bool) {
 	if f.ctl&Ctl_IommuEn == 0 {
-		return true
+		return addr, true
 	}
 	if entries := (f.devTab&DevTabSizeMax + 1) * 4096 / DTESize; uint64(id) >= entries {
 		f.event(ILLEGAL_DEV_TABLE_ENTRY<<EventCodeShift|uint64(id), addr)
-		return false
+		return 0, false
 	}
-	dte := f.mem.read64(f.devTab&DevTabBase + uint64(id)*DTESize)
-	if dte&DTE_V == 0 || dte&DTE_TV == 0 {
-		f.t.Errorf("device %#x: DTE %#x lets it through", id, dte)
-		return true
+	dte, ok := f.dteCache[id]
+	if !ok {
+		pa := f.devTab&DevTabBase + uint64(id)*DTESize
+		dte = [2]uint64{f.mem.read64(pa), f.mem.read64(pa + 8)}
+		f.dteCache[id] = dte
+	}
+	if dte[0]&DTE_V == 0 || dte[0]&DTE_TV == 0 {
+		f.t.Errorf("device %#x: DTE %#x lets it through", id, dte[0])
+		return addr, true
 	}
 	perm := uint64(DTE_IR)
 	if write {
 		perm = DTE_IW
 	}
-	allowed := dte&perm != 0
-	if mode := dte >> DTE_ModeShift & 7; mode != 0 && allowed {
-		// The walk's first level: the root maps nothing.
-		pte := f.mem.read64(dte&DTE_PtRoot + (addr>>(12+9*(mode-1))&0x1ff)*8)
-		allowed = pte&1 != 0
+	dom := uint16(dte[1])
+	if e, ok := f.tlb[tlbKey{dom, addr &^ 0xfff}]; ok && (write && e.iw || !write && e.ir) {
+		return e.hpa | addr&0xfff, true
 	}
-	if allowed {
-		f.t.Errorf("device %#x: DTE %#x allows the access", id, dte)
-		return true
+	e, level := dte[0], int(dte[0]>>DTE_ModeShift&7)
+	for {
+		if e&perm == 0 || level != 0 && e&PTE_PR == 0 && e != dte[0] {
+			break
+		}
+		if level == 0 || level == 7 {
+			f.t.Errorf("device %#x: walk reached Next Level %d", id, level)
+			break
+		}
+		e = f.mem.read64(e&PTE_Addr + (addr>>(12+9*(level-1))&0x1ff)*8)
+		if e&PTE_PR == 0 || e&perm == 0 {
+			break
+		}
+		if next := int(e >> PTE_NextShift & 7); next == 0 || level == 1 {
+			size := uint64(1) << (12 + 9*(level-1))
+			hpa := e&PTE_Addr&^(size-1) + addr&(size-1)
+			f.tlb[tlbKey{dom, addr &^ 0xfff}] = tlbEntry{hpa: hpa &^ 0xfff, ir: e&PTE_IR != 0, iw: e&PTE_IW != 0}
+			return hpa, true
+		} else if next != level-1 {
+			f.t.Errorf("device %#x: a level-%d PDE names Next Level %d", id, level, next)
+			break
+		}
+		level--
 	}
 	var flags uint64
 	switch {
@@ -235,8 +314,8 @@ func (f *fakeUnit) dma(id uint16, addr uint64, write bool) bool {
 	case write:
 		flags = EvFlag_RW
 	}
-	f.event(IO_PAGE_FAULT<<EventCodeShift|flags<<EventFlagsShift|uint64(id), addr)
-	return false
+	f.event(IO_PAGE_FAULT<<EventCodeShift|uint64(dom)<<EventDomainShift|flags<<EventFlagsShift|uint64(id), addr)
+	return 0, false
 }
 
 // fakePages is physical memory handed out in contiguous runs.
@@ -276,6 +355,13 @@ func (p *fakePages) Page(pa uint64) *[4096]byte {
 }
 
 func (p *fakePages) Flush(pa uint64) { p.flushed[pa]++ }
+
+func (p *fakePages) FreePage(pa uint64) {
+	if _, ok := p.pages[pa]; !ok {
+		panic(fmt.Sprintf("fake: free of page %#x not allocated", pa))
+	}
+	delete(p.pages, pa)
+}
 
 func (p *fakePages) read64(pa uint64) uint64 {
 	return binary.LittleEndian.Uint64(p.Page(pa)[pa&0xfff:])

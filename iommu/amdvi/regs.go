@@ -164,3 +164,31 @@ const (
 	intrAddrFirst = 0xfee0_0000
 	intrAddrLast  = 0xfeef_ffff
 )
+
+// I/O page-table entries for host translation (2.2.3): a PDE points at the
+// next table, a PTE maps a page. Both have PR (bit 0), Next Level (bits
+// 11:9: a PDE the level of the table it points at; 000b a PTE whose page
+// size is its level's: 4 KiB at level 1, 2 MiB at level 2), the address
+// (bits 51:12), IR (61) and IW (62); a request needs IR or IW at every
+// level of its walk, the DTE's included.
+const (
+	PTE_PR               = 1 << 0
+	PTE_NextLevel        = 7 << 9
+	PTE_NextShift        = 9
+	PTE_Addr             = 0x000f_ffff_ffff_f000
+	PTE_IR               = 1 << 61
+	PTE_IW               = 1 << 62
+	ptLevels             = 4 // the Mode of gohv's domains: 48-bit IOVAs, every unit's minimum
+	ptEntries            = 512
+	INVALIDATE_ALL_PAGES = 0x7fff_ffff_ffff_f000 // INVALIDATE_IOMMU_PAGES address with S=1: every page (2.4.3)
+)
+
+// INVALIDATE_IOMMU_PAGES (2.4.3): DomainID in bits 47:32 of the first
+// qword; in the second S (bit 0: a range, its size by the lowest clear
+// address bit from 12), PDE (bit 1: cached directory entries too) and the
+// address (bits 63:12).
+const (
+	InvPages_DomainShift = 32
+	InvPages_S           = 1 << 0
+	InvPages_PDE         = 1 << 1
+)

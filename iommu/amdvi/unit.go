@@ -19,6 +19,9 @@ type Pages interface {
 	// Page is the page at physical address pa, as the CPU reads and
 	// writes it.
 	Page(pa uint64) *[4096]byte
+	// FreePage returns one page AllocPages gave (a domain's table page
+	// that is no longer used).
+	FreePage(pa uint64)
 	// Flush writes the page back from the CPU's caches to memory and
 	// drops it from them, for a unit whose accesses do not snoop them.
 	Flush(pa uint64)
@@ -83,6 +86,10 @@ type Unit struct {
 	sem                 uint64 // COMPLETION_WAIT's store target
 	cmdTail             uint64 // byte offset of the next command
 	waits               uint64 // COMPLETION_WAIT sequence number
+
+	dids     map[uint16]bool    // DomainIDs in use
+	attached map[uint16]*Domain // device ID → its domain
+	router   iommu.FaultRouter
 }
 
 var _ iommu.Unit = (*Unit)(nil)
@@ -341,6 +348,7 @@ func (u *Unit) Faults() []iommu.Fault {
 		}
 		if e, ok := DecodeEvent(lo, hi); ok {
 			out = append(out, e.Fault())
+			u.router.Route(e.Fault())
 		}
 		clear(pg[head : head+EventSize])
 		head = (head + EventSize) % bufBytes

@@ -33,9 +33,14 @@
 //   - Fault records are hardware-written: DecodeFault decodes any value
 //     (FuzzDecodeFault).
 //
+// Domains (domain.go) give a device a context entry over a second-level
+// table built by package ept (the formats agree; the doc comment of
+// Domain says where they differ), with a domain ID and register-based
+// context-cache and IOTLB invalidation.
+//
 // Not yet: RMRR identity maps (a device the firmware keeps doing DMA for,
-// such as a USB controller's legacy emulation, is blocked too), domains
-// and second-level page tables, interrupt remapping, scalable mode.
+// such as a USB controller's legacy emulation, is blocked too), the
+// queued invalidation interface, interrupt remapping, scalable mode.
 //
 // # Concurrency
 //

@@ -38,12 +38,30 @@ type fakeUnit struct {
 	next      int // the record the next fault goes to
 
 	ctxValid, tlbValid bool   // nothing cached since the last invalidation
-	stuck              uint32 // a GSTS_REG bit that never follows its command
-	log                []string
+	iva                uint64 // IVA_REG as written
+	// The caches a unit may keep (6.2.2, 6.2.3): context entries by
+	// requester ID and translations by domain and page, filled by dma and
+	// dropped only by the invalidations that cover them, so a missing
+	// invalidation shows as a stale translation.
+	ctxCache map[uint16][2]uint64
+	tlb      map[tlbKey]tlbEntry
+	stuck    uint32 // a GSTS_REG bit that never follows its command
+	log      []string
+}
+
+type tlbKey struct {
+	did  uint16
+	page uint64
+}
+
+type tlbEntry struct {
+	hpa         uint64
+	read, write bool
 }
 
 func newFakeUnit(t *testing.T) *fakeUnit {
-	f := &fakeUnit{t: t, pages: newFakePages(), cap: qemuCap, ecap: qemuECap}
+	f := &fakeUnit{t: t, pages: newFakePages(), cap: qemuCap, ecap: qemuECap,
+		ctxCache: map[uint16][2]uint64{}, tlb: map[tlbKey]tlbEntry{}}
 	f.frcd = make([][2]uint64, DecodeCap(qemuCap).NFR)
 	return f
 }
@@ -132,24 +150,88 @@ func (f *fakeUnit) Write64(off uint32, v uint64) {
 		f.log = append(f.log, fmt.Sprintf("RTADDR %#x", v))
 		return
 	case CCMD_REG:
-		if v&CCMD_ICC == 0 || v>>CCMD_CIRG_Shift&3 != CCMD_Global {
-			f.t.Errorf("CCMD_REG %#x: not a global context-cache invalidation", v)
-		}
-		f.ctxValid = true
-		f.log = append(f.log, "CCMD global")
+		f.ccmd(v)
+		return
+	case f.iotlb() - IOTLB_REG + IVA_REG:
+		f.iva = v
 		return
 	case f.iotlb():
-		if v&IOTLB_IVT == 0 || v>>IOTLB_IIRG_Shift&3 != IOTLB_Global {
-			f.t.Errorf("IOTLB_REG %#x: not a global IOTLB invalidation", v)
-		}
-		if !f.ctxValid {
-			f.t.Errorf("IOTLB invalidated before the context cache (VT-d 6.5)")
-		}
-		f.tlbValid = true
-		f.log = append(f.log, "IOTLB global")
+		f.iotlbInvalidate(v)
 		return
 	}
 	f.t.Errorf("unexpected 64-bit write %#x at %#x", v, off)
+}
+
+// ccmd performs a context-cache invalidation (10.4.7): global, domain-
+// or device-selective (function mask 0).
+func (f *fakeUnit) ccmd(v uint64) {
+	if v&CCMD_ICC == 0 {
+		f.t.Errorf("CCMD_REG %#x without ICC", v)
+	}
+	did, sid := uint16(v), uint16(v>>CCMD_SID_Shift)
+	switch g := v >> CCMD_CIRG_Shift & 3; g {
+	case CCMD_Global:
+		clear(f.ctxCache)
+		f.ctxValid = true
+		f.log = append(f.log, "CCMD global")
+	case CCMD_Domain:
+		for s, e := range f.ctxCache {
+			if uint16(e[1]>>ContextEntry_DIDShift) == did {
+				delete(f.ctxCache, s)
+			}
+		}
+		f.log = append(f.log, fmt.Sprintf("CCMD domain %d", did))
+	case CCMD_Device:
+		if v>>CCMD_FM_Shift&3 != 0 {
+			f.t.Errorf("CCMD_REG %#x: function mask", v)
+		}
+		delete(f.ctxCache, sid)
+		f.log = append(f.log, fmt.Sprintf("CCMD device %s did %d", sourceString(sid), did))
+	default:
+		f.t.Errorf("CCMD_REG %#x: granularity %d", v, g)
+	}
+}
+
+// iotlbInvalidate performs an IOTLB invalidation (10.4.8): global,
+// domain-selective, or page-selective with IVA_REG's address and mask.
+func (f *fakeUnit) iotlbInvalidate(v uint64) {
+	if v&IOTLB_IVT == 0 {
+		f.t.Errorf("IOTLB_REG %#x without IVT", v)
+	}
+	did := uint16(v >> IOTLB_DID_Shift)
+	switch g := v >> IOTLB_IIRG_Shift & 3; g {
+	case IOTLB_Global:
+		if !f.ctxValid {
+			f.t.Errorf("IOTLB invalidated before the context cache (VT-d 6.5)")
+		}
+		clear(f.tlb)
+		f.tlbValid = true
+		f.log = append(f.log, "IOTLB global")
+	case IOTLB_Domain:
+		for k := range f.tlb {
+			if k.did == did {
+				delete(f.tlb, k)
+			}
+		}
+		f.log = append(f.log, fmt.Sprintf("IOTLB domain %d", did))
+	case IOTLB_Page:
+		if !DecodeCap(f.cap).PSI {
+			f.t.Errorf("page-selective invalidation without CAP_REG.PSI")
+		}
+		am := f.iva & IVA_AM_Mask
+		base, n := f.iva&^0xfff, uint64(1)<<am
+		if base&(n*4096-1) != 0 || am > f.cap>>capMAMVShift&capMAMVMask {
+			f.t.Errorf("IVA_REG %#x: address not aligned to 2^AM pages or AM above MAMV", f.iva)
+		}
+		for k := range f.tlb {
+			if k.did == did && k.page >= base && k.page < base+n*4096 {
+				delete(f.tlb, k)
+			}
+		}
+		f.log = append(f.log, fmt.Sprintf("IOTLB page did %d %#x+%d", did, base, n))
+	default:
+		f.t.Errorf("IOTLB_REG %#x: granularity %d", v, g)
+	}
 }
 
 // gcmd applies a GCMD_REG write as 10.4.4 describes, after checking
@@ -197,20 +279,80 @@ func popcount(v uint32) int {
 	return n
 }
 
-// dma is a request from source sid to addr: with translation off it
-// reaches memory (true); with it on the root table decides. A root entry
-// without P records fault 1h as 7.3.1 describes: into the next record if
-// it is free, else the overflow bit.
+// dma is a request from source sid to addr: whether it reaches memory.
 func (f *fakeUnit) dma(sid uint16, addr uint64, write bool) bool {
+	_, ok := f.translate(sid, addr, write)
+	return ok
+}
+
+// translate is a request from source sid to addr as VT-d 3.4 and 9.8
+// describe a legacy-mode unit: with translation off it reaches addr; on,
+// the root entry of its bus (1h when not present), its context entry
+// (cached; 2h when not present, 3h for a translation type or address
+// width the unit does not do), then the second-level walk for the
+// context's domain (cached in the IOTLB; 4h beyond the address width, 5h
+// or 6h where an entry denies the access). A fault is recorded as 7.3.1
+// describes: into the next record if it is free, else the overflow bit.
+func (f *fakeUnit) translate(sid uint16, addr uint64, write bool) (uint64, bool) {
 	if f.gsts&GSTS_TES == 0 {
-		return true
+		return addr, true
 	}
-	root := f.pages.Page(f.root &^ 0xfff)
-	lo := binary.LittleEndian.Uint64(root[int(sid>>8)*rootEntrySize:])
-	if lo&RootEntry_P != 0 {
-		f.t.Errorf("root entry for bus %d is present: %#x", sid>>8, lo)
-		return true
+	ce, ok := f.ctxCache[sid]
+	if !ok {
+		root := f.pages.Page(f.root &^ 0xfff)
+		re := binary.LittleEndian.Uint64(root[int(sid>>8)*rootEntrySize:])
+		if re&RootEntry_P == 0 {
+			return 0, f.fault(sid, addr, write, 0x1)
+		}
+		ctx := f.pages.Page(re & RootEntry_CTP)
+		ce = [2]uint64{binary.LittleEndian.Uint64(ctx[int(sid&0xff)*contextEntrySize:]), binary.LittleEndian.Uint64(ctx[int(sid&0xff)*contextEntrySize+8:])}
+		if ce[0]&ContextEntry_P == 0 {
+			return 0, f.fault(sid, addr, write, 0x2)
+		}
+		f.ctxCache[sid] = ce
 	}
+	did := uint16(ce[1] >> ContextEntry_DIDShift)
+	aw := ce[1] & ContextEntry_AW
+	if ce[0]&ContextEntry_TT != 0 || DecodeCap(f.cap).SAGAW&(1<<aw) == 0 {
+		return 0, f.fault(sid, addr, write, 0x3)
+	}
+	levels := int(aw) + 2
+	if addr>>(12+9*levels) != 0 {
+		return 0, f.fault(sid, addr, write, 0x4)
+	}
+	reason := uint8(0x6)
+	if write {
+		reason = 0x5
+	}
+	if e, ok := f.tlb[tlbKey{did, addr &^ 0xfff}]; ok {
+		if write && !e.write || !write && !e.read {
+			return 0, f.fault(sid, addr, write, reason)
+		}
+		return e.hpa | addr&0xfff, true
+	}
+	table := ce[0] & ContextEntry_SLPT
+	for level := levels; level >= 1; level-- {
+		pg := f.pages.Page(table)
+		e := binary.LittleEndian.Uint64(pg[(addr>>(12+9*(level-1))&0x1ff)*8:])
+		if write && e&2 == 0 || !write && e&1 == 0 {
+			return 0, f.fault(sid, addr, write, reason)
+		}
+		if e&(0x7f<<52) != 0 || level > 3 && e&(1<<7) != 0 || level == 1 && e&(1<<11) != 0 && !DecodeECap(f.ecap).SC {
+			return 0, f.fault(sid, addr, write, 0xc)
+		}
+		if level == 1 || e&(1<<7) != 0 {
+			size := uint64(1) << (12 + 9*(level-1))
+			hpa := e&0x000f_ffff_ffff_f000&^(size-1) + addr&(size-1)
+			f.tlb[tlbKey{did, addr &^ 0xfff}] = tlbEntry{hpa: hpa &^ 0xfff, read: e&1 != 0, write: e&2 != 0}
+			return hpa, true
+		}
+		table = e & 0x000f_ffff_ffff_f000
+	}
+	panic("unreachable")
+}
+
+// fault records a fault (7.3.1) and returns false.
+func (f *fakeUnit) fault(sid uint16, addr uint64, write bool, reason uint8) bool {
 	if f.fsts&FSTS_PFO != 0 {
 		return false
 	}
@@ -218,7 +360,7 @@ func (f *fakeUnit) dma(sid uint16, addr uint64, write bool) bool {
 		f.fsts |= FSTS_PFO
 		return false
 	}
-	hi := uint64(FRCD_F) | 0x01<<FRCD_FR_Shift | uint64(sid)
+	hi := uint64(FRCD_F) | uint64(reason)<<FRCD_FR_Shift | uint64(sid)
 	if !write {
 		hi |= FRCD_T
 	}
@@ -261,3 +403,10 @@ func (p *fakePages) Page(pa uint64) *[4096]byte {
 }
 
 func (p *fakePages) Flush(pa uint64) { p.flushed = append(p.flushed, pa) }
+
+func (p *fakePages) FreePage(pa uint64) {
+	if _, ok := p.pages[pa]; !ok {
+		panic(fmt.Sprintf("fake: free of page %#x not allocated", pa))
+	}
+	delete(p.pages, pa)
+}

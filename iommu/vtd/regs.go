@@ -139,3 +139,40 @@ const (
 	rootTableEntries = 256
 	RootEntry_P      = 1 << 0
 )
+
+// Context entry (VT-d 9.3): 128 bits, 256 of them in a 4 KiB context
+// table, indexed by devfn (device<<3 | function). Low qword: Present,
+// Fault Processing Disable, Translation Type (bits 3:2; 00b: untranslated
+// requests through the second-level tables), the Second Level Page
+// Translation Pointer (bits 63:12). High qword: Address Width (bits 2:0;
+// 1: 39 bits, 3 levels; 2: 48 bits, 4 levels) and the Domain Identifier
+// (bits 23:8).
+const (
+	contextEntrySize      = 16
+	ContextEntry_P        = 1 << 0
+	ContextEntry_FPD      = 1 << 1
+	ContextEntry_TT       = 3 << 2
+	ContextEntry_SLPT     = ^uint64(0xfff)
+	ContextEntry_AW       = 7 // high qword
+	ContextEntry_DIDShift = 8 // high qword, bits 23:8
+	ContextEntry_DIDMask  = 0xffff
+	RootEntry_CTP         = ^uint64(0xfff) // root entry: Context-table Pointer
+	AW39, AW48            = 1, 2           // ContextEntry_AW values (SAGAW bits 1 and 2)
+)
+
+// CCMD_REG and IOTLB_REG fields of selective invalidation (10.4.7,
+// 10.4.8.1), and the Invalidate Address Register (10.4.8.2).
+const (
+	CCMD_Domain     = 2      // CIRG: domain-selective
+	CCMD_Device     = 3      // CIRG: device-selective
+	CCMD_SID_Shift  = 16     // Source-ID, bits 31:16
+	CCMD_FM_Shift   = 32     // Function Mask, bits 33:32
+	IOTLB_Domain    = 2      // IIRG: domain-selective
+	IOTLB_Page      = 3      // IIRG: page-selective within a domain
+	IOTLB_DID_Shift = 32     // Domain-ID, bits 47:32
+	IVA_AM_Mask     = 0x3f   // Address Mask, bits 5:0: 2^AM pages from ADDR
+	IVA_IH          = 1 << 6 // Invalidation Hint: leaf entries only changed
+	capMAMVShift    = 48     // CAP_REG Maximum Address Mask Value, bits 53:48
+	capMAMVMask     = 0x3f
+	capSLLPS2M      = 1 << 34 // CAP_REG Second Level Large Page Support: 2 MiB
+)

@@ -15,6 +15,9 @@ type Pages interface {
 	AllocPage() (uint64, error)
 	// Page is the page at physical address pa, as the CPU writes it.
 	Page(pa uint64) *[4096]byte
+	// FreePage returns a page AllocPage gave (a domain's table page
+	// that is no longer used).
+	FreePage(pa uint64)
 	// Flush writes the page back from the CPU's caches to memory, for a
 	// unit that does not snoop them (ECAP_REG.C clear).
 	Flush(pa uint64)
@@ -44,6 +47,15 @@ type Unit struct {
 	regs  Regs
 	pages Pages
 	root  uint64 // the root table's physical address, once allocated
+
+	// Scope says which requester IDs the unit translates (its DRHD's
+	// device scope); nil is every one (INCLUDE_PCI_ALL).
+	Scope func(source uint16) bool
+
+	contexts map[uint8]uint64   // bus → its context table, once a device on it is attached
+	dids     map[uint16]bool    // domain IDs in use
+	attached map[uint16]*Domain // requester ID → its domain
+	router   iommu.FaultRouter
 }
 
 var _ iommu.Unit = (*Unit)(nil)
@@ -146,17 +158,24 @@ func (u *Unit) command(what string, set, status, want uint32) error {
 // invalidateContextCache invalidates the whole context cache (10.4.7):
 // CCMD_REG with ICC and global granularity, then wait for ICC to clear.
 func (u *Unit) invalidateContextCache() error {
-	u.regs.Write64(CCMD_REG, CCMD_ICC|CCMD_Global<<CCMD_CIRG_Shift)
+	return u.contextCommand("context-cache invalidation", CCMD_Global<<CCMD_CIRG_Shift)
+}
+
+// contextCommand writes a context-cache invalidation request (10.4.7;
+// ICC is added) and waits, bounded, for ICC to clear and the actual
+// granularity to be reported.
+func (u *Unit) contextCommand(what string, cmd uint64) error {
+	u.regs.Write64(CCMD_REG, CCMD_ICC|cmd)
 	var v uint64
 	for range maxPolls {
 		if v = u.regs.Read64(CCMD_REG); v&CCMD_ICC == 0 {
 			if v>>CCMD_CAIG_Shift&3 == 0 {
-				return fmt.Errorf("%s: context-cache invalidation: CCMD_REG %#x reports no granularity done", u.Name(), v)
+				return fmt.Errorf("%s: %s: CCMD_REG %#x reports no granularity done", u.Name(), what, v)
 			}
 			return nil
 		}
 	}
-	return fmt.Errorf("%s: context-cache invalidation: CCMD_REG %#x after %d reads: %w", u.Name(), v, maxPolls, ErrTimeout)
+	return fmt.Errorf("%s: %s: CCMD_REG %#x after %d reads: %w", u.Name(), what, v, maxPolls, ErrTimeout)
 }
 
 // CAP_REG's drain bits (10.4.2): the unit can drain reads (DRD, bit 55)
@@ -170,25 +189,36 @@ const (
 // IVT and global granularity (draining reads and writes where the unit
 // can), then wait for IVT to clear.
 func (u *Unit) invalidateIOTLB() error {
+	return u.iotlbCommand("IOTLB invalidation", IOTLB_Global<<IOTLB_IIRG_Shift, 0)
+}
+
+// iotlbCommand writes an IOTLB invalidation request (10.4.8.1; IVT and
+// the drain bits the unit has are added), preceded for a page-selective
+// one by the Invalidate Address Register iva (10.4.8.2), and waits,
+// bounded, for IVT to clear and the actual granularity to be reported.
+func (u *Unit) iotlbCommand(what string, cmd, iva uint64) error {
 	off := u.ECap.IROOffset + IOTLB_REG
-	cmd := uint64(IOTLB_IVT | IOTLB_Global<<IOTLB_IIRG_Shift)
+	cmd |= IOTLB_IVT
 	if u.Cap.Raw&capDRD != 0 {
 		cmd |= IOTLB_DR
 	}
 	if u.Cap.Raw&capDWD != 0 {
 		cmd |= IOTLB_DW
 	}
+	if cmd>>IOTLB_IIRG_Shift&3 == IOTLB_Page {
+		u.regs.Write64(u.ECap.IROOffset+IVA_REG, iva)
+	}
 	u.regs.Write64(off, cmd)
 	var v uint64
 	for range maxPolls {
 		if v = u.regs.Read64(off); v&IOTLB_IVT == 0 {
 			if v>>IOTLB_IAIG_Shift&3 == 0 {
-				return fmt.Errorf("%s: IOTLB invalidation: IOTLB_REG %#x reports no granularity done", u.Name(), v)
+				return fmt.Errorf("%s: %s: IOTLB_REG %#x reports no granularity done", u.Name(), what, v)
 			}
 			return nil
 		}
 	}
-	return fmt.Errorf("%s: IOTLB invalidation: IOTLB_REG %#x after %d reads: %w", u.Name(), v, maxPolls, ErrTimeout)
+	return fmt.Errorf("%s: %s: IOTLB_REG %#x after %d reads: %w", u.Name(), what, v, maxPolls, ErrTimeout)
 }
 
 // Faults reads the primary fault records (7.3.1, 10.4.9, 10.4.14): from
@@ -209,6 +239,7 @@ func (u *Unit) Faults() []iommu.Fault {
 				break
 			}
 			out = append(out, f)
+			u.router.Route(f)
 			u.regs.Write32(off+frcdFDwordOffset, uint32(FRCD_F>>32))
 			i = (i + 1) % u.Cap.NFR
 		}

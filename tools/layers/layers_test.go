@@ -34,7 +34,7 @@ var rules = []struct {
 	{"hv/emul", []string{"x86"}, "the instruction emulator works over interfaces"},
 	{"metal/...", []string{"metal/...", "x86"}, "metal hosts the runtime; it imports nothing of the hypervisor"},
 	{"iommu", nil, "the vendor-neutral IOMMU interface: standard library only"},
-	{"iommu/...", []string{"iommu"}, "an IOMMU driver works over register and page seams: never metal (cmd/gohv wires a unit to metal's MMIO and pages), nor the core"},
+	{"iommu/...", []string{"iommu", "ept"}, "an IOMMU driver works over register and page seams: never metal (cmd/gohv wires a unit to metal's MMIO and pages), nor the core; VT-d reuses ept's tables (its second-level format is EPT's)"},
 	{"hv/tlfs", nil, "Hyper-V definitions: standard library only, usable by guests"},
 	{"hv/hypercall", []string{"hv/tlfs", "x86"}, "the hypercall ABI sees only the TLFS definitions and architectural numbers"},
 	{"hv/synic/...", []string{"hv/tlfs", "x86"}, "the SynIC is logic over small seams: it sees the TLFS definitions, not the core"},
