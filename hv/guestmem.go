@@ -18,6 +18,7 @@ type GuestMemory struct {
 	table *ept.Table
 	ram   []ramRange // sorted by gpa, non-overlapping
 	mmio  []mmioRange
+	dev   deviceRanges // host device memory mapped in (passthrough.go)
 }
 
 type ramRange struct {
@@ -102,7 +103,7 @@ func (m *GuestMemory) overlaps(gpa, size uint64) bool {
 			return true
 		}
 	}
-	return false
+	return m.dev.overlaps(gpa, size)
 }
 
 // RAMSize is the total RAM.

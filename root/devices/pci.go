@@ -48,6 +48,44 @@ type PCIConfig struct {
 	address uint32
 	rcr     uint8
 	reboot  func(why string)
+	fns     map[uint8]PCIFunction // bus 0 device → its function 0 (AddFunction)
+}
+
+// PCIFunction is one function's configuration space behind the ports: an
+// assigned device (root/passthrough). reg is a dword's byte offset below
+// 256; a write's mask selects the bytes written. Called on a VP's
+// thread; guest-controlled values.
+type PCIFunction interface {
+	ReadConfig(reg uint8) uint32
+	WriteConfig(reg uint8, v, mask uint32)
+}
+
+// AddFunction puts f at bus 0, device dev (below 32), function 0: reads
+// and writes through CONFIG_DATA with CONFIG_ADDRESS's enable bit set
+// reach it, at any width within the dword; every other address still
+// reads "no device". Call before the partition starts.
+func (c *PCIConfig) AddFunction(dev uint8, f PCIFunction) {
+	if c.fns == nil {
+		c.fns = map[uint8]PCIFunction{}
+	}
+	c.fns[dev&31] = f
+}
+
+// function is the function CONFIG_ADDRESS selects and the byte within
+// the dword that port starts at, if a size-byte access there stays in
+// the dword and a function is there.
+func (c *PCIConfig) function(port uint16, size int) (PCIFunction, uint8, uint, bool) {
+	if port < PCIConfigData || int(port-PCIConfigData)+size > 4 {
+		return nil, 0, 0, false
+	}
+	c.mu.Lock()
+	a := c.address
+	c.mu.Unlock()
+	if a&0x8000_0000 == 0 || a>>16&0xff != 0 || a>>8&7 != 0 {
+		return nil, 0, 0, false
+	}
+	f := c.fns[uint8(a>>11&31)]
+	return f, uint8(a & 0xfc), uint(port-PCIConfigData) * 8, f != nil
 }
 
 // WhyResetControl is the reboot callback's argument for a write to 0xCF9.
@@ -63,6 +101,9 @@ func NewPCIConfig(reboot func(why string)) *PCIConfig {
 // In reads CONFIG_ADDRESS, the reset control register, or floating
 // ports. Called on a VP's thread; does not allocate.
 func (c *PCIConfig) In(port uint16, size int) uint32 {
+	if f, reg, shift, ok := c.function(port, size); ok {
+		return f.ReadConfig(reg) >> shift & floating(size)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -78,6 +119,10 @@ func (c *PCIConfig) In(port uint16, size int) uint32 {
 // else is dropped. Called on a VP's thread; does not allocate (the reboot
 // callback is the caller's).
 func (c *PCIConfig) Out(port uint16, size int, v uint32) {
+	if f, reg, shift, ok := c.function(port, size); ok {
+		f.WriteConfig(reg, v<<shift, floating(size)<<shift)
+		return
+	}
 	reset := false
 	c.mu.Lock()
 	switch {

@@ -53,6 +53,7 @@ var rules = []struct {
 	{"root/netvsp", []string{"root/netvsp/protocol", "vmbus/proto", "hv/tlfs"}, "the network VSP sees its wire format and the VMBus packet formats (vmbus/proto, which brings the TLFS definitions), nothing of hv, the VMBus server or the switch: the partition worker wires it to a channel and a switch port"},
 	{"root/hostnet/diag", nil, "the diagnostic HTTP service reports plain data the caller fills: standard library only"},
 	{"root/hostnet/...", []string{"root/hostnet/..."}, "the root's TCP/IP endpoint is gVisor's netstack over an Uplink seam: nothing of hv, vmbus or the rest of root (the switch satisfies its interface)"},
+	{"root/passthrough", []string{"iommu"}, "device assignment works over the IOMMU interface and small configuration-space and guest-memory seams: the image wires metal's PCI access and the partition's memory to it"},
 	{"root/vswitch", nil, "the virtual switch: standard library only; the VSPs and the root's stack attach to its ports"},
 	{"root/ic/protocol", nil, "the integration services' wire format: standard library only, usable by a guest-side client"},
 	{"root/ic", []string{"root/ic/protocol", "vmbus/proto", "hv/tlfs"}, "the integration services see their wire format and the VMBus GUIDs (vmbus/proto, which brings the TLFS definitions), nothing of hv or the VMBus server: the partition worker wires them to a channel"},
