@@ -16,7 +16,7 @@ import (
 // enabled unit (q35, -device intel-iommu or -device amd-iommu).
 var IOMMUTest = Suite{
 	Word:   "iommutest",
-	Checks: []Check{{"iommu-blocks-dma", checkIOMMUBlocksDMA}},
+	Checks: []Check{{"iommu-blocks-dma", checkIOMMUBlocksDMA}, {"iommu-assign-edu", checkIOMMUAssign}},
 }
 
 // QEMU's educational PCI device (QEMU docs/specs/edu.rst, hw/misc/edu.c):
