@@ -60,6 +60,9 @@ func runConfigured() (ok bool, reason string, demo bool) {
 	defer close(stop)
 	startConsoleInput(stop)
 	m := manager.New(h, mods, partitionConsole{}, rootLog)
+	if len(iommus) > 0 {
+		m.SetAssigner(assignPCI)
+	}
 	if err := m.Start(cfg); err != nil {
 		return false, err.Error(), false
 	}

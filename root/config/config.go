@@ -104,6 +104,13 @@ type Partition struct {
 	// root's network VSP over VMBus: [[partition.nic]] tables, in order
 	// (Linux's hv_netvsc names them eth0, eth1, ...).
 	NICs []NIC `toml:"nic"`
+	// PCI are host PCI functions given to the partition (device
+	// assignment, root/passthrough), by address "bb:dd.f" in segment 0
+	// (as the boot report's "gohv: pci" lines print them): each moves
+	// from the IOMMU's blocked state into a domain that maps exactly the
+	// partition's RAM, and appears on the partition's PCI bus 0 at device
+	// 1, 2, ... in this order. A function belongs to one partition.
+	PCI []string `toml:"pci"`
 }
 
 // Switch is one of the root's virtual Ethernet switches: a learning L2
@@ -256,11 +263,15 @@ func (c *Config) errorf(path, format string, args ...any) *Error {
 }
 
 // line is where the file wrote the field at path, or, for a key left out,
-// the first line of the table it belongs in.
+// the first line of the table it belongs in; an element of an array
+// value (partition[0].pci[1]) is on its key's line.
 func (c *Config) line(path string) int {
 	line, ok := c.lines[path]
 	for up := path; !ok; {
 		i := strings.LastIndexByte(up, '.')
+		if j := strings.LastIndexByte(up, '['); strings.HasSuffix(up, "]") && j > i {
+			i = j
+		}
 		if i < 0 {
 			break
 		}

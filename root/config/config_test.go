@@ -26,7 +26,8 @@ func TestParseExample(t *testing.T) {
 		{Name: "linux0", MemoryMiB: 256, VPs: 1, Kernel: "vmlinuz", KernelFormat: FormatLinux, Initrd: "initrd.img",
 			Cmdline: "console=ttyS0", Console: ConsoleCOM1, Autostart: true, OnReboot: OnRebootRestart,
 			Disks: []Disk{{Module: "root.img"}, {Module: "data.img", LUN: 1, ReadOnly: true}},
-			NICs:  []NIC{{Switch: "lan0", MAC: "02:00:00:00:00:01"}}},
+			NICs:  []NIC{{Switch: "lan0", MAC: "02:00:00:00:00:01"}},
+			PCI:   []string{"00:04.0"}},
 		{Name: "mb0", MemoryMiB: 16, VPs: 1, Kernel: "mbkernel", Console: ConsoleCOM1, Autostart: true, OnReboot: OnRebootStop},
 	}
 	if !reflect.DeepEqual(c.Partitions, want) {
@@ -145,11 +146,11 @@ func TestParseErrors(t *testing.T) {
 		{"empty file", "", "c.toml: partition: no partitions; add a [[partition]] table for each"},
 		{"syntax", "[[partition]]\nname = 'a\n", "c.toml:2: TOML syntax: literal strings cannot have new lines"},
 		{"unknown key", partition("a", "memory = 5"),
-			"c.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic"},
+			"c.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic, pci"},
 		{"unknown top-level key", "version = 2\n" + partition("a"), "c.toml:1: version: unknown key; the file holds [[partition]] and [[switch]] tables"},
 		{"unknown table", partition("a") + "[machine]\nx = 1\n", "c.toml:6: machine: unknown table; the file holds [[partition]] and [[switch]] tables"},
 		{"sub-table", partition("a") + "[partition.net]\nx = 1\n",
-			"c.toml:6: partition[0].net: unknown table; a partition takes the keys name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic"},
+			"c.toml:6: partition[0].net: unknown table; a partition takes the keys name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic, pci"},
 		{"dotted key", partition("a", "kernel_format.x = 1"), "c.toml:5: partition[0].kernel_format.x: kernel_format is a string, not a table"},
 		{"single table", "[partition]\nname = \"a\"\n", "c.toml:1: partition: a single table; write [[partition]] (an array of tables), one per partition"},
 		{"partition not an array", "partition = 3\n", "c.toml:1: partition: an integer; write [[partition]] tables, one per partition"},
@@ -195,6 +196,13 @@ func TestParseErrors(t *testing.T) {
 		{"initrd is the config", partition("a", "initrd = \"config\""), `c.toml:5: partition[0].initrd: "config" is the configuration's own module`},
 		{"initrd with a comma", partition("a", "initrd = \"a,b\""),
 			`c.toml:5: partition[0].initrd: "a,b": a boot-module name uses letters, digits, '.', '_' and '-', and starts with a letter or digit`},
+		{"pci address", partition("a", "pci = [\"00:04.0\", \"0:4.0\"]"),
+			`c.toml:5: partition[0].pci[1]: "0:4.0"; want a PCI address bb:dd.f in hex (bus 00-ff, device 00-1f, function 0-7), e.g. "00:04.0"`},
+		{"pci device out of range", partition("a", "pci = [\"00:20.0\"]"),
+			`c.toml:5: partition[0].pci[0]: "00:20.0"; want a PCI address bb:dd.f in hex (bus 00-ff, device 00-1f, function 0-7), e.g. "00:04.0"`},
+		{"pci twice", partition("a", "pci = [\"00:04.0\"]") + partition("b", "pci = [\"00:04.0\"]"),
+			`c.toml:10: partition[1].pci[0]: 00:04.0 is also given to partition[0].pci[0]; a function belongs to one partition`},
+		{"pci not strings", partition("a", "pci = [4]"), `c.toml:5: partition[0].pci: an array holding an integer; each PCI function is a string "bb:dd.f"`},
 		{"format", partition("a", "kernel_format = \"elf\""),
 			`c.toml:5: partition[0].kernel_format: "elf"; want "linux" or "multiboot" (or leave it out to tell them apart by their headers)`},
 		{"cmdline too long", partition("a", "cmdline = \""+strings.Repeat("a", 2048)+"\""),
@@ -238,8 +246,8 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
 	_, err = Parse("u.toml", []byte(partition("a", "memory = 1", "cpus = 2")))
-	want = "u.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic\n" +
-		"u.toml:6: partition[0].cpus: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic"
+	want = "u.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic, pci\n" +
+		"u.toml:6: partition[0].cpus: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic, pci"
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}

@@ -100,6 +100,7 @@ var partitionKeys = []key{
 	{"on_reboot", unstable.String},
 	{"disk", unstable.Array}, // [[partition.disk]] tables, or an array of inline tables
 	{"nic", unstable.Array},  // [[partition.nic]] tables, or an array of inline tables
+	{"pci", unstable.Array},  // host PCI functions assigned to the partition: "bb:dd.f" strings
 }
 
 var diskKeys = []key{
@@ -330,6 +331,15 @@ func (w *walker) partitionKeyValue(i int, e *unstable.Node) {
 	name, v, line, ok := w.keyValue(partitionTable, fieldPath(i, ""), w.seen, e)
 	if t := subTables[name]; ok && t != nil {
 		w.inlineSubs(i, name, t, line, v)
+	}
+	if ok && name == "pci" {
+		it := v.Children()
+		for it.Next() {
+			if k := it.Node().Kind; k != unstable.String {
+				w.errorf(line, fieldPath(i, name), "an array holding %s; each PCI function is a string \"bb:dd.f\"", kindName(k))
+				return
+			}
+		}
 	}
 }
 

@@ -104,7 +104,77 @@ func (c *Config) validate() error {
 		}
 	}
 	errs = append(errs, c.validateMACs()...)
+	errs = append(errs, c.validatePCI()...)
 	return errs.orNil()
+}
+
+// MaxPCI is the most functions one partition is given: they take devices
+// 1 to 31 of its bus 0.
+const MaxPCI = 31
+
+// validatePCI checks every partition's PCI addresses: well formed, at
+// most MaxPCI, and no function given twice.
+func (c *Config) validatePCI() Errors {
+	var errs Errors
+	owner := map[PCIAddress]string{}
+	for i, p := range c.Partitions {
+		if len(p.PCI) > MaxPCI {
+			errs = append(errs, c.errorf(fieldPath(i, "pci"), "%d functions; a partition takes at most %d", len(p.PCI), MaxPCI))
+		}
+		for j, s := range p.PCI {
+			path := fmt.Sprintf("%s[%d]", fieldPath(i, "pci"), j)
+			a, err := ParsePCIAddress(s)
+			if err != nil {
+				errs = append(errs, c.errorf(path, "%v", err))
+				continue
+			}
+			if o, dup := owner[a]; dup {
+				errs = append(errs, c.errorf(path, "%s is also given to %s; a function belongs to one partition", s, o))
+				continue
+			}
+			owner[a] = path
+		}
+	}
+	return errs
+}
+
+// PCIAddress is a PCI function's address in segment 0.
+type PCIAddress struct{ Bus, Dev, Fn uint8 }
+
+func (a PCIAddress) String() string { return fmt.Sprintf("%02x:%02x.%x", a.Bus, a.Dev, a.Fn) }
+
+// ParsePCIAddress reads "bb:dd.f": two hex digits of bus, two of device
+// (below 0x20), one of function (below 8).
+func ParsePCIAddress(s string) (PCIAddress, error) {
+	var a PCIAddress
+	bad := fmt.Errorf("%q; want a PCI address bb:dd.f in hex (bus 00-ff, device 00-1f, function 0-7), e.g. \"00:04.0\"", s)
+	if len(s) != 7 || s[2] != ':' || s[5] != '.' {
+		return a, bad
+	}
+	hex := func(t string) (uint8, bool) {
+		var v uint8
+		for _, r := range t {
+			switch {
+			case r >= '0' && r <= '9':
+				v = v<<4 | uint8(r-'0')
+			case r >= 'a' && r <= 'f':
+				v = v<<4 | uint8(r-'a'+10)
+			case r >= 'A' && r <= 'F':
+				v = v<<4 | uint8(r-'A'+10)
+			default:
+				return 0, false
+			}
+		}
+		return v, true
+	}
+	var ok1, ok2, ok3 bool
+	a.Bus, ok1 = hex(s[0:2])
+	a.Dev, ok2 = hex(s[3:5])
+	a.Fn, ok3 = hex(s[6:7])
+	if !ok1 || !ok2 || !ok3 || a.Dev > 0x1f || a.Fn > 7 {
+		return PCIAddress{}, bad
+	}
+	return a, nil
 }
 
 // validateDisks checks partition i's disks; writable collects the images

@@ -75,6 +75,45 @@ type Manager struct {
 	cfg *config.Config
 	// states say where each partition is, for the diagnostic page.
 	states map[string]string
+	// assign gives a partition a host PCI function (SetAssigner); nil:
+	// device assignment is unavailable. released holds each built
+	// partition's release functions, run after it stops and before its
+	// memory is freed.
+	assign   Assigner
+	releases map[*hv.Partition][]release
+}
+
+// Assigner gives host PCI function a to partition p, before it starts
+// (cmd/gohv: root/passthrough over metal's PCI access and the boot's IOMMU
+// units). It returns the configuration space the partition's PCI bus
+// shows and a release function, which resets the function and returns it
+// to the blocked state; the manager calls it once the partition's VPs
+// have stopped and before its memory is freed, and logs how it went.
+type Assigner func(p *hv.Partition, a config.PCIAddress) (devices.PCIFunction, func() (string, error), error)
+
+type release struct {
+	device string
+	fn     func() (string, error)
+}
+
+// SetAssigner enables device assignment (the configuration's pci keys)
+// through a. Call before Start.
+func (m *Manager) SetAssigner(a Assigner) { m.assign = a }
+
+// releaseDevices releases the functions assigned to p, which has stopped.
+func (m *Manager) releaseDevices(p *hv.Partition) {
+	m.mu.Lock()
+	rs := m.releases[p]
+	delete(m.releases, p)
+	m.mu.Unlock()
+	for _, r := range rs {
+		how, err := r.fn()
+		if err != nil {
+			m.log.Error("assigned device not released cleanly", "partition", p.Name, "device", r.device, "reset", how, "err", err)
+			continue
+		}
+		m.log.Info("assigned device reset and blocked again", "partition", p.Name, "device", r.device, "reset", how)
+	}
 }
 
 // New makes a manager over the hypervisor, the boot modules (by name) and
@@ -154,6 +193,7 @@ func (m *Manager) run(cfg *config.Config, i int, p *hv.Partition, w *worker.Work
 		m.net.attach(pc.Name, nil)
 		w.Close() // before Destroy: the channels' rings are in the partition's memory
 		r := p.Result()
+		m.releaseDevices(p) // before Destroy: the devices DMA into its memory
 		p.Destroy()
 		m.mu.Lock()
 		m.results[pc.Name] = r
@@ -208,6 +248,8 @@ func (m *Manager) build(cfg *config.Config, i int) (*hv.Partition, *worker.Worke
 	discard := func() {
 		p.Start() // a VP thread must run to end the partition and release it
 		p.Stop("it could not be built")
+		<-p.Done()
+		m.releaseDevices(p)
 		p.Destroy()
 	}
 	if err := m.load(cfg, i, p); err != nil {
@@ -262,6 +304,28 @@ func (m *Manager) load(cfg *config.Config, i int, p *hv.Partition) error {
 	}
 	dev := devices.New(devices.Config{Clock: m.clock, Reboot: p.Reboot, PowerOff: p.PowerOff})
 	dev.Register(p)
+	for j, s := range pc.PCI {
+		field := fmt.Sprintf("pci[%d]", j)
+		a, err := config.ParsePCIAddress(s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cfg.Where(i, field), err)
+		}
+		if m.assign == nil {
+			return fmt.Errorf("%s: %s: device assignment is unavailable (no IOMMU unit was enabled: the boot report says why)", cfg.Where(i, field), s)
+		}
+		fn, rel, err := m.assign(p, a)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", cfg.Where(i, field), s, err)
+		}
+		dev.PCI.AddFunction(uint8(j+1), fn)
+		m.mu.Lock()
+		if m.releases == nil {
+			m.releases = map[*hv.Partition][]release{}
+		}
+		m.releases[p] = append(m.releases[p], release{s, rel})
+		m.mu.Unlock()
+		m.log.Info("PCI device assigned", "partition", pc.Name, "device", s, "guest", fmt.Sprintf("00:%02x.0", j+1))
+	}
 	if format == config.FormatMultiboot {
 		if err := loader.LoadMultiboot(p, kernel, pc.Cmdline); err != nil {
 			return kernelErr("kernel", err)

@@ -230,3 +230,43 @@ func TestConfigAllowsTheVPsTheCoreMakes(t *testing.T) {
 		t.Fatalf("config.MaxVPs is %d, hv.MaxVPs %d: a file could ask for VPs the core refuses", config.MaxVPs, hv.MaxVPs)
 	}
 }
+
+// fakeFunction is an assigned function's configuration space.
+type fakeFunction struct{}
+
+func (fakeFunction) ReadConfig(uint8) uint32           { return 0x11e8_1234 }
+func (fakeFunction) WriteConfig(uint8, uint32, uint32) {}
+
+// TestAssignedDeviceReleasedBeforeMemoryGoes: a partition's pci key
+// reaches the assigner with the parsed address; the function is released
+// once the partition stopped and before its memory is freed (the release
+// can still read it); without an assigner the key is an error naming the
+// field.
+func TestAssignedDeviceReleasedBeforeMemoryGoes(t *testing.T) {
+	m, _ := newManager(t, &backend{port: hv.DebugExitPort, value: 1})
+	var got []config.PCIAddress
+	released := 0
+	m.SetAssigner(func(p *hv.Partition, a config.PCIAddress) (devices.PCIFunction, func() (string, error), error) {
+		got = append(got, a)
+		return fakeFunction{}, func() (string, error) {
+			if _, err := p.Mem.Page(0); err != nil {
+				t.Errorf("released after the memory went: %v", err)
+			}
+			released++
+			return "test", nil
+		}, nil
+	})
+	if err := m.Start(parse(t, "[[partition]]\nname = \"mb0\"\nmemory_mib = 16\nkernel = \"mbkernel\"\npci = [\"00:04.0\", \"01:00.1\"]\n")); err != nil {
+		t.Fatal(err)
+	}
+	m.Wait()
+	if len(got) != 2 || got[1] != (config.PCIAddress{Bus: 1, Dev: 0, Fn: 1}) || released != 2 {
+		t.Fatalf("assigned %v, released %d", got, released)
+	}
+	m2, _ := newManager(t, &backend{port: hv.DebugExitPort})
+	err := m2.Start(parse(t, "[[partition]]\nname = \"mb0\"\nmemory_mib = 16\nkernel = \"mbkernel\"\npci = [\"00:04.0\"]\n"))
+	if err == nil || !strings.Contains(err.Error(), "c.toml:5: partition[0].pci[0]") || !strings.Contains(err.Error(), "unavailable") {
+		t.Fatalf("without an assigner: %v", err)
+	}
+	m2.Wait()
+}
