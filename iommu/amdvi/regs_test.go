@@ -117,3 +117,27 @@ func TestQEMUEFR(t *testing.T) {
 		t.Fatalf("EFR %#x", qemuEFR)
 	}
 }
+
+// TestPageTableNumbers pins the I/O page-table entry (2.2.3) and the
+// INVALIDATE_IOMMU_PAGES fields (2.4.3) domains use.
+func TestPageTableNumbers(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		got, want uint64
+	}{
+		{"PTE PR", PTE_PR, 1 << 0},
+		{"PTE Next Level (11:9)", PTE_NextLevel, 0xe00},
+		{"PTE Next Level shift", PTE_NextShift, 9},
+		{"PTE address (51:12)", PTE_Addr, 0x000f_ffff_ffff_f000},
+		{"PTE IR", PTE_IR, 1 << 61},
+		{"PTE IW", PTE_IW, 1 << 62},
+		{"INVALIDATE_IOMMU_PAGES DomainID (47:32)", InvPages_DomainShift, 32},
+		{"INVALIDATE_IOMMU_PAGES S", InvPages_S, 1 << 0},
+		{"INVALIDATE_IOMMU_PAGES PDE", InvPages_PDE, 1 << 1},
+		{"every page with S=1", INVALIDATE_ALL_PAGES, 0x7fff_ffff_ffff_f000},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %#x, want %#x", c.name, c.got, c.want)
+		}
+	}
+}

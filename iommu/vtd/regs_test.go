@@ -129,3 +129,38 @@ func TestExtent(t *testing.T) {
 		t.Errorf("largest: %#x", got)
 	}
 }
+
+// TestDomainNumbers pins the context entry (VT-d 9.3), root entry (9.1)
+// and selective invalidation fields (10.4.7, 10.4.8) domains use.
+func TestDomainNumbers(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		got, want uint64
+	}{
+		{"context entry size", contextEntrySize, 16},
+		{"context entry P", ContextEntry_P, 1 << 0},
+		{"context entry FPD", ContextEntry_FPD, 1 << 1},
+		{"context entry TT (3:2)", ContextEntry_TT, 0xc},
+		{"context entry SLPTPTR (63:12)", ContextEntry_SLPT, 0xffff_ffff_ffff_f000},
+		{"context entry AW (66:64)", ContextEntry_AW, 7},
+		{"context entry DID (87:72)", ContextEntry_DIDShift, 8},
+		{"AW 39-bit", AW39, 1},
+		{"AW 48-bit", AW48, 2},
+		{"root entry CTP", RootEntry_CTP, 0xffff_ffff_ffff_f000},
+		{"CCMD domain-selective", CCMD_Domain, 2},
+		{"CCMD device-selective", CCMD_Device, 3},
+		{"CCMD SID (31:16)", CCMD_SID_Shift, 16},
+		{"CCMD FM (33:32)", CCMD_FM_Shift, 32},
+		{"IOTLB domain-selective", IOTLB_Domain, 2},
+		{"IOTLB page-selective", IOTLB_Page, 3},
+		{"IOTLB DID (47:32)", IOTLB_DID_Shift, 32},
+		{"IVA AM (5:0)", IVA_AM_Mask, 0x3f},
+		{"IVA IH", IVA_IH, 1 << 6},
+		{"CAP MAMV (53:48)", capMAMVShift, 48},
+		{"CAP SLLPS 2 MiB", capSLLPS2M, 1 << 34},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %#x, want %#x", c.name, c.got, c.want)
+		}
+	}
+}
