@@ -98,9 +98,11 @@ func checkIOMMUBlocksDMA(env *Env) (detail string, err error) {
 			return "", err
 		}
 	}
+	t0 := metal.TSC()
 	if err := eduDMA(regs, src, eduBuffer, 0); err != nil {
 		return "", fmt.Errorf("control, translation off: %w", err)
 	}
+	controlTicks := metal.TSC() - t0
 	if err := eduDMA(regs, eduBuffer, dst, eduDMAToRAM); err != nil {
 		return "", fmt.Errorf("control, translation off: %w", err)
 	}
@@ -134,8 +136,8 @@ func checkIOMMUBlocksDMA(env *Env) (detail string, err error) {
 				if f.Write {
 					kind = "write"
 				}
-				return fmt.Sprintf("device=%v target=%#x page=unchanged unit=%q fault-source=%s fault-addr=%#x fault-type=%s fault-reason=%q control=\"%d bytes %#x->edu->%#x with translation off\"",
-					edu, dst, u.Name(), f.SourceString(), f.Addr, kind, f.Reason, dmaBytes, src, dst), nil
+				return fmt.Sprintf("device=%v target=%#x page=unchanged unit=%q fault-source=%s fault-addr=%#x fault-type=%s fault-reason=%q control=\"%d bytes %#x->edu->%#x with translation off\" control-dma-ticks=%d",
+					edu, dst, u.Name(), f.SourceString(), f.Addr, kind, f.Reason, dmaBytes, src, dst, controlTicks), nil
 			}
 			all = append(all, u.Name()+": "+f.String())
 		}
@@ -146,8 +148,8 @@ func checkIOMMUBlocksDMA(env *Env) (detail string, err error) {
 		for _, u := range env.IOMMUs {
 			if r, ok := u.(faultRecorder); ok {
 				if rec, why := r.RecordsFaults(); !rec {
-					return fmt.Sprintf("device=%v target=%#x page=unchanged unit=%q fault=unrecorded fault-why=%q control=\"%d bytes %#x->edu->%#x with translation off\"",
-						edu, dst, u.Name(), why, dmaBytes, src, dst), nil
+					return fmt.Sprintf("device=%v target=%#x page=unchanged unit=%q fault=unrecorded fault-why=%q control=\"%d bytes %#x->edu->%#x with translation off\" control-dma-ticks=%d",
+						edu, dst, u.Name(), why, dmaBytes, src, dst, controlTicks), nil
 				}
 			}
 		}

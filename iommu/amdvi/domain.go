@@ -212,10 +212,8 @@ func (d *Domain) Map(iova, hpa, size uint64, perm iommu.Perm) error {
 	if err := iommu.CheckMap(iova, hpa, size, perm, ptSpace); err != nil {
 		return fmt.Errorf("%s: map: %w", d.name(), err)
 	}
-	for a := iova; a < iova+size; a += iommu.Size4K {
-		if _, _, _, ok := d.Translate(a); ok {
-			return fmt.Errorf("%s: map iova %#x size %#x: %#x is mapped already", d.name(), iova, size, a)
-		}
+	if a, ok := d.firstMapped(iova, iova+size); ok {
+		return fmt.Errorf("%s: map iova %#x size %#x: %#x is mapped already", d.name(), iova, size, a)
 	}
 	bits := uint64(PTE_PR | PTE_IR)
 	if perm&iommu.Write != 0 {
@@ -238,6 +236,27 @@ func (d *Domain) Map(iova, hpa, size uint64, perm iommu.Perm) error {
 	}
 	d.flush()
 	return nil
+}
+
+// firstMapped finds the first mapped IOVA in [lo, hi), skipping the
+// span of every entry that is not present.
+func (d *Domain) firstMapped(lo, hi uint64) (uint64, bool) {
+	for a := lo; a < hi; {
+		tbl := d.table(d.root)
+		for level := ptLevels; ; level-- {
+			e := entry(tbl, ptIndex(a, level))
+			if e&PTE_PR == 0 {
+				span := uint64(1) << ptShift(level)
+				a = a&^(span-1) + span
+				break
+			}
+			if isLeaf(e, level) {
+				return a, true
+			}
+			tbl = d.table(e & PTE_Addr)
+		}
+	}
+	return 0, false
 }
 
 // install writes leaf e at level for iova, creating the directories above.

@@ -211,3 +211,72 @@ func TestMapRefusals(t *testing.T) {
 		t.Fatal("failed map left a mapping")
 	}
 }
+
+// TestDomainModel: random maps and unmaps of 4 KiB and 2 MiB pages in an
+// 8 MiB window agree, page by page, with a map of IOVA to host page — in
+// Translate and in the fake unit's walk of the device's requests — and
+// unmapping everything leaves only the root.
+func TestDomainModel(t *testing.T) {
+	f, u := blockedUnit(t)
+	d := newDomain(t, u)
+	if err := d.Attach(edu); err != nil {
+		t.Fatal(err)
+	}
+	model := map[uint64]uint64{}
+	rnd := uint64(0x9e3779b97f4a7c15)
+	next := func(n uint64) uint64 {
+		rnd ^= rnd << 13
+		rnd ^= rnd >> 7
+		rnd ^= rnd << 17
+		return rnd % n
+	}
+	const window = 8 << 20
+	for step := 0; step < 400; step++ {
+		size := iommu.Size4K * (1 + next(4))
+		if next(3) == 0 {
+			size = iommu.Size2M
+		}
+		iova := next(window/size) * size
+		if next(2) == 0 {
+			hpa := 0x4000_0000 + next(64)*iommu.Size2M
+			free := true
+			for a := iova; a < iova+size; a += iommu.Size4K {
+				_, mapped := model[a]
+				free = free && !mapped
+			}
+			err := d.Map(iova, hpa, size, iommu.ReadWrite)
+			if free != (err == nil) {
+				t.Fatalf("step %d: map %#x+%#x: %v with the range free=%v", step, iova, size, err, free)
+			}
+			if err == nil {
+				for a := uint64(0); a < size; a += iommu.Size4K {
+					model[iova+a] = hpa + a
+				}
+			}
+		} else {
+			if err := d.Unmap(iova, size); err != nil {
+				t.Fatal(err)
+			}
+			for a := iova; a < iova+size; a += iommu.Size4K {
+				delete(model, a)
+			}
+		}
+		for a := uint64(0); a < window; a += iommu.Size4K {
+			want, mapped := model[a]
+			got, _, _, ok := d.Translate(a + 8)
+			if ok != mapped || ok && got != want+8 {
+				t.Fatalf("step %d: iova %#x translates to %#x %v, want %#x %v", step, a, got, ok, want, mapped)
+			}
+			if dev, ok := f.translate(edu, a, true); ok != mapped || ok && dev != want {
+				t.Fatalf("step %d: the unit takes iova %#x to %#x %v, want %#x %v", step, a, dev, ok, want, mapped)
+			}
+		}
+		u.Faults()
+	}
+	if err := d.Unmap(0, window); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.live) != 1 {
+		t.Fatalf("%d table pages left", len(d.live))
+	}
+}
