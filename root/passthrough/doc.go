@@ -34,10 +34,18 @@
 //   - MSI and MSI-X: the capability's Message Control enable and mask
 //     bits, Message Address, Data and the per-vector mask are virtual:
 //     stored, read back, never written to the host. The host function's
-//     MSI and MSI-X stay disabled, so it raises no message interrupt at
+//     MSI and MSI-X are disabled at assignment and stay disabled, so it raises no message interrupt at
 //     all (and cannot be made to write the guest's choice of address as
 //     one). Interrupt delivery to the partition — remapping the function's
 //     messages to its virtual local APIC — is not done yet.
+//   - Not closed yet: interrupt remapping is off on both vendors' units
+//     (VT-d GCMD_REG.IRE clear, AMD-Vi DTE IV clear), so a DMA write the
+//     guest programs to the interrupt window 0xFEE00000-0xFEEFFFFF is an
+//     interrupt request the unit passes to the host's local APICs
+//     untranslated: a hostile guest's device can send the host an
+//     interrupt of its choosing (not memory: the window is not RAM).
+//     Closing it is turning interrupt remapping on with every entry not
+//     present, then remapped entries for the partition's vectors.
 //   - Everything else (other capabilities' registers, PCIe Device
 //     Control with its Initiate FLR, the extended space): writes are
 //     dropped; reads are the host's.

@@ -241,6 +241,9 @@ func (d *Device) findCaps() error {
 		switch uint8(v) {
 		case capMSI:
 			mc := uint16(v >> 16)
+			if mc&msiEnable != 0 { // firmware's: off, the guest's is a shadow
+				d.Config.Write32(uint16(ptr), v&^(msiEnable<<16))
+			}
 			l := uint8(12) // ID, next, control, address, data (and pad)
 			if mc&msi64 != 0 {
 				l = 16
@@ -251,6 +254,9 @@ func (d *Device) findCaps() error {
 			d.msi = shadow{off: ptr, len: l}
 			d.msi.bytes[0], d.msi.bytes[1], d.msi.bytes[2], d.msi.bytes[3] = uint8(v), uint8(v>>8), uint8(mc&^(msiEnable|7<<4)), uint8(mc>>8)
 		case capMSIX:
+			if v>>16&msixEnable != 0 {
+				d.Config.Write32(uint16(ptr), v&^(msixEnable<<16))
+			}
 			d.msix = shadow{off: ptr, len: 4}
 			mc := uint16(v>>16) &^ (msixEnable | msixMask)
 			d.msix.bytes[0], d.msix.bytes[1], d.msix.bytes[2], d.msix.bytes[3] = uint8(v), uint8(v>>8), uint8(mc), uint8(mc>>8)

@@ -164,6 +164,20 @@ func TestAssignMapsRAMAndBARs(t *testing.T) {
 	}
 }
 
+// TestAssignTurnsHostMSIOff: MSI left enabled by firmware is disabled on
+// the host at assignment; the guest sees its own (disabled) shadow.
+func TestAssignTurnsHostMSIOff(t *testing.T) {
+	c, u, g := newFakeConfig(false), &fakeUnit{}, &fakeGuest{}
+	c.space[0x40/4] |= msiEnable << 16
+	d, err := Assign(u, g, Function{Name: "00:03.0", Source: eduSource, Config: c, BARs: []BAR{{Index: 0, Base: eduBAR, Size: 1 << 20}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.space[0x40/4]>>16&msiEnable != 0 || d.ReadConfig(0x40)>>16&msiEnable != 0 {
+		t.Fatalf("MSI control: host %#x, guest %#x", c.space[0x40/4], d.ReadConfig(0x40))
+	}
+}
+
 // TestAssignRefusals: a bridge, a BAR smaller than a page, a device
 // outside the unit, a domain that cannot map.
 func TestAssignRefusals(t *testing.T) {
