@@ -23,8 +23,10 @@
 //     as GSTS_REG reports them with the one-shot bits cleared (10.4.4).
 //   - The root table pointer is set, then the context cache and the
 //     IOTLB are invalidated globally, before translation is enabled
-//     (6.5, 10.4.7, 10.4.8); invalidation is register-based (the queue
-//     comes with device assignment).
+//     (6.5, 10.4.7, 10.4.8): through the registers at the first BlockAll;
+//     then, on a unit with ECAP_REG.QI, the invalidation queue is enabled
+//     (queue.go) and every later invalidation is a queued descriptor with
+//     an awaited wait descriptor, as 6.5.2 requires once QIE is set.
 //   - Every wait for the hardware is bounded (maxPolls reads) and a
 //     timeout names the step and wraps ErrTimeout.
 //   - The fault event interrupt is masked (FECTL_REG.IM): faults are read
@@ -35,12 +37,12 @@
 //
 // Domains (domain.go) give a device a context entry over a second-level
 // table built by package ept (the formats agree; the doc comment of
-// Domain says where they differ), with a domain ID and register-based
-// context-cache and IOTLB invalidation.
+// Domain says where they differ), with a domain ID and context-cache and
+// IOTLB invalidation, queued or through the registers.
 //
 // Not yet: RMRR identity maps (a device the firmware keeps doing DMA for,
-// such as a USB controller's legacy emulation, is blocked too), the
-// queued invalidation interface, interrupt remapping, scalable mode.
+// such as a USB controller's legacy emulation, is blocked too), interrupt
+// remapping and the interrupt-entry cache's invalidation, scalable mode.
 //
 // # Concurrency
 //

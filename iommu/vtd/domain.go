@@ -39,14 +39,16 @@ import (
 //     a change (a domain holds a few pages: the partition's RAM in 2 MiB
 //     pages where the host pages allow).
 //
-// Invalidation is register-based: a context entry change is followed by
+// Invalidation goes through the invalidation queue once BlockAll enabled
+// it (queue.go; units with ECAP_REG.QI, QEMU's among them), else through
+// the registers: a context entry change is followed by
 // a device-selective context-cache invalidation and a domain-selective
 // IOTLB invalidation (6.5.3.3); Unmap by a page-selective IOTLB
 // invalidation where CAP_REG.PSI allows one for the range (a naturally
 // aligned power of two of pages, at most 2^MAMV), else domain-selective;
 // Map needs none on a unit without Caching Mode (not-present entries are
-// not cached, 6.1) and a domain-selective one with it. The queued
-// invalidation interface is not used.
+// not cached, 6.1) and a domain-selective one with it. Every queued
+// request ends in an invalidation wait whose status write is awaited.
 type Domain struct {
 	u       *Unit
 	id      uint16
@@ -229,7 +231,11 @@ func (d *Domain) invalidateDevice(source uint16, global bool) error {
 			return err
 		}
 	}
-	if err := d.u.contextCommand(fmt.Sprintf("context-cache invalidation for %s", sourceString(source)), cmd); err != nil {
+	what := fmt.Sprintf("context-cache invalidation for %s", sourceString(source))
+	if d.u.queued() { // both descriptors, one wait
+		return d.u.submitAndWait(what, contextDescriptor(cmd), iotlbDescriptor(uint64(IOTLB_Domain)<<IOTLB_IIRG_Shift|uint64(d.id)<<IOTLB_DID_Shift, 0))
+	}
+	if err := d.u.contextCommand(what, cmd); err != nil {
 		return err
 	}
 	return d.invalidateIOTLB(0, 0)

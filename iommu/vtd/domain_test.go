@@ -3,6 +3,7 @@ package vtd
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"gohv/iommu"
@@ -52,7 +53,7 @@ func TestDomainTranslates(t *testing.T) {
 	if err := d.Attach(edu); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"CCMD global", "IOTLB domain 1"}
+	want := []string{"CCMD global", "IOTLB domain 1", "QI wait"}
 	if !slices.Equal(f.log, want) {
 		t.Fatalf("attach: %q, want %q", f.log, want)
 	}
@@ -121,7 +122,7 @@ func TestDomainUnmapInvalidates(t *testing.T) {
 	if err := d.Unmap(0x6000, 0x3000); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"IOTLB page did 1 0x5000+1", "IOTLB domain 1"}
+	want := []string{"IOTLB page did 1 0x5000+1", "QI wait", "IOTLB domain 1", "QI wait"}
 	if !slices.Equal(f.log, want) {
 		t.Fatalf("invalidations %q, want %q", f.log, want)
 	}
@@ -164,7 +165,7 @@ func TestDomainDetachBlocks(t *testing.T) {
 	if err := d.Detach(edu); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"CCMD device 00:03.0 did 1", "IOTLB domain 1"}; !slices.Equal(f.log, want) {
+	if want := []string{"CCMD device 00:03.0 did 1", "IOTLB domain 1", "QI wait"}; !slices.Equal(f.log, want) {
 		t.Fatalf("detach: %q, want %q", f.log, want)
 	}
 	if f.dma(edu, 0x1000, true) {
@@ -245,5 +246,72 @@ func TestMapRefusals(t *testing.T) {
 	}
 	if _, err := newUnit(t, newFakeUnit(t)).NewDomain(); err == nil {
 		t.Error("domain before BlockAll")
+	}
+}
+
+// TestDomainRegisterInvalidation: a unit without queued invalidation
+// (ECAP_REG.QI clear) gets the same requests through CCMD_REG and
+// IOTLB_REG, and BlockAll leaves QIE off.
+func TestDomainRegisterInvalidation(t *testing.T) {
+	f := newFakeUnit(t)
+	f.ecap &^= ecapQI
+	u := newUnit(t, f)
+	if err := u.BlockAll(); err != nil {
+		t.Fatal(err)
+	}
+	if f.gsts&GSTS_QIES != 0 {
+		t.Fatal("QIE on a unit without QI")
+	}
+	f.log = nil
+	d := newDomain(t, u)
+	if err := d.Map(0, 0x4000_0000, 4<<20, iommu.ReadWrite); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Attach(edu); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Unmap(0x5000, 0x1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Detach(edu); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"CCMD global", "IOTLB domain 1", "IOTLB page did 1 0x5000+1", "CCMD device 00:03.0 did 1", "IOTLB domain 1"}
+	if !slices.Equal(f.log, want) {
+		t.Fatalf("%q, want %q", f.log, want)
+	}
+}
+
+// TestQueueTimeoutAndError: a wait whose status never arrives times out
+// naming the step; a descriptor the unit refuses (IQE) fails at once.
+func TestQueueTimeoutAndError(t *testing.T) {
+	f, u := blockedUnit(t)
+	d := newDomain(t, u)
+	f.noWait = true
+	if err := d.Attach(edu); !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "context-cache invalidation for 00:03.0") {
+		t.Fatalf("no status: %v", err)
+	}
+	f.noWait = false
+	f.fsts |= FSTS_IQE
+	if err := d.Unmap(0, 0x1000); err == nil || !strings.Contains(err.Error(), "refused a queued descriptor") {
+		t.Fatalf("IQE: %v", err)
+	}
+}
+
+// TestBlockAllAgainWithQueue: after Disable, BlockAll points the unit at
+// the root table again with its invalidations through the queue (the
+// registers are not allowed while QIE is set).
+func TestBlockAllAgainWithQueue(t *testing.T) {
+	f, u := blockedUnit(t)
+	if err := u.Disable(); err != nil {
+		t.Fatal(err)
+	}
+	f.log = nil
+	if err := u.BlockAll(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"FECTL 0x80000000", "RTADDR 0x80000", "SRTP", "CCMD global", "QI wait", "IOTLB global", "QI wait", "TE on"}
+	if !slices.Equal(f.log, want) {
+		t.Fatalf("%q, want %q", f.log, want)
 	}
 }

@@ -45,8 +45,11 @@ type fakeUnit struct {
 	// invalidation shows as a stale translation.
 	ctxCache map[uint16][2]uint64
 	tlb      map[tlbKey]tlbEntry
-	stuck    uint32 // a GSTS_REG bit that never follows its command
-	log      []string
+	// The invalidation queue (6.5.2): IQA_REG, head and tail.
+	iqa, iqh, iqt uint64
+	noWait        bool   // wait descriptors never write their status
+	stuck         uint32 // a GSTS_REG bit that never follows its command
+	log           []string
 }
 
 type tlbKey struct {
@@ -100,6 +103,12 @@ func (f *fakeUnit) Read64(off uint32) uint64 {
 		return f.rtaddr
 	case CCMD_REG:
 		return CCMD_Global << CCMD_CAIG_Shift
+	case IQH_REG:
+		return f.iqh
+	case IQT_REG:
+		return f.iqt
+	case IQA_REG:
+		return f.iqa
 	case f.iotlb():
 		return IOTLB_Global << IOTLB_IAIG_Shift
 	}
@@ -150,16 +159,76 @@ func (f *fakeUnit) Write64(off uint32, v uint64) {
 		f.log = append(f.log, fmt.Sprintf("RTADDR %#x", v))
 		return
 	case CCMD_REG:
+		if f.gsts&GSTS_QIES != 0 {
+			f.t.Errorf("register-based context-cache invalidation with queued invalidation on (6.5.2)")
+		}
 		f.ccmd(v)
+		return
+	case IQA_REG:
+		if f.gsts&GSTS_QIES != 0 {
+			f.t.Errorf("IQA_REG written with QIE set")
+		}
+		f.iqa = v
+		return
+	case IQT_REG:
+		f.iqt = v & IQ_Offset
+		f.runQueue()
 		return
 	case f.iotlb() - IOTLB_REG + IVA_REG:
 		f.iva = v
 		return
 	case f.iotlb():
+		if f.gsts&GSTS_QIES != 0 {
+			f.t.Errorf("register-based IOTLB invalidation with queued invalidation on (6.5.2)")
+		}
 		f.iotlbInvalidate(v)
 		return
 	}
 	f.t.Errorf("unexpected 64-bit write %#x at %#x", v, off)
+}
+
+// runQueue fetches descriptors from head to tail while QIE is set (6.5.2):
+// context-cache and IOTLB invalidations as their registers would do
+// them, wait descriptors writing their status; anything else stops the
+// queue with FSTS_REG.IQE.
+func (f *fakeUnit) runQueue() {
+	if f.gsts&GSTS_QIES == 0 || f.fsts&FSTS_IQE != 0 {
+		return
+	}
+	if f.iqa&0x800 != 0 || f.iqa&7 != 0 {
+		f.t.Errorf("IQA_REG %#x: want 128-bit descriptors in one page", f.iqa)
+	}
+	for f.iqh != f.iqt {
+		pg := f.pages.Page(f.iqa &^ 0xfff)
+		lo, hi := binary.LittleEndian.Uint64(pg[f.iqh:]), binary.LittleEndian.Uint64(pg[f.iqh+8:])
+		switch lo & 0xf {
+		case InvDesc_CC:
+			if lo&0xfffc_0000_0000_f1c0 != 0 || hi != 0 { // QEMU 7.2's VTD_INV_DESC_CC_RSVD
+				f.t.Errorf("context-cache descriptor with reserved bits: %#x %#x", lo, hi)
+			}
+			g, did, sid, fm := lo>>InvDesc_G_Shift&3, lo>>InvDesc_DID&0xffff, lo>>InvDesc_SID&0xffff, lo>>InvDesc_FM&3
+			f.ccmd(CCMD_ICC | g<<CCMD_CIRG_Shift | fm<<CCMD_FM_Shift | sid<<CCMD_SID_Shift | did)
+		case InvDesc_IOTLB:
+			if lo&0xffff_ffff_0000_ff00 != 0 || hi&0xf80 != 0 { // VTD_INV_DESC_IOTLB_RSVD_LO, _HI
+				f.t.Errorf("IOTLB descriptor with reserved bits: %#x %#x", lo, hi)
+			}
+			v := uint64(IOTLB_IVT) | (lo>>InvDesc_G_Shift&3)<<IOTLB_IIRG_Shift | (lo>>InvDesc_DID&0xffff)<<IOTLB_DID_Shift
+			f.iva = hi
+			f.iotlbInvalidate(v)
+		case InvDesc_Wait:
+			if lo&0xffff_f180 != 0 { // VTD_INV_DESC_WAIT_RSVD_LO
+				f.t.Errorf("wait descriptor with reserved bits: %#x", lo)
+			}
+			if lo&InvDesc_Wait_SW != 0 && !f.noWait {
+				binary.LittleEndian.PutUint32(f.pages.Page(hi &^ 0xfff)[hi&0xffc:], uint32(lo>>InvDesc_Wait_SD))
+			}
+			f.log = append(f.log, "QI wait")
+		default:
+			f.fsts |= FSTS_IQE
+			return
+		}
+		f.iqh = (f.iqh + invDescSize) % 4096
+	}
 }
 
 // ccmd performs a context-cache invalidation (10.4.7): global, domain-
@@ -264,6 +333,12 @@ func (f *fakeUnit) gcmd(v uint32) {
 		}
 		if f.stuck != GSTS_TES {
 			f.gsts = f.gsts&^GSTS_TES | v&GCMD_TE
+		}
+	case changed&GCMD_QIE != 0:
+		f.gsts = f.gsts&^GSTS_QIES | v&GCMD_QIE
+		f.iqh = 0
+		if v&GCMD_QIE != 0 {
+			f.log = append(f.log, "QIE on")
 		}
 	default:
 		f.gsts = f.gsts&^changed | v&changed

@@ -164,3 +164,41 @@ func TestDomainNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueNumbers pins the queued invalidation registers (10.4.22-24)
+// and descriptor fields (6.5.2.2, 6.5.2.3, 6.5.2.8).
+func TestQueueNumbers(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		got, want uint64
+	}{
+		{"IQH_REG", IQH_REG, 0x80},
+		{"IQT_REG", IQT_REG, 0x88},
+		{"IQA_REG", IQA_REG, 0x90},
+		{"QH/QT (18:4)", IQ_Offset, 0x7fff0},
+		{"context-cache invalidate type", InvDesc_CC, 1},
+		{"IOTLB invalidate type", InvDesc_IOTLB, 2},
+		{"invalidation wait type", InvDesc_Wait, 5},
+		{"granularity (5:4)", InvDesc_G_Shift, 4},
+		{"DID (31:16)", InvDesc_DID, 16},
+		{"SID (47:32)", InvDesc_SID, 32},
+		{"FM (49:48)", InvDesc_FM, 48},
+		{"IOTLB DW", InvDesc_DW, 1 << 6},
+		{"IOTLB DR", InvDesc_DR, 1 << 7},
+		{"wait SW", InvDesc_Wait_SW, 1 << 5},
+		{"wait FN", InvDesc_Wait_FN, 1 << 6},
+		{"wait status data (63:32)", InvDesc_Wait_SD, 32},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %#x, want %#x", c.name, c.got, c.want)
+		}
+	}
+	// A device-selective context-cache request and a page-selective
+	// IOTLB one, as descriptors.
+	if d := contextDescriptor(uint64(CCMD_Device)<<CCMD_CIRG_Shift | 0x18<<CCMD_SID_Shift | 7); d != [2]uint64{0x1 | 3<<4 | 7<<16 | 0x18<<32, 0} {
+		t.Errorf("context descriptor %#x", d)
+	}
+	if d := iotlbDescriptor(uint64(IOTLB_Page)<<IOTLB_IIRG_Shift|5<<IOTLB_DID_Shift|IOTLB_DR|IOTLB_DW, 0x5000|1); d != [2]uint64{0x2 | 3<<4 | 1<<6 | 1<<7 | 5<<16, 0x5001} {
+		t.Errorf("IOTLB descriptor %#x", d)
+	}
+}

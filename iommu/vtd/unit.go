@@ -56,6 +56,7 @@ type Unit struct {
 	dids     map[uint16]bool    // domain IDs in use
 	attached map[uint16]*Domain // requester ID → its domain
 	router   iommu.FaultRouter
+	q        *queue // the invalidation queue, once enabled (queue.go)
 }
 
 var _ iommu.Unit = (*Unit)(nil)
@@ -89,8 +90,8 @@ func (u *Unit) Name() string { return fmt.Sprintf("vt-d unit %#x", u.Base) }
 // invalidation queue's memory and completion protocol, which device
 // assignment's many page-selective invalidations will.
 func (u *Unit) BlockAll() error {
-	if u.regs.Read32(GSTS_REG)&GSTS_QIES != 0 {
-		return fmt.Errorf("%s: queued invalidation is enabled (GSTS_REG.QIES): register-based invalidation is not allowed", u.Name())
+	if u.regs.Read32(GSTS_REG)&GSTS_QIES != 0 && u.q == nil {
+		return fmt.Errorf("%s: queued invalidation is enabled (GSTS_REG.QIES) on a queue gohv did not set up: register-based invalidation is not allowed", u.Name())
 	}
 	if u.root == 0 {
 		pa, err := u.pages.AllocPage()
@@ -125,7 +126,13 @@ func (u *Unit) BlockAll() error {
 	if err := u.invalidateIOTLB(); err != nil {
 		return err
 	}
-	return u.command("enable translation", GCMD_TE, GSTS_TES, GSTS_TES)
+	if err := u.command("enable translation", GCMD_TE, GSTS_TES, GSTS_TES); err != nil {
+		return err
+	}
+	if u.ECap.QI && u.q == nil {
+		return u.enableQueue()
+	}
+	return nil
 }
 
 // Disable turns translation off (GCMD_REG.TE clear, GSTS_REG.TES clear).
@@ -165,6 +172,9 @@ func (u *Unit) invalidateContextCache() error {
 // ICC is added) and waits, bounded, for ICC to clear and the actual
 // granularity to be reported.
 func (u *Unit) contextCommand(what string, cmd uint64) error {
+	if u.queued() {
+		return u.submitAndWait(what, contextDescriptor(cmd))
+	}
 	u.regs.Write64(CCMD_REG, CCMD_ICC|cmd)
 	var v uint64
 	for range maxPolls {
@@ -204,6 +214,9 @@ func (u *Unit) iotlbCommand(what string, cmd, iva uint64) error {
 	}
 	if u.Cap.Raw&capDWD != 0 {
 		cmd |= IOTLB_DW
+	}
+	if u.queued() {
+		return u.submitAndWait(what, iotlbDescriptor(cmd, iva))
 	}
 	if cmd>>IOTLB_IIRG_Shift&3 == IOTLB_Page {
 		u.regs.Write64(u.ECap.IROOffset+IVA_REG, iva)
