@@ -51,6 +51,7 @@ var HVTest = Suite{
 		{"synic-timers", checkSynICTimers},
 		{"hyperv-crash", checkHyperVCrash},
 		{"hyperv-hostile", checkHyperVHostile},
+		{"gc-pause-spinning", checkGCPauseSpinning},
 		{"pages-returned", checkPagesReturned}, // last: every partition is gone
 	},
 }

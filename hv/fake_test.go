@@ -35,6 +35,8 @@ func (v *fakeVCPU) ClearInterruptShadow()         { v.shadow = false }
 func (v *fakeVCPU) RequestInterruptWindow(b bool) { v.window = b }
 func (v *fakeVCPU) SetTPRThreshold(c uint8)       { v.threshold = c }
 func (v *fakeVCPU) Close() error                  { return nil }
+func (v *fakeVCPU) Bind(int) error                { return nil }
+func (v *fakeVCPU) Unbind()                       {}
 
 type fakeBackend struct{ vcpus []*fakeVCPU }
 
@@ -55,10 +57,12 @@ type testHost struct {
 	now atomic.Int64
 }
 
-func (h *testHost) Nanotime() int64 { return h.now.Load() }
-func (h *testHost) TSC() uint64     { return uint64(h.now.Load()) }
-func (h *testHost) TSCHz() uint64   { return 1e9 }
-func (h *testHost) SetAlarm(int64)  {}
+func (h *testHost) Nanotime() int64      { return h.now.Load() }
+func (h *testHost) TSC() uint64          { return uint64(h.now.Load()) }
+func (h *testHost) TSCHz() uint64        { return 1e9 }
+func (h *testHost) SetAlarm(int64)       {}
+func (h *testHost) CPUOnline(i int) bool { return i == 0 }
+func (h *testHost) PinThread(int) error  { return nil }
 
 func newTestHost() *testHost { return &testHost{FakeHost: vcputest.NewFakeHost()} }
 

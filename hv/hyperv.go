@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"gohv/hv/vcpu"
 	"gohv/hv/tlfs"
 	"gohv/x86"
 )
@@ -49,9 +50,9 @@ func (m *CPUModel) hypervLeaves() {
 	m.add(tlfs.CPUIDVersion, 0, hvBuild, hvMajor<<16|hvMinor, 0, 0)
 	m.add(tlfs.CPUIDFeatures, 0, hvPrivilegesLow, hvPrivilegesHigh, 0, hvFeatures)
 	m.add(tlfs.CPUIDEnlightenmentInfo, 0, hvRecommendations, tlfs.NeverNotifyLongSpinWait, 0, 0)
-	// Up to MaxVPs VPs per partition; one host CPU (logical processor)
-	// until the host side of SMP lands.
-	m.add(tlfs.CPUIDImplementationLimits, 0, MaxVPs, 1, 0, 0)
+	// Up to MaxVPs VPs per partition, over up to MaxHostCPUs host CPUs
+	// (logical processors).
+	m.add(tlfs.CPUIDImplementationLimits, 0, MaxVPs, vcpu.MaxHostCPUs, 0, 0)
 	m.add(tlfs.CPUIDHardwareFeatures, 0, hvHardwareFeatures, 0, 0, 0)
 }
 

@@ -43,6 +43,9 @@ type Config struct {
 	// a PC's application processors do after reset, until the guest
 	// starts them with INIT and SIPI through its local APIC.
 	VPs int
+	// HostCPUs pins VP i to host CPU HostCPUs[i % len(HostCPUs)]; empty,
+	// each VP goes to the least loaded online CPU when it starts.
+	HostCPUs []int
 }
 
 // MaxVPs is the most VPs a partition has: their local APIC IDs (the VP
@@ -57,8 +60,9 @@ type Partition struct {
 	Name string
 	Mem  *GuestMemory
 
-	hv      *Hypervisor
-	log     *slog.Logger
+	hv       *Hypervisor
+	hostCPUs []int // Config.HostCPUs
+	log      *slog.Logger
 	vps     []*VP
 	ports   []portRange
 	console io.Writer
@@ -79,11 +83,13 @@ type Partition struct {
 	result Result
 }
 
-// Host is what the core needs of the machine it runs on: physical pages
-// and the calibrated clock (metal in the image, fakes in host tests).
+// Host is what the core needs of the machine it runs on: physical pages,
+// the calibrated clock and the CPUs (metal in the image, fakes in host
+// tests).
 type Host interface {
 	vcpu.HostMemory
 	HostClock
+	HostCPUs
 }
 
 // Hypervisor is the core bound to one vendor backend.
@@ -97,6 +103,7 @@ type Hypervisor struct {
 
 	mu     sync.Mutex
 	nextID int
+	placed [vcpu.MaxHostCPUs]int // VPs running on each host CPU (placement.go)
 }
 
 // New makes the core for a backend. log may be nil (events are dropped).
@@ -120,6 +127,11 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 	if c.VPs < 0 || c.VPs > MaxVPs {
 		return nil, fmt.Errorf("hv: partition %q: %d VPs; 1 to %d are allowed", c.Name, c.VPs, MaxVPs)
 	}
+	for _, cpu := range c.HostCPUs {
+		if cpu < 0 || cpu >= vcpu.MaxHostCPUs || !h.Host.CPUOnline(cpu) {
+			return nil, fmt.Errorf("hv: partition %q: host CPU %d is not online", c.Name, cpu)
+		}
+	}
 	if c.RAMBytes > IOAPICBase {
 		return nil, fmt.Errorf("hv: partition %q: %d MiB of RAM at 0 would cover the interrupt controllers at %#x; at most %d MiB",
 			c.Name, c.RAMBytes>>20, IOAPICBase, IOAPICBase>>20)
@@ -140,7 +152,7 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 		mem.Destroy()
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
 	}
-	p := &Partition{ID: id, Name: c.Name, Mem: mem, hv: h, console: c.Console,
+	p := &Partition{ID: id, Name: c.Name, Mem: mem, hv: h, console: c.Console, hostCPUs: c.HostCPUs,
 		log: h.Log.With("partition", c.Name), result: Result{VP: -1},
 		done: make(chan struct{})}
 	root, err := mem.NestedRoot()

@@ -29,6 +29,7 @@ type VP struct {
 	waiter waiter // where the VP sleeps in HLT or wait-for-SIPI until kicked
 
 	// State only the VP's thread touches.
+	hostCPU     int       // the host CPU it runs on (placement.go), -1 before it starts
 	cr8         uint64    // Regs.CR8 as last loaded, to see the guest change it
 	nmiPending  bool      // an NMI waits for the guest to be able to take it
 	waitSIPI    bool      // INIT left this VP waiting for a start-up IPI
@@ -63,7 +64,7 @@ type VP struct {
 // newVP wraps a backend VCPU and gives it a local APIC; it starts in the
 // architectural RESET state until a loader sets another.
 func newVP(p *Partition, i int, cpu vcpu.VCPU) (*VP, error) {
-	vp := &VP{p: p, index: i, cpu: cpu}
+	vp := &VP{p: p, index: i, cpu: cpu, hostCPU: -1}
 	vp.view.vp = vp
 	vp.calls.VP = uint32(i)
 	l, err := p.newLAPIC(vp)
@@ -110,6 +111,11 @@ func (vp *VP) run() {
 	defer runtime.UnlockOSThread()
 	defer vp.p.wg.Done()
 	defer vp.p.hv.Host.SetAlarm(0) // the thread goes back to the runtime without it
+	if err := vp.bind(); err != nil {
+		vp.p.crash(vp.index, fmt.Errorf("vp %d: %w: %w", vp.index, ErrHypervisor, err))
+		return
+	}
+	defer vp.unbind()
 	vp.newSlice()
 	for !vp.p.stopping.Load() {
 		if !vp.deliver() {
@@ -141,6 +147,40 @@ func (vp *VP) run() {
 			vp.yield()
 		}
 	}
+}
+
+// bind places the VP on a host CPU (the partition's choice or the least
+// loaded), binds its thread there and makes the backend's VCPU that
+// CPU's. VP thread, before its first entry.
+func (vp *VP) bind() error {
+	want := -1
+	if n := len(vp.p.hostCPUs); n > 0 {
+		want = vp.p.hostCPUs[vp.index%n]
+	}
+	cpu, err := vp.p.hv.placeVP(want)
+	if err != nil {
+		return err
+	}
+	if err := vp.p.hv.Host.PinThread(cpu); err != nil {
+		vp.p.hv.unplaceVP(cpu)
+		return err
+	}
+	if err := vp.cpu.Bind(cpu); err != nil {
+		vp.p.hv.Host.PinThread(-1)
+		vp.p.hv.unplaceVP(cpu)
+		return fmt.Errorf("host CPU %d: %w", cpu, err)
+	}
+	vp.hostCPU = cpu
+	vp.p.log.Debug("vp placed", "vp", vp.index, "host-cpu", cpu)
+	return nil
+}
+
+// unbind undoes bind as the VP's thread ends.
+func (vp *VP) unbind() {
+	vp.cpu.Unbind()
+	vp.p.hv.Host.PinThread(-1)
+	vp.p.hv.unplaceVP(vp.hostCPU)
+	vp.hostCPU = -1
 }
 
 // yield gives the host CPU up at the end of the VP's slice or after a host

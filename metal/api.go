@@ -3,6 +3,8 @@ package metal
 import (
 	"fmt"
 	"os"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/usbarmory/tamago/soc/intel/rtc"
@@ -12,8 +14,9 @@ import (
 
 // The Go side of metal: what the hypervisor's ordinary Go code (running on
 // the runtime that metal hosts) may ask of it. These run on Go threads with
-// interrupts enabled; they only read kernel state that is fixed after boot,
-// or single aligned words.
+// interrupts enabled; they read kernel state that is fixed after boot, or
+// single aligned words, and change it through metal's own system calls
+// (kernel code, under the kernel lock) or with single atomic stores.
 
 // Info describes the machine as metal found it.
 type Info struct {
@@ -74,6 +77,9 @@ type Stats struct {
 	// (the interrupt's measured latency), and the time spun in all in
 	// the interrupt waiting out what was left, in nanoseconds.
 	TimerAdvanceNanos, TimerSpinNanos int64
+	// Several CPUs: the IPIs sent between them (reschedule, shootdown)
+	// and the TLB shootdowns.
+	IPIs, Shootdowns uint64
 }
 
 func GetStats() Stats {
@@ -84,6 +90,8 @@ func GetStats() Stats {
 		PageFaults:  pageFaults,
 		Signals:     signalsDelivered,
 		Threads:     threadCount,
+		IPIs:        ipisSent,
+		Shootdowns:  shootdowns,
 	}
 	for _, c := range syscallCounts {
 		s.Syscalls += c
@@ -129,12 +137,19 @@ func Nanotime() int64 { return nanotime() }
 const AlarmRepeat = 50 * time.Microsecond
 
 func SetAlarm(deadline int64) {
-	f := x86.CLI()
+	syscall.RawSyscall(sysMetalSetAlarm, uintptr(max(deadline, 0)), 0, 0)
+}
+
+// sysMetalSetAlarm sets the calling thread's alarm (SetAlarm).
+const sysMetalSetAlarm = 0x6d74_0004
+
+// sysSetAlarmImpl serves SetAlarm; deadline is the caller's, any value.
+// Kernel stack, interrupts off; must not allocate.
+func sysSetAlarmImpl(deadline uint64) uint64 {
 	c := thisCPU()
-	threads[c.current].alarm = max(deadline, 0)
+	threads[c.current].alarm = max(int64(deadline), 0)
 	c.timerDirty = true
-	c.armTimer()
-	x86.RestoreFlags(f)
+	return 0
 }
 
 // Physical memory access for firmware tables.
@@ -152,11 +167,9 @@ func (PhysMemory) ReadAt(p []byte, pa uint64) error {
 
 // SetACPIPowerOff records how to enter S5, found in the FADT and DSDT.
 func SetACPIPowerOff(pm1a, pm1b uint16, slpTypA, slpTypB uint8) {
-	f := x86.CLI()
-	acpiPM1aCnt, acpiPM1bCnt = pm1a, pm1b
+	acpiPM1aCnt, acpiPM1bCnt = pm1a, pm1b // read only by powerOff, after this
 	acpiSLPTypA, acpiSLPTypB = uint16(slpTypA), uint16(slpTypB)
 	acpiS5Known = pm1a != 0
-	x86.RestoreFlags(f)
 }
 
 // SetWallClockFromRTC reads the CMOS real-time clock and sets CLOCK_REALTIME.
@@ -166,20 +179,14 @@ func SetWallClockFromRTC() (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("metal: rtc: %w", err)
 	}
-	f := x86.CLI()
-	wallOffset = t.UnixNano() - nanotime()
-	x86.RestoreFlags(f)
+	atomic.StoreInt64(&wallOffset, t.UnixNano()-nanotime())
 	return t, nil
 }
 
 // Verdict prints the final verdict line and powers off: status 0 after PASS,
 // 1 after FAIL.
 func Verdict(pass bool, reason string) {
-	f := x86.CLI()
-	already := verdictGiven
-	verdictGiven = true
-	x86.RestoreFlags(f)
-	if already {
+	if !verdictGiven.CompareAndSwap(false, true) {
 		return
 	}
 	if pass {

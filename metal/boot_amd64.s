@@ -70,6 +70,49 @@ TEXT ·boot32(SB),NOSPLIT|NOFRAME,$0
 	BYTE $0xff; BYTE $0x35; LONG $(const_mbHeaderAddr+const_mbHeaderEntry64) // push dword [0x1ff830] (entry64)
 	BYTE $0xcb                                                 // retf → 64-bit mode
 
+// CPU_ENTRY makes the cpu at BX this CPU's, in 64-bit mode with interrupts
+// off: cpu.self holds its address and GS base points at it for good (the trap paths find the CPU's fields
+// as off(GS)); SP is its kernel stack, below the trap frame area at the top;
+// its kernel goroutine descriptor (cpu.kernG: stack bounds and guards) and
+// the TLS word that points at it (cpu.tls[0], -8 from cpu.kernelFS) are
+// set before the first Go function prologue reads them; SSE is on for Go
+// code (CR0.EM=0 MP=1 NE=1 TS=0, CR4.OSFXSR|OSXMMEXCPT); FS is the kernel
+// TLS. Clobbers AX, CX, DX. Used by entry64 and apEntry64.
+#define CPU_ENTRY \
+	MOVQ BX, const_cpuOffSelf(BX); \
+	MOVQ BX, AX; \
+	MOVQ BX, DX; \
+	SHRQ $32, DX; \
+	MOVL $const_msrGSBase, CX; \
+	WRMSR; \
+	LEAQ const_cpuOffKstack(BX), SP; \
+	ADDQ $(const_kstackSize-const_kstackFrameArea), SP; \
+	ANDQ $~15, SP; \
+	LEAQ const_cpuOffKstack(BX), AX; \
+	MOVQ AX, const_cpuOffKernG(BX); \
+	LEAQ const_kstackSize(AX), CX; \
+	MOVQ CX, (const_cpuOffKernG+8)(BX); \
+	LEAQ const_kstackGuard(AX), CX; \
+	MOVQ CX, (const_cpuOffKernG+16)(BX); \
+	MOVQ CX, (const_cpuOffKernG+24)(BX); \
+	LEAQ const_cpuOffKernG(BX), AX; \
+	MOVQ AX, const_cpuOffTLS(BX); \
+	LEAQ (const_cpuOffTLS+8)(BX), AX; \
+	MOVQ AX, const_cpuOffKernelFS(BX); \
+	MOVQ CR0, AX; \
+	ANDQ $~const_entryCR0Clear, AX; \
+	ORQ  $const_entryCR0Set, AX; \
+	MOVQ AX, CR0; \
+	MOVQ CR4, AX; \
+	ORQ  $const_entryCR4Set, AX; \
+	MOVQ AX, CR4; \
+	BYTE $0xdb; BYTE $0xe3; \
+	MOVQ const_cpuOffKernelFS(BX), AX; \
+	MOVQ AX, DX; \
+	SHRQ $32, DX; \
+	MOVL $const_msrFSBase, CX; \
+	WRMSR
+
 // entry64 runs in 64-bit mode on the boot page tables with interrupts off.
 // ESI = boot magic, EDI = boot information address (zero-extended below).
 TEXT ·entry64(SB),NOSPLIT|NOFRAME,$0
@@ -80,47 +123,9 @@ TEXT ·entry64(SB),NOSPLIT|NOFRAME,$0
 	MOVL SI, SI
 	MOVL DI, DI
 	// This is the boot CPU: its state is cpus[0] (cpu.go), in BX from here
-	// to the call. GS base points at it for good; the trap paths find the
-	// CPU's fields as off(GS).
+	// to the call.
 	MOVQ $·cpus(SB), BX
-	MOVQ BX, AX
-	MOVQ BX, DX
-	SHRQ $32, DX
-	MOVL $const_msrGSBase, CX
-	WRMSR
-	// Boot on the CPU's kernel stack, below the trap frame area at its top.
-	LEAQ const_cpuOffKstack(BX), SP
-	ADDQ $(const_kstackSize-const_kstackFrameArea), SP
-	ANDQ $~15, SP
-	// The kernel goroutine descriptor's stack bounds and guards (cpu.kernG)
-	// and the TLS word that points at it (cpu.tls[0], -8 from cpu.kernelFS),
-	// before the first Go function prologue reads them.
-	LEAQ const_cpuOffKstack(BX), AX
-	MOVQ AX, const_cpuOffKernG(BX)            // stack.lo
-	LEAQ const_kstackSize(AX), CX
-	MOVQ CX, (const_cpuOffKernG+8)(BX)        // stack.hi
-	LEAQ const_kstackGuard(AX), CX
-	MOVQ CX, (const_cpuOffKernG+16)(BX)       // stackguard0
-	MOVQ CX, (const_cpuOffKernG+24)(BX)       // stackguard1
-	LEAQ const_cpuOffKernG(BX), AX
-	MOVQ AX, const_cpuOffTLS(BX)
-	LEAQ (const_cpuOffTLS+8)(BX), AX
-	MOVQ AX, const_cpuOffKernelFS(BX)
-	// SSE for Go code: CR0.EM=0 MP=1 NE=1 TS=0, CR4.OSFXSR|OSXMMEXCPT.
-	MOVQ CR0, AX
-	ANDQ $~const_entryCR0Clear, AX
-	ORQ  $const_entryCR0Set, AX
-	MOVQ AX, CR0
-	MOVQ CR4, AX
-	ORQ  $const_entryCR4Set, AX
-	MOVQ AX, CR4
-	BYTE $0xdb; BYTE $0xe3 // fninit
-	// Kernel TLS: -8(FS) holds the kernel's goroutine descriptor.
-	MOVQ const_cpuOffKernelFS(BX), AX
-	MOVQ AX, DX
-	SHRQ $32, DX
-	MOVL $const_msrFSBase, CX
-	WRMSR
+	CPU_ENTRY
 	SUBQ $16, SP
 	MOVQ SI, 0(SP)
 	MOVQ DI, 8(SP)
@@ -130,3 +135,23 @@ hang:
 	CLI
 	HLT
 	JMP hang
+
+// apEntry64 is where an application processor's start-up code (the
+// trampoline, smp_trampoline.go) jumps once in 64-bit mode on the kernel's
+// page tables, with interrupts off and DI = the address of its cpu, which
+// StartCPUs prepared (initEntryState, buildGDT). It calls apMain, which
+// never returns.
+TEXT ·apEntry64(SB),NOSPLIT|NOFRAME,$0
+	MOVL $const_selKernelData, AX
+	BYTE $0x8e; BYTE $0xd8 // mov ds, ax
+	BYTE $0x8e; BYTE $0xc0 // mov es, ax
+	BYTE $0x8e; BYTE $0xd0 // mov ss, ax
+	MOVQ DI, BX
+	CPU_ENTRY
+	SUBQ $16, SP
+	MOVQ BX, 0(SP)
+	CALL ·apMain(SB)
+aphang:
+	CLI
+	HLT
+	JMP aphang

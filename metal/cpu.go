@@ -1,25 +1,31 @@
 package metal
 
-import "gohv/x86"
+import (
+	"sync/atomic"
+
+	"gohv/x86"
+)
 
 // Per-CPU state, in the manner of gVisor's ring0.CPU and TamaGo's amd64.CPU:
 // everything that belongs to one processor rather than to the kernel as a
 // whole (what it runs, its run queue, its stacks, descriptor tables and TSS,
 // the scratch its entry paths use) lives in a cpu, one per processor in
-// cpus. Today there is one, the boot CPU; SMP bring-up adds the others by
-// filling in another cpu, not by rewriting the code that uses it.
+// cpus: cpus[0] is the boot CPU, and StartCPUs (smp.go) fills in one more
+// for each application processor it brings up.
 //
 // Two ways lead to the running CPU's cpu, and nothing else may assume which
 // one it is: the assembly entry paths address its fields as off(GS), since
-// entry64 points IA32_GS_BASE at it (nothing else in the image uses GS: the
-// Go runtime's TLS is FS, and the VM backends restore the host's GS base on
-// every exit); Go code calls thisCPU.
+// entry64 and apEntry64 point IA32_GS_BASE at it (nothing else in the image
+// uses GS: the Go runtime's TLS is FS, and the VM backends restore the
+// host's GS base on every exit); Go code calls thisCPU, which reads
+// cpu.self through GS.
 //
 // Like all kernel state it is pointer-free: kernel code writes it with the
 // kernel goroutine descriptor and no write barriers.
 
-// maxCPUs is how many processors metal runs.
-const maxCPUs = 1
+// maxCPUs is how many processors metal runs at most; the MADT may list more,
+// and the kernel command-line word cpus=N asks for fewer.
+const maxCPUs = 16
 
 // Sizes of the per-CPU stacks besides the kernel stack.
 const (
@@ -50,22 +56,31 @@ type cpu struct {
 	// overflow faults instead of growing the stack).
 	tls   [2]uint64
 	kernG [32]uint64
+	self  uintptr // this cpu's own address: thisCPU reads it through GS
+
+	index  int32  // in cpus
+	apicID uint32 // its local APIC's ID, the destination of its IPIs
+	// online is set once the CPU runs its idle thread and takes work; read
+	// by other CPUs without the kernel lock (StartCPUs waits on it).
+	online atomic.Bool
+	// shootdownReq is another CPU's request that this one flush its TLB
+	// (shootdown in smp.go); cleared by this CPU once it has.
+	shootdownReq atomic.Bool
 
 	// Scheduling (sched.go), touched with interrupts off.
-	current     int32 // the thread running on this CPU
-	idle        int32 // this CPU's idle thread
-	inKernel    bool  // kernel code is running: a trap now is a kernel bug
-	needResched bool  // switch threads at the end of this trap
-	runqHead    int
-	runqLen     int
-	runq        [maxThreads]int32 // runnable threads, FIFO
-	wokenQueued int               // of them, woken or new rather than preempted
+	current      int32 // the thread running on this CPU
+	idle         int32 // this CPU's idle thread
+	inKernel     bool  // kernel code is running: a trap now is a kernel bug
+	needResched  bool  // switch threads at the end of this trap
+	kicked       bool  // sent a reschedule IPI that it has not taken yet
+	pinnedQueued int   // threads in the run queue bound to this CPU
 
 	// The one-shot timer (timer.go), touched with interrupts off. Times
-	// are the monotonic clock's nanoseconds. With one CPU every timed
-	// block is this CPU's to end.
+	// are the monotonic clock's nanoseconds. A thread's timed block is
+	// ended by the CPU it blocked on (thread.timerCPU).
 	timerArmed   int64 // the deadline the hardware timer is armed for; 0: disarmed
 	timerFire    int64 // when it is programmed to fire: timerArmed less the advance
+	timerArrival int64 // when timerWaitOut saw the interrupt come; 0: it did not
 	timerAdvance int64 // estimate of the interrupt's latency, armed ahead by
 	wakeAt       int64 // earliest deadline of a timed block, never later than the truth; 0: none
 	wakeStale    bool  // wakeAt may be early: the thread that held it woke before it
@@ -108,19 +123,28 @@ const (
 	cpuOffSyscallRIP  = kstackSize + 48
 	cpuOffTLS         = kstackSize + 56
 	cpuOffKernG       = kstackSize + 72
+	cpuOffSelf        = kstackSize + 72 + 32*8
 )
 
 // cpus holds every processor's state; cpus[0] is the boot CPU, whose
 // address entry64 loads into GS base.
 var cpus [maxCPUs]cpu
 
-// thisCPU returns the state of the processor running the caller. With one
-// CPU that is cpus[0]; with more it becomes a read of this CPU's index
-// through GS. Must not allocate; runs with interrupts off (with them on, the
-// caller could move to another CPU).
+// thisCPU returns the state of the processor running the caller: cpu.self
+// read through GS (in the host tests, which have no GS of metal's,
+// cpus[hostCPU]). Must not allocate; runs with interrupts off (with them
+// on, the caller could move to another CPU).
 //
 //go:nosplit
-func thisCPU() *cpu { return &cpus[0] }
+func thisCPU() *cpu {
+	if hostTest {
+		return &cpus[hostCPU]
+	}
+	return (*cpu)(x86.Ptr(cpuSelf()))
+}
+
+// hostCPU is the CPU the host tests run as.
+var hostCPU int
 
 // currentThread is the thread running on this CPU.
 //

@@ -18,6 +18,7 @@ var (
 	_ = [1]struct{}{}[cpuOffSyscallRIP-unsafe.Offsetof(cpu{}.syscallRIP)]
 	_ = [1]struct{}{}[cpuOffTLS-unsafe.Offsetof(cpu{}.tls)]
 	_ = [1]struct{}{}[cpuOffKernG-unsafe.Offsetof(cpu{}.kernG)]
+	_ = [1]struct{}{}[cpuOffSelf-unsafe.Offsetof(cpu{}.self)]
 	_ = [1]struct{}{}[cpuOffKstack-unsafe.Offsetof(cpu{}.kstack)]
 	_ = [1]struct{}{}[trapFrameSize-unsafe.Sizeof(TrapFrame{})]
 )
@@ -30,6 +31,7 @@ func (c *cpu) initEntryState() {
 	c.kstackTop = (uintptr(unsafe.Pointer(&c.kstack[0])) + kstackSize) &^ 15
 	c.kframe = c.kstackTop - trapFrameSize
 	c.fxArea = (uintptr(unsafe.Pointer(&c.fxAreaBuf[0])) + 15) &^ 15
+	c.self = uintptr(unsafe.Pointer(c))
 }
 
 // isEntryFrame reports whether f is where c's entry paths put the

@@ -86,6 +86,10 @@ func TestEntryStateIsOnTheCPUsOwnStack(t *testing.T) {
 	if c.fxArea%16 != 0 || c.fxArea < buf || c.fxArea+fxAreaSize > buf+uintptr(len(c.fxAreaBuf)) {
 		t.Errorf("fxArea %#x in a buffer at %#x", c.fxArea, buf)
 	}
+	if c.self != uintptr(unsafe.Pointer(c)) {
+		t.Errorf("self %#x, the cpu is at %p", c.self, c)
+	}
+	hostTest, hostCPU = true, 0
 	if thisCPU() != c {
 		t.Error("thisCPU is not the boot CPU")
 	}

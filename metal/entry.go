@@ -8,6 +8,8 @@ import "gohv/x86"
 
 func boot32()
 func entry64()
+func apEntry64()
+func cpuSelf() uintptr
 func syscallEntry()
 func idleLoop()
 func resume()
@@ -15,6 +17,7 @@ func vectorAddr(i int) uintptr
 func rt0Entry() uintptr
 func idleLoopAddr() uintptr
 func syscallEntryAddr() uintptr
+func apEntry64Addr() uintptr
 
 func bootSymbols() (boot32, entry64 uintptr)
 

@@ -8,7 +8,7 @@ import "gohv/x86"
 // The Go runtime's main thread starts at its ELF entry with a System V
 // process stack: argc, argv (the kernel command line, word by word), envp,
 // auxv (AT_PAGESZ, AT_RANDOM).
-const mainThread = 1
+const mainThread = firstThread
 
 var mainStack [256 << 10]byte
 

@@ -37,3 +37,9 @@ TEXT ·bootSymbols(SB),NOSPLIT,$0-16
 	MOVQ $·entry64(SB), AX
 	MOVQ AX, entry64+8(FP)
 	RET
+
+// func apEntry64Addr() uintptr
+TEXT ·apEntry64Addr(SB),NOSPLIT,$0-8
+	MOVQ $·apEntry64(SB), AX
+	MOVQ AX, ret+0(FP)
+	RET

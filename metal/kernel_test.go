@@ -41,9 +41,17 @@ func setupKernel(t *testing.T) {
 	nvmas = 0
 	threads = [maxThreads]thread{}
 	threadsHigh = 0
+	hostCPU, cpuSlots = 0, 1
+	for k := range cpus {
+		cpus[k].online.Store(false)
+		cpus[k].index, cpus[k].pinnedQueued, cpus[k].kicked = int32(k), 0, false
+	}
+	hostIPIs = [256]uint64{}
 	c := thisCPU()
-	c.runqHead, c.runqLen, c.needResched, threadCount = 0, 0, false, 0
-	c.timerArmed, c.wakeAt, c.wakeStale, c.sliceStart, c.wokenQueued, c.timerDirty = 0, 0, false, 0, 0, true
+	c.online.Store(true)
+	runqHead, runqLen, runqAny, wokenQueued = 0, 0, 0, 0
+	c.needResched, threadCount = false, 0
+	c.timerArmed, c.wakeAt, c.wakeStale, c.sliceStart, c.timerDirty = 0, 0, false, 0, true
 	c.timerFire, c.timerAdvance = 0, 0
 	c.timerInterrupts, c.timerEarly, c.timerPrograms, c.timerSpinNS, c.idleWakeups = 0, 0, 0, 0, 0
 	hostTimer = timerWrite{}

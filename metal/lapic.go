@@ -26,13 +26,14 @@ func lapicReg(off uint32) *uint32 {
 // lapicEOI signals the end of the interrupt being handled.
 func lapicEOI() { localAPIC.ClearInterrupt() }
 
-// initLocalAPIC enables the local APIC globally (IA32_APIC_BASE) and in
-// software (SVR), with vecSpurious as its spurious vector, and accepts
-// every priority.
+// initLocalAPIC enables this CPU's local APIC globally (IA32_APIC_BASE) and
+// in software (SVR), with vecSpurious as its spurious vector, accepts
+// every priority, and records the APIC's ID in the CPU's cpu.
 func initLocalAPIC() {
 	apicBase := x86.RDMSR(x86.MsrAPICBase)
 	x86.WRMSR(x86.MsrAPICBase, apicBase|x86.APICBaseEnable)
 	localAPIC.Base = uint32(apicBase & x86.APICBaseAddrMask)
 	*lapicReg(lapic.LAPIC_SVR) = 1<<lapic.SVR_ENABLE | vecSpurious
 	*lapicReg(lapicTPR) = 0
+	thisCPU().apicID = localAPIC.ID()
 }

@@ -80,9 +80,10 @@ func allocFrame() (uint64, bool) {
 func initMemory() {
 	// Never hand out the first MiB (BIOS, boot loader), the image or the
 	// boot modules.
-	boot.ram.Reserve(0, 1<<20)
 	boot.ram.Reserve(imageStart&^(pageSize-1), imageEnd)
 	reserveBootModules(&boot, &boot.ram)
+	chooseTrampolinePage() // in the first MiB, which no one else uses after boot
+	boot.ram.Reserve(0, 1<<20)
 	ram := boot.ram
 	if ram.Highest() > uint64(len(pageBits))*64*pageSize {
 		kputs("gohv: RAM above 64 GiB is ignored\n")

@@ -274,8 +274,7 @@ func reserveBootModules(bi *bootInfo, ram *physmem.Map) {
 // failBootModule ends the boot with a FAIL verdict naming the bad module.
 // Never returns.
 func failBootModule(f *moduleFault) {
-	if !verdictGiven {
-		verdictGiven = true
+	if verdictGiven.CompareAndSwap(false, true) {
 		kputs("gohv: verdict FAIL ")
 		f.print()
 		kputs("\n")

@@ -26,7 +26,10 @@ func handleUserFault(addr uint64, write bool) faultResult {
 		return faultSegv
 	}
 	if _, _, _, ok := kpt.Lookup(kernelMem{}, addr); ok {
-		return faultSegv // present: a protection fault
+		// A not-present fault (the only kind that comes here) on a page
+		// that is present now: another CPU backed it while this one
+		// waited for the kernel lock. The access is retried.
+		return faultFixed
 	}
 	if !backPage(addr) {
 		return faultNoMem
@@ -48,8 +51,13 @@ func backPage(va uint64) bool {
 	return true
 }
 
-// releaseFrames unmaps and frees every backed page in [lo, hi).
+// releaseFrames unmaps and frees every backed page in [lo, hi). The frames
+// of a batch are freed only after every other CPU flushed its TLB
+// (shootdown), so none writes to a frame through a stale translation after
+// it was handed out again.
 func releaseFrames(lo, hi uint64) {
+	var batch [64]uint64
+	n := 0
 	for va := lo; va < hi; va += pageSize {
 		pa, _, _, ok := kpt.Lookup(kernelMem{}, va)
 		if !ok {
@@ -59,7 +67,24 @@ func releaseFrames(lo, hi uint64) {
 		if !hostTest {
 			x86.INVLPG(uintptr(va))
 		}
-		pages.Free(pa &^ (pageSize - 1))
+		batch[n] = pa &^ (pageSize - 1)
+		if n++; n == len(batch) {
+			freeFrames(batch[:n])
+			n = 0
+		}
+	}
+	freeFrames(batch[:n])
+}
+
+// freeFrames frees frames that no CPU may reach any more once the others
+// have flushed their TLBs.
+func freeFrames(pas []uint64) {
+	if len(pas) == 0 {
+		return
+	}
+	shootdown()
+	for _, pa := range pas {
+		pages.Free(pa)
 		pagesFreed++
 	}
 }

@@ -1,6 +1,8 @@
 package metal
 
 import (
+	"sync/atomic"
+
 	"github.com/usbarmory/tamago/soc/intel/uart"
 
 	"gohv/metal/acpi"
@@ -18,7 +20,9 @@ var (
 	acpiSLPTypA, acpiSLPTypB uint16
 	acpiS5Known              bool
 
-	verdictGiven bool
+	// verdictGiven: a verdict line was printed (by Verdict, fatal or
+	// exitGroup, on any CPU); the first to set it prints.
+	verdictGiven atomic.Bool
 )
 
 // powerOff never returns. status 0 means success.
@@ -39,8 +43,7 @@ func powerOff(status uint8) {
 // fatal ends the run from kernel context with a FAIL verdict. Safe with
 // interrupts off and before the runtime exists; never returns.
 func fatal(reason string) {
-	if !verdictGiven {
-		verdictGiven = true
+	if verdictGiven.CompareAndSwap(false, true) {
 		kputs("gohv: verdict FAIL ")
 		kputs(reason)
 		kputs("\n")
@@ -51,8 +54,7 @@ func fatal(reason string) {
 // exitGroup is the Go program ending (exit_group). A program that ends
 // without a verdict failed.
 func exitGroup(status int64) {
-	if !verdictGiven {
-		verdictGiven = true
+	if verdictGiven.CompareAndSwap(false, true) {
 		kputs("gohv: verdict FAIL Go program exited with status ")
 		kputint(status)
 		kputs(" before reporting a verdict\n")

@@ -83,7 +83,7 @@ func sysEpollPwaitImpl(epfd, buf, maxev uint64, timeoutMS int64) uint64 {
 
 // wakeEpoll wakes every epoll waiter after the eventfd was written.
 func wakeEpoll() {
-	for i := int32(1); i < threadsHigh; i++ {
+	for i := firstThread; i < threadsHigh; i++ {
 		t := &threads[i]
 		if t.state == tsBlocked && t.reason == blockEpoll {
 			wake(i, epollReady(t.epollBuf))

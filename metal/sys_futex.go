@@ -41,7 +41,7 @@ func sysFutexImpl(addr, op, val, timeout uint64) uint64 {
 		for n < val {
 			// Wake in FIFO order.
 			best := int32(-1)
-			for i := int32(1); i < threadsHigh; i++ {
+			for i := firstThread; i < threadsHigh; i++ {
 				t := &threads[i]
 				if t.state == tsBlocked && t.reason == blockFutex && t.futex == addr &&
 					(best < 0 || t.waitSeq < threads[best].waitSeq) {

@@ -50,7 +50,13 @@ func sysSchedGetaffinityImpl(n, buf uint64) uint64 {
 	if n < 8 || !userAccess(buf, 8, true) {
 		return errno(EINVAL)
 	}
-	*userU64(buf) = 1 // one CPU runs Go threads
+	var mask uint64 // the online CPUs (maxCPUs ≤ 64)
+	for k := range cpuSlots {
+		if cpus[k].online.Load() {
+			mask |= 1 << k
+		}
+	}
+	*userU64(buf) = mask
 	return 8
 }
 

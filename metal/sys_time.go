@@ -1,5 +1,7 @@
 package metal
 
+import "sync/atomic"
+
 // Time system calls: clock_gettime and nanosleep. Run with interrupts off;
 // must not allocate.
 
@@ -24,7 +26,7 @@ func sysClockGettimeImpl(clk, ts uint64) uint64 {
 	var ns int64
 	switch clk {
 	case clockRealtime, clockRealtimeCoarse, clockRealtimeAlarm:
-		ns = nanotime() + wallOffset
+		ns = nanotime() + atomic.LoadInt64(&wallOffset)
 	case clockMonotonic, clockMonotonicRaw, clockMonotonicCoarse, clockBoottime, clockBoottimeAlarm:
 		ns = nanotime()
 	case clockProcessCPUTime, clockThreadCPUTime: // approximated by uptime

@@ -158,6 +158,12 @@ func doSyscall(f *TrapFrame) {
 		r = sysAllocPageImpl()
 	case sysMetalFreePage:
 		r = sysFreePageImpl(a0)
+	case sysMetalPin:
+		r = sysPinImpl(a0)
+	case sysMetalSetAlarm:
+		r = sysSetAlarmImpl(a0)
+	case sysMetalPrepareCPU:
+		r = sysPrepareCPUImpl(a0)
 	case sysMincore, sysUname:
 		r = errno(ENOSYS)
 	default:

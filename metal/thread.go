@@ -3,7 +3,8 @@ package metal
 import "gohv/x86"
 
 // Threads: one per Go runtime M (created by clone), plus an idle thread per
-// CPU. The kernel runs with interrupts off; a thread's registers live in its
+// CPU in the first maxCPUs slots (CPU n's is slot n), which the loops over
+// the table skip: an idle thread never blocks or exits. The kernel runs with interrupts off; a thread's registers live in its
 // CPU's entry frame while it runs and in its slot otherwise. All state is
 // pointer-free so kernel code never triggers a write barrier.
 
@@ -41,14 +42,19 @@ type thread struct {
 	altOn    bool  // executing a signal handler on the alternate stack
 	woken    bool  // queued after a wake (or new), not after a preemption
 	alarm    int64 // SetAlarm: interrupt this thread at this monotonic time while it runs; 0 = none
+	affinity int32 // 1 + the index of the CPU it must run on (PinThread); 0: any CPU
+	timerCPU int32 // the CPU whose timer ends its timed block: the one it blocked on
 	fsBase   uint64
 	frame    TrapFrame
 	fx       [fxAreaSize]byte
 }
 
-// bootIdleThread is the boot CPU's idle thread: slot 0, which the loops
-// over the table skip (an idle thread never blocks or exits).
-const bootIdleThread = 0
+// bootIdleThread is the boot CPU's idle thread; firstThread is the first
+// slot that is not an idle thread's.
+const (
+	bootIdleThread       = 0
+	firstThread    int32 = maxCPUs
+)
 
 // The thread table and what the CPUs share about threads. What each CPU is
 // running, and its run queue, are in its cpu.
@@ -67,7 +73,7 @@ var (
 // newThread takes a free slot and gives it a TID. Returns -1 if the table is
 // full. Runs with interrupts off; must not allocate.
 func newThread() int32 {
-	for i := int32(1); i < maxThreads; i++ {
+	for i := firstThread; i < maxThreads; i++ {
 		t := &threads[i]
 		if t.state == tsFree {
 			*t = thread{state: tsBlocked} // not yet runnable, but taken
@@ -89,13 +95,14 @@ func exitCurrent() {
 	thisCPU().needResched = true
 }
 
-// setupIdleThread makes slot idle c's idle thread: ring 0, interrupts on,
+// setupIdleThread makes slot idle c's idle thread, bound to c: ring 0, interrupts on,
 // halting forever on c's idle stack.
 func (c *cpu) setupIdleThread(idle int32) {
 	c.idle = idle
 	t := &threads[idle]
 	t.state = tsRunnable
 	t.tid = 0
+	t.affinity = c.index + 1
 	t.frame = TrapFrame{
 		RIP:    uint64(idleLoopAddr()),
 		CS:     selKernelCode,

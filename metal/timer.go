@@ -153,9 +153,9 @@ func tscDeadline(at int64, base, mult uint64) uint64 {
 	return 1
 }
 
-// contended reports whether another thread waits for this CPU while a
-// thread other than the idle thread runs: only then does a slice end.
-func (c *cpu) contended() bool { return c.runqLen > 0 && c.current != c.idle }
+// contended reports whether another thread that may run here waits while
+// a thread other than the idle thread runs: only then does a slice end.
+func (c *cpu) contended() bool { return c.queued() && c.current != c.idle }
 
 // noteDeadline records that a thread blocked until deadline (0: no timeout).
 func (c *cpu) noteDeadline(deadline int64) {
@@ -175,12 +175,13 @@ func (c *cpu) forgetDeadline(deadline int64) {
 	}
 }
 
-// earliestDeadline scans the threads for the earliest timed block.
-func earliestDeadline() int64 {
+// earliestDeadline scans the threads for the earliest timed block that
+// CPU c ends.
+func earliestDeadline(c *cpu) int64 {
 	var next int64
-	for i := int32(1); i < threadsHigh; i++ {
+	for i := firstThread; i < threadsHigh; i++ {
 		t := &threads[i]
-		if t.state == tsBlocked && t.deadline != 0 && (next == 0 || t.deadline < next) {
+		if t.state == tsBlocked && t.deadline != 0 && t.timerCPU == c.index && (next == 0 || t.deadline < next) {
 			next = t.deadline
 		}
 	}
@@ -205,7 +206,7 @@ func (c *cpu) armTimer() {
 func (c *cpu) rearmTimer() {
 	c.timerDirty = false
 	if c.wakeStale {
-		c.wakeAt = earliestDeadline()
+		c.wakeAt = earliestDeadline(c)
 		c.wakeStale = false
 	}
 	next := nextExpiry(c.wakeAt, threads[c.current].alarm, c.sliceEnd(), c.contended())
@@ -265,11 +266,23 @@ func programTimer(at int64) {
 	}
 }
 
-// startTimer puts the local APIC timer in the mode metal programs it in,
-// disarmed; the first trap's end arms it. Runs at boot, interrupts off.
+// startTimer chooses the mode metal programs the local APIC timer in and
+// starts the boot CPU's, disarmed; the first trap's end arms it. Runs at
+// boot, interrupts off.
 func startTimer() {
+	timerMode = timerOneShot
 	if hasTSCDeadline && !forceOneShot {
 		timerMode = timerTSCDeadline
+	} else if lapicHz == 0 {
+		fatal("clock: the local APIC timer did not count during calibration, and the CPU has no TSC-deadline mode")
+	}
+	startLocalTimer()
+}
+
+// startLocalTimer puts this CPU's local APIC timer in timerMode, disarmed.
+// Runs with interrupts off, on each CPU as it starts.
+func startLocalTimer() {
+	if timerMode == timerTSCDeadline {
 		localAPIC.SetTimer(vecTimer, lapic.TIMER_MODE_TSC_DEADLINE)
 		// In xAPIC mode the LVT write must reach the APIC before any
 		// WRMSR to IA32_TSC_DEADLINE (SDM Vol. 3A 11.5.4.1 asks for an
@@ -277,10 +290,7 @@ func startTimer() {
 		x86.CPUID(x86.CPUIDVendor, 0)
 		x86.WRMSR(x86.MsrTSCDeadline, x86.TSCDeadlineDisarm)
 	} else {
-		timerMode = timerOneShot
-		if lapicHz == 0 {
-			fatal("clock: the local APIC timer did not count during calibration, and the CPU has no TSC-deadline mode")
-		}
+		*lapicReg(x86.LAPICTimerDivideConfig) = x86.LAPICTimerDivideBy1 // as calibrate counted it
 		*lapicReg(x86.LAPICTimerInitialCount) = 0
 		localAPIC.SetTimer(vecTimer, lapic.TIMER_MODE_ONE_SHOT)
 	}
@@ -298,8 +308,12 @@ func timerInterrupt() {
 	target, fire := c.timerArmed, c.timerFire
 	c.timerArmed, c.timerFire, c.timerDirty = 0, 0, true // one-shot: the hardware is disarmed now
 	now := nanotime()
-	if target != 0 && now >= fire {
-		c.timerAdvance = nextAdvance(c.timerAdvance, now-fire)
+	arrival := now
+	if c.timerArrival != 0 { // timerWaitOut saw it come
+		arrival, c.timerArrival = c.timerArrival, 0
+	}
+	if target != 0 && arrival >= fire {
+		c.timerAdvance = nextAdvance(c.timerAdvance, arrival-fire)
 	}
 	if target != 0 && now < target && target-now <= maxTimerAdvanceNS {
 		// Armed early by the advance (or a LAPIC count a little fast):
@@ -316,12 +330,33 @@ func timerInterrupt() {
 		// This interrupt is the alarm. It stays due until its thread
 		// replaces or cancels it: a thread that enters its guest after
 		// the alarm fired (between SetAlarm and the entry) still exits.
-		cur.alarm, alarmed = now+AlarmRepeat.Nanoseconds(), true
+		// The next one is armed AlarmRepeat from now at the earliest,
+		// advance included: with the advance as long as AlarmRepeat (an
+		// emulator's latency, seen with several CPUs under -icount) the
+		// repeat would fire at once and its thread never run.
+		cur.alarm, alarmed = now+AlarmRepeat.Nanoseconds()+c.timerAdvance, true
 	}
 	if wakeExpired(now) == 0 && !(c.contended() && now >= c.sliceEnd()) && !alarmed {
 		// Nothing due: a piece of a long one-shot count, or a deadline
 		// that moved after the timer fired.
 		c.timerEarly++
+	}
+}
+
+// timerWaitOut is the timer interrupt's first step, in trap before the
+// kernel lock: it notes when the interrupt came and waits out what is left
+// of the advance, so that no other CPU waits for the lock meanwhile. It
+// reads only this CPU's timer fields, which no other CPU writes.
+// Interrupts off; must not allocate.
+func (c *cpu) timerWaitOut() {
+	now := nanotime()
+	c.timerArrival = now
+	if target := c.timerArmed; target != 0 && now < target && target-now <= maxTimerAdvanceNS {
+		t0 := now
+		for now < target {
+			now = nanotime()
+		}
+		c.timerSpinNS += uint64(now - t0)
 	}
 }
 

@@ -202,8 +202,8 @@ func TestWokenThreadPreemptsALongRunner(t *testing.T) {
 	if c.current != sleeper {
 		t.Fatalf("running %d, want the woken %d", c.current, sleeper)
 	}
-	if c.wokenQueued != 0 || threads[runner].woken {
-		t.Errorf("woken queued %d, runner queued as woken %v: want 0, false", c.wokenQueued, threads[runner].woken)
+	if wokenQueued != 0 || threads[runner].woken {
+		t.Errorf("woken queued %d, runner queued as woken %v: want 0, false", wokenQueued, threads[runner].woken)
 	}
 }
 
@@ -358,7 +358,7 @@ func TestTimerIsArmedForWhatIsDue(t *testing.T) {
 				}
 				endTrap()
 			}
-			want := nextExpiry(earliestDeadline(), threads[c.current].alarm, c.sliceEnd(), c.contended())
+			want := nextExpiry(earliestDeadline(c), threads[c.current].alarm, c.sliceEnd(), c.contended())
 			if c.timerArmed != want {
 				t.Fatalf("mode %d step %d: timer armed for %d, %d is due (wakeAt %d, contended %v)",
 					mode, step, c.timerArmed, want, c.wakeAt, c.contended())

@@ -32,17 +32,33 @@ var exceptionNames = [x86.FirstExternalVector]string{
 var pageFaults uint64
 
 // trap is every entry's Go half: f is the interrupted thread's frame, on
-// this CPU's kernel stack, with interrupts off. Must not allocate.
+// this CPU's kernel stack, with interrupts off. It holds the kernel lock
+// (smp.go) from after the entry checks to the return. Must not allocate.
 func trap(f *TrapFrame) {
 	c := thisCPU()
 	if c.inKernel || (f.Vector < x86.FirstExternalVector && !c.isEntryFrame(f)) {
 		kernelFault(f)
 	}
-	c.inKernel = true
 	v := f.Vector
+	if v == vecShootdown {
+		// Without the lock: the CPU that asked holds it while it waits.
+		c.trapCount[v]++
+		c.serviceShootdown()
+		lapicEOI()
+		return
+	}
+	if v == vecTimer {
+		c.timerWaitOut()
+	}
+	c.lockKernel()
+	c.inKernel = true
 	switch {
 	case v == vectorSyscall:
 		doSyscall(f)
+	case v == vecResched:
+		c.trapCount[v]++
+		c.countIdleWakeup()
+		lapicEOI() // schedule, below, looks at the run queue
 	case v == vecTimer:
 		c.trapCount[v]++
 		c.countIdleWakeup()
@@ -62,6 +78,7 @@ func trap(f *TrapFrame) {
 	schedule()
 	c.armTimer()
 	c.inKernel = false
+	unlockKernel()
 }
 
 // exception handles a fault raised by a thread's code: a page fault in the

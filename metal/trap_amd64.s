@@ -244,3 +244,10 @@ again:
 	STI
 	HLT
 	JMP again
+
+// cpuSelf is this CPU's cpu.self: the address of its cpu, through GS.
+// func cpuSelf() uintptr
+TEXT ·cpuSelf(SB),NOSPLIT,$0-8
+	MOVQ const_cpuOffSelf(GS), AX
+	MOVQ AX, ret+0(FP)
+	RET

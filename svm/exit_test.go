@@ -208,12 +208,12 @@ func TestVINTRPriorityComparison(t *testing.T) {
 	}
 	v.regs.CR8 = 2 // the guest lowered CR8 below 4: a real exit
 	v.exitWith(ExitVINTR, 0, 0)
-	if v.b.vintrInclusive {
+	if v.b.vintrInclusive.Load() {
 		t.Fatal("a VINTR below the threshold taken for the inclusive comparison")
 	}
 	v.regs.CR8 = 4 // taken at V_TPR == priority
-	if e := v.exitWith(ExitVINTR, 0, 0); e.Kind != vcpu.ExitInterruptWindow || !v.b.vintrInclusive {
-		t.Fatalf("%v inclusive %v", e.Kind, v.b.vintrInclusive)
+	if e := v.exitWith(ExitVINTR, 0, 0); e.Kind != vcpu.ExitInterruptWindow || !v.b.vintrInclusive.Load() {
+		t.Fatalf("%v inclusive %v", e.Kind, v.b.vintrInclusive.Load())
 	}
 	if got := v.b.vintrPrio(4); got != 3 {
 		t.Fatalf("inclusive: priority %d, want 3", got)

@@ -79,6 +79,9 @@ func (v *VCPU) readSegments() {
 
 // Run enters the guest once. Must not allocate: it is the exit path.
 func (v *VCPU) Run(e *vcpu.Exit) error {
+	if v.ctx.hostPA == 0 {
+		return errNotBound
+	}
 	v.enter()
 	vmrun(v.ctx)
 	v.complete(e)

@@ -6,6 +6,8 @@
 package svm
 
 import (
+	"sync"
+	"sync/atomic"
 	"errors"
 	"fmt"
 
@@ -59,33 +61,37 @@ func Detect() (Features, error) {
 
 // cpuState is what SVM keeps per host CPU: the host save area VMRUN uses
 // and the area VMSAVE/VMLOAD keep the host's FS/GS/TR/syscall MSRs in.
-// gohv runs VPs on the boot CPU only today; the SMP work adds one per CPU.
+// Set up, and EFER.SVME turned on, by the first VP bound to the CPU.
 type cpuState struct {
+	on         bool
 	hsavePA    uint64 // VM_HSAVE_PA
 	hostSavePA uint64 // VMSAVE/VMLOAD area for the host
 }
 
-// Backend is SVM enabled on this CPU.
+// Backend is SVM, detected here and turned on for each host CPU as the
+// first VP is bound to it (VCPU.Bind).
 type Backend struct {
 	mem   vcpu.HostMemory
 	feat  Features
-	pages *vcpu.Pages // the backend's own: save areas and permission maps
-	cpu   cpuState    // the boot CPU's
-	iopm  uint64      // 3 pages, every port intercepted
-	msrpm uint64      // 2 pages
+	iopm  uint64 // 3 pages, every port intercepted
+	msrpm uint64 // 2 pages
 	asids *vcpu.IDPool
 
-	// vintrInclusive: this CPU takes a virtual interrupt when V_INTR_PRIO
+	mu    sync.Mutex
+	pages *vcpu.Pages // the backend's own: save areas and permission maps; under mu
+	cpus  [vcpu.MaxHostCPUs]cpuState
+
+	// vintrInclusive: the CPU takes a virtual interrupt when V_INTR_PRIO
 	// >= V_TPR (QEMU's TCG) rather than > (APM Vol. 2 15.21.4). Learned
 	// from the first VINTR exit that came with V_TPR equal to the
-	// priority; written and read only on VP threads of this CPU.
-	vintrInclusive bool
+	// priority, on any VP thread.
+	vintrInclusive atomic.Bool
 }
 
 // vintrPrio is the V_INTR_PRIO that makes the virtual interrupt taken once
 // the guest's CR8 drops below class.
 func (b *Backend) vintrPrio(class uint8) uint8 {
-	if b.vintrInclusive {
+	if b.vintrInclusive.Load() {
 		return class - 1
 	}
 	return class
@@ -94,36 +100,61 @@ func (b *Backend) vintrPrio(class uint8) uint8 {
 // learnVINTR notes a VINTR exit that came for the TPR threshold with V_TPR
 // at cr8: one at cr8 == class means the CPU compares inclusively.
 func (b *Backend) learnVINTR(class, cr8 uint8) {
-	if !b.vintrInclusive && cr8 >= class {
-		b.vintrInclusive = true
+	if cr8 >= class && !b.vintrInclusive.Load() {
+		b.vintrInclusive.Store(true)
 	}
 }
 
-// Enable turns on EFER.SVME and sets up the host save area and the
-// permission maps shared by every VP. On failure nothing stays allocated
-// and SVM stays off.
-func Enable(mem vcpu.HostMemory, msr vcpu.MSRPolicy) (*Backend, error) {
+// Enable detects SVM and sets up the permission maps shared by every VP
+// and the save areas of host CPUs 0 to cpus-1; EFER.SVME waits for the
+// first VP bound to each CPU (enableCPU). On failure nothing stays
+// allocated.
+func Enable(mem vcpu.HostMemory, msr vcpu.MSRPolicy, cpus int) (*Backend, error) {
 	f, err := Detect()
 	if err != nil {
 		return nil, err
 	}
+	if cpus < 1 || cpus > vcpu.MaxHostCPUs {
+		return nil, fmt.Errorf("svm: %d host CPUs; 1 to %d are supported", cpus, vcpu.MaxHostCPUs)
+	}
 	b := &Backend{mem: mem, feat: f, pages: vcpu.NewPages(mem), asids: vcpu.NewIDPool(f.NASID - 1)}
-	if err := b.alloc(msr); err != nil {
+	if err := b.alloc(msr, cpus); err != nil {
 		b.pages.Free()
 		return nil, fmt.Errorf("svm: %w", err)
 	}
-	x86.WRMSR(x86.MsrEFER, x86.RDMSR(x86.MsrEFER)|x86.EFERSVME)
-	x86.WRMSR(x86.MsrAMDVMHsavePA, b.cpu.hsavePA)
 	return b, nil
 }
 
-func (b *Backend) alloc(msr vcpu.MSRPolicy) error {
-	var err error
-	if b.cpu.hsavePA, _, err = b.pages.Alloc("host save area"); err != nil {
-		return err
+// enableCPU turns SVM on for host CPU i, which runs the caller (a thread
+// bound to it): EFER.SVME and VM_HSAVE_PA (APM Vol. 2 15.4, 15.30.4).
+func (b *Backend) enableCPU(i int) (*cpuState, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := &b.cpus[i]
+	if c.on {
+		return c, nil
 	}
-	if b.cpu.hostSavePA, _, err = b.pages.Alloc("host VMSAVE area"); err != nil {
-		return err
+	if c.hsavePA == 0 {
+		return nil, fmt.Errorf("svm: host CPU %d was not online when SVM was enabled", i)
+	}
+	f := x86.CLI()
+	x86.WRMSR(x86.MsrEFER, x86.RDMSR(x86.MsrEFER)|x86.EFERSVME)
+	x86.WRMSR(x86.MsrAMDVMHsavePA, c.hsavePA)
+	x86.RestoreFlags(f)
+	c.on = true
+	return c, nil
+}
+
+func (b *Backend) alloc(msr vcpu.MSRPolicy, cpus int) error {
+	var err error
+	for i := range cpus {
+		c := &b.cpus[i]
+		if c.hsavePA, _, err = b.pages.Alloc("host save area"); err != nil {
+			return err
+		}
+		if c.hostSavePA, _, err = b.pages.Alloc("host VMSAVE area"); err != nil {
+			return err
+		}
 	}
 	// Every port exits: the core emulates the devices it has and reads all
 	// ones from the rest.

@@ -1,6 +1,7 @@
 package svm
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -74,7 +75,7 @@ func (v *VCPU) init(nestedRoot uint64) error {
 	if err != nil {
 		return err
 	}
-	v.ctx = newRunContext(ctxPage, v.vmcbPA, b.cpu.hostSavePA)
+	v.ctx = newRunContext(ctxPage, v.vmcbPA, 0) // the host's area comes with Bind
 	vcpu.ResetFXSave(ctxPage[ctxGuestFX:])
 
 	c := v.vmcb
@@ -156,6 +157,30 @@ func (v *VCPU) RequestInterruptWindow(on bool) { v.window = on }
 func (v *VCPU) SetTPRThreshold(class uint8) { v.tprHold = class }
 
 // Close returns the VMCB, the run context and the ASID.
+// errNotBound is Run before Bind: a bug in the caller.
+var errNotBound = errors.New("svm: Run on a VP not bound to a host CPU (Bind)")
+
+// Bind makes host CPU cpu, which runs the caller, this VP's: VMRUN saves
+// the host's state in that CPU's areas (SVM turned on there first if need
+// be), and the VP's ASID is flushed before its first entry there, since
+// another VP with the same ASID may have left translations behind.
+func (v *VCPU) Bind(cpu int) error {
+	if cpu < 0 || cpu >= len(v.b.cpus) {
+		return fmt.Errorf("svm: bind to host CPU %d: beyond the %d a backend keeps", cpu, len(v.b.cpus))
+	}
+	c, err := v.b.enableCPU(cpu)
+	if err != nil {
+		return err
+	}
+	v.ctx.hostPA = c.hostSavePA
+	v.flush = true
+	return nil
+}
+
+// Unbind: nothing of a VP stays in a CPU between VMRUNs on SVM; Run
+// refuses until the next Bind.
+func (v *VCPU) Unbind() { v.ctx.hostPA = 0 }
+
 func (v *VCPU) Close() error {
 	if v.closed {
 		return nil

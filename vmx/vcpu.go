@@ -49,6 +49,8 @@ type VCPU struct {
 	segsStale            bool // segment registers in regs not read since the last exit
 	cr0Shadow, cr4Shadow uint64
 	cr0Mask, cr4Mask     uint64
+	cpu                  *cpuState // the host CPU it is bound to (Bind), nil between Unbind and Bind
+	setUp                bool      // the VMCS has its controls: the first Bind wrote them
 	closed               bool
 	broken               string // a field BreakGuestStateForTest corrupted
 }
@@ -100,16 +102,7 @@ func (v *VCPU) init(nestedRoot uint64) error {
 	v.cr0Mask = (b.cr0Fixed0 &^ (x86.CR0PE | x86.CR0PG)) | ^b.cr0Fixed1&0xffff_ffff
 	v.cr4Mask = b.cr4Fixed0 | ^b.cr4Fixed1&0xffff_ffff
 
-	f := x86.CLI()
-	defer x86.RestoreFlags(f)
-	pa := v.vmcsPA
-	if st := vmclear(&pa); st != 0 {
-		return fmt.Errorf("VMCLEAR failed (%s)", vmStatusName(st))
-	}
-	if err := v.load(); err != nil {
-		return err
-	}
-	return v.setup()
+	return nil // the VMCS is set up on the CPU the VP is bound to (Bind)
 }
 
 // eptpMemTypeMask is the EPT paging-structure memory type in an EPTP
@@ -119,7 +112,7 @@ const eptpMemTypeMask = 7
 // setup writes the VMCS's controls and host state. Runs with interrupts
 // off and the VMCS current.
 func (v *VCPU) setup() error {
-	b, h := v.b, &v.b.cpu.host
+	b, h := v.b, &v.cpu.host
 	w := &writer{v: v}
 	w.set(PinControls, uint64(b.ctl.Pin))
 	w.set(ProcControls, uint64(b.ctl.Proc))
@@ -248,14 +241,8 @@ func (v *VCPU) Close() error {
 		return nil
 	}
 	v.closed = true
-	if v.vmcsPA != 0 {
-		f := x86.CLI()
-		pa := v.vmcsPA
-		vmclear(&pa)
-		if v.b.cpu.current == v.vmcsPA {
-			v.b.cpu.current = 0
-		}
-		x86.RestoreFlags(f)
+	if v.cpu != nil {
+		v.Unbind() // its thread did not: the VMCS is still active on v.cpu
 	}
 	if v.b.vpids != nil {
 		v.b.vpids.Release(uint32(v.vpid))

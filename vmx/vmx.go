@@ -9,24 +9,30 @@ package vmx
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"gohv/hv/vcpu"
 	"gohv/x86"
 )
 
 // cpuState is what VMX keeps per host CPU: the VMXON region, the VMCS the
-// CPU has current, and the host state every VMCS's host area holds. gohv
-// runs VPs on the boot CPU only today; the SMP work adds one per CPU.
+// CPU has current, and the host state the host area of every VMCS bound to
+// the CPU holds. Set up, and VMXON executed, by the first VP bound to the
+// CPU (enableCPU).
 type cpuState struct {
+	on      bool
 	vmxonPA uint64
 	current uint64 // physical address of the current VMCS, 0 for none
 	host    hostState
 }
 
-// Backend is VMX enabled on this CPU (VMXON done).
+// Backend is VMX, checked here and turned on (VMXON) for each host CPU as
+// the first VP is bound to it (VCPU.Bind).
 type Backend struct {
 	mem                  vcpu.HostMemory
-	pages                *vcpu.Pages // the backend's own: VMXON region and bitmaps
+	mu                   sync.Mutex
+	pages                *vcpu.Pages // the backend's own: VMXON regions and bitmaps; under mu
+	cpus                 [vcpu.MaxHostCPUs]cpuState
 	ctl                  Controls
 	basic                uint64 // IA32_VMX_BASIC
 	revision             uint32
@@ -37,17 +43,20 @@ type Backend struct {
 	ioBitmaps            uint64 // A and B, 2 contiguous pages
 	msrBitmap            uint64
 	vpids                *vcpu.IDPool // nil without VPID
-	cpu                  cpuState     // the boot CPU's
 }
 
 // ErrNoVMX is returned on a CPU without VT-x.
 var ErrNoVMX = errors.New("vmx: the CPU has no Intel VT-x (CPUID.1:ECX.VMX clear)")
 
-// Enable checks for VT-x, sets IA32_FEATURE_CONTROL if the firmware left it
-// unlocked, sets CR4.VMXE and the CR0/CR4 fixed bits, executes VMXON and
-// builds the I/O and MSR bitmaps shared by every VP. On failure nothing
+// Enable checks for VT-x on this CPU, sets IA32_FEATURE_CONTROL if the
+// firmware left it unlocked, and builds the I/O and MSR bitmaps shared by
+// every VP, and the VMXON regions of host CPUs 0 to cpus-1; VMXON waits
+// for the first VP bound to each CPU (enableCPU). On failure nothing
 // stays allocated.
-func Enable(mem vcpu.HostMemory, msr vcpu.MSRPolicy) (*Backend, error) {
+func Enable(mem vcpu.HostMemory, msr vcpu.MSRPolicy, cpus int) (*Backend, error) {
+	if cpus < 1 || cpus > vcpu.MaxHostCPUs {
+		return nil, fmt.Errorf("vmx: %d host CPUs; 1 to %d are supported", cpus, vcpu.MaxHostCPUs)
+	}
 	if _, _, ecx, _ := x86.CPUID(x86.CPUIDFeatures, 0); ecx&x86.CPUID1ECXVMX == 0 {
 		return nil, ErrNoVMX
 	}
@@ -71,24 +80,23 @@ func Enable(mem vcpu.HostMemory, msr vcpu.MSRPolicy) (*Backend, error) {
 	}
 	b.cr0Fixed0, b.cr0Fixed1 = x86.RDMSR(x86.MsrVMXCR0Fixed0), x86.RDMSR(x86.MsrVMXCR0Fixed1)
 	b.cr4Fixed0, b.cr4Fixed1 = x86.RDMSR(x86.MsrVMXCR4Fixed0), x86.RDMSR(x86.MsrVMXCR4Fixed1)
-	if err := b.alloc(msr); err != nil {
+	if err := b.alloc(msr, cpus); err != nil {
 		b.pages.Free()
 		return nil, fmt.Errorf("vmx: %w", err)
-	}
-	if err := b.vmxon(); err != nil {
-		b.pages.Free()
-		return nil, err
 	}
 	return b, nil
 }
 
-func (b *Backend) alloc(msr vcpu.MSRPolicy) error {
+func (b *Backend) alloc(msr vcpu.MSRPolicy, cpus int) error {
 	var page *[4096]byte
 	var err error
-	if b.cpu.vmxonPA, page, err = b.pages.Alloc("VMXON region"); err != nil {
-		return err
+	for i := range cpus {
+		c := &b.cpus[i]
+		if c.vmxonPA, page, err = b.pages.Alloc("VMXON region"); err != nil {
+			return err
+		}
+		putRevision(page, b.revision)
 	}
-	putRevision(page, b.revision)
 	// Every port exits: the core emulates the devices it has and reads all
 	// ones from the rest.
 	if b.ioBitmaps, err = b.pages.AllocContiguous(2, 0xff, "I/O bitmaps"); err != nil {
@@ -101,18 +109,37 @@ func (b *Backend) alloc(msr vcpu.MSRPolicy) error {
 	return nil
 }
 
-// vmxon enters VMX operation on this CPU and records its host state.
-func (b *Backend) vmxon() error {
+// enableCPU enters VMX operation on host CPU i, which runs the caller (a
+// thread bound to it): IA32_FEATURE_CONTROL (each CPU has its own), the
+// CR0/CR4 fixed bits and CR4.VMXE, VMXON with a region of its own; and
+// records the CPU's host state.
+func (b *Backend) enableCPU(i int) (*cpuState, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := &b.cpus[i]
+	if c.on {
+		return c, nil
+	}
+	if c.vmxonPA == 0 {
+		return nil, fmt.Errorf("vmx: host CPU %d was not online when VT-x was enabled", i)
+	}
+	pa := c.vmxonPA
 	f := x86.CLI()
 	defer x86.RestoreFlags(f)
+	fc := x86.RDMSR(x86.MsrFeatureControl)
+	if fc&x86.FeatureControlLock == 0 {
+		x86.WRMSR(x86.MsrFeatureControl, fc|x86.FeatureControlLock|x86.FeatureControlVMXOutsideSMX)
+	} else if fc&x86.FeatureControlVMXOutsideSMX == 0 {
+		return nil, fmt.Errorf("vmx: cpu %d: VT-x is disabled and locked by the firmware (IA32_FEATURE_CONTROL)", i)
+	}
 	x86.WriteCR0(x86.ReadCR0() | b.cr0Fixed0&uint64(uint32(b.cr0Fixed1)))
 	x86.WriteCR4(x86.ReadCR4() | x86.CR4VMXE | b.cr4Fixed0)
-	pa := b.cpu.vmxonPA
 	if st := vmxon(&pa); st != 0 {
-		return fmt.Errorf("vmx: VMXON failed (%s)", vmStatusName(st))
+		return nil, fmt.Errorf("vmx: cpu %d: VMXON failed (%s)", i, vmStatusName(st))
 	}
-	b.cpu.host = readHostState()
-	return nil
+	c.host = readHostState()
+	c.on = true
+	return c, nil
 }
 
 func (b *Backend) Name() string                    { return "Intel VT-x" }

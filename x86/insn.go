@@ -107,3 +107,8 @@ func FXSAVE(area *[FXSaveAreaSize]byte)
 
 // LDMXCSR loads MXCSR.
 func LDMXCSR(v uint32)
+
+// Pause hints to the CPU that the caller is in a spin-wait loop (SDM Vol.
+// 2B, PAUSE): it saves power and lets a sibling hyper-thread run, and
+// under a hypervisor it may end a PAUSE-loop exit.
+func Pause()

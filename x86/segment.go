@@ -37,6 +37,7 @@ const (
 const (
 	DescriptorFlatCode64 = 0x00af_9a00_0000_ffff // SegTypeCodeXR|SegS|SegP|SegL|SegG
 	DescriptorFlatData   = 0x00cf_9200_0000_ffff // SegTypeDataRW|SegS|SegP|SegDB|SegG
+	DescriptorFlatCode32 = 0x00cf_9a00_0000_ffff // SegTypeCodeXR|SegS|SegP|SegDB|SegG
 )
 
 // SegmentDescriptor encodes an 8-byte code or data segment descriptor (SDM

@@ -158,6 +158,9 @@ func TestSegmentDescriptor(t *testing.T) {
 	if got := SegmentDescriptor(0, 0xfffff, data); got != DescriptorFlatData {
 		t.Errorf("DescriptorFlatData %#016x, encoder says %#016x", uint64(DescriptorFlatData), got)
 	}
+	if got := SegmentDescriptor(0, 0xfffff, code32); got != DescriptorFlatCode32 {
+		t.Errorf("DescriptorFlatCode32 %#016x, encoder says %#016x", uint64(DescriptorFlatCode32), got)
+	}
 	d := SegmentDescriptor(0x1234_5678, 0x6_789a, SegTypeDataRW|SegS|SegP)
 	if DescriptorBase(d) != 0x1234_5678 || DescriptorLimit(d) != 0x6_789a {
 		t.Errorf("base/limit round trip: %#x %#x", DescriptorBase(d), DescriptorLimit(d))

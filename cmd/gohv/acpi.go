@@ -52,6 +52,7 @@ func setupACPI() error {
 		}
 		fmt.Printf("gohv: acpi cpu apic-id %d uid %d %s\n", c.APICID, c.ProcessorUID, state)
 	}
+	startCPUs(madt)
 	for _, io := range madt.IOAPICs {
 		fmt.Printf("gohv: acpi ioapic id %d at %#x gsi-base %d\n", io.ID, io.Address, io.GSIBase)
 	}

@@ -12,7 +12,8 @@ import (
 	"gohv/root/console"
 )
 
-// metalHost gives the hypervisor core metal's physical pages and clock.
+// metalHost gives the hypervisor core metal's physical pages, clock and
+// CPUs.
 type metalHost struct{ tscHz uint64 }
 
 // host is metal for the hypervisor; its TSC rate is fixed at calibration.
@@ -25,6 +26,8 @@ func (metalHost) Nanotime() int64            { return metal.Nanotime() }
 func (metalHost) TSC() uint64                { return metal.TSC() }
 func (h metalHost) TSCHz() uint64            { return h.tscHz }
 func (metalHost) SetAlarm(deadline int64)    { metal.SetAlarm(deadline) }
+func (metalHost) CPUOnline(i int) bool       { return metal.CPUOnline(i) }
+func (metalHost) PinThread(cpu int) error    { return metal.PinThread(cpu) }
 
 // serial carries the root's log lines and every partition's COM1 lines
 // onto the serial console, a line at a time.

@@ -68,9 +68,24 @@ type VCPU interface {
 	// guest lowers CR8 below it with interrupts enabled; one that exits on
 	// every CR8 write may ignore it.
 	SetTPRThreshold(class uint8)
+	// Bind makes host CPU cpu this VP's. The VP's thread calls it once it
+	// runs bound to that CPU, before its first Run there, and stays there
+	// until Unbind. The backend turns its extension on for that CPU if no
+	// VP did before, and makes the VP's hardware state that CPU's (VMX:
+	// the VMCS is set up or loaded there, with that CPU's host state;
+	// SVM: VMRUN saves the host in that CPU's areas).
+	Bind(cpu int) error
+	// Unbind gives the CPU up, on the same thread before it leaves it
+	// (VMX: VMCLEAR writes the VMCS back), so that Close may run on any
+	// thread and Bind on another CPU.
+	Unbind()
 	// Close releases the backend's pages and IDs. Safe to call twice.
 	Close() error
 }
+
+// MaxHostCPUs is how many host CPUs a backend keeps state for: metal's
+// limit.
+const MaxHostCPUs = 16
 
 // Backend is a vendor's hardware extension, enabled on this CPU.
 type Backend interface {

@@ -22,11 +22,17 @@ func Open(host hv.Host, log *slog.Logger) (*hv.Hypervisor, error) {
 	_, b, c, d := x86.CPUID(x86.CPUIDVendor, 0)
 	var be vcpu.Backend
 	var err error
+	cpus := 0 // host CPU slots to prepare: up to the highest online
+	for i := range vcpu.MaxHostCPUs {
+		if host.CPUOnline(i) {
+			cpus = i + 1
+		}
+	}
 	switch v := x86.VendorString(b, c, d); v {
 	case x86.VendorAMD, x86.VendorHygon:
-		be, err = svm.Enable(host, model)
+		be, err = svm.Enable(host, model, cpus)
 	case x86.VendorIntel:
-		be, err = vmx.Enable(host, model)
+		be, err = vmx.Enable(host, model, cpus)
 	default:
 		return nil, fmt.Errorf("hv: CPU vendor %q has no supported virtualization extension", v)
 	}

@@ -22,10 +22,12 @@ import (
 // host is fake physical memory with a fixed clock.
 type host struct{ *vcputest.FakeHost }
 
-func (host) Nanotime() int64 { return 1 }
-func (host) TSC() uint64     { return 1 }
-func (host) TSCHz() uint64   { return 1e9 }
-func (host) SetAlarm(int64)  {}
+func (host) Nanotime() int64      { return 1 }
+func (host) TSC() uint64          { return 1 }
+func (host) TSCHz() uint64        { return 1e9 }
+func (host) SetAlarm(int64)       {}
+func (host) CPUOnline(i int) bool { return i == 0 }
+func (host) PinThread(int) error  { return nil }
 
 // scriptVCPU exits with OUT port, value on its first entry: a guest that
 // at once powers off (debug-exit) or resets (0xCF9).
@@ -49,6 +51,8 @@ func (v *scriptVCPU) Run(e *vcpu.Exit) error {
 }
 func (v *scriptVCPU) Regs() *vcpu.Regs            { return &v.regs }
 func (v *scriptVCPU) MarkStateDirty()             {}
+func (v *scriptVCPU) Bind(int) error              { return nil }
+func (v *scriptVCPU) Unbind()                     {}
 func (v *scriptVCPU) SyncState()                  {}
 func (v *scriptVCPU) Inject(vcpu.Event)           {}
 func (v *scriptVCPU) EventPending() bool          { return false }

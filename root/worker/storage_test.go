@@ -34,10 +34,12 @@ import (
 // host is fake physical memory with a fixed clock.
 type host struct{ *vcputest.FakeHost }
 
-func (host) Nanotime() int64 { return 1 }
-func (host) TSC() uint64     { return 1 }
-func (host) TSCHz() uint64   { return 1e9 }
-func (host) SetAlarm(int64)  {}
+func (host) Nanotime() int64      { return 1 }
+func (host) TSC() uint64          { return 1 }
+func (host) TSCHz() uint64        { return 1e9 }
+func (host) SetAlarm(int64)       {}
+func (host) CPUOnline(i int) bool { return i == 0 }
+func (host) PinThread(int) error  { return nil }
 
 // idleVCPU is a VP that is built but never entered.
 type idleVCPU struct {
@@ -47,6 +49,8 @@ type idleVCPU struct {
 
 func (v *idleVCPU) Regs() *vcpu.Regs { return &v.regs }
 func (v *idleVCPU) MarkStateDirty()  {}
+func (v *idleVCPU) Bind(int) error   { return nil }
+func (v *idleVCPU) Unbind()          {}
 func (v *idleVCPU) SyncState()       {}
 func (v *idleVCPU) Close() error     { return nil }
 
