@@ -6,8 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"gohv/hv/vcpu"
 	"gohv/hv/tlfs"
+	"gohv/hv/vcpu"
 	"gohv/x86"
 )
 

@@ -63,15 +63,15 @@ type Partition struct {
 	hv       *Hypervisor
 	hostCPUs []int // Config.HostCPUs
 	log      *slog.Logger
-	vps     []*VP
-	ports   []portRange
-	console io.Writer
-	bus     apic.StaticBus // the VPs' local APICs
-	ioapic  *ioapic.IOAPIC
-	hyperv  hyperv
-	calls   partitionCalls
-	hvPorts synic.Ports // Hyper-V message and event ports (connection IDs)
-	com1    *UART
+	vps      []*VP
+	ports    []portRange
+	console  io.Writer
+	bus      apic.StaticBus // the VPs' local APICs
+	ioapic   *ioapic.IOAPIC
+	hyperv   hyperv
+	calls    partitionCalls
+	hvPorts  synic.Ports // Hyper-V message and event ports (connection IDs)
+	com1     *UART
 
 	started  int64 // host Nanotime at Start
 	stopping atomic.Bool

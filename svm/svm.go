@@ -6,10 +6,10 @@
 package svm
 
 import (
-	"sync"
-	"sync/atomic"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"gohv/hv/vcpu"
 	"gohv/x86"
