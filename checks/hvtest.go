@@ -17,7 +17,8 @@ import (
 // HVTest runs child partitions on the CPU's virtualization extension
 // (AMD-V or VT-x): exits, MMIO emulation, interrupt injection, isolation,
 // triple faults, stopping spinning and halted VPs, a Multiboot kernel, real
-// mode, hostile state, a named entry failure, and no page leaked.
+// mode, hostile state, a named entry failure, each VP's own CR2, and no
+// page leaked.
 var HVTest = Suite{
 	Word:  "hvtest",
 	Setup: openHypervisor,
@@ -34,6 +35,7 @@ var HVTest = Suite{
 		{"hostile-cr4", checkHostileCR4},
 		{"hostile-cr3", checkHostileCR3},
 		{"entry-failure", checkEntryFailure},
+		{"cr2-across-partitions", checkCR2AcrossPartitions},
 		{"lapic-timer-oneshot", checkTimerOneShot},
 		{"lapic-timer-periodic", checkTimerPeriodic},
 		{"tsc-deadline", checkTSCDeadline},

@@ -24,16 +24,19 @@ const (
 		tlfs.AccessFrequencyRegs
 	hvPrivilegesHigh = tlfs.PostMessages | tlfs.SignalEvents
 	hvFeatures       = tlfs.FeatureFrequencyRegs | tlfs.FeatureGuestCrashRegs | tlfs.FeatureDirectSyntheticTimers
-	// Guests EOI SINT vectors themselves. The remote-flush and
-	// synthetic-IPI hypercalls are served (partitionCalls) but not
-	// recommended: with any of RecommendHypercallRemoteFlush,
-	// RecommendSyntheticClusterIpi and RecommendExProcessorMasks set,
-	// Linux guests on VT-x (Bochs) corrupted user memory in 5 runs of 5
-	// of TestLinuxNetworkVTx (busybox segfaults, error 7 and 14), and
-	// passed 3 of 3 without; AMD-V passed throughout. Until that is
-	// understood Linux flushes and sends IPIs through the local APIC.
-	hvRecommendations = tlfs.RecommendDeprecateAutoEoi
-	hvMaxLeaf         = tlfs.CPUIDHardwareFeatures
+	// Guests EOI SINT vectors themselves; they flush other VPs' TLBs
+	// with HvCallFlushVirtualAddressSpace/List, send IPIs with
+	// HvCallSendSyntheticClusterIpi, and may use the Ex forms with an
+	// HV_VP_SET (partitionCalls serves all six). Those three were once
+	// held back: Linux guests on VT-x segfaulted with them on. The cause
+	// was the VMX backend's, not theirs: it did not keep the guest's CR2
+	// across exits, so a page-fault handler could read an address another
+	// guest or a host page fault had written (hvtest's
+	// cr2-across-partitions). The recommendations changed the guests'
+	// timing, not their correctness: with the backend fixed they pass.
+	hvRecommendations = tlfs.RecommendDeprecateAutoEoi | tlfs.RecommendHypercallRemoteFlush |
+		tlfs.RecommendSyntheticClusterIpi | tlfs.RecommendExProcessorMasks
+	hvMaxLeaf = tlfs.CPUIDHardwareFeatures
 	// gohv's version as CPUID 0x40000002 reports it: build, major.minor.
 	hvBuild, hvMajor, hvMinor = 1, 0, 1
 	// Hardware features the hypervisor uses (CPUID 0x40000006.EAX): MSR

@@ -159,8 +159,21 @@ func TestHyperVLeaves(t *testing.T) {
 	if a, _, _, _ := m.CPUID(tlfs.CPUIDInterface, 0); a != tlfs.InterfaceSignature {
 		t.Errorf("interface %#x", a)
 	}
-	if a, _, _, _ := m.CPUID(tlfs.CPUIDEnlightenmentInfo, 0); a&tlfs.RecommendDeprecateAutoEoi == 0 {
+	a, _, _, _ = m.CPUID(tlfs.CPUIDEnlightenmentInfo, 0)
+	if a&tlfs.RecommendDeprecateAutoEoi == 0 {
 		t.Error("AutoEOI not deprecated: Linux would never EOI its SINT vector")
+	}
+	// The calls partitionCalls serves, recommended: Linux then flushes
+	// and sends IPIs by hypercall instead of waiting for a descheduled
+	// VP to take an IPI.
+	for _, r := range []struct {
+		bit  uint32
+		name string
+	}{{tlfs.RecommendHypercallRemoteFlush, "remote flush"}, {tlfs.RecommendSyntheticClusterIpi, "synthetic cluster IPI"},
+		{tlfs.RecommendExProcessorMasks, "Ex processor masks"}} {
+		if a&r.bit == 0 {
+			t.Errorf("0x40000004.EAX %#x does not recommend the %s hypercalls", a, r.name)
+		}
 	}
 }
 

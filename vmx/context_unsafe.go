@@ -13,6 +13,10 @@ type runContext struct {
 	guestFX  uint64
 	hostFX   uint64
 	fail     uint64 // RFLAGS after a failed VMLAUNCH/VMRESUME, else 0
+	// cr2 is the guest's CR2, which VMX leaves in the register across
+	// entries and exits (the VMCS has no field for it): vmexitPoint saves
+	// it, vmenter puts it back when the register no longer holds it.
+	cr2 uint64
 }
 
 const (

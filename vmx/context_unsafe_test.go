@@ -15,6 +15,7 @@ func TestRunContextLayout(t *testing.T) {
 	}{
 		{"launched", unsafe.Offsetof(c.launched), 128}, {"guestFX", unsafe.Offsetof(c.guestFX), 136},
 		{"hostFX", unsafe.Offsetof(c.hostFX), 144}, {"fail", unsafe.Offsetof(c.fail), 152},
+		{"cr2", unsafe.Offsetof(c.cr2), 160},
 	} {
 		if f.got != f.want {
 			t.Errorf("%s at %d, insn_amd64.s uses %d", f.name, f.got, f.want)

@@ -87,16 +87,18 @@ TEXT ·invvpid(SB), NOSPLIT, $0-24
 #define CTX_GFX 136
 #define CTX_HFX 144
 #define CTX_FAIL 152
+#define CTX_CR2 160
 
 // func vmenter(ctx *runContext)
 //
 // One VM entry and exit, called with interrupts disabled (the
 // current VMCS must stay current until the exit is read). Saves the
 // host's BP, R14 (g), R15 and ctx on the stack, writes HOST_RSP and
-// HOST_RIP, swaps FPU/SSE state, loads the guest GPRs and launches or
-// resumes. The exit lands in vmexitPoint with RSP as written here. A failed
-// VMLAUNCH/VMRESUME falls through with the guest's GPRs loaded; ctx.fail
-// gets RFLAGS so the caller can tell VMfailInvalid from VMfailValid.
+// HOST_RIP, swaps FPU/SSE state, puts back the guest's CR2, loads the
+// guest GPRs and launches or resumes. The exit lands in vmexitPoint with
+// RSP as written here. A failed VMLAUNCH/VMRESUME falls through with the
+// guest's GPRs loaded; ctx.fail gets RFLAGS so the caller can tell
+// VMfailInvalid from VMfailValid.
 TEXT ·vmenter(SB), NOSPLIT|NOFRAME, $0-8
 	MOVQ ctx+0(FP), DI
 	PUSHQ BP
@@ -115,6 +117,17 @@ TEXT ·vmenter(SB), NOSPLIT|NOFRAME, $0-8
 	FXSAVE64 (AX)
 	MOVQ CTX_GFX(DI), AX
 	FXRSTOR64 (AX)
+
+	// The guest's CR2: VM entry does not load it (SDM Vol. 3C 27.3.2
+	// loads CR0, CR3 and CR4 only), and since its exit another VP's guest
+	// or a host page fault may have written the register. Written only
+	// when it changed: a MOV to CR2 costs more than the compare.
+	MOVQ CR2, AX
+	CMPQ AX, CTX_CR2(DI)
+	JEQ cr2done
+	MOVQ CTX_CR2(DI), AX
+	MOVQ AX, CR2
+cr2done:
 
 	CMPQ CTX_LAUNCHED(DI), $0
 	MOVQ CTX_GPR(0)(DI), AX
@@ -171,6 +184,8 @@ TEXT ·vmexitPoint(SB), NOSPLIT|NOFRAME, $0
 	MOVQ R15, CTX_GPR(15)(DI)
 	POPQ AX
 	MOVQ AX, CTX_GPR(7)(DI)
+	MOVQ CR2, AX                        // the guest's, before any host fault can change it
+	MOVQ AX, CTX_CR2(DI)
 	MOVQ CTX_GFX(DI), AX
 	FXSAVE64 (AX)
 	MOVQ CTX_HFX(DI), AX

@@ -150,7 +150,7 @@ func (v *VCPU) run(e *vcpu.Exit) error {
 			v.invalidate()
 			v.flush = false
 		}
-		v.ctx.gpr = r.GPR
+		v.ctx.gpr, v.ctx.cr2 = r.GPR, r.CR2
 		v.ensure() // the last call before the entry: no preemption point follows
 
 		vmenter(v.ctx)
@@ -161,7 +161,7 @@ func (v *VCPU) run(e *vcpu.Exit) error {
 			}
 			return fmt.Errorf("vmx: VM entry failed: %s", VMInstrErrorName(v.rd(VMInstrError)))
 		}
-		r.GPR = v.ctx.gpr
+		r.GPR, r.CR2 = v.ctx.gpr, v.ctx.cr2
 		v.readState()
 		if v.decode(e) {
 			return nil
