@@ -98,12 +98,27 @@ func (v *VCPU) run(e *vcpu.Exit) error {
 			v.writeState(&w)
 			v.dirty = false
 		}
-		v.entryVals = [numEntryFields]uint64{r.RIP, r.GPR[x86.RSP], r.RFLAGS, v.b.preemptTicks}
-		n := numEntryFields
-		if v.b.preemptTicks == 0 {
-			n-- // no VMX-preemption timer: the last field is not written
+		// RIP, RSP, RFLAGS and the preemption timer in one VMWRITE batch,
+		// each only when it differs from what the VMCS holds: usually RIP
+		// alone. The timer's field keeps its value across exits (gohv
+		// does not set "save VMX-preemption timer value", SDM Vol. 3C
+		// 27.3), so it is written once.
+		v.entryF[0], v.entryVals[0] = GuestRIP, r.RIP
+		n := 1
+		if !v.vmcsKnown || r.GPR[x86.RSP] != v.vmcsRSP {
+			v.entryF[n], v.entryVals[n] = GuestRSP, r.GPR[x86.RSP]
+			n++
 		}
-		w.setMany(entryFields[:n], v.entryVals[:n])
+		if !v.vmcsKnown || r.RFLAGS != v.vmcsRFLAGS {
+			v.entryF[n], v.entryVals[n] = GuestRFLAGS, r.RFLAGS
+			n++
+		}
+		if !v.timerWritten && v.b.preemptTicks != 0 {
+			v.entryF[n], v.entryVals[n] = PreemptionTimer, v.b.preemptTicks
+			n++
+			v.timerWritten = true
+		}
+		w.setMany(v.entryF[:n], v.entryVals[:n])
 		// Fields written only when they change: the VP's thread (hence the
 		// host FS base) is fixed, the interruptibility state changes only
 		// when the core ends a shadow, the window request rarely.
@@ -152,7 +167,6 @@ func (v *VCPU) run(e *vcpu.Exit) error {
 		}
 		v.ctx.gpr = r.GPR
 		v.ensure() // the last call before the entry: no preemption point follows
-
 		vmenter(v.ctx)
 
 		if fl := v.ctx.fail; fl != 0 {
@@ -208,6 +222,7 @@ const (
 func (v *VCPU) readState() {
 	r, x := &v.regs, &v.exitVals
 	v.readMany(exitFields[:], x[:])
+	v.vmcsRSP, v.vmcsRFLAGS, v.vmcsKnown = x[exitRSP], x[exitRFLAGS], true
 	r.RIP = x[exitRIP]
 	r.GPR[x86.RSP] = x[exitRSP]
 	r.RFLAGS = x[exitRFLAGS]
@@ -272,6 +287,10 @@ func (v *VCPU) readMany(fields []uint32, out []uint64) {
 		return
 	}
 	v.ensure()
+	if len(fields) == 16 && len(out) == 16 {
+		vmread16((*[16]uint32)(fields), (*[16]uint64)(out))
+		return
+	}
 	vmreadN(&fields[0], &out[0], uint64(len(fields)))
 }
 
