@@ -38,6 +38,7 @@ type VP struct {
 	sliceEnd    int64     // host time this VP's turn on the CPU ends (TimeSlice)
 	sliceEndTSC uint64    // the same in host TSC cycles, which the check after every exit reads: cheaper than Nanotime
 	sliceTSC    uint64    // TimeSlice in host TSC cycles
+	fastLeft    int       // fastExit's exits until it next reads the clock (mayStayIn)
 	shadowRIP   uint64    // where an exit last found the guest in an STI/MOV SS shadow
 	shadowSeen  bool      // shadowRIP is valid: the guest has not moved on since
 	apicPage    mmioRange // where the LAPIC's page answers (apicMoved); size 0 for nowhere
@@ -74,6 +75,9 @@ func newVP(p *Partition, i int, cpu vcpu.VCPU) (*VP, error) {
 	pg := emul.Paging{MaxPhysAddr: p.hv.Model.PhysAddrBits()}
 	vp.frameMask = pg.FrameMask()
 	vp.calls.VP = uint32(i)
+	if f, ok := cpu.(vcpu.FastExiter); ok {
+		f.SetFastExit(vp.fastExit)
+	}
 	l, err := p.newLAPIC(vp)
 	if err != nil {
 		return nil, err

@@ -75,16 +75,21 @@ func (v *VCPU) hwCR0(c uint64) uint64 {
 func (v *VCPU) hwCR4(c uint64) uint64 { return c | v.b.cr4Fixed0 }
 
 // Run enters the guest once (more than once when an exit is the backend's
-// own business: INVLPG, INVD, MOV from CR3). Interrupts are off from
-// VMPTRLD to the last VMREAD, so the VMCS stays current. Must not allocate.
+// own business: INVLPG, INVD, MOV from CR3, or one the core's FastExit
+// took). Interrupts are off from VMPTRLD to the last VMREAD, so the VMCS
+// stays current; they are on while FastExit runs, and the VMCS is made
+// current again after it (ensure). Must not allocate.
 func (v *VCPU) Run(e *vcpu.Exit) error {
 	f := x86.CLI()
-	err := v.run(e)
+	err := v.run(e, &f)
 	x86.RestoreFlags(f)
 	return err
 }
 
-func (v *VCPU) run(e *vcpu.Exit) error {
+// SetFastExit sets the core's handler for the exits vcpu.FastKind names.
+func (v *VCPU) SetFastExit(f vcpu.FastExit) { v.fast = f }
+
+func (v *VCPU) run(e *vcpu.Exit, flags *uint64) error {
 	if err := v.load(); err != nil {
 		return err
 	}
@@ -177,9 +182,22 @@ func (v *VCPU) run(e *vcpu.Exit) error {
 		}
 		r.GPR = v.ctx.gpr
 		v.readState()
-		if v.decode(e) {
+		if !v.decode(e) {
+			continue // the backend's own exit
+		}
+		if v.fast == nil || !vcpu.FastKind(e.Kind) {
 			return nil
 		}
+		x86.RestoreFlags(*flags)
+		res := v.fast(e)
+		*flags = x86.CLI()
+		switch res {
+		case vcpu.FastHandled:
+			continue
+		case vcpu.FastHandledReturn:
+			*e = vcpu.Exit{Kind: vcpu.ExitNone}
+		}
+		return nil
 	}
 }
 

@@ -25,6 +25,7 @@ type VCPU struct {
 	vpid    uint16
 	eptp    uint64
 	regs    vcpu.Regs
+	fast    vcpu.FastExit // the core's handler of the hot exits; nil: none
 	dirty   bool
 	flush   bool
 	// exitVals are the fields readState read at the last exit
