@@ -69,7 +69,8 @@ test: test-host test-image
 
 # bench: every benchmark in tools/imagetest — BenchmarkBoot,
 # BenchmarkLinuxBoot, BenchmarkLinuxStorage, BenchmarkLinuxNetwork,
-# BenchmarkLinuxSMP (README.md's figures), one boot at a time.
+# BenchmarkLinuxSMP, BenchmarkPeerExits (issue 15's peer loop under its
+# QEMU flags) — README.md's figures — one boot at a time.
 bench: image
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./tools/imagetest -image $(CURDIR)/$(IMAGE) \
 		-guest-cache $(CURDIR)/$(GUEST_DIR)

@@ -15,14 +15,20 @@ import (
 // waits for a SIPI and must not enter the guest. VP thread; must not
 // allocate.
 func (vp *VP) deliver() bool {
-	l, r := vp.lapic, vp.cpu.Regs()
+	l, r := vp.lapic, vp.regs
 	vp.syncCR8() // a CR8 write the core emulated (VMX without a TPR shadow)
 	if l.Idle() && !vp.nmiPending && !vp.waitSIPI {
-		// The common case: nothing for the guest. No LAPIC lock taken.
-		vp.cpu.RequestInterruptWindow(false)
-		vp.cpu.SetTPRThreshold(0)
+		// The common case: nothing for the guest. No LAPIC lock taken,
+		// and no backend call unless something was asked since the last
+		// time (a backend clears a window request itself, never sets one).
+		if vp.asked {
+			vp.cpu.RequestInterruptWindow(false)
+			vp.cpu.SetTPRThreshold(0)
+			vp.asked = false
+		}
 		return true
 	}
+	vp.asked = true
 	// Where the guest may lower CR8 without an exit, the backend must exit
 	// when it goes below what the TPR holds back.
 	vp.cpu.SetTPRThreshold(l.TPRThreshold())
@@ -79,7 +85,7 @@ func (vp *VP) deliver() bool {
 // MOV SS interrupt shadow, until the guest moves on. VP thread; runs on
 // every exit, so it must not allocate.
 func (vp *VP) noteShadow() {
-	rip := vp.cpu.Regs().RIP
+	rip := vp.regs.RIP
 	switch {
 	case vp.cpu.InterruptShadow():
 		vp.shadowRIP, vp.shadowSeen = rip, true
@@ -102,7 +108,7 @@ func (vp *VP) noteShadow() {
 // the HLT. On processors that keep the shadow this never matches (the HLT
 // exit moves RIP). VP thread; must not allocate.
 func (vp *VP) haltFirst() {
-	r := vp.cpu.Regs()
+	r := vp.regs
 	if !vp.shadowSeen || r.RIP != vp.shadowRIP || vp.cpu.InterruptShadow() {
 		return
 	}
@@ -163,7 +169,7 @@ func (vp *VP) apicMoved() {
 // VMX's TPR shadow) to the LAPIC's TPR. It runs first after every exit,
 // before anything reads or writes the TPR. VP thread; must not allocate.
 func (vp *VP) syncCR8() {
-	if r := vp.cpu.Regs(); r.CR8 != vp.cr8 {
+	if r := vp.regs; r.CR8 != vp.cr8 {
 		vp.lapic.SetTPR(uint8(r.CR8 << 4))
 		vp.cr8 = r.CR8
 	}
@@ -173,7 +179,7 @@ func (vp *VP) syncCR8() {
 // through the APIC page or MSR.
 func (vp *VP) tprChanged() {
 	vp.cr8 = uint64(vp.lapic.TPR() >> 4)
-	vp.cpu.Regs().CR8 = vp.cr8
+	vp.regs.CR8 = vp.cr8
 }
 
 // startable reports whether a VP in wait-for-SIPI has a SIPI (or another
@@ -185,7 +191,7 @@ func (vp *VP) startable() bool { return !vp.waitSIPI }
 // partition stops. With IF clear and nothing else coming this is a sleep
 // until Stop.
 func (vp *VP) halt() {
-	r := vp.cpu.Regs()
+	r := vp.regs
 	t0 := vp.p.hv.Host.Nanotime()
 	defer func() {
 		vp.haltedNanos += vp.p.hv.Host.Nanotime() - t0

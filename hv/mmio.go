@@ -15,7 +15,7 @@ import (
 // an MMIO range is emulated; anything else is outside the partition's
 // memory map and ends it.
 func (vp *VP) nestedFault(e *vcpu.Exit) {
-	r := vp.cpu.Regs()
+	r := vp.regs
 	if vp.mmioAt(e.GPA) != nil {
 		if err := vp.emulate(); err != nil {
 			vp.p.crash(vp.index, fmt.Errorf("vp %d: mmio at gpa %#x, rip %#x: %w", vp.index, e.GPA, r.RIP, err))
@@ -106,7 +106,7 @@ func (g *guestView) Write(gpa uint64, b []byte) error {
 // prepare fills the emulator state from the VP's registers.
 func (vp *VP) prepare() {
 	vp.cpu.SyncState()
-	r := vp.cpu.Regs()
+	r := vp.regs
 	s := &vp.emuState
 	s.GPR, s.RIP, s.RFLAGS = r.GPR, r.RIP, r.RFLAGS
 	s.Mode = emul.ModeFromCS(r.EFER&x86.EFERLMA != 0, r.CS.Attrib&x86.SegL != 0, r.CS.Attrib&x86.SegDB != 0)
@@ -122,7 +122,7 @@ func (vp *VP) prepare() {
 func (vp *VP) emulate() error {
 	vp.prepare()
 	_, err := emul.Emulate(&vp.emuState, &vp.view)
-	r := vp.cpu.Regs()
+	r := vp.regs
 	r.GPR = vp.emuState.GPR // a REP string instruction keeps the iterations it completed
 	if err != nil {
 		return vp.injectFault(err)
@@ -140,7 +140,7 @@ func (vp *VP) injectFault(err error) error {
 	var ex *emul.Exception
 	switch {
 	case errors.As(err, &pf):
-		vp.cpu.Regs().CR2 = pf.Addr
+		vp.regs.CR2 = pf.Addr
 		vp.cpu.MarkStateDirty()
 		vp.cpu.Inject(vcpu.Exception(x86.VectorPF, pf.Code))
 		return nil
@@ -162,7 +162,7 @@ func (vp *VP) stringIO(e *vcpu.Exit) error {
 	vp.prepare()
 	res, err := emul.StringIO(&vp.emuState, &vp.view, vp.p.portDevice(e.Port),
 		emul.PortString{Port: e.Port, Size: int(e.Size), In: e.In, Rep: e.Rep})
-	vp.cpu.Regs().GPR = vp.emuState.GPR // completed iterations stand, fault or not
+	vp.regs.GPR = vp.emuState.GPR // completed iterations stand, fault or not
 	if err != nil {
 		return vp.injectFault(err)
 	}
@@ -234,7 +234,7 @@ func (vp *VP) crWriteSource(cr uint8) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return vp.cpu.Regs().GPR[idx], true
+	return vp.regs.GPR[idx], true
 }
 
 // decodeLength finds the length of the instruction at RIP when the hardware
@@ -244,6 +244,9 @@ func (vp *VP) crWriteSource(cr uint8) (uint64, bool) {
 // inconsistency, the hypervisor is not affected.
 func (vp *VP) decodeLength(op opcode) int {
 	plain := op.n
+	if vp.fetchOpcode(op) {
+		return op.n
+	}
 	vp.prepareFetch()
 	if vp.fetchAt(op.n) && string(vp.fetch[:op.n]) == string(op.b[:op.n]) {
 		return op.n

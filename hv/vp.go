@@ -20,6 +20,7 @@ type VP struct {
 	p     *Partition
 	index int
 	cpu   vcpu.VCPU
+	regs  *vcpu.Regs // cpu.Regs(), kept: no interface call on the exit path
 	exit  vcpu.Exit
 	lapic *apic.LAPIC
 	synic *synic.SynIC
@@ -30,11 +31,15 @@ type VP struct {
 
 	// State only the VP's thread touches.
 	hostCPU     int       // the host CPU it runs on (placement.go), -1 before it starts
+	asked       bool      // deliver asked the backend for a window or a TPR threshold since it last cleared both
 	cr8         uint64    // Regs.CR8 as last loaded, to see the guest change it
 	nmiPending  bool      // an NMI waits for the guest to be able to take it
 	waitSIPI    bool      // INIT left this VP waiting for a start-up IPI
 	alarm       int64     // the host alarm this thread has set (HostClock.SetAlarm)
 	sliceEnd    int64     // host time this VP's turn on the CPU ends (TimeSlice)
+	sliceEndTSC uint64    // the same in host TSC cycles, which the check after every exit reads: cheaper than Nanotime
+	sliceTSC    uint64    // TimeSlice in host TSC cycles
+	fastLeft    int       // fastExit's exits until it next reads the clock (mayStayIn)
 	shadowRIP   uint64    // where an exit last found the guest in an STI/MOV SS shadow
 	shadowSeen  bool      // shadowRIP is valid: the guest has not moved on since
 	apicPage    mmioRange // where the LAPIC's page answers (apicMoved); size 0 for nowhere
@@ -44,8 +49,9 @@ type VP struct {
 
 	// codePage is the host view of guest page codePFN, the page the last
 	// instruction fetch read (readCode).
-	codePage *[x86.PageSize]byte
-	codePFN  uint64
+	codePage  *[x86.PageSize]byte
+	codePFN   uint64
+	frameMask uint64 // the guest's page-frame address bits (emul.Paging.FrameMask)
 
 	calls    hypercall.Caller // hypercall input buffers, reused: no allocation per call
 	emuState emul.State       // instruction emulation scratch, reused: no allocation per exit
@@ -64,9 +70,15 @@ type VP struct {
 // newVP wraps a backend VCPU and gives it a local APIC; it starts in the
 // architectural RESET state until a loader sets another.
 func newVP(p *Partition, i int, cpu vcpu.VCPU) (*VP, error) {
-	vp := &VP{p: p, index: i, cpu: cpu, hostCPU: -1}
+	vp := &VP{p: p, index: i, cpu: cpu, hostCPU: -1, regs: cpu.Regs()}
 	vp.view.vp = vp
+	vp.sliceTSC = uint64(TimeSlice) * p.hv.Host.TSCHz() / uint64(time.Second)
+	pg := emul.Paging{MaxPhysAddr: p.hv.Model.PhysAddrBits()}
+	vp.frameMask = pg.FrameMask()
 	vp.calls.VP = uint32(i)
+	if f, ok := cpu.(vcpu.FastExiter); ok {
+		f.SetFastExit(vp.fastExit)
+	}
 	l, err := p.newLAPIC(vp)
 	if err != nil {
 		return nil, err
@@ -90,12 +102,12 @@ func (vp *VP) BreakGuestStateForTest() string {
 }
 
 // Regs is the VP's register file; set the initial state before Start.
-func (vp *VP) Regs() *vcpu.Regs { return vp.cpu.Regs() }
+func (vp *VP) Regs() *vcpu.Regs { return vp.regs }
 
 // SetState loads a whole register state before Start.
 func (vp *VP) SetState(r vcpu.Regs) {
 	vp.cpu.SyncState()
-	*vp.cpu.Regs() = r
+	*vp.regs = r
 	vp.cpu.MarkStateDirty()
 }
 
@@ -143,7 +155,7 @@ func (vp *VP) run() {
 		// seldom in guest mode when its slice's host interrupt comes:
 		// the host takes it after an exit instead, and no ExitInterrupt
 		// says so. Its slice ends here then.
-		if vp.exit.Kind != vcpu.ExitInterrupt && vp.p.hv.Host.Nanotime() >= vp.sliceEnd {
+		if vp.exit.Kind != vcpu.ExitInterrupt && vp.p.hv.Host.TSC() >= vp.sliceEndTSC {
 			vp.yield()
 		}
 	}
@@ -199,13 +211,14 @@ func (vp *VP) yield() {
 // newSlice starts the VP's next turn on the CPU, after it gave the CPU up.
 func (vp *VP) newSlice() {
 	vp.sliceEnd = vp.p.hv.Host.Nanotime() + int64(TimeSlice)
+	vp.sliceEndTSC = vp.p.hv.Host.TSC() + vp.sliceTSC
 }
 
 // handle acts on one exit. Must not allocate on the paths a running guest
 // takes (CPUID, MSR, CR, port I/O, hypercall, HLT, host interrupt);
 // ending the partition may. Guest-controlled: e and the registers.
 func (vp *VP) handle(e *vcpu.Exit) {
-	r := vp.cpu.Regs()
+	r := vp.regs
 	p := vp.p
 	vp.syncCR8()
 	switch e.Kind {
@@ -330,7 +343,7 @@ func (vp *VP) handle(e *vcpu.Exit) {
 // in64BitMode reports whether the VP executes 64-bit code (EFER.LMA and
 // CS.L).
 func (vp *VP) in64BitMode() bool {
-	r := vp.cpu.Regs()
+	r := vp.regs
 	return r.LongMode() && r.CS.Attrib&x86.SegL != 0
 }
 
@@ -356,7 +369,7 @@ var (
 // hardware reported, else by the opcode's length when the bytes at RIP are
 // exactly that opcode, else by decoding it. Must not allocate.
 func (vp *VP) skip(e *vcpu.Exit, op opcode) {
-	r := vp.cpu.Regs()
+	r := vp.regs
 	n := int(e.InstrLen)
 	if n == 0 {
 		n = vp.decodeLength(op)
@@ -371,7 +384,7 @@ func (vp *VP) skip(e *vcpu.Exit, op opcode) {
 // portIO handles IN/OUT. String and REP forms go through the instruction
 // emulator (they touch guest memory). Must not allocate for IN/OUT.
 func (vp *VP) portIO(e *vcpu.Exit) {
-	r := vp.cpu.Regs()
+	r := vp.regs
 	if e.String {
 		if err := vp.stringIO(e); err != nil {
 			vp.p.crash(vp.index, fmt.Errorf("vp %d: port %#x string I/O at rip %#x: %w", vp.index, e.Port, r.RIP, err))
@@ -410,7 +423,7 @@ func errOverlap(gpa, size uint64) error {
 // end. Not on any fast path: it syncs the whole state.
 func (vp *VP) describeState() string {
 	vp.prepare()
-	r := vp.cpu.Regs()
+	r := vp.regs
 	code := "unreadable"
 	la := r.CS.Base + r.RIP
 	if n := min(len(vp.fetch), int(x86.PageSize-la%x86.PageSize)); vp.fetchAt(n) {

@@ -4,7 +4,8 @@
 # bochs, bochsbios and vgabios (Debian).
 #
 #   make test-bochs   selftest, hvtest and the default configuration (part of `make test`)
-#   make bench-bochs  the `bench` measures in Bochs guest TSC cycles (part of `make bench`)
+#   make bench-bochs  the `bench` measures and issue 15's peer loop (`bench=peer`)
+#                     in Bochs guest TSC cycles (part of `make bench`)
 #   make run-bochs    boot the default configuration, serial console on stdout
 #                     and its input on stdin;
 #                     BOCHS_APPEND=selftest (or hvtest, bench) boots with those words

@@ -77,16 +77,31 @@ func (v *VCPU) readSegments() {
 	v.segsStale = false
 }
 
-// Run enters the guest once. Must not allocate: it is the exit path.
+// Run enters the guest until an exit for the core: one the core's
+// FastExit (if set) does not take. Must not allocate: it is the exit path.
 func (v *VCPU) Run(e *vcpu.Exit) error {
 	if v.ctx.hostPA == 0 {
 		return errNotBound
 	}
-	v.enter()
-	vmrun(v.ctx)
-	v.complete(e)
-	return nil
+	for {
+		v.enter()
+		vmrun(v.ctx)
+		v.complete(e)
+		if v.fast == nil || !vcpu.FastKind(e.Kind) {
+			return nil
+		}
+		switch v.fast(e) {
+		case vcpu.FastHandled:
+			continue
+		case vcpu.FastHandledReturn:
+			*e = vcpu.Exit{Kind: vcpu.ExitNone}
+		}
+		return nil
+	}
 }
+
+// SetFastExit sets the core's handler for the exits vcpu.FastKind names.
+func (v *VCPU) SetFastExit(f vcpu.FastExit) { v.fast = f }
 
 // enter writes what the next VMRUN needs into the VMCB: the registers,
 // the event to inject, the virtual interrupt and the intercepts that

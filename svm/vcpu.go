@@ -34,6 +34,7 @@ type VCPU struct {
 	regs   vcpu.Regs
 	dirty  bool
 	flush  bool
+	fast   vcpu.FastExit // the core's handler of the hot exits; nil: none
 	// segsStale: the segment registers other than CS and SS, and GDTR/IDTR,
 	// were not read back since the last exit (readSegments).
 	segsStale bool

@@ -222,6 +222,31 @@ next:
 done:
 	RET
 
+// func vmread16(fields *[16]uint32, out *[16]uint64)
+// vmreadN for sixteen fields, unrolled: four instructions a field instead
+// of ten. readState's batch (exitFields) is sixteen fields: every exit.
+#define VMREAD_AT(i) MOVL (i*4)(SI), DX; XORL AX, AX; BYTE $0x0F; BYTE $0x78; BYTE $0xD0; MOVQ AX, (i*8)(DI)
+TEXT ·vmread16(SB), NOSPLIT, $0-16
+	MOVQ fields+0(FP), SI
+	MOVQ out+8(FP), DI
+	VMREAD_AT(0)
+	VMREAD_AT(1)
+	VMREAD_AT(2)
+	VMREAD_AT(3)
+	VMREAD_AT(4)
+	VMREAD_AT(5)
+	VMREAD_AT(6)
+	VMREAD_AT(7)
+	VMREAD_AT(8)
+	VMREAD_AT(9)
+	VMREAD_AT(10)
+	VMREAD_AT(11)
+	VMREAD_AT(12)
+	VMREAD_AT(13)
+	VMREAD_AT(14)
+	VMREAD_AT(15)
+	RET
+
 // func vmwriteN(fields *uint32, vals *uint64, n uint64) uint64
 // VMWRITEs n fields in one call, stopping at the first failure: it
 // returns n when every write succeeded, else the index of the one that

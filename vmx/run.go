@@ -75,16 +75,21 @@ func (v *VCPU) hwCR0(c uint64) uint64 {
 func (v *VCPU) hwCR4(c uint64) uint64 { return c | v.b.cr4Fixed0 }
 
 // Run enters the guest once (more than once when an exit is the backend's
-// own business: INVLPG, INVD, MOV from CR3). Interrupts are off from
-// VMPTRLD to the last VMREAD, so the VMCS stays current. Must not allocate.
+// own business: INVLPG, INVD, MOV from CR3, or one the core's FastExit
+// took). Interrupts are off from VMPTRLD to the last VMREAD, so the VMCS
+// stays current; they are on while FastExit runs, and the VMCS is made
+// current again after it (ensure). Must not allocate.
 func (v *VCPU) Run(e *vcpu.Exit) error {
 	f := x86.CLI()
-	err := v.run(e)
+	err := v.run(e, &f)
 	x86.RestoreFlags(f)
 	return err
 }
 
-func (v *VCPU) run(e *vcpu.Exit) error {
+// SetFastExit sets the core's handler for the exits vcpu.FastKind names.
+func (v *VCPU) SetFastExit(f vcpu.FastExit) { v.fast = f }
+
+func (v *VCPU) run(e *vcpu.Exit, flags *uint64) error {
 	if err := v.load(); err != nil {
 		return err
 	}
@@ -98,12 +103,27 @@ func (v *VCPU) run(e *vcpu.Exit) error {
 			v.writeState(&w)
 			v.dirty = false
 		}
-		v.entryVals = [numEntryFields]uint64{r.RIP, r.GPR[x86.RSP], r.RFLAGS, v.b.preemptTicks}
-		n := numEntryFields
-		if v.b.preemptTicks == 0 {
-			n-- // no VMX-preemption timer: the last field is not written
+		// RIP, RSP, RFLAGS and the preemption timer in one VMWRITE batch,
+		// each only when it differs from what the VMCS holds: usually RIP
+		// alone. The timer's field keeps its value across exits (gohv
+		// does not set "save VMX-preemption timer value", SDM Vol. 3C
+		// 27.3), so it is written once.
+		v.entryF[0], v.entryVals[0] = GuestRIP, r.RIP
+		n := 1
+		if !v.vmcsKnown || r.GPR[x86.RSP] != v.vmcsRSP {
+			v.entryF[n], v.entryVals[n] = GuestRSP, r.GPR[x86.RSP]
+			n++
 		}
-		w.setMany(entryFields[:n], v.entryVals[:n])
+		if !v.vmcsKnown || r.RFLAGS != v.vmcsRFLAGS {
+			v.entryF[n], v.entryVals[n] = GuestRFLAGS, r.RFLAGS
+			n++
+		}
+		if !v.timerWritten && v.b.preemptTicks != 0 {
+			v.entryF[n], v.entryVals[n] = PreemptionTimer, v.b.preemptTicks
+			n++
+			v.timerWritten = true
+		}
+		w.setMany(v.entryF[:n], v.entryVals[:n])
 		// Fields written only when they change: the VP's thread (hence the
 		// host FS base) is fixed, the interruptibility state changes only
 		// when the core ends a shadow, the window request rarely.
@@ -152,7 +172,6 @@ func (v *VCPU) run(e *vcpu.Exit) error {
 		}
 		v.ctx.gpr, v.ctx.cr2 = r.GPR, r.CR2
 		v.ensure() // the last call before the entry: no preemption point follows
-
 		vmenter(v.ctx)
 
 		if fl := v.ctx.fail; fl != 0 {
@@ -163,9 +182,22 @@ func (v *VCPU) run(e *vcpu.Exit) error {
 		}
 		r.GPR, r.CR2 = v.ctx.gpr, v.ctx.cr2
 		v.readState()
-		if v.decode(e) {
+		if !v.decode(e) {
+			continue // the backend's own exit
+		}
+		if v.fast == nil || !vcpu.FastKind(e.Kind) {
 			return nil
 		}
+		x86.RestoreFlags(*flags)
+		res := v.fast(e)
+		*flags = x86.CLI()
+		switch res {
+		case vcpu.FastHandled:
+			continue
+		case vcpu.FastHandledReturn:
+			*e = vcpu.Exit{Kind: vcpu.ExitNone}
+		}
+		return nil
 	}
 }
 
@@ -208,6 +240,7 @@ const (
 func (v *VCPU) readState() {
 	r, x := &v.regs, &v.exitVals
 	v.readMany(exitFields[:], x[:])
+	v.vmcsRSP, v.vmcsRFLAGS, v.vmcsKnown = x[exitRSP], x[exitRFLAGS], true
 	r.RIP = x[exitRIP]
 	r.GPR[x86.RSP] = x[exitRSP]
 	r.RFLAGS = x[exitRFLAGS]
@@ -272,6 +305,10 @@ func (v *VCPU) readMany(fields []uint32, out []uint64) {
 		return
 	}
 	v.ensure()
+	if len(fields) == 16 && len(out) == 16 {
+		vmread16((*[16]uint32)(fields), (*[16]uint64)(out))
+		return
+	}
 	vmreadN(&fields[0], &out[0], uint64(len(fields)))
 }
 

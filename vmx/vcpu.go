@@ -25,13 +25,25 @@ type VCPU struct {
 	vpid    uint16
 	eptp    uint64
 	regs    vcpu.Regs
+	fast    vcpu.FastExit // the core's handler of the hot exits; nil: none
 	dirty   bool
 	flush   bool
 	// exitVals are the fields readState read at the last exit
 	// (exitFields), decode's among them.
 	exitVals [numExitFields]uint64
-	// entryVals are what the next entry writes of entryFields.
+	// entryF and entryVals are what the next entry writes of
+	// entryFields: RIP, and the others whose VMCS value differs.
+	entryF    [numEntryFields]uint32
 	entryVals [numEntryFields]uint64
+	// vmcsRSP and vmcsRFLAGS are the guest's RSP and RFLAGS as the last
+	// exit read them, when vmcsKnown (after the first exit): the VMCS
+	// holds them until an entry writes others.
+	vmcsRSP, vmcsRFLAGS uint64
+	vmcsKnown           bool
+	// timerWritten: the VMX-preemption timer's field holds its value
+	// (gohv does not set "save VMX-preemption timer value", so an exit
+	// leaves it; SDM Vol. 3C 27.3).
+	timerWritten bool
 	// flushRequested is FlushGuestTLB's request, from any thread;
 	// the entry folds it into flush.
 	flushRequested       atomic.Bool

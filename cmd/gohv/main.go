@@ -52,7 +52,7 @@ func main() {
 		metal.Verdict(false, suite.Word+" checks failed")
 	}
 	if hasArg(args, "bench") {
-		if err := checks.Bench(env); err != nil {
+		if err := checks.Bench(env, args); err != nil {
 			metal.Verdict(false, err.Error())
 		}
 		metal.Verdict(true, "")

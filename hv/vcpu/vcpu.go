@@ -23,7 +23,8 @@ type VCPU interface {
 	// Regs synchronised. The error is for backend failures, never for
 	// anything the guest did. Must not allocate.
 	Run(e *Exit) error
-	// Regs is the register file Run loads from and stores to.
+	// Regs is the register file Run loads from and stores to: the same
+	// pointer for the VCPU's life (the core keeps it).
 	Regs() *Regs
 	// MarkStateDirty makes the next Run load all of Regs, not only the
 	// general-purpose registers, RIP and RFLAGS.
