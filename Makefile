@@ -39,6 +39,9 @@ GUEST_DIR := $(BUILD)/guest
 #   make run KERNEL=/path/to/bzImage BUSYBOX=/path/to/static/busybox
 KERNEL  ?=
 BUSYBOX ?=
+# The host's CPUs under QEMU: gohv starts every one and runs its VPs on
+# the application processors.
+RUN_CPUS ?= 2
 RUN_KERNEL  = $(or $(KERNEL),$(GUEST_DIR)/current/vmlinuz)
 RUN_BUSYBOX = $(or $(BUSYBOX),$(GUEST_DIR)/current/busybox)
 RUN_INITRD  = $(BUILD)/run/initrd.cpio
@@ -52,7 +55,7 @@ run: image
 	$(if $(and $(KERNEL),$(BUSYBOX)),,@$(GO) run ./cmd/gohvctl guest fetch -cache $(GUEST_DIR) || { echo "$(RUN_HELP)" >&2; exit 1; })
 	@$(GO) run ./cmd/gohvctl guest initramfs -shell -cache $(GUEST_DIR) -busybox $(RUN_BUSYBOX) $(if $(KERNEL),,-modules "$(RUN_MODULES)") -out $(RUN_INITRD) || { echo "$(RUN_HELP)" >&2; exit 1; }
 	@$(GO) run ./cmd/gohvctl guest disk -out $(RUN_DISK)
-	$(GO) run ./cmd/gohvctl run -kernel $(IMAGE) -input -module vmlinuz=$(RUN_KERNEL) -module initrd=$(RUN_INITRD) -module disk=$(RUN_DISK)
+	$(GO) run ./cmd/gohvctl run -kernel $(IMAGE) -input -qemu "-smp $(RUN_CPUS)" -module vmlinuz=$(RUN_KERNEL) -module initrd=$(RUN_INITRD) -module disk=$(RUN_DISK)
 
 vet:
 	$(GO) vet ./...

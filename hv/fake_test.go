@@ -54,15 +54,18 @@ func (b *fakeBackend) NewVCPU(uint64) (vcpu.VCPU, error) {
 // test says so.
 type testHost struct {
 	*vcputest.FakeHost
-	now atomic.Int64
+	now  atomic.Int64
+	cpus int // host CPUs online, 0 to cpus-1; 0 means one
 }
 
 func (h *testHost) Nanotime() int64      { return h.now.Load() }
 func (h *testHost) TSC() uint64          { return uint64(h.now.Load()) }
 func (h *testHost) TSCHz() uint64        { return 1e9 }
 func (h *testHost) SetAlarm(int64)       {}
-func (h *testHost) CPUOnline(i int) bool { return i == 0 }
+func (h *testHost) CPUOnline(i int) bool { return i >= 0 && i < max(h.cpus, 1) }
 func (h *testHost) PinThread(int) error  { return nil }
+func (h *testHost) KickCPU(int)          {}
+func (h *testHost) CurrentCPU() int      { return 0 }
 
 func newTestHost() *testHost { return &testHost{FakeHost: vcputest.NewFakeHost()} }
 

@@ -67,10 +67,9 @@ func (c *partitionCalls) NotifyLongSpinWait(vp uint32, count uint32) tlfs.Status
 // VP the input names (TLFS "HvCallFlushVirtualAddressSpace"): each
 // targeted VP's VPID or ASID is flushed before its next entry, the
 // caller's included. The TLFS wants the flush visible on every target when
-// the call returns: a partition's VPs take turns on one host CPU, so no
-// other VP is in guest mode while the caller runs, and each flushes before
-// it enters again. (With VPs on several host CPUs this must kick the
-// running targets and wait for their exits: issue 14.) Whole address
+// the call returns: a target in guest mode on another host CPU is made to
+// exit and waited for (syncExit); one that is not enters again only
+// through the flush. Whole address
 // spaces are flushed whatever the address-space and non-global flags say:
 // more than asked, never less. A VP index the partition does not have is
 // ignored. Runs on the caller's thread; must not allocate.
@@ -78,6 +77,14 @@ func (c *partitionCalls) FlushVirtualAddressSpace(vp uint32, in tlfs.FlushVirtua
 	for i, v := range c.p.vps {
 		if in.Includes(uint32(i)) {
 			v.cpu.FlushGuestTLB()
+		}
+	}
+	if int(vp) < len(c.p.vps) {
+		caller := c.p.vps[vp]
+		for i, v := range c.p.vps {
+			if in.Includes(uint32(i)) {
+				v.syncExit(caller)
+			}
 		}
 	}
 	return tlfs.StatusSuccess

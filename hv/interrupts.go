@@ -2,6 +2,7 @@ package hv
 
 import (
 	"fmt"
+	"runtime"
 
 	"gohv/apic"
 	"gohv/apic/ioapic"
@@ -88,7 +89,34 @@ func (vp *VP) LAPIC() *apic.LAPIC { return vp.lapic }
 // IOAPIC is the partition's I/O APIC (for reports and checks).
 func (p *Partition) IOAPIC() *ioapic.IOAPIC { return p.ioapic }
 
-// Kick is the LAPIC's apic.Sink: the VP has something to act on. With one
-// host CPU a VP in guest mode cannot be running while another goroutine
-// kicks it, so waking a halted VP is all it takes. Never blocks.
-func (vp *VP) Kick() { vp.waiter.wake() }
+// Kick is the LAPIC's apic.Sink: the VP has something to act on. A halted
+// VP is woken; one in guest mode on another host CPU is made to exit by
+// an interrupt to that CPU, and takes the interrupt at its next entry
+// (one whose thread is between its delivery check and the entry takes it
+// at its next exit, within its time slice). Never blocks; any goroutine.
+func (vp *VP) Kick() {
+	vp.waiter.wake()
+	if vp.inRun.Load() {
+		if c := vp.hostCPU.Load(); c >= 0 {
+			vp.p.hv.Host.KickCPU(int(c))
+		}
+	}
+}
+
+// syncExit returns once vp has left guest mode at least once since the
+// call (or is not in it): kicked out through its host CPU. The caller has
+// asked vp for something its next entry does (a TLB flush), and the TLFS
+// wants it done when the hypercall returns. caller is the VP asking: a VP
+// on the caller's own host CPU cannot be in guest mode now. Must not
+// allocate.
+func (vp *VP) syncExit(caller *VP) {
+	c := vp.hostCPU.Load()
+	if vp == caller || c < 0 || c == caller.hostCPU.Load() || !vp.inRun.Load() {
+		return
+	}
+	seq := vp.runs.Load()
+	vp.p.hv.Host.KickCPU(int(c))
+	for vp.inRun.Load() && vp.runs.Load() == seq {
+		runtime.Gosched()
+	}
+}

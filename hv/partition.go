@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,8 +129,8 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 		return nil, fmt.Errorf("hv: partition %q: %d VPs; 1 to %d are allowed", c.Name, c.VPs, MaxVPs)
 	}
 	for _, cpu := range c.HostCPUs {
-		if cpu < 0 || cpu >= vcpu.MaxHostCPUs || !h.Host.CPUOnline(cpu) {
-			return nil, fmt.Errorf("hv: partition %q: host CPU %d is not online", c.Name, cpu)
+		if err := h.usableCPU(cpu); err != nil {
+			return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
 		}
 	}
 	if c.RAMBytes > IOAPICBase {
@@ -240,6 +241,9 @@ func (p *Partition) Start() {
 		}
 		attrs := append(resultAttrs(r), "ran", time.Duration(p.hv.Host.Nanotime()-p.started).Round(time.Microsecond).String(),
 			"exits", p.exitSummary())
+		if p.hv.Host.CPUOnline(1) {
+			attrs = append(attrs, "host-cpus", p.ranOn()) // more than one CPU to choose from
+		}
 		p.log.Info("partition ended", attrs...)
 		close(p.done)
 	}()
@@ -379,6 +383,19 @@ func (r Result) String() string {
 
 // exitSummary lists the VPs' exits by kind, most frequent first
 // ("io:1234,msr-write:56"), for the end-of-life report.
+// ranOn lists the host CPU each VP ran on ("3,2": VP 0 on CPU 3, VP 1 on
+// CPU 2; "-" for a VP that never ran).
+func (p *Partition) ranOn() string {
+	s := make([]string, len(p.vps))
+	for i, vp := range p.vps {
+		s[i] = "-"
+		if c := vp.ranOn.Load(); c >= 0 {
+			s[i] = strconv.Itoa(int(c))
+		}
+	}
+	return strings.Join(s, ",")
+}
+
 func (p *Partition) exitSummary() string {
 	var n [vcpu.NumExitKinds]uint64
 	for _, vp := range p.vps {

@@ -10,8 +10,13 @@ import (
 // start to its end (its thread is bound there, and the backend's state for
 // it — a VMCS, a host save area — belongs to that CPU): the CPU a
 // partition's configuration names for it, or else the online CPU with the
-// fewest VPs, the highest-numbered of equals, which leaves the boot CPU,
-// where the root's services start, to the last.
+// fewest VPs, the highest-numbered of equals.
+//
+// While other CPUs are online the boot CPU runs no VP: it keeps the root's
+// services, and — an open bug, issue 14's note — a Linux guest's VPs on
+// the boot CPU with application processors online crashed the machine
+// under QEMU (the boot CPU faulted on its own code at VMRUN), while the
+// same VPs on any application processor ran.
 
 // HostCPUs is the host's processors as the core places VPs on them:
 // metal's in the image, one CPU in host tests.
@@ -22,6 +27,11 @@ type HostCPUs interface {
 	// PinThread binds the calling thread to CPU cpu (-1: any CPU again)
 	// and returns once it runs there.
 	PinThread(cpu int) error
+	// CurrentCPU is the CPU running the caller (a thread PinThread bound).
+	CurrentCPU() int
+	// KickCPU interrupts host CPU cpu (nothing if it runs the caller): a
+	// VP in guest mode there exits. Never blocks; must not allocate.
+	KickCPU(cpu int)
 }
 
 // placeVP picks the host CPU for a VP: want if it is not -1 (a
@@ -30,15 +40,15 @@ func (h *Hypervisor) placeVP(want int) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if want >= 0 {
-		if want >= vcpu.MaxHostCPUs || !h.Host.CPUOnline(want) {
-			return -1, fmt.Errorf("host CPU %d is not online", want)
+		if err := h.usableCPU(want); err != nil {
+			return -1, err
 		}
 		h.placed[want]++
 		return want, nil
 	}
 	best := -1
 	for i := vcpu.MaxHostCPUs - 1; i >= 0; i-- {
-		if h.Host.CPUOnline(i) && (best < 0 || h.placed[i] < h.placed[best]) {
+		if h.usableCPU(i) == nil && (best < 0 || h.placed[i] < h.placed[best]) {
 			best = i
 		}
 	}
@@ -47,6 +57,22 @@ func (h *Hypervisor) placeVP(want int) (int, error) {
 	}
 	h.placed[best]++
 	return best, nil
+}
+
+// usableCPU says whether a VP may run on host CPU i: an online CPU, and
+// not the boot CPU while another is online.
+func (h *Hypervisor) usableCPU(i int) error {
+	switch {
+	case i < 0 || i >= vcpu.MaxHostCPUs || !h.Host.CPUOnline(i):
+		return fmt.Errorf("host CPU %d is not online", i)
+	case i == 0:
+		for j := 1; j < vcpu.MaxHostCPUs; j++ {
+			if h.Host.CPUOnline(j) {
+				return fmt.Errorf("host CPU 0 (the boot CPU) runs no VP while other CPUs are online")
+			}
+		}
+	}
+	return nil
 }
 
 // unplaceVP forgets a VP that left host CPU cpu.

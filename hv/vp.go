@@ -3,6 +3,7 @@ package hv
 import (
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"gohv/apic"
@@ -29,8 +30,16 @@ type VP struct {
 
 	waiter waiter // where the VP sleeps in HLT or wait-for-SIPI until kicked
 
+	// Where the VP runs, for the other VPs' threads and the root: the
+	// host CPU (placement.go; -1 when the VP does not run), whether its
+	// thread is inside the backend's Run (in guest mode, or about to be),
+	// and how many times Run has returned.
+	hostCPU atomic.Int32
+	ranOn   atomic.Int32 // the host CPU it last ran on, -1 before it ran
+	inRun   atomic.Bool
+	runs    atomic.Uint64
+
 	// State only the VP's thread touches.
-	hostCPU     int       // the host CPU it runs on (placement.go), -1 before it starts
 	asked       bool      // deliver asked the backend for a window or a TPR threshold since it last cleared both
 	cr8         uint64    // Regs.CR8 as last loaded, to see the guest change it
 	nmiPending  bool      // an NMI waits for the guest to be able to take it
@@ -70,7 +79,9 @@ type VP struct {
 // newVP wraps a backend VCPU and gives it a local APIC; it starts in the
 // architectural RESET state until a loader sets another.
 func newVP(p *Partition, i int, cpu vcpu.VCPU) (*VP, error) {
-	vp := &VP{p: p, index: i, cpu: cpu, hostCPU: -1, regs: cpu.Regs()}
+	vp := &VP{p: p, index: i, cpu: cpu, regs: cpu.Regs()}
+	vp.hostCPU.Store(-1)
+	vp.ranOn.Store(-1)
 	vp.view.vp = vp
 	vp.sliceTSC = uint64(TimeSlice) * p.hv.Host.TSCHz() / uint64(time.Second)
 	pg := emul.Paging{MaxPhysAddr: p.hv.Model.PhysAddrBits()}
@@ -144,7 +155,11 @@ func (vp *VP) run() {
 			vp.p.hv.Host.SetAlarm(at)
 			vp.alarm = at
 		}
-		if err := vp.cpu.Run(&vp.exit); err != nil {
+		vp.inRun.Store(true)
+		err := vp.cpu.Run(&vp.exit)
+		vp.inRun.Store(false)
+		vp.runs.Add(1)
+		if err != nil {
 			vp.p.crash(vp.index, fmt.Errorf("vp %d: %w: backend: %w", vp.index, ErrHypervisor, err))
 			return
 		}
@@ -177,12 +192,18 @@ func (vp *VP) bind() error {
 		vp.p.hv.unplaceVP(cpu)
 		return err
 	}
+	if got := vp.p.hv.Host.CurrentCPU(); got != cpu {
+		vp.p.hv.Host.PinThread(-1)
+		vp.p.hv.unplaceVP(cpu)
+		return fmt.Errorf("bound to host CPU %d, the thread runs on %d", cpu, got)
+	}
 	if err := vp.cpu.Bind(cpu); err != nil {
 		vp.p.hv.Host.PinThread(-1)
 		vp.p.hv.unplaceVP(cpu)
 		return fmt.Errorf("host CPU %d: %w", cpu, err)
 	}
-	vp.hostCPU = cpu
+	vp.hostCPU.Store(int32(cpu))
+	vp.ranOn.Store(int32(cpu))
 	vp.p.log.Debug("vp placed", "vp", vp.index, "host-cpu", cpu)
 	return nil
 }
@@ -191,8 +212,8 @@ func (vp *VP) bind() error {
 func (vp *VP) unbind() {
 	vp.cpu.Unbind()
 	vp.p.hv.Host.PinThread(-1)
-	vp.p.hv.unplaceVP(vp.hostCPU)
-	vp.hostCPU = -1
+	vp.p.hv.unplaceVP(int(vp.hostCPU.Load()))
+	vp.hostCPU.Store(-1)
 }
 
 // yield gives the host CPU up at the end of the VP's slice or after a host

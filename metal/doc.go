@@ -48,10 +48,24 @@
 //
 // # Layout
 //
-// Per-processor state (the running thread, run queue, timer, stacks, descriptor
-// tables, entry scratch) is in a cpu, one per processor (cpu.go); there is
-// one CPU today. The assembly reaches it through GS at offsets that
-// cpu_unsafe.go checks. Architectural numbers and the privileged
+// Per-processor state (the running thread, timer, stacks, descriptor
+// tables, entry scratch) is in a cpu, one per processor (cpu.go). The
+// assembly reaches it through GS at offsets that cpu_unsafe.go checks.
+//
+// # Several processors
+//
+// StartCPUs (smp_start.go) starts the application processors the MADT
+// lists: INIT and SIPIs into a real-mode trampoline (smp_trampoline.go)
+// that reaches apEntry64 on the kernel's page tables; each takes its own
+// descriptor tables, local APIC, timer and idle thread (apMain). Kernel
+// code runs on any CPU under one kernel lock, taken by every trap
+// (smp.go); the exported functions change kernel state through metal's own
+// system calls, never under the lock on a goroutine's stack. One run queue
+// serves every CPU; a thread may be bound to one (PinThread). Waking a
+// thread sends an idle CPU a reschedule IPI; a thread's timed block is
+// ended by the CPU it blocked on; unmapping kernel pages flushes the other
+// CPUs' TLBs (a shootdown IPI, answered while they wait for the lock) before
+// the frames or emptied tables are reused. Architectural numbers and the privileged
 // instructions are package x86's; device registers are named beside the code
 // that drives them. Code that needs package unsafe is in *_unsafe.go files.
 package metal

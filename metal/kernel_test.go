@@ -40,6 +40,7 @@ func setupKernel(t *testing.T) {
 	}
 	nvmas = 0
 	threads = [maxThreads]thread{}
+	tablesPending = 0
 	threadsHigh = 0
 	hostCPU, cpuSlots = 0, 1
 	for k := range cpus {

@@ -53,7 +53,31 @@ func (kernelMem) AllocTable() (uint64, bool) {
 	return pa, ok
 }
 
-func (kernelMem) FreeTable(pa uint64) { pages.Free(pa) }
+// FreeTable defers the page's release to the next TLB shootdown
+// (freeFrames): another CPU's paging-structure caches may still point at a
+// table the unmap emptied, and walk it after it is reused.
+func (kernelMem) FreeTable(pa uint64) {
+	if tablesPending == len(pendingTables) {
+		shootdown()
+		freePendingTables()
+	}
+	pendingTables[tablesPending] = pa
+	tablesPending++
+}
+
+// Page-table pages freed by an unmap and waiting for a shootdown.
+var (
+	pendingTables [64]uint64
+	tablesPending int
+)
+
+// freePendingTables frees them; the caller has done the shootdown.
+func freePendingTables() {
+	for _, pa := range pendingTables[:tablesPending] {
+		pages.Free(pa)
+	}
+	tablesPending = 0
+}
 
 func (kernelMem) Table(pa uint64) *[512]uint64 {
 	return (*[512]uint64)(x86.Ptr(uintptr(physBase + pa)))

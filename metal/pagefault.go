@@ -79,7 +79,7 @@ func releaseFrames(lo, hi uint64) {
 // freeFrames frees frames that no CPU may reach any more once the others
 // have flushed their TLBs.
 func freeFrames(pas []uint64) {
-	if len(pas) == 0 {
+	if len(pas) == 0 && tablesPending == 0 {
 		return
 	}
 	shootdown()
@@ -87,6 +87,7 @@ func freeFrames(pas []uint64) {
 		pages.Free(pa)
 		pagesFreed++
 	}
+	freePendingTables()
 }
 
 // imageStart and imageEnd bound the loaded kernel (text, data, bss).

@@ -262,3 +262,18 @@ func sysPinImpl(a uint64) uint64 {
 	}
 	return 0
 }
+
+// KickCPU interrupts CPU i (a reschedule IPI), unless it is the caller's
+// or not online: a thread of it in guest mode exits to the host. For the
+// hypervisor, whose VPs on other CPUs must see an interrupt or a TLB flush
+// now. Never blocks; must not allocate.
+func KickCPU(i int) {
+	if !CPUOnline(i) {
+		return
+	}
+	f := x86.CLI()
+	if int(thisCPU().index) != i {
+		localAPIC.IPI(int(cpus[i].apicID), vecResched, lapic.ICR_DLV_IRQ|1<<lapic.ICR_INIT)
+	}
+	x86.RestoreFlags(f)
+}

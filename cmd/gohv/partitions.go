@@ -28,6 +28,8 @@ func (h metalHost) TSCHz() uint64            { return h.tscHz }
 func (metalHost) SetAlarm(deadline int64)    { metal.SetAlarm(deadline) }
 func (metalHost) CPUOnline(i int) bool       { return metal.CPUOnline(i) }
 func (metalHost) PinThread(cpu int) error    { return metal.PinThread(cpu) }
+func (metalHost) KickCPU(cpu int)            { metal.KickCPU(cpu) }
+func (metalHost) CurrentCPU() int            { return metal.CurrentCPU() }
 
 // serial carries the root's log lines and every partition's COM1 lines
 // onto the serial console, a line at a time.

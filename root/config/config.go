@@ -74,9 +74,13 @@ type Partition struct {
 	MemoryMiB uint64 `toml:"memory_mib"`
 	// VPs is the number of virtual processors, 1 (the default) to
 	// MaxVPs: VP 0 boots, the guest starts the others (INIT and SIPI).
-	// Until gohv itself runs on every host CPU (issue 14), a partition's
-	// VPs take turns on the boot CPU.
 	VPs int `toml:"vps"`
+	// HostCPUs pins the VPs to host CPUs: VP i runs on host CPU
+	// HostCPUs[i % len(HostCPUs)] (indexes as the boot report numbers
+	// them, 0 to MaxHostCPUs-1; one that is not online fails the
+	// partition's start). Empty (the default): each VP goes to the online
+	// host CPU with the fewest VPs when it starts.
+	HostCPUs []int `toml:"host_cpus"`
 	// Kernel names the boot module holding the kernel: a Linux bzImage or a
 	// Multiboot kernel.
 	Kernel string `toml:"kernel"`
@@ -161,7 +165,9 @@ type Disk struct {
 const (
 	MaxNameLen = 32
 	// MaxVPs is hv.MaxVPs: the VPs' APIC IDs stay below the I/O APIC's.
-	MaxVPs           = 15
+	MaxVPs = 15
+	// MaxHostCPUs is the most host CPUs gohv runs (metal's limit).
+	MaxHostCPUs      = 16
 	MaxModuleNameLen = 24 // fits GRUB's 80-column error lines on boot media
 	MinMemoryMiB     = 2
 	// MaxMemoryMiB keeps a partition's RAM below 0xFEC00000, where its I/O

@@ -23,7 +23,7 @@ func TestParseExample(t *testing.T) {
 		t.Fatalf("the example does not parse:\n%v", err)
 	}
 	want := []Partition{
-		{Name: "linux0", MemoryMiB: 256, VPs: 1, Kernel: "vmlinuz", KernelFormat: FormatLinux, Initrd: "initrd.img",
+		{Name: "linux0", MemoryMiB: 256, VPs: 1, HostCPUs: []int{}, Kernel: "vmlinuz", KernelFormat: FormatLinux, Initrd: "initrd.img",
 			Cmdline: "console=ttyS0", Console: ConsoleCOM1, Autostart: true, OnReboot: OnRebootRestart,
 			Disks: []Disk{{Module: "root.img"}, {Module: "data.img", LUN: 1, ReadOnly: true}},
 			NICs:  []NIC{{Switch: "lan0", MAC: "02:00:00:00:00:01"}},
@@ -146,11 +146,11 @@ func TestParseErrors(t *testing.T) {
 		{"empty file", "", "c.toml: partition: no partitions; add a [[partition]] table for each"},
 		{"syntax", "[[partition]]\nname = 'a\n", "c.toml:2: TOML syntax: literal strings cannot have new lines"},
 		{"unknown key", partition("a", "memory = 5"),
-			"c.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic, pci"},
+			"c.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, host_cpus, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic, pci"},
 		{"unknown top-level key", "version = 2\n" + partition("a"), "c.toml:1: version: unknown key; the file holds [[partition]] and [[switch]] tables"},
 		{"unknown table", partition("a") + "[machine]\nx = 1\n", "c.toml:6: machine: unknown table; the file holds [[partition]] and [[switch]] tables"},
 		{"sub-table", partition("a") + "[partition.net]\nx = 1\n",
-			"c.toml:6: partition[0].net: unknown table; a partition takes the keys name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic, pci"},
+			"c.toml:6: partition[0].net: unknown table; a partition takes the keys name, memory_mib, vps, host_cpus, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic, pci"},
 		{"dotted key", partition("a", "kernel_format.x = 1"), "c.toml:5: partition[0].kernel_format.x: kernel_format is a string, not a table"},
 		{"single table", "[partition]\nname = \"a\"\n", "c.toml:1: partition: a single table; write [[partition]] (an array of tables), one per partition"},
 		{"partition not an array", "partition = 3\n", "c.toml:1: partition: an integer; write [[partition]] tables, one per partition"},
@@ -246,8 +246,8 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
 	_, err = Parse("u.toml", []byte(partition("a", "memory = 1", "cpus = 2")))
-	want = "u.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic, pci\n" +
-		"u.toml:6: partition[0].cpus: unknown key; a partition takes name, memory_mib, vps, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic, pci"
+	want = "u.toml:5: partition[0].memory: unknown key; a partition takes name, memory_mib, vps, host_cpus, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic, pci\n" +
+		"u.toml:6: partition[0].cpus: unknown key; a partition takes name, memory_mib, vps, host_cpus, kernel, kernel_format, initrd, cmdline, console, autostart, on_reboot, disk, nic, pci"
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
@@ -701,5 +701,29 @@ func TestWalkerLines(t *testing.T) {
 	}
 	if n < 30 {
 		t.Errorf("only %d keys compared", n)
+	}
+}
+
+// TestHostCPUs: host_cpus reads as the VPs' host CPUs; an index beyond
+// the host CPUs gohv runs, or a value that is not an integer, is an error
+// naming the element.
+func TestHostCPUs(t *testing.T) {
+	base := "[[partition]]\nname = \"p\"\nmemory_mib = 16\nkernel = \"k\"\nvps = 2\n"
+	c, err := Parse("c.toml", []byte(base+"host_cpus = [3, 1]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Partitions[0].HostCPUs; !reflect.DeepEqual(got, []int{3, 1}) {
+		t.Errorf("host_cpus %v, want [3 1]", got)
+	}
+	for in, want := range map[string]string{
+		"host_cpus = [0, 16]\n": "c.toml:6: partition[0].host_cpus[1]: host CPU 16; host CPUs are numbered 0 to 15",
+		"host_cpus = [-1]\n":    "c.toml:6: partition[0].host_cpus[0]: host CPU -1; host CPUs are numbered 0 to 15",
+		"host_cpus = [\"0\"]\n": "c.toml:6: partition[0].host_cpus: an array holding a string; each host CPU is an integer index",
+	} {
+		_, err := Parse("c.toml", []byte(base+in))
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: got %v\nwant %s", in, err, want)
+		}
 	}
 }

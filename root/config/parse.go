@@ -91,6 +91,7 @@ var partitionKeys = []key{
 	{"name", unstable.String},
 	{"memory_mib", unstable.Integer},
 	{"vps", unstable.Integer},
+	{"host_cpus", unstable.Array}, // host CPU indexes the VPs are pinned to, in turn
 	{"kernel", unstable.String},
 	{"kernel_format", unstable.String},
 	{"initrd", unstable.String},
@@ -331,6 +332,15 @@ func (w *walker) partitionKeyValue(i int, e *unstable.Node) {
 	name, v, line, ok := w.keyValue(partitionTable, fieldPath(i, ""), w.seen, e)
 	if t := subTables[name]; ok && t != nil {
 		w.inlineSubs(i, name, t, line, v)
+	}
+	if ok && name == "host_cpus" {
+		it := v.Children()
+		for it.Next() {
+			if k := it.Node().Kind; k != unstable.Integer {
+				w.errorf(line, fieldPath(i, name), "an array holding %s; each host CPU is an integer index", kindName(k))
+				return
+			}
+		}
 	}
 	if ok && name == "pci" {
 		it := v.Children()

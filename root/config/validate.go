@@ -49,6 +49,11 @@ func (c *Config) validate() error {
 		if p.VPs < 1 || p.VPs > MaxVPs {
 			bad(i, "vps", "%d VPs; %s", p.VPs, vpsRule)
 		}
+		for j, cpu := range p.HostCPUs {
+			if cpu < 0 || cpu >= MaxHostCPUs {
+				bad(i, fmt.Sprintf("host_cpus[%d]", j), "host CPU %d; host CPUs are numbered 0 to %d", cpu, MaxHostCPUs-1)
+			}
+		}
 
 		switch err := CheckModuleName(p.Kernel); {
 		case p.Kernel == "":

@@ -241,7 +241,7 @@ func (m *Manager) build(cfg *config.Config, i int) (*hv.Partition, *worker.Worke
 	if pc.Console == config.ConsoleNone {
 		out = io.Discard
 	}
-	p, err := m.hv.NewPartition(hv.Config{Name: pc.Name, RAMBytes: pc.MemoryMiB << 20, Console: out, VPs: pc.VPs})
+	p, err := m.hv.NewPartition(hv.Config{Name: pc.Name, RAMBytes: pc.MemoryMiB << 20, Console: out, VPs: pc.VPs, HostCPUs: pc.HostCPUs})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", cfg.Where(i, "memory_mib"), err)
 	}

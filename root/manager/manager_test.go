@@ -28,6 +28,8 @@ func (host) TSCHz() uint64        { return 1e9 }
 func (host) SetAlarm(int64)       {}
 func (host) CPUOnline(i int) bool { return i == 0 }
 func (host) PinThread(int) error  { return nil }
+func (host) KickCPU(int)          {}
+func (host) CurrentCPU() int      { return 0 }
 
 // scriptVCPU exits with OUT port, value on its first entry: a guest that
 // at once powers off (debug-exit) or resets (0xCF9).

@@ -40,6 +40,8 @@ func (host) TSCHz() uint64        { return 1e9 }
 func (host) SetAlarm(int64)       {}
 func (host) CPUOnline(i int) bool { return i == 0 }
 func (host) PinThread(int) error  { return nil }
+func (host) KickCPU(int)          {}
+func (host) CurrentCPU() int      { return 0 }
 
 // idleVCPU is a VP that is built but never entered.
 type idleVCPU struct {

@@ -75,6 +75,7 @@ type Config struct {
 	ISO      string // the boot medium, booted as a CD-ROM (BuildISO makes one)
 	MemMiB   int    // guest memory, default 512
 	CPUModel string // Bochs CPU model, default corei7_skylake_x (VT-x with EPT)
+	CPUs     int    // processors (cpu: count=), default 1; Debian's Bochs is built with SMP
 	// IPS is the emulated instructions per second: with clock sync=none it
 	// fixes how much emulated time one instruction takes (default 10^9, one
 	// nanosecond), not how fast Bochs runs.
@@ -137,6 +138,9 @@ func (c Config) withDefaults() Config {
 	if c.IPS == 0 {
 		c.IPS = DefaultIPS
 	}
+	if c.CPUs == 0 {
+		c.CPUs = 1
+	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -170,6 +174,8 @@ func (c Config) Bochsrc() ([]byte, error) {
 		return nil, fmt.Errorf("bochs: memory %d MiB: want 16..65536", c.MemMiB)
 	case c.IPS < 1_000_000:
 		return nil, fmt.Errorf("bochs: ips %d: want at least 1000000", c.IPS)
+	case c.CPUs < 1 || c.CPUs > 16:
+		return nil, fmt.Errorf("bochs: %d processors: want 1..16", c.CPUs)
 	case c.Timeout < 0 || c.Grace < 0:
 		return nil, fmt.Errorf("bochs: negative timeout or grace period")
 	}
@@ -197,7 +203,7 @@ func (c Config) Bochsrc() ([]byte, error) {
 	// reset_on_triple_fault=0 makes a host triple fault a panic that ends
 	// the run (QEMU's -no-reboot) instead of a reboot into GRUB and a second
 	// run. A child partition's triple fault is a VM exit and is not affected.
-	fmt.Fprintf(&b, "cpu: model=%s, count=1, ips=%d, reset_on_triple_fault=0\n", c.CPUModel, c.IPS)
+	fmt.Fprintf(&b, "cpu: model=%s, count=%d, ips=%d, reset_on_triple_fault=0\n", c.CPUModel, c.CPUs, c.IPS)
 	// Emulated time follows the instruction count: a guest sees its timers at
 	// the rate it programmed them, however slow the host.
 	fmt.Fprintf(&b, "clock: sync=none, time0=local\n")

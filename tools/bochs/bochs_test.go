@@ -68,6 +68,8 @@ func TestBochsrcOptions(t *testing.T) {
 	}
 	for _, bad := range []Config{
 		{CPUModel: "skylake, count=2"},
+		{CPUs: -1},
+		{CPUs: 17},
 		{MemMiB: 8},
 		{IPS: 1000},
 		{BIOS: "/path with space/bios"},

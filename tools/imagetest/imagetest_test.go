@@ -54,17 +54,17 @@ func TestSelftest(t *testing.T) {
 	img := needImage(t)
 	for _, c := range []struct {
 		cpu, machine string
-		mem          int
+		mem, smp     int
 	}{
-		{"EPYC", "pc", 256},
-		{"EPYC", "q35", 2048},
-		{"max", "pc", 2048},
-		{"max", "q35", 256},
+		{"EPYC", "pc", 256, 1},
+		{"EPYC", "q35", 2048, 4},
+		{"max", "pc", 2048, 2},
+		{"max", "q35", 256, 1},
 	} {
-		t.Run(fmt.Sprintf("%s-%s-%dM", c.cpu, c.machine, c.mem), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s-%s-%dM-%dcpu", c.cpu, c.machine, c.mem, c.smp), func(t *testing.T) {
 			t.Parallel()
 			r := boot(t, qemu.Config{Kernel: img, Append: []string{"selftest"},
-				CPU: c.cpu, Machine: c.machine, MemMiB: c.mem, Timeout: 4 * time.Minute})
+				CPU: c.cpu, Machine: c.machine, MemMiB: c.mem, Extra: []string{"-smp", fmt.Sprint(c.smp)}, Timeout: 4 * time.Minute})
 			if !r.Passed() {
 				t.Fatalf("selftest: %s", r.Describe())
 			}
@@ -75,6 +75,10 @@ func TestSelftest(t *testing.T) {
 			}
 			if c, ok := r.Verdict.Check("timers"); ok {
 				t.Logf("timers: %s", c.Detail)
+			}
+			// Every CPU QEMU gives is started and runs Go code (check smp).
+			if s, ok := r.Verdict.Check("smp"); !ok || !strings.HasPrefix(s.Detail, fmt.Sprintf("%d cpus online", c.smp)) {
+				t.Errorf("check smp: %q, want %d cpus online", s.Detail, c.smp)
 			}
 		})
 	}
@@ -111,6 +115,35 @@ func TestHypervisor(t *testing.T) {
 		t.Fatalf("hvtest: %s", r.Describe())
 	}
 	for _, name := range checks.HVTest.Names() {
+		c, ok := r.Verdict.Check(name)
+		if !ok {
+			t.Errorf("check %s not reported", name)
+			continue
+		}
+		t.Logf("%s: %s", name, c.Detail)
+	}
+}
+
+// TestHypervisorSMP runs the hvtest checks that involve several host CPUs
+// on a 4-CPU QEMU (multi-threaded TCG): the garbage collector's pause with
+// a spinning guest on every CPU that runs VPs, stopping spinning and halted
+// VPs on other CPUs, isolation between partitions that run at once, and
+// every page back at the end.
+func TestHypervisorSMP(t *testing.T) {
+	img := needImage(t)
+	t.Parallel()
+	hostQuiet.Lock() // four emulated CPUs want the host's cores
+	defer hostQuiet.Unlock()
+	names := []string{"gc-pause-spinning", "stop-spin-halt", "isolation", "cr2-across-partitions", "pages-returned"}
+	r := boot(t, qemu.Config{Kernel: img, Append: []string{"hvtest=" + strings.Join(names, ",")}, CPU: "EPYC", Machine: "q35",
+		MemMiB: 1024, Extra: []string{"-smp", "4"}, Timeout: 3 * time.Minute})
+	if !r.Passed() {
+		t.Fatalf("hvtest on 4 CPUs: %s", r.Describe())
+	}
+	if !strings.Contains(string(r.Log), "gohv: metal: 4 cpus online") {
+		t.Error("the boot report does not say 4 cpus online")
+	}
+	for _, name := range names {
 		c, ok := r.Verdict.Check(name)
 		if !ok {
 			t.Errorf("check %s not reported", name)

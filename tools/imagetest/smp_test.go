@@ -1,7 +1,14 @@
 package imagetest
 
 import (
+	"maps"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
+
+	"gohv/tools/linuxtest"
+	"gohv/tools/qemu"
 )
 
 // TestLinuxSMP boots Debian's unmodified kernel in partitions of 2 and 4
@@ -9,7 +16,8 @@ import (
 // APIC (INIT and SIPI to each APIC ID the MADT lists), runs a job pinned
 // to each CPU and sees every CPU do some of the work
 // (linuxtest.SMP.Check); tools/bochstest's TestLinuxSMPVTx does the same
-// on Intel VT-x. The VPs take turns on the host's one CPU.
+// on Intel VT-x. The VPs take turns on the host's one CPU; TestLinuxSMPHost
+// spreads them over four.
 func TestLinuxSMP(t *testing.T) {
 	img, g := linuxGuest(t)
 	t.Parallel()
@@ -20,5 +28,45 @@ func TestLinuxSMP(t *testing.T) {
 	}
 	for name, ticks := range s.Check(t, r.Log) {
 		t.Logf("%s: ticks per CPU %v", name, ticks)
+	}
+}
+
+// TestLinuxSMPHost is TestLinuxSMP on a host of 4 CPUs (QEMU -smp 4,
+// multi-threaded TCG, no -icount: QEMU runs the CPUs in parallel): gohv
+// starts them all, spreads the six VPs over the three application
+// processors (each to the least loaded), and Linux's checks pass as on one
+// CPU, with VPs of one guest running at once on different host CPUs.
+func TestLinuxSMPHost(t *testing.T) {
+	img, g := linuxGuest(t)
+	t.Parallel()
+	s := g.SMP(t, 256, 2, 4)
+	mods := linuxtest.ConfigModules(t, t.TempDir(), linuxtest.Config(s.Partitions...), s.Files...)
+	hostQuiet.Lock() // four emulated CPUs want the host's cores
+	defer hostQuiet.Unlock()
+	r := boot(t, qemu.Config{Kernel: img, Modules: qemuModules(mods), MemMiB: 1024, Extra: []string{"-smp", "4"},
+		Timeout: 5 * time.Minute})
+	t.Logf("QEMU ran %.1f s wall", r.Elapsed.Seconds())
+	if !r.Passed() {
+		t.Errorf("want verdict PASS: %s", r.Describe())
+	}
+	if !strings.Contains(string(r.Log), "gohv: metal: 4 cpus online") {
+		t.Errorf("the boot report does not say 4 cpus online")
+	}
+	for name, ticks := range s.Check(t, r.Log) {
+		t.Logf("%s: ticks per CPU %v", name, ticks)
+	}
+	// Where each partition's VPs ran: "host-cpus=a,b,..." in its end line.
+	// The six VPs go two to each application processor; the boot CPU
+	// runs none while others are online (hv/placement.go).
+	perCPU := map[string]int{}
+	for _, m := range regexp.MustCompile(`partition ended partition=(\S+) .* host-cpus=(\S+)`).FindAllStringSubmatch(string(r.Log), -1) {
+		cpus := strings.Split(m[2], ",")
+		t.Logf("%s: VPs on host CPUs %v", m[1], cpus)
+		for _, c := range cpus {
+			perCPU[c]++
+		}
+	}
+	if want := map[string]int{"1": 2, "2": 2, "3": 2}; !maps.Equal(perCPU, want) {
+		t.Errorf("VPs per host CPU %v, want %v", perCPU, want)
 	}
 }
