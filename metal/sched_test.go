@@ -84,3 +84,75 @@ func TestCloneStartsThreadAfterSyscall(t *testing.T) {
 		t.Errorf("fork-style clone = %d, want EINVAL", int64(r))
 	}
 }
+
+// asCPU makes the host tests run as CPU i of n online ones: its entry
+// state and idle thread set up as apMain would, running its idle thread.
+func asCPU(t *testing.T, i, n int) *cpu {
+	t.Helper()
+	cpuSlots = int32(n)
+	for k := range n {
+		cpus[k].online.Store(true)
+	}
+	hostCPU = i
+	c := thisCPU()
+	c.index = int32(i)
+	if threads[c.idle].affinity != int32(i)+1 || c.idle != int32(i) {
+		c.initEntryState()
+		c.setupIdleThread(int32(i))
+		c.current = c.idle
+		threads[c.idle].state = tsRunning
+	}
+	return c
+}
+
+// TestPinnedThreadRunsOnlyOnItsCPU: two CPUs share the run queue; a thread
+// bound to CPU 1 is never taken by CPU 0 (which runs the unbound one
+// queued behind it), waking it sends CPU 1 a reschedule IPI, and PinThread
+// of a running thread moves it off a CPU it may not run on.
+func TestPinnedThreadRunsOnlyOnItsCPU(t *testing.T) {
+	setupKernel(t)
+	t.Cleanup(func() { hostCPU, cpuSlots = 0, 1 })
+	c1 := asCPU(t, 1, 2)
+	c0 := asCPU(t, 0, 2)
+	main := c0.current
+	pinned, free := newThread(), newThread()
+	threads[pinned].affinity = 2 // CPU 1
+	makeRunnable(pinned)
+	if hostIPIs[vecResched] != 1 || !c1.kicked {
+		t.Fatalf("waking a thread bound to CPU 1 sent %d reschedule IPIs, kicked %v", hostIPIs[vecResched], c1.kicked)
+	}
+	makeRunnable(free)
+	if c0.queued() != true || runqAny != 1 || c1.pinnedQueued != 1 || c0.pinnedQueued != 0 {
+		t.Fatalf("queue counts: any %d, pinned to 0: %d, to 1: %d", runqAny, c0.pinnedQueued, c1.pinnedQueued)
+	}
+	// CPU 0's thread blocks: CPU 0 takes the unbound thread, not the first.
+	threads[main].state = tsBlocked
+	c0.needResched = true
+	schedule()
+	if c0.current != free {
+		t.Fatalf("CPU 0 runs %d, want the unbound %d", c0.current, free)
+	}
+	// CPU 1 takes its bound thread at its next trap.
+	asCPU(t, 1, 2)
+	schedule()
+	if c1.current != pinned || c1.kicked {
+		t.Fatalf("CPU 1 runs %d (kicked %v), want its bound %d", c1.current, c1.kicked, pinned)
+	}
+	if runqLen != 0 || runqAny != 0 || c1.pinnedQueued != 0 {
+		t.Fatalf("queue not empty: len %d any %d pinned %d", runqLen, runqAny, c1.pinnedQueued)
+	}
+	// The bound thread asks for CPU 0 (PinThread): CPU 1 puts it back in
+	// the queue and idles, and CPU 0 is told.
+	ipis := hostIPIs[vecResched]
+	if r := sysPinImpl(1); r != 0 {
+		t.Fatalf("pin to CPU 0 = %d", int64(r))
+	}
+	schedule()
+	if c1.current != c1.idle || c0.pinnedQueued != 1 || hostIPIs[vecResched] != ipis+1 {
+		t.Fatalf("after PinThread(0): CPU 1 runs %d, CPU 0 has %d bound queued, %d IPIs more",
+			c1.current, c0.pinnedQueued, hostIPIs[vecResched]-ipis)
+	}
+	if r := sysPinImpl(3); r != errno(EINVAL) {
+		t.Errorf("pin to a CPU that is not online = %d, want EINVAL", int64(r))
+	}
+}

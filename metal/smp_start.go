@@ -84,8 +84,8 @@ func StartCPUs(apicIDs []uint32) []CPUStart {
 	return out
 }
 
-// cmdlineCPUs is N of the command-line word cpus=N (at least 1), or
-// maxCPUs. Pure.
+// cmdlineCPUs is N of the command-line word cpus=N, from 1 to maxCPUs;
+// maxCPUs without the word or with a value that is not a number. Pure.
 func cmdlineCPUs(cmdline []byte) int {
 	for _, w := range fields(cmdline) {
 		if len(w) > 5 && string(w[:5]) == "cpus=" {
@@ -96,7 +96,7 @@ func cmdlineCPUs(cmdline []byte) int {
 				}
 				n = n*10 + int(b-'0')
 			}
-			return max(n, 1)
+			return min(max(n, 1), maxCPUs)
 		}
 	}
 	return maxCPUs
