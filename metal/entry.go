@@ -37,9 +37,11 @@ const (
 	bootGDTData    = x86.DescriptorFlatData                        // the boot GDT's slot gdtKernelData
 	bootGDTLimit   = (gdtKernelData+1)<<x86.SelectorIndexShift - 1 // null, code, data
 
-	// entry64: SSE for Go code (SDM Vol. 3A 14.1.3): CR0.EM and TS clear,
-	// MP and NE set, CR4.OSFXSR and OSXMMEXCPT set.
-	entryCR0Clear = x86.CR0EM | x86.CR0TS
+	// entry64 and apEntry64: SSE for Go code (SDM Vol. 3A 14.1.3): CR0.EM
+	// and TS clear, MP and NE set, CR4.OSFXSR and OSXMMEXCPT set; and
+	// caching on (CD and NW clear), which INIT leaves off on an
+	// application processor (SDM Vol. 3A 9.1.1: CR0 60000010H after INIT).
+	entryCR0Clear = x86.CR0EM | x86.CR0TS | x86.CR0CD | x86.CR0NW
 	entryCR0Set   = x86.CR0MP | x86.CR0NE
 	entryCR4Set   = x86.CR4OSFXSR | x86.CR4OSXMMEXCPT
 
