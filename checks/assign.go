@@ -11,6 +11,7 @@ import (
 	"gohv/metal/pci"
 	"gohv/root/devices"
 	"gohv/root/passthrough"
+	"gohv/root/passthrough/hostpci"
 	"gohv/testguests"
 )
 
@@ -78,7 +79,7 @@ func checkIOMMUAssign(env *Env) (detail string, err error) {
 			return err
 		}
 		t0 := time.Now()
-		d, err := passthrough.Assign(unit, p.Mem, hostFunction(env.PCI, fn))
+		d, err := passthrough.Assign(unit, p.Mem, hostpci.Function(env.PCI, fn))
 		assignTime = time.Since(t0)
 		if err != nil {
 			return err
@@ -142,25 +143,6 @@ func checkIOMMUAssign(env *Env) (detail string, err error) {
 		edu, unit.Name(), res.Slot, res.BAR0, assignRAM>>20, outside, fault, len(faults), how, after,
 		res.ToDevice, res.FromDevice, assignTime.Microseconds(), releaseTime.Microseconds(), costs), nil
 }
-
-// hostFunction is a metal/pci function as root/passthrough takes it.
-func hostFunction(c pci.Config, f pci.Function) passthrough.Function {
-	out := passthrough.Function{Name: f.Addr.String(), Source: uint16(f.Bus)<<8 | uint16(f.Dev)<<3 | uint16(f.Fn),
-		Config: functionConfig{c, f.Addr}}
-	for _, b := range f.BARs {
-		out.BARs = append(out.BARs, passthrough.BAR{Index: b.Index, Base: b.Base, Size: b.Size, IO: b.IO, Is64: b.Is64, Pref: b.Prefetch})
-	}
-	return out
-}
-
-// functionConfig is one function's configuration space.
-type functionConfig struct {
-	c pci.Config
-	a pci.Addr
-}
-
-func (f functionConfig) Read32(off uint16) uint32     { return f.c.Read32(f.a, off) }
-func (f functionConfig) Write32(off uint16, v uint32) { f.c.Write32(f.a, off, v) }
 
 // pageBetween returns a free page at or above lo and below hi.
 func pageBetween(lo, hi uint64) (uint64, error) {

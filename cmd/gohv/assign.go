@@ -11,6 +11,7 @@ import (
 	"gohv/root/config"
 	"gohv/root/devices"
 	"gohv/root/passthrough"
+	"gohv/root/passthrough/hostpci"
 )
 
 // iommuMu serialises the IOMMU units' use by assignments, releases and
@@ -52,7 +53,7 @@ func assignPCI(p *hv.Partition, a config.PCIAddress) (devices.PCIFunction, func(
 		return nil, nil, fmt.Errorf("no enabled IOMMU unit covers it: assignment needs DMA remapping")
 	}
 	iommuMu.Lock()
-	dev, err := passthrough.Assign(unit, p.Mem, hostFunction(pciConfig, *fn))
+	dev, err := passthrough.Assign(unit, p.Mem, hostpci.Function(pciConfig, *fn))
 	iommuMu.Unlock()
 	if err != nil {
 		return nil, nil, err
@@ -86,22 +87,3 @@ func assignPCI(p *hv.Partition, a config.PCIAddress) (devices.PCIFunction, func(
 	}
 	return dev, release, nil
 }
-
-// hostFunction is a metal/pci function as root/passthrough takes it.
-func hostFunction(c pci.Config, f pci.Function) passthrough.Function {
-	out := passthrough.Function{Name: f.Addr.String(), Source: uint16(f.Bus)<<8 | uint16(f.Dev)<<3 | uint16(f.Fn),
-		Config: functionConfig{c, f.Addr}}
-	for _, b := range f.BARs {
-		out.BARs = append(out.BARs, passthrough.BAR{Index: b.Index, Base: b.Base, Size: b.Size, IO: b.IO, Is64: b.Is64, Pref: b.Prefetch})
-	}
-	return out
-}
-
-// functionConfig is one function's configuration space.
-type functionConfig struct {
-	c pci.Config
-	a pci.Addr
-}
-
-func (f functionConfig) Read32(off uint16) uint32     { return f.c.Read32(f.a, off) }
-func (f functionConfig) Write32(off uint16, v uint32) { f.c.Write32(f.a, off, v) }
