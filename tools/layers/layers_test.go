@@ -54,7 +54,7 @@ var rules = []struct {
 	{"root/hostnet/diag", nil, "the diagnostic HTTP service reports plain data the caller fills: standard library only"},
 	{"root/hostnet/...", []string{"root/hostnet/..."}, "the root's TCP/IP endpoint is gVisor's netstack over an Uplink seam: nothing of hv, vmbus or the rest of root (the switch satisfies its interface)"},
 	{"root/passthrough", []string{"iommu"}, "device assignment works over the IOMMU interface and small configuration-space and guest-memory seams: the image wires metal's PCI access and the partition's memory to it"},
-	{"root/passthrough/hostpci", []string{"root/passthrough", "metal/pci", "iommu"}, "the one adapter from metal's PCI enumeration to what device assignment takes, shared by the image and the in-image checks"},
+	{"root/passthrough/hostpci", []string{"root/passthrough", "metal/pci", "iommu", "x86"}, "the one adapter from metal's PCI enumeration to what device assignment takes, shared by the image and the in-image checks"},
 	{"root/vswitch", nil, "the virtual switch: standard library only; the VSPs and the root's stack attach to its ports"},
 	{"root/ic/protocol", nil, "the integration services' wire format: standard library only, usable by a guest-side client"},
 	{"root/ic", []string{"root/ic/protocol", "vmbus/proto", "hv/tlfs"}, "the integration services see their wire format and the VMBus GUIDs (vmbus/proto, which brings the TLFS definitions), nothing of hv or the VMBus server: the partition worker wires them to a channel"},
