@@ -278,8 +278,8 @@ type Stats struct {
 	IPIsSent       uint64 // ICR and SELF_IPI writes that sent a message
 	IPIsNoTarget   uint64 // of those, messages that matched no LAPIC
 	IPIsInvalid    uint64 // ICR writes with a reserved delivery mode or invalid shorthand
-	TimerFired     uint64 // timer expiries delivered to IRR (or masked)
-	TimerCoalesced uint64 // periodic expiries merged into one interrupt
+	TimerFired     uint64 // timer expiries that set their vector in IRR (or masked)
+	TimerCoalesced uint64 // expiries merged into one interrupt: periods that passed unobserved, or the vector still in IRR
 	Errors         uint64 // error conditions recorded in ESR
 }
 

@@ -133,11 +133,15 @@ func TestTimerPeriodicCoalesces(t *testing.T) {
 	if !host.armed || host.at != r.clock.now+500_000 {
 		t.Fatalf("next callback at %d, want %d", host.at, r.clock.now+500_000)
 	}
-	// The VP never acks: ten more periods leave one vector in IRR.
+	// The VP never acks: ten more periods leave one vector in IRR, and
+	// the expiries that found it there count as coalesced, not fired.
 	r.clock.Advance(10_000_000)
 	irr, _, _ := l.snapshot()
 	if got := bitsOf(irr); len(got) != 1 || got[0] != 0x41 {
 		t.Fatalf("IRR %#x", got)
+	}
+	if s := l.Stats(); s.TimerFired != 1 || s.TimerCoalesced != 14 {
+		t.Fatalf("after ten unacked periods: %+v, want 1 fired, 14 coalesced", s)
 	}
 }
 
