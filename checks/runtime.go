@@ -184,8 +184,37 @@ func checkGC(*Env) (string, error) {
 // call against the calibrated TSC clock. metal's one-shot timer ends a
 // nanosleep within microseconds of its deadline; the runtime's timers wait
 // in epoll_pwait, whose timeout is whole milliseconds, so time.Sleep ends
-// up to 1 ms late. The bound leaves room for QEMU TCG on a loaded host.
+// up to 1 ms late. The bound leaves room for QEMU TCG on a loaded host,
+// and a round that overshoots it is tried again, up to timerRounds in
+// all: the emulator's process descheduled for a moment makes one sleep
+// late, a timer that is not woken on time makes every round late.
 func checkTimers(*Env) (string, error) {
+	const timerRounds = 3
+	var errs []string
+	for range timerRounds {
+		detail, err := timerRound()
+		if err == nil {
+			if len(errs) > 0 {
+				detail += fmt.Sprintf(" (after %d late rounds: %s)", len(errs), strings.Join(errs, "; "))
+			}
+			return detail, nil
+		}
+		if !errors.As(err, new(timerLate)) {
+			return "", err
+		}
+		errs = append(errs, err.Error())
+	}
+	return "", fmt.Errorf("late in all %d rounds: %s", timerRounds, strings.Join(errs, "; "))
+}
+
+// timerLate is a round of checkTimers that woke within the rules but
+// beyond the bound.
+type timerLate string
+
+func (e timerLate) Error() string { return string(e) }
+
+// timerRound is one round of checkTimers.
+func timerRound() (string, error) {
 	const bound = 20 * time.Millisecond
 	var worst time.Duration
 	var total time.Duration
@@ -210,7 +239,7 @@ func checkTimers(*Env) (string, error) {
 	}
 	worst = max(worst, tgot-30*time.Millisecond)
 	if worst > bound {
-		return "", fmt.Errorf("sleep overshoot up to %v (bound %v)", worst, bound)
+		return "", timerLate(fmt.Sprintf("sleep overshoot up to %v (bound %v)", worst, bound))
 	}
 	var nsWorst time.Duration
 	for _, d := range []time.Duration{50 * time.Microsecond, 300 * time.Microsecond, 2 * time.Millisecond} {
@@ -226,7 +255,7 @@ func checkTimers(*Env) (string, error) {
 		nsWorst = max(nsWorst, off)
 	}
 	if nsWorst > bound {
-		return "", fmt.Errorf("nanosleep overshoot up to %v (bound %v)", nsWorst, bound)
+		return "", timerLate(fmt.Sprintf("nanosleep overshoot up to %v (bound %v)", nsWorst, bound))
 	}
 	wall := time.Since(time.Unix(0, 0)) > 0
 	return fmt.Sprintf("time.Sleep late by %v on average, %v at worst (epoll's whole milliseconds); nanosleep late by %v at worst (%s timer); wall clock set=%v",
