@@ -227,7 +227,8 @@ func TestBadInput(t *testing.T) {
 // unit turned on with every device blocked (its capabilities, then the
 // confinement) and interrupt remapping on — every remappable-format
 // interrupt blocked, and the line saying that QEMU 7.2 passes the
-// compatibility format whatever GCMD_REG.CFI says; the AMD-Vi unit turned
+// compatibility format whatever GCMD_REG.CFI says — or off with
+// intremap=off (ECAP_REG.IR clear); the AMD-Vi unit turned
 // on likewise, with remapping on (QEMU's intremap defaults to on under
 // TCG, and its IVHD then names the I/O APIC) and off with intremap=off;
 // and the warning that DMA is not confined where no unit exists.
@@ -246,6 +247,10 @@ func TestIOMMUReport(t *testing.T) {
 			"gohv: acpi iommu vt-d unit 0 at 0xfed90000 segment 0 scope 7 entries intr-remap=true address-width 39",
 			"gohv: iommu vt-d unit 0xfed90000: version 1.0 cap 0xd2008c22260206 ecap 0xf00f4a: mgaw 39 sagaw 0x2 65536 domains 1 fault records at 0x220 rwbf=false cm=false; iotlb at 0xf0 qi=true ir=true pt=true sc=false smts=false",
 			"gohv: iommu vt-d unit 0xfed90000: translation on, every device blocked (1 fault record); interrupt remapping on, every remappable-format interrupt blocked but not the compatibility format (QEMU 7.2's intel-iommu delivers compatibility-format interrupts whatever GCMD_REG.CFI says)"}},
+		{"intel-iommu-intremap-off", []string{"-device", "intel-iommu,intremap=off"}, []string{
+			"gohv: acpi iommu vt-d unit 0 at 0xfed90000 segment 0 scope 7 entries intr-remap=false address-width 39",
+			"gohv: iommu vt-d unit 0xfed90000: version 1.0 cap 0xd2008c22260206 ecap 0xf42: mgaw 39 sagaw 0x2 65536 domains 1 fault records at 0x220 rwbf=false cm=false; iotlb at 0xf0 qi=true ir=false pt=true sc=false smts=false",
+			"gohv: iommu vt-d unit 0xfed90000: translation on, every device blocked (1 fault record); interrupt remapping off: ECAP_REG.IR clear: the unit does not remap interrupts"}},
 		// The IOMMU is a PCI function, in the first free slot after
 		// the default VGA (00:01.0) and e1000e (00:02.0).
 		{"amd-iommu", []string{"-device", "amd-iommu"}, []string{
