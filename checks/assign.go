@@ -110,7 +110,7 @@ func checkIOMMUAssign(env *Env) (detail string, err error) {
 			if err := irq.route(d, p); err != nil {
 				return err
 			}
-			if err := irq.control(env, edu, bar); err != nil {
+			if err := irq.control(env, p, d, unit, edu, bar); err != nil {
 				return fmt.Errorf("interrupt remapping control: %w", err)
 			}
 			irq.serve(d)

@@ -84,19 +84,56 @@ func newAssignIRQ(unit iommu.Domains, edu pci.Addr) (*assignIRQ, string, error) 
 	}, "", nil
 }
 
-// control proves the path before the guest runs: with the device
+// Guest pages the edu guest does not use, for the control's probe.
+const (
+	probeSrc = 0x21_0000
+	probeDst = 0x21_1000
+)
+
+// control proves the path before the guest runs, with the device
 // assigned and its MSI routed (the host capability holds the entry's
-// message) but nothing serving the vector yet, the root has the device
-// raise its interrupt (edu register 0x60, bus master on for the moment)
-// and wants the vector to fire; then acks it (0x64). The vector's and the
-// stray counts the verdict compares are taken after it.
-func (q *assignIRQ) control(env *Env, edu pci.Addr, bar pci.BAR) error {
+// message) but nothing serving the vector yet. First the probe: the
+// device's DMA must reach 32-bit addresses, or the guest's hostile
+// messages would never reach the interrupt window (QEMU's edu masks DMA
+// addresses to 28 bits unless run with dma_mask=0xffffffff) — the root
+// has it copy four bytes of the partition's RAM to 1<<28 + probeDst,
+// outside the partition's RAM, which a 28-bit mask turns into probeDst,
+// inside it; the faults the refused write caused are read and dropped.
+// Then the root has the device raise its interrupt (edu register 0x60,
+// bus master on for the moment) and wants the vector to fire; it acks it
+// (0x64). The vector's and the stray counts the verdict compares are
+// taken after it.
+func (q *assignIRQ) control(env *Env, p *hv.Partition, d *passthrough.Device, unit iommu.Unit, edu pci.Addr, bar pci.BAR) error {
 	regs, err := metal.MapMMIO(bar.Base, bar.Size)
 	if err != nil {
 		return err
 	}
 	old := pci.SetCommand(env.PCI, edu, pci.CommandMemory|pci.CommandBusMaster, 0)
 	defer pci.SetCommand(env.PCI, edu, old, 0xffff)
+
+	pattern := []byte{0xa5, 0x5a, 0xc3, 0x3c}
+	if err := p.Mem.WriteRAM(probeSrc, pattern); err != nil {
+		return err
+	}
+	if err := p.Mem.WriteRAM(probeDst, make([]byte, len(pattern))); err != nil {
+		return err
+	}
+	if err := eduDMACount(regs, probeSrc, eduBuffer, 0, uint64(len(pattern))); err != nil {
+		return err
+	}
+	if err := eduDMACount(regs, eduBuffer, 1<<28|probeDst, eduDMAToRAM, uint64(len(pattern))); err != nil {
+		return err
+	}
+	got := make([]byte, len(pattern))
+	if err := p.Mem.ReadRAM(probeDst, got); err != nil {
+		return err
+	}
+	unit.Faults()
+	d.Faults()
+	if string(got) == string(pattern) {
+		return fmt.Errorf("edu %v's DMA to %#x arrived at %#x: QEMU's edu masks DMA addresses to 28 bits, short of the interrupt window (run it with -device edu,dma_mask=0xffffffff)", edu, 1<<28|probeDst, probeDst)
+	}
+
 	before := metal.DeviceInterrupts(q.vec)
 	regs.Write32(eduRegIRQRaise, 1)
 	defer regs.Write32(eduRegIRQAck, 1)
@@ -177,11 +214,6 @@ func (q *assignIRQ) verdict(res testguests.EduResult, d *passthrough.Device, fau
 	q.mu.Unlock()
 	if errs != "" {
 		return "", fmt.Errorf("delivering the device's interrupts: %s", errs)
-	}
-	for _, f := range faults {
-		if !f.Interrupt && f.Addr>>20 == q.compat[0]>>20&0xff && f.Addr < 1<<28 {
-			return "", fmt.Errorf("the device's writes to the interrupt window arrived as DMA at %#x: QEMU's edu masks DMA addresses to 28 bits (run it with -device edu,dma_mask=0xffffffff)", f.Addr)
-		}
 	}
 	host := metal.DeviceInterrupts(q.vec) - q.host0
 	st := d.MSIStats()
