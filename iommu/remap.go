@@ -56,7 +56,9 @@ type Remapper interface {
 	Unit
 	// EnableInterruptRemapping turns remapping on with no entry
 	// allocated: every device's interrupt requests are blocked. It is an
-	// error on a unit that cannot (InterruptRemapping says why).
+	// error (wrapping ErrNoRemapping) on a unit that cannot
+	// (InterruptRemapping says why). Called again, it keeps the entries
+	// allocated so far.
 	EnableInterruptRemapping() error
 	// InterruptRemapping says whether remapping is on, and when not,
 	// why (the unit lacks it, or it was not turned on).

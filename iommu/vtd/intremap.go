@@ -116,7 +116,8 @@ func (u *Unit) InterruptRemapping() (bool, string) {
 // EnableInterruptRemapping points the unit at an empty table and turns
 // remapping on (10.4.4, 10.4.29, 6.5.2.7): IRTA_REG, SIRTP, a global
 // interrupt entry cache invalidation, CFI clear, IRE. BlockAll must have
-// run (the invalidation queue is on).
+// run (the invalidation queue is on). Called again, it re-enables with
+// the entries allocated so far.
 func (u *Unit) EnableInterruptRemapping() error {
 	if !u.ECap.IR || !u.ECap.QI {
 		_, why := u.InterruptRemapping()
@@ -135,10 +136,9 @@ func (u *Unit) EnableInterruptRemapping() error {
 			return fmt.Errorf("%s: interrupt remapping table page %#x is not 4 KiB aligned", u.Name(), pa)
 		}
 		u.irt = &irt{base: pa}
+		clear(u.pages.Page(pa)[:]) // every entry not present
+		u.flushPage(pa)
 	}
-	clear(u.pages.Page(u.irt.base)[:]) // every entry not present
-	clear(u.irt.owner[:])
-	u.flushPage(u.irt.base)
 	u.regs.Write64(IRTA_REG, u.irt.base&IRTA_IRTA|irtSizeS) // EIME clear: xAPIC destinations
 	if err := u.command("set interrupt remap table pointer", GCMD_SIRTP, GSTS_IRTPS, GSTS_IRTPS); err != nil {
 		return err
@@ -150,6 +150,9 @@ func (u *Unit) EnableInterruptRemapping() error {
 		if err := u.command("block compatibility-format interrupts", 0, GSTS_CFIS, 0); err != nil {
 			return err
 		}
+	}
+	if u.regs.Read32(GSTS_REG)&GSTS_IRES != 0 { // on already: the new pointer is in use (10.4.4 SIRTP)
+		return nil
 	}
 	return u.command("enable interrupt remapping", GCMD_IRE, GSTS_IRES, GSTS_IRES)
 }

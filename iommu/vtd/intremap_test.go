@@ -233,7 +233,8 @@ func TestEnableInterruptRemappingNeedsQueueAndTimesOut(t *testing.T) {
 }
 
 // TestBlockAllKeepsInterruptRemapping: Disable and BlockAll again (the
-// iommu-blocks-dma check's cycle) leave remapping on with its entries.
+// iommu-blocks-dma check's cycle) leave remapping on with its entries, and
+// so does enabling it again.
 func TestBlockAllKeepsInterruptRemapping(t *testing.T) {
 	f, u := remappingUnit(t)
 	in, err := u.AllocInterrupt(0x18, iommu.Target{Vector: 0x23})
@@ -251,5 +252,11 @@ func TestBlockAllKeepsInterruptRemapping(t *testing.T) {
 	}
 	if r := f.msi(0x18, in.Address, in.Data); !r.delivered || r.vector != 0x23 {
 		t.Fatalf("entry after BlockAll: %+v", r)
+	}
+	if err := u.EnableInterruptRemapping(); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.msi(0x18, in.Address, in.Data); !r.delivered || r.vector != 0x23 {
+		t.Fatalf("entry after enabling again: %+v", r)
 	}
 }

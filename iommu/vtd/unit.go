@@ -143,6 +143,7 @@ func (u *Unit) BlockAll() error {
 }
 
 // Disable turns translation off (GCMD_REG.TE clear, GSTS_REG.TES clear).
+// Interrupt remapping stays as it is.
 func (u *Unit) Disable() error {
 	return u.command("disable translation", 0, GSTS_TES, 0)
 }
