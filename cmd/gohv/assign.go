@@ -28,6 +28,7 @@ const faultPoll = 100 * time.Millisecond
 // faults are polled and each of the device's is logged:
 //
 //	gohv: DMA fault partition=edu0 device=00:04.0 source=00:04.0 addr=0x8000000 write reason="..."
+//	gohv: interrupt blocked partition=edu0 device=00:04.0 source=00:04.0 interrupt=0x1 reason="interrupt remapping entry not present (0x22)"
 //
 // The partition keeps running (the fault is the IOMMU's refusal; nothing
 // reached memory). Where the unit remaps interrupts and the function has
@@ -71,6 +72,11 @@ func assignPCI(p *hv.Partition, a config.PCIAddress) (devices.PCIFunction, func(
 			unit.Faults() // routes the device's faults to its domain
 			iommuMu.Unlock()
 			for _, f := range dev.Faults() {
+				if f.Interrupt { // a message into the interrupt window that no entry of its own names
+					rootLog.Warn("interrupt blocked", "partition", p.Name, "device", fn.Addr.String(), "source", f.SourceString(),
+						"interrupt", fmt.Sprintf("%#x", f.Addr), "reason", f.Reason)
+					continue
+				}
 				rootLog.Warn("DMA fault", "partition", p.Name, "device", fn.Addr.String(), "source", f.SourceString(),
 					"addr", fmt.Sprintf("%#x", f.Addr), "write", f.Write, "reason", f.Reason)
 			}
