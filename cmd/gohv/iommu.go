@@ -65,7 +65,7 @@ func (metalPages) AllocPages(n int) (uint64, error) {
 // each:
 //
 //	gohv: iommu vt-d unit 0xfed90000: translation on, every device blocked (1 fault record); interrupt remapping on, every interrupt blocked
-//	gohv: iommu amd-vi unit 0xfed80000: translation on, every device blocked (256 device table entries); interrupt remapping off: the IVHD names no I/O APIC (QEMU: amd-iommu without intremap=on)
+//	gohv: iommu amd-vi unit 0xfed80000: translation on, every device blocked (256 device table entries); interrupt remapping off: the IVHD names no I/O APIC (QEMU: amd-iommu with intremap=off)
 //
 // A unit whose interrupt remapping cannot be turned on still confines
 // DMA; its line says why remapping is off (a device's DMA write to the

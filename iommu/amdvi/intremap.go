@@ -39,9 +39,9 @@ import (
 // every AMD-Vi IOMMU, but the platform must route the I/O APIC's
 // interrupts through it, which the IVHD says with a special device entry
 // naming the I/O APIC (Config.InterruptRemapping; Linux turns remapping
-// off without one). QEMU 7.2's amd-iommu writes that entry only with
-// intremap=on, and without intremap=on refuses every request of a device
-// whose entry has IV set.
+// off without one). QEMU 7.2's amd-iommu writes that entry only when its
+// remapping is on (intremap=on, or the default auto under TCG), and with
+// it off refuses every request of a device whose entry has IV set.
 
 // Device table entry, the third qword (bits 191:128; 2.2.2.1).
 const (
@@ -97,7 +97,7 @@ var _ iommu.Remapper = (*Unit)(nil)
 func (u *Unit) InterruptRemapping() (bool, string) {
 	switch {
 	case !u.Config.InterruptRemapping:
-		return false, "the IVHD names no I/O APIC (QEMU: amd-iommu without intremap=on)"
+		return false, "the IVHD names no I/O APIC (QEMU: amd-iommu with intremap=off)"
 	case !u.intRemap:
 		return false, "not enabled"
 	}

@@ -46,7 +46,7 @@
 //     interrupt request the unit remaps: only the device's own entry
 //     delivers (to the root's vector, so into its own partition), every
 //     other message is blocked. With remapping off (a unit without it;
-//     QEMU's amd-iommu without intremap=on) such a write reaches the
+//     QEMU's amd-iommu with intremap=off) such a write reaches the
 //     host's local APICs untranslated: a hostile guest's device can send
 //     the host an interrupt of its choosing (not memory: the window is not
 //     RAM), and nothing routes the device's MSI.

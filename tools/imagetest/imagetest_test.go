@@ -260,7 +260,7 @@ func TestIOMMUReport(t *testing.T) {
 		{"amd-iommu-intremap-off", []string{"-device", "amd-iommu,intremap=off"}, []string{
 			"gohv: acpi iommu amd-vi unit 0 at 0xfed80000 segment 0 device 00:03.0 ivhd-type 0x10 7 device entries",
 			"gohv: iommu amd-vi unit 0xfed80000: device 00:03.0 segment 0 efr 0x29d3 ia=true coherent=false event-log=false",
-			"gohv: iommu amd-vi unit 0xfed80000: translation on, every device blocked (256 device table entries); interrupt remapping off: the IVHD names no I/O APIC (QEMU: amd-iommu without intremap=on)"}},
+			"gohv: iommu amd-vi unit 0xfed80000: translation on, every device blocked (256 device table entries); interrupt remapping off: the IVHD names no I/O APIC (QEMU: amd-iommu with intremap=off)"}},
 		{"none", nil, []string{none}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -356,7 +356,7 @@ func TestIOMMUAssign(t *testing.T) {
 		// Without remapping the device keeps its DMA confinement and gets
 		// no interrupts; the guest skips its interrupt steps.
 		{"amd-iommu-intremap-off", "amd-iommu,intremap=off", "00:04.0", false, []string{"fault=unrecorded", "after-release=blocked",
-			`msi=off msi-why="the IVHD names no I/O APIC (QEMU: amd-iommu without intremap=on)"`}},
+			`msi=off msi-why="the IVHD names no I/O APIC (QEMU: amd-iommu with intremap=off)"`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := boot(t, qemu.Config{Kernel: needImage(t), Append: []string{"iommutest=iommu-assign-edu"},
