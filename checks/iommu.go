@@ -30,6 +30,8 @@ const (
 	eduVendor      = 0x1234
 	eduDevice      = 0x11e8
 	eduRegID       = 0x00 // identification: 0x010000ed
+	eduRegIRQRaise = 0x60 // raise the interrupt (MSI where enabled), status |= value
+	eduRegIRQAck   = 0x64 // acknowledge: status &^= value
 	eduRegDMASrc   = 0x80
 	eduRegDMADst   = 0x88
 	eduRegDMACount = 0x90
@@ -218,12 +220,17 @@ func allocDMAPages(n int) ([]uint64, error) {
 // buffer) and waits for it, bounded: the transfer starts 100 ms of QEMU's
 // virtual time after the command.
 func eduDMA(regs metal.MMIO, src, dst uint64, dir uint64) error {
+	return eduDMACount(regs, src, dst, dir, dmaBytes)
+}
+
+// eduDMACount is eduDMA of n bytes.
+func eduDMACount(regs metal.MMIO, src, dst uint64, dir uint64, n uint64) error {
 	if regs.Read64(eduRegDMACmd)&eduDMARun != 0 {
 		return errors.New("edu: a DMA is already running")
 	}
 	regs.Write64(eduRegDMASrc, src)
 	regs.Write64(eduRegDMADst, dst)
-	regs.Write64(eduRegDMACount, dmaBytes)
+	regs.Write64(eduRegDMACount, n)
 	regs.Write64(eduRegDMACmd, eduDMARun|dir)
 	deadline := time.Now().Add(5 * time.Second)
 	for regs.Read64(eduRegDMACmd)&eduDMARun != 0 {

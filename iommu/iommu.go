@@ -19,6 +19,12 @@
 // addresses), and every other access faults. A Unit that has domains is
 // a Domains. Detaching a device returns it to the blocked state.
 //
+// A Remapper (remap.go) is a Unit that remaps interrupts: with remapping
+// on, a device's write into the interrupt window 0xFEE00000-0xFEEFFFFF is
+// an interrupt request the unit delivers only through an entry the root
+// allocated to that device (to a host APIC ID and vector), and blocks
+// otherwise.
+//
 // # Concurrency
 //
 // A Unit is not safe for concurrent use: the root owns it and calls it
@@ -47,9 +53,13 @@ type Unit interface {
 // Fault is one recorded DMA remapping fault.
 type Fault struct {
 	Source uint16 // requester ID: bus<<8 | device<<3 | function
-	Addr   uint64 // the page of the faulting request's address
+	Addr   uint64 // the page of the faulting request's address; for an interrupt, see Interrupt
 	Write  bool   // a write request (else a read)
 	Reason string // the hardware's fault reason, spelled out
+	// Interrupt is set for a blocked interrupt request (interrupt
+	// remapping): Addr is then the interrupt index the unit computed
+	// (VT-d) or the message address (AMD-Vi), and Write is set.
+	Interrupt bool
 }
 
 // SourceString renders Source as bb:dd.f.
@@ -59,6 +69,9 @@ func (f Fault) SourceString() string {
 
 // String is the fault in the boot log's key=value form.
 func (f Fault) String() string {
+	if f.Interrupt {
+		return fmt.Sprintf("source=%s interrupt=%#x reason=%q", f.SourceString(), f.Addr, f.Reason)
+	}
 	kind := "read"
 	if f.Write {
 		kind = "write"

@@ -67,6 +67,11 @@ func trap(f *TrapFrame) {
 	case v < x86.FirstExternalVector:
 		c.trapCount[v]++
 		exception(f)
+	case v >= vecDeviceFirst && v <= vecDeviceLast: // devirq.go
+		c.trapCount[v]++
+		c.countIdleWakeup()
+		deviceInterrupt(v)
+		lapicEOI()
 	case v >= vecPICBase && v < vecPICBase+16, v == vecSpurious:
 		c.trapCount[v&0xff]++ // spurious: no EOI
 		c.countIdleWakeup()

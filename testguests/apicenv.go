@@ -88,7 +88,8 @@ func StartAPIC(h *hv.Hypervisor, cfg hv.Config, prog APICProgram, c APICClocks, 
 	if err != nil {
 		return nil, err
 	}
-	if err := LoadAPIC(p, prog, c); err == nil && setup != nil {
+	err = LoadAPIC(p, prog, c)
+	if err == nil && setup != nil {
 		err = setup(p)
 	}
 	if err != nil {

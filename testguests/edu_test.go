@@ -15,7 +15,7 @@ func TestEduGuestCode(t *testing.T) {
 	if len(c) > 4096 || !bytes.HasSuffix(c, endMarker) {
 		t.Fatalf("%d bytes", len(c))
 	}
-	if EduParams < DataBase+0x3000 || EduParams+48 > StackTop && EduParams < CodeBase {
+	if EduParams < DataBase+0x3000 || EduParams+8*eduPWords > StackTop && EduParams < CodeBase {
 		t.Fatalf("EduParams %#x overlaps the guest's buffers or the environment", EduParams)
 	}
 }

@@ -163,7 +163,8 @@ func Start(h *hv.Hypervisor, c hv.Config, prog Program, o Options, setup func(p 
 	if err != nil {
 		return nil, err
 	}
-	if err := Load(p, prog, o); err == nil && setup != nil {
+	err = Load(p, prog, o)
+	if err == nil && setup != nil {
 		err = setup(p)
 	}
 	if err != nil {

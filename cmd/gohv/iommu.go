@@ -60,11 +60,16 @@ func (metalPages) AllocPages(n int) (uint64, error) {
 }
 
 // enableIOMMUs turns on every VT-d unit of the DMAR table and every AMD-Vi
-// unit of the IVRS table with every device blocked and reports each:
+// unit of the IVRS table with every device blocked, and interrupt
+// remapping with every interrupt blocked where the unit can, and reports
+// each:
 //
-//	gohv: iommu vt-d unit 0xfed90000: translation on, every device blocked (1 fault record)
-//	gohv: iommu amd-vi unit 0xfed80000: translation on, every device blocked (256 device table entries)
+//	gohv: iommu vt-d unit 0xfed90000: translation on, every device blocked (1 fault record); interrupt remapping on, every interrupt blocked
+//	gohv: iommu amd-vi unit 0xfed80000: translation on, every device blocked (256 device table entries); interrupt remapping off: the IVHD names no I/O APIC (QEMU: amd-iommu with intremap=off)
 //
+// A unit whose interrupt remapping cannot be turned on still confines
+// DMA; its line says why remapping is off (a device's DMA write to the
+// interrupt window then reaches the host's local APICs as an interrupt).
 // A unit that fails is reported and left; the boot goes on. When the
 // tables name units and none could be enabled, the last line warns that
 // DMA is not confined and says why (the tables' own "no IOMMU" warning
@@ -75,7 +80,7 @@ func enableIOMMUs(t *acpi.Tables) {
 	if d, err := t.DMAR(); err == nil {
 		for _, drhd := range d.DRHDs {
 			found++
-			u, err := enableVTd(drhd)
+			u, err := enableVTd(drhd, strings.TrimSpace(d.OEMID) == "BOCHS")
 			if err != nil {
 				fmt.Printf("gohv: warning: iommu vt-d unit %#x not enabled: %v\n", drhd.RegisterBase, err)
 				why = append(why, fmt.Sprintf("vt-d unit %#x: %v", drhd.RegisterBase, err))
@@ -84,7 +89,7 @@ func enableIOMMUs(t *acpi.Tables) {
 			iommus = append(iommus, u)
 			fmt.Printf("gohv: iommu %s: version %d.%d cap %#x ecap %#x: %v; %v\n",
 				u.Name(), u.Ver>>4&0xf, u.Ver&0xf, u.Cap.Raw, u.ECap.Raw, u.Cap, u.ECap)
-			fmt.Printf("gohv: iommu %s: translation on, every device blocked (%s)\n", u.Name(), plural(u.Cap.NFR, "fault record"))
+			fmt.Printf("gohv: iommu %s: translation on, every device blocked (%s); %s\n", u.Name(), plural(u.Cap.NFR, "fault record"), remapInterrupts(u))
 		}
 	}
 	if r, err := t.IVRS(); err == nil {
@@ -99,7 +104,7 @@ func enableIOMMUs(t *acpi.Tables) {
 			iommus = append(iommus, u)
 			fmt.Printf("gohv: iommu %s: device %s segment %d efr %#x ia=%v coherent=%v event-log=%v\n",
 				u.Name(), acpi.PCIAddress(u.DeviceID), u.Segment, u.EFR, u.EFR&amdvi.EFR_IASup != 0, u.Coherent, !u.NoEventLog)
-			fmt.Printf("gohv: iommu %s: translation on, every device blocked (%s)\n", u.Name(), fmt.Sprintf("%d device table entries", u.DeviceTableEntries()))
+			fmt.Printf("gohv: iommu %s: translation on, every device blocked (%s); %s\n", u.Name(), fmt.Sprintf("%d device table entries", u.DeviceTableEntries()), remapInterrupts(u))
 		}
 	}
 	if found > 0 && len(iommus) == 0 {
@@ -108,8 +113,10 @@ func enableIOMMUs(t *acpi.Tables) {
 }
 
 // enableVTd reaches a DRHD's registers through the identity map and
-// blocks every device behind it.
-func enableVTd(drhd acpi.DRHD) (*vtd.Unit, error) {
+// blocks every device behind it. qemu is set for QEMU's tables (OEM ID
+// "BOCHS"), whose intel-iommu (7.2) passes compatibility-format
+// interrupts with remapping on.
+func enableVTd(drhd acpi.DRHD, qemu bool) (*vtd.Unit, error) {
 	base := drhd.RegisterBase
 	win, err := metal.MapMMIO(base, 0x1000)
 	if err != nil {
@@ -125,6 +132,9 @@ func enableVTd(drhd acpi.DRHD) (*vtd.Unit, error) {
 	}
 	if u, err = vtd.New(base, win, metalPages{}); err != nil {
 		return nil, err
+	}
+	if qemu {
+		u.CompatPasses = "QEMU 7.2's intel-iommu delivers compatibility-format interrupts whatever GCMD_REG.CFI says"
 	}
 	if err := u.BlockAll(); err != nil {
 		if errors.Is(err, vtd.ErrTimeout) {
@@ -152,6 +162,9 @@ func enableAMDVi(h acpi.IVHD, qemu bool) (*amdvi.Unit, error) {
 	c := amdvi.Config{Base: h.Base, DeviceID: h.DeviceID, Segment: h.Segment, LastDeviceID: h.DeviceID, Coherent: h.Flags&ivhdCoherent != 0, NoEventLog: qemu}
 	for _, e := range h.Entries {
 		c.LastDeviceID = max(c.LastDeviceID, e.Last)
+		if e.Type == acpi.IVHDEntrySpecial && e.Variety == acpi.SpecialIOAPIC {
+			c.InterruptRemapping = true
+		}
 	}
 	u, err := amdvi.New(c, win, metalPages{})
 	if err != nil {
@@ -164,6 +177,23 @@ func enableAMDVi(h acpi.IVHD, qemu bool) (*amdvi.Unit, error) {
 		return nil, err
 	}
 	return u, nil
+}
+
+// remapInterrupts turns interrupt remapping on where the unit can and
+// says how it went, for the unit's boot report line.
+func remapInterrupts(u iommu.Remapper) string {
+	if err := u.EnableInterruptRemapping(); errors.Is(err, iommu.ErrNoRemapping) {
+		_, why := u.InterruptRemapping()
+		return "interrupt remapping off: " + why
+	} else if err != nil {
+		return fmt.Sprintf("interrupt remapping off: %v", err)
+	}
+	if c, ok := u.(interface{ CompatibilityFormatPasses() (bool, string) }); ok {
+		if passes, why := c.CompatibilityFormatPasses(); passes {
+			return "interrupt remapping on, every remappable-format interrupt blocked but not the compatibility format (" + why + ")"
+		}
+	}
+	return "interrupt remapping on, every interrupt blocked"
 }
 
 func plural(n int, what string) string {

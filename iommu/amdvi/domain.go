@@ -157,13 +157,15 @@ func (u *Unit) blockingDTE() uint64 {
 	return uint64(DTE_V|DTE_TV|dteBlockMode<<DTE_ModeShift) | u.ptRoot&DTE_PtRoot
 }
 
-// writeDTE writes a device table entry's first two qwords (the others
-// stay zero), the second before the first that makes it translate.
+// writeDTE writes a device table entry's first two qwords and its
+// interrupt qword (intremap.go; the fourth stays zero), the others before
+// the first that makes it translate.
 func (u *Unit) writeDTE(id uint16, q0, q1 uint64) {
 	pa := u.devTab + uint64(id)*DTESize
 	pg := u.pages.Page(pa &^ 0xfff)
 	off := pa & 0xfff
 	binary.LittleEndian.PutUint64(pg[off+8:], q1)
+	binary.LittleEndian.PutUint64(pg[off+16:], u.intDTE(id))
 	binary.LittleEndian.PutUint64(pg[off:], q0)
 	u.flush(pa &^ 0xfff)
 }

@@ -71,6 +71,12 @@ func DecodeEvent(lo, hi uint64) (e Event, ok bool) {
 // address, the access and the event spelled out.
 func (e Event) Fault() iommu.Fault {
 	reason := EventName(e.Code)
+	if e.Code == IO_PAGE_FAULT && e.Flags&EvFlag_I != 0 && !e.QEMU {
+		// An interrupt request the remapping refused (2.2.5): the
+		// address is the message's, in the interrupt window.
+		reason += fmt.Sprintf(" flags %#x interrupt", e.Flags)
+		return iommu.Fault{Source: e.Device, Addr: e.Addr, Write: true, Interrupt: true, Reason: reason}
+	}
 	if e.Code == IO_PAGE_FAULT {
 		reason += fmt.Sprintf(" flags %#x domain %d", e.Flags, e.Domain)
 		if e.QEMU {

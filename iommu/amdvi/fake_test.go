@@ -43,6 +43,12 @@ type fakeUnit struct {
 	// shows as a stale translation.
 	dteCache map[uint16][2]uint64
 	tlb      map[tlbKey]tlbEntry
+	// Interrupt remapping's caches (2.2.5): the device table entry's
+	// interrupt qword by device ID and the table entries by device and
+	// index, dropped by INVALIDATE_DEVTAB_ENTRY and
+	// INVALIDATE_INTERRUPT_TABLE (and INVALIDATE_IOMMU_ALL).
+	intDTECache map[uint16]uint64
+	irteCache   map[[2]uint16]uint32
 }
 
 type tlbKey struct {
@@ -56,7 +62,8 @@ type tlbEntry struct {
 }
 
 func newFakeUnit(t *testing.T) *fakeUnit {
-	return &fakeUnit{t: t, mem: newFakePages(), efr: qemuEFR, dteCache: map[uint16][2]uint64{}, tlb: map[tlbKey]tlbEntry{}}
+	return &fakeUnit{t: t, mem: newFakePages(), efr: qemuEFR, dteCache: map[uint16][2]uint64{}, tlb: map[tlbKey]tlbEntry{},
+		intDTECache: map[uint16]uint64{}, irteCache: map[[2]uint16]uint32{}}
 }
 
 func (f *fakeUnit) Read64(off uint32) uint64 {
@@ -178,7 +185,18 @@ func (f *fakeUnit) run() {
 				f.t.Errorf("INVALIDATE_DEVTAB_ENTRY with reserved bits: %#x %#x", lo, hi)
 			}
 			delete(f.dteCache, uint16(lo))
+			delete(f.intDTECache, uint16(lo))
 			f.log = append(f.log, fmt.Sprintf("INVALIDATE_DEVTAB_ENTRY %#x", lo&0xffff))
+		case CMD_INVALIDATE_INT_TABLE:
+			if lo>>16&(1<<44-1) != 0 || hi != 0 { // QEMU 7.2's amdvi_inval_inttable
+				f.t.Errorf("INVALIDATE_INTERRUPT_TABLE with reserved bits: %#x %#x", lo, hi)
+			}
+			for k := range f.irteCache {
+				if k[0] == uint16(lo) {
+					delete(f.irteCache, k)
+				}
+			}
+			f.log = append(f.log, fmt.Sprintf("INVALIDATE_INTERRUPT_TABLE %#x", lo&0xffff))
 		case CMD_INVALIDATE_IOMMU_PAGE:
 			// QEMU 7.2's reserved-bit checks (amdvi_inval_pages).
 			if lo>>20&0xfff != 0 || lo>>48&0xfff != 0 || hi>>3&0x1ff != 0 {
@@ -211,6 +229,8 @@ func (f *fakeUnit) run() {
 			}
 			clear(f.dteCache)
 			clear(f.tlb)
+			clear(f.intDTECache)
+			clear(f.irteCache)
 			f.log = append(f.log, "INVALIDATE_IOMMU_ALL")
 		default:
 			f.event(ILLEGAL_COMMAND_ERROR<<EventCodeShift, pa)
@@ -316,6 +336,96 @@ func (f *fakeUnit) translate(id uint16, addr uint64, write bool) (uint64, bool) 
 	}
 	f.event(IO_PAGE_FAULT<<EventCodeShift|uint64(dom)<<EventDomainShift|flags<<EventFlagsShift|uint64(id), addr)
 	return 0, false
+}
+
+// msiResult is what an interrupt request came to.
+type msiResult struct {
+	delivered bool   // it reached a local APIC
+	passed    bool   // untranslated (IV clear, or IntCtl or a pass bit let it)
+	vector    uint8  // delivered: the vector
+	dest      uint32 // delivered: the APIC ID
+	why       string // blocked: why
+}
+
+// msi is an interrupt request — data written to addr in the interrupt
+// window — from device id, as 2.2.5 describes: untranslated with the unit
+// off or IV clear; else by the message type in data bits 10:8: fixed and
+// arbitrated as IntCtl says (00b target abort, 01b pass, 10b remap: the
+// entry at data bits 10:0, beyond 2^IntTabLen or with RemapEn clear an
+// IO_PAGE_FAULT with I set unless IG or SupIOPF, GuestMode or an IntType
+// above 001b refused), NMI, INIT and ExtInt only with their pass bit, SMI
+// and the rest refused. The device table entry's interrupt qword and the
+// table entries are cached as the unit may (2.2.6).
+func (f *fakeUnit) msi(id uint16, addr uint64, data uint32) msiResult {
+	if addr < intrAddrFirst || addr > intrAddrLast {
+		f.t.Fatalf("msi at %#x: not in the interrupt window", addr)
+	}
+	pass := msiResult{delivered: true, passed: true, vector: uint8(data), dest: uint32(addr >> 12 & 0xff)}
+	if f.ctl&Ctl_IommuEn == 0 {
+		return pass
+	}
+	q2, ok := f.intDTECache[id]
+	if !ok {
+		q2 = f.mem.read64(f.devTab&DevTabBase + uint64(id)*DTESize + 16)
+		f.intDTECache[id] = q2
+	}
+	if q2&DTE2_IV == 0 {
+		return pass
+	}
+	switch mt := data >> MsgTypeShift & 7; mt {
+	case MsgFixed, MsgArbitr:
+	case 4: // NMI
+		if q2&DTE2_NMIPass != 0 {
+			return pass
+		}
+		return msiResult{why: "NMI not passed"}
+	case 5: // INIT
+		if q2&DTE2_InitPass != 0 {
+			return pass
+		}
+		return msiResult{why: "INIT not passed"}
+	case 7: // ExtInt
+		if q2&DTE2_EIntPass != 0 {
+			return pass
+		}
+		return msiResult{why: "ExtInt not passed"}
+	default:
+		return msiResult{why: fmt.Sprintf("message type %d refused", mt)}
+	}
+	switch ctl := q2 >> DTE2_IntCtlShift & 3; ctl {
+	case IntCtl_Abort:
+		return msiResult{why: "IntCtl target abort"}
+	case IntCtl_Pass:
+		return pass
+	case IntCtl_Remap:
+	default:
+		return msiResult{why: "IntCtl reserved"}
+	}
+	idx := uint16(data & 0x7ff)
+	fault := func(why string) msiResult {
+		if q2&DTE2_IG == 0 {
+			f.event(IO_PAGE_FAULT<<EventCodeShift|uint64(EvFlag_I|EvFlag_RW)<<EventFlagsShift|uint64(id), addr)
+		}
+		return msiResult{why: why}
+	}
+	if uint64(idx) >= 1<<(q2>>DTE2_IntTabLenShft&0xf) {
+		return fault("index beyond IntTabLen")
+	}
+	e, ok := f.irteCache[[2]uint16{id, idx}]
+	if !ok {
+		pa := q2&DTE2_IntTableRoot + uint64(idx)*irteSize
+		e = binary.LittleEndian.Uint32(f.mem.Page(pa)[pa&0xfff:])
+		f.irteCache[[2]uint16{id, idx}] = e
+	}
+	switch {
+	case e&IRTE_RemapEn == 0 && e&IRTE_SupIOPF != 0:
+		return msiResult{why: "RemapEn clear"}
+	case e&IRTE_RemapEn == 0:
+		return fault("RemapEn clear")
+	case e&IRTE_GuestMode != 0 || e>>IRTE_IntTypeSh&7 > MsgArbitr:
+		return msiResult{why: "entry refused"}
+	}
+	return msiResult{delivered: true, vector: uint8(e >> IRTE_VectorShft), dest: e >> IRTE_DestShift & 0xff}
 }
 
 // fakePages is physical memory handed out in contiguous runs.

@@ -55,6 +55,9 @@ type Config struct {
 	// tests the result, which is never zero). Its requests are refused
 	// all the same; Faults just has nothing to read.
 	NoEventLog bool
+	// InterruptRemapping says the platform routes interrupts through the
+	// unit: the IVHD names the I/O APIC as a special device (intremap.go).
+	InterruptRemapping bool
 }
 
 // The command buffer and the event log are one 4 KiB page each: 256
@@ -86,6 +89,9 @@ type Unit struct {
 	sem                 uint64 // COMPLETION_WAIT's store target
 	cmdTail             uint64 // byte offset of the next command
 	waits               uint64 // COMPLETION_WAIT sequence number
+
+	intRemap  bool                 // EnableInterruptRemapping ran (intremap.go)
+	intTables map[uint16]*intTable // device ID → its interrupt remapping table
 
 	dids     map[uint16]bool    // DomainIDs in use
 	attached map[uint16]*Domain // device ID → its domain
@@ -141,6 +147,7 @@ func (u *Unit) BlockAll() error {
 		clear(pg[:])
 		for off := 0; off < len(pg); off += DTESize {
 			binary.LittleEndian.PutUint64(pg[off:], dte)
+			binary.LittleEndian.PutUint64(pg[off+16:], u.intDTE(uint16((p*4096+uint64(off))/DTESize)))
 		}
 		u.flush(u.devTab + p*4096)
 	}

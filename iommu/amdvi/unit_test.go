@@ -285,6 +285,7 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add(uint64(0x2<<60|0x00a<<48|0x0020), uint64(0x1ec000))
 	f.Add(uint64(0x5<<60), uint64(0x7f000))
 	f.Add(uint64(0), uint64(0))
+	f.Add(uint64(0x2<<60|0x008<<48|0x0020), uint64(0xfee00000)) // a refused interrupt request
 	f.Fuzz(func(t *testing.T, lo, hi uint64) {
 		e, ok := DecodeEvent(lo, hi)
 		if ok != (lo>>60 != 0) {
@@ -294,6 +295,12 @@ func FuzzDecodeEvent(f *testing.F) {
 			return
 		}
 		fl := e.Fault()
+		if fl.Interrupt {
+			if e.Code != IO_PAGE_FAULT || e.Flags&EvFlag_I == 0 || hi < intrAddrFirst || hi > intrAddrLast || fl.Addr != hi || !fl.Write {
+				t.Fatalf("interrupt fault %#x %#x: %+v %+v", lo, hi, e, fl)
+			}
+			return
+		}
 		if fl.Source != uint16(lo) || fl.Addr != hi&^0xfff || fl.Reason == "" || (e.Write && e.Code != IO_PAGE_FAULT) {
 			t.Fatalf("%#x %#x: %+v %+v", lo, hi, e, fl)
 		}

@@ -40,9 +40,19 @@
 // Domain says where they differ), with a domain ID and context-cache and
 // IOTLB invalidation, queued or through the registers.
 //
+// Interrupt remapping (intremap.go; iommu.Remapper) is turned on after
+// BlockAll on a unit with ECAP_REG.IR: a one-page table of 256 entries,
+// all not present, IRTA_REG, SIRTP, a global interrupt entry cache
+// invalidation through the queue, CFI clear, IRE; then every interrupt
+// request of every device is blocked (faults 20h-26h, decoded as
+// interrupt faults with the index) but those naming an entry
+// AllocInterrupt wrote for that requester ID, each followed by an
+// index-selective interrupt entry cache invalidation that is awaited.
+//
 // Not yet: RMRR identity maps (a device the firmware keeps doing DMA for,
-// such as a USB controller's legacy emulation, is blocked too), interrupt
-// remapping and the interrupt-entry cache's invalidation, scalable mode.
+// such as a USB controller's legacy emulation, is blocked too), x2APIC
+// destinations above 255 (IRTA_REG.EIME), posted interrupts, scalable
+// mode.
 //
 // # Concurrency
 //

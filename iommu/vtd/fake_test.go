@@ -47,7 +47,12 @@ type fakeUnit struct {
 	tlb      map[tlbKey]tlbEntry
 	// The invalidation queue (6.5.2): IQA_REG, head and tail.
 	iqa, iqh, iqt uint64
-	noWait        bool   // wait descriptors never write their status
+	noWait        bool // wait descriptors never write their status
+	// Interrupt remapping (chapter 5, 9.10): IRTA_REG as written and as
+	// latched by SIRTP, and the interrupt entry cache (6.2.9) by index,
+	// filled by msi and dropped only by IEC invalidations.
+	irtaReg, irta uint64
+	iec           map[uint16][2]uint64
 	stuck         uint32 // a GSTS_REG bit that never follows its command
 	log           []string
 }
@@ -64,7 +69,7 @@ type tlbEntry struct {
 
 func newFakeUnit(t *testing.T) *fakeUnit {
 	f := &fakeUnit{t: t, pages: newFakePages(), cap: qemuCap, ecap: qemuECap,
-		ctxCache: map[uint16][2]uint64{}, tlb: map[tlbKey]tlbEntry{}}
+		ctxCache: map[uint16][2]uint64{}, tlb: map[tlbKey]tlbEntry{}, iec: map[uint16][2]uint64{}}
 	f.frcd = make([][2]uint64, DecodeCap(qemuCap).NFR)
 	return f
 }
@@ -109,6 +114,8 @@ func (f *fakeUnit) Read64(off uint32) uint64 {
 		return f.iqt
 	case IQA_REG:
 		return f.iqa
+	case IRTA_REG:
+		return f.irtaReg
 	case f.iotlb():
 		return IOTLB_Global << IOTLB_IAIG_Shift
 	}
@@ -174,6 +181,10 @@ func (f *fakeUnit) Write64(off uint32, v uint64) {
 		f.iqt = v & IQ_Offset
 		f.runQueue()
 		return
+	case IRTA_REG:
+		f.irtaReg = v
+		f.log = append(f.log, fmt.Sprintf("IRTA %#x", v))
+		return
 	case f.iotlb() - IOTLB_REG + IVA_REG:
 		f.iva = v
 		return
@@ -215,6 +226,22 @@ func (f *fakeUnit) runQueue() {
 			v := uint64(IOTLB_IVT) | (lo>>InvDesc_G_Shift&3)<<IOTLB_IIRG_Shift | (lo>>InvDesc_DID&0xffff)<<IOTLB_DID_Shift
 			f.iva = hi
 			f.iotlbInvalidate(v)
+		case InvDesc_IEC:
+			if lo&0xffff_0000_07ff_f1e0 != 0 || hi != 0 { // QEMU 7.2's VTD_INV_DESC_IEC_RSVD
+				f.t.Errorf("interrupt entry cache descriptor with reserved bits: %#x %#x", lo, hi)
+			}
+			if lo&InvDesc_IEC_Index == 0 {
+				clear(f.iec)
+				f.log = append(f.log, "IEC global")
+			} else {
+				first, n := uint16(lo>>InvDesc_IEC_IIDX), uint16(1)<<(lo>>InvDesc_IEC_IM&0x1f)
+				for i := range f.iec {
+					if i-first < n {
+						delete(f.iec, i)
+					}
+				}
+				f.log = append(f.log, fmt.Sprintf("IEC index %d+%d", first, n))
+			}
 		case InvDesc_Wait:
 			if lo&0xffff_f180 != 0 { // VTD_INV_DESC_WAIT_RSVD_LO
 				f.t.Errorf("wait descriptor with reserved bits: %#x", lo)
@@ -334,6 +361,22 @@ func (f *fakeUnit) gcmd(v uint32) {
 		if f.stuck != GSTS_TES {
 			f.gsts = f.gsts&^GSTS_TES | v&GCMD_TE
 		}
+	case shots&GCMD_SIRTP != 0:
+		f.irta = f.irtaReg
+		clear(f.iec) // a new table: nothing cached of the old one is used
+		f.gsts |= GSTS_IRTPS
+		f.log = append(f.log, "SIRTP")
+	case changed&GCMD_IRE != 0:
+		if v&GCMD_IRE != 0 && f.gsts&GSTS_IRTPS == 0 {
+			f.t.Errorf("IRE set before the table pointer (10.4.4)")
+		}
+		if v&GCMD_IRE != 0 && len(f.log) > 0 && f.log[len(f.log)-1] == "SIRTP" {
+			f.t.Errorf("IRE set right after SIRTP: the interrupt entry cache was not invalidated (6.5.2.7)")
+		}
+		if f.stuck != GSTS_IRES {
+			f.gsts = f.gsts&^GSTS_IRES | v&GCMD_IRE
+		}
+		f.log = append(f.log, fmt.Sprintf("IRE %v", v&GCMD_IRE != 0))
 	case changed&GCMD_QIE != 0:
 		f.gsts = f.gsts&^GSTS_QIES | v&GCMD_QIE
 		f.iqh = 0
@@ -445,6 +488,91 @@ func (f *fakeUnit) fault(sid uint16, addr uint64, write bool, reason uint8) bool
 	f.frcd[f.next] = [2]uint64{addr &^ 0xfff, hi}
 	f.next = (f.next + 1) % len(f.frcd)
 	return false
+}
+
+// msiResult is what an interrupt request came to.
+type msiResult struct {
+	delivered bool   // it reached a local APIC
+	compat    bool   // passed untranslated (remapping off, or CFIS set)
+	vector    uint8  // delivered: the vector
+	dest      uint32 // delivered: the APIC ID
+	reason    uint8  // blocked: the fault reason
+}
+
+// msi is an interrupt request — a write of data to addr in the interrupt
+// window — from source sid, as chapter 5 describes: with IRES clear it
+// passes as it is; a compatibility-format request (bit 4 clear) passes
+// only with CFIS set, else faults 25h; a remappable one names handle
+// (bits 19:5 and 2) plus the subhandle with SHV; beyond the table faults
+// 21h, an entry not present 22h, reserved bits 24h, a source-id mismatch
+// 26h; else the entry (cached in the IEC) is delivered, in xAPIC form
+// (EIME clear). Faults are recorded with the index in FI bits 63:48.
+func (f *fakeUnit) msi(sid uint16, addr uint64, data uint32) msiResult {
+	if addr>>20 != 0xfee {
+		f.t.Fatalf("msi at %#x: not in the interrupt window", addr)
+	}
+	if f.gsts&GSTS_IRES == 0 || addr&MSI_IF == 0 && f.gsts&GSTS_CFIS != 0 {
+		return msiResult{delivered: true, compat: true, vector: uint8(data), dest: uint32(addr >> 12 & 0xff)}
+	}
+	block := func(idx uint16, reason uint8) msiResult {
+		f.irFault(sid, idx, reason)
+		return msiResult{reason: reason}
+	}
+	if addr&MSI_IF == 0 {
+		return block(0, 0x25)
+	}
+	idx := uint16(addr>>MSI_HandleShift&0x7fff) | uint16(addr>>2&1)<<15
+	if addr&MSI_SHV != 0 {
+		if data>>16 != 0 {
+			return block(idx, 0x20)
+		}
+		idx += uint16(data)
+	}
+	if uint64(idx) >= 1<<(f.irta&IRTA_S_Mask+1) {
+		return block(idx, 0x21)
+	}
+	e, ok := f.iec[idx]
+	if !ok {
+		pg := f.pages.Page(f.irta&IRTA_IRTA + uint64(idx)*irteSize&^0xfff)
+		off := (f.irta&IRTA_IRTA + uint64(idx)*irteSize) & 0xfff
+		e = [2]uint64{binary.LittleEndian.Uint64(pg[off:]), binary.LittleEndian.Uint64(pg[off+8:])}
+		if e[0]&IRTE_P == 0 {
+			return block(idx, 0x22)
+		}
+		f.iec[idx] = e
+	}
+	if e[0]&(0x7<<12|0xff<<24) != 0 || e[1]>>20 != 0 || e[0]&IRTE_IM != 0 {
+		return block(idx, 0x24)
+	}
+	if svt := e[1] >> IRTE_SVT_Shift & 3; svt == IRTE_SVT_All {
+		mask := [4]uint16{0xffff, 0xfffb, 0xfff9, 0xfff8}[e[1]>>IRTE_SQ_Shift&3]
+		if uint16(e[1])&mask != sid&mask {
+			return block(idx, 0x26)
+		}
+	} else if svt != 0 {
+		return block(idx, 0x26)
+	}
+	dest := uint32(e[0] >> IRTE_DST_Shift)
+	if f.irta&IRTA_EIME == 0 {
+		dest = dest >> irteXAPICShift & 0xff
+	}
+	return msiResult{delivered: true, vector: uint8(e[0] >> IRTE_V_Shift), dest: dest}
+}
+
+// irFault records an interrupt remapping fault (7.3.1, 10.4.14).
+func (f *fakeUnit) irFault(sid, idx uint16, reason uint8) {
+	if f.fsts&FSTS_PFO != 0 {
+		return
+	}
+	if f.frcd[f.next][1]&FRCD_F != 0 {
+		f.fsts |= FSTS_PFO
+		return
+	}
+	if f.Read32(FSTS_REG)&FSTS_PPF == 0 {
+		f.fsts = f.fsts&^(0xff<<FSTS_FRI_Shift) | uint32(f.next)<<FSTS_FRI_Shift
+	}
+	f.frcd[f.next] = [2]uint64{uint64(idx) << frcdIndexShift, FRCD_F | uint64(reason)<<FRCD_FR_Shift | uint64(sid)}
+	f.next = (f.next + 1) % len(f.frcd)
 }
 
 // fakePages hands out page-aligned "physical" pages.

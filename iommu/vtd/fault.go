@@ -41,10 +41,23 @@ func FaultReason(code uint8) string {
 
 // DecodeFault decodes one fault recording register (10.4.14) from its low
 // and high qwords; ok is false when its F bit is clear (no fault held).
+// An interrupt remapping fault (reasons 20h-26h) is an interrupt Fault
+// whose Addr is the interrupt index.
 // The hardware writes these: every value decodes to something.
 func DecodeFault(lo, hi uint64) (f iommu.Fault, ok bool) {
 	if hi&FRCD_F == 0 {
 		return iommu.Fault{}, false
+	}
+	if r := uint8(hi >> FRCD_FR_Shift & FRCD_FR_Mask); r >= faultReasonIRFirst && r <= faultReasonIRLast {
+		// An interrupt request: FI holds the interrupt index in bits
+		// 63:48 (10.4.14); T is undefined for it.
+		return iommu.Fault{
+			Source:    uint16(hi & FRCD_SID_Mask),
+			Addr:      lo >> frcdIndexShift,
+			Write:     true,
+			Interrupt: true,
+			Reason:    FaultReason(r),
+		}, true
 	}
 	return iommu.Fault{
 		Source: uint16(hi & FRCD_SID_Mask),

@@ -39,6 +39,12 @@ type Unit struct {
 	Cap  Cap
 	ECap ECap
 
+	// CompatPasses, when set, says why the unit is known to pass
+	// compatibility-format interrupts whatever GSTS_REG.CFIS says:
+	// QEMU 7.2's intel-iommu, whose vtd_interrupt_remap_msi delivers them
+	// untranslated and never reads GCMD_REG.CFI.
+	CompatPasses string
+
 	// Overflows counts the times the unit reported a primary fault
 	// overflow (FSTS_REG.PFO): faults after a full set of records were
 	// dropped unrecorded.
@@ -57,6 +63,7 @@ type Unit struct {
 	attached map[uint16]*Domain // requester ID → its domain
 	router   iommu.FaultRouter
 	q        *queue // the invalidation queue, once enabled (queue.go)
+	irt      *irt   // the interrupt remapping table, once enabled (intremap.go)
 }
 
 var _ iommu.Unit = (*Unit)(nil)
@@ -136,6 +143,7 @@ func (u *Unit) BlockAll() error {
 }
 
 // Disable turns translation off (GCMD_REG.TE clear, GSTS_REG.TES clear).
+// Interrupt remapping stays as it is.
 func (u *Unit) Disable() error {
 	return u.command("disable translation", 0, GSTS_TES, 0)
 }

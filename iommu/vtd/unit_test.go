@@ -212,10 +212,12 @@ func TestDecodeFault(t *testing.T) {
 }
 
 // FuzzDecodeFault: any record the hardware writes decodes without
-// panicking, to a page address and a source that round-trip.
+// panicking, to a page address (or, for an interrupt remapping fault, the
+// interrupt index) and a source that round-trip.
 func FuzzDecodeFault(f *testing.F) {
 	f.Add(uint64(0x7f5e123), uint64(1<<63|1<<32|0x0018))
 	f.Add(uint64(0), uint64(0))
+	f.Add(uint64(5)<<48, uint64(1<<63|0x22<<32|0x0018))
 	f.Fuzz(func(t *testing.T, lo, hi uint64) {
 		d, ok := DecodeFault(lo, hi)
 		if ok != (hi>>63 == 1) {
@@ -224,7 +226,13 @@ func FuzzDecodeFault(f *testing.F) {
 		if !ok {
 			return
 		}
-		if d.Addr&0xfff != 0 || d.Addr != lo&^0xfff || d.Source != uint16(hi) || d.Reason == "" || d.Write == (hi>>62&1 == 1) {
+		if r := hi >> 32 & 0xff; r >= 0x20 && r <= 0x26 {
+			if !d.Interrupt || d.Addr != lo>>48 || d.Source != uint16(hi) || d.Reason == "" || !d.Write {
+				t.Fatalf("interrupt fault %#x %#x: %+v", lo, hi, d)
+			}
+			return
+		}
+		if d.Interrupt || d.Addr&0xfff != 0 || d.Addr != lo&^0xfff || d.Source != uint16(hi) || d.Reason == "" || d.Write == (hi>>62&1 == 1) {
 			t.Fatalf("%#x %#x: %+v", lo, hi, d)
 		}
 	})

@@ -34,18 +34,22 @@
 //   - MSI and MSI-X: the capability's Message Control enable and mask
 //     bits, Message Address, Data and the per-vector mask are virtual:
 //     stored, read back, never written to the host. The host function's
-//     MSI and MSI-X are disabled at assignment and stay disabled, so it raises no message interrupt at
-//     all (and cannot be made to write the guest's choice of address as
-//     one). Interrupt delivery to the partition — remapping the function's
-//     messages to its virtual local APIC — is not done yet.
-//   - Not closed yet: interrupt remapping is off on both vendors' units
-//     (VT-d GCMD_REG.IRE clear, AMD-Vi DTE IV clear), so a DMA write the
-//     guest programs to the interrupt window 0xFEE00000-0xFEEFFFFF is an
-//     interrupt request the unit passes to the host's local APICs
-//     untranslated: a hostile guest's device can send the host an
-//     interrupt of its choosing (not memory: the window is not RAM).
-//     Closing it is turning interrupt remapping on with every entry not
-//     present, then remapped entries for the partition's vectors.
+//     MSI and MSI-X are disabled at assignment. Where the IOMMU unit
+//     remaps interrupts, the root routes the function's MSI (RouteMSI,
+//     msi.go): the host capability gets a remapping entry's message — the
+//     entry delivers at a vector the root serves on a host CPU — and
+//     each interrupt there (Interrupt) sends the guest's own message, as
+//     its shadow holds it, into the partition (held while the guest masks
+//     its vector, dropped while its MSI is off). MSI-X is not routed.
+//   - With interrupt remapping on, whatever the guest makes the device
+//     write into the interrupt window 0xFEE00000-0xFEEFFFFF by DMA is an
+//     interrupt request the unit remaps: only the device's own entry
+//     delivers (to the root's vector, so into its own partition), every
+//     other message is blocked. With remapping off (a unit without it;
+//     QEMU's amd-iommu with intremap=off) such a write reaches the
+//     host's local APICs untranslated: a hostile guest's device can send
+//     the host an interrupt of its choosing (not memory: the window is not
+//     RAM), and nothing routes the device's MSI.
 //   - Everything else (other capabilities' registers, PCIe Device
 //     Control with its Initiate FLR, the extended space): writes are
 //     dropped; reads are the host's.

@@ -108,17 +108,19 @@ type Device struct {
 	Domain iommu.Domain
 	Unit   iommu.Unit
 
-	mu      sync.Mutex
-	guest   Guest
-	header  [16]uint32 // the host's first 64 bytes at assignment
-	cmd     uint16     // the guest's command register
-	cacheLn uint8
-	intLine uint8
-	bars    [6]vbar
-	msi     shadow // MSI capability: virtual from its Message Control on
-	msix    shadow // MSI-X capability: its Message Control's enable and mask
-	pcie    uint8  // the PCIe capability's offset, or 0
-	faults  []iommu.Fault
+	mu       sync.Mutex
+	guest    Guest
+	header   [16]uint32 // the host's first 64 bytes at assignment
+	cmd      uint16     // the guest's command register
+	cacheLn  uint8
+	intLine  uint8
+	bars     [6]vbar
+	msi      shadow // MSI capability: virtual from its Message Control on
+	msix     shadow // MSI-X capability: its Message Control's enable and mask
+	pcie     uint8  // the PCIe capability's offset, or 0
+	faults   []iommu.Fault
+	route    *msiRoute // the routed MSI (msi.go), or nil
+	msiStats MSIStats
 	// Relocations counts BAR writes that moved a mapping; Refused those
 	// that named a range the BAR cannot be mapped at.
 	Relocations, Refused int
@@ -339,11 +341,19 @@ func (v *vbar) read() uint32 {
 }
 
 // WriteConfig writes the virtual configuration space; the bytes mask
-// selects are written. reg, v and mask are guest-controlled.
+// selects are written. reg, v and mask are guest-controlled. A write that
+// unmasks (or enables) the guest's MSI with an interrupt held sends it.
 func (d *Device) WriteConfig(reg uint8, v, mask uint32) {
-	reg &^= 3
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.writeConfigLocked(reg&^3, v, mask)
+	addr, data, send := d.msiUnmaskedLocked()
+	d.mu.Unlock()
+	if send {
+		d.deliver(addr, data) // a refusal is counted in MSIStats.Invalid
+	}
+}
+
+func (d *Device) writeConfigLocked(reg uint8, v, mask uint32) {
 	if d.released {
 		return
 	}
@@ -448,6 +458,7 @@ func (d *Device) Release() (string, error) {
 	d.released = true
 	c := d.Config
 	c.Write32(regCommand, c.Read32(regCommand)&0xffff&^(cmdBusMaster|cmdMemory|cmdIO))
+	routeErr := d.unrouteLocked() // no more interrupts; its entry blocked again
 	how := "bus master and decoding off (no function level reset: the function keeps the state the guest left)"
 	if d.pcie != 0 && c.Read32(uint16(d.pcie)+pcieDevCap)&devCapFLR != 0 {
 		for i := 0; i < pendingPolls && c.Read32(uint16(d.pcie)+pcieDevCtl)&devStaTrPend != 0; i++ {
@@ -463,7 +474,10 @@ func (d *Device) Release() (string, error) {
 		how = "function level reset"
 	}
 	if err := d.Domain.Destroy(); err != nil {
-		return how, fmt.Errorf("passthrough: %s: blocking it again: %w", d.Name, err)
+		return how, errors.Join(fmt.Errorf("passthrough: %s: blocking it again: %w", d.Name, err), routeErr)
+	}
+	if routeErr != nil {
+		return how, fmt.Errorf("passthrough: %s: freeing its interrupt remapping entry: %w", d.Name, routeErr)
 	}
 	return how, nil
 }

@@ -17,7 +17,8 @@ import (
 // ["00:03.0"]`: the manager assigns it before the partition starts (on
 // its bus 0 at 00:01.0) and, after the guest powers off, resets it and
 // blocks it again before the partition's memory is freed; both are in the
-// root's log.
+// root's log. Its MSI is routed to the partition through intel-iommu's
+// interrupt remapping (on by default under TCG), which the log says too.
 func TestIOMMUAssignConfig(t *testing.T) {
 	img := needImage(t)
 	dir := t.TempDir()
@@ -35,6 +36,7 @@ func TestIOMMUAssignConfig(t *testing.T) {
 	log := string(r.Log)
 	for _, want := range []string{
 		"gohv: PCI device assigned partition=mb0 device=00:03.0 guest=00:01.0",
+		"gohv: assigned device MSI routed partition=mb0 device=00:03.0 host-vector=0x23 entry=0",
 		`gohv: assigned device reset and blocked again partition=mb0 device=00:03.0 reset="bus master and decoding off`,
 	} {
 		if !strings.Contains(log, want) {

@@ -225,8 +225,13 @@ func TestBadInput(t *testing.T) {
 // with its amd-iommu, and with neither, and wants the boot report's IOMMU
 // lines: one line per unit from the ACPI DMAR and IVRS tables; the VT-d
 // unit turned on with every device blocked (its capabilities, then the
-// confinement); the AMD-Vi unit turned on likewise; and the warning that
-// DMA is not confined where no unit exists.
+// confinement) and interrupt remapping on — every remappable-format
+// interrupt blocked, and the line saying that QEMU 7.2 passes the
+// compatibility format whatever GCMD_REG.CFI says — or off with
+// intremap=off (ECAP_REG.IR clear); the AMD-Vi unit turned
+// on likewise, with remapping on (QEMU's intremap defaults to on under
+// TCG, and its IVHD then names the I/O APIC) and off with intremap=off;
+// and the warning that DMA is not confined where no unit exists.
 func TestIOMMUReport(t *testing.T) {
 	needImage(t) // skips without -image, before the subtests
 	const none = "gohv: warning: no IOMMU (no usable ACPI DMAR or IVRS table): DMA is not confined and device assignment is unavailable"
@@ -241,13 +246,21 @@ func TestIOMMUReport(t *testing.T) {
 		{"intel-iommu", []string{"-device", "intel-iommu,intremap=on"}, []string{
 			"gohv: acpi iommu vt-d unit 0 at 0xfed90000 segment 0 scope 7 entries intr-remap=true address-width 39",
 			"gohv: iommu vt-d unit 0xfed90000: version 1.0 cap 0xd2008c22260206 ecap 0xf00f4a: mgaw 39 sagaw 0x2 65536 domains 1 fault records at 0x220 rwbf=false cm=false; iotlb at 0xf0 qi=true ir=true pt=true sc=false smts=false",
-			"gohv: iommu vt-d unit 0xfed90000: translation on, every device blocked (1 fault record)"}},
+			"gohv: iommu vt-d unit 0xfed90000: translation on, every device blocked (1 fault record); interrupt remapping on, every remappable-format interrupt blocked but not the compatibility format (QEMU 7.2's intel-iommu delivers compatibility-format interrupts whatever GCMD_REG.CFI says)"}},
+		{"intel-iommu-intremap-off", []string{"-device", "intel-iommu,intremap=off"}, []string{
+			"gohv: acpi iommu vt-d unit 0 at 0xfed90000 segment 0 scope 7 entries intr-remap=false address-width 39",
+			"gohv: iommu vt-d unit 0xfed90000: version 1.0 cap 0xd2008c22260206 ecap 0xf42: mgaw 39 sagaw 0x2 65536 domains 1 fault records at 0x220 rwbf=false cm=false; iotlb at 0xf0 qi=true ir=false pt=true sc=false smts=false",
+			"gohv: iommu vt-d unit 0xfed90000: translation on, every device blocked (1 fault record); interrupt remapping off: ECAP_REG.IR clear: the unit does not remap interrupts"}},
 		// The IOMMU is a PCI function, in the first free slot after
 		// the default VGA (00:01.0) and e1000e (00:02.0).
 		{"amd-iommu", []string{"-device", "amd-iommu"}, []string{
 			"gohv: acpi iommu amd-vi unit 0 at 0xfed80000 segment 0 device 00:03.0 ivhd-type 0x10 8 device entries",
 			"gohv: iommu amd-vi unit 0xfed80000: device 00:03.0 segment 0 efr 0x29d3 ia=true coherent=false event-log=false",
-			"gohv: iommu amd-vi unit 0xfed80000: translation on, every device blocked (256 device table entries)"}},
+			"gohv: iommu amd-vi unit 0xfed80000: translation on, every device blocked (256 device table entries); interrupt remapping on, every interrupt blocked"}},
+		{"amd-iommu-intremap-off", []string{"-device", "amd-iommu,intremap=off"}, []string{
+			"gohv: acpi iommu amd-vi unit 0 at 0xfed80000 segment 0 device 00:03.0 ivhd-type 0x10 7 device entries",
+			"gohv: iommu amd-vi unit 0xfed80000: device 00:03.0 segment 0 efr 0x29d3 ia=true coherent=false event-log=false",
+			"gohv: iommu amd-vi unit 0xfed80000: translation on, every device blocked (256 device table entries); interrupt remapping off: the IVHD names no I/O APIC (QEMU: amd-iommu with intremap=off)"}},
 		{"none", nil, []string{none}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -270,7 +283,8 @@ func TestIOMMUReport(t *testing.T) {
 // (amdvi_log_event returns early: amdvi_test_mask is never zero), so on
 // AMD-Vi the line says fault=unrecorded and why. amd-iommu is itself a
 // PCI function (00:03.0 after the default VGA and e1000e), so the edu
-// device is 00:04.0 there.
+// device is 00:04.0 there. The suite runs iommu-assign-edu too, whose
+// interrupt part needs edu's DMA to reach 32-bit addresses (dma_mask).
 func TestIOMMUBlocksDMA(t *testing.T) {
 	needImage(t) // skips without -image, before the subtests
 	for _, c := range []struct {
@@ -282,7 +296,7 @@ func TestIOMMUBlocksDMA(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := boot(t, qemu.Config{Kernel: needImage(t), Append: []string{"iommutest"},
-				Machine: "q35", MemMiB: 256, Extra: []string{"-device", c.device, "-device", "edu"}, Timeout: 2 * time.Minute})
+				Machine: "q35", MemMiB: 256, Extra: []string{"-device", c.device, "-device", "edu,dma_mask=0xffffffff"}, Timeout: 2 * time.Minute})
 			if !r.Passed() {
 				t.Fatalf("iommutest: %s", r.Describe())
 			}
@@ -315,19 +329,38 @@ func TestIOMMUBlocksDMA(t *testing.T) {
 // reported to the partition's domain (VT-d; QEMU 7.2's amd-iommu records
 // nothing: fault=unrecorded), the device reset and blocked again after
 // the partition stopped.
+//
+// Both units remap interrupts (QEMU's intremap is on by default under
+// TCG), so the device's MSI is routed: a remapping entry to a host vector
+// (the root's control raises it once), the guest programs its MSI with
+// vector 0x30, has the device raise its interrupt and takes 0x30; then it
+// has the device write two messages into the interrupt window by DMA —
+// which needs edu's dma_mask widened to 32 bits — a compatibility-format
+// one and one naming an entry not the device's: the second is blocked on
+// both units; the first is blocked on AMD-Vi and, on VT-d, reaches the
+// host because QEMU 7.2's intel-iommu ignores GCMD_REG.CFI (the detail
+// says so; gohv keeps CFI clear, which blocks it on hardware).
 func TestIOMMUAssign(t *testing.T) {
 	needImage(t) // skips without -image, before the subtests
+	const routed = "msi=remapped host-vector=0x23 host-apic=0 entry=0 guest-vector=0x30 guest-interrupts=1 irq-ticks="
+	const control = " control=delivered "
 	for _, c := range []struct {
 		name, device, edu string
 		icount            bool // -icount shift=0: how the README's figures were taken (about 20 s a boot instead of 2)
 		want              []string
 	}{
-		{"intel-iommu", "intel-iommu", "00:03.0", false, []string{"fault-source=00:03.0 ", "fault-type=write", `fault-reason="write to a page without write permission (0x5)"`, `after-release=blocked(context-entry-not-present`}},
-		{"amd-iommu", "amd-iommu", "00:04.0", false, []string{`unit="amd-vi unit 0xfed80000"`, "fault=unrecorded", "after-release=blocked"}},
+		{"intel-iommu", "intel-iommu", "00:03.0", false, []string{"fault-source=00:03.0 ", "fault-type=write", `fault-reason="write to a page without write permission (0x5)"`, `after-release=blocked(context-entry-not-present`,
+			routed, control, "hostile-compat=0xfee00000/0x24:reached-host compat-why=\"QEMU 7.2's intel-iommu delivers compatibility-format interrupts whatever GCMD_REG.CFI says\"", "hostile-foreign=0xfee00018/0x1:blocked"}},
+		{"amd-iommu", "amd-iommu", "00:04.0", false, []string{`unit="amd-vi unit 0xfed80000"`, "fault=unrecorded", "after-release=blocked",
+			routed, control, "hostile-compat=0xfee00000/0x24:blocked", "hostile-foreign=0xfee00000/0x1:blocked"}},
+		// Without remapping the device keeps its DMA confinement and gets
+		// no interrupts; the guest skips its interrupt steps.
+		{"amd-iommu-intremap-off", "amd-iommu,intremap=off", "00:04.0", false, []string{"fault=unrecorded", "after-release=blocked",
+			`msi=off msi-why="the IVHD names no I/O APIC (QEMU: amd-iommu with intremap=off)"`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := boot(t, qemu.Config{Kernel: needImage(t), Append: []string{"iommutest=iommu-assign-edu"},
-				Machine: "q35", MemMiB: 256, Icount: c.icount, Extra: []string{"-device", c.device, "-device", "edu"}, Timeout: 2 * time.Minute})
+				Machine: "q35", MemMiB: 256, Icount: c.icount, Extra: []string{"-device", c.device, "-device", "edu,dma_mask=0xffffffff"}, Timeout: 2 * time.Minute})
 			if !r.Passed() {
 				t.Fatalf("iommutest: %s", r.Describe())
 			}
