@@ -134,7 +134,7 @@ func TestHypervisorSMP(t *testing.T) {
 	t.Parallel()
 	hostQuiet.Lock() // four emulated CPUs want the host's cores
 	defer hostQuiet.Unlock()
-	names := []string{"gc-pause-spinning", "stop-spin-halt", "isolation", "cr2-across-partitions", "pages-returned"}
+	names := []string{"gc-pause-spinning", "stop-spin-halt", "isolation", "cr2-across-partitions", "smp-hostile", "pages-returned"}
 	r := boot(t, qemu.Config{Kernel: img, Append: []string{"hvtest=" + strings.Join(names, ",")}, CPU: "EPYC", Machine: "q35",
 		MemMiB: 1024, Extra: []string{"-smp", "4"}, Timeout: 3 * time.Minute})
 	if !r.Passed() {
