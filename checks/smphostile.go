@@ -253,7 +253,7 @@ func smpHostileOutcome(p *hv.Partition) (string, error) {
 	case res[testguests.SMPHeartAfter] <= res[testguests.SMPHeartBefore]:
 		return "", fmtErr("smp guest: the AP's heartbeat did not move across the BSP's INIT")
 	}
-	return fmt.Sprintf("INIT to its own BSP (from itself and from the AP): restarted at the reset vector with the LAPIC's INIT state (ID 0, SVR 0xff, APIC_BASE %#x) twice, the AP running on; "+
+	return fmt.Sprintf("INIT to its own BSP (from itself and from the AP): restarted at the reset vector with the LAPIC's INIT state (ID 0, SVR 0xff; APIC_BASE %#x kept) twice, the AP running on; "+
 		"INIT+SIPI to %d absent IDs: %d IPIs with no target, ESR 0, nothing started; SIPIs to running VPs dropped (VP 0 %d, VP 1 %d); "+
 		"IPI storms from the AP: %d IPIs with IF clear gave 1 interrupt and VP 0 spun %d times (%d in the baseline), %d with IF set gave %d interrupts and %d spins; LAPIC: %d accepted, %d acked and retired",
 		res[testguests.SMPSelfBase], n, bsp.IPIsNoTarget, bsp.Dropped, ap.Dropped,

@@ -59,9 +59,10 @@
 
 // RESETSTATE(id, svr, base, resets, fail): after an INIT the LAPIC has
 // its INIT state (SDM Vol. 3A 11.4.7.3): its ID kept, SVR 0xff
-// (software-disabled), IA32_APIC_BASE at the default page with EN and BSP
-// (11.4.4); and the VP came through the reset vector (the reset-vector
-// code counts at SMP_RESETS). The values go to the four result slots.
+// (software-disabled); IA32_APIC_BASE as before, the default page with EN
+// and BSP (11.4.4; an INIT leaves it); and the VP came through the reset
+// vector (the reset-vector code counts at SMP_RESETS). The values go to
+// the four result slots.
 #define RESETSTATE(id, svr, base, resets, fail) MOVL 0x20(R12), AX; MOVQ AX, (D_RESULTS+8*id)(R11); TESTL AX, AX; JNE fail; MOVL 0xf0(R12), AX; MOVQ AX, (D_RESULTS+8*svr)(R11); CMPL AX, $0xff; JNE fail; MOVL $0x1b, CX; RDMSR; SHLQ $32, DX; ORQ DX, AX; MOVQ AX, (D_RESULTS+8*base)(R11); MOVL $0xfee00900, CX; CMPQ AX, CX; JNE fail; MOVQ $SMP_RESETS, AX; MOVWQZX (AX), AX; MOVQ AX, (D_RESULTS+8*resets)(R11)
 
 // apicSMPEntry is where every VP of the hostile SMP guest arrives in
