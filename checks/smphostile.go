@@ -16,18 +16,21 @@ import (
 // partitions whose AP starts at a bad page, with a bystander partition
 // whose timer must stay on time meanwhile.
 const (
-	// smpStormWindow is how long each of the AP's IPI storms lasts, and
-	// the BSP's baseline spin.
-	smpStormWindow = 50 * time.Millisecond
-	// smpMinStorm is the fewest IPIs a storm must send to count as one:
-	// even sharing one host CPU with its target the AP gets a slice of
-	// the window, and each IPI is one MMIO exit.
-	smpMinStorm = 50
+	// smpStormIPIs is how many IPIs each of the AP's storms sends: each
+	// is an MMIO exit of the AP's and a kick of VP 0's (QEMU's TCG with
+	// four CPUs managed one per 0.3-1 ms, one CPU one per 40 µs).
+	smpStormIPIs = 200
+	// smpBaseline is how long VP 0 spins with the AP idle, for its speed
+	// before the storms.
+	smpBaseline = 20 * time.Millisecond
 	// smpSpinShare bounds how much of its baseline speed VP 0 may lose
-	// under a storm it holds off with IF clear: the storm's vector is
-	// already in its IRR, so the IPIs cost it kicks out of guest mode
-	// (or, on one host CPU, the AP's share of the CPU), never a stop.
+	// under a storm it holds off with IF clear: the IPIs cost it kicks
+	// out of guest mode (or, on one host CPU, the AP's share of the CPU),
+	// never a stop.
 	smpSpinShare = 20
+	// smpBystanderTicks covers the bad starts and the SMP guest's storms
+	// and INITs with the bystander's 10 ms ticks.
+	smpBystanderTicks = 100
 	// smpMMIOPage and smpNoRAMPage are the pages the bad starts aim the
 	// AP at: a device, and a hole in the partition's memory map, in a
 	// partition whose RAM below 1 MiB ends at smpLowRAM.
@@ -62,33 +65,38 @@ func (d *countingDevice) WriteMMIO(off uint64, b []byte) { d.n.Add(1) }
 // time.
 func checkSMPHostile(env *Env) (string, error) {
 	c := apicClocks()
-	by, err := newBystander(env, "smpbystander")
+	by, err := newBystander(env, "smpbystander", smpBystanderTicks)
 	if err != nil {
 		return "", err
 	}
 	defer by.destroy()
 
-	stormTicks := uint64(smpStormWindow) * c.TSCHz / 1e9
 	main, err := env.startSMP("smphostile", 0, nil, testguests.SMPParams{
-		Mode: testguests.SMPHostile, Vector: testguests.SMPVector, StormTicks: stormTicks, Absent: smpAbsentIDs})
-	defer destroy(main)
+		Mode: testguests.SMPHostile, Vector: testguests.SMPVector, StormIPIs: smpStormIPIs,
+		BaselineTicks: uint64(smpBaseline) * c.TSCHz / 1e9, Absent: smpAbsentIDs})
+	defer stopAndDestroy(main)
 	if err != nil {
 		return "", err
 	}
-	// The bystander and the bad starts begin with the baseline (step 4),
-	// so the bystander's ticks span the storms and the INITs.
+	// The SMP guest has started its AP and sent its stray INITs and
+	// SIPIs when it waits for the go at step 4. The bystander starts
+	// then, the bad starts run and end, and the go comes: the
+	// bystander's ticks span the bad starts, the storms and the INITs,
+	// and the SMP guest's baseline is not disturbed by the partitions'
+	// creation.
 	if err := waitStep(main, 4, 30*time.Second); err != nil {
 		by.abandon("the SMP guest never reached its storms")
 		return "", fmtErr("smp guest: %v", err)
 	}
+	by.start()
 	dev := &countingDevice{}
 	mmio, err1 := env.startSMP("smpmmio", smpLowRAM, func(p *hv.Partition) error {
 		return p.AddMMIO(smpMMIOPage, x86.PageSize, dev)
 	}, testguests.SMPParams{Mode: testguests.SMPBadStart, Vector: smpMMIOPage >> 12})
-	defer destroy(mmio)
+	defer stopAndDestroy(mmio)
 	noRAM, err2 := env.startSMP("smpnoram", smpLowRAM, nil,
 		testguests.SMPParams{Mode: testguests.SMPBadStart, Vector: smpNoRAMPage >> 12})
-	defer destroy(noRAM)
+	defer stopAndDestroy(noRAM)
 	if err := errors.Join(err1, err2); err != nil {
 		main.Stop("a bad-start partition failed to start")
 		for _, p := range []*hv.Partition{mmio, noRAM} {
@@ -96,20 +104,9 @@ func checkSMPHostile(env *Env) (string, error) {
 				p.Stop("another bad-start partition failed to start")
 			}
 		}
-		by.abandon("the check failed before the bystander started")
 		return "", err
 	}
-	by.start()
-	t0 := time.Now()
-	time.Sleep(stormWindow)
-	slept := time.Since(t0)
-
 	var parts []string
-	d, err := smpHostileOutcome(main)
-	if err != nil {
-		return "", err
-	}
-	parts = append(parts, d)
 	for _, b := range []struct {
 		name string
 		p    *hv.Partition
@@ -129,7 +126,23 @@ func checkSMPHostile(env *Env) (string, error) {
 	if n := dev.n.Load(); n != 0 {
 		return "", fmtErr("SIPI to an MMIO page: the device saw %d accesses, want none (a fetch must not reach it)", n)
 	}
-	d, err = by.check(env)
+	if err := testguests.SMPGo(main.Mem); err != nil {
+		main.Stop("the check could not let it go on")
+		return "", err
+	}
+	t0 := time.Now()
+	time.Sleep(stormWindow)
+	slept := time.Since(t0)
+	d, err := smpHostileOutcome(main)
+	if err != nil {
+		return "", err
+	}
+	parts = append([]string{d}, parts...)
+	s, err := testguests.ReadAPICState(main.Mem)
+	if err != nil {
+		return "", err
+	}
+	d, err = by.check(env, func(t uint64) string { return smpPhase(s.Results[:], t) })
 	if err != nil {
 		return "", err
 	}
@@ -243,21 +256,31 @@ func smpHostileOutcome(p *hv.Partition) (string, error) {
 	if len(bad) > 0 {
 		return "", fmtErr("smp guest: %s", strings.Join(bad, "; "))
 	}
+	// VP 0's speed under the IF-clear storm against its baseline, both
+	// in spins per TSC tick.
+	hz := apicClocks().TSCHz
 	base, spins1 := res[testguests.SMPBaseline], res[testguests.SMPStorm1Spins]
+	baseTicks := uint64(smpBaseline) * hz / 1e9
+	storm1Ticks := res[testguests.SMPAtStorm1End] - res[testguests.SMPAtStorm1]
+	storm2Ticks := res[testguests.SMPAtStorm2End] - res[testguests.SMPAtStorm2]
 	switch {
-	case sent1 < smpMinStorm || sent2 < smpMinStorm:
-		return "", fmtErr("smp guest: storms of %d and %d IPIs in %v each, want at least %d", sent1, sent2, smpStormWindow, smpMinStorm)
-	case spins1*smpSpinShare < base:
-		return "", fmtErr("smp guest: VP 0 spun %d times in %v with IF clear under a storm of %d IPIs, %d without: below 1/%d",
-			spins1, smpStormWindow, sent1, base, smpSpinShare)
+	case sent1 != smpStormIPIs || sent2 != smpStormIPIs:
+		return "", fmtErr("smp guest: storms of %d and %d IPIs, want %d each (the AP gives up after 4 s)", sent1, sent2, smpStormIPIs)
+	case res[testguests.SMPAtStorm1End] < res[testguests.SMPAtStorm1] || res[testguests.SMPAtStorm2End] < res[testguests.SMPAtStorm2]:
+		return "", fmtErr("smp guest: a storm ended before it began (TSC %v)", res[testguests.SMPAtBaseline:testguests.SMPAtEnd+1])
+	case spins1*smpSpinShare*baseTicks < base*storm1Ticks:
+		return "", fmtErr("smp guest: VP 0 spun %d times in %v with IF clear under a storm of %d IPIs, %d in %v without: below 1/%d of its speed",
+			spins1, ticksToDuration(int64(storm1Ticks), hz), sent1, base, smpBaseline, smpSpinShare)
 	case res[testguests.SMPHeartAfter] <= res[testguests.SMPHeartBefore]:
 		return "", fmtErr("smp guest: the AP's heartbeat did not move across the BSP's INIT")
 	}
 	return fmt.Sprintf("INIT to its own BSP (from itself and from the AP): restarted at the reset vector with the LAPIC's INIT state (ID 0, SVR 0xff; APIC_BASE %#x kept) twice, the AP running on; "+
 		"INIT+SIPI to %d absent IDs: %d IPIs with no target, ESR 0, nothing started; SIPIs to running VPs dropped (VP 0 %d, VP 1 %d); "+
-		"IPI storms from the AP: %d IPIs with IF clear gave 1 interrupt and VP 0 spun %d times (%d in the baseline), %d with IF set gave %d interrupts and %d spins; LAPIC: %d accepted, %d acked and retired",
+		"IPI storms from the AP: %d IPIs in %v with IF clear gave 1 interrupt and VP 0 spun %d times (%d in its %v baseline), %d in %v with IF set gave %d interrupts and %d spins; LAPIC: %d accepted, %d acked and retired",
 		res[testguests.SMPSelfBase], n, bsp.IPIsNoTarget, bsp.Dropped, ap.Dropped,
-		sent1, spins1, base, sent2, res[testguests.SMPStorm2Taken], res[testguests.SMPStorm2Spins], bsp.Accepted, bsp.EOIs), nil
+		sent1, ticksToDuration(int64(storm1Ticks), hz).Round(time.Microsecond), spins1, base, smpBaseline,
+		sent2, ticksToDuration(int64(storm2Ticks), hz).Round(time.Microsecond), res[testguests.SMPStorm2Taken], res[testguests.SMPStorm2Spins],
+		bsp.Accepted, bsp.EOIs), nil
 }
 
 // badStartOutcome checks a partition whose AP was started at a page it
@@ -289,13 +312,11 @@ type bystander struct {
 	div     uint64
 }
 
-const (
-	bystanderTicks  = 20
-	bystanderPeriod = 10 * time.Millisecond
-)
+const bystanderPeriod = 10 * time.Millisecond
 
-// newBystander makes the bystander partition; start runs it.
-func newBystander(env *Env, name string) (*bystander, error) {
+// newBystander makes the bystander partition, whose timer ticks ticks
+// times; start runs it.
+func newBystander(env *Env, name string, ticks uint64) (*bystander, error) {
 	c := apicClocks()
 	div := timerDivides[1]
 	b := &bystander{count: uint64(bystanderPeriod) * c.LAPICHz / 1e9 / div.by, div: div.by}
@@ -305,7 +326,7 @@ func newBystander(env *Env, name string) (*bystander, error) {
 	}
 	b.p = p
 	if err := errors.Join(testguests.LoadAPIC(p, testguests.APICTimerPeriodic, c),
-		testguests.SetAPICParams(p.Mem, div.dcr, b.count, bystanderTicks, 3*uint64(bystanderPeriod)*c.TSCHz/1e9)); err != nil {
+		testguests.SetAPICParams(p.Mem, div.dcr, b.count, ticks, 3*uint64(bystanderPeriod)*c.TSCHz/1e9)); err != nil {
 		b.abandon("setup failed")
 		b.p.Destroy()
 		return nil, err
@@ -326,11 +347,22 @@ func (b *bystander) abandon(why string) {
 
 func (b *bystander) destroy() {
 	b.abandon("the check ended before the bystander started")
+	b.p.Stop("the check ended") // nothing if it ended
 	b.p.Destroy()
 }
 
-// check waits for the bystander's end and checks its ticks' lateness.
-func (b *bystander) check(env *Env) (string, error) {
+// stopAndDestroy stops a partition that may still run (a check that
+// failed early) and frees it; p may be nil.
+func stopAndDestroy(p *hv.Partition) {
+	if p != nil {
+		p.Stop("the check ended")
+		p.Destroy()
+	}
+}
+
+// check waits for the bystander's end and checks its ticks' lateness;
+// phase names what the neighbours did at a guest TSC, for the worst tick.
+func (b *bystander) check(env *Env, phase func(tsc uint64) string) (string, error) {
 	c := apicClocks()
 	r := b.p.WaitOrStop(time.Minute)
 	s, err := testguests.ReadAPICState(b.p.Mem)
@@ -346,16 +378,42 @@ func (b *bystander) check(env *Env) (string, error) {
 			tsc = append(tsc, rec.TSC)
 		}
 	}
-	f, err := fitPeriodic(tsc, s.Results[0], float64(b.count*b.div)*float64(c.TSCHz)/float64(c.LAPICHz), c.TSCHz)
+	period := float64(b.count*b.div) * float64(c.TSCHz) / float64(c.LAPICHz)
+	f, err := fitPeriodic(tsc, s.Results[0], period, c.TSCHz)
 	if err != nil {
 		return "", fmtErr("bystander: %v", err)
 	}
+	worst := phase(worstTick(tsc, s.Results[0], period))
 	if late := f.late[len(f.late)-1]; late > env.lateBound(bystanderLateBound) {
-		return "", fmtErr("a bystander tick came %v late, bound %v%s", late, bystanderLateBound, env.stallNote())
+		return "", fmtErr("a bystander tick came %v late (during %s), bound %v%s", late, worst, bystanderLateBound, env.stallNote())
 	}
 	if f.coalesced > 2+env.periodsLost(bystanderPeriod) {
 		return "", fmtErr("the bystander's timer coalesced %d periods%s", f.coalesced, env.stallNote())
 	}
-	return fmt.Sprintf("bystander: %d ticks of %v, lateness median %v max %v",
-		len(tsc), bystanderPeriod, f.late[len(f.late)/2].Round(time.Microsecond), f.late[len(f.late)-1].Round(time.Microsecond)), nil
+	return fmt.Sprintf("bystander: %d ticks of %v, lateness median %v max %v (during %s)",
+		len(tsc), bystanderPeriod, f.late[len(f.late)/2].Round(time.Microsecond), f.late[len(f.late)-1].Round(time.Microsecond), worst), nil
+}
+
+// smpPhase names what the SMP guest was doing at TSC t from its
+// results' stamps.
+func smpPhase(r []uint64, t uint64) string {
+	switch {
+	case t < r[testguests.SMPAtBaseline]:
+		return "the bad starts"
+	case t < r[testguests.SMPAtStorm1]:
+		return "the baseline"
+	case t <= r[testguests.SMPAtStorm1End]:
+		return "the IF-clear storm"
+	case t < r[testguests.SMPAtStorm2]:
+		return "the drain"
+	case t <= r[testguests.SMPAtStorm2End]:
+		return "the IF-set storm"
+	case t < r[testguests.SMPAtSelfINIT]:
+		return "the drain"
+	case t < r[testguests.SMPAtAPINIT]:
+		return "the INIT to itself"
+	case t <= r[testguests.SMPAtEnd]:
+		return "the AP's INIT"
+	}
+	return "after the SMP guest"
 }

@@ -44,6 +44,7 @@ const (
 	smpSent    = 0x950 // u64: IPIs the AP's last storm sent
 	smpHeart   = 0x958 // u64: the AP's idle loop's iterations
 	smpAPStep  = 0x960 // u64: 1 once the AP runs its program
+	smpGo      = 0x968 // u64: the root's go for the baseline and the storms
 
 	smpStormVector = 0x50
 	smpMaxAbsent   = 8
@@ -73,7 +74,16 @@ const (
 	SMPByAPResets  = 15 // 2
 	SMPHeartBefore = 16 // the AP's heartbeat before the BSP's INIT to itself
 	SMPHeartAfter  = 17 // and once it moved after it
-	smpResultSlots = 18
+	// The guest's TSC at its phases (the partitions share the TSC).
+	SMPAtBaseline  = 18 // the baseline spin's start
+	SMPAtStorm1    = 19 // the first storm's command
+	SMPAtStorm1End = 20 // its end, as VP 0 saw the AP's echo
+	SMPAtStorm2    = 21
+	SMPAtStorm2End = 22
+	SMPAtSelfINIT  = 23 // the INIT to itself
+	SMPAtAPINIT    = 24 // the command for the AP's INIT
+	SMPAtEnd       = 25
+	smpResultSlots = 26
 )
 
 // SMPMode is what the SMP guest's BSP does.
@@ -93,9 +103,12 @@ type SMPParams struct {
 	// Vector is the SIPI vector the AP starts at: SMPVector, or for
 	// SMPBadStart a page of MMIO or of no memory.
 	Vector uint8
-	// StormTicks is how long each of the AP's storms lasts, in guest TSC
-	// ticks, and the BSP's baseline spin.
-	StormTicks uint64
+	// StormIPIs is how many IPIs each of the AP's storms sends (it gives
+	// up after four seconds of TSC).
+	StormIPIs uint64
+	// BaselineTicks is how long VP 0 spins, with the AP idle, to measure
+	// its speed before the storms, in guest TSC ticks.
+	BaselineTicks uint64
 	// Absent are APIC IDs no VP has (at most 8, none 0xff: broadcast),
 	// each sent an INIT and a SIPI.
 	Absent []uint8
@@ -201,12 +214,16 @@ func LoadSMPHostile(p *hv.Partition, c APICClocks, prm SMPParams) error {
 			return err
 		}
 	}
-	params := []uint64{uint64(prm.Mode), uint64(prm.Vector), prm.StormTicks, uint64(len(prm.Absent))}
+	params := []uint64{uint64(prm.Mode), uint64(prm.Vector), prm.StormIPIs, prm.BaselineTicks, uint64(len(prm.Absent))}
 	for _, id := range prm.Absent {
 		params = append(params, uint64(id))
 	}
 	return SetAPICParams(m, params...)
 }
+
+// SMPGo lets the SMP guest, waiting at step 4, go on to its baseline and
+// storms.
+func SMPGo(m *hv.GuestMemory) error { return writeU64s(m, APICData+smpGo, []uint64{1}) }
 
 // ReadSMPState reads the SMP area of the guest's data page and the
 // reset-vector count.

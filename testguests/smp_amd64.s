@@ -26,6 +26,7 @@
 #define S_SENT 0x950
 #define S_HEART 0x958
 #define S_APSTEP 0x960
+#define S_GO 0x968
 #define SMP_RESETS 0xe0f0
 #define SMP_STACK_TOP 0x80000
 #define SMP_STACK_SHIFT 14
@@ -44,6 +45,10 @@
 #define STEP(n) MOVQ $n, D_STEP(R11)
 #define TSCAX RDTSC; SHLQ $32, DX; ORQ DX, AX
 #define SWENABLE MOVL $0x1ff, 0xf0(R12)
+// STAMP(slot): the TSC in result slot slot (the partitions share the
+// TSC, so the root can place a bystander's late tick in a phase).
+#define STAMP(slot) TSCAX; MOVQ AX, (D_RESULTS+8*slot)(R11)
+
 #define QUIET(ticks, lbl) TSCAX; MOVQ ticks, R8; ADDQ AX, R8; STI; lbl: PAUSE; TSCAX; CMPQ AX, R8; JCS lbl; CLI
 
 // ICR writes (SDM Vol. 3A 11.6.1): the destination's APIC ID in ICR
@@ -99,8 +104,8 @@ entap:
 
 // apicSMPHostile is VP 0. D_PARAMS: [0] mode (0 the hostile sequence, 1
 // only start the AP at a bad page), [1] the SIPI vector the AP starts
-// at, [2] the storm window in TSC ticks, [3] how many absent APIC IDs
-// follow, [4...] those IDs. S_ENTRIES[0] says which start this is: 0 the
+// at, [2] the IPIs in each of the AP's storms, [3] the baseline spin in
+// TSC ticks, [4] how many absent APIC IDs follow, [5...] those IDs. S_ENTRIES[0] says which start this is: 0 the
 // first (long mode from the loader), 1 after its INIT to itself, 2 after
 // the AP's INIT.
 //
@@ -112,10 +117,11 @@ entap:
 //	3  INIT and SIPI to each absent ID and a SIPI to the running AP:
 //	   ESR stays 0 (send-accept errors are P6 and Pentium only, 11.5.3)
 //	   and for 10 ms nothing enters the trampoline
-//	4  a baseline: iterations of a spin with IF clear for the window
-//	5  the AP storms vector 0x50 at VP 0 for the window while VP 0 spins
-//	   with IF clear: one interrupt arrives after STI (IRR holds a bit
-//	   per vector, 11.8.4)
+//	4  wait for the root's go (S_GO), then a baseline: iterations of a
+//	   spin with IF clear for D_PARAMS[3] ticks
+//	5  the AP storms vector 0x50 at VP 0 while VP 0 spins with IF
+//	   clear: one interrupt arrives after STI (IRR holds a bit per
+//	   vector, 11.8.4)
 //	6  a second storm while VP 0 spins with IF set: it takes at least
 //	   one interrupt and at most as many as were sent
 //	7  INIT to its own APIC ID (never returns: the BSP restarts at the
@@ -143,7 +149,10 @@ entap:
 // IF-set storm, [5] its IPIs, [6] interrupts during it, [7] ESR after the
 // absent IDs, [8]-[11] ID, SVR, IA32_APIC_BASE and reset-vector passes
 // after the first INIT, [12]-[15] the same after the second, [16] and
-// [17] the AP's heartbeat before the first INIT and after it.
+// [17] the AP's heartbeat before the first INIT and after it; TSCs: [18]
+// the baseline's start, [19] and [20] the first storm's command and its
+// end, [21] and [22] the second's, [23] the INIT to itself, [24] the
+// command for the AP's INIT, [25] the end.
 TEXT ·apicSMPHostile(SB), NOSPLIT|NOFRAME, $0
 	MOVQ $APIC_DATA, R11
 	MOVQ $LAPIC_PAGE, R12
@@ -193,8 +202,8 @@ shapon:
 	JNE shfail
 
 	STEP(3)
-	MOVQ (D_PARAMS+24)(R11), CX
-	LEAQ (D_PARAMS+32)(R11), SI
+	MOVQ (D_PARAMS+32)(R11), CX
+	LEAQ (D_PARAMS+40)(R11), SI
 shabsent:
 	TESTQ CX, CX
 	JEQ shabsentdone
@@ -230,9 +239,23 @@ shotherids:
 	JCS shotherids
 
 	STEP(4)
+	TSCAX
+	MOVQ D_TSCHZ(R11), R8
+	SHLQ $4, R8
+	ADDQ AX, R8
+shgo:
+	CMPQ S_GO(R11), $0
+	JNE shgone
+	PAUSE
+	TSCAX
+	CMPQ AX, R8
+	JCS shgo
+	JMP shfail
+shgone:
 	XORQ R9, R9
 	TSCAX
-	MOVQ (D_PARAMS+16)(R11), R8
+	MOVQ AX, (D_RESULTS+144)(R11)
+	MOVQ (D_PARAMS+24)(R11), R8
 	ADDQ AX, R8
 shbase:
 	INCQ R9
@@ -243,6 +266,7 @@ shbase:
 
 	STEP(5)
 	MOVQ D_COUNT(R11), R10
+	STAMP(19)
 	MOVQ $CMD_STORM1, S_CMD(R11)
 	XORQ R9, R9
 	TSCAX
@@ -258,6 +282,7 @@ shstorm1:
 	JCS shstorm1
 	JMP shfail
 shstorm1done:
+	STAMP(20)
 	MOVQ R9, (D_RESULTS+8)(R11)
 	MOVQ S_SENT(R11), AX
 	MOVQ AX, (D_RESULTS+16)(R11)
@@ -271,6 +296,7 @@ shstorm1done:
 
 	STEP(6)
 	MOVQ D_COUNT(R11), R10
+	STAMP(21)
 	MOVQ $CMD_STORM2, S_CMD(R11)
 	XORQ R9, R9
 	TSCAX
@@ -289,6 +315,7 @@ shstorm2:
 	JMP shfail
 shstorm2done:
 	CLI
+	STAMP(22)
 	MOVQ R9, (D_RESULTS+32)(R11)
 	MOVQ S_SENT(R11), AX
 	MOVQ AX, (D_RESULTS+40)(R11)
@@ -305,6 +332,7 @@ shstorm2done:
 	STEP(7)
 	MOVQ S_HEART(R11), AX
 	MOVQ AX, (D_RESULTS+128)(R11)
+	STAMP(23)
 	ICRDEST(0)
 	SENDINIT
 	STEP(70) // the INIT did not restart this VP
@@ -346,6 +374,7 @@ shbeating:
 	JNE shfail
 
 	STEP(10)
+	STAMP(24)
 	MOVQ $CMD_INITBSP, S_CMD(R11)
 	TSCAX
 	MOVQ D_TSCHZ(R11), R8
@@ -376,6 +405,7 @@ shbyapok:
 	STEP(12)
 	MOVQ $CMD_HALT, S_CMD(R11)
 	WAITACK(CMD_HALT, shack4, shacked4, shfail)
+	STAMP(25)
 	EXIT(0)
 
 shbadstart:
@@ -402,8 +432,9 @@ shfail:
 // apicSMPAP is the application processor (APIC ID 1), entered with IF
 // clear and kept so. It counts S_HEART while it waits for a command in
 // S_CMD and echoes each one in S_ACK once done: CMD_STORM1 and CMD_STORM2
-// send fixed IPIs of STORM_VECTOR to APIC ID 0 for D_PARAMS[2] TSC ticks
-// as fast as it can (the count in S_SENT before the echo), CMD_INITBSP
+// send D_PARAMS[2] fixed IPIs of STORM_VECTOR to APIC ID 0 as fast as it
+// can, giving up after four seconds of TSC (the count sent in S_SENT
+// before the echo), CMD_INITBSP
 // sends APIC ID 0 an INIT, CMD_HALT halts with IF clear for good.
 TEXT ·apicSMPAP(SB), NOSPLIT|NOFRAME, $0
 	MOVQ $LAPIC_PAGE, R12
@@ -432,14 +463,18 @@ apstorm:
 	ICRDEST(0)
 	XORQ R9, R9
 	TSCAX
-	MOVQ (D_PARAMS+16)(R11), R8
+	MOVQ D_TSCHZ(R11), R8
+	SHLQ $2, R8
 	ADDQ AX, R8
 apflood:
+	CMPQ R9, (D_PARAMS+16)(R11)
+	JCC apflooded
 	MOVL $STORM_VECTOR, 0x300(R12)
 	INCQ R9
 	TSCAX
 	CMPQ AX, R8
 	JCS apflood
+apflooded:
 	MOVQ R9, S_SENT(R11)
 	MOVQ BX, S_ACK(R11)
 	JMP apidle

@@ -33,7 +33,7 @@ func TestSMPLayoutMatchesAssembly(t *testing.T) {
 		"APIC_DATA": APICData, "D_COUNT": apicCount, "D_STEP": apicStep, "D_TSCHZ": apicTSCHz,
 		"D_TSCMS": apicTSCms, "D_PARAMS": apicParams, "D_RESULTS": apicResults, "LAPIC_PAGE": 0xfee0_0000,
 		"S_ENTRIES": smpEntries, "S_CMD": smpCmd, "S_ACK": smpAck, "S_SENT": smpSent, "S_HEART": smpHeart,
-		"S_APSTEP": smpAPStep, "SMP_RESETS": smpResets, "SMP_STACK_TOP": StackTop, "SMP_STACK_SHIFT": smpStackShift,
+		"S_APSTEP": smpAPStep, "S_GO": smpGo, "SMP_RESETS": smpResets, "SMP_STACK_TOP": StackTop, "SMP_STACK_SHIFT": smpStackShift,
 		"SMP_CODE": CodeBase, "SMP_AP_CODE": smpAPCode, "STORM_VECTOR": SMPStormVector,
 	} {
 		got, ok := defs[name]
@@ -45,7 +45,7 @@ func TestSMPLayoutMatchesAssembly(t *testing.T) {
 	}
 	// The SMP area lies between the results the guest uses and the log;
 	// the results it writes stay below the SMP area.
-	if apicResults+8*smpResultSlots > smpEntries || smpAPStep+8 > apicLog {
+	if apicResults+8*smpResultSlots > smpEntries || smpGo+8 > apicLog {
 		t.Error("the SMP area overlaps the results or the log")
 	}
 	// The trampoline page lies between the stubs and the stacks, and the
