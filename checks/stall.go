@@ -18,6 +18,7 @@ const stallProbe = 5 * time.Millisecond
 // than the root itself was is still a failure.
 type stallMeter struct {
 	worst atomic.Int64 // nanoseconds
+	total atomic.Int64 // nanoseconds: every oversleep added up
 	stop  chan struct{}
 	done  chan struct{}
 }
@@ -40,8 +41,12 @@ func (m *stallMeter) run() {
 			return
 		case <-t.C:
 		}
-		if late := int64(time.Since(asked) - stallProbe); late > m.worst.Load() {
+		late := int64(time.Since(asked) - stallProbe)
+		if late > m.worst.Load() {
 			m.worst.Store(late)
+		}
+		if late > 0 {
+			m.total.Add(late)
 		}
 	}
 }
@@ -52,6 +57,16 @@ func (m *stallMeter) Worst() time.Duration {
 		return 0
 	}
 	return time.Duration(m.worst.Load())
+}
+
+// Total is all the root's timer lateness so far added up: how much of
+// the check's time the machine stood still for the root, in several
+// stalls or one; 0 on a nil meter.
+func (m *stallMeter) Total() time.Duration {
+	if m == nil {
+		return 0
+	}
+	return time.Duration(m.total.Load())
 }
 
 // Stop ends the meter's goroutine.
