@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -18,9 +19,12 @@ const stallProbe = 5 * time.Millisecond
 // than the root itself was is still a failure.
 type stallMeter struct {
 	worst atomic.Int64 // nanoseconds
-	total atomic.Int64 // nanoseconds: every oversleep added up
-	stop  chan struct{}
-	done  chan struct{}
+
+	mu     sync.Mutex
+	stalls []time.Duration // the oversleeps of stallProbe or more, the first maxStalls
+	more   time.Duration   // the others added up
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 func startStallMeter() *stallMeter {
@@ -45,8 +49,14 @@ func (m *stallMeter) run() {
 		if late > m.worst.Load() {
 			m.worst.Store(late)
 		}
-		if late > 0 {
-			m.total.Add(late)
+		if d := time.Duration(late); d >= stallProbe {
+			m.mu.Lock()
+			if len(m.stalls) < maxStalls {
+				m.stalls = append(m.stalls, d)
+			} else {
+				m.more += d
+			}
+			m.mu.Unlock()
 		}
 	}
 }
@@ -59,14 +69,25 @@ func (m *stallMeter) Worst() time.Duration {
 	return time.Duration(m.worst.Load())
 }
 
-// Total is all the root's timer lateness so far added up: how much of
-// the check's time the machine stood still for the root, in several
-// stalls or one; 0 on a nil meter.
-func (m *stallMeter) Total() time.Duration {
+// maxStalls bounds the stalls a meter keeps one by one.
+const maxStalls = 1024
+
+// PeriodsLost is how many whole periods of a guest timer all the
+// root's stalls so far (oversleeps of stallProbe or more) can account
+// for, each stall on its own: the machine stood still for the root that
+// long, in several stalls or one, and the guest's timer with it. 0 on a
+// nil meter.
+func (m *stallMeter) PeriodsLost(period time.Duration) uint64 {
 	if m == nil {
 		return 0
 	}
-	return time.Duration(m.total.Load())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := uint64(m.more / period)
+	for _, d := range m.stalls {
+		n += uint64(d / period)
+	}
+	return n
 }
 
 // Stop ends the meter's goroutine.
