@@ -114,9 +114,10 @@ entap:
 //	1  software-enable the LAPIC
 //	2  INIT, SIPI, SIPI to APIC ID 1: the AP enters once (the second
 //	   SIPI finds it running and is ignored, SDM Vol. 3A 9.4.4)
-//	3  INIT and SIPI to each absent ID and a SIPI to the running AP:
-//	   ESR stays 0 (send-accept errors are P6 and Pentium only, 11.5.3)
-//	   and for 10 ms nothing enters the trampoline
+//	3  INIT and SIPI to each absent ID, a SIPI to the running AP and an
+//	   INIT with the self shorthand (invalid, Table 11-3): ESR stays 0
+//	   (send-accept errors are P6 and Pentium only, 11.5.3) and for
+//	   10 ms nothing enters the trampoline
 //	4  wait for the root's go (S_GO), then a baseline: iterations of a
 //	   spin with IF clear for D_PARAMS[3] ticks
 //	5  the AP storms vector 0x50 at VP 0 while VP 0 spins with IF
@@ -218,6 +219,7 @@ shabsent:
 shabsentdone:
 	ICRDEST(1)
 	SENDSIPI(R9)
+	MOVL $0x44500, 0x300(R12) // INIT with the self shorthand: invalid, not sent
 	MOVL $0, 0x280(R12)
 	MOVL 0x280(R12), AX
 	MOVQ AX, (D_RESULTS+56)(R11)
