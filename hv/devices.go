@@ -10,8 +10,9 @@ import (
 // PortDevice is an emulated device on the I/O port bus. size is 1, 2 or 4;
 // port is absolute. Called on the VP's thread; must not allocate. A
 // partition's VPs call their devices at once from their own threads:
-// a device guards its state (the UART, the I/O APIC and root/devices
-// hold a mutex; TestVPsRaceOnSharedDevices races two VPs on them).
+// a device guards its state (the UART and the I/O APIC with a mutex,
+// root/devices' models with a mutex or atomics; TestVPsRaceOnSharedDevices
+// and root/devices' TestVPsRaceOnLegacyPorts race two VPs on them).
 type PortDevice interface {
 	In(port uint16, size int) uint32
 	Out(port uint16, size int, v uint32)
