@@ -195,7 +195,8 @@ func smpHostileOutcome(p *hv.Partition) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := apicPassed(r, s, fmt.Sprintf("smp guest (entries %v, reset-vector passes %d, AP done %d)", sm.Entries, sm.Resets, sm.Ack)); err != nil {
+	if err := apicPassed(r, s, fmt.Sprintf("smp guest (entries %v, reset-vector passes %d; AP at step %d, command %d done, heartbeat %d)",
+		sm.Entries, sm.Resets, sm.APStep, sm.Ack, sm.Heart)); err != nil {
 		return "", err
 	}
 	res := &s.Results
