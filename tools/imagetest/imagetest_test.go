@@ -127,8 +127,9 @@ func TestHypervisor(t *testing.T) {
 // TestHypervisorSMP runs the hvtest checks that involve several host CPUs
 // on a 4-CPU QEMU (multi-threaded TCG): the garbage collector's pause with
 // a spinning guest on every CPU that runs VPs, stopping spinning and halted
-// VPs on other CPUs, isolation between partitions that run at once, and
-// every page back at the end.
+// VPs on other CPUs, isolation between partitions that run at once, a
+// two-VP guest's INITs, stray SIPIs and IPI storms with its VPs on two
+// CPUs (smp-hostile), and every page back at the end.
 func TestHypervisorSMP(t *testing.T) {
 	img := needImage(t)
 	t.Parallel()
