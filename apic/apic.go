@@ -78,6 +78,15 @@
 // point the page anywhere below MAXPHYADDR, the guest's RAM or another
 // device included: which wins is the caller's routing decision.
 //
+// INIT and SIPI follow the SDM whoever sends them: an INIT to the BSP
+// (IA32_APIC_BASE.BSP, which the INIT reset keeps) reports WaitForSIPI
+// false, so the VP restarts at the reset vector (SDM Vol. 3A 9.1) and a
+// SIPI to it is dropped; an AP's INIT arms one SIPI (9.4.4), the later
+// ones are dropped until the next INIT; an INIT or SIPI to an APIC ID no
+// LAPIC has counts in IPIsNoTarget and sets no ESR bit (send-accept
+// errors are the P6's and the Pentium's, 11.5.3). A start-up vector may
+// name any page: what the VP then fetches there is its owner's business.
+//
 // # Invariants
 //
 // Between calls a LAPIC keeps these, and the fuzz target checks them

@@ -1,6 +1,7 @@
 package apic
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -113,5 +114,132 @@ func TestConcurrentVPs(t *testing.T) {
 				t.Errorf("vp %d never took vector %#x", i, v)
 			}
 		}
+	}
+}
+
+// TestINITSIPIRace: two APs (APIC IDs 2 and 3) send INIT and SIPI at once,
+// from their own goroutines, to another AP (ID 1), to the BSP (ID 0, from
+// ID 3 only) and to an ID no LAPIC has, while the targets' VP goroutines
+// take their events. Under -race it checks the locking of the INIT and
+// SIPI paths against TakeEvents; the invariants are the SDM's (Vol. 3A
+// 9.4.4, 11.6.1): an AP takes a SIPI only in wait-for-SIPI, so between
+// two SIPIs it reports there is an INIT, and the first comes after an
+// INIT; the BSP never waits for a SIPI and drops every one; each sender
+// counts exactly its messages and those that found no target.
+func TestINITSIPIRace(t *testing.T) {
+	clock := &realClock{start: time.Now()}
+	bus := &StaticBus{}
+	var lapics [4]*LAPIC
+	for i := range lapics {
+		l, err := New(Config{ID: uint32(i), BSP: i == 0, Clock: clock, Bus: bus, Sink: make(chanSink, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lapics[i] = l
+		bus.Add(l)
+	}
+	const (
+		rounds = 2000
+		absent = 9
+	)
+	sipiVector := func(sender int) uint32 { return uint32(0x10 + sender) }
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	// The targets' VP threads.
+	var ap1 []Events
+	for _, id := range []int{0, 1} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := lapics[id]
+			for !stop.Load() {
+				ev := l.TakeEvents()
+				if ev == (Events{}) {
+					select {
+					case <-l.sink.(chanSink):
+					case <-time.After(100 * time.Microsecond):
+					}
+					continue
+				}
+				if id == 0 {
+					if ev.SIPI || ev.INIT && ev.WaitForSIPI {
+						errs <- fmt.Sprintf("the BSP got %+v", ev)
+					}
+					continue
+				}
+				ap1 = append(ap1, ev)
+			}
+		}()
+	}
+	// The senders, each on its own LAPIC as a VP writes only its own.
+	var senders sync.WaitGroup
+	for _, id := range []int{2, 3} {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			l := lapics[id]
+			send := func(dest, low uint32) {
+				xw(l, LAPIC_ICRH, dest<<24)
+				xw(l, LAPIC_ICRL, low)
+			}
+			for range rounds {
+				send(1, 0x4500)
+				send(1, 0x4600|sipiVector(id))
+				send(absent, 0x4500)
+				send(absent, 0x4600|sipiVector(id))
+				if id == 3 {
+					send(0, 0x4500)
+					send(0, 0x4600|sipiVector(id))
+				}
+			}
+		}()
+	}
+	senders.Wait()
+	time.Sleep(10 * time.Millisecond) // the targets take what is left
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	for _, id := range []int{2, 3} {
+		st := lapics[id].Stats()
+		per := uint64(4)
+		if id == 3 {
+			per = 6
+		}
+		if st.IPIsSent != rounds*per || st.IPIsNoTarget != rounds*2 || st.IPIsInvalid != 0 {
+			t.Errorf("sender %d: %d sent, %d no target, %d invalid; want %d, %d, 0", id, st.IPIsSent, st.IPIsNoTarget, st.IPIsInvalid, rounds*per, rounds*2)
+		}
+	}
+	if d := lapics[0].Stats().Dropped; d != rounds {
+		t.Errorf("the BSP dropped %d SIPIs, want all %d", d, rounds)
+	}
+	// AP 1's events: an INIT (waiting for a SIPI) before each SIPI.
+	var inits, sipis int
+	armed := false
+	for i, ev := range ap1 {
+		if ev.INIT {
+			inits++
+			armed = true
+			if !ev.WaitForSIPI {
+				t.Fatalf("event %d: %+v: an AP's INIT must wait for a SIPI", i, ev)
+			}
+		}
+		if ev.SIPI {
+			sipis++
+			if !armed {
+				t.Fatalf("event %d: %+v: a SIPI with no INIT since the last one", i, ev)
+			}
+			if v := uint32(ev.SIPIVector); v != sipiVector(2) && v != sipiVector(3) {
+				t.Fatalf("event %d: SIPI vector %#x", i, v)
+			}
+			armed = false
+		}
+	}
+	dropped := lapics[1].Stats().Dropped
+	if sipis == 0 || inits == 0 || dropped == 0 || uint64(sipis)+dropped > 2*rounds {
+		t.Errorf("AP 1: %d INIT and %d SIPI events, %d SIPIs dropped, of %d sent", inits, sipis, dropped, 2*rounds)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFind(t *testing.T) {
@@ -75,5 +76,17 @@ func TestNamesAreUnique(t *testing.T) {
 			}
 			seen[n] = s.Word
 		}
+	}
+}
+
+// TestStallPeriodsLost: each stall accounts for its own whole periods;
+// the ones past the meter's list are added up first.
+func TestStallPeriodsLost(t *testing.T) {
+	m := &stallMeter{stalls: []time.Duration{9 * time.Millisecond, 25 * time.Millisecond, 41 * time.Millisecond}, more: 15 * time.Millisecond}
+	if got := m.PeriodsLost(10 * time.Millisecond); got != 0+2+4+1 {
+		t.Errorf("PeriodsLost(10ms) = %d, want 7", got)
+	}
+	if got := (*stallMeter)(nil).PeriodsLost(time.Millisecond); got != 0 {
+		t.Errorf("a nil meter lost %d", got)
 	}
 }

@@ -53,6 +53,7 @@ var HVTest = Suite{
 		{"synic-timers", checkSynICTimers},
 		{"hyperv-crash", checkHyperVCrash},
 		{"hyperv-hostile", checkHyperVHostile},
+		{"smp-hostile", checkSMPHostile},
 		{"gc-pause-spinning", checkGCPauseSpinning},
 		{"pages-returned", checkPagesReturned}, // last: every partition is gone
 	},

@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -18,8 +19,12 @@ const stallProbe = 5 * time.Millisecond
 // than the root itself was is still a failure.
 type stallMeter struct {
 	worst atomic.Int64 // nanoseconds
-	stop  chan struct{}
-	done  chan struct{}
+
+	mu     sync.Mutex
+	stalls []time.Duration // the oversleeps of stallProbe or more, the first maxStalls
+	more   time.Duration   // the others added up
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 func startStallMeter() *stallMeter {
@@ -40,8 +45,18 @@ func (m *stallMeter) run() {
 			return
 		case <-t.C:
 		}
-		if late := int64(time.Since(asked) - stallProbe); late > m.worst.Load() {
+		late := int64(time.Since(asked) - stallProbe)
+		if late > m.worst.Load() {
 			m.worst.Store(late)
+		}
+		if d := time.Duration(late); d >= stallProbe {
+			m.mu.Lock()
+			if len(m.stalls) < maxStalls {
+				m.stalls = append(m.stalls, d)
+			} else {
+				m.more += d
+			}
+			m.mu.Unlock()
 		}
 	}
 }
@@ -52,6 +67,27 @@ func (m *stallMeter) Worst() time.Duration {
 		return 0
 	}
 	return time.Duration(m.worst.Load())
+}
+
+// maxStalls bounds the stalls a meter keeps one by one.
+const maxStalls = 1024
+
+// PeriodsLost is how many whole periods of a guest timer all the
+// root's stalls so far (oversleeps of stallProbe or more) can account
+// for, each stall on its own: the machine stood still for the root that
+// long, in several stalls or one, and the guest's timer with it. 0 on a
+// nil meter.
+func (m *stallMeter) PeriodsLost(period time.Duration) uint64 {
+	if m == nil {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := uint64(m.more / period)
+	for _, d := range m.stalls {
+		n += uint64(d / period)
+	}
+	return n
 }
 
 // Stop ends the meter's goroutine.

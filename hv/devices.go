@@ -8,7 +8,11 @@ import (
 )
 
 // PortDevice is an emulated device on the I/O port bus. size is 1, 2 or 4;
-// port is absolute. Called on the VP's thread; must not allocate.
+// port is absolute. Called on the VP's thread; must not allocate. A
+// partition's VPs call their devices at once from their own threads:
+// a device guards its state (the UART and the I/O APIC with a mutex,
+// root/devices' models with a mutex or atomics; TestVPsRaceOnSharedDevices
+// and root/devices' TestVPsRaceOnLegacyPorts race two VPs on them).
 type PortDevice interface {
 	In(port uint16, size int) uint32
 	Out(port uint16, size int, v uint32)
@@ -16,6 +20,9 @@ type PortDevice interface {
 
 // MMIODevice is an emulated device in guest-physical space. off is relative
 // to the range; len(data) is the access width (1, 2, 4 or 8), never split.
+// Called on the VP's thread, from several VPs at once (see PortDevice).
+// An instruction fetch from its range never reaches it: the fetching VP
+// ends the partition (ErrUnsupported).
 type MMIODevice interface {
 	ReadMMIO(off uint64, data []byte)
 	WriteMMIO(off uint64, data []byte)

@@ -2,6 +2,7 @@ package hv
 
 import (
 	"encoding/binary"
+	"errors"
 	"strings"
 	"testing"
 
@@ -168,5 +169,97 @@ func TestSyntheticClusterIPIReachesTheTargets(t *testing.T) {
 		if got != (i != 0) {
 			t.Errorf("VP %d took vector 0xfd: %v (injected %v)", i, got, b.vcpus[i].injected)
 		}
+	}
+}
+
+// TestHostileINITAndSIPI: what a guest may do to its own processors
+// (README "What a guest may do to its own processors"), through the ICR
+// and the run loop's delivery. An AP's INIT to the BSP restarts the BSP
+// at the reset vector and leaves the AP as it was; a SIPI to the BSP is
+// dropped; INIT and SIPI to absent IDs reach nobody; and a fetch the
+// restarted BSP cannot make (no memory at the reset vector) or an AP
+// started on an MMIO page ends the partition, naming the VP, with the
+// device untouched.
+func TestHostileINITAndSIPI(t *testing.T) {
+	b := &fakeBackend{}
+	h := New(b, newTestHost(), NewCPUModel(), nil)
+	p, err := h.NewPartition(Config{Name: "init", RAMBytes: 1 << 20, Console: &recorder{}, VPs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bsp, ap := p.VP(0), p.VP(1)
+	vb, va := b.vcpus[0], b.vcpus[1]
+	bsp.deliver()
+	apicWrite(t, bsp, regSVR, 0x1ff)
+	apicWrite(t, bsp, regICRHigh, 1<<24)
+	apicWrite(t, bsp, regICRLow, icrINIT|icrAssert)
+	apicWrite(t, bsp, regICRLow, icrSIPI|0x10)
+	if !ap.deliver() || va.regs.CS.Base != 0x10000 {
+		t.Fatal("the AP did not start")
+	}
+	va.regs.RIP, vb.regs.RIP = 0x1234, 0x5678 // both have run on
+
+	// INIT and SIPI to IDs no VP has: counted, nothing else.
+	for _, id := range []uint32{2, 14, 0xfe} {
+		apicWrite(t, bsp, regICRHigh, id<<24)
+		apicWrite(t, bsp, regICRLow, icrINIT|icrAssert)
+		apicWrite(t, bsp, regICRLow, icrSIPI|0x10)
+	}
+	if st := bsp.lapic.Stats(); st.IPIsNoTarget != 6 {
+		t.Errorf("%d IPIs with no target, want 6", st.IPIsNoTarget)
+	}
+	if !bsp.deliver() || !ap.deliver() || vb.regs.RIP != 0x5678 || va.regs.RIP != 0x1234 {
+		t.Fatalf("IPIs to absent IDs moved a VP: RIP %#x, %#x", vb.regs.RIP, va.regs.RIP)
+	}
+
+	// The AP's INIT to the BSP: the BSP at the reset vector, not waiting.
+	apicWrite(t, ap, regSVR, 0x1ff)
+	apicWrite(t, ap, regICRHigh, 0)
+	apicWrite(t, ap, regICRLow, icrINIT|icrAssert)
+	if !bsp.deliver() || vb.regs.CS.Base != 0xffff_0000 || vb.regs.RIP != 0xfff0 || vb.regs.CR0&x86.CR0PE != 0 {
+		t.Fatalf("BSP after the AP's INIT: CS base %#x RIP %#x CR0 %#x", vb.regs.CS.Base, vb.regs.RIP, vb.regs.CR0)
+	}
+	if !ap.deliver() || va.regs.RIP != 0x1234 {
+		t.Fatalf("the AP moved: RIP %#x", va.regs.RIP)
+	}
+	if base := bsp.lapic.Base(); base&x86.APICBaseBSP == 0 {
+		t.Fatalf("IA32_APIC_BASE %#x lost the BSP flag", base)
+	}
+	// A SIPI to the BSP: dropped.
+	apicWrite(t, ap, regICRLow, icrSIPI|0x20)
+	if !bsp.deliver() || vb.regs.RIP != 0xfff0 || bsp.lapic.Stats().Dropped != 1 {
+		t.Fatalf("a SIPI to the BSP: RIP %#x, %d dropped", vb.regs.RIP, bsp.lapic.Stats().Dropped)
+	}
+	// Nothing at 0xfffffff0: the BSP's first fetch ends the partition.
+	bsp.handle(&vcpu.Exit{Kind: vcpu.ExitNestedFault, GPA: 0xffff_fff0, Fetch: true})
+	if r := p.Result(); r.State != StateCrashed || !errors.Is(r.Err, ErrOutsideMemory) || r.VP != 0 {
+		t.Fatalf("a fetch at the reset vector with no memory there: %v (VP %d)", r, r.VP)
+	}
+
+	// An AP started on an MMIO page: its fetch ends the partition and
+	// never reaches the device.
+	dev := &scratchDevice{}
+	q, err := h.NewPartition(Config{Name: "mmio", RAMBytes: 0xa0000, Console: &recorder{}, VPs: 2}) // RAM up to 640 KiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.AddMMIO(0xc0000, 0x1000, dev); err != nil {
+		t.Fatal(err)
+	}
+	qb, qa := q.VP(0), q.VP(1)
+	qb.deliver()
+	apicWrite(t, qb, regICRHigh, 1<<24)
+	apicWrite(t, qb, regICRLow, icrINIT|icrAssert)
+	apicWrite(t, qb, regICRLow, icrSIPI|0xc0)
+	if !qa.deliver() {
+		t.Fatal("the AP did not start")
+	}
+	qa.handle(&vcpu.Exit{Kind: vcpu.ExitNestedFault, GPA: 0xc0000, Fetch: true})
+	r := q.Result()
+	if r.State != StateCrashed || !errors.Is(r.Err, ErrUnsupported) || !strings.Contains(r.Err.Error(), "instruction fetch from MMIO at gpa 0xc0000") || r.VP != 1 {
+		t.Fatalf("an AP started on an MMIO page: %v (VP %d)", r, r.VP)
+	}
+	if len(dev.accesses) != 0 {
+		t.Fatalf("the fetch reached the device: %v", dev.accesses)
 	}
 }

@@ -35,6 +35,9 @@ func apicIllegalVector()
 func apicBench()
 func apicX2APICPage()
 func apicHold()
+func apicSMPHostile()
+func apicSMPAP()
+func apicSMPEntry()
 
 func apicBlobAddrs(p *[numAPICBlobs]uintptr)
 func apicText(dst *[apicBlobLimit]byte, from uintptr) (n int)
@@ -62,6 +65,9 @@ const (
 	APICBench                     // self-IPI and timer round trips
 	APICX2APICPage                // the xAPIC page read in x2APIC mode
 	APICHold                      // self-IPIs whose handler keeps interrupts off for a while
+	APICSMPHostile                // the hostile SMP guest's BSP (smp.go); LoadSMPHostile loads it
+	apicBlobSMPAP                 // its application processor's program
+	apicBlobSMPEntry              // the 64-bit entry its trampoline jumps to
 	numAPICBlobs
 )
 

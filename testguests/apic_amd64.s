@@ -1495,6 +1495,12 @@ TEXT ·apicBlobAddrs(SB), NOSPLIT, $0-8
 	MOVQ AX, 128(DI)
 	MOVQ $·apicHold(SB), AX
 	MOVQ AX, 136(DI)
+	MOVQ $·apicSMPHostile(SB), AX
+	MOVQ AX, 144(DI)
+	MOVQ $·apicSMPAP(SB), AX
+	MOVQ AX, 152(DI)
+	MOVQ $·apicSMPEntry(SB), AX
+	MOVQ AX, 160(DI)
 	RET
 
 // apicText copies a blob from its entry point up to and including its end

@@ -30,8 +30,8 @@ type APICClocks struct {
 // page in which the spurious vector (0xff) is not EOI'd (SDM Vol. 3A
 // 11.9), and the clock rates in RSI and RDI.
 func LoadAPIC(p *hv.Partition, prog APICProgram, c APICClocks) error {
-	if prog == apicBlobHandler {
-		return fmt.Errorf("testguests: the apic handler is not a program")
+	if prog == apicBlobHandler || prog == apicBlobSMPAP || prog == apicBlobSMPEntry {
+		return fmt.Errorf("testguests: apic blob %d is not a program", prog)
 	}
 	if m := p.Mem.RAMSize(); m < APICRAMPage+0x1000 {
 		return fmt.Errorf("testguests: partition %s needs at least %d MiB of RAM for an apic guest", p.Name, (APICRAMPage+0x1000+(1<<20)-1)>>20)

@@ -1,0 +1,496 @@
+#include "textflag.h"
+
+// The hostile SMP guest (smp.go): a BSP program, an application
+// processor's program and the 64-bit entry both reach from the 16-bit
+// trampoline, in the APIC guests' environment (apic_amd64.s: the shared
+// handler, the data page, STEP, EXIT, FAILEXIT, QUIET). Only VP 0 takes
+// interrupts (the AP runs with IF clear), so the handler's log is VP 0's.
+// TestAPICLayoutMatchesAssembly keeps the numbers below equal to smp.go's
+// and apic.go's constants.
+
+#define END BYTE $0x0F; BYTE $0x0B; BYTE $'G'; BYTE $'o'; BYTE $'H'; BYTE $'v'; BYTE $'E'; BYTE $'n'; BYTE $'D'
+
+#define APIC_DATA 0x200000
+#define D_COUNT 0x08
+#define D_STEP 0x18
+#define D_TSCHZ 0x28
+#define D_TSCMS 0x30
+#define D_PARAMS 0x600
+#define D_RESULTS 0x800
+#define LAPIC_PAGE 0xfee00000
+
+// The SMP area of the data page (smp.go).
+#define S_ENTRIES 0x900
+#define S_CMD 0x940
+#define S_ACK 0x948
+#define S_SENT 0x950
+#define S_HEART 0x958
+#define S_APSTEP 0x960
+#define S_GO 0x968
+#define SMP_RESETS 0xe0f0
+#define SMP_STACK_TOP 0x80000
+#define SMP_STACK_SHIFT 14
+#define SMP_CODE 0x100000
+#define SMP_AP_CODE 0x110000
+#define STORM_VECTOR 0x50
+
+// The AP's commands (S_CMD; the AP echoes each in S_ACK once done).
+#define CMD_STORM1 1
+#define CMD_STORM2 2
+#define CMD_INITBSP 3
+#define CMD_HALT 4
+
+#define EXIT(status) MOVL $status, AX; MOVW $0xf4, DX; OUTL; HLT
+#define FAILEXIT MOVQ D_STEP(R11), AX; MOVW $0xf4, DX; OUTL; HLT
+#define STEP(n) MOVQ $n, D_STEP(R11)
+#define TSCAX RDTSC; SHLQ $32, DX; ORQ DX, AX
+#define SWENABLE MOVL $0x1ff, 0xf0(R12)
+// STAMP(slot): the TSC in result slot slot (the partitions share the
+// TSC, so the root can place a bystander's late tick in a phase).
+#define STAMP(slot) TSCAX; MOVQ AX, (D_RESULTS+8*slot)(R11)
+
+#define QUIET(ticks, lbl) TSCAX; MOVQ ticks, R8; ADDQ AX, R8; STI; lbl: PAUSE; TSCAX; CMPQ AX, R8; JCS lbl; CLI
+
+// ICR writes (SDM Vol. 3A 11.6.1): the destination's APIC ID in ICR
+// bits 63:56, then the low word sends. INIT: delivery mode 101, level
+// assert; start-up: mode 110 with the page number as vector.
+#define ICRDEST(id) MOVL $(id<<24), 0x310(R12)
+#define SENDINIT MOVL $0x4500, 0x300(R12)
+#define SENDSIPI(reg) MOVL reg, AX; ORL $0x4600, AX; MOVL AX, 0x300(R12)
+
+// WAITACK(n, lbl, done, fail): wait until the AP has done command n,
+// failing after four seconds of TSC (the VPs may share one host CPU).
+#define WAITACK(n, lbl, done, fail) TSCAX; MOVQ D_TSCHZ(R11), R8; SHLQ $2, R8; ADDQ AX, R8; lbl: CMPQ S_ACK(R11), $n; JEQ done; PAUSE; TSCAX; CMPQ AX, R8; JCS lbl; JMP fail; done:
+
+// RESETSTATE(id, svr, base, resets, fail): after an INIT the LAPIC has
+// its INIT state (SDM Vol. 3A 11.4.7.3): its ID kept, SVR 0xff
+// (software-disabled); IA32_APIC_BASE as before, the default page with EN
+// and BSP (11.4.4; an INIT leaves it); and the VP came through the reset
+// vector (the reset-vector code counts at SMP_RESETS). The values go to
+// the four result slots.
+#define RESETSTATE(id, svr, base, resets, fail) MOVL 0x20(R12), AX; MOVQ AX, (D_RESULTS+8*id)(R11); TESTL AX, AX; JNE fail; MOVL 0xf0(R12), AX; MOVQ AX, (D_RESULTS+8*svr)(R11); CMPL AX, $0xff; JNE fail; MOVL $0x1b, CX; RDMSR; SHLQ $32, DX; ORQ DX, AX; MOVQ AX, (D_RESULTS+8*base)(R11); MOVL $0xfee00900, CX; CMPQ AX, CX; JNE fail; MOVQ $SMP_RESETS, AX; MOVWQZX (AX), AX; MOVQ AX, (D_RESULTS+8*resets)(R11)
+
+// apicSMPEntry is where every VP of the hostile SMP guest arrives in
+// 64-bit mode from the trampoline (after a SIPI, or from the reset vector
+// after an INIT to the BSP): flat data segments, its own stack (16 KiB
+// per APIC ID below SMP_STACK_TOP), one more entry counted at
+// S_ENTRIES[id], then VP 0 goes to apicSMPHostile and the others to
+// apicSMPAP. The ID is CPUID.1:EBX[31:24], the VP's initial APIC ID.
+TEXT ·apicSMPEntry(SB), NOSPLIT|NOFRAME, $0
+	MOVL $0x10, AX
+	MOVW AX, DS
+	MOVW AX, ES
+	MOVW AX, SS
+	MOVW AX, FS
+	MOVW AX, GS
+	MOVL $1, AX
+	XORL CX, CX
+	CPUID
+	SHRL $24, BX
+	MOVQ BX, CX
+	SHLQ $SMP_STACK_SHIFT, CX
+	MOVQ $SMP_STACK_TOP, SP
+	SUBQ CX, SP
+	MOVQ $APIC_DATA, R11
+	INCQ S_ENTRIES(R11)(BX*8)
+	TESTQ BX, BX
+	JNE entap
+	MOVQ $SMP_CODE, AX
+	JMP AX
+entap:
+	MOVQ $SMP_AP_CODE, AX
+	JMP AX
+	END
+
+// apicSMPHostile is VP 0. D_PARAMS: [0] mode (0 the hostile sequence, 1
+// only start the AP at a bad page), [1] the SIPI vector the AP starts
+// at, [2] the IPIs in each of the AP's storms, [3] the baseline spin in
+// TSC ticks, [4] how many absent APIC IDs follow, [5...] those IDs. S_ENTRIES[0] says which start this is: 0 the
+// first (long mode from the loader), 1 after its INIT to itself, 2 after
+// the AP's INIT.
+//
+// Mode 0, first start:
+//
+//	1  software-enable the LAPIC
+//	2  INIT, SIPI, SIPI to APIC ID 1: the AP enters once (the second
+//	   SIPI finds it running and is ignored, SDM Vol. 3A 9.4.4)
+//	3  INIT and SIPI to each absent ID, a SIPI to the running AP and an
+//	   INIT with the self shorthand (invalid, Table 11-3): ESR stays 0
+//	   (send-accept errors are P6 and Pentium only, 11.5.3) and for
+//	   10 ms nothing enters the trampoline
+//	4  wait for the root's go (S_GO), then a baseline: iterations of a
+//	   spin with IF clear for D_PARAMS[3] ticks
+//	5  the AP storms vector 0x50 at VP 0 while VP 0 spins with IF
+//	   clear: one interrupt arrives after STI (IRR holds a bit per
+//	   vector, 11.8.4)
+//	6  a second storm while VP 0 spins with IF set: it takes at least
+//	   one interrupt and at most as many as were sent
+//	7  INIT to its own APIC ID (never returns: the BSP restarts at the
+//	   reset vector, 9.1)
+//
+// After its INIT to itself:
+//
+//	8  the LAPIC's INIT state, one pass through the reset vector; the AP
+//	   still runs (its heartbeat moves) and was not restarted
+//	9  a SIPI to itself: ignored (the BSP is never in wait-for-SIPI)
+//	10 the AP sends it an INIT (never returns)
+//
+// After the AP's INIT:
+//
+//	11 the LAPIC's INIT state again, a second pass through the reset
+//	   vector; the AP finishes its command and was never restarted
+//	12 the AP halts; power off with status 0.
+//
+// Mode 1: 20 INIT and SIPI to APIC ID 1 at the page D_PARAMS[1]; 21 wait
+// two seconds for the partition to end (the AP's first fetch ends it),
+// and fail with 22 if it did not.
+//
+// Results: [0] baseline iterations, [1] iterations under the IF-clear
+// storm, [2] its IPIs, [3] interrupts after it, [4] iterations under the
+// IF-set storm, [5] its IPIs, [6] interrupts during it, [7] ESR after the
+// absent IDs, [8]-[11] ID, SVR, IA32_APIC_BASE and reset-vector passes
+// after the first INIT, [12]-[15] the same after the second, [16] and
+// [17] the AP's heartbeat before the first INIT and after it; TSCs: [18]
+// the baseline's start, [19] and [20] the first storm's command and its
+// end, [21] and [22] the second's, [23] the INIT to itself, [24] the
+// command for the AP's INIT, [25] the end.
+TEXT ·apicSMPHostile(SB), NOSPLIT|NOFRAME, $0
+	MOVQ $APIC_DATA, R11
+	MOVQ $LAPIC_PAGE, R12
+	MOVQ S_ENTRIES(R11), AX
+	TESTQ AX, AX
+	JEQ shboot
+	CMPQ AX, $1
+	JEQ shself
+	CMPQ AX, $2
+	JEQ shbyap
+	STEP(90) // restarted a third time
+	FAILEXIT
+
+shboot:
+	MOVQ SI, 0x20(R11) // D_LAPICHZ
+	MOVQ DI, D_TSCHZ(R11)
+	MOVQ DI, AX
+	XORL DX, DX
+	MOVQ $1000, CX
+	DIVQ CX
+	MOVQ AX, D_TSCMS(R11)
+	STEP(1)
+	SWENABLE
+	CMPQ D_PARAMS(R11), $1
+	JEQ shbadstart
+
+	STEP(2)
+	ICRDEST(1)
+	SENDINIT
+	MOVQ (D_PARAMS+8)(R11), R9
+	SENDSIPI(R9)
+	SENDSIPI(R9)
+	TSCAX
+	MOVQ D_TSCHZ(R11), R8
+	SHLQ $2, R8
+	ADDQ AX, R8
+shapup:
+	CMPQ S_APSTEP(R11), $1
+	JEQ shapon
+	PAUSE
+	TSCAX
+	CMPQ AX, R8
+	JCS shapup
+	JMP shfail
+shapon:
+	CMPQ (S_ENTRIES+8)(R11), $1
+	JNE shfail
+
+	STEP(3)
+	MOVQ (D_PARAMS+32)(R11), CX
+	LEAQ (D_PARAMS+40)(R11), SI
+shabsent:
+	TESTQ CX, CX
+	JEQ shabsentdone
+	MOVQ (SI), AX
+	SHLL $24, AX
+	MOVL AX, 0x310(R12)
+	SENDINIT
+	SENDSIPI(R9)
+	ADDQ $8, SI
+	DECQ CX
+	JMP shabsent
+shabsentdone:
+	ICRDEST(1)
+	SENDSIPI(R9)
+	MOVL $0x44500, 0x300(R12) // INIT with the self shorthand: invalid, not sent
+	MOVL $0, 0x280(R12)
+	MOVL 0x280(R12), AX
+	MOVQ AX, (D_RESULTS+56)(R11)
+	TESTL AX, AX
+	JNE shfail
+	MOVQ D_TSCMS(R11), R10
+	IMULQ $10, R10
+	QUIET(R10, shq3)
+	CMPQ S_ENTRIES(R11), $0
+	JNE shfail
+	CMPQ (S_ENTRIES+8)(R11), $1
+	JNE shfail
+	MOVQ $2, CX
+shotherids:
+	CMPQ S_ENTRIES(R11)(CX*8), $0
+	JNE shfail
+	INCQ CX
+	CMPQ CX, $8
+	JCS shotherids
+
+	STEP(4)
+	TSCAX
+	MOVQ D_TSCHZ(R11), R8
+	SHLQ $4, R8
+	ADDQ AX, R8
+shgo:
+	CMPQ S_GO(R11), $0
+	JNE shgone
+	PAUSE
+	TSCAX
+	CMPQ AX, R8
+	JCS shgo
+	JMP shfail
+shgone:
+	XORQ R9, R9
+	TSCAX
+	MOVQ AX, (D_RESULTS+144)(R11)
+	MOVQ (D_PARAMS+24)(R11), R8
+	ADDQ AX, R8
+shbase:
+	INCQ R9
+	TSCAX
+	CMPQ AX, R8
+	JCS shbase
+	MOVQ R9, D_RESULTS(R11)
+
+	STEP(5)
+	MOVQ D_COUNT(R11), R10
+	STAMP(19)
+	MOVQ $CMD_STORM1, S_CMD(R11)
+	XORQ R9, R9
+	TSCAX
+	MOVQ D_TSCHZ(R11), R8
+	SHLQ $2, R8
+	ADDQ AX, R8
+shstorm1:
+	INCQ R9
+	CMPQ S_ACK(R11), $CMD_STORM1
+	JEQ shstorm1done
+	TSCAX
+	CMPQ AX, R8
+	JCS shstorm1
+	JMP shfail
+shstorm1done:
+	STAMP(20)
+	MOVQ R9, (D_RESULTS+8)(R11)
+	MOVQ S_SENT(R11), AX
+	MOVQ AX, (D_RESULTS+16)(R11)
+	MOVQ D_TSCMS(R11), R9
+	QUIET(R9, shdrain1)
+	MOVQ D_COUNT(R11), AX
+	SUBQ R10, AX
+	MOVQ AX, (D_RESULTS+24)(R11)
+	CMPQ AX, $1
+	JNE shfail
+
+	STEP(6)
+	MOVQ D_COUNT(R11), R10
+	STAMP(21)
+	MOVQ $CMD_STORM2, S_CMD(R11)
+	XORQ R9, R9
+	TSCAX
+	MOVQ D_TSCHZ(R11), R8
+	SHLQ $2, R8
+	ADDQ AX, R8
+	STI
+shstorm2:
+	INCQ R9
+	CMPQ S_ACK(R11), $CMD_STORM2
+	JEQ shstorm2done
+	TSCAX
+	CMPQ AX, R8
+	JCS shstorm2
+	CLI
+	JMP shfail
+shstorm2done:
+	CLI
+	STAMP(22)
+	MOVQ R9, (D_RESULTS+32)(R11)
+	MOVQ S_SENT(R11), AX
+	MOVQ AX, (D_RESULTS+40)(R11)
+	MOVQ D_TSCMS(R11), R9
+	QUIET(R9, shdrain2)
+	MOVQ D_COUNT(R11), AX
+	SUBQ R10, AX
+	MOVQ AX, (D_RESULTS+48)(R11)
+	TESTQ AX, AX
+	JEQ shfail
+	CMPQ AX, (D_RESULTS+40)(R11)
+	JHI shfail
+
+	STEP(7)
+	MOVQ S_HEART(R11), AX
+	MOVQ AX, (D_RESULTS+128)(R11)
+	STAMP(23)
+	ICRDEST(0)
+	SENDINIT
+	STEP(70) // the INIT did not restart this VP
+	FAILEXIT
+
+shself:
+	STEP(8)
+	RESETSTATE(8, 9, 10, 11, shfail)
+	CMPQ AX, $1
+	JNE shfail
+	CMPQ (S_ENTRIES+8)(R11), $1
+	JNE shfail
+	MOVQ (D_RESULTS+128)(R11), R9
+	TSCAX
+	MOVQ D_TSCHZ(R11), R8
+	SHLQ $2, R8
+	ADDQ AX, R8
+shbeat:
+	MOVQ S_HEART(R11), AX
+	CMPQ AX, R9
+	JHI shbeating
+	PAUSE
+	TSCAX
+	CMPQ AX, R8
+	JCS shbeat
+	JMP shfail
+shbeating:
+	MOVQ AX, (D_RESULTS+136)(R11)
+
+	STEP(9)
+	SWENABLE
+	ICRDEST(0)
+	MOVQ $0x0e, R9
+	SENDSIPI(R9)
+	MOVQ D_TSCMS(R11), R10
+	IMULQ $10, R10
+	QUIET(R10, shq9)
+	CMPQ S_ENTRIES(R11), $1
+	JNE shfail
+
+	STEP(10)
+	STAMP(24)
+	MOVQ $CMD_INITBSP, S_CMD(R11)
+	TSCAX
+	MOVQ D_TSCHZ(R11), R8
+	SHLQ $2, R8
+	ADDQ AX, R8
+shwaitinit:
+	PAUSE
+	TSCAX
+	CMPQ AX, R8
+	JCS shwaitinit
+	JMP shfail
+
+shbyap:
+	CMPQ D_STEP(R11), $10
+	JEQ shbyapok
+	STEP(71) // restarted before the AP was asked to INIT it
+	FAILEXIT
+shbyapok:
+	STEP(11)
+	RESETSTATE(12, 13, 14, 15, shfail)
+	CMPQ AX, $2
+	JNE shfail
+	SWENABLE
+	WAITACK(CMD_INITBSP, shack3, shacked3, shfail)
+	CMPQ (S_ENTRIES+8)(R11), $1
+	JNE shfail
+
+	STEP(12)
+	MOVQ $CMD_HALT, S_CMD(R11)
+	WAITACK(CMD_HALT, shack4, shacked4, shfail)
+	STAMP(25)
+	EXIT(0)
+
+shbadstart:
+	STEP(20)
+	ICRDEST(1)
+	SENDINIT
+	MOVQ (D_PARAMS+8)(R11), R9
+	SENDSIPI(R9)
+	STEP(21)
+	TSCAX
+	MOVQ D_TSCHZ(R11), R8
+	SHLQ $1, R8
+	ADDQ AX, R8
+shbadwait:
+	PAUSE
+	TSCAX
+	CMPQ AX, R8
+	JCS shbadwait
+	STEP(22)
+shfail:
+	FAILEXIT
+	END
+
+// apicSMPAP is the application processor (APIC ID 1), entered with IF
+// clear and kept so. It counts S_HEART while it waits for a command in
+// S_CMD and echoes each one in S_ACK once done: CMD_STORM1 and CMD_STORM2
+// send D_PARAMS[2] fixed IPIs of STORM_VECTOR to APIC ID 0 as fast as it
+// can, giving up after four seconds of TSC (the count sent in S_SENT
+// before the echo), CMD_INITBSP
+// sends APIC ID 0 an INIT, CMD_HALT halts with IF clear for good.
+TEXT ·apicSMPAP(SB), NOSPLIT|NOFRAME, $0
+	MOVQ $LAPIC_PAGE, R12
+	SWENABLE
+	MOVQ $1, S_APSTEP(R11)
+apidle:
+	INCQ S_HEART(R11)
+	MOVQ S_CMD(R11), AX
+	CMPQ AX, S_ACK(R11)
+	JEQ apwait
+	CMPQ AX, $CMD_STORM1
+	JEQ apstorm
+	CMPQ AX, $CMD_STORM2
+	JEQ apstorm
+	CMPQ AX, $CMD_INITBSP
+	JEQ apinit
+	CMPQ AX, $CMD_HALT
+	JEQ aphalt
+	MOVQ AX, S_ACK(R11) // an unknown command: nothing to do
+apwait:
+	PAUSE
+	JMP apidle
+
+apstorm:
+	MOVQ AX, BX
+	ICRDEST(0)
+	XORQ R9, R9
+	TSCAX
+	MOVQ D_TSCHZ(R11), R8
+	SHLQ $2, R8
+	ADDQ AX, R8
+apflood:
+	CMPQ R9, (D_PARAMS+16)(R11)
+	JCC apflooded
+	MOVL $STORM_VECTOR, 0x300(R12)
+	INCQ R9
+	TSCAX
+	CMPQ AX, R8
+	JCS apflood
+apflooded:
+	MOVQ R9, S_SENT(R11)
+	MOVQ BX, S_ACK(R11)
+	JMP apidle
+
+apinit:
+	ICRDEST(0)
+	SENDINIT
+	MOVQ $CMD_INITBSP, S_ACK(R11)
+	JMP apidle
+
+aphalt:
+	MOVQ $CMD_HALT, S_ACK(R11)
+aphlt:
+	CLI
+	HLT
+	JMP aphlt
+	END
