@@ -12,7 +12,12 @@
 // # What the guest sees and may change
 //
 //   - IDs, class, revision, header type, subsystem IDs, interrupt pin and
-//     the capability list read as the host's. The expansion ROM BAR, BIST
+//     the capability list read as the host's, but that the list skips
+//     MSI-X (the capability before it points past it; the capabilities
+//     pointer does when MSI-X is first): MSI-X is not routed, and a
+//     driver that finds no MSI-X falls back to MSI, which is (Linux's
+//     e1000e does). The unlinked capability still reads as its shadow
+//     at its own offset. The expansion ROM BAR, BIST
 //     and I/O BARs read 0 (I/O BARs are not passed through).
 //   - Command: the guest's bits are virtual and read back; Memory Space
 //     and Bus Master Enable (and INTx Disable) reach the host, so the

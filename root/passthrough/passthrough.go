@@ -108,19 +108,23 @@ type Device struct {
 	Domain iommu.Domain
 	Unit   iommu.Unit
 
-	mu       sync.Mutex
-	guest    Guest
-	header   [16]uint32 // the host's first 64 bytes at assignment
-	cmd      uint16     // the guest's command register
-	cacheLn  uint8
-	intLine  uint8
-	bars     [6]vbar
-	msi      shadow // MSI capability: virtual from its Message Control on
-	msix     shadow // MSI-X capability: its Message Control's enable and mask
-	pcie     uint8  // the PCIe capability's offset, or 0
-	faults   []iommu.Fault
-	route    *msiRoute // the routed MSI (msi.go), or nil
-	msiStats MSIStats
+	mu      sync.Mutex
+	guest   Guest
+	header  [16]uint32 // the host's first 64 bytes at assignment
+	cmd     uint16     // the guest's command register
+	cacheLn uint8
+	intLine uint8
+	bars    [6]vbar
+	msi     shadow // MSI capability: virtual from its Message Control on
+	msix    shadow // MSI-X capability: its Message Control's enable and mask
+	pcie    uint8  // the PCIe capability's offset, or 0
+	// msixPrev is the capability whose next pointer names MSI-X (0: the
+	// header's capabilities pointer), msixNext the one after MSI-X:
+	// while MSI-X is not routed the guest's list skips it (unlinked).
+	msixPrev, msixNext uint8
+	faults             []iommu.Fault
+	route              *msiRoute // the routed MSI (msi.go), or nil
+	msiStats           MSIStats
 	// Relocations counts BAR writes that moved a mapping; Refused those
 	// that named a range the BAR cannot be mapped at.
 	Relocations, Refused int
@@ -235,6 +239,7 @@ func (d *Device) findCaps() error {
 		return nil
 	}
 	ptr := uint8(d.header[regCapPtr/4]) &^ 3
+	prev := uint8(0)
 	for n := 0; ptr != 0; n++ {
 		if n == maxCaps || ptr < 0x40 {
 			return fmt.Errorf("capability list loops or points into the header (at %#x)", ptr)
@@ -260,12 +265,13 @@ func (d *Device) findCaps() error {
 				d.Config.Write32(uint16(ptr), v&^(msixEnable<<16))
 			}
 			d.msix = shadow{off: ptr, len: 4}
+			d.msixPrev, d.msixNext = prev, uint8(v>>8)&^3
 			mc := uint16(v>>16) &^ (msixEnable | msixMask)
 			d.msix.bytes[0], d.msix.bytes[1], d.msix.bytes[2], d.msix.bytes[3] = uint8(v), uint8(v>>8), uint8(mc), uint8(mc>>8)
 		case capPCIe:
 			d.pcie = ptr
 		}
-		ptr = uint8(v>>8) &^ 3
+		prev, ptr = ptr, uint8(v>>8)&^3
 	}
 	return nil
 }
@@ -308,6 +314,9 @@ func (d *Device) ReadConfig(reg uint8) uint32 {
 	case reg >= regBAR0 && reg <= regBAR5:
 		return d.bars[(reg-regBAR0)/4].read()
 	case reg == regCapPtr:
+		if d.msix.len != 0 && d.msixPrev == 0 {
+			return uint32(d.msixNext) // MSI-X first: skipped
+		}
 		return d.header[reg/4] & 0xff
 	case reg == regInterrupt:
 		return d.header[reg/4]&0xffff_ff00 | uint32(d.intLine)
@@ -323,6 +332,9 @@ func (d *Device) ReadConfig(reg uint8) uint32 {
 				}
 			}
 		}
+	}
+	if d.msix.len != 0 && d.msixPrev != 0 && reg == d.msixPrev {
+		v = v&^0xff00 | uint32(d.msixNext)<<8 // its next pointer skips MSI-X
 	}
 	return v
 }
