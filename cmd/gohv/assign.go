@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -55,8 +56,10 @@ func assignPCI(p *hv.Partition, a config.PCIAddress) (devices.PCIFunction, func(
 	if unit == nil {
 		return nil, nil, fmt.Errorf("no enabled IOMMU unit covers it: assignment needs DMA remapping")
 	}
+	f := hostpci.Function(pciConfig, *fn)
+	f.BARMemory = barMemory
 	iommuMu.Lock()
-	dev, err := passthrough.Assign(unit, p.Mem, hostpci.Function(pciConfig, *fn))
+	dev, err := passthrough.Assign(unit, assignGuest{p}, f)
 	iommuMu.Unlock()
 	if err != nil {
 		return nil, nil, err
@@ -99,15 +102,43 @@ func assignPCI(p *hv.Partition, a config.PCIAddress) (devices.PCIFunction, func(
 	return dev, release, nil
 }
 
-// routeMSI routes an assigned function's MSI to its partition where its
-// unit remaps interrupts: a metal device vector on the boot CPU, the
-// unit's remapping entry delivering the function's message there, and a
-// goroutine serving the vector (passthrough.Device.Serve) until the
-// returned func, called after Release, stops it and frees the vector.
-// Where it cannot, the function stays assigned without interrupts and the
-// log says why:
+// assignGuest is what passthrough.Assign takes of a partition: its
+// memory, and MMIO traps (the MSI-X table's pages) before it starts.
+type assignGuest struct{ p *hv.Partition }
+
+func (g assignGuest) RAMHostRuns(fn func(gpa, hpa, size uint64)) { g.p.Mem.RAMHostRuns(fn) }
+func (g assignGuest) MapDevice(gpa, hpa, size uint64) error      { return g.p.Mem.MapDevice(gpa, hpa, size) }
+func (g assignGuest) AddMMIO(gpa, size uint64, dev passthrough.MMIODevice) error {
+	return g.p.AddMMIO(gpa, size, dev)
+}
+
+// barMemory reaches a host memory BAR through metal's identity map.
+func barMemory(b passthrough.BAR) (passthrough.Memory, error) {
+	m, err := metal.MapMMIO(b.Base, b.Size)
+	if err != nil {
+		return nil, err
+	}
+	return mmio32{m}, nil
+}
+
+// mmio32 is a metal.MMIO window as passthrough.Memory.
+type mmio32 struct{ m metal.MMIO }
+
+func (w mmio32) Read32(off uint64) uint32     { return w.m.Read32(uint32(off)) }
+func (w mmio32) Write32(off uint64, v uint32) { w.m.Write32(uint32(off), v) }
+
+// routeMSI routes an assigned function's MSI and MSI-X to its partition
+// where its unit remaps interrupts: for MSI and for each MSI-X table
+// entry (passthrough.Device.MSIXEntries) a metal device vector on the
+// boot CPU, the unit's remapping entry delivering the function's message
+// there, and a goroutine serving the vector (passthrough.Device.Serve,
+// ServeMSIX) until the returned func, called after Release, stops them
+// and frees the vectors. Where it cannot, the function stays assigned
+// without that kind of interrupt and the log says why:
 //
 //	gohv: assigned device MSI routed partition=edu0 device=00:04.0 host-vector=0x23 entry=0
+//	gohv: assigned device MSI-X routed partition=nic0 device=00:05.0 entries=5 host-vectors=0x24-0x28 first-entry=1
+//	gohv: assigned device MSI not routed partition=nic0 device=00:05.0 reason="..."
 //	gohv: assigned device without interrupts partition=edu0 device=00:04.0 reason="..."
 func routeMSI(p *hv.Partition, unit iommu.Domains, dev *passthrough.Device, name string) func() {
 	none := func() {}
@@ -122,38 +153,115 @@ func routeMSI(p *hv.Partition, unit iommu.Domains, dev *passthrough.Device, name
 	if on, off := r.InterruptRemapping(); !on {
 		return why("interrupt remapping off: " + off)
 	}
-	vec, err := metal.AllocDeviceVector()
-	if err != nil {
-		return why(err.Error())
+	onErr := func(err error) {
+		rootLog.Warn("assigned device interrupt", "partition", p.Name, "device", name, "error", err.Error())
 	}
-	iommuMu.Lock()
-	in, err := r.AllocInterrupt(dev.Source, iommu.Target{APICID: metal.BootAPICID(), Vector: vec})
-	if err == nil {
-		if err = dev.RouteMSI(r, in, p); err != nil {
+	var stops []func()
+	stopMSI, msiErr := routeVectors(r, dev, 1, func(ins []iommu.Interrupt) error { return dev.RouteMSI(r, ins[0], p) },
+		func(v passthrough.HostVector, _ int, quit <-chan struct{}) { dev.Serve(v, quit, onErr) })
+	if msiErr == nil {
+		stops = append(stops, stopMSI.stop)
+		rootLog.Info("assigned device MSI routed", "partition", p.Name, "device", name, "host-vector", fmt.Sprintf("%#x", stopMSI.vecs[0]), "entry", stopMSI.ins[0].Index)
+	}
+	var msixErr error
+	if n := dev.MSIXEntries(); n > 0 {
+		var x routed
+		x, msixErr = routeVectors(r, dev, n, func(ins []iommu.Interrupt) error { return dev.RouteMSIX(r, ins, p) },
+			func(v passthrough.HostVector, i int, quit <-chan struct{}) { dev.ServeMSIX(v, i, quit, onErr) })
+		if msixErr == nil {
+			stops = append(stops, x.stop)
+			rootLog.Info("assigned device MSI-X routed", "partition", p.Name, "device", name, "entries", n,
+				"host-vectors", fmt.Sprintf("%#x-%#x", x.vecs[0], x.vecs[n-1]), "first-entry", x.ins[0].Index)
+		}
+	}
+	switch {
+	case len(stops) == 0:
+		reason := msiErr.Error()
+		if msixErr != nil {
+			reason += "; MSI-X: " + msixErr.Error()
+		}
+		return why(reason)
+	case msiErr != nil && !errors.Is(msiErr, passthrough.ErrNoMSI):
+		rootLog.Warn("assigned device MSI not routed", "partition", p.Name, "device", name, "reason", msiErr.Error())
+	case msixErr != nil:
+		rootLog.Warn("assigned device MSI-X not routed", "partition", p.Name, "device", name, "reason", msixErr.Error())
+	}
+	return func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+}
+
+// routed is one routing's host vectors, remapping entries and serving
+// goroutines.
+type routed struct {
+	vecs []uint8
+	ins  []iommu.Interrupt
+	stop func()
+}
+
+// routeVectors allocates n device vectors and a remapping entry for each,
+// hands the entries to program (which gives them to the device), and
+// starts serve on each vector. On error everything allocated is freed.
+func routeVectors(r iommu.Remapper, dev *passthrough.Device, n int, program func([]iommu.Interrupt) error,
+	serve func(v passthrough.HostVector, i int, quit <-chan struct{})) (routed, error) {
+	var x routed
+	free := func() {
+		iommuMu.Lock()
+		for _, in := range x.ins {
 			r.FreeInterrupt(in)
 		}
+		iommuMu.Unlock()
+		for _, v := range x.vecs {
+			metal.FreeDeviceVector(v)
+		}
+	}
+	for range n {
+		vec, err := metal.AllocDeviceVector()
+		if err != nil {
+			free()
+			return routed{}, err
+		}
+		x.vecs = append(x.vecs, vec)
+	}
+	iommuMu.Lock()
+	var err error
+	for _, vec := range x.vecs {
+		var in iommu.Interrupt
+		if in, err = r.AllocInterrupt(dev.Source, iommu.Target{APICID: metal.BootAPICID(), Vector: vec}); err != nil {
+			break
+		}
+		x.ins = append(x.ins, in)
+	}
+	if err == nil {
+		err = program(x.ins) // Release frees the entries from here on
 	}
 	iommuMu.Unlock()
 	if err != nil {
-		metal.FreeDeviceVector(vec)
-		return why(err.Error())
+		free()
+		return routed{}, err
 	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		dev.Serve(passthrough.HostVector{
-			Count: func() uint32 { return metal.DeviceInterrupts(vec) },
-			Wait: func(seen uint32, timeout time.Duration) (uint32, error) {
-				return metal.WaitDeviceInterrupt(vec, seen, timeout)
-			},
-		}, quit, func(err error) {
-			rootLog.Warn("assigned device interrupt", "partition", p.Name, "device", name, "error", err.Error())
-		})
-	}()
-	rootLog.Info("assigned device MSI routed", "partition", p.Name, "device", name, "host-vector", fmt.Sprintf("%#x", vec), "entry", in.Index)
-	return func() {
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, vec := range x.vecs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			serve(passthrough.HostVector{
+				Count: func() uint32 { return metal.DeviceInterrupts(vec) },
+				Wait: func(seen uint32, timeout time.Duration) (uint32, error) {
+					return metal.WaitDeviceInterrupt(vec, seen, timeout)
+				},
+			}, i, quit)
+		}()
+	}
+	x.stop = func() {
 		close(quit)
-		<-done
-		metal.FreeDeviceVector(vec)
+		wg.Wait()
+		for _, v := range x.vecs {
+			metal.FreeDeviceVector(v)
+		}
 	}
+	return x, nil
 }

@@ -82,6 +82,16 @@
 //	            Name (_UID, 0)
 //	            Name (_CRS, ResourceTemplate () {})
 //	        }
+//	        Device (PCI0)                    // when Platform.PCI is set
+//	        {
+//	            Name (_HID, EisaId ("PNP0A03"))
+//	            Name (_UID, 0)
+//	            Name (_CRS, ResourceTemplate () {
+//	                WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode, 0, 0, 0, 0, 1)
+//	                DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,
+//	                    0, 0xC0000000, 0xFEBFFFFF, 0, 0x3EC00000)   // Platform.PCI's window
+//	            })
+//	        }
 //	    }
 //	}
 //
@@ -90,14 +100,22 @@
 // the clock raises none; Linux's rtc_cmos then binds without one. VMBS is
 // what hv_vmbus matches: _HID "VMBus" with a _CRS, which may be empty (the
 // VMBus interrupt is the hypervisor callback vector, and MMIO ranges are
-// needed only by the virtual PCI and framebuffer drivers). No processor
-// objects: Linux takes the CPUs from the MADT.
+// needed only by the virtual PCI and framebuffer drivers). PCI0 is there
+// only for a partition with assigned PCI functions: Linux 6.1 on ACPI
+// scans PCI buses only behind a PNP0A03/PNP0A08 host bridge (its
+// pci_acpi_init takes the place of the legacy bus scan), and with _CRS
+// (pci_use_crs, the default without a DMI BIOS date) it claims a BAR only
+// inside a window _CRS names; conventional PCI (PNP0A03) because there is
+// no MCFG, so no extended configuration space and no _OSC. No _PRT: INTx
+// is not routed, so Linux reports "no GSI" for the pin and the drivers
+// take MSI. No processor objects: Linux takes the CPUs from the MADT.
 //
 // # Checked against
 //
 // metal/acpi parses every table back (RSDP scan, MADT, FADT, \_S5), each
 // field is pinned at its ACPI 6.5 offset, the DSDT's AML is byte-identical
-// to the ACPICA compiler's output for testdata/dsdt.asl, and Debian's
+// to the ACPICA compiler's output for testdata/dsdt.asl (and, with PCI0,
+// testdata/dsdt-pci.asl), and Debian's
 // Linux 6.1 boots on the tables root/devices describes
 // (TestLinuxTakesThePlatform there, opt-in): S0/S5 supported, CPUs from
 // the MADT, ttyS0 on IRQ 4 through the DSDT, rtc_cmos on RTC0, the VMBUS

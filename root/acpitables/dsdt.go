@@ -11,6 +11,7 @@ const (
 	hidUART  = "PNP0501" // 16550A-compatible COM port
 	hidRTC   = "PNP0B00" // AT real-time clock
 	hidVMBus = "VMBus"   // what Linux's hv_vmbus matches (a string, not an EISA ID)
+	hidPCI   = "PNP0A03" // PCI host bridge (conventional PCI: no _OSC, no MCFG)
 )
 
 // rtcPorts is how many ports the AT RTC decodes: index and data.
@@ -54,6 +55,17 @@ func (p Platform) dsdt() []byte {
 			amlName("_HID", amlString(hidVMBus)),
 			amlName("_UID", amlInteger(0)),
 			amlName("_CRS", resTemplate()),
+		))
+	}
+	if p.PCI != nil {
+		// The host bridge Linux's ACPI PCI root driver scans bus 0
+		// behind, through the configuration ports (there is no MCFG);
+		// _CRS gives it the bus and the window its BARs are in, so
+		// Linux claims them where they are.
+		devices = append(devices, amlDevice("PCI0",
+			amlName("_HID", amlEISAID(hidPCI)),
+			amlName("_UID", amlInteger(0)),
+			amlName("_CRS", resTemplate(resBusNumbers(0, 0), resMemoryWindow(p.PCI.MMIOBase, p.PCI.MMIOLength))),
 		))
 	}
 	return append(aml, amlScope("_SB", devices...)...)

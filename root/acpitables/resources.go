@@ -14,12 +14,27 @@ const (
 	resEndTag           = 0x79 // End Tag, 1 byte: checksum (6.4.2.9)
 	resMemory32Fixed    = 0x86 // 32-bit fixed memory range descriptor (6.4.3.4)
 	resMemory32FixedLen = 9    // its length field
+	resDWordAddress     = 0x87 // DWord Address Space descriptor (6.4.3.5.1)
+	resDWordAddressLen  = 23   // its length field
+	resWordAddress      = 0x88 // Word Address Space descriptor (6.4.3.5.3)
+	resWordAddressLen   = 13   // its length field
 
 	ioDecode16   = 1 << 0 // I/O descriptor: the device decodes all 16 address bits
 	irqEdge      = 1 << 0 // IRQ descriptor flags: _HE, edge-triggered
 	irqActiveLow = 1 << 3 // _LL
 	irqShared    = 1 << 4 // _SHR
 	mem32Write   = 1 << 0 // Memory32Fixed: _RW, writeable
+
+	// Address space descriptors (6.4.3.5): the resource type, the
+	// general flags (bit 0 clear: the device produces the range for
+	// its children, a bridge window; bit 1 clear: positive decode; bits
+	// 2 and 3: _MIF and _MAF, the minimum and maximum are fixed) and, for
+	// memory, the type-specific flags (bit 0 _RW, bits 2:1 _MEM 0
+	// non-cacheable).
+	addrSpaceMemory  = 0
+	addrSpaceBus     = 2
+	addrWindowFixed  = 1<<2 | 1<<3 // ResourceProducer, PosDecode, MinFixed, MaxFixed
+	addrMemReadWrite = 1 << 0
 )
 
 // resIO is IO(Decode16, base, base, 1, length): a fixed range of length
@@ -61,4 +76,30 @@ func resTemplate(descriptors ...[]byte) []byte {
 		b = append(b, d...)
 	}
 	return amlBuffer(append(b, resEndTag, 0))
+}
+
+// resBusNumbers is WordBusNumber(ResourceProducer, MinFixed, MaxFixed,
+// PosDecode, 0, first, last, 0, last-first+1): the bus numbers a host
+// bridge decodes.
+func resBusNumbers(first, last uint8) []byte {
+	b := []byte{resWordAddress}
+	b = binary.LittleEndian.AppendUint16(b, resWordAddressLen)
+	b = append(b, addrSpaceBus, addrWindowFixed, 0)
+	for _, v := range []uint16{0, uint16(first), uint16(last), 0, uint16(last) - uint16(first) + 1} { // _GRA _MIN _MAX _TRA _LEN
+		b = binary.LittleEndian.AppendUint16(b, v)
+	}
+	return b
+}
+
+// resMemoryWindow is DWordMemory(ResourceProducer, PosDecode, MinFixed,
+// MaxFixed, NonCacheable, ReadWrite, 0, base, base+length-1, 0, length):
+// a bridge's window of memory addresses its devices' BARs live in.
+func resMemoryWindow(base, length uint32) []byte {
+	b := []byte{resDWordAddress}
+	b = binary.LittleEndian.AppendUint16(b, resDWordAddressLen)
+	b = append(b, addrSpaceMemory, addrWindowFixed, addrMemReadWrite)
+	for _, v := range []uint32{0, base, base + length - 1, 0, length} { // _GRA _MIN _MAX _TRA _LEN
+		b = binary.LittleEndian.AppendUint32(b, v)
+	}
+	return b
 }

@@ -42,6 +42,17 @@ type Platform struct {
 	// VMBus puts the VMBus device (_HID "VMBus") in the DSDT, where
 	// Linux's hv_vmbus looks for it.
 	VMBus bool
+	// PCI, when set, is a PCI host bridge (PCI0, PNP0A03) in the DSDT:
+	// bus 0 behind the configuration ports and a memory window for its
+	// functions' BARs. Nil leaves the guest no PCI bus (Linux then
+	// scans none).
+	PCI *PCIHost
+}
+
+// PCIHost is a host bridge decoding bus 0 and the memory window
+// [MMIOBase, MMIOBase+MMIOLength), below 4 GiB.
+type PCIHost struct {
+	MMIOBase, MMIOLength uint32
 }
 
 // IOAPIC is an I/O APIC: its ID, register base and first GSI.
@@ -245,6 +256,9 @@ func (p Platform) validate() error {
 	}
 	if p.Reset != nil && p.Reset.Port == 0 {
 		return fmt.Errorf("%w: reset register at port 0", ErrPlatform)
+	}
+	if h := p.PCI; h != nil && (h.MMIOLength == 0 || uint64(h.MMIOBase)+uint64(h.MMIOLength) > 1<<32) {
+		return fmt.Errorf("%w: PCI window %#x+%#x is empty or crosses 4 GiB", ErrPlatform, h.MMIOBase, h.MMIOLength)
 	}
 	if p.RTC != nil && p.RTC.Port == 0 {
 		return fmt.Errorf("%w: RTC at port 0", ErrPlatform)

@@ -191,6 +191,22 @@ func TestDSDTMatchesASLCompiler(t *testing.T) {
 	}
 }
 
+// TestDSDTWithPCIHostMatchesASLCompiler: PCI0 (what root/devices asks for
+// when a partition has assigned functions) is iasl's AML for
+// testdata/dsdt-pci.asl.
+func TestDSDTWithPCIHostMatchesASLCompiler(t *testing.T) {
+	aml, err := os.ReadFile("testdata/dsdt-pci.aml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pcPlatform(1)
+	p.PCI = &PCIHost{MMIOBase: 0xc000_0000, MMIOLength: 0xfec0_0000 - 0xc000_0000}
+	got := bytesOf(t, build(t, p, biosArea), SigDSDT)
+	if !bytes.Equal(got[HeaderLen:], aml[HeaderLen:]) {
+		t.Errorf("DSDT AML differs from iasl's compilation of testdata/dsdt-pci.asl:\n got % x\nwant % x", got[HeaderLen:], aml[HeaderLen:])
+	}
+}
+
 func TestEveryStructureChecksummedAndSized(t *testing.T) {
 	for _, vps := range []int{1, 2, 16, MaxVPs} {
 		tb := build(t, pcPlatform(vps), biosArea)
@@ -412,17 +428,22 @@ func TestDSDTAbove4GiBLeavesThe32BitFieldZero(t *testing.T) {
 
 func TestBuildRefusesWhatTablesCannotSay(t *testing.T) {
 	for name, mod := range map[string]func(p *Platform) uint64{
-		"no VPs":             func(p *Platform) uint64 { p.VPs = 0; return biosArea },
-		"256 VPs":            func(p *Platform) uint64 { p.VPs = 256; return biosArea },
-		"no I/O APIC":        func(p *Platform) uint64 { p.IOAPIC.Base = 0; return biosArea },
-		"override IRQ 16":    func(p *Platform) uint64 { p.Overrides = []Override{{IRQ: 16, GSI: 16}}; return biosArea },
-		"override flags":     func(p *Platform) uint64 { p.Overrides = []Override{{IRQ: 9, GSI: 9, Flags: 0x10}}; return biosArea },
-		"serial IRQ 16":      func(p *Platform) uint64 { p.Serial[0].IRQ = 16; return biosArea },
-		"ten serial ports":   func(p *Platform) uint64 { p.Serial = make([]Serial, 10); return biosArea },
-		"sleep w/o status":   func(p *Platform) uint64 { p.Sleep.StatusPort = 0; return biosArea },
-		"SLP_TYP 8":          func(p *Platform) uint64 { p.Sleep.S5Type = 8; return biosArea },
-		"reset at port 0":    func(p *Platform) uint64 { p.Reset.Port = 0; return biosArea },
-		"RTC at port 0":      func(p *Platform) uint64 { p.RTC.Port = 0; return biosArea },
+		"no VPs":           func(p *Platform) uint64 { p.VPs = 0; return biosArea },
+		"256 VPs":          func(p *Platform) uint64 { p.VPs = 256; return biosArea },
+		"no I/O APIC":      func(p *Platform) uint64 { p.IOAPIC.Base = 0; return biosArea },
+		"override IRQ 16":  func(p *Platform) uint64 { p.Overrides = []Override{{IRQ: 16, GSI: 16}}; return biosArea },
+		"override flags":   func(p *Platform) uint64 { p.Overrides = []Override{{IRQ: 9, GSI: 9, Flags: 0x10}}; return biosArea },
+		"serial IRQ 16":    func(p *Platform) uint64 { p.Serial[0].IRQ = 16; return biosArea },
+		"ten serial ports": func(p *Platform) uint64 { p.Serial = make([]Serial, 10); return biosArea },
+		"sleep w/o status": func(p *Platform) uint64 { p.Sleep.StatusPort = 0; return biosArea },
+		"SLP_TYP 8":        func(p *Platform) uint64 { p.Sleep.S5Type = 8; return biosArea },
+		"reset at port 0":  func(p *Platform) uint64 { p.Reset.Port = 0; return biosArea },
+		"RTC at port 0":    func(p *Platform) uint64 { p.RTC.Port = 0; return biosArea },
+		"empty PCI window": func(p *Platform) uint64 { p.PCI = &PCIHost{MMIOBase: 0xc000_0000}; return biosArea },
+		"PCI past 4 GiB": func(p *Platform) uint64 {
+			p.PCI = &PCIHost{MMIOBase: 0xf000_0000, MMIOLength: 0x2000_0000}
+			return biosArea
+		},
 		"unaligned base":     func(p *Platform) uint64 { return biosArea + 8 },
 		"wrapping the space": func(p *Platform) uint64 { return ^uint64(0) &^ 15 },
 	} {

@@ -16,7 +16,7 @@
 //	0x601       ACPI sleep status     Sleep: reads 0
 //	0xCF8       PCI CONFIG_ADDRESS    PCIConfig: latch reads back
 //	0xCF9       reset control         PCIConfig: RST_CPU reboots
-//	0xCFC-0xCFF PCI CONFIG_DATA       PCIConfig: all ones, "no device"
+//	0xCFC-0xCFF PCI CONFIG_DATA       PCIConfig: assigned functions (bus 0), else all ones, "no device"
 //
 // Every other port floats (the core reads all ones and drops writes). No
 // 8259 PIC (Linux reads 0xFF at 0x21 and uses the null PIC; the

@@ -25,6 +25,14 @@ const (
 	ResetValue = rcrSysRst | rcrRstCPU
 )
 
+// The guest-physical window assigned functions' memory BARs live in
+// (root/passthrough places and relocates them there): the memory window
+// of the host bridge the DSDT describes when a partition has functions.
+const (
+	PCIWindowBase = 0xc000_0000
+	PCIWindowTop  = 0xfec0_0000 // the I/O APIC's page and what follows are not PCI's
+)
+
 // PCIConfig is a host bridge's configuration ports with nothing behind
 // them, and the reset control register at 0xCF9.
 //
@@ -70,6 +78,9 @@ func (c *PCIConfig) AddFunction(dev uint8, f PCIFunction) {
 	}
 	c.fns[dev&31] = f
 }
+
+// Functions is how many functions AddFunction put behind the ports.
+func (c *PCIConfig) Functions() int { return len(c.fns) }
 
 // function is the function CONFIG_ADDRESS selects and the byte within
 // the dword that port starts at, if a size-byte access there stays in

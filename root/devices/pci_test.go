@@ -137,3 +137,18 @@ func TestPCIConfigReachesAddedFunction(t *testing.T) {
 		}
 	}
 }
+
+// TestHostBridgeOnlyWithFunctions: the ACPI platform has a PCI host bridge
+// over [PCIWindowBase, PCIWindowTop) once a function is behind the ports,
+// and none before (a partition without assigned devices keeps its DSDT).
+func TestHostBridgeOnlyWithFunctions(t *testing.T) {
+	p := New(Config{})
+	if h := p.ACPI(1).PCI; h != nil {
+		t.Fatalf("host bridge %+v without functions", h)
+	}
+	p.PCI.AddFunction(1, &recordingFunction{})
+	h := p.ACPI(1).PCI
+	if h == nil || h.MMIOBase != PCIWindowBase || uint64(h.MMIOBase)+uint64(h.MMIOLength) != PCIWindowTop {
+		t.Fatalf("host bridge %+v, want the window %#x-%#x", h, PCIWindowBase, PCIWindowTop)
+	}
+}

@@ -68,8 +68,17 @@ func (p *Platform) Register(b Bus) {
 
 // ACPI describes these devices, the core's interrupt controllers and
 // COM1 for a partition of vps VPs, with the VMBus device in the DSDT.
+//
+// With functions behind the PCI ports (PCIConfig.AddFunction), the DSDT
+// gets a host bridge for bus 0 whose memory window is [PCIWindowBase,
+// PCIWindowTop): Linux on ACPI finds PCI devices only behind one.
 func (p *Platform) ACPI(vps int) acpitables.Platform {
+	var host *acpitables.PCIHost
+	if p.PCI.Functions() > 0 {
+		host = &acpitables.PCIHost{MMIOBase: PCIWindowBase, MMIOLength: PCIWindowTop - PCIWindowBase}
+	}
 	return acpitables.Platform{
+		PCI:    host,
 		VPs:    vps,
 		IOAPIC: acpitables.IOAPIC{ID: hv.IOAPICID, Base: hv.IOAPICBase, GSIBase: 0},
 		Serial: []acpitables.Serial{{Port: COM1Port, IRQ: hv.COM1IRQ}},

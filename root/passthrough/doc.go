@@ -12,8 +12,13 @@
 // # What the guest sees and may change
 //
 //   - IDs, class, revision, header type, subsystem IDs, interrupt pin and
-//     the capability list read as the host's. The expansion ROM BAR, BIST
-//     and I/O BARs read 0 (I/O BARs are not passed through).
+//     the capability list read as the host's, but that the list skips
+//     MSI-X while it is not routed (the capability before it points past
+//     it; the capabilities pointer does when MSI-X is first), so a driver
+//     falls back to MSI rather than enable a table nothing delivers. The
+//     unlinked capability still reads as its shadow at its own offset.
+//     The expansion ROM BAR, BIST and I/O BARs read 0 (I/O BARs are not
+//     passed through).
 //   - Command: the guest's bits are virtual and read back; Memory Space
 //     and Bus Master Enable (and INTx Disable) reach the host, so the
 //     guest can start and stop the device's decoding and DMA — its DMA is
@@ -25,7 +30,8 @@
 //     4 GiB, aligned to its size), with the host BAR's type bits; writing
 //     all ones reads back the size mask as hardware does. Writing another
 //     base relocates it: if the new range is aligned, inside the window
-//     and overlaps nothing of the partition, the host BAR is mapped there
+//     and overlaps nothing of the partition, and the BAR does not hold
+//     the trapped MSI-X table, the host BAR is mapped there
 //     too (hv.GuestMemory.MapDevice) — at most maxMapsPerBAR places, the
 //     older ones staying mapped until the partition ends because the core
 //     does not take mappings from running VPs; otherwise the register
@@ -40,7 +46,13 @@
 //     entry delivers at a vector the root serves on a host CPU — and
 //     each interrupt there (Interrupt) sends the guest's own message, as
 //     its shadow holds it, into the partition (held while the guest masks
-//     its vector, dropped while its MSI is off). MSI-X is not routed.
+//     its vector, dropped while its MSI is off). MSI-X likewise
+//     (RouteMSIX, msix.go), where the table lies in a memory BAR and the
+//     partition can trap it: the table's pages are left out of the BAR's
+//     mapping and emulated (the guest's table is virtual, the host's the
+//     root's, one remapping entry and host vector per entry, at most
+//     MaxMSIXEntries, which the guest's table size then says), and the
+//     host function's MSI or MSI-X is on as the guest's is.
 //   - With interrupt remapping on, whatever the guest makes the device
 //     write into the interrupt window 0xFEE00000-0xFEEFFFFF by DMA is an
 //     interrupt request the unit remaps: only the device's own entry

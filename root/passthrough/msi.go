@@ -22,10 +22,8 @@ import (
 // checks the requester ID, AMD-Vi's table is the device's), so it can
 // neither reach the host's local APICs nor another partition.
 //
-// Only MSI is routed: a function that has MSI-X but not MSI is refused
-// by RouteMSI (its table lives in a BAR the guest reaches directly; with
-// remapping on it can name only its own entries, so it is confined, but
-// nothing delivers them yet).
+// RouteMSI routes MSI alone: a function that has MSI-X but not MSI is
+// refused by it; MSI-X is RouteMSIX's (msix.go).
 
 // MSISink delivers a message-signalled interrupt into the partition as
 // the guest addressed it; *hv.Partition has it. addr and data are
@@ -135,7 +133,12 @@ func (d *Device) Interrupt() error {
 }
 
 func (d *Device) deliver(addr uint64, data uint32) error {
-	err := d.route.sink.SignalMSI(addr, data)
+	return d.deliverTo(d.route.sink, addr, data)
+}
+
+// deliverTo sends the guest's message through sink and counts it.
+func (d *Device) deliverTo(sink MSISink, addr uint64, data uint32) error {
+	err := sink.SignalMSI(addr, data)
 	d.mu.Lock()
 	if err != nil {
 		d.msiStats.Invalid++
@@ -231,6 +234,16 @@ const serveWait = 50 * time.Millisecond
 // passed to onErr, and a failed wait ends it. Run it on its own
 // goroutine once RouteMSI has returned; it returns once quit is closed.
 func (d *Device) Serve(v HostVector, quit <-chan struct{}, onErr func(error)) {
+	d.serve(v, quit, onErr, d.Interrupt)
+}
+
+// ServeMSIX is Serve for the host vector of MSI-X table entry i (RouteMSIX's
+// ins[i]): each interrupt goes to InterruptMSIX(i).
+func (d *Device) ServeMSIX(v HostVector, i int, quit <-chan struct{}, onErr func(error)) {
+	d.serve(v, quit, onErr, func() error { return d.InterruptMSIX(i) })
+}
+
+func (d *Device) serve(v HostVector, quit <-chan struct{}, onErr func(error), fire func() error) {
 	seen := v.Count()
 	for {
 		select {
@@ -245,7 +258,7 @@ func (d *Device) Serve(v HostVector, quit <-chan struct{}, onErr func(error)) {
 			return
 		}
 		for ; seen != n; seen++ {
-			if err := d.Interrupt(); err != nil {
+			if err := fire(); err != nil {
 				onErr(err)
 			}
 		}

@@ -31,6 +31,10 @@ type Function struct {
 	Source uint16 // its requester ID: bus<<8 | device<<3 | function
 	Config Config
 	BARs   []BAR
+	// BARMemory, when set, gives the root a memory BAR's registers: the
+	// host's MSI-X table is programmed through it (msix.go). Nil leaves
+	// MSI-X unrouted.
+	BARMemory func(b BAR) (Memory, error)
 }
 
 // Guest is what assignment needs of the partition's memory;
@@ -108,19 +112,24 @@ type Device struct {
 	Domain iommu.Domain
 	Unit   iommu.Unit
 
-	mu       sync.Mutex
-	guest    Guest
-	header   [16]uint32 // the host's first 64 bytes at assignment
-	cmd      uint16     // the guest's command register
-	cacheLn  uint8
-	intLine  uint8
-	bars     [6]vbar
-	msi      shadow // MSI capability: virtual from its Message Control on
-	msix     shadow // MSI-X capability: its Message Control's enable and mask
-	pcie     uint8  // the PCIe capability's offset, or 0
-	faults   []iommu.Fault
-	route    *msiRoute // the routed MSI (msi.go), or nil
-	msiStats MSIStats
+	mu      sync.Mutex
+	guest   Guest
+	header  [16]uint32 // the host's first 64 bytes at assignment
+	cmd     uint16     // the guest's command register
+	cacheLn uint8
+	intLine uint8
+	bars    [6]vbar
+	msi     shadow // MSI capability: virtual from its Message Control on
+	msix    shadow // MSI-X capability: its Message Control's enable and mask
+	pcie    uint8  // the PCIe capability's offset, or 0
+	// msixPrev is the capability whose next pointer names MSI-X (0: the
+	// header's capabilities pointer), msixNext the one after MSI-X:
+	// while MSI-X is not routed the guest's list skips it (unlinked).
+	msixPrev, msixNext uint8
+	faults             []iommu.Fault
+	route              *msiRoute  // the routed MSI (msi.go), or nil
+	msixT              *msixTable // the MSI-X table (msix.go), or nil
+	msiStats           MSIStats
 	// Relocations counts BAR writes that moved a mapping; Refused those
 	// that named a range the BAR cannot be mapped at.
 	Relocations, Refused int
@@ -188,7 +197,11 @@ func Assign(unit iommu.Domains, g Guest, f Function) (*Device, error) {
 		if gpa+b.Size > BARWindowTop {
 			return nil, fmt.Errorf("passthrough: %s: BAR%d of %#x bytes does not fit the window %#x-%#x", f.Name, b.Index, b.Size, BARWindowBase, BARWindowTop)
 		}
-		if err := g.MapDevice(gpa, b.Base, b.Size); err != nil {
+		trapped, err := d.trapMSIX(g, b, gpa)
+		if err == nil && !trapped {
+			err = g.MapDevice(gpa, b.Base, b.Size)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("passthrough: %s: BAR%d: %w", f.Name, b.Index, err)
 		}
 		next = gpa + b.Size
@@ -235,6 +248,7 @@ func (d *Device) findCaps() error {
 		return nil
 	}
 	ptr := uint8(d.header[regCapPtr/4]) &^ 3
+	prev := uint8(0)
 	for n := 0; ptr != 0; n++ {
 		if n == maxCaps || ptr < 0x40 {
 			return fmt.Errorf("capability list loops or points into the header (at %#x)", ptr)
@@ -260,12 +274,14 @@ func (d *Device) findCaps() error {
 				d.Config.Write32(uint16(ptr), v&^(msixEnable<<16))
 			}
 			d.msix = shadow{off: ptr, len: 4}
+			d.parseMSIX(ptr, v)
+			d.msixPrev, d.msixNext = prev, uint8(v>>8)&^3
 			mc := uint16(v>>16) &^ (msixEnable | msixMask)
 			d.msix.bytes[0], d.msix.bytes[1], d.msix.bytes[2], d.msix.bytes[3] = uint8(v), uint8(v>>8), uint8(mc), uint8(mc>>8)
 		case capPCIe:
 			d.pcie = ptr
 		}
-		ptr = uint8(v>>8) &^ 3
+		prev, ptr = ptr, uint8(v>>8)&^3
 	}
 	return nil
 }
@@ -308,6 +324,9 @@ func (d *Device) ReadConfig(reg uint8) uint32 {
 	case reg >= regBAR0 && reg <= regBAR5:
 		return d.bars[(reg-regBAR0)/4].read()
 	case reg == regCapPtr:
+		if d.msixHidden() && d.msixPrev == 0 {
+			return uint32(d.msixNext) // MSI-X first: skipped
+		}
 		return d.header[reg/4] & 0xff
 	case reg == regInterrupt:
 		return d.header[reg/4]&0xffff_ff00 | uint32(d.intLine)
@@ -324,7 +343,16 @@ func (d *Device) ReadConfig(reg uint8) uint32 {
 			}
 		}
 	}
+	if d.msixHidden() && d.msixPrev != 0 && reg == d.msixPrev {
+		v = v&^0xff00 | uint32(d.msixNext)<<8 // its next pointer skips MSI-X
+	}
 	return v
+}
+
+// msixHidden: the function has MSI-X and it is not routed, so the
+// guest's capability list skips it.
+func (d *Device) msixHidden() bool {
+	return d.msix.len != 0 && (d.msixT == nil || d.msixT.ins == nil)
 }
 
 // read is a BAR register's value: the guest's bits above the size, the
@@ -344,13 +372,17 @@ func (v *vbar) read() uint32 {
 // selects are written. reg, v and mask are guest-controlled. A write that
 // unmasks (or enables) the guest's MSI with an interrupt held sends it.
 func (d *Device) WriteConfig(reg uint8, v, mask uint32) {
+	var rel msixReleased
 	d.mu.Lock()
 	d.writeConfigLocked(reg&^3, v, mask)
 	addr, data, send := d.msiUnmaskedLocked()
+	d.syncHostModeLocked()
+	d.msixUnmaskedLocked(&rel)
 	d.mu.Unlock()
 	if send {
 		d.deliver(addr, data) // a refusal is counted in MSIStats.Invalid
 	}
+	d.sendReleased(&rel)
 }
 
 func (d *Device) writeConfigLocked(reg uint8, v, mask uint32) {
@@ -431,7 +463,8 @@ func (d *Device) writeBAR(i int, merge func(uint32) uint32) {
 			return
 		}
 	}
-	if base < BARWindowBase || base+b.Size > BARWindowTop || len(lo.maps) >= maxMapsPerBAR {
+	trapped := d.msixT != nil && d.msixT.host != nil && d.msixT.bir == b.Index
+	if trapped || base < BARWindowBase || base+b.Size > BARWindowTop || len(lo.maps) >= maxMapsPerBAR {
 		d.Refused++
 		return
 	}
@@ -458,7 +491,7 @@ func (d *Device) Release() (string, error) {
 	d.released = true
 	c := d.Config
 	c.Write32(regCommand, c.Read32(regCommand)&0xffff&^(cmdBusMaster|cmdMemory|cmdIO))
-	routeErr := d.unrouteLocked() // no more interrupts; its entry blocked again
+	routeErr := errors.Join(d.unrouteLocked(), d.unrouteMSIXLocked()) // no more interrupts; the entries blocked again
 	how := "bus master and decoding off (no function level reset: the function keeps the state the guest left)"
 	if d.pcie != 0 && c.Read32(uint16(d.pcie)+pcieDevCap)&devCapFLR != 0 {
 		for i := 0; i < pendingPolls && c.Read32(uint16(d.pcie)+pcieDevCtl)&devStaTrPend != 0; i++ {

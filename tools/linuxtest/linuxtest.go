@@ -139,9 +139,10 @@ type Partition struct {
 	Format    string // "linux", "multiboot" or "" (told apart by the loader)
 	Initrd    string // boot module name; "" for none
 	Cmdline   string
-	OnReboot  string // "" leaves the default (restart)
-	Disks     []Disk // its [[partition.disk]] tables, in order
-	NICs      []NIC  // its [[partition.nic]] tables, in order
+	OnReboot  string   // "" leaves the default (restart)
+	Disks     []Disk   // its [[partition.disk]] tables, in order
+	NICs      []NIC    // its [[partition.nic]] tables, in order
+	PCI       []string // host PCI functions assigned to it ("00:05.0"), its pci key
 }
 
 // NIC is one [[partition.nic]] of a partition: a synthetic network
@@ -207,6 +208,13 @@ func ConfigWithSwitches(sw []Switch, ps ...Partition) string {
 		}
 		if p.OnReboot != "" {
 			fmt.Fprintf(&b, "on_reboot = %q\n", p.OnReboot)
+		}
+		if len(p.PCI) > 0 {
+			q := make([]string, len(p.PCI))
+			for i, a := range p.PCI {
+				q[i] = strconv.Quote(a)
+			}
+			fmt.Fprintf(&b, "pci = [%s]\n", strings.Join(q, ", "))
 		}
 		for _, d := range p.Disks {
 			fmt.Fprintf(&b, "\n[[partition.disk]]\nmodule = %q\ncontroller = %d\nlun = %d\nread_only = %t\n",

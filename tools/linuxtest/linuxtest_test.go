@@ -2,6 +2,7 @@ package linuxtest
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"gohv/root/config"
@@ -11,7 +12,7 @@ import (
 // key it was given.
 func TestConfigParses(t *testing.T) {
 	text := Config(
-		Partition{Name: "linux0", MemoryMiB: 256, Kernel: "vmlinuz", Initrd: "initrd", Cmdline: Cmdline, OnReboot: "stop"},
+		Partition{Name: "linux0", MemoryMiB: 256, Kernel: "vmlinuz", Initrd: "initrd", Cmdline: Cmdline, OnReboot: "stop", PCI: []string{"00:05.0", "00:06.0"}},
 		Partition{Name: "mb1", MemoryMiB: 4, Kernel: "mb", Format: "multiboot", Disks: []Disk{
 			{Module: "disk.img", LUN: 0},
 			{Module: "ro.img", Controller: 1, LUN: 3, ReadOnly: true},
@@ -27,7 +28,7 @@ func TestConfigParses(t *testing.T) {
 	}
 	p := c.Partitions[0]
 	if p.Name != "linux0" || p.MemoryMiB != 256 || p.Kernel != "vmlinuz" || p.Initrd != "initrd" ||
-		p.Cmdline != Cmdline || p.OnReboot != "stop" {
+		p.Cmdline != Cmdline || p.OnReboot != "stop" || strings.Join(p.PCI, ",") != "00:05.0,00:06.0" {
 		t.Errorf("partition 0: %+v", p)
 	}
 	if q := c.Partitions[1]; q.KernelFormat != "multiboot" || q.Initrd != "" || q.OnReboot != "restart" {
