@@ -78,14 +78,16 @@ type cpu struct {
 	// The one-shot timer (timer.go), touched with interrupts off. Times
 	// are the monotonic clock's nanoseconds. A thread's timed block is
 	// ended by the CPU it blocked on (thread.timerCPU).
-	timerArmed   int64 // the deadline the hardware timer is armed for; 0: disarmed
-	timerFire    int64 // when it is programmed to fire: timerArmed less the advance
-	timerArrival int64 // when timerWaitOut saw the interrupt come; 0: it did not
-	timerAdvance int64 // estimate of the interrupt's latency, armed ahead by
-	wakeAt       int64 // earliest deadline of a timed block, never later than the truth; 0: none
-	wakeStale    bool  // wakeAt may be early: the thread that held it woke before it
-	timerDirty   bool  // what nextExpiry depends on may have changed since armTimer looked
-	sliceStart   int64 // when the running thread was switched in (its slice: sliceEnd)
+	timerArmed   int64  // the deadline the hardware timer is armed for; 0: disarmed
+	timerFire    int64  // when it is programmed to fire: timerArmed less the advance
+	timerArrival int64  // when timerWaitOut saw the interrupt come; 0: it did not
+	timerTSC     uint64 // the IA32_TSC_DEADLINE value armed for timerFire (TSC-deadline mode)
+	timerStale   bool   // timerWaitOut found the timer still counting: the interrupt is an older deadline's
+	timerAdvance int64  // estimate of the interrupt's latency, armed ahead by
+	wakeAt       int64  // earliest deadline of a timed block, never later than the truth; 0: none
+	wakeStale    bool   // wakeAt may be early: the thread that held it woke before it
+	timerDirty   bool   // what nextExpiry depends on may have changed since armTimer looked
+	sliceStart   int64  // when the running thread was switched in (its slice: sliceEnd)
 
 	// Counters.
 	timerInterrupts uint64 // one-shot timer interrupts taken

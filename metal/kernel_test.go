@@ -53,9 +53,9 @@ func setupKernel(t *testing.T) {
 	runqHead, runqLen, runqAny, wokenQueued = 0, 0, 0, 0
 	c.needResched, threadCount = false, 0
 	c.timerArmed, c.wakeAt, c.wakeStale, c.sliceStart, c.timerDirty = 0, 0, false, 0, true
-	c.timerFire, c.timerAdvance = 0, 0
+	c.timerFire, c.timerAdvance, c.timerTSC, c.timerStale, c.timerArrival = 0, 0, 0, false, 0
 	c.timerInterrupts, c.timerEarly, c.timerPrograms, c.timerSpinNS, c.idleWakeups = 0, 0, 0, 0, 0
-	hostTimer = timerWrite{}
+	hostTimer, hostCountEnd = timerWrite{}, 0
 	nextTID = 1
 	sigactions = [65]sigaction{}
 	fdKind = [maxFDs]uint8{fdConsole, fdConsole, fdConsole}

@@ -219,7 +219,7 @@ func (c *cpu) rearmTimer() {
 		c.timerFire = max(next-c.timerAdvance, 1)
 	}
 	c.timerPrograms++
-	programTimer(c.timerFire)
+	c.timerTSC = programTimer(c.timerFire).value
 }
 
 // timerWrite is a value programTimer writes: to IA32_TSC_DEADLINE in
@@ -230,8 +230,12 @@ type timerWrite struct {
 }
 
 // hostTimer is the last timerWrite in the host tests (hostTest), which
-// have no local APIC.
-var hostTimer timerWrite
+// have no local APIC; hostCountEnd is when a one-shot count written then
+// runs down (0: none runs).
+var (
+	hostTimer    timerWrite
+	hostCountEnd int64
+)
 
 // timerValue is what arms the timer for monotonic time at (0: disarm),
 // now being the monotonic time. Pure.
@@ -249,8 +253,8 @@ func timerValue(mode timerKind, at, now int64) timerWrite {
 }
 
 // programTimer arms the local APIC timer to fire at monotonic time at, or
-// disarms it (at = 0).
-func programTimer(at int64) {
+// disarms it (at = 0), and returns what it wrote.
+func programTimer(at int64) timerWrite {
 	var now int64
 	if timerMode == timerOneShot && at != 0 {
 		now = nanotime()
@@ -258,12 +262,16 @@ func programTimer(at int64) {
 	w := timerValue(timerMode, at, now)
 	switch {
 	case hostTest:
-		hostTimer = w
+		hostTimer, hostCountEnd = w, 0
+		if !w.tscDeadline && w.value != 0 && lapicHz != 0 {
+			hostCountEnd = now + int64(w.value*1e9/lapicHz)
+		}
 	case w.tscDeadline:
 		x86.WRMSR(x86.MsrTSCDeadline, w.value)
 	default:
 		*lapicReg(x86.LAPICTimerInitialCount) = uint32(w.value)
 	}
+	return w
 }
 
 // startTimer chooses the mode metal programs the local APIC timer in and
@@ -305,6 +313,20 @@ func startLocalTimer() {
 func timerInterrupt() {
 	c := thisCPU()
 	c.timerInterrupts++
+	if c.timerStale {
+		// An older deadline's interrupt (timerWaitOut): the one armed is
+		// still ahead and its own interrupt will come. Nothing is due —
+		// whatever was due at the older deadline would have kept the
+		// timer armed that early. In TSC-deadline mode the deadline is
+		// written again: on a timer that fired it a little before its
+		// TSC value, it was this interrupt after all, and would be lost.
+		c.timerStale = false
+		c.timerEarly++
+		if timerMode == timerTSCDeadline {
+			c.timerTSC = programTimer(c.timerFire).value
+		}
+		return
+	}
 	target, fire := c.timerArmed, c.timerFire
 	c.timerArmed, c.timerFire, c.timerDirty = 0, 0, true // one-shot: the hardware is disarmed now
 	now := nanotime()
@@ -348,8 +370,23 @@ func timerInterrupt() {
 // of the advance, so that no other CPU waits for the lock meanwhile. It
 // reads only this CPU's timer fields, which no other CPU writes.
 // Interrupts off; must not allocate.
+//
+// An interrupt taken while the armed timer is still counting is not that
+// timer's: it is the interrupt of a deadline that fired while this CPU
+// had interrupts off (a trap, a VP thread's entry path) and that the same
+// stretch then replaced with a later one. It is marked stale and not
+// waited out. Waiting it out would spin until the new deadline, past its
+// fire time, and leave that deadline's interrupt pending in turn: with a
+// thread whose alarm repeats every AlarmRepeat, every interrupt was
+// another stale one taken at once, each spinning the better part of 100
+// µs with interrupts off, and the thread never ran again (VT-x VPs on a
+// two-processor Bochs: 5.9 of 6.4 s spun).
 func (c *cpu) timerWaitOut() {
 	now := nanotime()
+	if c.timerArmed != 0 && c.timerCounting() {
+		c.timerStale = true
+		return
+	}
 	c.timerArrival = now
 	if target := c.timerArmed; target != 0 && now < target && target-now <= maxTimerAdvanceNS {
 		t0 := now
@@ -357,6 +394,23 @@ func (c *cpu) timerWaitOut() {
 			now = nanotime()
 		}
 		c.timerSpinNS += uint64(now - t0)
+	}
+}
+
+// timerCounting reports whether the armed timer has yet to fire: the TSC
+// is short of the IA32_TSC_DEADLINE value written (the timer fires once
+// the TSC reaches it), or the one-shot count has not run down to 0 (the
+// Current Count Register, which reads 0 once it has). In the host tests,
+// which have no local APIC, a one-shot count runs down at hostCountEnd.
+// Interrupts off; must not allocate.
+func (c *cpu) timerCounting() bool {
+	switch {
+	case timerMode == timerTSCDeadline:
+		return x86.RDTSC() < c.timerTSC
+	case hostTest:
+		return nanotime() < hostCountEnd
+	default:
+		return *lapicReg(x86.LAPICTimerCurrentCount) != 0
 	}
 }
 
