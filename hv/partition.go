@@ -210,6 +210,14 @@ func (p *Partition) VP(i int) *VP { return p.vps[i] }
 // VPCount is the number of virtual processors.
 func (p *Partition) VPCount() int { return len(p.vps) }
 
+// placeVPs chooses every VP's host CPU, in VP order (VP.place), before
+// their threads start.
+func (p *Partition) placeVPs() {
+	for _, vp := range p.vps {
+		vp.place()
+	}
+}
+
 // Start runs every VP on its own thread.
 func (p *Partition) Start() {
 	p.mu.Lock()
@@ -221,6 +229,7 @@ func (p *Partition) Start() {
 	p.mu.Unlock()
 	p.log.Debug("partition started", "vps", len(p.vps))
 	p.started = p.hv.Host.Nanotime()
+	p.placeVPs()
 	for _, vp := range p.vps {
 		p.wg.Add(1)
 		go vp.run()

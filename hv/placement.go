@@ -10,7 +10,10 @@ import (
 // start to its end (its thread is bound there, and the backend's state for
 // it — a VMCS, a host save area — belongs to that CPU): the CPU a
 // partition's configuration names for it, or else the online CPU with the
-// fewest VPs, the highest-numbered of equals.
+// fewest VPs, the highest-numbered of equals. A partition's VPs are placed
+// in VP order when it starts, before their threads run: a guest's CPUs
+// 0, 1, ... get different host CPUs as far as there are, in the order the
+// guest numbers them.
 //
 // While other CPUs are online the boot CPU runs no VP: it keeps the root's
 // services, and — an open bug, issue 14's note — a Linux guest's VPs on

@@ -53,3 +53,29 @@ func TestPlacement(t *testing.T) {
 		t.Errorf("one CPU, wanted 0: %d, %v", c, err)
 	}
 }
+
+// TestPartitionPlacedInVPOrder: a partition's VPs are placed in index
+// order before any thread starts, so a guest's CPUs 0, 1, 2 land on three
+// different host CPUs whatever order their threads run in; a second
+// partition fills in after them.
+func TestPartitionPlacedInVPOrder(t *testing.T) {
+	b := &fakeBackend{}
+	h := New(b, &testHost{FakeHost: vcputest.NewFakeHost(), cpus: 4}, NewCPUModel(), nil)
+	var got []int
+	for _, vps := range []int{4, 2} {
+		p, err := h.NewPartition(Config{Name: "p", RAMBytes: 1 << 20, Console: &recorder{}, VPs: vps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.placeVPs()
+		for i := range vps {
+			if err := p.VP(i).placeErr; err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, p.VP(i).placed)
+		}
+	}
+	if want := []int{3, 2, 1, 3, 2, 1}; !slices.Equal(got, want) {
+		t.Errorf("VPs placed on %v, want %v", got, want)
+	}
+}

@@ -39,6 +39,13 @@ type VP struct {
 	inRun   atomic.Bool
 	runs    atomic.Uint64
 
+	// The host CPU Start placed it on (or why it could not), for its
+	// thread to bind to: Start places a partition's VPs in index order,
+	// so they spread over the CPUs as their numbers do whatever order
+	// their threads start in.
+	placed   int
+	placeErr error
+
 	// State only the VP's thread touches.
 	asked       bool      // deliver asked the backend for a window or a TPR threshold since it last cleared both
 	cr8         uint64    // Regs.CR8 as last loaded, to see the guest change it
@@ -176,15 +183,20 @@ func (vp *VP) run() {
 	}
 }
 
-// bind places the VP on a host CPU (the partition's choice or the least
-// loaded), binds its thread there and makes the backend's VCPU that
-// CPU's. VP thread, before its first entry.
-func (vp *VP) bind() error {
+// place picks the VP's host CPU (the partition's choice or the least
+// loaded) before its thread starts. Partition.Start, in VP order.
+func (vp *VP) place() {
 	want := -1
 	if n := len(vp.p.hostCPUs); n > 0 {
 		want = vp.p.hostCPUs[vp.index%n]
 	}
-	cpu, err := vp.p.hv.placeVP(want)
+	vp.placed, vp.placeErr = vp.p.hv.placeVP(want)
+}
+
+// bind binds the VP's thread to the host CPU place chose and makes the
+// backend's VCPU that CPU's. VP thread, before its first entry.
+func (vp *VP) bind() error {
+	cpu, err := vp.placed, vp.placeErr
 	if err != nil {
 		return err
 	}
