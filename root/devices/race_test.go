@@ -18,17 +18,24 @@ func TestVPsRaceOnLegacyPorts(t *testing.T) {
 	rtc := NewRTC(clock.now)
 	pci := NewPCIConfig(nil)
 	const cell, rounds = 0x40, 5000
-	var before [cmosSize]byte
-	for i := range before {
-		rtc.Out(RTCPort, 1, uint32(i))
-		before[i] = uint8(rtc.In(RTCPort+1, 1))
-	}
 	// VP i writes bytes with its own high nibble; its CONFIG_ADDRESS
 	// values have its own bus number.
 	val := func(i, k int) uint8 { return uint8(0x10*(i+1) | k&0xf) }
 	addr := func(i, k int) uint32 { return 0x8000_0000 | uint32(i+1)<<16 | uint32(k&0x1f)<<11 }
 	ok := func(v uint8) bool { return v>>4 == 1 || v>>4 == 2 }
 	okAddr := func(a uint32) bool { b := a >> 16 & 0xff; return a&0x8000_0000 != 0 && (b == 1 || b == 2) }
+	// Both cells start with a VP's byte: a VP may read the other's cell
+	// before that VP wrote it, and all of one VP's writes may land in the
+	// other's cell.
+	for i := range 2 {
+		rtc.Out(RTCPort, 1, uint32(cell+i))
+		rtc.Out(RTCPort+1, 1, uint32(val(i, 0)))
+	}
+	var before [cmosSize]byte
+	for i := range before {
+		rtc.Out(RTCPort, 1, uint32(i))
+		before[i] = uint8(rtc.In(RTCPort+1, 1))
+	}
 	var wg sync.WaitGroup
 	errs := make(chan string, 8)
 	for i := range 2 {
