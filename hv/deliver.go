@@ -81,13 +81,13 @@ func (vp *VP) deliver() bool {
 	return true
 }
 
-// noteShadow remembers where an exit found the guest inside an STI or
-// MOV SS interrupt shadow, until the guest moves on. VP thread; runs on
-// every exit, so it must not allocate.
-func (vp *VP) noteShadow() {
+// noteShadow remembers where exit e found the guest inside an STI or MOV
+// SS interrupt shadow (e.Shadow), until the guest moves on. VP thread;
+// runs on every exit, so it must not allocate.
+func (vp *VP) noteShadow(e *vcpu.Exit) {
 	rip := vp.regs.RIP
 	switch {
-	case vp.cpu.InterruptShadow():
+	case e.Shadow:
 		vp.shadowRIP, vp.shadowSeen = rip, true
 	case vp.shadowSeen && rip != vp.shadowRIP:
 		vp.shadowSeen = false

@@ -21,15 +21,45 @@ const fastCheckEvery = 16
 // would enter the guest again without doing anything first (mayStayIn).
 // The kinds it sees do not arm the VP's timers (those are MSR and MMIO
 // writes, which take the full path), so the host alarm set before Run
-// stays right. VP thread; must not allocate.
-func (vp *VP) fastExit(e *vcpu.Exit) vcpu.FastResult {
+// stays right. The registers are only those vcpu.FastState names for
+// e.Kind: CPUID, IN/OUT and the hypercall checks read no other, and
+// string I/O, which goes through the emulator, syncs the rest first
+// (prepare); TestFastExitReadsOnlyFastState holds handle's fast kinds to
+// that. bounded (host interrupts held off by the backend): only CPUID
+// and a hypercall whose code no call has are handled — the CPU model's
+// tables, the TLFS checks and a refusal, no lock or wait: fastBounded) —
+// and anything else is FastUnbounded at once. VP thread; must not
+// allocate.
+func (vp *VP) fastExit(e *vcpu.Exit, bounded bool) vcpu.FastResult {
+	if bounded && !vp.fastBounded(e) {
+		return vcpu.FastUnbounded
+	}
+	vp.noteShadow(e)
+	// What handle does for these kinds, without its switch over all.
+	vp.syncCR8()
+	switch e.Kind {
+	case vcpu.ExitCPUID:
+		vp.cpuid(e)
+	case vcpu.ExitHypercall:
+		vp.hypercall(e)
+	case vcpu.ExitIO:
+		vp.portIO(e)
+	default:
+		vp.handle(e)
+	}
 	vp.Exits[e.Kind]++
-	vp.noteShadow()
-	vp.handle(e)
 	if !vp.mayStayIn() {
 		return vcpu.FastHandledReturn
 	}
 	return vcpu.FastHandled
+}
+
+// fastBounded reports whether fastExit handles e without blocking,
+// taking a lock or allocating: a CPUID (the CPU model's tables) or a
+// hypercall whose code no call has (the TLFS checks and a refusal).
+// Port I/O reaches device models, which take locks. Must not allocate.
+func (vp *VP) fastBounded(e *vcpu.Exit) bool {
+	return e.Kind == vcpu.ExitCPUID || e.Kind == vcpu.ExitHypercall && !vp.hypercallServed()
 }
 
 // mayStayIn reports whether the run loop would enter the guest again
