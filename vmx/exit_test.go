@@ -14,6 +14,7 @@ import (
 type fakeVMCS struct {
 	f      map[uint32]uint64
 	reads  map[uint32]int
+	writes int
 	refuse uint32
 }
 
@@ -29,6 +30,7 @@ func (m *fakeVMCS) write(f uint32, x uint64) uint64 {
 		return 2
 	}
 	m.f[f] = x
+	m.writes++
 	return 0
 }
 

@@ -105,7 +105,9 @@ func (v *VCPU) run(e *vcpu.Exit, flags *uint64) error {
 		v.hostFS = fs
 	}
 	for {
-		if err := v.prepareEntry(); err != nil {
+		if v.quickEntry() {
+			v.ensure() // the last call before the entry: no preemption point follows
+		} else if err := v.prepareEntry(); err != nil {
 			return err
 		}
 		vmenter(v.ctx)
@@ -167,6 +169,26 @@ func (v *VCPU) fastUnmasked(e *vcpu.Exit, flags *uint64) vcpu.FastResult {
 	return res
 }
 
+// quickEntry reports whether the next entry needs no VMWRITE beyond
+// vmenter's own — what prepareEntry would find, looked at in one
+// expression: nothing to load after MarkStateDirty, RSP and RFLAGS as the
+// VMCS holds them, the timer written, no interruptibility state, event,
+// TPR threshold or window request to write, no flush. Then it does the
+// one thing prepareEntry would: the VTPR. A fast exit's re-entry is
+// usually quick. Must not allocate.
+func (v *VCPU) quickEntry() bool {
+	r := v.regs
+	if v.dirty || v.intrDirty || v.pending != 0 || v.flush || !v.timerWritten || !v.vmcsKnown ||
+		r.GPR[x86.RSP] != v.vmcsRSP || r.RFLAGS != v.vmcsRFLAGS || v.tprThreshold != v.tprThresholdWritten ||
+		v.window != (v.procWritten&procIntWindowExiting != 0) || v.flushRequested.Load() {
+		return false
+	}
+	if v.vapic != nil {
+		v.vapic[vtprOffset] = uint8(r.CR8 << 4) // VTPR (SDM Vol. 3C 30.1.1)
+	}
+	return true
+}
+
 // prepareEntry writes what the next entry needs beyond what vmenter
 // writes itself (RIP, from the run context): the whole state after
 // MarkStateDirty, and otherwise only fields whose value changed — RSP and
@@ -196,9 +218,12 @@ func (v *VCPU) prepareEntry() error {
 	}
 	v.vmcsKnown = true
 	// The timer's field keeps its value across exits (gohv does not set
-	// "save VMX-preemption timer value", SDM Vol. 3C 27.3): written once.
-	if !v.timerWritten && v.b.preemptTicks != 0 {
-		w.set(PreemptionTimer, v.b.preemptTicks)
+	// "save VMX-preemption timer value", SDM Vol. 3C 27.3): written once
+	// (never without the timer).
+	if !v.timerWritten {
+		if v.b.preemptTicks != 0 {
+			w.set(PreemptionTimer, v.b.preemptTicks)
+		}
 		v.timerWritten = true
 	}
 	if v.intrDirty {

@@ -173,3 +173,62 @@ func namesOf(fs []uint32) []string {
 	}
 	return s
 }
+
+// TestQuickEntryIsWhenNothingIsWritten: quickEntry lets an entry skip
+// prepareEntry exactly when prepareEntry would write nothing: after an
+// entry that wrote everything, and after none of the changes that need a
+// VMWRITE (or a flush).
+func TestQuickEntryIsWhenNothingIsWritten(t *testing.T) {
+	settled := func() (*VCPU, *fakeVMCS) {
+		v, m := testVCPU()
+		v.b.preemptTicks = 1000
+		v.vapic = new([4096]byte)
+		exitImage(m, reasonCPUID, 0, 2)
+		if err := v.prepareEntry(); err != nil {
+			t.Fatal(err)
+		}
+		return v, m
+	}
+	v, m := settled()
+	if !v.quickEntry() {
+		t.Fatal("not quick after an entry that wrote everything")
+	}
+	m.writes = 0
+	v.regs.CR8 = 5
+	if err := v.prepareEntry(); err != nil || m.writes != 0 || v.flush {
+		t.Fatalf("prepareEntry wrote %d fields (%v), flush %v, where quickEntry saw nothing to do", m.writes, err, v.flush)
+	}
+	if !v.quickEntry() || v.vapic[vtprOffset] != 5<<4 {
+		t.Errorf("quickEntry left VTPR %#x for CR8 5", v.vapic[vtprOffset])
+	}
+	for _, c := range []struct {
+		name   string
+		change func(v *VCPU)
+	}{
+		{"MarkStateDirty", func(v *VCPU) { v.MarkStateDirty() }},
+		{"the shadow ended", func(v *VCPU) { v.intr = intrBlockSTI; v.ClearInterruptShadow() }},
+		{"an event injected", func(v *VCPU) { v.Inject(vcpu.Exception(x86.VectorGP, 0)) }},
+		{"a window asked", func(v *VCPU) { v.RequestInterruptWindow(true) }},
+		{"a TPR threshold", func(v *VCPU) { v.SetTPRThreshold(3) }},
+		{"RSP changed", func(v *VCPU) { v.regs.GPR[x86.RSP] -= 8 }},
+		{"RFLAGS changed", func(v *VCPU) { v.regs.RFLAGS |= x86.RFLAGSTF }},
+		{"the timer not written", func(v *VCPU) { v.timerWritten = false }},
+		{"a flush asked", func(v *VCPU) { v.FlushGuestTLB() }},
+		{"a flush pending", func(v *VCPU) { v.flush = true }},
+	} {
+		v, _ := settled()
+		c.change(v)
+		if v.quickEntry() {
+			t.Errorf("%s: quick entry", c.name)
+		}
+	}
+	v, m = settled()
+	v.RequestInterruptWindow(true)
+	if err := v.prepareEntry(); err != nil || !v.quickEntry() || m.f[ProcControls]&procIntWindowExiting == 0 {
+		t.Errorf("window: controls %#x after prepareEntry (%v), quick %v", m.f[ProcControls], err, v.quickEntry())
+	}
+	v.RequestInterruptWindow(false)
+	if v.quickEntry() {
+		t.Error("window dropped: quick entry")
+	}
+}
