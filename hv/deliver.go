@@ -169,10 +169,15 @@ func (vp *VP) apicMoved() {
 // VMX's TPR shadow) to the LAPIC's TPR. It runs first after every exit,
 // before anything reads or writes the TPR. VP thread; must not allocate.
 func (vp *VP) syncCR8() {
-	if r := vp.regs; r.CR8 != vp.cr8 {
-		vp.lapic.SetTPR(uint8(r.CR8 << 4))
-		vp.cr8 = r.CR8
+	if vp.regs.CR8 != vp.cr8 {
+		vp.cr8ToTPR()
 	}
+}
+
+// cr8ToTPR is syncCR8's work, when CR8 changed.
+func (vp *VP) cr8ToTPR() {
+	vp.lapic.SetTPR(uint8(vp.regs.CR8 << 4))
+	vp.cr8 = vp.regs.CR8
 }
 
 // tprChanged brings CR8 in step after the guest may have written the TPR

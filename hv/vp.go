@@ -48,7 +48,7 @@ type VP struct {
 	sliceEnd    int64     // host time this VP's turn on the CPU ends (TimeSlice)
 	sliceEndTSC uint64    // the same in host TSC cycles, which the check after every exit reads: cheaper than Nanotime
 	sliceTSC    uint64    // TimeSlice in host TSC cycles
-	fastLeft    int       // fastExit's exits until it next reads the clock (mayStayIn)
+	fastLeft    int       // fastExit's exits until it next reads the clock
 	shadowRIP   uint64    // where an exit last found the guest in an STI/MOV SS shadow
 	shadowSeen  bool      // shadowRIP is valid: the guest has not moved on since
 	apicPage    mmioRange // where the LAPIC's page answers (apicMoved); size 0 for nowhere

@@ -106,6 +106,9 @@ func (v *VCPU) run(e *vcpu.Exit, flags *uint64) error {
 	}
 	for {
 		if v.quickEntry() {
+			if v.vapic != nil {
+				v.vapic[vtprOffset] = uint8(v.regs.CR8 << 4) // VTPR (SDM Vol. 3C 30.1.1)
+			}
 			v.ensure() // the last call before the entry: no preemption point follows
 		} else if err := v.prepareEntry(); err != nil {
 			return err
@@ -173,20 +176,14 @@ func (v *VCPU) fastUnmasked(e *vcpu.Exit, flags *uint64) vcpu.FastResult {
 // vmenter's own — what prepareEntry would find, looked at in one
 // expression: nothing to load after MarkStateDirty, RSP and RFLAGS as the
 // VMCS holds them, the timer written, no interruptibility state, event,
-// TPR threshold or window request to write, no flush. Then it does the
-// one thing prepareEntry would: the VTPR. A fast exit's re-entry is
-// usually quick. Must not allocate.
+// TPR threshold or window request to write, no flush. Then the entry
+// needs only the VTPR, which the caller writes. A fast exit's re-entry is
+// usually quick; small enough to inline. Must not allocate.
 func (v *VCPU) quickEntry() bool {
 	r := v.regs
-	if v.dirty || v.intrDirty || v.pending != 0 || v.flush || !v.timerWritten || !v.vmcsKnown ||
+	return !(v.dirty || v.intrDirty || v.pending != 0 || v.flush || !v.timerWritten || !v.vmcsKnown ||
 		r.GPR[x86.RSP] != v.vmcsRSP || r.RFLAGS != v.vmcsRFLAGS || v.tprThreshold != v.tprThresholdWritten ||
-		v.window != (v.procWritten&procIntWindowExiting != 0) || v.flushRequested.Load() {
-		return false
-	}
-	if v.vapic != nil {
-		v.vapic[vtprOffset] = uint8(r.CR8 << 4) // VTPR (SDM Vol. 3C 30.1.1)
-	}
-	return true
+		v.window != (v.procWritten&procIntWindowExiting != 0) || v.flushRequested.Load())
 }
 
 // prepareEntry writes what the next entry needs beyond what vmenter

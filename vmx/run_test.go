@@ -199,7 +199,7 @@ func TestQuickEntryIsWhenNothingIsWritten(t *testing.T) {
 		t.Fatalf("prepareEntry wrote %d fields (%v), flush %v, where quickEntry saw nothing to do", m.writes, err, v.flush)
 	}
 	if !v.quickEntry() || v.vapic[vtprOffset] != 5<<4 {
-		t.Errorf("quickEntry left VTPR %#x for CR8 5", v.vapic[vtprOffset])
+		t.Errorf("prepareEntry left VTPR %#x for CR8 5", v.vapic[vtprOffset])
 	}
 	for _, c := range []struct {
 		name   string
