@@ -81,13 +81,13 @@ func (vp *VP) deliver() bool {
 	return true
 }
 
-// noteShadow remembers where an exit found the guest inside an STI or
-// MOV SS interrupt shadow, until the guest moves on. VP thread; runs on
-// every exit, so it must not allocate.
-func (vp *VP) noteShadow() {
+// noteShadow remembers where exit e found the guest inside an STI or MOV
+// SS interrupt shadow (e.Shadow), until the guest moves on. VP thread;
+// runs on every exit, so it must not allocate.
+func (vp *VP) noteShadow(e *vcpu.Exit) {
 	rip := vp.regs.RIP
 	switch {
-	case vp.cpu.InterruptShadow():
+	case e.Shadow:
 		vp.shadowRIP, vp.shadowSeen = rip, true
 	case vp.shadowSeen && rip != vp.shadowRIP:
 		vp.shadowSeen = false
@@ -169,10 +169,15 @@ func (vp *VP) apicMoved() {
 // VMX's TPR shadow) to the LAPIC's TPR. It runs first after every exit,
 // before anything reads or writes the TPR. VP thread; must not allocate.
 func (vp *VP) syncCR8() {
-	if r := vp.regs; r.CR8 != vp.cr8 {
-		vp.lapic.SetTPR(uint8(r.CR8 << 4))
-		vp.cr8 = r.CR8
+	if vp.regs.CR8 != vp.cr8 {
+		vp.cr8ToTPR()
 	}
+}
+
+// cr8ToTPR is syncCR8's work, when CR8 changed.
+func (vp *VP) cr8ToTPR() {
+	vp.lapic.SetTPR(uint8(vp.regs.CR8 << 4))
+	vp.cr8 = vp.regs.CR8
 }
 
 // tprChanged brings CR8 in step after the guest may have written the TPR

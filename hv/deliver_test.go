@@ -353,14 +353,14 @@ func TestInterruptInLostShadowCompletesHLT(t *testing.T) {
 
 	// The shadow reported at the HLT, then gone at the same RIP.
 	v.shadow = true
-	vp.noteShadow()
+	vp.noteShadow(&vcpu.Exit{Shadow: v.shadow})
 	vp.Interrupt(0x30)
 	vp.deliver()
 	if len(v.injected) != 0 {
 		t.Fatal("injected in the shadow")
 	}
 	v.shadow = false
-	vp.noteShadow()
+	vp.noteShadow(&vcpu.Exit{Shadow: v.shadow})
 	vp.deliver()
 	if len(v.injected) != 1 || v.regs.RIP != at+1 || vp.HaltsSkipped != 1 {
 		t.Fatalf("lost shadow at a HLT: injected %+v at RIP %#x, %d skipped", v.injected, v.regs.RIP, vp.HaltsSkipped)
@@ -370,7 +370,7 @@ func TestInterruptInLostShadowCompletesHLT(t *testing.T) {
 	// Without a shadow seen there, an interrupt before a HLT is taken
 	// before it, as the processor does.
 	v.regs.RIP = at
-	vp.noteShadow()
+	vp.noteShadow(&vcpu.Exit{Shadow: v.shadow})
 	vp.Interrupt(0x31)
 	vp.deliver()
 	if len(v.injected) != 2 || v.regs.RIP != at {
@@ -381,9 +381,9 @@ func TestInterruptInLostShadowCompletesHLT(t *testing.T) {
 	// A lost shadow before anything but HLT leaves RIP alone.
 	v.regs.RIP = at + 1
 	v.shadow = true
-	vp.noteShadow()
+	vp.noteShadow(&vcpu.Exit{Shadow: v.shadow})
 	v.shadow = false
-	vp.noteShadow()
+	vp.noteShadow(&vcpu.Exit{Shadow: v.shadow})
 	vp.Interrupt(0x32)
 	vp.deliver()
 	if len(v.injected) != 3 || v.regs.RIP != at+1 || vp.HaltsSkipped != 1 {

@@ -20,12 +20,20 @@ type fakeVCPU struct {
 	threshold uint8
 	next      vcpu.Exit
 	flushes   atomic.Int32 // FlushGuestTLB calls
+	// unsynced, when set, makes Regs current as SyncState does on a
+	// backend that fills Regs lazily (TestFastExitReadsOnlyFastState).
+	unsynced func(r *vcpu.Regs)
 }
 
-func (v *fakeVCPU) Run(e *vcpu.Exit) error        { *e = v.next; return nil }
-func (v *fakeVCPU) Regs() *vcpu.Regs              { return &v.regs }
-func (v *fakeVCPU) MarkStateDirty()               { v.dirty = true }
-func (v *fakeVCPU) SyncState()                    {}
+func (v *fakeVCPU) Run(e *vcpu.Exit) error { *e = v.next; return nil }
+func (v *fakeVCPU) Regs() *vcpu.Regs       { return &v.regs }
+func (v *fakeVCPU) MarkStateDirty()        { v.dirty = true }
+func (v *fakeVCPU) SyncState() {
+	if v.unsynced != nil {
+		v.unsynced(&v.regs)
+		v.unsynced = nil
+	}
+}
 func (v *fakeVCPU) Inject(ev vcpu.Event)          { v.injected = append(v.injected, ev) }
 func (v *fakeVCPU) EventPending() bool            { return v.pending }
 func (v *fakeVCPU) DropEvents()                   { v.pending = false }

@@ -18,32 +18,53 @@ const fastCheckEvery = 16
 
 // fastExit is the VP's vcpu.FastExit: it counts and handles e as the run
 // loop does (the exits vcpu.FastKind names), then says whether the loop
-// would enter the guest again without doing anything first (mayStayIn).
+// would enter the guest again without doing anything first.
 // The kinds it sees do not arm the VP's timers (those are MSR and MMIO
 // writes, which take the full path), so the host alarm set before Run
-// stays right. VP thread; must not allocate.
-func (vp *VP) fastExit(e *vcpu.Exit) vcpu.FastResult {
+// stays right. The registers are only those vcpu.FastState names for
+// e.Kind: CPUID, IN/OUT and the hypercall checks read no other, and
+// string I/O, which goes through the emulator, syncs the rest first
+// (prepare); TestFastExitReadsOnlyFastState holds handle's fast kinds to
+// that. bounded (host interrupts held off by the backend): only CPUID
+// and a hypercall whose code no call has are handled, and anything else
+// is FastUnbounded at once. VP thread; must not allocate.
+func (vp *VP) fastExit(e *vcpu.Exit, bounded bool) vcpu.FastResult {
+	// Bounded: a CPUID (the CPU model's tables) or a hypercall whose code
+	// no call has (the TLFS checks and a refusal). Port I/O reaches
+	// device models, which take locks.
+	if bounded && e.Kind != vcpu.ExitCPUID && (e.Kind != vcpu.ExitHypercall || vp.hypercallServed()) {
+		return vcpu.FastUnbounded
+	}
+	vp.noteShadow(e)
+	// What handle does for these kinds, without its switch over all;
+	// syncCR8 written out (it does not inline).
+	if vp.regs.CR8 != vp.cr8 {
+		vp.cr8ToTPR()
+	}
+	switch e.Kind {
+	case vcpu.ExitCPUID:
+		vp.cpuid(e)
+	case vcpu.ExitHypercall:
+		vp.hypercall(e)
+	case vcpu.ExitIO:
+		vp.portIO(e)
+	default:
+		vp.handle(e)
+	}
 	vp.Exits[e.Kind]++
-	vp.noteShadow()
-	vp.handle(e)
-	if !vp.mayStayIn() {
+	// Would the run loop enter the guest again without doing anything
+	// first? Not if deliver has something (the LAPIC not idle, an NMI,
+	// a wait for SIPI, a window or TPR threshold asked), a stop is asked
+	// or the slice is over (the clock read every fastCheckEvery exits).
+	if !vp.lapic.Idle() || vp.nmiPending || vp.waitSIPI || vp.asked || vp.p.stopping.Load() {
+		return vcpu.FastHandledReturn
+	}
+	if vp.fastLeft--; vp.fastLeft > 0 {
+		return vcpu.FastHandled
+	}
+	vp.fastLeft = fastCheckEvery
+	if vp.p.hv.Host.TSC() >= vp.sliceEndTSC {
 		return vcpu.FastHandledReturn
 	}
 	return vcpu.FastHandled
-}
-
-// mayStayIn reports whether the run loop would enter the guest again
-// without doing anything first: deliver has nothing (the LAPIC idle, no
-// NMI, not waiting for a SIPI, no window or TPR threshold asked), no stop
-// is asked, and the time slice is not over (looked at every
-// fastCheckEvery calls). VP thread; must not allocate.
-func (vp *VP) mayStayIn() bool {
-	if !vp.lapic.Idle() || vp.nmiPending || vp.waitSIPI || vp.asked || vp.p.stopping.Load() {
-		return false
-	}
-	if vp.fastLeft--; vp.fastLeft > 0 {
-		return true
-	}
-	vp.fastLeft = fastCheckEvery
-	return vp.p.hv.Host.TSC() < vp.sliceEndTSC
 }

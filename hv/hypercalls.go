@@ -1,6 +1,7 @@
 package hv
 
 import (
+	"gohv/hv/hypercall"
 	"gohv/hv/tlfs"
 	"gohv/hv/vcpu"
 	"gohv/x86"
@@ -14,7 +15,7 @@ import (
 // value in EDX:EAX, the input GPA in EBX:ECX, the output GPA in EDI:ESI
 // and gets the result in EDX:EAX. Must not allocate.
 func (vp *VP) hypercall(e *vcpu.Exit) {
-	r := vp.cpu.Regs()
+	r := vp.regs
 	if r.CPL() != 0 || r.CR0&x86.CR0PE == 0 || vp.p.hyperv.guestOSID.Load() == 0 {
 		vp.cpu.Inject(vcpu.Exception(x86.VectorUD, 0))
 		return
@@ -29,7 +30,12 @@ func (vp *VP) hypercall(e *vcpu.Exit) {
 		rdx = join32(g[x86.RBX], g[x86.RCX])
 		r8 = join32(g[x86.RDI], g[x86.RSI])
 	}
-	rax, newRCX, done := vp.calls.Dispatch(&vp.p.calls, vp.p.Mem, rcx, rdx, r8)
+	// A code no call has is answered here, as Dispatch would, without
+	// the call.
+	rax, newRCX, done := tlfs.Result(tlfs.StatusInvalidHypercallCode, 0), rcx, true
+	if hypercall.Served(uint16(rcx & tlfs.ControlCallCodeMask)) {
+		rax, newRCX, done = vp.calls.Dispatch(&vp.p.calls, vp.p.Mem, rcx, rdx, r8)
+	}
 	if !done {
 		// A rep call yielded: re-enter at the same instruction with the
 		// rep start index advanced.
@@ -49,6 +55,18 @@ func (vp *VP) hypercall(e *vcpu.Exit) {
 }
 
 func join32(hi, lo uint64) uint64 { return hi<<32 | lo&0xffff_ffff }
+
+// hypercallServed reports whether the call code in the guest's input
+// value (RCX, or EAX for a 32-bit caller) is one package hypercall may
+// run. Any other is refused without a handler (hypercall.Served), so
+// hypercall handles it in bounded time. Must not allocate.
+func (vp *VP) hypercallServed() bool {
+	code := vp.regs.GPR[x86.RAX]
+	if vp.in64BitMode() {
+		code = vp.regs.GPR[x86.RCX]
+	}
+	return hypercall.Served(uint16(code & tlfs.ControlCallCodeMask))
+}
 
 // partitionCalls are the hypercalls a partition may make: the methods
 // package hypercall looks for on its handler. Calls it does not implement

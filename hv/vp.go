@@ -55,7 +55,7 @@ type VP struct {
 	sliceEnd    int64     // host time this VP's turn on the CPU ends (TimeSlice)
 	sliceEndTSC uint64    // the same in host TSC cycles, which the check after every exit reads: cheaper than Nanotime
 	sliceTSC    uint64    // TimeSlice in host TSC cycles
-	fastLeft    int       // fastExit's exits until it next reads the clock (mayStayIn)
+	fastLeft    int       // fastExit's exits until it next reads the clock
 	shadowRIP   uint64    // where an exit last found the guest in an STI/MOV SS shadow
 	shadowSeen  bool      // shadowRIP is valid: the guest has not moved on since
 	apicPage    mmioRange // where the LAPIC's page answers (apicMoved); size 0 for nowhere
@@ -171,7 +171,7 @@ func (vp *VP) run() {
 			return
 		}
 		vp.Exits[vp.exit.Kind]++
-		vp.noteShadow()
+		vp.noteShadow(&vp.exit)
 		vp.handle(&vp.exit)
 		// A guest that exits all the time (an MSR or hypercall storm) is
 		// seldom in guest mode when its slice's host interrupt comes:
@@ -265,15 +265,7 @@ func (vp *VP) handle(e *vcpu.Exit) {
 	case vcpu.ExitInterruptWindow, vcpu.ExitNone:
 		// deliver() runs before the next entry.
 	case vcpu.ExitCPUID:
-		a, b, c, d := p.hv.Model.CPUID(uint32(r.GPR[x86.RAX]), uint32(r.GPR[x86.RCX]))
-		if uint32(r.GPR[x86.RAX]) == x86.CPUIDFeatures {
-			b |= uint32(vp.index) << 24 // initial APIC ID
-			if !vp.apicEnabled {
-				d &^= x86.CPUID1EDXAPIC // follows IA32_APIC_BASE.EN (SDM Vol. 3A 11.4.3)
-			}
-		}
-		r.GPR[x86.RAX], r.GPR[x86.RBX], r.GPR[x86.RCX], r.GPR[x86.RDX] = uint64(a), uint64(b), uint64(c), uint64(d)
-		vp.skip(e, opCPUID)
+		vp.cpuid(e)
 	case vcpu.ExitMSRRead:
 		msr := uint32(r.GPR[x86.RCX])
 		var v uint64
@@ -373,6 +365,20 @@ func (vp *VP) handle(e *vcpu.Exit) {
 	}
 }
 
+// cpuid answers CPUID from the CPU model. Must not allocate.
+func (vp *VP) cpuid(e *vcpu.Exit) {
+	r := vp.regs
+	a, b, c, d := vp.p.hv.Model.CPUID(uint32(r.GPR[x86.RAX]), uint32(r.GPR[x86.RCX]))
+	if uint32(r.GPR[x86.RAX]) == x86.CPUIDFeatures {
+		b |= uint32(vp.index) << 24 // initial APIC ID
+		if !vp.apicEnabled {
+			d &^= x86.CPUID1EDXAPIC // follows IA32_APIC_BASE.EN (SDM Vol. 3A 11.4.3)
+		}
+	}
+	r.GPR[x86.RAX], r.GPR[x86.RBX], r.GPR[x86.RCX], r.GPR[x86.RDX] = uint64(a), uint64(b), uint64(c), uint64(d)
+	vp.skip(e, opCPUID)
+}
+
 // in64BitMode reports whether the VP executes 64-bit code (EFER.LMA and
 // CS.L).
 func (vp *VP) in64BitMode() bool {
@@ -400,7 +406,9 @@ var (
 
 // skip advances RIP past the exiting instruction: by the length the
 // hardware reported, else by the opcode's length when the bytes at RIP are
-// exactly that opcode, else by decoding it. Must not allocate.
+// exactly that opcode, else by decoding it; and ends the interrupt shadow
+// the exit reported (the instruction after STI or MOV SS is done). Must
+// not allocate.
 func (vp *VP) skip(e *vcpu.Exit, op opcode) {
 	r := vp.regs
 	n := int(e.InstrLen)
@@ -411,7 +419,9 @@ func (vp *VP) skip(e *vcpu.Exit, op opcode) {
 	if r.CS.Attrib&x86.SegL == 0 {
 		r.RIP &= 0xffff_ffff
 	}
-	vp.cpu.ClearInterruptShadow()
+	if e.Shadow {
+		vp.cpu.ClearInterruptShadow()
+	}
 }
 
 // portIO handles IN/OUT. String and REP forms go through the instruction

@@ -11,7 +11,7 @@ import (
 func (v *VCPU) decode(e *vcpu.Exit) {
 	c := v.vmcb
 	code, i1, i2 := c.U64(CtlExitCode), c.U64(CtlExitInfo1), c.U64(CtlExitInfo2)
-	*e = vcpu.Exit{Code: code, Info1: i1, Info2: i2}
+	*e = vcpu.Exit{Code: code, Info1: i1, Info2: i2, Shadow: v.InterruptShadow()}
 	switch code {
 	case ExitINTR, ExitNMI, ExitSMI, ExitINIT:
 		e.Kind = vcpu.ExitInterrupt

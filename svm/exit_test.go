@@ -73,6 +73,19 @@ func TestDecodeWithoutNRIPLeavesLengthToTheCore(t *testing.T) {
 	}
 }
 
+// TestDecodeReportsTheShadow: Exit.Shadow is the VMCB's interrupt
+// shadow at the exit (APM Vol. 2 15.21.5).
+func TestDecodeReportsTheShadow(t *testing.T) {
+	v := testVCPU(Features{NRIPSave: true})
+	if e := v.exitWith(ExitCPUID, 0, 0); e.Shadow {
+		t.Error("a shadow reported with INTERRUPT_SHADOW clear")
+	}
+	v.vmcb.SetU64(CtlInterruptShadow, InterruptShadowActive)
+	if e := v.exitWith(ExitCPUID, 0, 0); !e.Shadow {
+		t.Error("INTERRUPT_SHADOW set, no shadow reported")
+	}
+}
+
 func TestDecodeInterruptWindowEndsTheRequest(t *testing.T) {
 	v := testVCPU(Features{})
 	v.RequestInterruptWindow(true)

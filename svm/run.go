@@ -90,7 +90,7 @@ func (v *VCPU) Run(e *vcpu.Exit) error {
 		if v.fast == nil || !vcpu.FastKind(e.Kind) {
 			return nil
 		}
-		switch v.fast(e) {
+		switch v.fast(e, false) { // host interrupts are the core's here
 		case vcpu.FastHandled:
 			continue
 		case vcpu.FastHandledReturn:

@@ -86,16 +86,17 @@ const (
 )
 
 // decode turns the exit into a vendor-neutral one; false means the backend
-// handled it and the guest re-enters. It reads the VMCS through v.vmcs, so
-// host tests drive it with a VMCS image. Must not allocate on the exits a
+// handled it and the guest re-enters. It acts on what vmexitPoint read
+// into the run context and reads other VMCS fields through rd, so host
+// tests drive it with a VMCS image. Must not allocate on the exits a
 // running guest takes.
 func (v *VCPU) decode(e *vcpu.Exit) bool {
-	reason := v.exitVals[exitReason]
-	qual := v.exitVals[exitQual]
-	*e = vcpu.Exit{Code: reason, Info1: qual}
-	length := uint8(v.exitVals[exitInstrLen])
+	c := v.ctx
+	reason, qual := c.reason, c.qual
+	*e = vcpu.Exit{Code: reason, Info1: qual, Shadow: c.intr&(intrBlockSTI|intrBlockMOVSS) != 0}
+	length := uint8(c.instrLen)
 	// An event whose delivery the exit interrupted is delivered again.
-	if idt := uint32(v.exitVals[exitIDTVect]); idt&intInfoValid != 0 {
+	if idt := uint32(c.idtVect); idt&intInfoValid != 0 {
 		v.pending = idt &^ intInfoNMIUnblock
 		v.pendErr = uint32(v.rd(IDTVectErrorCode))
 		v.pendLen = uint32(length)
@@ -180,7 +181,8 @@ func (v *VCPU) decode(e *vcpu.Exit) bool {
 // them a guest would read, and with CR8 write, the host's own TPR) is
 // answered here and the guest re-enters (false).
 func (v *VCPU) crAccess(e *vcpu.Exit, qual uint64, length uint8) bool {
-	r := &v.regs
+	v.fillState(stateMode | stateRest) // CR0, CR3: what the core's Run would see
+	r := v.regs
 	cr := uint8(qual & crQualCRMask)
 	reg := qual >> crQualRegShift & crQualRegMask
 	switch qual >> crQualTypeShift & crQualTypeMask {

@@ -9,19 +9,28 @@ import (
 )
 
 // fakeVMCS is a VMCS image: fields in a map, as VMREAD/VMWRITE would see
-// them. Writes to a field in refuse fail with VMfailValid.
+// them, and how many times each was read. Writes to a field in refuse
+// fail with VMfailValid.
 type fakeVMCS struct {
 	f      map[uint32]uint64
+	reads  map[uint32]int
+	writes int
 	refuse uint32
 }
 
-func (m *fakeVMCS) read(f uint32) uint64 { return m.f[f] }
+func (m *fakeVMCS) read(f uint32) uint64 {
+	if m.reads != nil {
+		m.reads[f]++
+	}
+	return m.f[f]
+}
 func (m *fakeVMCS) write(f uint32, x uint64) uint64 {
 	if f == m.refuse && f != 0 {
 		m.f[VMInstrError] = 12 // VMWRITE to an unsupported VMCS component
 		return 2
 	}
 	m.f[f] = x
+	m.writes++
 	return 0
 }
 
@@ -31,7 +40,8 @@ func testVCPU() (*VCPU, *fakeVMCS) {
 	m := &fakeVMCS{f: map[uint32]uint64{}}
 	b := &Backend{cr0Fixed0: x86.CR0PE | x86.CR0NE | x86.CR0PG, cr0Fixed1: 0xffff_ffff,
 		cr4Fixed0: x86.CR4VMXE, cr4Fixed1: 0x3727ff, ctl: Controls{Entry: entryLoadEFER | entryLoadPAT}}
-	v := &VCPU{b: b, image: m}
+	ctx := new(runContext)
+	v := &VCPU{b: b, image: m, ctx: ctx, regs: &ctx.regs, cpu: new(cpuState)}
 	v.cr0Mask = (b.cr0Fixed0 &^ (x86.CR0PE | x86.CR0PG)) | ^b.cr0Fixed1&0xffff_ffff
 	v.cr4Mask = b.cr4Fixed0 | ^b.cr4Fixed1&0xffff_ffff
 	return v, m
@@ -40,9 +50,9 @@ func testVCPU() (*VCPU, *fakeVMCS) {
 func (v *VCPU) exitWith(m *fakeVMCS, reason, qual, length uint64) (vcpu.Exit, bool) {
 	m.f[ExitReason], m.f[ExitQualification], m.f[ExitInstrLen] = reason, qual, length
 	var e vcpu.Exit
-	// What readState's batch would have read of the exit.
-	x := &v.exitVals
-	x[exitReason], x[exitQual], x[exitInstrLen], x[exitIDTVect] = reason, qual, length, m.f[IDTVectInfo]
+	// What vmexitPoint would have read of the exit.
+	c := v.ctx
+	c.reason, c.qual, c.instrLen, c.idtVect = reason, qual, length, m.f[IDTVectInfo]
 	toCore := v.decode(&e)
 	return e, toCore
 }
@@ -172,15 +182,16 @@ func TestDecodeEntryFailureNamesTheField(t *testing.T) {
 	}
 }
 
-// TestStateRoundTrip: writeState then readState and readSegments give the
-// registers back; the CPU's forced CR0 bits stay hidden behind the read
-// shadow.
+// TestStateRoundTrip: writeState, then an exit's reads (readExit and
+// fillState) give the registers back; the CPU's forced CR0 bits stay
+// hidden behind the read shadow.
 func TestStateRoundTrip(t *testing.T) {
 	v, m := testVCPU()
 	r := vcpu.ResetRegs()
 	r.RIP, r.CR0, r.CR3, r.CR4 = 0x7c00, x86.CR0ET, 0, 0 // real mode: NE and PE not set by the guest
 	r.GDTR, r.IDTR = vcpu.DescTable{Base: 0x500, Limit: 0x27}, vcpu.DescTable{Limit: 0x3ff}
-	v.regs = r
+	r.GPR[x86.RSP], r.GPR[x86.RAX] = 0x6000, 0x1234
+	*v.regs = r
 	w := &writer{v: v}
 	v.writeState(w)
 	if w.err != nil {
@@ -192,16 +203,15 @@ func TestStateRoundTrip(t *testing.T) {
 	if m.f[GuestCR4]&x86.CR4VMXE == 0 || m.f[EntryControls]&entryIA32e != 0 {
 		t.Fatalf("CR4 %#x entry controls %#x", m.f[GuestCR4], m.f[EntryControls])
 	}
-	m.f[GuestRIP], m.f[GuestRSP], m.f[GuestRFLAGS] = r.RIP, 0, r.RFLAGS
-	v.regs = vcpu.Regs{}
-	v.readState()
-	if !v.segsStale {
-		t.Fatal("segments not marked stale after an exit")
+	m.f[GuestRIP], m.f[GuestRSP], m.f[GuestRFLAGS] = r.RIP, r.GPR[x86.RSP], r.RFLAGS
+	*v.regs = vcpu.Regs{GPR: r.GPR} // what vmexitPoint stores
+	v.readExit()
+	if v.stale != stateAll {
+		t.Fatalf("stale %#b after an exit, want every group", v.stale)
 	}
-	v.readSegments()
-	r.GPR = v.regs.GPR
-	if v.regs != r {
-		t.Fatalf("round trip:\n got %+v\nwant %+v", v.regs, r)
+	v.fillState(stateAll)
+	if *v.regs != r {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", *v.regs, r)
 	}
 }
 
@@ -222,7 +232,7 @@ func TestDecodeDoesNotAllocate(t *testing.T) {
 	var e vcpu.Exit
 	for _, reason := range []uint64{reasonCPUID, reasonRDMSR, reasonIO, reasonHLT, reasonVMCALL, reasonExtInt, reasonEPTViolation} {
 		m.f[ExitReason] = reason
-		if n := testing.AllocsPerRun(100, func() { v.readState(); v.decode(&e) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { v.readExit(); v.decode(&e); v.fillState(stateAll) }); n != 0 {
 			t.Errorf("reason %d: %v allocations", reason, n)
 		}
 	}
@@ -235,7 +245,7 @@ func TestTPRShadow(t *testing.T) {
 	v, m := testVCPU()
 	v.vapic = new([4096]byte)
 	v.vapic[vtprOffset] = 0x30
-	v.readState()
+	v.readExit()
 	if v.regs.CR8 != 3 {
 		t.Fatalf("CR8 %d from VTPR 0x30", v.regs.CR8)
 	}
@@ -245,14 +255,15 @@ func TestTPRShadow(t *testing.T) {
 }
 
 // TestExitBatchFeedsDecode: the exit information decode acts on is what
-// readState's one VMREAD batch read (exitFields): reason, length and the
-// interrupted event come from their own VMCS fields.
+// vmexitPoint read into the run context (here from the image, imageExit):
+// reason, length and the interrupted event come from their own VMCS
+// fields; and no two of fillState's fields are the same.
 func TestExitBatchFeedsDecode(t *testing.T) {
 	v, m := testVCPU()
 	m.f[ExitReason], m.f[ExitQualification], m.f[ExitInstrLen] = reasonCPUID, 0, 2
 	m.f[IDTVectInfo] = 0x0e | intTypeHWException<<intInfoTypeShift | intInfoValid
 	m.f[GuestRIP] = 0x1234
-	v.readState()
+	v.readExit()
 	var e vcpu.Exit
 	if !v.decode(&e) || e.Kind != vcpu.ExitCPUID || e.InstrLen != 2 || v.regs.RIP != 0x1234 {
 		t.Fatalf("decoded %+v at rip %#x, want CPUID of 2 bytes at 0x1234", e, v.regs.RIP)
@@ -260,29 +271,20 @@ func TestExitBatchFeedsDecode(t *testing.T) {
 	if v.pending != 0x0e|intTypeHWException<<intInfoTypeShift|intInfoValid {
 		t.Errorf("the interrupted event %#x was not kept for the next entry", v.pending)
 	}
-	for i, f := range exitFields {
-		for j, g := range exitFields[:i] {
+	if e.Shadow {
+		t.Error("an interrupt shadow reported with none in the interruptibility state")
+	}
+	m.f[GuestInterruptibility] = intrBlockMOVSS
+	v.readExit()
+	if !v.decode(&e) || !e.Shadow || !v.InterruptShadow() {
+		t.Errorf("MOV SS blocking: Shadow %v, InterruptShadow %v", e.Shadow, v.InterruptShadow())
+	}
+	fields := append(modeFields[:], restFields[:]...)
+	for i, f := range fields {
+		for j, g := range fields[:i] {
 			if f == g {
-				t.Errorf("exitFields[%d] and [%d] are both %s", i, j, FieldName(f))
+				t.Errorf("fillState's fields %d and %d are both %s", i, j, FieldName(f))
 			}
 		}
-	}
-}
-
-// TestEntryBatchWritesItsFields: writer.setMany writes each field its
-// value, and a refusal names the field.
-func TestEntryBatchWritesItsFields(t *testing.T) {
-	v, m := testVCPU()
-	vals := [numEntryFields]uint64{0x1000, 0x2000, 0x202, 77}
-	w := &writer{v: v}
-	w.setMany(entryFields[:], vals[:])
-	if w.err != nil || m.f[GuestRIP] != 0x1000 || m.f[GuestRSP] != 0x2000 || m.f[GuestRFLAGS] != 0x202 || m.f[PreemptionTimer] != 77 {
-		t.Fatalf("%v: %#x %#x %#x %d", w.err, m.f[GuestRIP], m.f[GuestRSP], m.f[GuestRFLAGS], m.f[PreemptionTimer])
-	}
-	m.refuse = GuestRSP
-	w = &writer{v: v}
-	w.setMany(entryFields[:], vals[:])
-	if w.err == nil || !strings.Contains(w.err.Error(), "GUEST_RSP") {
-		t.Fatalf("%v", w.err)
 	}
 }

@@ -81,24 +81,41 @@ TEXT ·invvpid(SB), NOSPLIT, $0-24
 	VMSTATUS(ret+16(FP))
 	RET
 
-// Offsets in runContext (vcpu.go).
+// Offsets in runContext (context_unsafe.go): the register file first.
 #define CTX_GPR(i) (i*8)
-#define CTX_LAUNCHED 128
-#define CTX_GFX 136
-#define CTX_HFX 144
-#define CTX_FAIL 152
-#define CTX_CR2 160
+#define REGS_RIP 128
+#define REGS_CR2 152
+#define CTX_LAUNCHED 360
+#define CTX_GFX 368
+#define CTX_HFX 376
+#define CTX_FAIL 384
+#define CTX_REASON 392
+#define CTX_QUAL 400
+#define CTX_INSTRLEN 408
+#define CTX_IDTVECT 416
+#define CTX_INTR 424
+#define CTX_CSAR 432
+#define CTX_HOSTRSP 440
+#define CTX_MODE(i) (448+i*8)
+
+// VMREAD_CTX(field, off): ctx.off <- the VMCS field (DI holds ctx); 0
+// when the read fails.
+#define VMREAD_CTX(field, off) MOVL $field, DX; XORL AX, AX; BYTE $0x0F; BYTE $0x78; BYTE $0xD0; MOVQ AX, off(DI)
 
 // func vmenter(ctx *runContext)
 //
 // One VM entry and exit, called with interrupts disabled (the
 // current VMCS must stay current until the exit is read). Saves the
-// host's BP, R14 (g), R15 and ctx on the stack, writes HOST_RSP and
-// HOST_RIP, swaps FPU/SSE state, puts back the guest's CR2, loads the
-// guest GPRs and launches or resumes. The exit lands in vmexitPoint with
-// RSP as written here. A failed VMLAUNCH/VMRESUME falls through with the
-// guest's GPRs loaded; ctx.fail gets RFLAGS so the caller can tell
-// VMfailInvalid from VMfailValid.
+// host's BP, R14 (g), R15 and ctx on the stack; writes the guest's RIP
+// from ctx.regs, HOST_RSP when the stack moved since the last entry and
+// HOST_RIP before a VMLAUNCH (a VMCS keeps both across exits, and across
+// VMCLEAR: only the first entry after Bind launches); swaps FPU/SSE
+// state, puts back the guest's CR2, loads the guest GPRs and launches or
+// resumes. The exit lands in vmexitPoint with RSP as written here. A
+// failed VMLAUNCH/VMRESUME falls through with the guest's GPRs loaded;
+// ctx.fail gets RFLAGS so the caller can tell VMfailInvalid from
+// VMfailValid. The RIP VMWRITE's own status is not looked at: it fails
+// only without a current VMCS, and then so does the entry.
 TEXT ·vmenter(SB), NOSPLIT|NOFRAME, $0-8
 	MOVQ ctx+0(FP), DI
 	PUSHQ BP
@@ -106,12 +123,24 @@ TEXT ·vmenter(SB), NOSPLIT|NOFRAME, $0-8
 	PUSHQ R15
 	PUSHQ DI
 
-	MOVQ $0x6C14, DX                    // HOST_RSP
-	MOVQ SP, AX
+	MOVQ $0x681E, DX                    // GUEST_RIP
+	MOVQ REGS_RIP(DI), AX
 	BYTE $0x0F; BYTE $0x79; BYTE $0xD0
+	CMPQ CTX_LAUNCHED(DI), $0
+	JNE hostrsp
 	MOVQ $0x6C16, DX                    // HOST_RIP
 	MOVQ $·vmexitPoint(SB), AX
 	BYTE $0x0F; BYTE $0x79; BYTE $0xD0
+	JMP writersp
+hostrsp:
+	CMPQ SP, CTX_HOSTRSP(DI)
+	JEQ hostdone
+writersp:
+	MOVQ $0x6C14, DX                    // HOST_RSP
+	MOVQ SP, AX
+	BYTE $0x0F; BYTE $0x79; BYTE $0xD0
+	MOVQ SP, CTX_HOSTRSP(DI)
+hostdone:
 
 	MOVQ CTX_HFX(DI), AX
 	FXSAVE64 (AX)
@@ -123,9 +152,9 @@ TEXT ·vmenter(SB), NOSPLIT|NOFRAME, $0-8
 	// or a host page fault may have written the register. Written only
 	// when it changed: a MOV to CR2 costs more than the compare.
 	MOVQ CR2, AX
-	CMPQ AX, CTX_CR2(DI)
+	CMPQ AX, REGS_CR2(DI)
 	JEQ cr2done
-	MOVQ CTX_CR2(DI), AX
+	MOVQ REGS_CR2(DI), AX
 	MOVQ AX, CR2
 cr2done:
 
@@ -185,7 +214,23 @@ TEXT ·vmexitPoint(SB), NOSPLIT|NOFRAME, $0
 	POPQ AX
 	MOVQ AX, CTX_GPR(7)(DI)
 	MOVQ CR2, AX                        // the guest's, before any host fault can change it
-	MOVQ AX, CTX_CR2(DI)
+	MOVQ AX, REGS_CR2(DI)
+	// What every exit needs (readExit, decode): three instructions a
+	// field here, against a call and a loop from Go.
+	VMREAD_CTX(0x4402, CTX_REASON)      // VM_EXIT_REASON
+	VMREAD_CTX(0x6400, CTX_QUAL)        // EXIT_QUALIFICATION
+	VMREAD_CTX(0x440C, CTX_INSTRLEN)    // VM_EXIT_INSTRUCTION_LEN
+	VMREAD_CTX(0x4408, CTX_IDTVECT)     // IDT_VECTORING_INFO_FIELD
+	VMREAD_CTX(0x4824, CTX_INTR)        // GUEST_INTERRUPTIBILITY_INFO
+	VMREAD_CTX(0x681E, REGS_RIP)        // GUEST_RIP
+	VMREAD_CTX(0x4816, CTX_CSAR)        // GUEST_CS_AR_BYTES
+	// A VMCALL's checks need the mode and CPL too (modeFields).
+	CMPQ CTX_REASON(DI), $18            // VMCALL
+	JNE modedone
+	VMREAD_CTX(0x6800, CTX_MODE(0))     // GUEST_CR0
+	VMREAD_CTX(0x2806, CTX_MODE(1))     // GUEST_IA32_EFER
+	VMREAD_CTX(0x4818, CTX_MODE(2))     // GUEST_SS_AR_BYTES
+modedone:
 	MOVQ CTX_GFX(DI), AX
 	FXSAVE64 (AX)
 	MOVQ CTX_HFX(DI), AX
@@ -200,33 +245,24 @@ TEXT ·vmexitPoint(SB), NOSPLIT|NOFRAME, $0
 	BYTE $0x5D                          // POPQ BP
 	RET
 
-// func vmreadN(fields *uint32, out *uint64, n uint64)
-// VMREADs n fields in one call: out[i] = the field fields[i], 0 when the
-// read fails. For the exit path, where a call per field cost more than
-// the VMREADs themselves.
-TEXT ·vmreadN(SB), NOSPLIT, $0-24
+// VMREAD_AT(i): out[i] <- the field fields[i] (SI: fields, DI: out).
+#define VMREAD_AT(i) MOVL (i*4)(SI), DX; XORL AX, AX; BYTE $0x0F; BYTE $0x78; BYTE $0xD0; MOVQ AX, (i*8)(DI)
+
+// func vmread3(fields *[3]uint32, out *[3]uint64)
+// VMREADs three fields in one call, unrolled: out[i] = the field
+// fields[i], 0 when the read fails (modeFields: fillState). A call per
+// field costs more than the VMREADs.
+TEXT ·vmread3(SB), NOSPLIT, $0-16
 	MOVQ fields+0(FP), SI
 	MOVQ out+8(FP), DI
-	MOVQ n+16(FP), CX
-next:
-	TESTQ CX, CX
-	JEQ done
-	MOVL (SI), DX
-	XORQ AX, AX
-	BYTE $0x0F; BYTE $0x78; BYTE $0xD0
-	MOVQ AX, (DI)
-	ADDQ $4, SI
-	ADDQ $8, DI
-	DECQ CX
-	JMP next
-done:
+	VMREAD_AT(0)
+	VMREAD_AT(1)
+	VMREAD_AT(2)
 	RET
 
-// func vmread16(fields *[16]uint32, out *[16]uint64)
-// vmreadN for sixteen fields, unrolled: four instructions a field instead
-// of ten. readState's batch (exitFields) is sixteen fields: every exit.
-#define VMREAD_AT(i) MOVL (i*4)(SI), DX; XORL AX, AX; BYTE $0x0F; BYTE $0x78; BYTE $0xD0; MOVQ AX, (i*8)(DI)
-TEXT ·vmread16(SB), NOSPLIT, $0-16
+// func vmread6(fields *[6]uint32, out *[6]uint64)
+// vmread3 for six fields (restFields: fillState).
+TEXT ·vmread6(SB), NOSPLIT, $0-16
 	MOVQ fields+0(FP), SI
 	MOVQ out+8(FP), DI
 	VMREAD_AT(0)
@@ -235,37 +271,4 @@ TEXT ·vmread16(SB), NOSPLIT, $0-16
 	VMREAD_AT(3)
 	VMREAD_AT(4)
 	VMREAD_AT(5)
-	VMREAD_AT(6)
-	VMREAD_AT(7)
-	VMREAD_AT(8)
-	VMREAD_AT(9)
-	VMREAD_AT(10)
-	VMREAD_AT(11)
-	VMREAD_AT(12)
-	VMREAD_AT(13)
-	VMREAD_AT(14)
-	VMREAD_AT(15)
-	RET
-
-// func vmwriteN(fields *uint32, vals *uint64, n uint64) uint64
-// VMWRITEs n fields in one call, stopping at the first failure: it
-// returns n when every write succeeded, else the index of the one that
-// failed (its VM-instruction error says why).
-TEXT ·vmwriteN(SB), NOSPLIT, $0-32
-	MOVQ fields+0(FP), SI
-	MOVQ vals+8(FP), DI
-	MOVQ n+16(FP), CX
-	XORQ BX, BX
-wnext:
-	CMPQ BX, CX
-	JEQ wdone
-	MOVL (SI)(BX*4), DX
-	MOVQ (DI)(BX*8), AX
-	BYTE $0x0F; BYTE $0x79; BYTE $0xD0
-	JCS wdone
-	JEQ wdone
-	INCQ BX
-	JMP wnext
-wdone:
-	MOVQ BX, ret+24(FP)
 	RET

@@ -24,13 +24,13 @@ var segs = [...]segFields{
 const trIndex = 7
 
 func (v *VCPU) segPtrs() [8]*vcpu.Segment {
-	r := &v.regs
+	r := v.regs
 	return [8]*vcpu.Segment{&r.ES, &r.CS, &r.SS, &r.DS, &r.FS, &r.GS, &r.LDTR, &r.TR}
 }
 
 // writeState loads the whole of Regs into the VMCS.
 func (v *VCPU) writeState(w *writer) {
-	r := &v.regs
+	r := v.regs
 	v.cr0Shadow, v.cr4Shadow = r.CR0, r.CR4
 	w.set(CR0ReadShadow, r.CR0)
 	w.set(CR4ReadShadow, r.CR4)
@@ -77,8 +77,10 @@ func (v *VCPU) hwCR4(c uint64) uint64 { return c | v.b.cr4Fixed0 }
 // Run enters the guest once (more than once when an exit is the backend's
 // own business: INVLPG, INVD, MOV from CR3, or one the core's FastExit
 // took). Interrupts are off from VMPTRLD to the last VMREAD, so the VMCS
-// stays current; they are on while FastExit runs, and the VMCS is made
-// current again after it (ensure). Must not allocate.
+// stays current; they are on while FastExit handles an exit that may
+// block (one it did not take bounded), and the VMCS is made current again
+// after it (ensure). Run returns with the state vcpu.VCPU.Run promises
+// (fillState). Must not allocate.
 func (v *VCPU) Run(e *vcpu.Exit) error {
 	f := x86.CLI()
 	err := v.run(e, &f)
@@ -93,85 +95,24 @@ func (v *VCPU) run(e *vcpu.Exit, flags *uint64) error {
 	if err := v.load(); err != nil {
 		return err
 	}
-	for {
+	// The VP's thread, hence its FS base, is the same for the whole Run:
+	// looked at once, not at every entry of the loop.
+	if fs := x86.RDMSR(x86.MsrFSBase); fs != v.hostFS {
 		w := writer{v: v}
-		r := &v.regs
-		if v.dirty {
-			if v.segsStale {
-				v.readSegments() // the core changed other state; segments are the CPU's
-			}
-			v.writeState(&w)
-			v.dirty = false
-		}
-		// RIP, RSP, RFLAGS and the preemption timer in one VMWRITE batch,
-		// each only when it differs from what the VMCS holds: usually RIP
-		// alone. The timer's field keeps its value across exits (gohv
-		// does not set "save VMX-preemption timer value", SDM Vol. 3C
-		// 27.3), so it is written once.
-		v.entryF[0], v.entryVals[0] = GuestRIP, r.RIP
-		n := 1
-		if !v.vmcsKnown || r.GPR[x86.RSP] != v.vmcsRSP {
-			v.entryF[n], v.entryVals[n] = GuestRSP, r.GPR[x86.RSP]
-			n++
-		}
-		if !v.vmcsKnown || r.RFLAGS != v.vmcsRFLAGS {
-			v.entryF[n], v.entryVals[n] = GuestRFLAGS, r.RFLAGS
-			n++
-		}
-		if !v.timerWritten && v.b.preemptTicks != 0 {
-			v.entryF[n], v.entryVals[n] = PreemptionTimer, v.b.preemptTicks
-			n++
-			v.timerWritten = true
-		}
-		w.setMany(v.entryF[:n], v.entryVals[:n])
-		// Fields written only when they change: the VP's thread (hence the
-		// host FS base) is fixed, the interruptibility state changes only
-		// when the core ends a shadow, the window request rarely.
-		if fs := x86.RDMSR(x86.MsrFSBase); fs != v.hostFS {
-			w.set(HostFSBase, fs)
-			v.hostFS = fs
-		}
-		if v.intrDirty {
-			w.set(GuestInterruptibility, v.intr)
-			v.intrDirty = false
-		}
-		// A VM exit clears the valid bit of the entry interruption
-		// information (SDM Vol. 3C 28.2, updating the VM-entry control
-		// fields): only an event to deliver is written.
-		if v.pending != 0 {
-			w.set(EntryIntrInfo, uint64(v.pending))
-			w.set(EntryExcErrorCode, uint64(v.pendErr))
-			w.set(EntryInstrLen, uint64(v.pendLen))
-			v.pending = 0
-		}
-		if v.vapic != nil {
-			// VTPR (SDM Vol. 3C 30.1.1): CR8 in bits 7:4 of offset 0x80.
-			v.vapic[vtprOffset] = uint8(r.CR8 << 4)
-			if v.tprThreshold != v.tprThresholdWritten {
-				w.set(TPRThreshold, uint64(v.tprThreshold))
-				v.tprThresholdWritten = v.tprThreshold
-			}
-		}
-		proc := uint64(v.b.ctl.Proc)
-		if v.window {
-			proc |= procIntWindowExiting
-		}
-		if proc != v.procWritten {
-			w.set(ProcControls, proc)
-			v.procWritten = proc
-		}
-		if w.err != nil {
+		if w.set(HostFSBase, fs); w.err != nil {
 			return w.err
 		}
-		if v.flushRequested.Swap(false) {
-			v.flush = true
+		v.hostFS = fs
+	}
+	for {
+		if v.quickEntry() {
+			if v.vapic != nil {
+				v.vapic[vtprOffset] = uint8(v.regs.CR8 << 4) // VTPR (SDM Vol. 3C 30.1.1)
+			}
+			v.ensure() // the last call before the entry: no preemption point follows
+		} else if err := v.prepareEntry(); err != nil {
+			return err
 		}
-		if v.flush {
-			v.invalidate()
-			v.flush = false
-		}
-		v.ctx.gpr, v.ctx.cr2 = r.GPR, r.CR2
-		v.ensure() // the last call before the entry: no preemption point follows
 		vmenter(v.ctx)
 
 		if fl := v.ctx.fail; fl != 0 {
@@ -180,25 +121,150 @@ func (v *VCPU) run(e *vcpu.Exit, flags *uint64) error {
 			}
 			return fmt.Errorf("vmx: VM entry failed: %s", VMInstrErrorName(v.rd(VMInstrError)))
 		}
-		r.GPR, r.CR2 = v.ctx.gpr, v.ctx.cr2
-		v.readState()
-		if !v.decode(e) {
-			continue // the backend's own exit
-		}
-		if v.fast == nil || !vcpu.FastKind(e.Kind) {
+		if v.exited(e, flags) {
 			return nil
 		}
-		x86.RestoreFlags(*flags)
-		res := v.fast(e)
-		*flags = x86.CLI()
-		switch res {
-		case vcpu.FastHandled:
-			continue
-		case vcpu.FastHandledReturn:
-			*e = vcpu.Exit{Kind: vcpu.ExitNone}
-		}
-		return nil
 	}
+}
+
+// exited reads and decodes the exit vmenter came back with and offers
+// the kinds the core's FastExit takes to it: true when Run returns e to
+// the core, with Regs filled as vcpu.VCPU.Run promises; false when the
+// guest is entered again (the backend's own exit, or one FastExit
+// handled). flags are the host's RFLAGS from before Run disabled
+// interrupts. Must not allocate.
+func (v *VCPU) exited(e *vcpu.Exit, flags *uint64) bool {
+	v.readExit()
+	if !v.decode(e) {
+		return false
+	}
+	if v.fast == nil || !vcpu.FastKind(e.Kind) {
+		v.fillState(stateMode | stateRest)
+		return true
+	}
+	v.fillState(fastState(e.Kind))
+	// Host interrupts wait for a bounded handling, as they do for the
+	// decoding; anything else is handled with them on.
+	res := v.fast(e, true)
+	if res == vcpu.FastUnbounded {
+		res = v.fastUnmasked(e, flags)
+	}
+	switch res {
+	case vcpu.FastHandled:
+		return false
+	case vcpu.FastHandledReturn:
+		*e = vcpu.Exit{Kind: vcpu.ExitNone}
+	}
+	v.fillState(stateMode | stateRest)
+	return true
+}
+
+// fastUnmasked offers e to the core's FastExit again, unbounded, with
+// host interrupts as they were before Run, and disables them again after
+// it. Over a host test's VMCS image there are no interrupts to manage.
+func (v *VCPU) fastUnmasked(e *vcpu.Exit, flags *uint64) vcpu.FastResult {
+	if v.image != nil {
+		return v.fast(e, false)
+	}
+	x86.RestoreFlags(*flags)
+	res := v.fast(e, false)
+	*flags = x86.CLI()
+	return res
+}
+
+// quickEntry reports whether the next entry needs no VMWRITE beyond
+// vmenter's own — what prepareEntry would find, looked at in one
+// expression: nothing to load after MarkStateDirty, RSP and RFLAGS as the
+// VMCS holds them, the timer written, no interruptibility state, event,
+// TPR threshold or window request to write, no flush. Then the entry
+// needs only the VTPR, which the caller writes. A fast exit's re-entry is
+// usually quick; small enough to inline. Must not allocate.
+func (v *VCPU) quickEntry() bool {
+	r := v.regs
+	return !(v.dirty || v.intrDirty || v.pending != 0 || v.flush || !v.timerWritten || !v.vmcsKnown ||
+		r.GPR[x86.RSP] != v.vmcsRSP || r.RFLAGS != v.vmcsRFLAGS || v.tprThreshold != v.tprThresholdWritten ||
+		v.window != (v.procWritten&procIntWindowExiting != 0) || v.flushRequested.Load())
+}
+
+// prepareEntry writes what the next entry needs beyond what vmenter
+// writes itself (RIP, from the run context): the whole state after
+// MarkStateDirty, and otherwise only fields whose value changed — RSP and
+// RFLAGS when the core changed them, the preemption timer once, the
+// interruptibility state when the core ended a shadow, an event to
+// deliver, the TPR threshold and the window request. A fast exit's
+// re-entry usually writes none of them. Interrupts off; must not
+// allocate.
+func (v *VCPU) prepareEntry() error {
+	w := writer{v: v}
+	r := v.regs
+	if v.dirty {
+		v.fillState(stateAll) // the core wrote what it read; the rest is the CPU's
+		v.writeState(&w)
+		v.dirty = false
+	}
+	// The VMCS holds vmcsRSP and vmcsRFLAGS (the last exit read them or
+	// the last entry wrote them); Regs holds them too while stateRest is
+	// stale, so only a change by the core is written.
+	if !v.vmcsKnown || r.GPR[x86.RSP] != v.vmcsRSP {
+		w.set(GuestRSP, r.GPR[x86.RSP])
+		v.vmcsRSP = r.GPR[x86.RSP]
+	}
+	if !v.vmcsKnown || r.RFLAGS != v.vmcsRFLAGS {
+		w.set(GuestRFLAGS, r.RFLAGS)
+		v.vmcsRFLAGS = r.RFLAGS
+	}
+	v.vmcsKnown = true
+	// The timer's field keeps its value across exits (gohv does not set
+	// "save VMX-preemption timer value", SDM Vol. 3C 27.3): written once
+	// (never without the timer).
+	if !v.timerWritten {
+		if v.b.preemptTicks != 0 {
+			w.set(PreemptionTimer, v.b.preemptTicks)
+		}
+		v.timerWritten = true
+	}
+	if v.intrDirty {
+		w.set(GuestInterruptibility, v.intr)
+		v.intrDirty = false
+	}
+	// A VM exit clears the valid bit of the entry interruption
+	// information (SDM Vol. 3C 28.2, updating the VM-entry control
+	// fields): only an event to deliver is written.
+	if v.pending != 0 {
+		w.set(EntryIntrInfo, uint64(v.pending))
+		w.set(EntryExcErrorCode, uint64(v.pendErr))
+		w.set(EntryInstrLen, uint64(v.pendLen))
+		v.pending = 0
+	}
+	if v.vapic != nil {
+		// VTPR (SDM Vol. 3C 30.1.1): CR8 in bits 7:4 of offset 0x80.
+		v.vapic[vtprOffset] = uint8(r.CR8 << 4)
+		if v.tprThreshold != v.tprThresholdWritten {
+			w.set(TPRThreshold, uint64(v.tprThreshold))
+			v.tprThresholdWritten = v.tprThreshold
+		}
+	}
+	proc := uint64(v.b.ctl.Proc)
+	if v.window {
+		proc |= procIntWindowExiting
+	}
+	if proc != v.procWritten {
+		w.set(ProcControls, proc)
+		v.procWritten = proc
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if v.flushRequested.Load() {
+		v.flushRequested.Store(false)
+		v.flush = true
+	}
+	if v.flush {
+		v.invalidate()
+		v.flush = false
+	}
+	v.ensure() // the last call before the entry: no preemption point follows
+	return nil
 }
 
 // invalidate flushes the VP's cached translations: EPT-derived ones by
@@ -231,73 +297,146 @@ const (
 	invvpidAllContexts   = 2
 )
 
-// readState fills the part of Regs the core uses on every exit: RIP, RSP,
-// RFLAGS, control registers, EFER, PAT, CS attributes and base (the code
-// mode), SS attributes (the CPL) and the interrupt shadow. The other
-// segment registers and the descriptor tables are read on demand
-// (SyncState, or before the state is written back): about 30 VMREADs fewer
-// per exit.
-func (v *VCPU) readState() {
-	r, x := &v.regs, &v.exitVals
-	v.readMany(exitFields[:], x[:])
-	v.vmcsRSP, v.vmcsRFLAGS, v.vmcsKnown = x[exitRSP], x[exitRFLAGS], true
-	r.RIP = x[exitRIP]
-	r.GPR[x86.RSP] = x[exitRSP]
-	r.RFLAGS = x[exitRFLAGS]
-	r.CR0 = x[exitCR0]&^v.cr0Mask | v.cr0Shadow&v.cr0Mask
-	r.CR3 = x[exitCR3]
-	r.CR4 = x[exitCR4]&^v.cr4Mask | v.cr4Shadow&v.cr4Mask
-	r.EFER = x[exitEFER]
-	r.PAT = x[exitPAT]
-	r.CS.Attrib, r.CS.Base = fromAR(x[exitCSAR]), x[exitCSBase]
-	r.SS.Attrib = fromAR(x[exitSSAR])
+// What an exit reads of the guest's state, and when. vmexitPoint reads
+// what every exit needs into the run context (readExit takes it from
+// there): the exit reason, qualification, instruction length and
+// IDT-vectoring information, the interruptibility state, RIP and CS's
+// access rights (the code size for RIP's wrap-around); and at a VMCALL
+// exit the mode group too. The rest is read by fillState, in groups, when
+// something needs it:
+//
+//   - stateMode: CR0, EFER and SS's access rights, the mode and CPL
+//     (a hypercall's checks: fastState);
+//   - stateRest: RSP, RFLAGS, CR3, CR4, PAT and CS's base;
+//   - stateSegs: the other segment registers and GDTR/IDTR.
+//
+// Run fills stateMode and stateRest before it returns, so the core's run
+// loop sees what vcpu.VCPU.Run promises; a FastExit sees only what
+// vcpu.FastState names for its kind until it calls SyncState, which
+// fills everything; an entry after MarkStateDirty fills everything
+// before it writes the state back. CPUID and port I/O exits handled
+// through FastExit read no field beyond vmexitPoint's.
+const (
+	stateMode = 1 << iota
+	stateRest
+	stateSegs
+	stateAll = stateMode | stateRest | stateSegs
+)
+
+// fastState is what the backend reads before it offers an exit of kind k
+// to FastExit: vcpu.FastState(k) in this backend's groups.
+func fastState(k vcpu.ExitKind) uint8 {
+	if vcpu.FastState(k)&vcpu.FastMode != 0 {
+		return stateMode
+	}
+	return 0
+}
+
+// readExit takes what vmexitPoint read at the exit from the run context
+// (a host test's VMCS image stands in: imageExit) — the GPRs, RIP and CR2
+// are in Regs already — and marks the rest of the state stale. Must not
+// allocate.
+func (v *VCPU) readExit() {
+	if v.image != nil {
+		v.imageExit()
+	}
+	r, c := v.regs, v.ctx
+	r.CS.Attrib = fromAR(c.csAR)
 	if v.vapic != nil {
 		r.CR8 = uint64(v.vapic[vtprOffset] >> 4)
 	}
-	v.intr = x[exitIntr]
-	v.segsStale = true
+	v.intr = c.intr
+	v.stale = stateAll
+	if c.reason == reasonVMCALL {
+		v.modeFromContext() // vmexitPoint read it
+	}
 }
 
-// entryFields are the VMCS fields every entry writes, in one VMWRITE batch
-// (writer.setMany), from entryVals; the preemption timer's is last, left
-// out when the CPU has none.
-var entryFields = [numEntryFields]uint32{GuestRIP, GuestRSP, GuestRFLAGS, PreemptionTimer}
+// imageExit is vmexitPoint's reads of the exit, from a host test's VMCS
+// image into the run context (the GPRs are the test's).
+func (v *VCPU) imageExit() {
+	c, m := v.ctx, v.image
+	c.reason, c.qual, c.instrLen, c.idtVect = m.read(ExitReason), m.read(ExitQualification), m.read(ExitInstrLen), m.read(IDTVectInfo)
+	c.intr, c.regs.RIP, c.csAR = m.read(GuestInterruptibility), m.read(GuestRIP), m.read(GuestCSAR)
+	if c.reason == reasonVMCALL {
+		for i, f := range modeFields {
+			c.mode[i] = m.read(f)
+		}
+	}
+}
 
-const numEntryFields = 4
+// modeFromContext fills stateMode from the run context's mode fields.
+func (v *VCPU) modeFromContext() {
+	r, m := v.regs, &v.ctx.mode
+	r.CR0 = m[modeCR0]&^v.cr0Mask | v.cr0Shadow&v.cr0Mask
+	r.EFER = m[modeEFER]
+	r.SS.Attrib = fromAR(m[modeSSAR])
+	v.stale &^= stateMode
+}
 
-// exitFields are the VMCS fields every exit reads, in one VMREAD batch
-// (readMany); exitVals holds them, indexed by the exit* constants.
-var exitFields = [numExitFields]uint32{
-	exitRIP: GuestRIP, exitRSP: GuestRSP, exitRFLAGS: GuestRFLAGS, exitCR0: GuestCR0, exitCR3: GuestCR3,
-	exitCR4: GuestCR4, exitEFER: GuestEFER, exitPAT: GuestPAT, exitCSAR: GuestCSAR, exitCSBase: GuestCSBase,
-	exitSSAR: GuestSSAR, exitIntr: GuestInterruptibility, exitReason: ExitReason, exitQual: ExitQualification,
-	exitInstrLen: ExitInstrLen, exitIDTVect: IDTVectInfo,
+// fillState reads the groups of want that are stale since the last exit
+// into Regs (fill). Interrupts off on hardware (every VMREAD); must not
+// allocate. Small enough to inline: an exit that needs nothing more
+// costs a test.
+func (v *VCPU) fillState(want uint8) {
+	if want&v.stale != 0 {
+		v.fill(want & v.stale)
+	}
+}
+
+func (v *VCPU) fill(want uint8) {
+	r := v.regs
+	if want&stateMode != 0 {
+		v.readFields(modeFields[:], v.ctx.mode[:])
+		v.modeFromContext()
+	}
+	if want&stateRest != 0 {
+		x := &v.exitVals
+		v.readFields(restFields[:], x[:])
+		r.GPR[x86.RSP], r.RFLAGS = x[restRSP], x[restRFLAGS]
+		v.vmcsRSP, v.vmcsRFLAGS, v.vmcsKnown = x[restRSP], x[restRFLAGS], true
+		r.CR3 = x[restCR3]
+		r.CR4 = x[restCR4]&^v.cr4Mask | v.cr4Shadow&v.cr4Mask
+		r.PAT = x[restPAT]
+		r.CS.Base = x[restCSBase]
+	}
+	if want&stateSegs != 0 {
+		v.readSegments()
+	}
+	v.stale &^= want
+}
+
+// modeFields are stateMode's VMCS fields, as the run context's mode holds
+// them (vmexitPoint reads the same three for a VMCALL).
+var modeFields = [numModeFields]uint32{modeCR0: GuestCR0, modeEFER: GuestEFER, modeSSAR: GuestSSAR}
+
+const (
+	modeCR0 = iota
+	modeEFER
+	modeSSAR
+	numModeFields
+)
+
+// restFields are stateRest's VMCS fields; exitVals holds them, indexed by
+// the rest* constants.
+var restFields = [numRestFields]uint32{
+	restRSP: GuestRSP, restRFLAGS: GuestRFLAGS, restCR3: GuestCR3, restCR4: GuestCR4, restPAT: GuestPAT, restCSBase: GuestCSBase,
 }
 
 const (
-	exitRIP = iota
-	exitRSP
-	exitRFLAGS
-	exitCR0
-	exitCR3
-	exitCR4
-	exitEFER
-	exitPAT
-	exitCSAR
-	exitCSBase
-	exitSSAR
-	exitIntr
-	exitReason
-	exitQual
-	exitInstrLen
-	exitIDTVect
-	numExitFields
+	restRSP = iota
+	restRFLAGS
+	restCR3
+	restCR4
+	restPAT
+	restCSBase
+	numRestFields
 )
 
-// readMany reads fields into out (the same length): one VMREAD batch on
-// the hardware, field by field from a test's VMCS image. Must not
-// allocate.
-func (v *VCPU) readMany(fields []uint32, out []uint64) {
+// readFields reads fields into out (the same length: 3 or 6, fillState's
+// batches): one unrolled VMREAD batch on the hardware, field by field
+// from a test's VMCS image. Must not allocate.
+func (v *VCPU) readFields(fields []uint32, out []uint64) {
 	if v.image != nil {
 		for i, f := range fields {
 			out[i] = v.image.read(f)
@@ -305,32 +444,33 @@ func (v *VCPU) readMany(fields []uint32, out []uint64) {
 		return
 	}
 	v.ensure()
-	if len(fields) == 16 && len(out) == 16 {
-		vmread16((*[16]uint32)(fields), (*[16]uint64)(out))
-		return
+	switch len(fields) {
+	case 3:
+		vmread3((*[3]uint32)(fields), (*[3]uint64)(out))
+	case 6:
+		vmread6((*[6]uint32)(fields), (*[6]uint64)(out))
+	default:
+		panic("vmx: readFields of a batch fillState does not make")
 	}
-	vmreadN(&fields[0], &out[0], uint64(len(fields)))
 }
 
 // readSegments fills every segment register and GDTR/IDTR from the VMCS.
 func (v *VCPU) readSegments() {
-	r := &v.regs
+	r := v.regs
 	for i, s := range v.segPtrs() {
 		f := segs[i]
 		*s = vcpu.Segment{Selector: uint16(v.rd(f.sel)), Base: v.rd(f.base), Limit: uint32(v.rd(f.limit)), Attrib: fromAR(v.rd(f.ar))}
 	}
 	r.GDTR = vcpu.DescTable{Base: v.rd(GuestGDTRBase), Limit: uint32(v.rd(GuestGDTRLimit))}
 	r.IDTR = vcpu.DescTable{Base: v.rd(GuestIDTRBase), Limit: uint32(v.rd(GuestIDTRLimit))}
-	v.segsStale = false
 }
 
-// SyncState makes all of Regs current (the segment registers are read
-// lazily after an exit).
+// SyncState makes all of Regs current (fillState).
 func (v *VCPU) SyncState() {
-	if !v.segsStale {
+	if v.stale == 0 {
 		return
 	}
 	f := x86.CLI()
-	v.readSegments()
+	v.fillState(stateAll)
 	x86.RestoreFlags(f)
 }

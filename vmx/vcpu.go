@@ -24,20 +24,19 @@ type VCPU struct {
 	ctx     *runContext
 	vpid    uint16
 	eptp    uint64
-	regs    vcpu.Regs
+	regs    *vcpu.Regs    // in the run context: &ctx.regs
 	fast    vcpu.FastExit // the core's handler of the hot exits; nil: none
 	dirty   bool
 	flush   bool
-	// exitVals are the fields readState read at the last exit
-	// (exitFields), decode's among them.
-	exitVals [numExitFields]uint64
-	// entryF and entryVals are what the next entry writes of
-	// entryFields: RIP, and the others whose VMCS value differs.
-	entryF    [numEntryFields]uint32
-	entryVals [numEntryFields]uint64
-	// vmcsRSP and vmcsRFLAGS are the guest's RSP and RFLAGS as the last
-	// exit read them, when vmcsKnown (after the first exit): the VMCS
-	// holds them until an entry writes others.
+	// exitVals are stateRest's fields as fillState last read them
+	// (restFields).
+	exitVals [numRestFields]uint64
+	// stale: the groups of Regs (stateMode, stateRest, stateSegs) not
+	// read since the last exit (fillState).
+	stale uint8
+	// vmcsRSP and vmcsRFLAGS are the guest's RSP and RFLAGS as the VMCS
+	// holds them, when vmcsKnown: as fillState read them or the last
+	// entry wrote them.
 	vmcsRSP, vmcsRFLAGS uint64
 	vmcsKnown           bool
 	// timerWritten: the VMX-preemption timer's field holds its value
@@ -58,7 +57,6 @@ type VCPU struct {
 	vapic                *[4096]byte // the virtual-APIC page (TPR shadow), nil without one
 	tprThreshold         uint32      // SetTPRThreshold's class
 	tprThresholdWritten  uint32
-	segsStale            bool // segment registers in regs not read since the last exit
 	cr0Shadow, cr4Shadow uint64
 	cr0Mask, cr4Mask     uint64
 	cpu                  *cpuState // the host CPU it is bound to (Bind), nil between Unbind and Bind
@@ -100,6 +98,7 @@ func (v *VCPU) init(nestedRoot uint64) error {
 	}
 	putRevision(vmcsPage, b.revision)
 	v.ctx = newRunContext(ctxPage)
+	v.regs = &v.ctx.regs
 	vcpu.ResetFXSave(ctxPage[ctxGuestFX:])
 	for i, m := range swappedMSRs {
 		putMSREntry(ctxPage, ctxGuestMSRs, i, m, 0)
@@ -180,7 +179,7 @@ func (v *VCPU) setup() error {
 	return w.err
 }
 
-func (v *VCPU) Regs() *vcpu.Regs      { return &v.regs }
+func (v *VCPU) Regs() *vcpu.Regs      { return v.regs }
 func (v *VCPU) MarkStateDirty()       { v.dirty = true }
 func (v *VCPU) InterruptShadow() bool { return v.intr&(intrBlockSTI|intrBlockMOVSS) != 0 }
 

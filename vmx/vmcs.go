@@ -38,26 +38,6 @@ func (v *VCPU) wr(f uint32, x uint64) uint64 {
 	return vmwrite(f, x)
 }
 
-// setMany writes fields from vals (the same length) in one VMWRITE batch
-// on the hardware, one by one into a test's VMCS image; the first failure
-// is kept as set keeps it. Must not allocate when every write succeeds.
-func (w *writer) setMany(fields []uint32, vals []uint64) {
-	if w.err != nil {
-		return
-	}
-	v := w.v
-	if v.image != nil {
-		for i, f := range fields {
-			w.set(f, vals[i])
-		}
-		return
-	}
-	v.ensure()
-	if i := vmwriteN(&fields[0], &vals[0], uint64(len(fields))); i < uint64(len(fields)) {
-		w.err = fmt.Errorf("vmx: VMWRITE %s = %#x: %s", FieldName(fields[i]), vals[i], VMInstrErrorName(v.rd(VMInstrError)))
-	}
-}
-
 // writer collects the first VMWRITE failure of a sequence.
 type writer struct {
 	v   *VCPU

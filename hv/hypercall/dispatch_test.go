@@ -661,3 +661,15 @@ func TestInputVanishesMidCall(t *testing.T) {
 		t.Errorf("flush list: rax %#x done %v, %d calls", rax, done, r.calls)
 	}
 }
+
+// TestServedCodesAreLookups: Served, Dispatch's quick refusal, lets
+// through exactly the codes lookup knows, all of them below maxServedCode.
+func TestServedCodesAreLookups(t *testing.T) {
+	for code := range 1 << 16 {
+		_, known := lookup(uint16(code))
+		quick := Served(uint16(code))
+		if known != quick {
+			t.Errorf("code %#x: lookup knows it %v, the quick check %v", code, known, quick)
+		}
+	}
+}

@@ -113,6 +113,38 @@ type Caller struct {
 // Exit path: must not allocate; guest-controlled: every register and every
 // byte read from mem, each checked before use.
 func (c *Caller) Dispatch(h any, mem Memory, rcx, rdx, r8 uint64) (rax, newRCX uint64, done bool) {
+	// A code no call has is refused here, before the input value is
+	// decoded: a few instructions instead of about a hundred.
+	if !Served(uint16(rcx & tlfs.ControlCallCodeMask)) {
+		return tlfs.Result(tlfs.StatusInvalidHypercallCode, 0), rcx, true
+	}
+	return c.dispatch(h, mem, rcx, rdx, r8)
+}
+
+// Served reports whether code is a call Dispatch may run; Dispatch
+// answers any other with HV_STATUS_INVALID_HYPERCALL_CODE and reaches no
+// handler, so a hypervisor can answer it without blocking. Bounded; must
+// not allocate.
+func Served(code uint16) bool {
+	return code < maxServedCode && servedCodes[code/64]&(1<<(code%64)) != 0
+}
+
+// maxServedCode bounds the codes lookup knows (TestServedCodesAreLookups).
+const maxServedCode = 128
+
+// servedCodes has bit code set for each code below maxServedCode that
+// lookup knows: Dispatch's quick refusal of the others.
+var servedCodes = func() (m [maxServedCode / 64]uint64) {
+	for code := range uint16(maxServedCode) {
+		if _, ok := lookup(code); ok {
+			m[code/64] |= 1 << (code % 64)
+		}
+	}
+	return m
+}()
+
+// dispatch is Dispatch for a code lookup may know.
+func (c *Caller) dispatch(h any, mem Memory, rcx, rdx, r8 uint64) (rax, newRCX uint64, done bool) {
 	ctl := tlfs.DecodeControl(rcx)
 	spec, ok := lookup(ctl.Code)
 	if !ok || !implements(h, ctl.Code) {

@@ -46,6 +46,11 @@ type Exit struct {
 	// reported it (NRIP, VM-exit instruction length), else 0 and the core
 	// decodes the instruction at RIP.
 	InstrLen uint8
+	// Shadow: the guest was in an STI or MOV SS interrupt shadow at the
+	// exit (what InterruptShadow answered then). The core looks here
+	// rather than asking on every exit, and ends the shadow only when
+	// there was one (ClearInterruptShadow).
+	Shadow bool
 
 	// Port I/O.
 	Port            uint16

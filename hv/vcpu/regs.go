@@ -22,9 +22,10 @@ type DescTable struct {
 }
 
 // Regs is a VP's architectural state as the core sees it. After every exit
-// the backend has filled GPR, RIP, RFLAGS, the control registers, EFER, PAT
-// and the parts of CS and SS that give the mode and CPL; before every entry
-// it loads GPR, RIP and RFLAGS back. The rest is loaded only after
+// Run returns, the backend has filled GPR, RIP, RFLAGS, the control
+// registers, EFER, PAT and the parts of CS and SS that give the mode and
+// CPL (an exit it offers a FastExit has only what FastState names); before
+// every entry it loads GPR, RIP and RFLAGS back. The rest is loaded only after
 // MarkStateDirty (initial state, an emulated write to EFER, PAT or a
 // control register). GPR is indexed by x86.RAX … x86.R15; CR8 is kept
 // current both ways on every exit and entry.
