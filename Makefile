@@ -72,7 +72,7 @@ test: test-host test-image
 
 # bench: every benchmark in tools/imagetest — BenchmarkBoot,
 # BenchmarkLinuxBoot, BenchmarkLinuxStorage, BenchmarkLinuxNetwork,
-# BenchmarkLinuxSMP, BenchmarkPeerExits (issue 15's peer loop under its
+# BenchmarkLinuxSMP, BenchmarkLinuxSMPHost, BenchmarkPeerExits (issue 15's peer loop under its
 # QEMU flags) — README.md's figures — one boot at a time.
 bench: image
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./tools/imagetest -image $(CURDIR)/$(IMAGE) \

@@ -18,8 +18,10 @@ import (
 // While other CPUs are online the boot CPU runs no VP: it keeps the root's
 // services, and — an open bug, issue 14's note — a Linux guest's VPs on
 // the boot CPU with application processors online crashed the machine
-// under QEMU (the boot CPU faulted on its own code at VMRUN), while the
-// same VPs on any application processor ran.
+// under QEMU: right after a #VMEXIT the boot CPU faulted fetching the
+// instruction after VMRUN, with intact page tables and host state, then
+// triple-faulted on the guest's TR. The same VPs on any application
+// processor ran; timing-dependent (README, "Host CPUs").
 
 // HostCPUs is the host's processors as the core places VPs on them:
 // metal's in the image, one CPU in host tests.
