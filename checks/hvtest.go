@@ -187,8 +187,6 @@ func checkMultiboot(env *Env) (string, error) {
 	}
 	defer p.Destroy()
 	if err := loader.LoadMultiboot(p, testguests.MultibootKernel(), "mbtest"); err != nil {
-		p.Start()
-		p.Stop("setup failed")
 		return "", err
 	}
 	p.Start()
@@ -205,8 +203,6 @@ func checkRealMode(env *Env) (string, error) {
 	}
 	defer p.Destroy()
 	if err := testguests.LoadRealMode(p); err != nil {
-		p.Start()
-		p.Stop("setup failed")
 		return "", err
 	}
 	p.Start()

@@ -90,8 +90,6 @@ func runPeer(env *Env, k peerKind, insn [3]byte) (peerResult, error) {
 	dev := &peerDevice{p: p}
 	p.AddPort(testguests.PeerOutPort, 2, dev) // PeerOutPort and PeerDonePort
 	if err := testguests.LoadPeer(p, k.kind, insn, k.n); err != nil {
-		p.Start()
-		p.Stop("setup failed")
 		return peerResult{}, err
 	}
 	p.Start()

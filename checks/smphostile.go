@@ -174,8 +174,6 @@ func (env *Env) startSMP(name string, lowRAM uint64, setup func(p *hv.Partition)
 		err = setup(p)
 	}
 	if err != nil {
-		p.Start()
-		p.Stop("setup failed")
 		p.Destroy()
 		return nil, err
 	}

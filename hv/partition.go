@@ -82,6 +82,10 @@ type Partition struct {
 	mu     sync.Mutex
 	state  State
 	result Result
+	// launched: Start ran the VP threads, or Destroy ended a partition
+	// that never started; either way done closes once, and a later Start
+	// does nothing.
+	launched bool
 }
 
 // Host is what the core needs of the machine it runs on: physical pages,
@@ -221,11 +225,11 @@ func (p *Partition) placeVPs() {
 // Start runs every VP on its own thread.
 func (p *Partition) Start() {
 	p.mu.Lock()
-	if p.state != StateCreated {
+	if p.state != StateCreated || p.launched {
 		p.mu.Unlock()
 		return
 	}
-	p.state = StateRunning
+	p.state, p.launched = StateRunning, true
 	p.mu.Unlock()
 	p.log.Debug("partition started", "vps", len(p.vps))
 	p.started = p.hv.Host.Nanotime()
@@ -324,8 +328,26 @@ func (p *Partition) endBy(vp int, s State, err error, status uint32, hasStatus b
 }
 
 // Destroy frees the partition's memory after it has ended; the root may
-// inspect the memory until then.
+// inspect the memory until then. A partition that was never started (its
+// setup failed) ends here, its VPs never having run.
 func (p *Partition) Destroy() {
+	p.mu.Lock()
+	never := !p.launched
+	if never {
+		p.launched = true
+		if p.state == StateCreated {
+			p.state = StateStopped
+			p.result = Result{State: StateStopped, Err: fmt.Errorf("destroyed before it started: %w", ErrStopRequested), VP: -1}
+		}
+		p.stopping.Store(true)
+	}
+	p.mu.Unlock()
+	if never {
+		for _, vp := range p.vps {
+			vp.cpu.Close()
+		}
+		close(p.done)
+	}
 	<-p.done
 	p.Mem.Destroy()
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"gohv/hv/vcpu"
 	"gohv/x86"
@@ -59,5 +60,34 @@ func TestPowerOffAndReboot(t *testing.T) {
 	q.Reboot("i8042 reset")
 	if r := q.Result(); !errors.Is(r.Err, ErrReboot) {
 		t.Fatalf("%v", r)
+	}
+}
+
+// TestDestroyBeforeStart: a partition whose setup failed is destroyed
+// without ever running: Destroy returns (it used to wait for VP threads
+// that never started), its RAM goes back to the host, it says it was
+// stopped, and a Start after it runs nothing.
+func TestDestroyBeforeStart(t *testing.T) {
+	p, _, host, _ := newTestPartition(t, 1<<20)
+	held := len(host.Pages)
+	done := make(chan struct{})
+	go func() {
+		p.Destroy()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Destroy of a partition never started did not return")
+	}
+	if n := len(host.Pages); n >= held {
+		t.Errorf("host pages held: %d before Destroy, %d after", held, n)
+	}
+	if r := p.Result(); r.State != StateStopped || !errors.Is(r.Err, ErrStopRequested) {
+		t.Errorf("result %+v", r)
+	}
+	p.Start()
+	if p.VP(0).runs.Load() != 0 || p.VP(0).hostCPU.Load() != -1 {
+		t.Error("Start after Destroy ran a VP")
 	}
 }

@@ -93,8 +93,6 @@ func StartAPIC(h *hv.Hypervisor, cfg hv.Config, prog APICProgram, c APICClocks, 
 		err = setup(p)
 	}
 	if err != nil {
-		p.Start()
-		p.Stop("setup failed")
 		p.Destroy()
 		return nil, err
 	}

@@ -168,8 +168,6 @@ func Start(h *hv.Hypervisor, c hv.Config, prog Program, o Options, setup func(p 
 		err = setup(p)
 	}
 	if err != nil {
-		p.Start()
-		p.Stop("setup failed")
 		p.Destroy()
 		return nil, err
 	}

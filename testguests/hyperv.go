@@ -119,12 +119,11 @@ func StartHyperV(h *hv.Hypervisor, cfg hv.Config, prog HyperVProgram, c APICCloc
 	if err != nil {
 		return nil, err
 	}
-	if err := LoadHyperV(p, prog, c); err == nil && setup != nil {
+	err = LoadHyperV(p, prog, c)
+	if err == nil && setup != nil {
 		err = setup(p)
 	}
 	if err != nil {
-		p.Start()
-		p.Stop("setup failed")
 		p.Destroy()
 		return nil, err
 	}

@@ -27,8 +27,6 @@ func runDefault() error {
 	}
 	defer mb.Destroy()
 	if err := loader.LoadMultiboot(mb, testguests.MultibootKernel(), "default"); err != nil {
-		mb.Start()
-		mb.Stop("setup failed")
 		return err
 	}
 	const msg = "hello from a 64-bit child partition\n\x00"

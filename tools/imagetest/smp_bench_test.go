@@ -32,6 +32,27 @@ type sbBoot struct {
 	exits map[string]int
 }
 
+// guestsmpInitrd writes an initramfs at path whose /init reports the
+// guest's online CPUs, runs the shell lines run (tools/guestsmp is
+// /bin/guestsmp) and powers off.
+func guestsmpInitrd(b *testing.B, g *linuxtest.Guest, guestsmp, path, run string) string {
+	spec := initramfs.Spec{
+		Busybox: g.Busybox,
+		Init: `#!/bin/sh
+# gohv SMP benchmark guest /init (tools/imagetest smp_bench_test.go).
+` + initramfs.Prologue + `echo "guest: cpus-online $(cat /sys/devices/system/cpu/online)"
+` + run + `
+echo "guest: poweroff"
+poweroff -f
+`,
+		Files: []initramfs.File{{Name: "bin/guestsmp", Mode: 0o755, Source: guestsmp}},
+	}
+	if err := spec.WriteFile(path); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
 // BenchmarkLinuxSMP measures a Linux partition's VPs against each other
 // under QEMU -cpu EPYC -icount shift=0,sleep=off, in guest time: one boot
 // each of a partition of 1, 2 and 4 VPs (Debian's kernel, no modules),
@@ -91,27 +112,12 @@ func BenchmarkLinuxSMP(b *testing.B) {
 			run = append(run, fmt.Sprintf("guestsmp -spin -threads 1 -ms %d -suffix offline", sbSpinMS),
 				fmt.Sprintf("guestsmp -shootdown -cpus 1 -n %d -suffix offline", sbPairs))
 		}
-		spec := initramfs.Spec{
-			Busybox: g.Busybox,
-			Init: `#!/bin/sh
-# gohv SMP benchmark guest /init (tools/imagetest smp_bench_test.go).
-` + initramfs.Prologue + `echo "guest: cpus-online $(cat /sys/devices/system/cpu/online)"
-if dmesg | grep -q "Using hypercall for remote TLB flush"; then
+		return guestsmpInitrd(b, g, guestsmp, filepath.Join(dir, fmt.Sprintf("smp%d.cpio", vps)), `if dmesg | grep -q "Using hypercall for remote TLB flush"; then
 	echo "guest: remote-flush hypercall"
 else
 	echo "guest: remote-flush ipi"
 fi
-` + strings.Join(run, "\n") + `
-echo "guest: poweroff"
-poweroff -f
-`,
-			Files: []initramfs.File{{Name: "bin/guestsmp", Mode: 0o755, Source: guestsmp}},
-		}
-		p := filepath.Join(dir, fmt.Sprintf("smp%d.cpio", vps))
-		if err := spec.WriteFile(p); err != nil {
-			b.Fatal(err)
-		}
-		return p
+`+strings.Join(run, "\n"))
 	}
 
 	// run boots a partition of vps VPs with its workloads.

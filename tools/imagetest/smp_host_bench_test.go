@@ -40,22 +40,7 @@ func BenchmarkLinuxSMPHost(b *testing.B) {
 				run = append(run, fmt.Sprintf("guestsmp -spin -threads %d -ms %d", n, sbSpinMS))
 			}
 		}
-		spec := initramfs.Spec{
-			Busybox: g.Busybox,
-			Init: `#!/bin/sh
-# gohv SMP host-scaling benchmark guest /init (tools/imagetest smp_host_bench_test.go).
-` + initramfs.Prologue + `echo "guest: cpus-online $(cat /sys/devices/system/cpu/online)"
-` + strings.Join(run, "\n") + `
-echo "guest: poweroff"
-poweroff -f
-`,
-			Files: []initramfs.File{{Name: "bin/guestsmp", Mode: 0o755, Source: guestsmp}},
-		}
-		p := filepath.Join(dir, fmt.Sprintf("host-smp%d.cpio", vps))
-		if err := spec.WriteFile(p); err != nil {
-			b.Fatal(err)
-		}
-		return p
+		return guestsmpInitrd(b, g, guestsmp, filepath.Join(dir, fmt.Sprintf("host-smp%d.cpio", vps)), strings.Join(run, "\n"))
 	}
 	// run boots a partition of vps VPs and returns its smp.spin<T>-ips.
 	run := func(vps int) map[int]float64 {
