@@ -1,12 +1,8 @@
 package testguests
 
 import (
-	"bufio"
 	"encoding/binary"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 
 	"golang.org/x/arch/x86/x86asm"
@@ -35,22 +31,7 @@ func TestAPICBlobsHaveEndMarkers(t *testing.T) {
 // TestAPICLayoutMatchesAssembly: the #defines of apic_amd64.s are the
 // constants the root uses to read and write the data page.
 func TestAPICLayoutMatchesAssembly(t *testing.T) {
-	f, err := os.Open("apic_amd64.s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	defs := map[string]uint64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		w := strings.Fields(sc.Text())
-		if len(w) != 3 || w[0] != "#define" {
-			continue
-		}
-		if v, err := strconv.ParseUint(w[2], 0, 64); err == nil {
-			defs[w[1]] = v
-		}
-	}
+	defs := asmDefines(t, "apic_amd64.s")
 	for name, want := range map[string]uint64{
 		"APIC_DATA": APICData, "D_MODE": apicMode, "D_COUNT": apicCount, "D_DEPTH": apicDepth,
 		"D_STEP": apicStep, "D_LAPICHZ": apicLAPICHz, "D_TSCHZ": apicTSCHz, "D_TSCMS": apicTSCms,

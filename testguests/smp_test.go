@@ -1,9 +1,6 @@
 package testguests
 
 import (
-	"bufio"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -13,22 +10,7 @@ import (
 // TestSMPLayoutMatchesAssembly: the #defines of smp_amd64.s are the
 // constants smp.go and apic.go use.
 func TestSMPLayoutMatchesAssembly(t *testing.T) {
-	f, err := os.Open("smp_amd64.s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	defs := map[string]uint64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		w := strings.Fields(sc.Text())
-		if len(w) != 3 || w[0] != "#define" {
-			continue
-		}
-		if v, err := strconv.ParseUint(w[2], 0, 64); err == nil {
-			defs[w[1]] = v
-		}
-	}
+	defs := asmDefines(t, "smp_amd64.s")
 	for name, want := range map[string]uint64{
 		"APIC_DATA": APICData, "D_COUNT": apicCount, "D_STEP": apicStep, "D_TSCHZ": apicTSCHz,
 		"D_TSCMS": apicTSCms, "D_PARAMS": apicParams, "D_RESULTS": apicResults, "LAPIC_PAGE": 0xfee0_0000,
