@@ -80,6 +80,10 @@ type Stats struct {
 	// Several CPUs: the IPIs sent between them (reschedule, shootdown)
 	// and the TLB shootdowns.
 	IPIs, Shootdowns uint64
+	// Starvations: threads that waited two seconds or more in the run
+	// queue (starve.go reports each on the console); 0 unless metal is
+	// broken.
+	Starvations uint64
 }
 
 func GetStats() Stats {
@@ -92,6 +96,7 @@ func GetStats() Stats {
 		Threads:     threadCount,
 		IPIs:        ipisSent,
 		Shootdowns:  shootdowns,
+		Starvations: starvations,
 	}
 	for _, c := range syscallCounts {
 		s.Syscalls += c

@@ -26,6 +26,7 @@ func runqPush(i int32) {
 	runq[(runqHead+runqLen)%maxThreads] = i
 	runqLen++
 	t := &threads[i]
+	t.queuedAt, t.starveReported = nanotime(), false
 	if t.woken {
 		wokenQueued++
 	}

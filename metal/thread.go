@@ -41,12 +41,15 @@ type thread struct {
 	altSize  uint64
 	altOn    bool  // executing a signal handler on the alternate stack
 	woken    bool  // queued after a wake (or new), not after a preemption
-	alarm    int64 // SetAlarm: interrupt this thread at this monotonic time while it runs; 0 = none
-	affinity int32 // 1 + the index of the CPU it must run on (PinThread); 0: any CPU
-	timerCPU int32 // the CPU whose timer ends its timed block: the one it blocked on
-	fsBase   uint64
-	frame    TrapFrame
-	fx       [fxAreaSize]byte
+	queuedAt int64 // when it last entered the run queue (starve.go)
+	// starveReported: the watchdog has reported this wait (starve.go).
+	starveReported bool
+	alarm          int64 // SetAlarm: interrupt this thread at this monotonic time while it runs; 0 = none
+	affinity       int32 // 1 + the index of the CPU it must run on (PinThread); 0: any CPU
+	timerCPU       int32 // the CPU whose timer ends its timed block: the one it blocked on
+	fsBase         uint64
+	frame          TrapFrame
+	fx             [fxAreaSize]byte
 }
 
 // bootIdleThread is the boot CPU's idle thread; firstThread is the first

@@ -358,6 +358,7 @@ func timerInterrupt() {
 		// repeat would fire at once and its thread never run.
 		cur.alarm, alarmed = now+AlarmRepeat.Nanoseconds()+c.timerAdvance, true
 	}
+	checkStarvation(now)
 	if wakeExpired(now) == 0 && !(c.contended() && now >= c.sliceEnd()) && !alarmed {
 		// Nothing due: a piece of a long one-shot count, or a deadline
 		// that moved after the timer fired.
