@@ -35,6 +35,11 @@ func (vp *VP) fastExit(e *vcpu.Exit, bounded bool) vcpu.FastResult {
 	if bounded && e.Kind != vcpu.ExitCPUID && (e.Kind != vcpu.ExitHypercall || vp.hypercallServed()) {
 		return vcpu.FastUnbounded
 	}
+	// Out of guest mode until the backend enters again: a VP waiting in
+	// syncExit for this one (both in a TLB-flush hypercall, each
+	// waiting for the other) must see it, or the two wait for ever.
+	vp.inRun.Store(false)
+	vp.runs.Add(1)
 	vp.noteShadow(e)
 	// What handle does for these kinds, without its switch over all;
 	// syncCR8 written out (it does not inline).
@@ -56,6 +61,9 @@ func (vp *VP) fastExit(e *vcpu.Exit, bounded bool) vcpu.FastResult {
 	// first? Not if deliver has something (the LAPIC not idle, an NMI,
 	// a wait for SIPI, a window or TPR threshold asked), a stop is asked
 	// or the slice is over (the clock read every fastCheckEvery exits).
+	// inRun is set first: a Kick that comes after the LAPIC looked idle
+	// then sees it and interrupts the entry.
+	vp.inRun.Store(true)
 	if !vp.lapic.Idle() || vp.nmiPending || vp.waitSIPI || vp.asked || vp.p.stopping.Load() {
 		return vcpu.FastHandledReturn
 	}

@@ -3,8 +3,12 @@ package hv
 import (
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"gohv/hv/tlfs"
 	"gohv/hv/vcpu"
@@ -129,6 +133,86 @@ func TestFlushHypercallFlushesTheTargets(t *testing.T) {
 	call(tlfs.HvCallFlushVirtualAddressSpaceEx|1<<17, le(0, 0, tlfs.GenericSetSparse4K, 1, 0b011))
 	if got := flushes(); got != [3]int32{2, 2, 2} {
 		t.Fatalf("Ex set {0,1} flushed %v", got)
+	}
+}
+
+// TestCrossFlushesFromTheFastPathEnd: two VPs on two host CPUs each make
+// a TLB-flush hypercall naming the other at the same moment, both taken
+// from the backend's entry loop (fastExit, the path a Linux guest's
+// hypercalls take). Each waits for the other to leave guest mode, which it
+// has: both calls end. (When the fast path left a VP marked in guest mode
+// while it handled the exit, the two waited for each other for ever: a
+// 4-VP Linux guest hung with two CPUs spinning in flush_tlb_mm_range.)
+func TestCrossFlushesFromTheFastPathEnd(t *testing.T) {
+	b := &fakeBackend{}
+	host := newTestHost()
+	host.cpus = 3
+	h := New(b, host, NewCPUModel(), nil)
+	p, err := h.NewPartition(Config{Name: "cross", RAMBytes: 1 << 20, Console: &recorder{}, VPs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range b.vcpus {
+		v.regs = vcpu.Regs{CR0: x86.CR0PE, CS: vcpu.Segment{Attrib: x86.SegL}, EFER: x86.EFERLMA}
+		if i == 0 {
+			v.regs.GPR[x86.RCX], v.regs.GPR[x86.RAX], v.regs.GPR[x86.RDX] = tlfs.MsrGuestOSID, 1, 0
+			p.VP(0).handle(&vcpu.Exit{Kind: vcpu.ExitMSRWrite, InstrLen: 2})
+		}
+		// HV_FLUSH_VIRTUAL_ADDRESS_SPACE naming the other VP, in this
+		// VP's own input page.
+		in := uint64(0x2000 + i*x86.PageSize)
+		input := binary.LittleEndian.AppendUint64(nil, 0)
+		input = binary.LittleEndian.AppendUint64(input, 0)
+		input = binary.LittleEndian.AppendUint64(input, 1<<(1-i))
+		if err := p.Mem.WriteRAM(in, input); err != nil {
+			t.Fatal(err)
+		}
+		v.regs.GPR[x86.RCX], v.regs.GPR[x86.RDX], v.regs.GPR[x86.R8] = tlfs.HvCallFlushVirtualAddressSpace, in, 0
+		vp := p.VP(i)
+		vp.hostCPU.Store(int32(i + 1))
+		vp.newSlice()
+		vp.inRun.Store(true) // as the run loop leaves it around Run
+	}
+	// Each VP's thread: the flush hypercall's exit, then, as the guest
+	// runs on, CPUID exits until the test ends (what a kick out of guest
+	// mode brings on a real CPU).
+	done := make(chan int, 2)
+	var status [2]uint64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vp := p.VP(i)
+			e := vcpu.Exit{Kind: vcpu.ExitHypercall, InstrLen: 3}
+			vp.fastExit(&e, false)
+			status[i] = b.vcpus[i].regs.GPR[x86.RAX] & 0xffff
+			done <- i
+			for !stop.Load() {
+				e := vcpu.Exit{Kind: vcpu.ExitCPUID, InstrLen: 2}
+				vp.fastExit(&e, false)
+				runtime.Gosched()
+			}
+		}()
+	}
+	timeout := time.After(10 * time.Second)
+	for range 2 {
+		select {
+		case <-done:
+		case <-timeout:
+			t.Fatal("the two flush hypercalls still wait for each other after 10 s")
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	for i, v := range b.vcpus {
+		if status[i] != uint64(tlfs.StatusSuccess) {
+			t.Errorf("VP %d's flush: status %#x", i, status[i])
+		}
+		if n := v.flushes.Load(); n != 1 {
+			t.Errorf("VP %d flushed %d times, want 1 (the other's call)", i, n)
+		}
 	}
 }
 

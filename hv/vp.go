@@ -32,8 +32,10 @@ type VP struct {
 
 	// Where the VP runs, for the other VPs' threads and the root: the
 	// host CPU (placement.go; -1 when the VP does not run), whether its
-	// thread is inside the backend's Run (in guest mode, or about to be),
-	// and how many times Run has returned.
+	// thread is in guest mode or on its way in (from the last look at
+	// the LAPIC before an entry to the next exit), and how many times it
+	// has left guest mode (Run returning, or an exit the backend's loop
+	// offered to fastExit). syncExit waits on the last two.
 	hostCPU atomic.Int32
 	ranOn   atomic.Int32 // the host CPU it last ran on, -1 before it ran
 	inRun   atomic.Bool
