@@ -2,6 +2,7 @@ package checks
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -88,5 +89,23 @@ func TestStallPeriodsLost(t *testing.T) {
 	}
 	if got := (*stallMeter)(nil).PeriodsLost(time.Millisecond); got != 0 {
 		t.Errorf("a nil meter lost %d", got)
+	}
+}
+
+// TestCheckThatCannotRunHere: a check this machine cannot run (it says so
+// with errCannotRunHere) is left out of a run of the whole suite, with a
+// line that says why, and fails a run that names it.
+func TestCheckThatCannotRunHere(t *testing.T) {
+	s := &Suite{Word: "t", Checks: []Check{
+		{"good", func(*Env) (string, error) { return "fine", nil }},
+		{"smp", func(*Env) (string, error) { return "", fmt.Errorf("%w: needs 3 CPUs", errCannotRunHere) }},
+	}}
+	var out strings.Builder
+	if !s.Run(&Env{Out: &out}, nil) || out.String() != "gohv: check good PASS fine\ngohv: check smp not run: cannot run on this machine: needs 3 CPUs\n" {
+		t.Fatalf("whole suite: %q", out.String())
+	}
+	out.Reset()
+	if s.Run(&Env{Out: &out}, []string{"smp"}) || !strings.Contains(out.String(), "gohv: check smp FAIL") {
+		t.Fatalf("named: %q", out.String())
 	}
 }

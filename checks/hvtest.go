@@ -55,6 +55,7 @@ var HVTest = Suite{
 		{"hyperv-hostile", checkHyperVHostile},
 		{"smp-hostile", checkSMPHostile},
 		{"gc-pause-spinning", checkGCPauseSpinning},
+		{"vp-migrate", checkVPMigrate},
 		{"pages-returned", checkPagesReturned}, // last: every partition is gone
 	},
 }

@@ -215,6 +215,8 @@ func (vp *VP) halt() {
 // after acting on the LAPIC's events), an INIT or SIPI changes the VP's
 // state, or the partition stops.
 func (vp *VP) sleep(ready func() bool) {
+	vp.setBusy(false)
+	defer vp.setBusy(true)
 	for !vp.p.stopping.Load() {
 		if ev := vp.lapic.TakeEvents(); ev != (apic.Events{}) {
 			vp.events(ev)

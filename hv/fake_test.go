@@ -1,6 +1,7 @@
 package hv
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
 
@@ -20,6 +21,8 @@ type fakeVCPU struct {
 	threshold uint8
 	next      vcpu.Exit
 	flushes   atomic.Int32 // FlushGuestTLB calls
+	bound     int          // Bind's CPU; -1 after Unbind
+	binds     []int        // every Bind's CPU, in order
 	// unsynced, when set, makes Regs current as SyncState does on a
 	// backend that fills Regs lazily (TestFastExitReadsOnlyFastState).
 	unsynced func(r *vcpu.Regs)
@@ -43,8 +46,12 @@ func (v *fakeVCPU) ClearInterruptShadow()         { v.shadow = false }
 func (v *fakeVCPU) RequestInterruptWindow(b bool) { v.window = b }
 func (v *fakeVCPU) SetTPRThreshold(c uint8)       { v.threshold = c }
 func (v *fakeVCPU) Close() error                  { return nil }
-func (v *fakeVCPU) Bind(int) error                { return nil }
-func (v *fakeVCPU) Unbind()                       {}
+func (v *fakeVCPU) Bind(c int) error {
+	v.bound = c
+	v.binds = append(v.binds, c)
+	return nil
+}
+func (v *fakeVCPU) Unbind() { v.bound = -1 }
 
 type fakeBackend struct{ vcpus []*fakeVCPU }
 
@@ -64,6 +71,10 @@ type testHost struct {
 	*vcputest.FakeHost
 	now  atomic.Int64
 	cpus int // host CPUs online, 0 to cpus-1; 0 means one
+	// pinned is the CPU PinThread last bound the caller to (CurrentCPU);
+	// pinFail, when not -1, is a CPU PinThread refuses.
+	pinned  atomic.Int32
+	pinFail int
 }
 
 func (h *testHost) Nanotime() int64      { return h.now.Load() }
@@ -71,11 +82,17 @@ func (h *testHost) TSC() uint64          { return uint64(h.now.Load()) }
 func (h *testHost) TSCHz() uint64        { return 1e9 }
 func (h *testHost) SetAlarm(int64)       {}
 func (h *testHost) CPUOnline(i int) bool { return i >= 0 && i < max(h.cpus, 1) }
-func (h *testHost) PinThread(int) error  { return nil }
-func (h *testHost) KickCPU(int)          {}
-func (h *testHost) CurrentCPU() int      { return 0 }
+func (h *testHost) PinThread(c int) error {
+	if c >= 0 && c == h.pinFail {
+		return fmt.Errorf("test: host CPU %d refused", c)
+	}
+	h.pinned.Store(int32(max(c, 0)))
+	return nil
+}
+func (h *testHost) KickCPU(int)     {}
+func (h *testHost) CurrentCPU() int { return int(h.pinned.Load()) }
 
-func newTestHost() *testHost { return &testHost{FakeHost: vcputest.NewFakeHost()} }
+func newTestHost() *testHost { return &testHost{FakeHost: vcputest.NewFakeHost(), pinFail: -1} }
 
 // recorder collects console output.
 type recorder struct{ lines []string }

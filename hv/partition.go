@@ -109,6 +109,9 @@ type Hypervisor struct {
 	mu     sync.Mutex
 	nextID int
 	placed [vcpu.MaxHostCPUs]int // VPs running on each host CPU (placement.go)
+	// busy counts the VPs on each host CPU that are running, not halted
+	// or waiting for a SIPI (migrate.go). Each VP's thread adds its own.
+	busy [vcpu.MaxHostCPUs]atomic.Int32
 }
 
 // New makes the core for a backend. log may be nil (events are dropped).
@@ -256,6 +259,13 @@ func (p *Partition) Start() {
 			"exits", p.exitSummary())
 		if p.hv.Host.CPUOnline(1) {
 			attrs = append(attrs, "host-cpus", p.ranOn()) // more than one CPU to choose from
+		}
+		var moves uint64
+		for _, vp := range p.vps {
+			moves += vp.Migrations()
+		}
+		if moves > 0 {
+			attrs = append(attrs, "vp-moves", moves)
 		}
 		p.log.Info("partition ended", attrs...)
 		close(p.done)

@@ -53,7 +53,7 @@ func (h *Hypervisor) placeVP(want int) (int, error) {
 	}
 	best := -1
 	for i := vcpu.MaxHostCPUs - 1; i >= 0; i-- {
-		if h.usableCPU(i) == nil && (best < 0 || h.placed[i] < h.placed[best]) {
+		if h.usable(i) && (best < 0 || h.placed[i] < h.placed[best]) {
 			best = i
 		}
 	}
@@ -64,20 +64,31 @@ func (h *Hypervisor) placeVP(want int) (int, error) {
 	return best, nil
 }
 
-// usableCPU says whether a VP may run on host CPU i: an online CPU, and
-// not the boot CPU while another is online.
+// usableCPU says whether a VP may run on host CPU i, and why not.
 func (h *Hypervisor) usableCPU(i int) error {
 	switch {
-	case i < 0 || i >= vcpu.MaxHostCPUs || !h.Host.CPUOnline(i):
-		return fmt.Errorf("host CPU %d is not online", i)
-	case i == 0:
+	case h.usable(i):
+		return nil
+	case i == 0 && h.Host.CPUOnline(0):
+		return fmt.Errorf("host CPU 0 (the boot CPU) runs no VP while other CPUs are online")
+	}
+	return fmt.Errorf("host CPU %d is not online", i)
+}
+
+// usable reports whether a VP may run on host CPU i: an online CPU, and
+// not the boot CPU while another is online. Must not allocate.
+func (h *Hypervisor) usable(i int) bool {
+	if i < 0 || i >= vcpu.MaxHostCPUs || !h.Host.CPUOnline(i) {
+		return false
+	}
+	if i == 0 {
 		for j := 1; j < vcpu.MaxHostCPUs; j++ {
 			if h.Host.CPUOnline(j) {
-				return fmt.Errorf("host CPU 0 (the boot CPU) runs no VP while other CPUs are online")
+				return false
 			}
 		}
 	}
-	return nil
+	return true
 }
 
 // unplaceVP forgets a VP that left host CPU cpu.

@@ -13,7 +13,7 @@ import (
 // online and not the boot CPU then; leaving frees the slot. With one CPU,
 // every VP runs on it.
 func TestPlacement(t *testing.T) {
-	h := &Hypervisor{Host: &testHost{FakeHost: vcputest.NewFakeHost(), cpus: 4}}
+	h := &Hypervisor{Host: &testHost{FakeHost: vcputest.NewFakeHost(), cpus: 4, pinFail: -1}}
 	var got []int
 	for range 7 {
 		c, err := h.placeVP(-1)
@@ -43,7 +43,7 @@ func TestPlacement(t *testing.T) {
 			t.Errorf("CPU 0: %v", err)
 		}
 	}
-	one := &Hypervisor{Host: &testHost{FakeHost: vcputest.NewFakeHost()}}
+	one := &Hypervisor{Host: &testHost{FakeHost: vcputest.NewFakeHost(), pinFail: -1}}
 	for range 3 {
 		if c, err := one.placeVP(-1); c != 0 || err != nil {
 			t.Fatalf("one CPU: %d, %v", c, err)
@@ -60,7 +60,7 @@ func TestPlacement(t *testing.T) {
 // partition fills in after them.
 func TestPartitionPlacedInVPOrder(t *testing.T) {
 	b := &fakeBackend{}
-	h := New(b, &testHost{FakeHost: vcputest.NewFakeHost(), cpus: 4}, NewCPUModel(), nil)
+	h := New(b, &testHost{FakeHost: vcputest.NewFakeHost(), cpus: 4, pinFail: -1}, NewCPUModel(), nil)
 	var got []int
 	for _, vps := range []int{4, 2} {
 		p, err := h.NewPartition(Config{Name: "p", RAMBytes: 1 << 20, Console: &recorder{}, VPs: vps})

@@ -37,7 +37,8 @@ type VP struct {
 	// has left guest mode (Run returning, or an exit the backend's loop
 	// offered to fastExit). syncExit waits on the last two.
 	hostCPU atomic.Int32
-	ranOn   atomic.Int32 // the host CPU it last ran on, -1 before it ran
+	ranOn   atomic.Int32  // the host CPU it last ran on, -1 before it ran
+	moves   atomic.Uint64 // moves to another host CPU (migrate.go)
 	inRun   atomic.Bool
 	runs    atomic.Uint64
 
@@ -64,6 +65,9 @@ type VP struct {
 	apicEnabled bool      // IA32_APIC_BASE.EN, as apicMoved last saw it
 	vpAssist    uint64    // HV_X64_MSR_VP_ASSIST_PAGE
 	haltedNanos int64     // time spent in HLT, for HV_X64_MSR_VP_RUNTIME
+	busy        bool      // counted in Hypervisor.busy on its host CPU (migrate.go)
+	movedAt     int64     // host time it last moved to another host CPU (or tried to)
+	sharedSince int64     // host time maybeMigrate first found another running VP on its CPU; 0: not sharing
 
 	// codePage is the host view of guest page codePFN, the page the last
 	// instruction fetch read (readCode).
@@ -218,12 +222,15 @@ func (vp *VP) bind() error {
 	}
 	vp.hostCPU.Store(int32(cpu))
 	vp.ranOn.Store(int32(cpu))
+	vp.movedAt = vp.p.hv.Host.Nanotime()
+	vp.setBusy(true)
 	vp.p.log.Debug("vp placed", "vp", vp.index, "host-cpu", cpu)
 	return nil
 }
 
 // unbind undoes bind as the VP's thread ends.
 func (vp *VP) unbind() {
+	vp.setBusy(false)
 	vp.cpu.Unbind()
 	vp.p.hv.Host.PinThread(-1)
 	vp.p.hv.unplaceVP(int(vp.hostCPU.Load()))
@@ -238,6 +245,7 @@ func (vp *VP) unbind() {
 // must not allocate.
 func (vp *VP) yield() {
 	runtime.Gosched()
+	vp.maybeMigrate()
 	vp.newSlice()
 	vp.pollTimers()
 	vp.alarm = -1 // set the next one on the way in

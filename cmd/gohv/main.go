@@ -43,7 +43,7 @@ func main() {
 	}
 
 	args := os.Args[1:]
-	env := &checks.Env{Out: serial, Log: rootLog, Host: host, OpenHypervisor: openHypervisor, MainTSC: mainTSC,
+	env := &checks.Env{Out: serial, Log: rootLog, Host: host, OpenHypervisor: openHypervisor, MainTSC: mainTSC, CPUs: metal.CPUCount(),
 		IOMMUs: iommus, PCI: pciConfig, PCIFunctions: pciFunctions}
 	if suite, only := checks.Find(args); suite != nil {
 		if suite.Run(env, only) {

@@ -79,7 +79,8 @@ type Partition struct {
 	// HostCPUs[i % len(HostCPUs)] (indexes as the boot report numbers
 	// them, 0 to MaxHostCPUs-1; one that is not online fails the
 	// partition's start). Empty (the default): each VP goes to the online
-	// host CPU with the fewest VPs when it starts.
+	// host CPU with the fewest VPs when it starts, and moves to a free
+	// one when it shares its CPU with another running VP (hv's migrate.go).
 	HostCPUs []int `toml:"host_cpus"`
 	// Kernel names the boot module holding the kernel: a Linux bzImage or a
 	// Multiboot kernel.

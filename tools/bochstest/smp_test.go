@@ -8,22 +8,24 @@ import (
 	"gohv/tools/bochs"
 )
 
-// TestSMPVTx boots a two-processor Bochs (cpu: count=2): gohv starts the
-// application processor and runs VPs on it under VT-x — VMXON there, the
-// VMCS set up and entered on it — with a spinning guest that the garbage
-// collector's pauses reach, a spinning and a halted VP (both on the AP)
-// that stop on request, and every page back at the end. It hung at its
-// first check in 3 of 5 runs while a stale timer interrupt could livelock
-// the AP (metal's timerWaitOut) with its two VP threads' alarms due.
+// TestSMPVTx boots a three-processor Bochs (cpu: count=3): gohv starts the
+// application processors and runs VPs on them under VT-x — VMXON there,
+// the VMCS set up and entered on each — with a spinning guest on each that
+// the garbage collector's pauses reach, a spinning and a halted VP that
+// stop on request, a VP moving from one AP to the other (vp-migrate:
+// VMCLEAR on the old CPU, VMPTRLD and the per-CPU host state on the new),
+// and every page back at the end. It hung at its first check in 3 of 5
+// runs while a stale timer interrupt could livelock an AP (metal's
+// timerWaitOut) with its two VP threads' alarms due.
 func TestSMPVTx(t *testing.T) {
 	t.Parallel()
-	names := []string{"gc-pause-spinning", "stop-spin-halt", "pages-returned"}
-	r := boot(t, "hvtest="+strings.Join(names, ","), bochs.Config{CPUs: 2})
+	names := []string{"gc-pause-spinning", "stop-spin-halt", "vp-migrate", "pages-returned"}
+	r := boot(t, "hvtest="+strings.Join(names, ","), bochs.Config{CPUs: 3})
 	if !r.Passed() {
-		t.Fatalf("on 2 processors: %s", r.Describe())
+		t.Fatalf("on 3 processors: %s", r.Describe())
 	}
-	if !strings.Contains(string(r.Log), "gohv: metal: 2 cpus online") {
-		t.Error("the boot report does not say 2 cpus online")
+	if !strings.Contains(string(r.Log), "gohv: metal: 3 cpus online") {
+		t.Error("the boot report does not say 3 cpus online")
 	}
 	for _, name := range names {
 		c, ok := r.Verdict.Check(name)
