@@ -56,6 +56,7 @@ var HVTest = Suite{
 		{"smp-hostile", checkSMPHostile},
 		{"gc-pause-spinning", checkGCPauseSpinning},
 		{"vp-migrate", checkVPMigrate},
+		{"overcommit", checkOvercommit},
 		{"pages-returned", checkPagesReturned}, // last: every partition is gone
 	},
 }

@@ -228,9 +228,12 @@ func (vp *VP) bind() error {
 	return nil
 }
 
-// unbind undoes bind as the VP's thread ends.
+// unbind undoes bind as the VP's thread ends. The register file is made
+// current first (a backend that reads it lazily can no longer once the
+// CPU lets go of the VP), so the root reads the guest's last state.
 func (vp *VP) unbind() {
 	vp.setBusy(false)
+	vp.cpu.SyncState()
 	vp.cpu.Unbind()
 	vp.p.hv.Host.PinThread(-1)
 	vp.p.hv.unplaceVP(int(vp.hostCPU.Load()))

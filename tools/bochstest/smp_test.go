@@ -19,7 +19,7 @@ import (
 // timerWaitOut) with its two VP threads' alarms due.
 func TestSMPVTx(t *testing.T) {
 	t.Parallel()
-	names := []string{"gc-pause-spinning", "stop-spin-halt", "vp-migrate", "pages-returned"}
+	names := []string{"gc-pause-spinning", "stop-spin-halt", "vp-migrate", "overcommit", "pages-returned"}
 	r := boot(t, "hvtest="+strings.Join(names, ","), bochs.Config{CPUs: 3})
 	if !r.Passed() {
 		t.Fatalf("on 3 processors: %s", r.Describe())
