@@ -88,7 +88,7 @@ func (h *Hypervisor) migrationTarget(from int) int {
 	defer h.mu.Unlock()
 	best := -1
 	for i := len(h.placed) - 1; i >= 0; i-- {
-		if i == from || h.busy[i].Load() != 0 || !h.usable(i) {
+		if i == from || h.busy[i].Load() != 0 || !h.autoCPU(i) {
 			continue
 		}
 		if best < 0 || h.placed[i] < h.placed[best] {

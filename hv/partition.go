@@ -109,6 +109,7 @@ type Hypervisor struct {
 	mu     sync.Mutex
 	nextID int
 	placed [vcpu.MaxHostCPUs]int // VPs running on each host CPU (placement.go)
+	tcg    bool                  // the host is QEMU's TCG: CPU 0 takes no VP while others are online (placement.go)
 	// busy counts the VPs on each host CPU that are running, not halted
 	// or waiting for a SIPI (migrate.go). Each VP's thread adds its own.
 	busy [vcpu.MaxHostCPUs]atomic.Int32
@@ -119,7 +120,7 @@ func New(b vcpu.Backend, host Host, model *CPUModel, log *slog.Logger) *Hypervis
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hypervisor{Backend: b, Host: host, Model: model, Log: log, nextID: 1}
+	return &Hypervisor{Backend: b, Host: host, Model: model, Log: log, nextID: 1, tcg: qemuTCG(hostCPUID)}
 }
 
 // NewPartition creates a partition with its RAM and its VPs. The RAM is

@@ -1,9 +1,11 @@
 package hv
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"gohv/hv/vcpu"
+	"gohv/x86"
 )
 
 // Placement of VPs on host CPUs. Each VP runs on one host CPU from its
@@ -15,13 +17,20 @@ import (
 // 0, 1, ... get different host CPUs as far as there are, in the order the
 // guest numbers them.
 //
-// While other CPUs are online the boot CPU runs no VP: it keeps the root's
-// services, and — an open bug, issue 14's note — a Linux guest's VPs on
-// the boot CPU with application processors online crashed the machine
-// under QEMU: right after a #VMEXIT the boot CPU faulted fetching the
-// instruction after VMRUN, with intact page tables and host state, then
-// triple-faulted on the guest's TR. The same VPs on any application
-// processor ran; timing-dependent (README, "Host CPUs").
+// By default the boot CPU gets no VP while other CPUs are online: it keeps
+// the root's services. A configuration may name it, except under QEMU's
+// TCG (qemuTCG) with other CPUs online. There QEMU 7.2 has a data race on
+// its first CPU's hidden flags: every FXRSTOR, XRSTOR, FRSTOR or FLDENV
+// that another virtual CPU executes clears HF2_IGNNE in the *first* CPU's
+// env->hflags2 from its own thread with a plain read-modify-write
+// (cpu_set_fpus -> cpu_clear_ignne, target/i386/tcg/fpu_helper.c), while
+// that CPU updates the same word without a lock in VMRUN, #VMEXIT, STGI and
+// CLGI. When the other thread's write lands across the #VMEXIT that clears
+// HF2_NPT_MASK, the bit comes back: CPU 0 is in host mode with nested
+// paging still on, walks the host's CR3 through the guest's nested tables,
+// faults fetching the instruction after VMRUN, and triple-faults because
+// the guest's TR is still loaded (README, "Host CPUs"). Real processors,
+// and QEMU's other CPUs, have no such write.
 
 // HostCPUs is the host's processors as the core places VPs on them:
 // metal's in the image, one CPU in host tests.
@@ -40,7 +49,8 @@ type HostCPUs interface {
 }
 
 // placeVP picks the host CPU for a VP: want if it is not -1 (a
-// configuration's choice, which must be online), else the least loaded.
+// configuration's choice, which must be usable), else the least loaded,
+// leaving the boot CPU out while another is online.
 func (h *Hypervisor) placeVP(want int) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -53,7 +63,7 @@ func (h *Hypervisor) placeVP(want int) (int, error) {
 	}
 	best := -1
 	for i := vcpu.MaxHostCPUs - 1; i >= 0; i-- {
-		if h.usable(i) && (best < 0 || h.placed[i] < h.placed[best]) {
+		if h.autoCPU(i) && (best < 0 || h.placed[i] < h.placed[best]) {
 			best = i
 		}
 	}
@@ -64,31 +74,53 @@ func (h *Hypervisor) placeVP(want int) (int, error) {
 	return best, nil
 }
 
-// usableCPU says whether a VP may run on host CPU i, and why not.
+// usableCPU says whether a configuration may put a VP on host CPU i, and
+// why not: an online CPU, and not the boot CPU under QEMU's TCG while
+// another is online.
 func (h *Hypervisor) usableCPU(i int) error {
 	switch {
-	case h.usable(i):
-		return nil
-	case i == 0 && h.Host.CPUOnline(0):
-		return fmt.Errorf("host CPU 0 (the boot CPU) runs no VP while other CPUs are online")
+	case i < 0 || i >= vcpu.MaxHostCPUs || !h.Host.CPUOnline(i):
+		return fmt.Errorf("host CPU %d is not online", i)
+	case i == 0 && h.tcg && h.othersOnline():
+		return fmt.Errorf("host CPU 0 (the boot CPU) runs no VP under QEMU TCG while other CPUs are online: QEMU's other CPUs race on its SVM state")
 	}
-	return fmt.Errorf("host CPU %d is not online", i)
+	return nil
 }
 
-// usable reports whether a VP may run on host CPU i: an online CPU, and
-// not the boot CPU while another is online. Must not allocate.
-func (h *Hypervisor) usable(i int) bool {
+// autoCPU reports whether placement and migration may choose host CPU i
+// for a VP no configuration pins: an online CPU, and not the boot CPU
+// while another is online (it keeps the root's services). Must not
+// allocate.
+func (h *Hypervisor) autoCPU(i int) bool {
 	if i < 0 || i >= vcpu.MaxHostCPUs || !h.Host.CPUOnline(i) {
 		return false
 	}
-	if i == 0 {
-		for j := 1; j < vcpu.MaxHostCPUs; j++ {
-			if h.Host.CPUOnline(j) {
-				return false
-			}
+	return i != 0 || !h.othersOnline()
+}
+
+// othersOnline reports whether a host CPU besides the boot CPU is online.
+func (h *Hypervisor) othersOnline() bool {
+	for j := 1; j < vcpu.MaxHostCPUs; j++ {
+		if h.Host.CPUOnline(j) {
+			return true
 		}
 	}
-	return true
+	return false
+}
+
+// qemuTCG reports whether cpuid is QEMU's TCG emulator: the hypervisor bit,
+// and "TCGTCGTCGTCG" at CPUID 4000_0000h (QEMU's tcg-cpuid property, on by
+// default). A real processor has neither.
+func qemuTCG(cpuid func(leaf, sub uint32) (eax, ebx, ecx, edx uint32)) bool {
+	if _, _, c, _ := cpuid(x86.CPUIDFeatures, 0); c&x86.CPUID1ECXHypervisor == 0 {
+		return false
+	}
+	_, b, c, d := cpuid(x86.CPUIDHypervisorBase, 0)
+	var sig [12]byte
+	binary.LittleEndian.PutUint32(sig[0:], b)
+	binary.LittleEndian.PutUint32(sig[4:], c)
+	binary.LittleEndian.PutUint32(sig[8:], d)
+	return string(sig[:]) == "TCGTCGTCGTCG"
 }
 
 // unplaceVP forgets a VP that left host CPU cpu.

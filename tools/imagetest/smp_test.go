@@ -74,3 +74,25 @@ func TestLinuxSMPHost(t *testing.T) {
 		t.Errorf("the end lines place %d VPs, want 6", vps)
 	}
 }
+
+// TestBootCPUUnderTCG: a partition that names host CPU 0 on a 2-CPU QEMU
+// is refused, saying why: under QEMU's TCG another CPU's thread races the
+// first CPU's SVM state and crashes the machine (hv/placement.go, README
+// "Host CPUs"). On real processors the same configuration runs.
+func TestBootCPUUnderTCG(t *testing.T) {
+	img, g := linuxGuest(t)
+	t.Parallel()
+	s := g.SMP(t, 256, 2)
+	config := strings.Replace(linuxtest.Config(s.Partitions[0]), "\nmemory_mib =", "\nhost_cpus = [0]\nmemory_mib =", 1)
+	mods := linuxtest.ConfigModules(t, t.TempDir(), config, s.Files...)
+	hostQuiet.RLock()
+	defer hostQuiet.RUnlock()
+	r := boot(t, qemu.Config{Kernel: img, Modules: qemuModules(mods), MemMiB: 1024, Extra: []string{"-smp", "2"},
+		Timeout: 2 * time.Minute})
+	if r.Passed() {
+		t.Fatalf("a partition on host CPU 0 ran under QEMU TCG with 2 CPUs: %s", r.Describe())
+	}
+	if !strings.Contains(string(r.Log), "host CPU 0 (the boot CPU) runs no VP under QEMU TCG") {
+		t.Errorf("the refusal does not say why: %s", r.Describe())
+	}
+}
