@@ -13,8 +13,8 @@ import (
 // runs another, and its guest goes on there. With u host CPUs that run
 // VPs (all but the boot CPU), u+1 spinning partitions put the first and
 // the last on one CPU; once the second, alone on its CPU, stops, one of
-// the two moves there (hv's migrate.go: at a slice end, at most once per
-// 50 ms), leaves guest mode there again and again (its slices' host
+// the two moves there (hv's migrate.go: at a slice end once it has
+// shared its CPU for 50 ms), leaves guest mode there again and again (its slices' host
 // interrupts), and every partition stops on request at the end, the
 // moved guest still in its loop. Needs three host CPUs or more.
 func checkVPMigrate(env *Env) (string, error) {

@@ -27,8 +27,8 @@ import (
 // again; migrateShared how long it has found another running VP on its
 // CPU, at every look, before it moves.
 const (
-	migrateHold   = 50 * time.Millisecond
-	migrateShared = 10 * time.Millisecond
+	migrateHold   = 250 * time.Millisecond
+	migrateShared = 50 * time.Millisecond
 )
 
 // setBusy records that the VP is running (true) or halted or waiting for a

@@ -17,17 +17,22 @@ import (
 // issue's "4-CPU host".
 const shbHostCPUs = 4
 
-// BenchmarkLinuxSMPHost measures CPU-bound throughput in a Linux partition
-// of 1, 2 and 4 VPs on a host of four CPUs (QEMU -cpu EPYC -smp 4,
-// multi-threaded TCG, no -icount), one partition a boot: T threads on the
-// guest's CPUs 0..T-1 iterate xorshift64 for sbSpinMS ms (tools/guestsmp
-// -spin) for each T up to the VP count, and the ratio of T threads'
-// iterations per second to one thread's in the same partition is the
-// scaling. The guest's clock is the host's wall time here, so the figure
-// is bounded by the cores the machine running QEMU gives its vCPU threads
-// (on CI's two, at most 2x whatever gohv does), and by gohv's placement:
-// the boot CPU runs no VP while others are online (hv/placement.go), so
-// the four VPs share three host CPUs.
+// BenchmarkLinuxSMPHost measures a Linux partition of 1, 2 and 4 VPs on a
+// host of four CPUs (QEMU -cpu EPYC -smp 4, multi-threaded TCG, no
+// -icount), one partition a boot, with BenchmarkLinuxSMP's workloads
+// (tools/guestsmp): the round trip of a token between threads on the
+// guest's CPUs 0 and 1 (pingpong: each hop wakes a halted VP, here on
+// another host CPU: a kick IPI), 2,000 mprotect pairs of a page that
+// threads on CPUs 1..N-1 spin reading (shootdown N: each pair flushes the
+// other VPs' TLBs by hypercall, which waits until each target on another
+// host CPU has left guest mode), and T threads on CPUs 0..T-1 iterating
+// xorshift64 for sbSpinMS ms (spin T), whose ratio to one thread's in the
+// same partition is the scaling. The guest's clock is the host's wall
+// time here, so the figures are bounded by the cores the machine running
+// QEMU gives its vCPU threads (on CI's two, at most 2x whatever gohv
+// does), and by gohv's placement: the boot CPU runs no VP while others
+// are online (hv/placement.go), so the four VPs share three host CPUs
+// (moving when one is free, hv/migrate.go).
 func BenchmarkLinuxSMPHost(b *testing.B) {
 	img := needImage(b)
 	g := linuxtest.FetchOrSkip(b, *guestCache, scratch, "bench")
@@ -35,6 +40,14 @@ func BenchmarkLinuxSMPHost(b *testing.B) {
 	guestsmp := buildGuestTool(b, dir, "guestsmp")
 	initrd := func(vps int) string {
 		var run []string
+		if vps >= 2 {
+			run = append(run, fmt.Sprintf("guestsmp -pingpong -from 0 -to 1 -n %d", sbRoundTrips))
+		}
+		for _, n := range sbCounts {
+			if n <= vps {
+				run = append(run, fmt.Sprintf("guestsmp -shootdown -cpus %d -n %d", n, sbPairs))
+			}
+		}
 		for _, n := range sbCounts {
 			if n <= vps {
 				run = append(run, fmt.Sprintf("guestsmp -spin -threads %d -ms %d", n, sbSpinMS))
@@ -42,8 +55,8 @@ func BenchmarkLinuxSMPHost(b *testing.B) {
 		}
 		return guestsmpInitrd(b, g, guestsmp, filepath.Join(dir, fmt.Sprintf("host-smp%d.cpio", vps)), strings.Join(run, "\n"))
 	}
-	// run boots a partition of vps VPs and returns its smp.spin<T>-ips.
-	run := func(vps int) map[int]float64 {
+	// run boots a partition of vps VPs and returns its smp.<key> figures.
+	run := func(vps int) map[string]float64 {
 		name := fmt.Sprintf("smp%d", vps)
 		ps := []linuxtest.Partition{{Name: name, MemoryMiB: sbMemoryMiB, VPs: vps, Kernel: "vmlinuz", Initrd: "initrd",
 			Cmdline: linuxtest.Cmdline, OnReboot: "stop"}}
@@ -67,37 +80,44 @@ func BenchmarkLinuxSMPHost(b *testing.B) {
 		if w := fmt.Sprintf("0-%d", vps-1); vps > 1 && rep["cpus-online"] != w {
 			b.Fatalf("%s: cpus-online %q, want %q\n%s", name, rep["cpus-online"], w, r.Log)
 		}
-		ips := map[int]float64{}
-		for _, n := range sbCounts {
-			if n > vps {
-				continue
+		figures := map[string]float64{}
+		for k, v := range rep {
+			if what, ok := strings.CutPrefix(k, "smp."); ok {
+				f, err := strconv.ParseFloat(strings.Fields(v)[0], 64)
+				if err != nil {
+					b.Fatalf("%s: guest: %s %q", name, k, v)
+				}
+				figures[what] = f
+				b.Logf("%s: guest: %s %s", name, k, v)
 			}
-			k := fmt.Sprintf("smp.spin%d-ips", n)
-			v, ok := rep[k]
-			if !ok {
-				b.Fatalf("%s: guestsmp reported no %s\n%s", name, k, r.Log)
-			}
-			f, err := strconv.ParseFloat(strings.Fields(v)[0], 64)
-			if err != nil {
-				b.Fatalf("%s: guest: %s %q", name, k, v)
-			}
-			ips[n] = f
-			b.Logf("%s: guest: %s %s", name, k, v)
 		}
 		b.Logf("%s: partition ran %s on %s; exits %s", name, e.Ran, hostCPUsOf(r.Log, name), e.Exits)
-		return ips
+		return figures
 	}
 	for b.Loop() {
 		for _, vps := range sbCounts {
-			ips := run(vps)
+			f := run(vps)
+			// figure is the boot's smp.<key>, which its init must have run.
+			figure := func(key string) float64 {
+				v, ok := f[key]
+				if !ok {
+					b.Fatalf("smp%d: guestsmp reported no smp.%s", vps, key)
+				}
+				return v
+			}
 			suffix := fmt.Sprintf("-%dvp", vps)
+			if vps >= 2 {
+				b.ReportMetric(figure("pingpong-median-us"), "pingpong-rtt-us"+suffix)
+				b.ReportMetric(figure("pingpong-p90-us"), "pingpong-rtt-p90-us"+suffix)
+			}
 			for _, n := range sbCounts {
 				if n > vps {
 					continue
 				}
-				b.ReportMetric(ips[n]/1e6, fmt.Sprintf("spin%d-Mips", n)+suffix)
+				b.ReportMetric(figure(fmt.Sprintf("shootdown%d-median-us", n)), fmt.Sprintf("shootdown%d-us/pair", n)+suffix)
+				b.ReportMetric(figure(fmt.Sprintf("spin%d-ips", n))/1e6, fmt.Sprintf("spin%d-Mips", n)+suffix)
 				if n > 1 {
-					b.ReportMetric(ips[n]/ips[1], fmt.Sprintf("spin%d/spin1", n)+suffix)
+					b.ReportMetric(figure(fmt.Sprintf("spin%d-ips", n))/figure("spin1-ips"), fmt.Sprintf("spin%d/spin1", n)+suffix)
 				}
 			}
 		}
