@@ -3,6 +3,7 @@ package hv
 import (
 	"fmt"
 	"runtime"
+	"time"
 
 	"gohv/apic"
 	"gohv/apic/ioapic"
@@ -107,7 +108,10 @@ func (vp *VP) Kick() {
 // call (or is not in it): kicked out through its host CPU. The caller has
 // asked vp for something its next entry does (a TLB flush), and the TLFS
 // wants it done when the hypercall returns. caller is the VP asking: a VP
-// on the caller's own host CPU cannot be in guest mode now. Must not
+// on the caller's own host CPU cannot be in guest mode now. The wait
+// spins for syncSpin first: the kick's IPI makes vp exit within
+// microseconds, and a yield on the caller's locked thread is a hand-off
+// through another thread of the Go runtime that costs far more. Must not
 // allocate.
 func (vp *VP) syncExit(caller *VP) {
 	c := vp.hostCPU.Load()
@@ -115,8 +119,18 @@ func (vp *VP) syncExit(caller *VP) {
 		return
 	}
 	seq := vp.runs.Load()
-	vp.p.hv.Host.KickCPU(int(c))
+	host := vp.p.hv.Host
+	host.KickCPU(int(c))
+	spinUntil := host.Nanotime() + int64(syncSpin)
 	for vp.inRun.Load() && vp.runs.Load() == seq {
+		if host.Nanotime() < spinUntil {
+			x86.Pause()
+			continue
+		}
 		runtime.Gosched()
 	}
 }
+
+// syncSpin is how long syncExit spins for its target's exit before it
+// yields between looks: the longest an IPI and a #VMEXIT take, with room.
+const syncSpin = 200 * time.Microsecond

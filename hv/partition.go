@@ -63,6 +63,7 @@ type Partition struct {
 
 	hv       *Hypervisor
 	hostCPUs []int // Config.HostCPUs
+	multiCPU bool  // the host has CPUs besides the boot CPU online (vp.go: ExitInterrupt)
 	log      *slog.Logger
 	vps      []*VP
 	ports    []portRange
@@ -161,7 +162,7 @@ func (h *Hypervisor) NewPartition(c Config) (*Partition, error) {
 		mem.Destroy()
 		return nil, fmt.Errorf("hv: partition %q: %w", c.Name, err)
 	}
-	p := &Partition{ID: id, Name: c.Name, Mem: mem, hv: h, console: c.Console, hostCPUs: c.HostCPUs,
+	p := &Partition{ID: id, Name: c.Name, Mem: mem, hv: h, console: c.Console, hostCPUs: c.HostCPUs, multiCPU: h.othersOnline(),
 		log: h.Log.With("partition", c.Name), result: Result{VP: -1},
 		done: make(chan struct{})}
 	root, err := mem.NestedRoot()

@@ -347,3 +347,34 @@ func TestHostileINITAndSIPI(t *testing.T) {
 		t.Fatalf("the fetch reached the device: %v", dev.accesses)
 	}
 }
+
+// TestInterruptExitYieldsOnlyWhenDue: on a host of several CPUs a host
+// interrupt exit gives the VP's thread up (yield: the Go runtime's
+// hand-off, a new slice) only when the VP's alarm — its slice's end or a
+// guest timer's deadline — has come; any other interrupt (a kick) leaves
+// it to enter again. On one host CPU every interrupt exit yields, so the
+// goroutines it woke get the only CPU.
+func TestInterruptExitYieldsOnlyWhenDue(t *testing.T) {
+	for _, cpus := range []int{1, 4} {
+		host := newTestHost()
+		host.cpus = cpus
+		h := New(&fakeBackend{}, host, NewCPUModel(), nil)
+		p, err := h.NewPartition(Config{Name: "y", RAMBytes: 1 << 20, Console: &recorder{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vp := p.VP(0)
+		host.now.Store(1_000_000)
+		vp.alarm = 3_000_000 // ahead: this interrupt is a kick
+		vp.handle(&vcpu.Exit{Kind: vcpu.ExitInterrupt})
+		if yielded := vp.alarm == -1; yielded != (cpus == 1) {
+			t.Errorf("%d host CPUs: a kick's exit yielded %v, want %v", cpus, yielded, cpus == 1)
+		}
+		vp.alarm = 3_000_000
+		host.now.Store(3_000_000) // the alarm came
+		vp.handle(&vcpu.Exit{Kind: vcpu.ExitInterrupt})
+		if vp.alarm != -1 {
+			t.Errorf("%d host CPUs: the alarm's exit did not yield", cpus)
+		}
+	}
+}

@@ -269,12 +269,21 @@ func (vp *VP) handle(e *vcpu.Exit) {
 	vp.syncCR8()
 	switch e.Kind {
 	case vcpu.ExitInterrupt:
-		// The host took its interrupt at STGI or on the VM exit. A host
-		// deadline passed: let the goroutines it woke run (the LAPIC
-		// timers' callbacks among them; with one host CPU they cannot
-		// while this thread keeps entering the guest), and catch up the
-		// LAPIC's timer here in case its callback is still waiting.
-		vp.yield()
+		// The host took its interrupt at STGI or on the VM exit. If it
+		// was the VP's alarm (its slice's end or a guest timer's
+		// deadline), let the goroutines it woke run (the LAPIC timers'
+		// callbacks among them; with one host CPU they cannot while
+		// this thread keeps entering the guest), and catch up the
+		// LAPIC's timer here in case its callback is still waiting. On
+		// a host of several CPUs any other interrupt — a kick for an
+		// interrupt this VP now has, a reschedule for another thread,
+		// which metal switches to at the trap if its slice is over —
+		// leaves the VP to deliver and enter again: a yield on its
+		// locked thread is a hand-off through another thread of the Go
+		// runtime, milliseconds under QEMU, on every cross-CPU wakeup.
+		if !vp.p.multiCPU || vp.alarm <= 0 || vp.p.hv.Host.Nanotime() >= vp.alarm {
+			vp.yield()
+		}
 	case vcpu.ExitInterruptWindow, vcpu.ExitNone:
 		// deliver() runs before the next entry.
 	case vcpu.ExitCPUID:
