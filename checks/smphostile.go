@@ -158,27 +158,18 @@ func (env *Env) startSMP(name string, lowRAM uint64, setup func(p *hv.Partition)
 	if lowRAM != 0 {
 		ram = lowRAM
 	}
-	p, err := env.hv.NewPartition(hv.Config{Name: name, RAMBytes: ram, VPs: 2, Console: env.Out})
-	if err != nil {
-		return nil, err
-	}
-	if lowRAM == 0 {
-		err = p.Mem.AddRAM(testguests.ResetVectorPage, x86.PageSize)
-	} else {
-		err = p.Mem.AddRAM(1<<20, apicRAM-1<<20)
-	}
-	if err == nil {
-		err = testguests.LoadSMPHostile(p, apicClocks(), prm)
-	}
-	if err == nil && setup != nil {
-		err = setup(p)
-	}
-	if err != nil {
-		p.Destroy()
-		return nil, err
-	}
-	p.Start()
-	return p, nil
+	return testguests.StartWith(env.hv, hv.Config{Name: name, RAMBytes: ram, VPs: 2, Console: env.Out}, func(p *hv.Partition) error {
+		var err error
+		if lowRAM == 0 {
+			err = p.Mem.AddRAM(testguests.ResetVectorPage, x86.PageSize)
+		} else {
+			err = p.Mem.AddRAM(1<<20, apicRAM-1<<20)
+		}
+		if err != nil {
+			return err
+		}
+		return testguests.LoadSMPHostile(p, apicClocks(), prm)
+	}, setup)
 }
 
 // smpHostileOutcome checks the hostile SMP guest's end, results and its

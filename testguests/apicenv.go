@@ -84,20 +84,7 @@ func LoadAPIC(p *hv.Partition, prog APICProgram, c APICClocks) error {
 // StartAPIC is Start for an APIC guest: a partition from cfg with prog
 // loaded by LoadAPIC, setup (if any) run, then started.
 func StartAPIC(h *hv.Hypervisor, cfg hv.Config, prog APICProgram, c APICClocks, setup func(p *hv.Partition) error) (*hv.Partition, error) {
-	p, err := h.NewPartition(cfg)
-	if err != nil {
-		return nil, err
-	}
-	err = LoadAPIC(p, prog, c)
-	if err == nil && setup != nil {
-		err = setup(p)
-	}
-	if err != nil {
-		p.Destroy()
-		return nil, err
-	}
-	p.Start()
-	return p, nil
+	return StartWith(h, cfg, func(p *hv.Partition) error { return LoadAPIC(p, prog, c) }, setup)
 }
 
 // apicStubs returns the stub page: for each vector v from 16, at

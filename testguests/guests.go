@@ -159,11 +159,19 @@ func Load(p *hv.Partition, prog Program, o Options) error {
 // any) and starts it. A partition whose setup failed is released before
 // the error is returned.
 func Start(h *hv.Hypervisor, c hv.Config, prog Program, o Options, setup func(p *hv.Partition) error) (*hv.Partition, error) {
+	return StartWith(h, c, func(p *hv.Partition) error { return Load(p, prog, o) }, setup)
+}
+
+// StartWith creates a partition from c, runs load and then setup (if any)
+// on it, and starts it: what Start, StartAPIC and StartHyperV share, for
+// a guest loaded another way. A partition whose loading or setup failed
+// is released before the error is returned.
+func StartWith(h *hv.Hypervisor, c hv.Config, load, setup func(p *hv.Partition) error) (*hv.Partition, error) {
 	p, err := h.NewPartition(c)
 	if err != nil {
 		return nil, err
 	}
-	err = Load(p, prog, o)
+	err = load(p)
 	if err == nil && setup != nil {
 		err = setup(p)
 	}

@@ -115,20 +115,7 @@ func LoadHyperV(p *hv.Partition, prog HyperVProgram, c APICClocks) error {
 // StartHyperV is Start for a Hyper-V guest: a partition from cfg with prog
 // loaded by LoadHyperV, setup (if any) run, then started.
 func StartHyperV(h *hv.Hypervisor, cfg hv.Config, prog HyperVProgram, c APICClocks, setup func(p *hv.Partition) error) (*hv.Partition, error) {
-	p, err := h.NewPartition(cfg)
-	if err != nil {
-		return nil, err
-	}
-	err = LoadHyperV(p, prog, c)
-	if err == nil && setup != nil {
-		err = setup(p)
-	}
-	if err != nil {
-		p.Destroy()
-		return nil, err
-	}
-	p.Start()
-	return p, nil
+	return StartWith(h, cfg, func(p *hv.Partition) error { return LoadHyperV(p, prog, c) }, setup)
 }
 
 // HVCallCase is one hypercall of HVCallTable: the input registers and the

@@ -90,20 +90,7 @@ func BenchmarkLinuxSMP(b *testing.B) {
 	dir := b.TempDir()
 	guestsmp := buildGuestTool(b, dir, "guestsmp")
 	initrd := func(vps int) string {
-		var run []string
-		if vps >= 2 {
-			run = append(run, fmt.Sprintf("guestsmp -pingpong -from 0 -to 1 -n %d", sbRoundTrips))
-		}
-		for _, n := range sbCounts {
-			if n <= vps {
-				run = append(run, fmt.Sprintf("guestsmp -shootdown -cpus %d -n %d", n, sbPairs))
-			}
-		}
-		for _, n := range sbCounts {
-			if n <= vps {
-				run = append(run, fmt.Sprintf("guestsmp -spin -threads %d -ms %d", n, sbSpinMS))
-			}
-		}
+		run := sbWorkloads(vps)
 		if vps >= 2 {
 			// The control: CPU 0 alone online, as in the 1-VP partition.
 			for cpu := 1; cpu < vps; cpu++ {
@@ -142,17 +129,7 @@ fi
 		// How the kernel flushes other CPUs' TLBs: "ipi" while gohv does
 		// not recommend the remote-flush hypercall (hv/hyperv.go says why).
 		b.Logf("%s: remote TLB flushes by %s", name, rep["remote-flush"])
-		m := sbBoot{smp: map[string]float64{}}
-		for k, v := range rep {
-			if what, ok := strings.CutPrefix(k, "smp."); ok {
-				f, err := strconv.ParseFloat(strings.Fields(v)[0], 64)
-				if err != nil {
-					b.Fatalf("%s: guest: %s %q", name, k, v)
-				}
-				m.smp[what] = f
-				b.Logf("%s: guest: %s %s", name, k, v)
-			}
-		}
+		m := sbBoot{smp: sbFigures(b, name, rep)}
 		exits, err := e.ExitCounts()
 		if err != nil {
 			b.Fatal(err)
@@ -226,4 +203,43 @@ fi
 			b.Logf("exits %-16s 1 VP %7d  2 VPs %7d  4 VPs %7d", k, boots[1].exits[k], boots[2].exits[k], boots[4].exits[k])
 		}
 	}
+}
+
+// sbWorkloads is the guestsmp runs both SMP benchmarks make in a partition
+// of vps VPs: pingpong between CPUs 0 and 1 (2 VPs or more), then
+// shootdown N and spin T for each N and T of sbCounts up to vps.
+func sbWorkloads(vps int) []string {
+	var run []string
+	if vps >= 2 {
+		run = append(run, fmt.Sprintf("guestsmp -pingpong -from 0 -to 1 -n %d", sbRoundTrips))
+	}
+	for _, n := range sbCounts {
+		if n <= vps {
+			run = append(run, fmt.Sprintf("guestsmp -shootdown -cpus %d -n %d", n, sbPairs))
+		}
+	}
+	for _, n := range sbCounts {
+		if n <= vps {
+			run = append(run, fmt.Sprintf("guestsmp -spin -threads %d -ms %d", n, sbSpinMS))
+		}
+	}
+	return run
+}
+
+// sbFigures is partition name's guestsmp figures: each smp.<key> of its
+// report, the key without the prefix, logged.
+func sbFigures(b *testing.B, name string, rep map[string]string) map[string]float64 {
+	b.Helper()
+	figures := map[string]float64{}
+	for k, v := range rep {
+		if what, ok := strings.CutPrefix(k, "smp."); ok {
+			f, err := strconv.ParseFloat(strings.Fields(v)[0], 64)
+			if err != nil {
+				b.Fatalf("%s: guest: %s %q", name, k, v)
+			}
+			figures[what] = f
+			b.Logf("%s: guest: %s %s", name, k, v)
+		}
+	}
+	return figures
 }

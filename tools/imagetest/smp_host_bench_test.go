@@ -39,20 +39,7 @@ func BenchmarkLinuxSMPHost(b *testing.B) {
 	dir := b.TempDir()
 	guestsmp := buildGuestTool(b, dir, "guestsmp")
 	initrd := func(vps int) string {
-		var run []string
-		if vps >= 2 {
-			run = append(run, fmt.Sprintf("guestsmp -pingpong -from 0 -to 1 -n %d", sbRoundTrips))
-		}
-		for _, n := range sbCounts {
-			if n <= vps {
-				run = append(run, fmt.Sprintf("guestsmp -shootdown -cpus %d -n %d", n, sbPairs))
-			}
-		}
-		for _, n := range sbCounts {
-			if n <= vps {
-				run = append(run, fmt.Sprintf("guestsmp -spin -threads %d -ms %d", n, sbSpinMS))
-			}
-		}
+		run := sbWorkloads(vps)
 		return guestsmpInitrd(b, g, guestsmp, filepath.Join(dir, fmt.Sprintf("host-smp%d.cpio", vps)), strings.Join(run, "\n"))
 	}
 	// run boots a partition of vps VPs and returns its smp.<key> figures.
@@ -80,17 +67,7 @@ func BenchmarkLinuxSMPHost(b *testing.B) {
 		if w := fmt.Sprintf("0-%d", vps-1); vps > 1 && rep["cpus-online"] != w {
 			b.Fatalf("%s: cpus-online %q, want %q\n%s", name, rep["cpus-online"], w, r.Log)
 		}
-		figures := map[string]float64{}
-		for k, v := range rep {
-			if what, ok := strings.CutPrefix(k, "smp."); ok {
-				f, err := strconv.ParseFloat(strings.Fields(v)[0], 64)
-				if err != nil {
-					b.Fatalf("%s: guest: %s %q", name, k, v)
-				}
-				figures[what] = f
-				b.Logf("%s: guest: %s %s", name, k, v)
-			}
-		}
+		figures := sbFigures(b, name, rep)
 		b.Logf("%s: partition ran %s on %s; exits %s", name, e.Ran, hostCPUsOf(r.Log, name), e.Exits)
 		return figures
 	}
