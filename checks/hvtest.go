@@ -54,6 +54,7 @@ var HVTest = Suite{
 		{"hyperv-crash", checkHyperVCrash},
 		{"hyperv-hostile", checkHyperVHostile},
 		{"smp-hostile", checkSMPHostile},
+		{"smp-ipi-flush", checkSMPIPIFlush},
 		{"gc-pause-spinning", checkGCPauseSpinning},
 		{"vp-migrate", checkVPMigrate},
 		{"overcommit", checkOvercommit},

@@ -48,6 +48,28 @@ const (
 
 	smpStormVector = 0x50
 	smpMaxAbsent   = 8
+
+	// Mode SMPPingFlush's parameters (D_PARAMS slots past the absent
+	// IDs), its flush rounds' area after the SMP area, its vectors, and
+	// the page tables of its test address: PDPT[4] of Load's tables
+	// (PML4Base+0x1000 + 4*8) -> smpTVPD -> smpTVPT -> smpTVA or smpTVB.
+	smpParamRounds  = apicParams + 8*(5+smpMaxAbsent)
+	smpParamFlushes = smpParamRounds + 8
+	smpFCmd         = 0x970 // u64: the flush round the AP is to answer
+	smpFSeen        = 0x978 // u64: what the AP read at smpTestVA after it saw the round
+	smpFAck         = 0x980 // u64: the round the AP answered
+	smpPingVector   = 0x58
+	smpPongVector   = 0x59
+	smpTVPDPTE      = PML4Base + 0x1000 + 4*8
+	smpTVPD         = 0x39_0000
+	smpTVPT         = 0x39_1000
+	smpTVA          = 0x39_2000
+	smpTVB          = 0x39_3000
+	// SMPTestVA is the guest-virtual address mode SMPPingFlush remaps.
+	SMPTestVA = 4 << 30
+	// SMPMaxRounds bounds SMPParams.Rounds and Flushes: the per-round
+	// TSC deltas fill the data page's bench area.
+	SMPMaxRounds = 2048
 )
 
 // SMPStormVector is the vector the AP's storms send to the BSP.
@@ -84,6 +106,15 @@ const (
 	SMPAtAPINIT    = 24 // the command for the AP's INIT
 	SMPAtEnd       = 25
 	smpResultSlots = 26
+
+	// Mode SMPPingFlush's results.
+	SMPPingsByICR       = 0 // IPI round trips done with the ping sent through the ICR
+	SMPPingsByHypercall = 1 // with the ping sent by HvCallSendSyntheticClusterIpi
+	SMPFlushesDone      = 2 // flush rounds done after the control
+	SMPControlRead      = 3 // the control round's read: 2 the new page, 1 the old
+	SMPLastHypercall    = 4 // the last hypercall's RAX
+	SMPLastAPRead       = 5 // the AP's last read of SMPTestVA
+	SMPLastBSPRead      = 6 // VP 0's
 )
 
 // SMPMode is what the SMP guest's BSP does.
@@ -95,6 +126,13 @@ const (
 	// SMPBadStart sends INIT and one SIPI to APIC ID 1 at the page given
 	// and waits for the partition to end.
 	SMPBadStart SMPMode = 1
+	// SMPPingFlush starts the AP, runs IPI round trips between the two
+	// VPs (pings through the ICR, then through
+	// HvCallSendSyntheticClusterIpi; each VP halts while it waits) and
+	// flush rounds (the BSP remaps SMPTestVA and flushes the AP's TLB by
+	// HvCallFlushVirtualAddressSpace or List; the AP, reading it in a loop
+	// without exits, must see the new page), then powers off with 0.
+	SMPPingFlush SMPMode = 2
 )
 
 // SMPParams are the SMP guest's parameters.
@@ -112,6 +150,19 @@ type SMPParams struct {
 	// Absent are APIC IDs no VP has (at most 8, none 0xff: broadcast),
 	// each sent an INIT and a SIPI.
 	Absent []uint8
+	// Rounds is how many IPI round trips SMPPingFlush makes of each kind,
+	// Flushes how many flush rounds (each at most SMPMaxRounds).
+	Rounds, Flushes uint64
+}
+
+// SMPTimings are SMPPingFlush's measurements, in guest TSC ticks: each
+// IPI round trip with the ping sent through the ICR and by hypercall,
+// and each flush hypercall's call, those of the first half of the rounds
+// (the AP's loop with IF clear) and of the second (IF set).
+type SMPTimings struct {
+	ByICR, ByHypercall []uint64
+	FlushesIFClear     []uint64
+	FlushesIFSet       []uint64
 }
 
 // SMPState is what the SMP guest left in its data page besides the
@@ -180,6 +231,12 @@ func LoadSMPHostile(p *hv.Partition, c APICClocks, prm SMPParams) error {
 	if len(prm.Absent) > smpMaxAbsent {
 		return fmt.Errorf("testguests: %d absent APIC IDs, room for %d", len(prm.Absent), smpMaxAbsent)
 	}
+	if prm.Rounds > SMPMaxRounds || prm.Flushes > SMPMaxRounds {
+		return fmt.Errorf("testguests: %d round trips and %d flush rounds, at most %d each", prm.Rounds, prm.Flushes, SMPMaxRounds)
+	}
+	if prm.Mode == SMPPingFlush && p.Mem.RAMSize() < smpTVB+x86.PageSize {
+		return fmt.Errorf("testguests: partition %s needs at least %d MiB of RAM for the ping-pong and flush guest", p.Name, (smpTVB+x86.PageSize+(1<<20)-1)>>20)
+	}
 	if err := LoadAPIC(p, APICSMPHostile, c); err != nil {
 		return err
 	}
@@ -218,6 +275,8 @@ func LoadSMPHostile(p *hv.Partition, c APICClocks, prm SMPParams) error {
 	for _, id := range prm.Absent {
 		params = append(params, uint64(id))
 	}
+	params = append(params, make([]uint64, (smpParamRounds-apicParams)/8-len(params))...)
+	params = append(params, prm.Rounds, prm.Flushes)
 	return SetAPICParams(m, params...)
 }
 
@@ -244,4 +303,23 @@ func ReadSMPState(m *hv.GuestMemory) (SMPState, error) {
 	}
 	s.Resets = uint64(le.Uint16(r[:]))
 	return s, nil
+}
+
+// ReadSMPTimings reads SMPPingFlush's per-round TSC deltas for rounds
+// round trips of each kind and flushes flush calls (the parameters it
+// ran with).
+func ReadSMPTimings(m *hv.GuestMemory, rounds, flushes uint64) (SMPTimings, error) {
+	if rounds > SMPMaxRounds || flushes > SMPMaxRounds {
+		return SMPTimings{}, fmt.Errorf("testguests: %d round trips and %d flush rounds, at most %d each", rounds, flushes, SMPMaxRounds)
+	}
+	b := make([]byte, 8*(2*rounds+flushes))
+	if err := m.ReadRAM(APICData+apicBenchArea, b); err != nil {
+		return SMPTimings{}, fmt.Errorf("testguests: smp timings: %w", err)
+	}
+	v := make([]uint64, len(b)/8)
+	for i := range v {
+		v[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	half := 2*rounds + flushes/2
+	return SMPTimings{ByICR: v[:rounds], ByHypercall: v[rounds : 2*rounds], FlushesIFClear: v[2*rounds : half], FlushesIFSet: v[half:]}, nil
 }

@@ -3,8 +3,11 @@
 // The hostile SMP guest (smp.go): a BSP program, an application
 // processor's program and the 64-bit entry both reach from the 16-bit
 // trampoline, in the APIC guests' environment (apic_amd64.s: the shared
-// handler, the data page, STEP, EXIT, FAILEXIT, QUIET). Only VP 0 takes
-// interrupts (the AP runs with IF clear), so the handler's log is VP 0's.
+// handler, the data page, STEP, EXIT, FAILEXIT, QUIET). In modes 0 and
+// 1 only VP 0 takes interrupts (the AP runs with IF clear), so the
+// handler's log is VP 0's; in mode 2 both take them, strictly by turns
+// (a ping, then its pong), so the handler's count and log are never
+// written by both at once.
 // TestAPICLayoutMatchesAssembly keeps the numbers below equal to smp.go's
 // and apic.go's constants.
 
@@ -34,11 +37,38 @@
 #define SMP_AP_CODE 0x110000
 #define STORM_VECTOR 0x50
 
+// Mode 2 (ping-pong and flush): its parameters, the flush rounds' area
+// of the data page, the per-round TSC deltas' area, the IPI vectors and
+// the page tables of the test address TV_VA (PDPT[4] of Load's tables
+// -> TV_PD -> TV_PT -> TV_A or TV_B), and the Hyper-V pages it uses
+// (hyperv.go's).
+#define P_ROUNDS 0x668
+#define P_FLUSHES 0x670
+#define S_FCMD 0x970
+#define S_FSEEN 0x978
+#define S_FACK 0x980
+#define D_BENCH 0x40000
+#define PING_VECTOR 0x58
+#define PONG_VECTOR 0x59
+#define TV_PDPTE 0x5020
+#define TV_PD 0x390000
+#define TV_PT 0x391000
+#define TV_A 0x392000
+#define TV_B 0x393000
+#define TV_VA 0x100000000
+#define HV_HCPAGE 0x380000
+#define HV_INPUT 0x385000
+#define HV_GUESTID 0x8100000601000000
+#define MSR_GUEST_OS_ID 0x40000000
+#define MSR_HYPERCALL 0x40000001
+
 // The AP's commands (S_CMD; the AP echoes each in S_ACK once done).
 #define CMD_STORM1 1
 #define CMD_STORM2 2
 #define CMD_INITBSP 3
 #define CMD_HALT 4
+#define CMD_PINGPONG 5
+#define CMD_FLUSHWATCH 6
 
 #define EXIT(status) MOVL $status, AX; MOVW $0xf4, DX; OUTL; HLT
 #define FAILEXIT MOVQ D_STEP(R11), AX; MOVW $0xf4, DX; OUTL; HLT
@@ -48,6 +78,7 @@
 // STAMP(slot): the TSC in result slot slot (the partitions share the
 // TSC, so the root can place a bystander's late tick in a phase).
 #define STAMP(slot) TSCAX; MOVQ AX, (D_RESULTS+8*slot)(R11)
+#define RES(i) (D_RESULTS+8*(i))(R11)
 
 #define QUIET(ticks, lbl) TSCAX; MOVQ ticks, R8; ADDQ AX, R8; STI; lbl: PAUSE; TSCAX; CMPQ AX, R8; JCS lbl; CLI
 
@@ -60,6 +91,21 @@
 
 // WAITACK(n, lbl, done, fail): wait until the AP has done command n,
 // failing after four seconds of TSC (the VPs may share one host CPU).
+// WAITFACK(lbl, done, fail): wait until the AP has answered flush round
+// R13, failing after four seconds of TSC.
+#define WAITFACK(lbl, done, fail) TSCAX; MOVQ D_TSCHZ(R11), R8; SHLQ $2, R8; ADDQ AX, R8; lbl: CMPQ S_FACK(R11), R13; JEQ done; PAUSE; TSCAX; CMPQ AX, R8; JCS lbl; JMP fail; done:
+
+// HLTFOR(count, lbl, done): halt until the shared handler's count
+// (D_COUNT) reaches count. Ends with interrupts disabled.
+#define HLTFOR(count, lbl, done) CLI; lbl: CMPQ D_COUNT(R11), count; JCC done; STI; HLT; CLI; JMP lbl; done:
+
+// HVUP: HV_X64_MSR_GUEST_OS_ID, then the hypercall page at HV_HCPAGE
+// (hyperv_amd64.s's order); HVCALL calls through it (RCX the input
+// value, RDX the input, R8 the output; RAX the result).
+#define WRMSRR(msr, reg) MOVL $msr, CX; MOVQ reg, AX; MOVQ reg, DX; SHRQ $32, DX; WRMSR
+#define HVUP MOVQ $HV_GUESTID, R9; WRMSRR(MSR_GUEST_OS_ID, R9); MOVQ $(HV_HCPAGE|1), R9; WRMSRR(MSR_HYPERCALL, R9)
+#define HVCALL MOVQ $HV_HCPAGE, AX; CALL AX
+
 #define WAITACK(n, lbl, done, fail) TSCAX; MOVQ D_TSCHZ(R11), R8; SHLQ $2, R8; ADDQ AX, R8; lbl: CMPQ S_ACK(R11), $n; JEQ done; PAUSE; TSCAX; CMPQ AX, R8; JCS lbl; JMP fail; done:
 
 // RESETSTATE(id, svr, base, resets, fail): after an INIT the LAPIC has
@@ -141,6 +187,37 @@ entap:
 //	   vector; the AP finishes its command and was never restarted
 //	12 the AP halts; power off with status 0.
 //
+// Mode 2 (ping-pong and flush), after steps 1 and 2:
+//
+//	30 GUEST_OS_ID and the hypercall page
+//	31 D_PARAMS[13] (P_ROUNDS) IPI round trips: a fixed IPI of
+//	   PING_VECTOR to the AP through the ICR, then halt until the AP's
+//	   PONG_VECTOR has come (the shared handler's count); the AP halts
+//	   between pings
+//	32 as many again with the ping sent by HvCallSendSyntheticClusterIpi
+//	   (fast, ProcessorMask 2); the result must be 0
+//	33 map TV_VA to page A (round 1's value, 1) and have the AP read
+//	   TV_VA in a loop without exits, answering each round S_FCMD with
+//	   the value it read after it saw the round (S_FSEEN, S_FACK): 1
+//	34 the control: remap to page B (2) without a flush and record what
+//	   the AP read (result [3]: 2 if it saw the new page anyway, 1 if its
+//	   TLB kept the old one), then flush the AP and INVLPG
+//	35 D_PARAMS[14] (P_FLUSHES) rounds k = 3, 4, ...: write k to the page
+//	   not mapped, remap TV_VA to it and flush with round k's variant
+//	   (k mod 4: 0 Space, all address spaces, the AP; 1 List of TV_VA,
+//	   the AP; 2 Space, HV_FLUSH_ALL_PROCESSORS; 3 List, all processors).
+//	   The call must succeed (List: one rep done); when it named only
+//	   the AP this VP INVLPGs; then both VPs must read k at TV_VA. The
+//	   AP's loop runs with IF clear in the first half of the rounds and
+//	   with IF set in the second: a flush must reach it either way
+//	36 the AP leaves its loop; 37 it halts; power off with status 0.
+//
+// Mode 2's results: [0] ICR round trips done, [1] hypercall ones, [2]
+// flush rounds done (from step 35), [3] the control round's read, [4]
+// the last hypercall's RAX, [5] the AP's last read, [6] this VP's last
+// read of TV_VA. The TSC ticks of each round trip and of each flush call
+// are at D_BENCH: P_ROUNDS by ICR, P_ROUNDS by hypercall, P_FLUSHES calls.
+//
 // Mode 1: 20 INIT and SIPI to APIC ID 1 at the page D_PARAMS[1]; 21 wait
 // two seconds for the partition to end (the AP's first fetch ends it),
 // and fail with 22 if it did not.
@@ -201,6 +278,8 @@ shapup:
 shapon:
 	CMPQ (S_ENTRIES+8)(R11), $1
 	JNE shfail
+	CMPQ D_PARAMS(R11), $2
+	JEQ pfstart
 
 	STEP(3)
 	MOVQ (D_PARAMS+32)(R11), CX
@@ -410,6 +489,198 @@ shbyapok:
 	STAMP(25)
 	EXIT(0)
 
+pfstart:
+	STEP(30)
+	HVUP
+
+	STEP(31)
+	MOVQ D_COUNT(R11), R15
+	MOVQ $CMD_PINGPONG, S_CMD(R11)
+	MOVQ $(APIC_DATA+D_BENCH), R10
+	XORQ R13, R13
+	ICRDEST(1)
+pficr:
+	CMPQ R13, P_ROUNDS(R11)
+	JCC pficrdone
+	TSCAX
+	MOVQ AX, R14
+	MOVL $PING_VECTOR, 0x300(R12)
+	ADDQ $2, R15
+	HLTFOR(R15, pficrh, pficrgot)
+	TSCAX
+	SUBQ R14, AX
+	MOVQ AX, (R10)(R13*8)
+	INCQ R13
+	MOVQ R13, RES(0)
+	JMP pficr
+pficrdone:
+
+	STEP(32)
+	MOVQ P_ROUNDS(R11), AX
+	LEAQ (R10)(AX*8), R10
+	XORQ R13, R13
+pfhc:
+	CMPQ R13, P_ROUNDS(R11)
+	JCC pfhcdone
+	TSCAX
+	MOVQ AX, R14
+	MOVQ $0x1000b, CX // HvCallSendSyntheticClusterIpi, fast
+	MOVQ $PING_VECTOR, DX
+	MOVQ $2, R8 // ProcessorMask: VP 1
+	HVCALL
+	MOVQ AX, RES(4)
+	TESTQ AX, AX
+	JNE pffail
+	ADDQ $2, R15
+	HLTFOR(R15, pfhch, pfhcgot)
+	TSCAX
+	SUBQ R14, AX
+	MOVQ AX, (R10)(R13*8)
+	INCQ R13
+	MOVQ R13, RES(1)
+	JMP pfhc
+pfhcdone:
+	WAITACK(CMD_PINGPONG, pfack1, pfacked1, pffail)
+
+	STEP(33)
+	MOVQ $TV_A, BX
+	MOVQ $1, 0(BX)
+	MOVQ $TV_PT, BX
+	MOVQ $(TV_A|3), 0(BX)
+	MOVQ $TV_PD, BX
+	MOVQ $(TV_PT|3), 0(BX)
+	MOVQ $TV_PDPTE, BX
+	MOVQ $(TV_PD|3), 0(BX)
+	MOVQ $TV_VA, R15
+	MOVQ $CMD_FLUSHWATCH, S_CMD(R11)
+	MOVQ $1, R13
+	MOVQ R13, S_FCMD(R11)
+	WAITFACK(pfw1, pfw1ok, pffail)
+	MOVQ S_FSEEN(R11), AX
+	MOVQ AX, RES(5)
+	CMPQ AX, $1
+	JNE pffail
+	MOVQ (R15), AX
+	MOVQ AX, RES(6)
+	CMPQ AX, $1
+	JNE pffail
+
+	STEP(34)
+	MOVQ $2, R13
+	MOVQ $TV_B, BX
+	MOVQ R13, 0(BX)
+	MOVQ $TV_PT, BX
+	MOVQ $(TV_B|3), 0(BX)
+	MOVQ R13, S_FCMD(R11)
+	WAITFACK(pfw2, pfw2ok, pffail)
+	MOVQ S_FSEEN(R11), AX
+	MOVQ AX, RES(3)
+	MOVQ $HV_INPUT, BX
+	MOVQ $0, 0(BX)
+	MOVQ $2, 8(BX) // HV_FLUSH_ALL_VIRTUAL_ADDRESS_SPACES
+	MOVQ $2, 16(BX)
+	MOVQ $2, CX // HvCallFlushVirtualAddressSpace
+	MOVQ $HV_INPUT, DX
+	XORL R8, R8
+	HVCALL
+	MOVQ AX, RES(4)
+	TESTQ AX, AX
+	JNE pffail
+	INVLPG (R15)
+
+	STEP(35)
+	MOVQ P_ROUNDS(R11), AX
+	SHLQ $4, AX
+	MOVQ $(APIC_DATA+D_BENCH), R10
+	ADDQ AX, R10
+	MOVQ $3, R13
+pfround:
+	MOVQ P_FLUSHES(R11), AX
+	ADDQ $3, AX
+	CMPQ R13, AX
+	JCC pfrounds
+	MOVQ (R15), AX
+	MOVQ AX, RES(6)
+	LEAQ -1(R13), CX
+	CMPQ AX, CX
+	JNE pffail
+	MOVQ $TV_B, BX
+	TESTQ $1, R13
+	JEQ pfpage
+	MOVQ $TV_A, BX
+pfpage:
+	MOVQ R13, 0(BX)
+	ORQ $3, BX
+	MOVQ $TV_PT, CX
+	MOVQ BX, 0(CX)
+	MOVQ R13, R9
+	ANDQ $3, R9
+	MOVQ $HV_INPUT, BX
+	MOVQ CR3, AX
+	MOVQ AX, 0(BX)
+	MOVQ $0, 8(BX)
+	MOVQ $2, 16(BX)
+	MOVQ R15, 24(BX)
+	CMPQ R9, $2
+	JCS pfmask
+	MOVQ $1, 8(BX) // HV_FLUSH_ALL_PROCESSORS
+	MOVQ $0, 16(BX)
+pfmask:
+	TESTQ R9, R9
+	JNE pfflags
+	ORQ $2, 8(BX)
+pfflags:
+	TSCAX
+	MOVQ AX, R14
+	MOVQ $2, CX // HvCallFlushVirtualAddressSpace
+	TESTQ $1, R9
+	JEQ pfcode
+	MOVQ $0x100000003, CX // HvCallFlushVirtualAddressList, one rep
+pfcode:
+	MOVQ $HV_INPUT, DX
+	XORL R8, R8
+	HVCALL
+	MOVQ AX, RES(4)
+	TSCAX
+	SUBQ R14, AX
+	MOVQ AX, -24(R10)(R13*8)
+	XORQ CX, CX
+	TESTQ $1, R9
+	JEQ pfwant
+	MOVQ $0x100000000, CX
+pfwant:
+	CMPQ RES(4), CX
+	JNE pffail
+	CMPQ R9, $2
+	JCC pfself
+	INVLPG (R15)
+pfself:
+	MOVQ (R15), AX
+	MOVQ AX, RES(6)
+	CMPQ AX, R13
+	JNE pffail
+	MOVQ R13, S_FCMD(R11)
+	WAITFACK(pfwr, pfwrok, pffail)
+	MOVQ S_FSEEN(R11), AX
+	MOVQ AX, RES(5)
+	CMPQ AX, R13
+	JNE pffail
+	LEAQ -2(R13), AX
+	MOVQ AX, RES(2)
+	INCQ R13
+	JMP pfround
+pfrounds:
+
+	STEP(36)
+	MOVQ $-1, S_FCMD(R11)
+	WAITACK(CMD_FLUSHWATCH, pfack2, pfacked2, pffail)
+	STEP(37)
+	MOVQ $CMD_HALT, S_CMD(R11)
+	WAITACK(CMD_HALT, pfack3, pfacked3, pffail)
+	EXIT(0)
+pffail:
+	FAILEXIT
+
 shbadstart:
 	STEP(20)
 	ICRDEST(1)
@@ -432,12 +703,19 @@ shfail:
 	END
 
 // apicSMPAP is the application processor (APIC ID 1), entered with IF
-// clear and kept so. It counts S_HEART while it waits for a command in
+// clear and kept so outside CMD_PINGPONG. It counts S_HEART while it waits for a command in
 // S_CMD and echoes each one in S_ACK once done: CMD_STORM1 and CMD_STORM2
 // send D_PARAMS[2] fixed IPIs of STORM_VECTOR to APIC ID 0 as fast as it
 // can, giving up after four seconds of TSC (the count sent in S_SENT
 // before the echo), CMD_INITBSP
 // sends APIC ID 0 an INIT, CMD_HALT halts with IF clear for good.
+// CMD_PINGPONG answers 2*P_ROUNDS pings: with IF set it halts until the
+// handler has taken the next one, then sends PONG_VECTOR to APIC ID 0.
+// CMD_FLUSHWATCH reads S_FCMD and then TV_VA in a loop without exits;
+// when S_FCMD changes it stores what it read in S_FSEEN and the round in
+// S_FACK; S_FCMD = -1 ends it. Once it has answered round
+// 2+P_FLUSHES/2 it sets IF (nothing is sent to it): the first half of
+// the flush rounds find it with IF clear, the second with IF set.
 TEXT ·apicSMPAP(SB), NOSPLIT|NOFRAME, $0
 	MOVQ $LAPIC_PAGE, R12
 	SWENABLE
@@ -455,6 +733,10 @@ apidle:
 	JEQ apinit
 	CMPQ AX, $CMD_HALT
 	JEQ aphalt
+	CMPQ AX, $CMD_PINGPONG
+	JEQ appingpong
+	CMPQ AX, $CMD_FLUSHWATCH
+	JEQ apflushwatch
 	MOVQ AX, S_ACK(R11) // an unknown command: nothing to do
 apwait:
 	PAUSE
@@ -485,6 +767,61 @@ apinit:
 	ICRDEST(0)
 	SENDINIT
 	MOVQ $CMD_INITBSP, S_ACK(R11)
+	JMP apidle
+
+appingpong:
+	MOVQ AX, BX
+	MOVQ D_COUNT(R11), R9
+	INCQ R9
+	MOVQ P_ROUNDS(R11), R10
+	SHLQ $1, R10
+	ICRDEST(0)
+appwait:
+	TESTQ R10, R10
+	JEQ appdone
+	CLI
+	CMPQ D_COUNT(R11), R9
+	JCC appgot
+	STI
+	HLT
+	JMP appwait
+appgot:
+	MOVL $PONG_VECTOR, 0x300(R12)
+	ADDQ $2, R9
+	DECQ R10
+	JMP appwait
+appdone:
+	CLI
+	MOVQ BX, S_ACK(R11)
+	JMP apidle
+
+apflushwatch:
+	MOVQ AX, BX
+	MOVQ $TV_VA, R8
+	XORQ R9, R9
+apfw:
+	MOVQ S_FCMD(R11), AX
+	MOVQ (R8), CX
+	CMPQ AX, R9
+	JEQ apfwnext
+	CMPQ AX, $-1
+	JEQ apfwdone
+	MOVQ CX, S_FSEEN(R11)
+	MOVQ AX, S_FACK(R11)
+	MOVQ AX, R9
+	MOVQ P_FLUSHES(R11), CX
+	SHRQ $1, CX
+	ADDQ $2, CX
+	CMPQ R9, CX
+	JNE apfwnext
+	STI // the second half of the flush rounds
+apfwnext:
+	INCQ S_HEART(R11)
+	PAUSE
+	JMP apfw
+apfwdone:
+	CLI
+	MOVQ BX, S_ACK(R11)
 	JMP apidle
 
 aphalt:

@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"gohv/hv/tlfs"
+	"gohv/x86"
+
 	"golang.org/x/arch/x86/x86asm"
 )
 
@@ -17,6 +20,11 @@ func TestSMPLayoutMatchesAssembly(t *testing.T) {
 		"S_ENTRIES": smpEntries, "S_CMD": smpCmd, "S_ACK": smpAck, "S_SENT": smpSent, "S_HEART": smpHeart,
 		"S_APSTEP": smpAPStep, "S_GO": smpGo, "SMP_RESETS": smpResets, "SMP_STACK_TOP": StackTop, "SMP_STACK_SHIFT": smpStackShift,
 		"SMP_CODE": CodeBase, "SMP_AP_CODE": smpAPCode, "STORM_VECTOR": SMPStormVector,
+		"P_ROUNDS": smpParamRounds, "P_FLUSHES": smpParamFlushes, "S_FCMD": smpFCmd, "S_FSEEN": smpFSeen,
+		"S_FACK": smpFAck, "D_BENCH": apicBenchArea, "PING_VECTOR": smpPingVector, "PONG_VECTOR": smpPongVector,
+		"TV_PDPTE": smpTVPDPTE, "TV_PD": smpTVPD, "TV_PT": smpTVPT, "TV_A": smpTVA, "TV_B": smpTVB,
+		"TV_VA": SMPTestVA, "HV_HCPAGE": HVHypercallPage, "HV_INPUT": HVInputPage, "HV_GUESTID": HVGuestOSID,
+		"MSR_GUEST_OS_ID": tlfs.MsrGuestOSID, "MSR_HYPERCALL": tlfs.MsrHypercall,
 	} {
 		got, ok := defs[name]
 		if !ok {
@@ -27,8 +35,15 @@ func TestSMPLayoutMatchesAssembly(t *testing.T) {
 	}
 	// The SMP area lies between the results the guest uses and the log;
 	// the results it writes stay below the SMP area.
-	if apicResults+8*smpResultSlots > smpEntries || smpGo+8 > apicLog {
+	if apicResults+8*smpResultSlots > smpEntries || smpFAck+8 > apicLog {
 		t.Error("the SMP area overlaps the results or the log")
+	}
+	// Mode 2's parameters follow the absent IDs, and its timings fit the
+	// bench area below the test pages; its test pages lie above the
+	// Hyper-V pages.
+	if smpParamRounds != apicParams+8*5+8*smpMaxAbsent || APICData+apicBenchArea+8*3*SMPMaxRounds > APICRAMPage ||
+		smpTVPD < HVCrashMessage+x86.PageSize || smpGo >= smpFCmd {
+		t.Error("mode 2's parameters, timings or pages overlap another area")
 	}
 	// The trampoline page lies between the stubs and the stacks, and the
 	// lowest VP stack (APIC ID 14) above it.

@@ -12,14 +12,15 @@ import (
 // application processors and runs VPs on them under VT-x — VMXON there,
 // the VMCS set up and entered on each — with a spinning guest on each that
 // the garbage collector's pauses reach, a spinning and a halted VP that
-// stop on request, a VP moving from one AP to the other (vp-migrate:
+// stop on request, IPI round trips and remote TLB flushes between a
+// two-VP guest's VPs (smp-ipi-flush), a VP moving from one AP to the other (vp-migrate:
 // VMCLEAR on the old CPU, VMPTRLD and the per-CPU host state on the new),
 // and every page back at the end. It hung at its first check in 3 of 5
 // runs while a stale timer interrupt could livelock an AP (metal's
 // timerWaitOut) with its two VP threads' alarms due.
 func TestSMPVTx(t *testing.T) {
 	t.Parallel()
-	names := []string{"gc-pause-spinning", "stop-spin-halt", "vp-migrate", "overcommit", "pages-returned"}
+	names := []string{"gc-pause-spinning", "stop-spin-halt", "smp-ipi-flush", "vp-migrate", "overcommit", "pages-returned"}
 	r := boot(t, "hvtest="+strings.Join(names, ","), bochs.Config{CPUs: 3})
 	if !r.Passed() {
 		t.Fatalf("on 3 processors: %s", r.Describe())

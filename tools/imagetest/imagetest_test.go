@@ -135,15 +135,18 @@ func TestHypervisor(t *testing.T) {
 // a spinning guest on every CPU that runs VPs, stopping spinning and halted
 // VPs on other CPUs, isolation between partitions that run at once, a
 // two-VP guest's INITs, stray SIPIs and IPI storms with its VPs on two
-// CPUs (smp-hostile), a VP moving off a shared CPU to one a stopped
-// partition freed (vp-migrate, AMD-V: another CPU's host save area), and
-// every page back at the end.
+// CPUs (smp-hostile), IPI round trips and remote TLB flushes between a
+// two-VP guest's VPs on two CPUs (smp-ipi-flush: its control round shows
+// that the emulated TLB keeps a stale translation, so a flush that did
+// not reach the other CPU fails a round), a VP moving off a shared CPU to
+// one a stopped partition freed (vp-migrate, AMD-V: another CPU's host
+// save area), and every page back at the end.
 func TestHypervisorSMP(t *testing.T) {
 	img := needImage(t)
 	t.Parallel()
 	hostQuiet.Lock() // four emulated CPUs want the host's cores
 	defer hostQuiet.Unlock()
-	names := []string{"gc-pause-spinning", "stop-spin-halt", "isolation", "cr2-across-partitions", "smp-hostile", "vp-migrate", "overcommit", "pages-returned"}
+	names := []string{"gc-pause-spinning", "stop-spin-halt", "isolation", "cr2-across-partitions", "smp-hostile", "smp-ipi-flush", "vp-migrate", "overcommit", "pages-returned"}
 	r := boot(t, qemu.Config{Kernel: img, Append: []string{"hvtest=" + strings.Join(names, ",")}, CPU: "EPYC", Machine: "q35",
 		MemMiB: 1024, Extra: []string{"-smp", "4"}, Timeout: 3 * time.Minute})
 	if !r.Passed() {
