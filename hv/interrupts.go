@@ -92,11 +92,24 @@ func (p *Partition) IOAPIC() *ioapic.IOAPIC { return p.ioapic }
 
 // Kick is the LAPIC's apic.Sink: the VP has something to act on. A halted
 // VP is woken; one in guest mode on another host CPU is made to exit by
-// an interrupt to that CPU, and takes the interrupt at its next entry
-// (one whose thread is between its delivery check and the entry takes it
-// at its next exit, within its time slice). Never blocks; any goroutine.
+// an interrupt to that CPU, and takes the interrupt at its next entry.
+// One whose thread is between its delivery check and the entry does not
+// enter (vcpu.ExitRequester) and looks again; with a backend that cannot
+// call an entry off it would take the interrupt at its next exit, within
+// its time slice. Never blocks; any goroutine.
 func (vp *VP) Kick() {
 	vp.waiter.wake()
+	vp.requestExit()
+}
+
+// requestExit makes a VP in guest mode, or on its way in, leave it: the
+// backend's entry is called off (vcpu.ExitRequester) and the host CPU
+// the VP runs on gets an interrupt, which makes it exit if it has
+// entered. Never blocks; any goroutine; must not allocate.
+func (vp *VP) requestExit() {
+	if vp.exitReq != nil {
+		vp.exitReq.RequestExit()
+	}
 	if vp.inRun.Load() {
 		if c := vp.hostCPU.Load(); c >= 0 {
 			vp.p.hv.Host.KickCPU(int(c))
@@ -120,6 +133,9 @@ func (vp *VP) syncExit(caller *VP) {
 	}
 	seq := vp.runs.Load()
 	host := vp.p.hv.Host
+	if vp.exitReq != nil {
+		vp.exitReq.RequestExit() // an entry after the flush's request was made is called off
+	}
 	host.KickCPU(int(c))
 	spinUntil := host.Nanotime() + int64(syncSpin)
 	for vp.inRun.Load() && vp.runs.Load() == seq {

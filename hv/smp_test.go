@@ -378,3 +378,78 @@ func TestInterruptExitYieldsOnlyWhenDue(t *testing.T) {
 		}
 	}
 }
+
+// gatedVCPU is a fakeVCPU whose Run honours exit requests
+// (vcpu.ExitRequester) as svm's and vmx's do: it looks at the request
+// last before entering, after onRun, which stands for what other threads
+// do while the entry is on its way.
+type gatedVCPU struct {
+	fakeVCPU
+	req   atomic.Bool
+	onRun func(call int)
+	calls int // Run calls
+	bare  int // entries with no event injected
+}
+
+func (v *gatedVCPU) RequestExit()      { v.req.Store(true) }
+func (v *gatedVCPU) ClearExitRequest() { v.req.Store(false) }
+func (v *gatedVCPU) Run(e *vcpu.Exit) error {
+	v.calls++
+	if v.onRun != nil {
+		v.onRun(v.calls)
+	}
+	if v.req.Load() {
+		*e = vcpu.Exit{Kind: vcpu.ExitNone}
+		return nil
+	}
+	if len(v.injected) == 0 {
+		v.bare++
+	}
+	*e = v.next
+	return nil
+}
+
+type gatedBackend struct {
+	fakeBackend
+	v *gatedVCPU
+}
+
+func (b *gatedBackend) NewVCPU(uint64) (vcpu.VCPU, error) { return b.v, nil }
+
+// TestKickBeforeEntryCallsTheEntryOff: an interrupt another thread posts
+// after the run loop's last look at the LAPIC and before the entry (the
+// window in which the kick's host interrupt would be taken in host mode)
+// keeps the backend from entering, and the run loop injects it at once:
+// the guest does not run without it. Without the request the guest ran
+// on until its next exit, up to a time slice.
+func TestKickBeforeEntryCallsTheEntryOff(t *testing.T) {
+	g := &gatedVCPU{}
+	b := &gatedBackend{v: g}
+	host := newTestHost()
+	host.cpus = 2
+	h := New(b, host, NewCPUModel(), nil)
+	p, err := h.NewPartition(Config{Name: "gate", RAMBytes: 1 << 20, Console: &recorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Destroy()
+	vp := p.VP(0)
+	g.regs = vcpu.Regs{RFLAGS: x86.RFLAGSFixed | x86.RFLAGSIF, PAT: x86.PATReset}
+	apicWrite(t, vp, regSVR, 0x1ff)
+	g.next = vcpu.Exit{Kind: vcpu.ExitShutdown} // the guest's first entry ends the partition
+	g.onRun = func(call int) {
+		if call == 1 {
+			vp.Interrupt(0x40)
+		}
+	}
+	p.Start()
+	if r := p.WaitOrStop(10 * time.Second); !errors.Is(r.Err, ErrTripleFault) {
+		t.Fatalf("the partition ended with %v, want the fake's shutdown exit", r)
+	}
+	if g.bare != 0 || len(g.injected) != 1 || g.injected[0].Vector != 0x40 {
+		t.Fatalf("%d entries without the interrupt; injected %+v, want vector 0x40 before the first entry", g.bare, g.injected)
+	}
+	if g.calls != 2 {
+		t.Errorf("Run called %d times, want 2: the entry called off, then the one with the interrupt", g.calls)
+	}
+}

@@ -22,9 +22,14 @@ type VP struct {
 	index int
 	cpu   vcpu.VCPU
 	regs  *vcpu.Regs // cpu.Regs(), kept: no interface call on the exit path
-	exit  vcpu.Exit
-	lapic *apic.LAPIC
-	synic *synic.SynIC
+	// exitReq is cpu when the backend can call an entry off
+	// (vcpu.ExitRequester), else nil: Kick and syncExit ask it, so an
+	// interrupt or flush posted after the last look at the LAPIC holds
+	// the entry back instead of waiting for the guest's next exit.
+	exitReq vcpu.ExitRequester
+	exit    vcpu.Exit
+	lapic   *apic.LAPIC
+	synic   *synic.SynIC
 	// stimers are the synthetic timers' host timers (synthetic.go).
 	stimers []*refTimer
 
@@ -103,6 +108,9 @@ func newVP(p *Partition, i int, cpu vcpu.VCPU) (*VP, error) {
 	if f, ok := cpu.(vcpu.FastExiter); ok {
 		f.SetFastExit(vp.fastExit)
 	}
+	if r, ok := cpu.(vcpu.ExitRequester); ok {
+		vp.exitReq = r
+	}
 	l, err := p.newLAPIC(vp)
 	if err != nil {
 		return nil, err
@@ -154,6 +162,11 @@ func (vp *VP) run() {
 	defer vp.unbind()
 	vp.newSlice()
 	for !vp.p.stopping.Load() {
+		// Before the look at what the guest is owed: a Kick after it
+		// keeps the backend from entering (vcpu.ExitRequester).
+		if vp.exitReq != nil {
+			vp.exitReq.ClearExitRequest()
+		}
 		if !vp.deliver() {
 			vp.sleep(vp.startable) // wait-for-SIPI: nothing runs until a SIPI
 			continue

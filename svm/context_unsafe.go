@@ -1,6 +1,9 @@
 package svm
 
-import "unsafe"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // runContext is what vmrun (insn_amd64.s) reads and writes; its offsets are
 // fixed there (CTX_* defines, pinned by TestRunContextLayout). It lives at
@@ -13,6 +16,9 @@ type runContext struct {
 	hostPA  uint64
 	guestFX uint64 // virtual addresses of the FXSAVE areas
 	hostFX  uint64
+	// exitReq is vcpu.ExitRequester's request, from any thread: vmrun
+	// looks at it after CLGI and does not enter while it is set.
+	exitReq atomic.Uint32
 }
 
 // Offsets of the FXSAVE areas in the run-context page.

@@ -20,6 +20,9 @@ func TestRunContextLayout(t *testing.T) {
 	if off := unsafe.Offsetof(c.hostFX); off != 152 {
 		t.Errorf("hostFX at %d", off)
 	}
+	if off := unsafe.Offsetof(c.exitReq); off != 160 {
+		t.Errorf("exitReq at %d", off)
+	}
 	if ctxGuestFX%16 != 0 || ctxHostFX%16 != 0 || ctxHostFX-ctxGuestFX < 512 || ctxHostFX+512 > 4096 {
 		t.Error("FXSAVE areas misplaced")
 	}

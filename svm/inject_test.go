@@ -95,7 +95,8 @@ func TestExitIntInfoReinjection(t *testing.T) {
 }
 
 // TestExceptionsStayOnEVENTINJ: the core's exceptions enter through
-// EVENTINJ once, and leave nothing pending behind them.
+// EVENTINJ once, and leave nothing pending behind them once the VMRUN
+// that took them has exited.
 func TestExceptionsStayOnEVENTINJ(t *testing.T) {
 	v := testVCPU(Features{})
 	v.Inject(vcpu.Exception(x86.VectorGP, 0))
@@ -103,8 +104,56 @@ func TestExceptionsStayOnEVENTINJ(t *testing.T) {
 	if got := v.vmcb.U64(CtlEventInj); got != EventValid|EventTypeExc|EventErrValid|x86.VectorGP {
 		t.Fatalf("EVENTINJ %#x", got)
 	}
+	v.exitWith(ExitCPUID, 0, 0)
+	v.complete(new(vcpu.Exit))
 	if v.vmcb.U64(CtlVIntr)&VIntrIRQ != 0 || v.EventPending() {
 		t.Fatal("a #GP left a virtual interrupt or a pending event")
+	}
+	v.enter()
+	if got := v.vmcb.U64(CtlEventInj); got != 0 {
+		t.Fatalf("EVENTINJ %#x at the entry after the one that took the #GP", got)
+	}
+}
+
+// TestHeldEntryKeepsWhatItOwes: an entry vmrun declined (an exit request)
+// consumed nothing: the next entry injects the same event and flushes
+// the TLB, and only a VMRUN's exit retires them.
+func TestHeldEntryKeepsWhatItOwes(t *testing.T) {
+	v := testVCPU(Features{})
+	v.Inject(vcpu.Exception(x86.VectorGP, 0))
+	v.FlushGuestTLB()
+	want := uint64(EventValid | EventTypeExc | EventErrValid | x86.VectorGP)
+	for i := range 2 { // the first entry is held back, the second runs
+		v.enter()
+		if got := v.vmcb.U64(CtlEventInj); got != want {
+			t.Fatalf("entry %d: EVENTINJ %#x, want %#x", i, got, want)
+		}
+		if got := v.vmcb.U32(CtlTLBControl); got != TLBControlFlushASID {
+			t.Fatalf("entry %d: TLB_CONTROL %#x, want a flush", i, got)
+		}
+		if !v.EventPending() {
+			t.Fatalf("entry %d: the #GP is not pending before a VMRUN took it", i)
+		}
+	}
+	v.exitWith(ExitCPUID, 0, 0)
+	v.complete(new(vcpu.Exit))
+	v.enter()
+	if v.vmcb.U64(CtlEventInj) != 0 || v.vmcb.U32(CtlTLBControl) != TLBControlNothing || v.EventPending() {
+		t.Fatalf("after the exit: EVENTINJ %#x, TLB_CONTROL %#x, pending %v", v.vmcb.U64(CtlEventInj), v.vmcb.U32(CtlTLBControl), v.EventPending())
+	}
+}
+
+// TestExitRequestReachesVMRUN: RequestExit sets the word vmrun looks at
+// with GIF clear (CTX_EXITREQ) and ClearExitRequest clears it.
+func TestExitRequestReachesVMRUN(t *testing.T) {
+	v := testVCPU(Features{})
+	v.RequestExit()
+	if v.ctx.exitReq.Load() == 0 {
+		t.Fatal("RequestExit left the run context's request clear")
+	}
+	v.ClearExitRequest()
+	if v.ctx.exitReq.Load() != 0 {
+		t.Fatal("ClearExitRequest left it set")
 	}
 }
 

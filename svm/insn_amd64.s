@@ -12,8 +12,9 @@
 #define CTX_HOST 136
 #define CTX_GFX 144
 #define CTX_HFX 152
+#define CTX_EXITREQ 160
 
-// func vmrun(ctx *runContext)
+// func vmrun(ctx *runContext) (entered bool)
 //
 // One guest entry and exit. Runs with the global interrupt flag clear from
 // before VMLOAD to after the host's state is back, so no host interrupt or
@@ -21,8 +22,12 @@
 // the guest causes #VMEXIT(INTR) and is taken at STGI, in ordinary Go
 // context. RAX, RSP, RIP and RFLAGS of the guest live in the VMCB; the other
 // guest GPRs in ctx. FPU/SSE state is swapped with FXSAVE/FXRSTOR.
+// With GIF clear it first looks at ctx's exit request
+// (vcpu.ExitRequester) and, if one is set, sets GIF again and returns
+// false without entering: a request made after the look comes with a
+// host interrupt, which GIF holds until VMRUN, so the guest exits at once.
 // Must not allocate or grow the stack.
-TEXT ·vmrun(SB), NOSPLIT, $32-8
+TEXT ·vmrun(SB), NOSPLIT, $32-9
 	MOVQ ctx+0(FP), DI
 	MOVQ DI, 0(SP)        // ctx, found again after #VMEXIT
 	MOVQ R14, 8(SP)       // g (ABIInternal)
@@ -30,6 +35,9 @@ TEXT ·vmrun(SB), NOSPLIT, $32-8
 	MOVQ BP, 24(SP)
 
 	BYTE $0x0F; BYTE $0x01; BYTE $0xDD  // CLGI
+	MOVL CTX_EXITREQ(DI), AX
+	TESTL AX, AX
+	JNE held
 
 	MOVQ CTX_HFX(DI), AX
 	FXSAVE64 (AX)
@@ -91,4 +99,10 @@ TEXT ·vmrun(SB), NOSPLIT, $32-8
 	MOVQ 16(SP), R15
 	MOVQ 24(SP), BP
 	BYTE $0x0F; BYTE $0x01; BYTE $0xDC  // STGI: a pending host interrupt is taken here
+	MOVB $1, entered+8(FP)
+	RET
+
+held:
+	BYTE $0x0F; BYTE $0x01; BYTE $0xDC  // STGI
+	MOVB $0, entered+8(FP)
 	RET

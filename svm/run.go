@@ -85,7 +85,10 @@ func (v *VCPU) Run(e *vcpu.Exit) error {
 	}
 	for {
 		v.enter()
-		vmrun(v.ctx)
+		if !vmrun(v.ctx) { // an exit request (vcpu.ExitRequester)
+			*e = vcpu.Exit{Kind: vcpu.ExitNone}
+			return nil
+		}
 		v.complete(e)
 		if v.fast == nil || !vcpu.FastKind(e.Kind) {
 			return nil
@@ -105,7 +108,10 @@ func (v *VCPU) SetFastExit(f vcpu.FastExit) { v.fast = f }
 
 // enter writes what the next VMRUN needs into the VMCB: the registers,
 // the event to inject, the virtual interrupt and the intercepts that
-// depend on it. Must not allocate.
+// depend on it, and the TLB flush. It consumes nothing: vmrun may decline
+// to enter (an exit request), and the next enter writes the same again;
+// complete, after a VMRUN, retires the event and the flush. Must not
+// allocate.
 func (v *VCPU) enter() {
 	c, r := v.vmcb, &v.regs
 	if v.dirty {
@@ -121,7 +127,6 @@ func (v *VCPU) enter() {
 	c.SetU64(SaveRFLAGS, r.RFLAGS)
 	v.ctx.gpr = r.GPR
 	c.SetU64(CtlEventInj, v.pending)
-	v.pending = 0
 	vi := c.U64(CtlVIntr)&^(VIntrIRQ|VIntrIgnTPR|VIntrTPRMask|VIntrPrioMask|VIntrVectorMask) | r.CR8&VIntrTPRMask
 	misc := uint32(misc1)
 	crIntercept := uint32(0)
@@ -160,7 +165,6 @@ func (v *VCPU) enter() {
 	}
 	if v.flush {
 		c.SetU32(CtlTLBControl, TLBControlFlushASID)
-		v.flush = false
 	} else {
 		c.SetU32(CtlTLBControl, TLBControlNothing)
 	}
@@ -168,9 +172,11 @@ func (v *VCPU) enter() {
 }
 
 // complete reads the guest's state and the exit back from the VMCB after
-// #VMEXIT. Must not allocate.
+// #VMEXIT, and retires what the entry delivered (the event, the flush).
+// Must not allocate.
 func (v *VCPU) complete(e *vcpu.Exit) {
 	c := v.vmcb
+	v.pending, v.flush = 0, false // VMRUN took EVENTINJ and TLB_CONTROL
 	v.regs.GPR = v.ctx.gpr
 	v.storeState()
 	if v.virq != 0 && c.U64(CtlVIntr)&VIntrIRQ == 0 {

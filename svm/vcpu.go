@@ -8,7 +8,7 @@ import (
 	"gohv/hv/vcpu"
 )
 
-func vmrun(ctx *runContext)
+func vmrun(ctx *runContext) (entered bool)
 
 // Intercepts every VP gets. VMRUN must be intercepted (APM 15.5.1); the
 // other SVM instructions, MONITOR/MWAIT and XSETBV would let the guest
@@ -193,3 +193,10 @@ func (v *VCPU) Close() error {
 
 // FlushGuestTLB: the next entry flushes the guest's ASID (TLB_CONTROL).
 func (v *VCPU) FlushGuestTLB() { v.flushRequested.Store(true) }
+
+var _ vcpu.ExitRequester = (*VCPU)(nil)
+
+// RequestExit and ClearExitRequest: vcpu.ExitRequester, through the run
+// context, where vmrun looks at the request with GIF clear.
+func (v *VCPU) RequestExit()      { v.ctx.exitReq.Store(1) }
+func (v *VCPU) ClearExitRequest() { v.ctx.exitReq.Store(0) }

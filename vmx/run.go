@@ -105,6 +105,14 @@ func (v *VCPU) run(e *vcpu.Exit, flags *uint64) error {
 		v.hostFS = fs
 	}
 	for {
+		// Host interrupts are off from here to the entry: a request
+		// after this look comes with a kick, pending when the guest
+		// starts, so it exits at once.
+		if v.exitReq.Load() {
+			v.fillState(stateMode | stateRest)
+			*e = vcpu.Exit{Kind: vcpu.ExitNone}
+			return nil
+		}
 		if v.quickEntry() {
 			if v.vapic != nil {
 				v.vapic[vtprOffset] = uint8(v.regs.CR8 << 4) // VTPR (SDM Vol. 3C 30.1.1)

@@ -43,6 +43,9 @@ type VCPU struct {
 	// (gohv does not set "save VMX-preemption timer value", so an exit
 	// leaves it; SDM Vol. 3C 27.3).
 	timerWritten bool
+	// exitReq is vcpu.ExitRequester's request, from any thread: the
+	// entry loop looks at it with host interrupts off.
+	exitReq atomic.Bool
 	// flushRequested is FlushGuestTLB's request, from any thread;
 	// the entry folds it into flush.
 	flushRequested       atomic.Bool
@@ -288,3 +291,10 @@ func fromAR(ar uint64) uint16 {
 // FlushGuestTLB: the next entry invalidates the VP's VPID (INVVPID) and
 // its EPT-derived translations.
 func (v *VCPU) FlushGuestTLB() { v.flushRequested.Store(true) }
+
+var _ vcpu.ExitRequester = (*VCPU)(nil)
+
+// RequestExit and ClearExitRequest: vcpu.ExitRequester. The entry loop
+// (run) looks at the request before each entry, with host interrupts off.
+func (v *VCPU) RequestExit()      { v.exitReq.Store(true) }
+func (v *VCPU) ClearExitRequest() { v.exitReq.Store(false) }
