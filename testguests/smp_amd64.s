@@ -99,6 +99,11 @@
 // (D_COUNT) reaches count. Ends with interrupts disabled.
 #define HLTFOR(count, lbl, done) CLI; lbl: CMPQ D_COUNT(R11), count; JCC done; STI; HLT; CLI; JMP lbl; done:
 
+// PONGED(slot, lbl, done): after round R13's ping sent at TSC R14, halt
+// until its pong (R15, the handler's count, grows by two a round), store
+// the round trip's ticks at R10[R13] and count the round in result slot.
+#define PONGED(slot, lbl, done) ADDQ $2, R15; HLTFOR(R15, lbl, done); TSCAX; SUBQ R14, AX; MOVQ AX, (R10)(R13*8); INCQ R13; MOVQ R13, RES(slot)
+
 // HVUP: HV_X64_MSR_GUEST_OS_ID, then the hypercall page at HV_HCPAGE
 // (hyperv_amd64.s's order); HVCALL calls through it (RCX the input
 // value, RDX the input, R8 the output; RAX the result).
@@ -505,13 +510,7 @@ pficr:
 	TSCAX
 	MOVQ AX, R14
 	MOVL $PING_VECTOR, 0x300(R12)
-	ADDQ $2, R15
-	HLTFOR(R15, pficrh, pficrgot)
-	TSCAX
-	SUBQ R14, AX
-	MOVQ AX, (R10)(R13*8)
-	INCQ R13
-	MOVQ R13, RES(0)
+	PONGED(0, pficrh, pficrgot)
 	JMP pficr
 pficrdone:
 
@@ -531,13 +530,7 @@ pfhc:
 	MOVQ AX, RES(4)
 	TESTQ AX, AX
 	JNE pffail
-	ADDQ $2, R15
-	HLTFOR(R15, pfhch, pfhcgot)
-	TSCAX
-	SUBQ R14, AX
-	MOVQ AX, (R10)(R13*8)
-	INCQ R13
-	MOVQ R13, RES(1)
+	PONGED(1, pfhch, pfhcgot)
 	JMP pfhc
 pfhcdone:
 	WAITACK(CMD_PINGPONG, pfack1, pfacked1, pffail)
