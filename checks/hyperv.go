@@ -738,7 +738,7 @@ func hostileMSRs() []testguests.HVMSRCase {
 		gpr("0x40000004 (none)", 0x4000_0004),
 		gpr("0x400000a0 (past SINT15)", 0x4000_00a0),
 		gpr("0x400000b8 (past STIMER3)", tlfs.MsrSTimer3Count+1),
-		gpr("HV_X64_MSR_GUEST_IDLE (not offered)", tlfs.MsrGuestIdle),
+		gpw("HV_X64_MSR_GUEST_IDLE written (a read idles: smp-ipi-flush)", tlfs.MsrGuestIdle, 0),
 		gpr("0x40000106 (past CRASH_CTL)", tlfs.MsrCrashCtl+1),
 		gpw("0x400001ff written", tlfs.MsrRangeLast, 0),
 	}

@@ -27,7 +27,10 @@ const (
 // AP's TLB with HvCallFlushVirtualAddressSpace and List (the AP alone
 // or HV_FLUSH_ALL_PROCESSORS) while the AP's loop runs with IF clear
 // (half the rounds) and set: once the call returns the AP must read the
-// new page. The LAPICs must have taken every ping and pong once. The
+// new page. Then the AP, IF clear, reads HV_X64_MSR_GUEST_IDLE (Linux's
+// PV spinlock wait): with a vector pending the read returns at once,
+// else only after VP 0's IPI, which it takes once it sets IF. The LAPICs
+// must have taken every ping, pong and IPI once. The
 // detail gives the round trips' and calls' times in guest TSC, the host
 // CPUs the VPs ended on, and what the AP read in the control round, a
 // remap without a flush: "old page" shows that the emulator's TLB keeps
@@ -61,17 +64,21 @@ func checkSMPIPIFlush(env *Env) (string, error) {
 		return "", fmtErr("the guest passed after %d and %d round trips and %d flush rounds, want %d, %d and %d",
 			res[testguests.SMPPingsByICR], res[testguests.SMPPingsByHypercall], res[testguests.SMPFlushesDone], smpPingRounds, smpPingRounds, smpFlushRounds)
 	}
-	// Each VP took 2*smpPingRounds interrupts (pings on the AP, pongs on
-	// VP 0) and the AP sent a pong for each ping.
+	// VP 0 took 2*smpPingRounds pongs; the AP as many pings and the two
+	// interrupts of the GUEST_IDLE step (its self-IPI and VP 0's), and
+	// sent a pong for each ping and the self-IPI.
 	bsp, ap := p.VP(0).LAPIC().Stats(), p.VP(1).LAPIC().Stats()
 	if err := apicStats(bsp, 2*smpPingRounds); err != nil {
 		return "", fmtErr("VP 0: %v", err)
 	}
-	if err := apicStats(ap, 2*smpPingRounds); err != nil {
+	if err := apicStats(ap, 2*smpPingRounds+2); err != nil {
 		return "", fmtErr("VP 1: %v", err)
 	}
-	if ap.IPIsSent != 2*smpPingRounds {
-		return "", fmtErr("VP 1's LAPIC sent %d IPIs, want a pong for each of %d pings", ap.IPIsSent, 2*smpPingRounds)
+	if ap.IPIsSent != 2*smpPingRounds+1 {
+		return "", fmtErr("VP 1's LAPIC sent %d IPIs, want a pong for each of %d pings and a self-IPI", ap.IPIsSent, 2*smpPingRounds)
+	}
+	if n := p.VP(1).GuestIdles; n != 2 {
+		return "", fmtErr("VP 1 read HV_X64_MSR_GUEST_IDLE %d times, want 2", n)
 	}
 	t, err := testguests.ReadSMPTimings(p.Mem, smpPingRounds, smpFlushRounds)
 	if err != nil {
@@ -88,8 +95,10 @@ func checkSMPIPIFlush(env *Env) (string, error) {
 	default:
 		return "", fmtErr("in the control round the AP read %d, neither page's value", res[testguests.SMPControlRead])
 	}
-	return fmt.Sprintf("IPI round trip by ICR %s, by hypercall %s; flush call, the AP's IF clear %s, set %s; VPs on host CPUs %d and %d; without a flush the AP read the %s",
-		icr, hc, flClear, flSet, cpu0, cpu1, control), nil
+	kick, idle0, idle1 := res[testguests.SMPIdleKick], res[testguests.SMPIdleStart], res[testguests.SMPIdleEnd]
+	return fmt.Sprintf("IPI round trip by ICR %s, by hypercall %s; flush call, the AP's IF clear %s, set %s; VPs on host CPUs %d and %d; without a flush the AP read the %s; GUEST_IDLE held the AP %v, until %v after the IPI",
+		icr, hc, flClear, flSet, cpu0, cpu1, control, ticksToDuration(int64(idle1-idle0), hz).Round(time.Microsecond),
+		ticksToDuration(int64(idle1-kick), hz).Round(100*time.Nanosecond)), nil
 }
 
 // tscSpread describes a sample of TSC tick counts at hz as its median

@@ -211,6 +211,25 @@ func (vp *VP) halt() {
 	})
 }
 
+// guestIdle is a read of HV_X64_MSR_GUEST_IDLE: the VP idles until an
+// interrupt is requested of it, whatever RFLAGS.IF says — a vector in
+// IRR (an IPI, its timer), an NMI, INIT or SIPI — or the partition stops.
+// Linux's PV spinlocks (hv_qlock_wait) read it with interrupts off while
+// the lock they wait for is held, and the holder's unlock sends them an
+// IPI (hv_qlock_kick): the waiter gives its host CPU up instead of
+// spinning, which a holder sharing that CPU needs to run at all. A vector
+// already in IRR ends the idle at once. The guest takes the interrupt
+// when it sets IF again. VP thread.
+func (vp *VP) guestIdle() {
+	vp.GuestIdles++
+	t0 := vp.p.hv.Host.Nanotime()
+	defer func() {
+		vp.haltedNanos += vp.p.hv.Host.Nanotime() - t0
+		vp.newSlice()
+	}()
+	vp.sleep(func() bool { return vp.nmiPending || vp.waitSIPI || !vp.lapic.Idle() })
+}
+
 // sleep blocks until ready reports true (checked after each LAPIC kick and
 // after acting on the LAPIC's events), an INIT or SIPI changes the VP's
 // state, or the partition stops.

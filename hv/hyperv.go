@@ -21,7 +21,7 @@ import (
 const (
 	hvPrivilegesLow = tlfs.AccessVpRunTimeReg | tlfs.AccessPartitionReferenceCounter | tlfs.AccessSynicRegs |
 		tlfs.AccessSyntheticTimerRegs | tlfs.AccessHypercallMsrs | tlfs.AccessVpIndex | tlfs.AccessPartitionReferenceTsc |
-		tlfs.AccessFrequencyRegs
+		tlfs.AccessFrequencyRegs | tlfs.AccessGuestIdleReg
 	hvPrivilegesHigh = tlfs.PostMessages | tlfs.SignalEvents
 	hvFeatures       = tlfs.FeatureFrequencyRegs | tlfs.FeatureGuestCrashRegs | tlfs.FeatureDirectSyntheticTimers
 	// Guests EOI SINT vectors themselves; they flush other VPs' TLBs
@@ -126,7 +126,8 @@ func (p *Partition) ReferenceTime() uint64 {
 func hypervMSR(msr uint32) bool {
 	switch msr {
 	case tlfs.MsrGuestOSID, tlfs.MsrHypercall, tlfs.MsrVPIndex, tlfs.MsrVPRuntime, tlfs.MsrTimeRefCount,
-		tlfs.MsrReferenceTSC, tlfs.MsrTSCFrequency, tlfs.MsrAPICFrequency, tlfs.MsrVPAssistPage, tlfs.MsrCrashCtl:
+		tlfs.MsrReferenceTSC, tlfs.MsrTSCFrequency, tlfs.MsrAPICFrequency, tlfs.MsrVPAssistPage, tlfs.MsrCrashCtl,
+		tlfs.MsrGuestIdle:
 		return true
 	}
 	return msr >= tlfs.MsrCrashP0 && msr <= tlfs.MsrCrashP4
@@ -151,6 +152,8 @@ func (vp *VP) readHyperVMSR(msr uint32) (uint64, error) {
 		return vp.vpAssist, nil
 	case tlfs.MsrCrashCtl:
 		return tlfs.CrashNotify | tlfs.CrashMessage, nil // what the partition may report
+	case tlfs.MsrGuestIdle:
+		return 0, nil // the read then idles the VP (guestIdle)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -178,7 +181,7 @@ func (vp *VP) overlayWritable(lockBit uint64) uint64 {
 func (vp *VP) writeHyperVMSR(msr uint32, v uint64) error {
 	p, h := vp.p, &vp.p.hyperv
 	switch msr {
-	case tlfs.MsrVPIndex, tlfs.MsrVPRuntime, tlfs.MsrTimeRefCount, tlfs.MsrTSCFrequency, tlfs.MsrAPICFrequency:
+	case tlfs.MsrVPIndex, tlfs.MsrVPRuntime, tlfs.MsrTimeRefCount, tlfs.MsrTSCFrequency, tlfs.MsrAPICFrequency, tlfs.MsrGuestIdle:
 		return errGP // read-only
 	case tlfs.MsrVPAssistPage:
 		// Stored and read back; the page itself is used only with the

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"gohv/hv/tlfs"
 	"gohv/hv/vcpu"
@@ -156,6 +157,11 @@ func TestHyperVLeaves(t *testing.T) {
 	if d&tlfs.FeatureGuestCrashRegs == 0 {
 		t.Errorf("EDX %#x", d)
 	}
+	// With the synthetic-IPI recommendation below, Linux 6.1 turns its
+	// PV spinlocks on (hv_init_spinlocks), which read GUEST_IDLE.
+	if a&tlfs.AccessGuestIdleReg == 0 {
+		t.Errorf("EAX %#x lacks AccessGuestIdleReg", a)
+	}
 	if a, _, _, _ := m.CPUID(tlfs.CPUIDInterface, 0); a != tlfs.InterfaceSignature {
 		t.Errorf("interface %#x", a)
 	}
@@ -296,5 +302,65 @@ func TestOverlayOutsideRAMWarnsOnce(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("%d log records for 200 writes of pages outside RAM, want 2", n)
+	}
+}
+
+// TestGuestIdleWaitsForAnInterrupt: a read of HV_X64_MSR_GUEST_IDLE
+// returns 0 past the RDMSR only once an interrupt is requested of the VP,
+// though its IF is clear (Linux's hv_qlock_wait reads it with interrupts
+// off and its unlock sends an IPI); one already in IRR ends it at once;
+// the guest takes the vector only once it sets IF; writes raise #GP.
+func TestGuestIdleWaitsForAnInterrupt(t *testing.T) {
+	p, v, _, _ := newTestPartition(t, 1<<20)
+	defer p.Destroy()
+	vp := p.VP(0)
+	apicWrite(t, vp, regSVR, 0x1ff)
+	v.regs.RFLAGS = x86.RFLAGSFixed // IF clear
+	v.regs.RIP = 0x1000
+	v.regs.GPR[x86.RAX], v.regs.GPR[x86.RDX] = 7, 7
+	done := make(chan uint64)
+	go func() { done <- rdmsr(vp, v, tlfs.MsrGuestIdle) }()
+	select {
+	case <-done:
+		t.Fatal("the read returned with no interrupt requested")
+	case <-time.After(50 * time.Millisecond):
+	}
+	vp.Interrupt(0x40)
+	select {
+	case got := <-done:
+		if got != 0 || v.regs.RIP != 0x1002 {
+			t.Errorf("the read gave %#x and left RIP %#x, want 0 past the RDMSR at 0x1002", got, v.regs.RIP)
+		}
+	case <-time.After(10 * time.Second):
+		p.Stop("test")
+		<-done
+		t.Fatal("an IPI did not end the idle")
+	}
+	if vp.GuestIdles != 1 {
+		t.Errorf("GuestIdles %d, want 1", vp.GuestIdles)
+	}
+	// The vector is still there, for the guest to take when IF allows:
+	// a second read does not wait, and no event went in with IF clear.
+	finished := make(chan struct{})
+	go func() { rdmsr(vp, v, tlfs.MsrGuestIdle); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Second):
+		p.Stop("test")
+		<-finished
+		t.Fatal("a read with a vector in IRR idled")
+	}
+	vp.deliver()
+	if len(v.injected) != 0 {
+		t.Fatalf("injected %+v with IF clear", v.injected)
+	}
+	v.regs.RFLAGS |= x86.RFLAGSIF
+	vp.deliver()
+	if len(v.injected) != 1 || v.injected[0].Vector != 0x40 {
+		t.Fatalf("injected %+v once IF was set, want vector 0x40", v.injected)
+	}
+	wrmsr(vp, v, tlfs.MsrGuestIdle, 1)
+	if gpCount(v) != 1 {
+		t.Error("a write of GUEST_IDLE did not raise #GP")
 	}
 }

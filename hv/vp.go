@@ -89,6 +89,8 @@ type VP struct {
 	Exits     [vcpu.NumExitKinds]uint64
 	Injected  uint64
 	HLTSleeps uint64
+	// GuestIdles counts reads of HV_X64_MSR_GUEST_IDLE (guestIdle).
+	GuestIdles uint64
 	// HaltsSkipped counts HLTs that an interrupt arriving in a lost
 	// STI shadow completed (haltFirst).
 	HaltsSkipped uint64
@@ -321,6 +323,9 @@ func (vp *VP) handle(e *vcpu.Exit) {
 		}
 		r.GPR[x86.RAX], r.GPR[x86.RDX] = v&0xffff_ffff, v>>32
 		vp.skip(e, opRDMSR)
+		if msr == tlfs.MsrGuestIdle {
+			vp.guestIdle()
+		}
 	case vcpu.ExitMSRWrite:
 		msr, v := uint32(r.GPR[x86.RCX]), r.GPR[x86.RAX]&0xffff_ffff|r.GPR[x86.RDX]<<32
 		var dirty bool

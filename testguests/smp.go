@@ -58,6 +58,8 @@ const (
 	smpFCmd         = 0x970 // u64: the flush round the AP is to answer
 	smpFSeen        = 0x978 // u64: what the AP read at smpTestVA after it saw the round
 	smpFAck         = 0x980 // u64: the round the AP answered
+	smpIdle0        = 0x988 // u64: the AP's TSC before its idle read of HV_X64_MSR_GUEST_IDLE
+	smpIdle1        = 0x990 // u64: and after it
 	smpPingVector   = 0x58
 	smpPongVector   = 0x59
 	smpTVPDPTE      = PML4Base + 0x1000 + 4*8
@@ -115,6 +117,9 @@ const (
 	SMPLastHypercall    = 4 // the last hypercall's RAX
 	SMPLastAPRead       = 5 // the AP's last read of SMPTestVA
 	SMPLastBSPRead      = 6 // VP 0's
+	SMPIdleKick         = 7 // the TSC VP 0 sent the AP the IPI that ends its GUEST_IDLE read
+	SMPIdleStart        = 8 // the AP's TSC before that read
+	SMPIdleEnd          = 9 // and after it: not before SMPIdleKick
 )
 
 // SMPMode is what the SMP guest's BSP does.
@@ -131,7 +136,8 @@ const (
 	// HvCallSendSyntheticClusterIpi; each VP halts while it waits) and
 	// flush rounds (the BSP remaps SMPTestVA and flushes the AP's TLB by
 	// HvCallFlushVirtualAddressSpace or List; the AP, reading it in a loop
-	// without exits, must see the new page), then powers off with 0.
+	// without exits, must see the new page), has the AP idle on
+	// HV_X64_MSR_GUEST_IDLE until an IPI, then powers off with 0.
 	SMPPingFlush SMPMode = 2
 )
 

@@ -47,6 +47,9 @@
 #define S_FCMD 0x970
 #define S_FSEEN 0x978
 #define S_FACK 0x980
+#define S_IDLE0 0x988
+#define S_IDLE1 0x990
+#define MSR_GUEST_IDLE 0x400000f0
 #define D_BENCH 0x40000
 #define PING_VECTOR 0x58
 #define PONG_VECTOR 0x59
@@ -69,6 +72,7 @@
 #define CMD_HALT 4
 #define CMD_PINGPONG 5
 #define CMD_FLUSHWATCH 6
+#define CMD_IDLE 7
 
 #define EXIT(status) MOVL $status, AX; MOVW $0xf4, DX; OUTL; HLT
 #define FAILEXIT MOVQ D_STEP(R11), AX; MOVW $0xf4, DX; OUTL; HLT
@@ -215,12 +219,20 @@ entap:
 //	   the AP this VP INVLPGs; then both VPs must read k at TV_VA. The
 //	   AP's loop runs with IF clear in the first half of the rounds and
 //	   with IF set in the second: a flush must reach it either way
-//	36 the AP leaves its loop; 37 it halts; power off with status 0.
+//	36 the AP leaves its loop
+//	37 HV_X64_MSR_GUEST_IDLE (Linux's PV spinlock wait): the AP, IF
+//	   clear, sends itself PING_VECTOR and reads GUEST_IDLE, which must
+//	   return at once, takes the vector, then records its TSC (S_IDLE0)
+//	   and reads it again; 10 ms after S_IDLE0 appears this VP records
+//	   its TSC (result [7]) and sends the AP PING_VECTOR; the AP's read
+//	   must have returned no earlier (S_IDLE1, result [9]; [8] S_IDLE0)
+//	39 the AP halts; power off with status 0.
 //
 // Mode 2's results: [0] ICR round trips done, [1] hypercall ones, [2]
 // flush rounds done (from step 35), [3] the control round's read, [4]
 // the last hypercall's RAX, [5] the AP's last read, [6] this VP's last
-// read of TV_VA. The TSC ticks of each round trip and of each flush call
+// read of TV_VA, [7]-[9] step 37's TSCs: the IPI, the AP's idle read
+// and its return. The TSC ticks of each round trip and of each flush call
 // are at D_BENCH: P_ROUNDS by ICR, P_ROUNDS by hypercall, P_FLUSHES calls.
 //
 // Mode 1: 20 INIT and SIPI to APIC ID 1 at the page D_PARAMS[1]; 21 wait
@@ -667,7 +679,44 @@ pfrounds:
 	STEP(36)
 	MOVQ $-1, S_FCMD(R11)
 	WAITACK(CMD_FLUSHWATCH, pfack2, pfacked2, pffail)
+
 	STEP(37)
+	MOVQ $CMD_IDLE, S_CMD(R11)
+	TSCAX
+	MOVQ D_TSCHZ(R11), R8
+	SHLQ $2, R8
+	ADDQ AX, R8
+pfidling:
+	CMPQ S_IDLE0(R11), $0
+	JNE pfidle
+	PAUSE
+	TSCAX
+	CMPQ AX, R8
+	JCS pfidling
+	JMP pffail
+pfidle:
+	MOVQ D_TSCMS(R11), R9
+	IMULQ $10, R9
+	TSCAX
+	ADDQ AX, R9
+pfidlewait:
+	PAUSE
+	TSCAX
+	CMPQ AX, R9
+	JCS pfidlewait
+	TSCAX
+	MOVQ AX, RES(7)
+	ICRDEST(1)
+	MOVL $PING_VECTOR, 0x300(R12)
+	WAITACK(CMD_IDLE, pfack4, pfacked4, pffail)
+	MOVQ S_IDLE0(R11), AX
+	MOVQ AX, RES(8)
+	MOVQ S_IDLE1(R11), AX
+	MOVQ AX, RES(9)
+	CMPQ AX, RES(7)
+	JCS pffail
+
+	STEP(39)
 	MOVQ $CMD_HALT, S_CMD(R11)
 	WAITACK(CMD_HALT, pfack3, pfacked3, pffail)
 	EXIT(0)
@@ -706,7 +755,8 @@ shfail:
 // handler has taken the next one, then sends PONG_VECTOR to APIC ID 0.
 // CMD_FLUSHWATCH reads S_FCMD and then TV_VA in a loop without exits;
 // when S_FCMD changes it stores what it read in S_FSEEN and the round in
-// S_FACK; S_FCMD = -1 ends it. Once it has answered round
+// S_FACK; S_FCMD = -1 ends it. CMD_IDLE is step 37's part (above).
+// Once it has answered round
 // 2+P_FLUSHES/2 it sets IF (nothing is sent to it): the first half of
 // the flush rounds find it with IF clear, the second with IF set.
 TEXT ·apicSMPAP(SB), NOSPLIT|NOFRAME, $0
@@ -730,6 +780,8 @@ apidle:
 	JEQ appingpong
 	CMPQ AX, $CMD_FLUSHWATCH
 	JEQ apflushwatch
+	CMPQ AX, $CMD_IDLE
+	JEQ apguestidle
 	MOVQ AX, S_ACK(R11) // an unknown command: nothing to do
 apwait:
 	PAUSE
@@ -813,6 +865,33 @@ apfwnext:
 	PAUSE
 	JMP apfw
 apfwdone:
+	CLI
+	MOVQ BX, S_ACK(R11)
+	JMP apidle
+
+apguestidle:
+	MOVQ AX, BX
+	MOVQ D_COUNT(R11), R9
+	MOVL $(0x40000|PING_VECTOR), 0x300(R12) // a self-IPI: in IRR, IF clear
+	MOVL $MSR_GUEST_IDLE, CX
+	RDMSR // returns at once: a vector is requested
+	INCQ R9
+	STI
+apgi1:
+	CMPQ D_COUNT(R11), R9
+	JCS apgi1
+	CLI
+	TSCAX
+	MOVQ AX, S_IDLE0(R11)
+	MOVL $MSR_GUEST_IDLE, CX
+	RDMSR // idles until VP 0's IPI
+	TSCAX
+	MOVQ AX, S_IDLE1(R11)
+	INCQ R9
+	STI
+apgi2:
+	CMPQ D_COUNT(R11), R9
+	JCS apgi2
 	CLI
 	MOVQ BX, S_ACK(R11)
 	JMP apidle

@@ -21,7 +21,7 @@ func TestSMPLayoutMatchesAssembly(t *testing.T) {
 		"S_APSTEP": smpAPStep, "S_GO": smpGo, "SMP_RESETS": smpResets, "SMP_STACK_TOP": StackTop, "SMP_STACK_SHIFT": smpStackShift,
 		"SMP_CODE": CodeBase, "SMP_AP_CODE": smpAPCode, "STORM_VECTOR": SMPStormVector,
 		"P_ROUNDS": smpParamRounds, "P_FLUSHES": smpParamFlushes, "S_FCMD": smpFCmd, "S_FSEEN": smpFSeen,
-		"S_FACK": smpFAck, "D_BENCH": apicBenchArea, "PING_VECTOR": smpPingVector, "PONG_VECTOR": smpPongVector,
+		"S_FACK": smpFAck, "S_IDLE0": smpIdle0, "S_IDLE1": smpIdle1, "MSR_GUEST_IDLE": tlfs.MsrGuestIdle, "D_BENCH": apicBenchArea, "PING_VECTOR": smpPingVector, "PONG_VECTOR": smpPongVector,
 		"TV_PDPTE": smpTVPDPTE, "TV_PD": smpTVPD, "TV_PT": smpTVPT, "TV_A": smpTVA, "TV_B": smpTVB,
 		"TV_VA": SMPTestVA, "HV_HCPAGE": HVHypercallPage, "HV_INPUT": HVInputPage, "HV_GUESTID": HVGuestOSID,
 		"MSR_GUEST_OS_ID": tlfs.MsrGuestOSID, "MSR_HYPERCALL": tlfs.MsrHypercall,
@@ -35,7 +35,7 @@ func TestSMPLayoutMatchesAssembly(t *testing.T) {
 	}
 	// The SMP area lies between the results the guest uses and the log;
 	// the results it writes stay below the SMP area.
-	if apicResults+8*smpResultSlots > smpEntries || smpFAck+8 > apicLog {
+	if apicResults+8*smpResultSlots > smpEntries || smpIdle1+8 > apicLog {
 		t.Error("the SMP area overlaps the results or the log")
 	}
 	// Mode 2's parameters follow the absent IDs, and its timings fit the

@@ -81,10 +81,12 @@ func (g *Guest) SMP(t testing.TB, memMiB int, vps ...int) *SMP {
 	return s
 }
 
-// Check judges every partition's report: all its VPs online, each CPU's job hashed
-// what it should, and each CPU did some of the work (at least one tick:
-// the jobs ran on every CPU, not all on one), then the partition powered
-// off. It returns each partition's ticks per CPU.
+// Check judges every partition's report: all its VPs online, the kernel
+// flushing remote TLBs by hypercall and its spinlocks paravirtualised
+// (Hyper-V's GUEST_IDLE), each CPU's job hashed what it should, and each
+// CPU did some of the work (at least one tick: the jobs ran on every CPU,
+// not all on one), then the partition powered off. It returns each
+// partition's ticks per CPU.
 func (s *SMP) Check(t testing.TB, log []byte) map[string][]int {
 	t.Helper()
 	out, problems := s.judge(log)
@@ -126,7 +128,16 @@ func (s *SMP) judge(log []byte) (map[string][]int, []string) {
 			ticks[p.Name] = append(ticks[p.Name], n)
 		}
 		// The kernel saw CPUID 0x40000004's remote-flush recommendation
-		// and flushes other CPUs' TLBs by hypercall (hyperv_setup_mmu_ops).
+		// and flushes other CPUs' TLBs by hypercall (hyperv_setup_mmu_ops);
+		// with the synthetic-IPI recommendation and GUEST_IDLE in
+		// 0x40000003.EAX its lock waiters idle on that MSR
+		// (hv_init_spinlocks).
+		kernel := string(Lines(log, p.Name))
+		for _, m := range []string{"Using hypercall for remote TLB flush", "PV spinlocks enabled"} {
+			if !strings.Contains(kernel, m) {
+				bad("the kernel did not say %q", m)
+			}
+		}
 		if _, ok := got["smp"]; !ok {
 			bad("no \"smp done\": the init did not finish")
 		}

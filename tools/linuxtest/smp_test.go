@@ -16,6 +16,7 @@ func smpLog(s *SMP, edit func(string) string) []byte {
 	for _, p := range s.Partitions {
 		fmt.Fprintf(&b, "%s: [    0.010000] Hyper-V: Using hypercall for remote TLB flush\n", p.Name)
 		fmt.Fprintf(&b, "%s: [    0.011000] Hyper-V: Using IPI hypercalls\n", p.Name)
+		fmt.Fprintf(&b, "%s: [    0.012000] Hyper-V: PV spinlocks enabled\n", p.Name)
 		fmt.Fprintf(&b, "%s: guest: cpus-online 0-%d\n%s: guest: nproc %d\n", p.Name, p.VPs-1, p.Name, p.VPs)
 		for i := range p.VPs {
 			fmt.Fprintf(&b, "%s: guest: work-%d ok %s\n%s: guest: cpu%d-ticks %d\n", p.Name, i, hex.EncodeToString(sum[:]), p.Name, i, 40+i)
@@ -38,6 +39,8 @@ func TestSMPCheck(t *testing.T) {
 		{"a job on no CPU", "smp4: guest: cpu2-ticks 42", "smp4: guest: cpu2-ticks 0", "smp4: cpu2-ticks"},
 		{"a wrong hash", "smp2: guest: work-1 ok ", "smp2: guest: work-1 ok 00", "smp2: work-1"},
 		{"no end", "smp2: guest: smp done", "", "smp2: no \"smp done\""},
+		{"no flush hypercall", "smp2: [    0.010000] Hyper-V: Using hypercall for remote TLB flush", "", "smp2: the kernel did not say \"Using hypercall"},
+		{"native spinlocks", "Hyper-V: PV spinlocks enabled", "Hyper-V: PV spinlocks disabled", "smp2: the kernel did not say \"PV spinlocks enabled\""},
 		{"crashed", "partition=smp4 state=stopped reason=\"power-off: ACPI S5\"", "partition=smp4 state=crashed reason=\"triple fault\"", "smp4: did not power off"},
 	} {
 		_, problems := s.judge(smpLog(s, func(l string) string { return strings.Replace(l, c.from, c.to, 1) }))
