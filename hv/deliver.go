@@ -197,12 +197,7 @@ func (vp *VP) startable() bool { return !vp.waitSIPI }
 // until Stop.
 func (vp *VP) halt() {
 	r := vp.regs
-	t0 := vp.p.hv.Host.Nanotime()
-	defer func() {
-		vp.haltedNanos += vp.p.hv.Host.Nanotime() - t0
-		vp.newSlice()
-	}()
-	vp.sleep(func() bool {
+	vp.sleepHalted(func() bool {
 		if vp.nmiPending || vp.waitSIPI {
 			return true
 		}
@@ -222,12 +217,17 @@ func (vp *VP) halt() {
 // when it sets IF again. VP thread.
 func (vp *VP) guestIdle() {
 	vp.GuestIdles++
+	vp.sleepHalted(func() bool { return vp.nmiPending || vp.waitSIPI || !vp.lapic.Idle() })
+}
+
+// sleepHalted is sleep for a guest that stopped itself (HLT, GUEST_IDLE):
+// the time counts as halted (VP runtime leaves it out) and the VP takes
+// a new slice when it runs again.
+func (vp *VP) sleepHalted(ready func() bool) {
 	t0 := vp.p.hv.Host.Nanotime()
-	defer func() {
-		vp.haltedNanos += vp.p.hv.Host.Nanotime() - t0
-		vp.newSlice()
-	}()
-	vp.sleep(func() bool { return vp.nmiPending || vp.waitSIPI || !vp.lapic.Idle() })
+	vp.sleep(ready)
+	vp.haltedNanos += vp.p.hv.Host.Nanotime() - t0
+	vp.newSlice()
 }
 
 // sleep blocks until ready reports true (checked after each LAPIC kick and
