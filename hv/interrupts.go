@@ -98,8 +98,11 @@ func (p *Partition) IOAPIC() *ioapic.IOAPIC { return p.ioapic }
 // call an entry off it would take the interrupt at its next exit, within
 // its time slice. Never blocks; any goroutine.
 func (vp *VP) Kick() {
-	vp.waiter.wake()
+	// The request first: a halted VP woken by the wake clears it before
+	// its next look at the LAPIC, so its entry is not called off for
+	// nothing, and it is not in guest mode, so no host interrupt is sent.
 	vp.requestExit()
+	vp.waiter.wake()
 }
 
 // requestExit makes a VP in guest mode, or on its way in, leave it: the
