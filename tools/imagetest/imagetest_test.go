@@ -136,9 +136,10 @@ func TestHypervisor(t *testing.T) {
 // VPs on other CPUs, isolation between partitions that run at once, a
 // two-VP guest's INITs, stray SIPIs and IPI storms with its VPs on two
 // CPUs (smp-hostile), IPI round trips and remote TLB flushes between a
-// two-VP guest's VPs on two CPUs (smp-ipi-flush: its control round shows
-// that the emulated TLB keeps a stale translation, so a flush that did
-// not reach the other CPU fails a round), a VP moving off a shared CPU to
+// two-VP guest's VPs on two CPUs (smp-ipi-flush: its control round
+// usually shows that the emulated TLB keeps a stale translation, so a
+// flush that did not reach the other CPU fails a round; the AP exiting
+// in the microseconds between remap and read can hide it in a run), a VP moving off a shared CPU to
 // one a stopped partition freed (vp-migrate, AMD-V: another CPU's host
 // save area), and every page back at the end.
 func TestHypervisorSMP(t *testing.T) {
