@@ -136,10 +136,7 @@ func (vp *VP) syncExit(caller *VP) {
 	}
 	seq := vp.runs.Load()
 	host := vp.p.hv.Host
-	if vp.exitReq != nil {
-		vp.exitReq.RequestExit() // an entry after the flush's request was made is called off
-	}
-	host.KickCPU(int(c))
+	vp.requestExit() // an entry on its way is called off, one made is interrupted
 	spinUntil := host.Nanotime() + int64(syncSpin)
 	for vp.inRun.Load() && vp.runs.Load() == seq {
 		if host.Nanotime() < spinUntil {

@@ -105,12 +105,7 @@ func (v *VCPU) run(e *vcpu.Exit, flags *uint64) error {
 		v.hostFS = fs
 	}
 	for {
-		// Host interrupts are off from here to the entry: a request
-		// after this look comes with a kick, pending when the guest
-		// starts, so it exits at once.
-		if v.exitReq.Load() {
-			v.fillState(stateMode | stateRest)
-			*e = vcpu.Exit{Kind: vcpu.ExitNone}
+		if v.entryCalledOff(e) {
 			return nil
 		}
 		if v.quickEntry() {
@@ -133,6 +128,22 @@ func (v *VCPU) run(e *vcpu.Exit, flags *uint64) error {
 			return nil
 		}
 	}
+}
+
+// entryCalledOff is the entry loop's look at the exit request
+// (vcpu.ExitRequester), its last before the entry: host interrupts are
+// off from here on, so a request after the look comes with a kick that
+// is pending when the guest starts, and the guest exits at once. When
+// the request is set, e is ExitNone and Regs holds what Run promises (an
+// exit FastExit handled may have left only the fast fields current).
+// Must not allocate.
+func (v *VCPU) entryCalledOff(e *vcpu.Exit) bool {
+	if !v.exitReq.Load() {
+		return false
+	}
+	v.fillState(stateMode | stateRest)
+	*e = vcpu.Exit{Kind: vcpu.ExitNone}
+	return true
 }
 
 // exited reads and decodes the exit vmenter came back with and offers

@@ -232,3 +232,30 @@ func TestQuickEntryIsWhenNothingIsWritten(t *testing.T) {
 		t.Error("window dropped: quick entry")
 	}
 }
+
+// TestEntryCalledOffByAnExitRequest: with an exit request set, the entry
+// loop's last look returns ExitNone to the core with the whole state
+// Run promises, though the exit before it (one FastExit handled) left
+// only the fast fields current; ClearExitRequest lets the entry go on.
+func TestEntryCalledOffByAnExitRequest(t *testing.T) {
+	v, m := testVCPU()
+	exitImage(m, reasonCPUID, 0, 2)
+	v.fast = func(e *vcpu.Exit, bounded bool) vcpu.FastResult { return vcpu.FastHandled }
+	var e vcpu.Exit
+	var flags uint64
+	if v.exited(&e, &flags) {
+		t.Fatal("a CPUID FastExit handled went back to the core")
+	}
+	if v.entryCalledOff(&e) {
+		t.Fatal("the entry was called off with no request")
+	}
+	v.RequestExit()
+	if !v.entryCalledOff(&e) || e.Kind != vcpu.ExitNone {
+		t.Fatalf("with a request: called off false or exit %v, want ExitNone", e.Kind)
+	}
+	checkRunState(t, "an entry called off", v, m)
+	v.ClearExitRequest()
+	if v.entryCalledOff(&e) {
+		t.Fatal("the entry was still called off after ClearExitRequest")
+	}
+}
